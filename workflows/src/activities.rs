@@ -1,0 +1,63 @@
+//! The activities the workflow calls, declared here (input and output only) and implemented
+//! by the `tollgate-activities` crate, so this crate needs no I/O dependency. Names are the
+//! Temporal activity type names another language's worker would register.
+
+use temporalio_macros::activity_definitions;
+use temporalio_sdk::activities::ActivityError;
+use tollgate_proto::{
+    ApplyInput, ApplyResult, DestroyInput, DestroyResult, EstimateInput, EstimateResult,
+    GenerateModuleInput, GeneratedModule, Notification, PlanInput, PlanResult, Settings,
+};
+
+pub struct ProvisionActivities;
+
+#[activity_definitions]
+impl ProvisionActivities {
+    /// The worker's rules (approvers, thresholds, durations) for this run.
+    #[activity(name = "load_settings")]
+    pub fn load_settings(request_id: String) -> Result<Settings, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Writes the Terraform root module for the request and stores it as an artifact.
+    #[activity(name = "generate_module")]
+    pub fn generate_module(input: GenerateModuleInput) -> Result<GeneratedModule, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Plans the module with the configured engine; stores Terraform's plan JSON.
+    #[activity(name = "plan")]
+    pub fn plan(input: PlanInput) -> Result<PlanResult, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Prices the plan's resources with the price book.
+    #[activity(name = "estimate_cost")]
+    pub fn estimate_cost(input: EstimateInput) -> Result<EstimateResult, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Applies exactly the stored plan; idempotent per request id.
+    #[activity(name = "apply")]
+    pub fn apply(input: ApplyInput) -> Result<ApplyResult, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Destroys everything the request created; idempotent.
+    #[activity(name = "destroy")]
+    pub fn destroy(input: DestroyInput) -> Result<DestroyResult, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Sends a notification through the configured channels.
+    #[activity(name = "notify")]
+    pub fn notify(notification: Notification) -> Result<(), ActivityError> {
+        unimplemented!()
+    }
+}
+
+/// The activity marker types, public so the implementing crate can name them in
+/// `#[activity(definition = ...)]` and the compiler checks inputs and outputs match.
+pub mod defs {
+    pub use super::provision_activities::*;
+}

@@ -1,0 +1,114 @@
+//! Step 9: expiry, warnings, keep and delete, as pure arithmetic over milliseconds.
+
+use tollgate_proto::Stage;
+
+/// What the lifecycle loop should do next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Expired: destroy now.
+    Destroy,
+    /// Ask the requester "keep or delete?" (`first` is the initial warning, else a reminder).
+    Warn { first: bool },
+    /// Nothing to do until this time.
+    SleepUntil(i64),
+}
+
+/// Decides the next lifecycle step.
+///
+/// The first warning goes out `grace_ms` before expiry, reminders every `grace_ms` after the
+/// previous warning, until expiry. `last_warning_ms` is 0 when no warning has been sent for
+/// the current expiry.
+pub fn next(now_ms: i64, expires_at_ms: i64, grace_ms: i64, last_warning_ms: i64) -> Next {
+    if now_ms >= expires_at_ms {
+        return Next::Destroy;
+    }
+    let warn_at = expires_at_ms - grace_ms;
+    if last_warning_ms == 0 {
+        return if now_ms >= warn_at { Next::Warn { first: true } } else { Next::SleepUntil(warn_at) };
+    }
+    let remind_at = last_warning_ms + grace_ms.max(1);
+    if now_ms >= remind_at { Next::Warn { first: false } } else { Next::SleepUntil(remind_at.min(expires_at_ms)) }
+}
+
+/// The latest expiry a request may ever have.
+pub fn cap(created_at_ms: i64, max_ttl_ms: u64) -> i64 {
+    created_at_ms.saturating_add(max_ttl_ms as i64)
+}
+
+/// The new expiry after a keep: `extension_ms` later, never beyond the cap.
+pub fn extend(expires_at_ms: i64, extension_ms: u64, cap_ms: i64) -> Result<i64, String> {
+    if expires_at_ms >= cap_ms {
+        return Err("already at the max_ttl cap; it cannot be kept longer".into());
+    }
+    Ok(expires_at_ms.saturating_add(extension_ms as i64).min(cap_ms))
+}
+
+/// Who may keep or destroy, and when.
+pub fn check_lifecycle_user(
+    stage: Stage,
+    user: &str,
+    requester: &str,
+    approving_users: &[String],
+    verb: &str,
+) -> Result<(), String> {
+    if user.trim().is_empty() {
+        return Err("the user is empty: say who you are (--as)".into());
+    }
+    if stage != Stage::Active {
+        return Err(format!("request is {}; {verb} applies only to ACTIVE requests", stage.label()));
+    }
+    if user != requester && !approving_users.iter().any(|a| a == user) {
+        return Err(format!("{user} may not {verb} this request: only the requester ({requester}) or an approver may"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: i64 = 3_600_000;
+
+    #[test]
+    fn warns_grace_before_expiry_then_reminds_then_destroys() {
+        // expires at 100h, grace 5h
+        assert_eq!(next(0, 100 * H, 5 * H, 0), Next::SleepUntil(95 * H));
+        assert_eq!(next(95 * H, 100 * H, 5 * H, 0), Next::Warn { first: true });
+        assert_eq!(next(95 * H, 100 * H, 5 * H, 95 * H), Next::SleepUntil(100 * H));
+        assert_eq!(next(100 * H, 100 * H, 5 * H, 95 * H), Next::Destroy);
+        // a short grace reminds several times before expiry
+        assert_eq!(next(96 * H, 100 * H, H, 95 * H), Next::Warn { first: false });
+        assert_eq!(next(96 * H, 100 * H, H, 96 * H), Next::SleepUntil(97 * H));
+    }
+
+    #[test]
+    fn grace_longer_than_ttl_warns_at_once() {
+        assert_eq!(next(0, 2 * H, 5 * H, 0), Next::Warn { first: true });
+    }
+
+    #[test]
+    fn keep_extends_and_is_capped_at_max_ttl() {
+        let created = 0;
+        let max_ttl = 30 * 24 * H as u64;
+        let cap = cap(created, max_ttl);
+        let week = 7 * 24 * H as u64;
+        assert_eq!(extend(7 * 24 * H, week, cap), Ok(14 * 24 * H));
+        assert_eq!(extend(28 * 24 * H, week, cap), Ok(30 * 24 * H));
+        assert_eq!(extend(30 * 24 * H, week, cap), Err("already at the max_ttl cap; it cannot be kept longer".into()));
+    }
+
+    #[test]
+    fn only_requester_or_approver_while_active() {
+        let approvers = vec!["carol".to_string()];
+        assert!(check_lifecycle_user(Stage::Active, "alice", "alice", &approvers, "keep").is_ok());
+        assert!(check_lifecycle_user(Stage::Active, "carol", "alice", &approvers, "keep").is_ok());
+        assert_eq!(
+            check_lifecycle_user(Stage::Active, "mallory", "alice", &approvers, "destroy").unwrap_err(),
+            "mallory may not destroy this request: only the requester (alice) or an approver may"
+        );
+        assert_eq!(
+            check_lifecycle_user(Stage::Destroyed, "alice", "alice", &approvers, "keep").unwrap_err(),
+            "request is DESTROYED; keep applies only to ACTIVE requests"
+        );
+    }
+}

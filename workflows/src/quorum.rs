@@ -1,0 +1,154 @@
+//! Step 7: who may decide, and when a request counts as approved or rejected.
+
+use tollgate_proto::{Decision, DecisionKind, Stage};
+
+/// Where the approvals stand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Pending { approvals: u32, required: u32 },
+    Approved,
+    Rejected,
+}
+
+/// What a decision is checked against.
+pub struct DecisionContext<'a> {
+    pub stage: Stage,
+    pub requester: &'a str,
+    pub approving_users: &'a [String],
+    pub decisions: &'a [Decision],
+    pub current_plan_digest: &'a str,
+}
+
+/// Checks that `decision` may be recorded; the error is the one-line reason the caller sees.
+pub fn check_decision(ctx: &DecisionContext<'_>, decision: &Decision) -> Result<(), String> {
+    let user = decision.user.trim();
+    if user.is_empty() {
+        return Err("the deciding user is empty: say who you are (--as)".into());
+    }
+    if ctx.stage != Stage::AwaitingApproval {
+        return Err(format!("request is {}; decisions are taken only while it is AWAITING_APPROVAL", ctx.stage.label()));
+    }
+    if user == ctx.requester {
+        let verb = if decision.kind == DecisionKind::Reject as i32 { "reject" } else { "approve" };
+        return Err(format!("{user} cannot {verb} their own request"));
+    }
+    if !ctx.approving_users.iter().any(|a| a == user) {
+        return Err(format!(
+            "{user} is not an approver (approving_users: {})",
+            if ctx.approving_users.is_empty() { "none configured".to_string() } else { ctx.approving_users.join(", ") }
+        ));
+    }
+    if ctx.decisions.iter().any(|d| d.user == user) {
+        return Err(format!("{user} has already decided on this request"));
+    }
+    if !decision.plan_digest.is_empty() && decision.plan_digest != ctx.current_plan_digest {
+        return Err(format!(
+            "this decision is for plan {} but the current plan is {}",
+            short(&decision.plan_digest),
+            short(ctx.current_plan_digest)
+        ));
+    }
+    if decision.kind == DecisionKind::Reject as i32 && decision.comment.trim().is_empty() {
+        return Err("a rejection needs a reason (--reason)".into());
+    }
+    if decision.kind != DecisionKind::Approve as i32 && decision.kind != DecisionKind::Reject as i32 {
+        return Err("decision kind must be approve or reject".into());
+    }
+    Ok(())
+}
+
+/// One rejection ends the request; `required` distinct approvals approve it.
+pub fn verdict(decisions: &[Decision], required: u32) -> Verdict {
+    if decisions.iter().any(|d| d.kind == DecisionKind::Reject as i32) {
+        return Verdict::Rejected;
+    }
+    let mut approvers: Vec<&str> =
+        decisions.iter().filter(|d| d.kind == DecisionKind::Approve as i32).map(|d| d.user.as_str()).collect();
+    approvers.sort_unstable();
+    approvers.dedup();
+    let approvals = approvers.len() as u32;
+    if approvals >= required.max(1) { Verdict::Approved } else { Verdict::Pending { approvals, required: required.max(1) } }
+}
+
+fn short(digest: &str) -> &str {
+    let d = digest.strip_prefix("sha256:").unwrap_or(digest);
+    &d[..d.len().min(12)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn approve(user: &str) -> Decision {
+        Decision { kind: DecisionKind::Approve as i32, user: user.into(), ..Default::default() }
+    }
+
+    fn ctx<'a>(approvers: &'a [String], decisions: &'a [Decision]) -> DecisionContext<'a> {
+        DecisionContext {
+            stage: Stage::AwaitingApproval,
+            requester: "alice",
+            approving_users: approvers,
+            decisions,
+            current_plan_digest: "sha256:abcdef0123456789",
+        }
+    }
+
+    #[test]
+    fn requester_cannot_approve_own_request() {
+        let approvers = vec!["alice".to_string(), "carol".to_string()];
+        let err = check_decision(&ctx(&approvers, &[]), &approve("alice")).unwrap_err();
+        assert_eq!(err, "alice cannot approve their own request");
+    }
+
+    #[test]
+    fn only_listed_approvers_decide() {
+        let approvers = vec!["carol".to_string()];
+        let err = check_decision(&ctx(&approvers, &[]), &approve("bob")).unwrap_err();
+        assert_eq!(err, "bob is not an approver (approving_users: carol)");
+        assert!(check_decision(&ctx(&approvers, &[]), &approve("carol")).is_ok());
+    }
+
+    #[test]
+    fn no_double_votes_and_plan_must_match() {
+        let approvers = vec!["carol".to_string(), "dave".to_string()];
+        let done = vec![approve("carol")];
+        assert_eq!(check_decision(&ctx(&approvers, &done), &approve("carol")).unwrap_err(), "carol has already decided on this request");
+        let mut stale = approve("dave");
+        stale.plan_digest = "sha256:999999999999999".into();
+        assert_eq!(
+            check_decision(&ctx(&approvers, &done), &stale).unwrap_err(),
+            "this decision is for plan 999999999999 but the current plan is abcdef012345"
+        );
+    }
+
+    #[test]
+    fn decisions_only_while_awaiting() {
+        let approvers = vec!["carol".to_string()];
+        let mut c = ctx(&approvers, &[]);
+        c.stage = Stage::Active;
+        assert_eq!(check_decision(&c, &approve("carol")).unwrap_err(), "request is ACTIVE; decisions are taken only while it is AWAITING_APPROVAL");
+    }
+
+    #[test]
+    fn rejection_needs_reason() {
+        let approvers = vec!["carol".to_string()];
+        let mut r = approve("carol");
+        r.kind = DecisionKind::Reject as i32;
+        assert_eq!(check_decision(&ctx(&approvers, &[]), &r).unwrap_err(), "a rejection needs a reason (--reason)");
+        r.comment = "too big".into();
+        assert!(check_decision(&ctx(&approvers, &[]), &r).is_ok());
+    }
+
+    #[test]
+    fn quorum_counts_distinct_approvers_and_one_reject_ends() {
+        assert_eq!(verdict(&[], 2), Verdict::Pending { approvals: 0, required: 2 });
+        assert_eq!(verdict(&[approve("a")], 2), Verdict::Pending { approvals: 1, required: 2 });
+        assert_eq!(verdict(&[approve("a"), approve("a")], 2), Verdict::Pending { approvals: 1, required: 2 });
+        assert_eq!(verdict(&[approve("a"), approve("b")], 2), Verdict::Approved);
+        let mut reject = approve("b");
+        reject.kind = DecisionKind::Reject as i32;
+        assert_eq!(verdict(&[approve("a"), reject], 1), Verdict::Rejected);
+        // required 0 is treated as 1: nobody approves by default.
+        assert_eq!(verdict(&[], 0), Verdict::Pending { approvals: 0, required: 1 });
+    }
+}

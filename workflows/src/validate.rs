@@ -1,0 +1,172 @@
+//! Step 1: a request is checked before anything is created. Pure, so the CLI runs the same
+//! checks before it starts a workflow.
+
+use std::collections::BTreeMap;
+use tollgate_proto::{ProvisionRequest, Settings};
+
+use crate::catalog::{self, ENVIRONMENTS, REGIONS};
+
+/// Why a request was refused; each message names the field and what to change.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid request: {}", .problems.join("; "))]
+pub struct InvalidRequest {
+    pub problems: Vec<String>,
+}
+
+/// Fills defaults (vendor, environment, region, name, params) so the stored request says
+/// exactly what will be built.
+pub fn with_defaults(mut request: ProvisionRequest) -> ProvisionRequest {
+    if request.vendor.is_empty() {
+        request.vendor = "aws".into();
+    }
+    if request.environment.is_empty() {
+        request.environment = "dev".into();
+    }
+    if request.region.is_empty() {
+        request.region = REGIONS[0].into();
+    }
+    if request.name.is_empty() {
+        request.name = request.request_id.clone();
+    }
+    if let Some(spec) = catalog::kind_spec(&request.kind) {
+        for p in spec.params {
+            request.params.entry(p.name.to_string()).or_insert_with(|| p.default.to_string());
+        }
+    }
+    request
+}
+
+/// Checks a request (after `with_defaults`) against the catalog and the worker's settings.
+pub fn validate_request(request: &ProvisionRequest, settings: &Settings) -> Result<(), InvalidRequest> {
+    let mut problems = Vec::new();
+    if request.requester.trim().is_empty() {
+        problems.push("requester is empty: name who is asking (--requester)".to_string());
+    }
+    if request.request_id.trim().is_empty() {
+        problems.push("request_id is empty".to_string());
+    }
+    match catalog::kind_spec(&request.kind) {
+        None => problems.push(format!(
+            "unknown kind '{}': choose one of {}",
+            request.kind,
+            catalog::kind_names().join(", ")
+        )),
+        Some(spec) => problems.extend(check_params(spec, &request.params)),
+    }
+    if !settings.allowed_vendors.iter().any(|v| v == &request.vendor) {
+        problems.push(format!(
+            "vendor '{}' is not allowed: allowed_vendors is [{}]",
+            request.vendor,
+            settings.allowed_vendors.join(", ")
+        ));
+    }
+    if !ENVIRONMENTS.contains(&request.environment.as_str()) {
+        problems.push(format!(
+            "environment '{}' is unknown: use one of {}",
+            request.environment,
+            ENVIRONMENTS.join(", ")
+        ));
+    }
+    if !REGIONS.contains(&request.region.as_str()) {
+        problems.push(format!("region '{}' is not offered: use one of {}", request.region, REGIONS.join(", ")));
+    }
+    if !is_valid_name(&request.name) {
+        problems.push(format!(
+            "name '{}' is not valid: use 3-63 lowercase letters, digits and '-', starting with a letter",
+            request.name
+        ));
+    }
+    if request.ttl_ms > settings.max_ttl_ms {
+        problems.push(format!(
+            "ttl {} is above max_ttl {}: ask for a shorter ttl",
+            crate::fmt_duration_ms(request.ttl_ms),
+            crate::fmt_duration_ms(settings.max_ttl_ms)
+        ));
+    }
+    if problems.is_empty() { Ok(()) } else { Err(InvalidRequest { problems }) }
+}
+
+fn check_params(spec: &catalog::KindSpec, params: &BTreeMap<String, String>) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (key, value) in params {
+        match spec.params.iter().find(|p| p.name == key) {
+            None => problems.push(format!(
+                "parameter '{key}' is not known for {}: known parameters are {}",
+                spec.kind,
+                spec.params.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+            )),
+            Some(p) => {
+                if let Err(why) = p.rule.check(value) {
+                    problems.push(format!("parameter {key}='{value}' {why}"));
+                }
+            }
+        }
+    }
+    problems
+}
+
+fn is_valid_name(name: &str) -> bool {
+    let len_ok = (3..=63).contains(&name.len());
+    let first_ok = name.chars().next().is_some_and(|c| c.is_ascii_lowercase());
+    len_ok && first_ok && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> Settings {
+        Settings { allowed_vendors: vec!["aws".into()], max_ttl_ms: 30 * 86_400_000, ..Default::default() }
+    }
+
+    fn request(kind: &str) -> ProvisionRequest {
+        with_defaults(ProvisionRequest {
+            request_id: "req-abc".into(),
+            kind: kind.into(),
+            requester: "alice".into(),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn defaults_fill_every_parameter() {
+        let r = request("ec2");
+        assert_eq!(r.params["instance_type"], "t3.micro");
+        assert_eq!(r.params["volume_size_gb"], "20");
+        assert_eq!((r.vendor.as_str(), r.environment.as_str(), r.region.as_str()), ("aws", "dev", "us-east-1"));
+        assert_eq!(r.name, "req-abc");
+        assert!(validate_request(&r, &settings()).is_ok());
+    }
+
+    #[test]
+    fn each_problem_names_its_field() {
+        let mut r = request("ec2");
+        r.requester.clear();
+        r.vendor = "gcp".into();
+        r.ttl_ms = 31 * 86_400_000;
+        r.params.insert("instance_type".into(), "x1.huge".into());
+        r.params.insert("colour".into(), "red".into());
+        let err = validate_request(&r, &settings()).unwrap_err();
+        let text = err.to_string();
+        assert_eq!(err.problems.len(), 5, "{text}");
+        assert!(text.contains("requester is empty"));
+        assert!(text.contains("vendor 'gcp' is not allowed: allowed_vendors is [aws]"));
+        assert!(text.contains("ttl 31d is above max_ttl 30d"));
+        assert!(text.contains("instance_type='x1.huge' must be one of t3.micro"));
+        assert!(text.contains("parameter 'colour' is not known for ec2"));
+    }
+
+    #[test]
+    fn unknown_kind_lists_the_catalog() {
+        let err = validate_request(&request("redis"), &settings()).unwrap_err();
+        assert!(err.to_string().contains("unknown kind 'redis': choose one of ec2, s3, rds"), "{err}");
+    }
+
+    #[test]
+    fn names_follow_cloud_rules() {
+        assert!(is_valid_name("web-1"));
+        assert!(!is_valid_name("Web"));
+        assert!(!is_valid_name("ab"));
+        assert!(!is_valid_name("1abc"));
+    }
+}
