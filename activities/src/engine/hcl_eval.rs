@@ -1,0 +1,199 @@
+//! Reads a Terraform root module with hcl-rs and evaluates what the sandbox needs: variables,
+//! locals, provider default tags, resources (in declaration order) and outputs.
+
+use std::collections::BTreeMap;
+
+use hcl::eval::{Context, Evaluate};
+use hcl::{Body, Expression};
+use serde_json::{Map, Value};
+
+use super::EngineError;
+use crate::catalog::ModuleBundle;
+
+/// A parsed root module.
+pub struct Module {
+    pub variables: Map<String, Value>,
+    pub locals: Map<String, Value>,
+    pub default_tags: Map<String, Value>,
+    pub resources: Vec<ResourceDecl>,
+    pub outputs: Vec<(String, Expression)>,
+}
+
+/// A `resource "type" "name" { ... }` block.
+pub struct ResourceDecl {
+    pub resource_type: String,
+    pub name: String,
+    pub body: Body,
+}
+
+impl ResourceDecl {
+    pub fn address(&self) -> String {
+        format!("{}.{}", self.resource_type, self.name)
+    }
+}
+
+fn invalid(msg: impl Into<String>) -> EngineError {
+    EngineError::InvalidModule(msg.into())
+}
+
+impl Module {
+    /// Parses every `.tf` file, binds variables from `terraform.tfvars.json` over defaults and
+    /// evaluates locals and the provider's default tags.
+    pub fn load(bundle: &ModuleBundle) -> Result<Self, EngineError> {
+        let tfvars: Map<String, Value> = match bundle.files.get("terraform.tfvars.json") {
+            Some(text) => serde_json::from_str(text).map_err(|e| invalid(format!("terraform.tfvars.json: {e}")))?,
+            None => Map::new(),
+        };
+        let mut bodies = Vec::new();
+        for (file, text) in bundle.files.iter().filter(|(f, _)| f.ends_with(".tf")) {
+            bodies.push(hcl::parse(text).map_err(|e| invalid(format!("{file}: {e}")))?);
+        }
+
+        let mut variables = Map::new();
+        for block in bodies.iter().flat_map(|b| b.blocks()).filter(|b| b.identifier() == "variable") {
+            let name = label(block, 0)?;
+            let value = match tfvars.get(&name) {
+                Some(v) => v.clone(),
+                None => match block.body().attributes().find(|a| a.key() == "default") {
+                    Some(a) => eval(a.expr(), &Context::new()).map_err(|e| invalid(format!("variable {name} default: {e}")))?,
+                    None => return Err(invalid(format!("variable '{name}' has no value and no default"))),
+                },
+            };
+            variables.insert(name, value);
+        }
+        if let Some(unknown) = tfvars.keys().find(|k| !variables.contains_key(*k)) {
+            return Err(invalid(format!("terraform.tfvars.json sets '{unknown}', which no variable declares")));
+        }
+
+        // Locals may refer to each other in any order: evaluate until nothing changes.
+        let mut pending: Vec<(String, Expression)> = bodies
+            .iter()
+            .flat_map(|b| b.blocks())
+            .filter(|b| b.identifier() == "locals")
+            .flat_map(|b| b.body().attributes().map(|a| (a.key().to_string(), a.expr().clone())).collect::<Vec<_>>())
+            .collect();
+        let mut locals = Map::new();
+        while !pending.is_empty() {
+            let ctx = context(&variables, &locals, &BTreeMap::new())?;
+            let before = pending.len();
+            let mut still = Vec::new();
+            for (name, expr) in pending {
+                match eval(&expr, &ctx) {
+                    Ok(v) => {
+                        locals.insert(name, v);
+                    }
+                    Err(e) => still.push((name, expr, e)),
+                }
+            }
+            if still.len() == before {
+                let (name, _, e) = &still[0];
+                return Err(invalid(format!("local.{name}: {e}")));
+            }
+            pending = still.into_iter().map(|(n, x, _)| (n, x)).collect();
+        }
+
+        let ctx = context(&variables, &locals, &BTreeMap::new())?;
+        let mut default_tags = Map::new();
+        for provider in bodies.iter().flat_map(|b| b.blocks()).filter(|b| b.identifier() == "provider") {
+            for dt in provider.body().blocks().filter(|b| b.identifier() == "default_tags") {
+                if let Some(tags) = dt.body().attributes().find(|a| a.key() == "tags") {
+                    if let Value::Object(m) = eval(tags.expr(), &ctx).map_err(|e| invalid(format!("default_tags: {e}")))? {
+                        default_tags.extend(m);
+                    }
+                }
+            }
+        }
+
+        let mut resources = Vec::new();
+        let mut outputs = Vec::new();
+        for body in &bodies {
+            for block in body.blocks() {
+                match block.identifier() {
+                    "resource" => resources.push(ResourceDecl {
+                        resource_type: label(block, 0)?,
+                        name: label(block, 1)?,
+                        body: block.body().clone(),
+                    }),
+                    "data" => return Err(invalid("data sources are not supported by the sandbox engine")),
+                    "output" => {
+                        let expr = block
+                            .body()
+                            .attributes()
+                            .find(|a| a.key() == "value")
+                            .ok_or_else(|| invalid(format!("output {} has no value", label(block, 0).unwrap_or_default())))?
+                            .expr()
+                            .clone();
+                        outputs.push((label(block, 0)?, expr));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if resources.is_empty() {
+            return Err(invalid("the module declares no resources"));
+        }
+        Ok(Module { variables, locals, default_tags, resources, outputs })
+    }
+
+    /// Evaluation context with `var`, `local` and the given resources (`type -> name -> attrs`).
+    pub fn context(&self, resources: &BTreeMap<String, Map<String, Value>>) -> Result<Context<'static>, EngineError> {
+        context(&self.variables, &self.locals, resources)
+    }
+}
+
+/// Evaluates a block body into Terraform's JSON shape: attributes by name, nested blocks as
+/// arrays of objects. Attributes that cannot be evaluated yet (they refer to resources not
+/// created) are returned in the second map as `true` (Terraform's `after_unknown`).
+pub fn eval_body(body: &Body, ctx: &Context) -> (Map<String, Value>, Map<String, Value>) {
+    let mut known = Map::new();
+    let mut unknown = Map::new();
+    for attr in body.attributes() {
+        match eval(attr.expr(), ctx) {
+            Ok(v) => {
+                known.insert(attr.key().to_string(), v);
+            }
+            Err(_) => {
+                known.insert(attr.key().to_string(), Value::Null);
+                unknown.insert(attr.key().to_string(), Value::Bool(true));
+            }
+        }
+    }
+    let mut nested: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for block in body.blocks() {
+        let (k, _) = eval_body(block.body(), ctx);
+        nested.entry(block.identifier().to_string()).or_default().push(Value::Object(k));
+    }
+    for (name, items) in nested {
+        known.insert(name, Value::Array(items));
+    }
+    (known, unknown)
+}
+
+/// Evaluates one expression to JSON.
+pub fn eval(expr: &Expression, ctx: &Context) -> Result<Value, String> {
+    let v = expr.evaluate(ctx).map_err(|e| e.to_string())?;
+    serde_json::to_value(&v).map_err(|e| e.to_string())
+}
+
+fn context(
+    variables: &Map<String, Value>,
+    locals: &Map<String, Value>,
+    resources: &BTreeMap<String, Map<String, Value>>,
+) -> Result<Context<'static>, EngineError> {
+    let mut ctx = Context::new();
+    let to_hcl = |v: &Map<String, Value>| hcl::to_value(Value::Object(v.clone())).map_err(|e| invalid(e.to_string()));
+    ctx.declare_var("var", to_hcl(variables)?);
+    ctx.declare_var("local", to_hcl(locals)?);
+    for (ty, by_name) in resources {
+        ctx.declare_var(ty.clone(), to_hcl(by_name)?);
+    }
+    Ok(ctx)
+}
+
+fn label(block: &hcl::Block, i: usize) -> Result<String, EngineError> {
+    block
+        .labels()
+        .get(i)
+        .map(|l| l.as_str().to_string())
+        .ok_or_else(|| invalid(format!("{} block is missing label {}", block.identifier(), i + 1)))
+}

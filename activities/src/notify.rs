@@ -1,0 +1,123 @@
+//! Notifications: who needs to know what, through which channels. `log` writes to the
+//! worker's log; `webhook` POSTs JSON. Slack, e-mail and the HTTP gateway slot in as more
+//! `Channel`s.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use tollgate_proto::{Notification, NotificationKind};
+
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error("webhook {url} unreachable: {message}")]
+    Unreachable { url: String, message: String },
+    #[error("webhook {url} answered {status}")]
+    Status { url: String, status: u16 },
+}
+
+impl NotifyError {
+    /// Network trouble, 5xx and 429 may pass; other 4xx mean the hook refuses this message.
+    pub fn retryable(&self) -> bool {
+        match self {
+            NotifyError::Unreachable { .. } => true,
+            NotifyError::Status { status, .. } => *status >= 500 || *status == 429,
+        }
+    }
+
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            NotifyError::Unreachable { .. } => "WebhookUnreachable",
+            NotifyError::Status { .. } => "WebhookRefused",
+        }
+    }
+}
+
+/// The JSON body a webhook receives.
+#[derive(Debug, Clone, Serialize)]
+pub struct WebhookPayload<'a> {
+    pub kind: &'a str,
+    pub request_id: &'a str,
+    pub recipients: &'a [String],
+    pub subject: &'a str,
+    pub body: &'a str,
+    pub fields: &'a std::collections::BTreeMap<String, String>,
+}
+
+/// `approval_needed`, `created`, ... : the lower-case kind without its prefix.
+pub fn kind_label(n: &Notification) -> String {
+    NotificationKind::try_from(n.kind)
+        .unwrap_or(NotificationKind::Unspecified)
+        .as_str_name()
+        .trim_start_matches("NOTIFICATION_KIND_")
+        .to_lowercase()
+}
+
+pub enum Channel {
+    Log,
+    Webhook { url: String, client: reqwest::Client },
+}
+
+impl Channel {
+    pub fn webhook(url: &str, timeout: Duration) -> Self {
+        // reqwest is built without a bundled crypto provider; use ring, which the Temporal
+        // client already links. Installing twice is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder().timeout(timeout).build().unwrap_or_default();
+        Channel::Webhook { url: url.to_string(), client }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Channel::Log => "log",
+            Channel::Webhook { .. } => "webhook",
+        }
+    }
+
+    pub async fn send(&self, n: &Notification) -> Result<(), NotifyError> {
+        match self {
+            Channel::Log => {
+                tracing::info!(
+                    target: "tollgate::notify",
+                    kind = %kind_label(n),
+                    request_id = %n.request_id,
+                    to = %n.recipients.join(","),
+                    "{}\n{}",
+                    n.subject,
+                    n.body
+                );
+                Ok(())
+            }
+            Channel::Webhook { url, client } => {
+                let kind = kind_label(n);
+                let payload = WebhookPayload {
+                    kind: &kind,
+                    request_id: &n.request_id,
+                    recipients: &n.recipients,
+                    subject: &n.subject,
+                    body: &n.body,
+                    fields: &n.fields,
+                };
+                let resp = client
+                    .post(url)
+                    .json(&payload)
+                    .send()
+                    .await
+                    .map_err(|e| NotifyError::Unreachable { url: url.clone(), message: e.to_string() })?;
+                let status = resp.status().as_u16();
+                if resp.status().is_success() { Ok(()) } else { Err(NotifyError::Status { url: url.clone(), status }) }
+            }
+        }
+    }
+}
+
+/// Sends to every channel; the first failure is reported after all were tried.
+pub async fn send_all(channels: &[Channel], n: &Notification) -> Result<(), NotifyError> {
+    let mut first_error = None;
+    for c in channels {
+        if let Err(e) = c.send(n).await {
+            tracing::warn!(channel = c.name(), error = %e, "notification failed");
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
