@@ -1,1 +1,335 @@
-fn main(){}
+//! `tollgate`: ask for infrastructure, watch it, approve it, keep it, destroy it.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use serde_json::json;
+use tollgate_proto::{Ack, DecisionKind, Progress, ProvisionRequest, Stage};
+use tollgate_starter::ops::{self, CliError};
+use tollgate_starter::{dev, render};
+use tollgate_worker::Config;
+
+#[derive(Parser)]
+#[command(name = "tollgate", version, about = "Self-service infrastructure behind a cost and approval gate")]
+struct Cli {
+    /// Configuration file (default: $TOLLGATE_CONFIG, else ./tollgate.toml if present).
+    #[arg(long, short, global = true)]
+    config: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, short, global = true, value_enum, default_value_t = Output::Text)]
+    output: Output,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Ask for a resource from the catalog (ec2, s3, rds); prints the request id.
+    Request {
+        kind: String,
+        #[arg(long)]
+        requester: String,
+        /// Kind parameter, e.g. --param instance_type=t3.small (repeatable).
+        #[arg(long = "param", value_name = "KEY=VALUE")]
+        params: Vec<String>,
+        /// How long it lives, e.g. 2h, 3d, 1w (default: default_ttl).
+        #[arg(long)]
+        ttl: Option<String>,
+        /// dev, staging or prod (prod always needs approval).
+        #[arg(long = "env", default_value = "dev")]
+        environment: String,
+        #[arg(long)]
+        region: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, default_value = "aws")]
+        vendor: String,
+        /// Stop after the gate and report what would happen.
+        #[arg(long)]
+        dry_run: bool,
+        /// Use this request id instead of a generated one.
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// Show a request's progress.
+    Status {
+        id: String,
+        /// Show live progress until the request settles (active, awaiting approval or ended).
+        #[arg(long)]
+        watch: bool,
+        /// Like --watch, but until the request has ended.
+        #[arg(long)]
+        follow: bool,
+    },
+    /// List requests, newest first.
+    List {
+        /// Only requests in this stage (e.g. ACTIVE, AWAITING_APPROVAL).
+        #[arg(long)]
+        stage: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Approve a request awaiting approval.
+    Approve {
+        id: String,
+        #[arg(long = "as", value_name = "USER")]
+        user: String,
+        #[arg(long, default_value = "")]
+        comment: String,
+        /// The plan digest you reviewed; refused if the plan has changed.
+        #[arg(long)]
+        plan: Option<String>,
+    },
+    /// Reject a request awaiting approval (one rejection ends it).
+    Reject {
+        id: String,
+        #[arg(long = "as", value_name = "USER")]
+        user: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Keep an active request for another extension_period (capped at max_ttl).
+    Keep {
+        id: String,
+        #[arg(long = "as", value_name = "USER")]
+        user: String,
+    },
+    /// Destroy an active request's resources now.
+    Destroy {
+        id: String,
+        #[arg(long = "as", value_name = "USER")]
+        user: String,
+    },
+    /// Run a local Temporal dev server (with Web UI) and a worker in the foreground.
+    Dev {
+        #[arg(long, default_value_t = 7233)]
+        port: u16,
+        #[arg(long, default_value_t = 8233)]
+        ui_port: u16,
+        /// SQLite file for the dev server (default: <data_dir>/temporal.db).
+        #[arg(long)]
+        db: Option<PathBuf>,
+    },
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    let output = cli.output;
+    if let Err(e) = run(cli).await {
+        if output == Output::Json {
+            println!("{}", json!({ "error": e.to_string(), "exit_code": e.exit_code() }));
+        }
+        eprintln!("tollgate: {e}");
+        std::process::exit(e.exit_code());
+    }
+}
+
+fn load_config(path: &Option<PathBuf>) -> Result<Config, CliError> {
+    Config::load(path.as_deref()).map_err(|e| CliError::Refused(format!("configuration error: {e}")))
+}
+
+async fn client() -> Result<temporalio_client::Client, CliError> {
+    tollgate_worker::connect().await.map_err(|e| CliError::Failed(format!("{e:#}")))
+}
+
+async fn run(cli: Cli) -> Result<(), CliError> {
+    let json_out = cli.output == Output::Json;
+    match cli.command {
+        Command::Request { kind, requester, params, ttl, environment, region, name, vendor, dry_run, id } => {
+            let config = load_config(&cli.config)?;
+            let mut param_map = BTreeMap::new();
+            for p in params {
+                let (k, v) = p
+                    .split_once('=')
+                    .ok_or_else(|| CliError::Refused(format!("--param '{p}' must look like key=value")))?;
+                param_map.insert(k.trim().to_string(), v.trim().to_string());
+            }
+            let ttl_ms = match ttl {
+                Some(t) => humantime::parse_duration(&t)
+                    .map_err(|e| CliError::Refused(format!("--ttl '{t}' is not a duration ({e}); use forms like 2h, 3d, 1w")))?
+                    .as_millis() as u64,
+                None => 0,
+            };
+            let request = ProvisionRequest {
+                request_id: id.unwrap_or_default(),
+                kind,
+                requester,
+                vendor,
+                environment,
+                region: region.unwrap_or_default(),
+                name: name.unwrap_or_default(),
+                params: param_map,
+                ttl_ms,
+                dry_run,
+            };
+            // Validate before connecting so a bad request fails fast even with no server.
+            let checked = tollgate_workflows::validate::with_defaults(ProvisionRequest {
+                request_id: if request.request_id.is_empty() { ops::new_request_id(&request.kind) } else { request.request_id.clone() },
+                ..request
+            });
+            tollgate_workflows::validate::validate_request(&checked, &config.settings)
+                .map_err(|e| CliError::Refused(e.to_string()))?;
+            let client = client().await?;
+            let id = ops::start_request(&client, &config.task_queue, &config.settings, checked).await?;
+            if json_out {
+                println!("{}", json!({ "request_id": id }));
+            } else {
+                println!("{id}");
+            }
+        }
+        Command::Status { id, watch, follow } => {
+            let client = client().await?;
+            let progress = if watch || follow {
+                watch_progress(&client, &id, follow, json_out).await?
+            } else {
+                ops::progress(&client, &id).await?
+            };
+            if json_out {
+                println!("{}", render::status_json(&progress));
+            } else {
+                println!("{}", render::status_text(&progress));
+            }
+        }
+        Command::List { stage, limit } => {
+            let stage = match stage {
+                Some(s) => Some(Stage::from_label(&s).ok_or_else(|| {
+                    CliError::Refused(format!(
+                        "--stage '{s}' is unknown; use one of REQUESTED, GENERATING, PLANNING, ESTIMATING, AWAITING_APPROVAL, APPLYING, ACTIVE, DESTROYING, DESTROYED, REJECTED, EXPIRED, FAILED, DRY_RUN_DONE"
+                    ))
+                })?),
+                None => None,
+            };
+            let client = client().await?;
+            let rows = ops::list(&client, stage, limit).await?;
+            if json_out {
+                println!("{}", json!({ "requests": rows }));
+            } else if rows.is_empty() {
+                println!("no requests");
+            } else {
+                println!("{}", render::list_table(&rows));
+            }
+        }
+        Command::Approve { id, user, comment, plan } => {
+            let client = client().await?;
+            let ack = ops::decide(&client, &id, DecisionKind::Approve, &user, &comment, plan.as_deref().unwrap_or("")).await?;
+            print_ack(&id, &ack, json_out);
+        }
+        Command::Reject { id, user, reason } => {
+            let client = client().await?;
+            let ack = ops::decide(&client, &id, DecisionKind::Reject, &user, &reason, "").await?;
+            print_ack(&id, &ack, json_out);
+        }
+        Command::Keep { id, user } => {
+            let client = client().await?;
+            let ack = ops::keep(&client, &id, &user).await?;
+            print_ack(&id, &ack, json_out);
+        }
+        Command::Destroy { id, user } => {
+            let client = client().await?;
+            let ack = ops::destroy(&client, &id, &user).await?;
+            print_ack(&id, &ack, json_out);
+        }
+        Command::Dev { port, ui_port, db } => {
+            let config = load_config(&cli.config)?;
+            tollgate_worker::init_logging(&config.log_level);
+            let db_file = db.unwrap_or_else(|| config.data_dir.join("temporal.db"));
+            dev::run(&config, dev::DevOptions { port, ui_port, db_file })
+                .await
+                .map_err(|e| CliError::Failed(format!("{e:#}")))?;
+        }
+    }
+    Ok(())
+}
+
+fn print_ack(id: &str, ack: &Ack, json_out: bool) {
+    if json_out {
+        let stage = Stage::try_from(ack.stage).unwrap_or(Stage::Unspecified);
+        println!(
+            "{}",
+            json!({
+                "request_id": id,
+                "message": ack.message,
+                "stage": stage.label(),
+                "approvals": ack.approvals,
+                "required_approvals": ack.required_approvals,
+                "expires_at": (ack.expires_at_ms > 0).then(|| tollgate_workflows::fmt_time_ms(ack.expires_at_ms)),
+            })
+        );
+    } else {
+        println!("{}", ack.message);
+    }
+}
+
+/// Polls progress, drawing a spinner per step, until the request settles (or ends, with
+/// `follow`). Plain lines replace the spinners when stderr is not a terminal.
+async fn watch_progress(client: &temporalio_client::Client, id: &str, follow: bool, quiet: bool) -> Result<Progress, CliError> {
+    let fancy = !quiet && std::io::stderr().is_terminal();
+    let multi = MultiProgress::new();
+    let running = ProgressStyle::with_template("{spinner:.cyan} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner());
+    let done = ProgressStyle::with_template("{msg}").unwrap_or_else(|_| ProgressStyle::default_spinner());
+    let mut bars: Vec<ProgressBar> = Vec::new();
+    let stage_bar = multi.add(ProgressBar::new_spinner());
+    stage_bar.set_style(running.clone());
+    stage_bar.enable_steady_tick(Duration::from_millis(120));
+    if !fancy {
+        stage_bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let mut printed = 0usize;
+    let mut last_stage = Stage::Unspecified;
+    loop {
+        let p = ops::progress(client, id).await?;
+        let stage = p.stage_enum();
+        for (i, t) in p.timeline.iter().enumerate() {
+            let finished = t.ended_at_ms > 0;
+            let line = if finished {
+                let secs = (t.ended_at_ms - t.started_at_ms) as f64 / 1000.0;
+                let mark = if t.outcome.starts_with("failed") { "✘" } else { "✔" };
+                let attempts = if t.attempts > 1 { format!(", {} attempts", t.attempts) } else { String::new() };
+                format!("{mark} {} ({secs:.1}s{attempts}) {}", t.step, if t.outcome == "ok" { "" } else { t.outcome.as_str() })
+            } else {
+                format!("{} …", t.step)
+            };
+            if fancy {
+                if i >= bars.len() {
+                    let bar = multi.insert_before(&stage_bar, ProgressBar::new_spinner());
+                    bar.set_style(running.clone());
+                    bar.enable_steady_tick(Duration::from_millis(120));
+                    bars.push(bar);
+                }
+                if finished && !bars[i].is_finished() {
+                    bars[i].set_style(done.clone());
+                    bars[i].finish_with_message(line);
+                } else if !finished {
+                    bars[i].set_message(line);
+                }
+            } else if !quiet && finished && i >= printed {
+                eprintln!("{line}");
+                printed = i + 1;
+            }
+        }
+        if stage != last_stage {
+            if !fancy && !quiet {
+                eprintln!("stage: {}", stage.label());
+            }
+            last_stage = stage;
+        }
+        stage_bar.set_message(format!("{id}: {}", stage.label()));
+        let settled = if follow { stage.is_terminal() } else { stage.is_settled() };
+        if settled {
+            stage_bar.finish_and_clear();
+            return Ok(p);
+        }
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+}

@@ -1,1 +1,101 @@
+//! The Tollgate worker: configuration, logging, connection, registration and the run loop.
 
+pub mod config;
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use temporalio_client::{Client, ClientOptions, Connection, envconfig::LoadClientConfigProfileOptions};
+use temporalio_sdk::{Runtime, Worker, WorkerOptions};
+use tollgate_activities::{
+    TollgateActivities,
+    artifacts::LocalArtifactStore,
+    cost::PriceBook,
+    engine::sandbox::SandboxEngine,
+    notify::Channel,
+};
+use tollgate_workflows::ProvisionWorkflow;
+
+pub use config::{ChannelConfig, Config, ConfigError};
+
+/// Sets up logging at `level` (a level or an `EnvFilter` directive; `RUST_LOG` wins if set).
+pub fn init_logging(level: &str) {
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| {
+        format!("warn,tollgate={level},tollgate_worker={level},tollgate_activities={level},tollgate_starter={level}")
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_default())
+        .with_target(false)
+        .try_init();
+}
+
+/// Connects with the SDK's envconfig: `TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE`, profiles.
+pub async fn connect() -> anyhow::Result<Client> {
+    let (conn_opts, client_opts) = ClientOptions::load_from_config(LoadClientConfigProfileOptions::default())
+        .map_err(|e| anyhow::anyhow!("reading Temporal connection settings (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, profile): {e:?}"))?;
+    let target = conn_opts.target.to_string();
+    let connection = Connection::connect(conn_opts)
+        .await
+        .with_context(|| format!("connecting to Temporal at {target}; is the server running (tollgate dev)?"))?;
+    Ok(Client::new(connection, client_opts)?)
+}
+
+/// The activity implementations for `config`.
+pub fn build_activities(config: &Config) -> anyhow::Result<TollgateActivities> {
+    let prices = match &config.price_book {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("price_book: cannot read {}", path.display()))?;
+            PriceBook::parse(&text, &path.display().to_string())?
+        }
+        None => PriceBook::builtin(),
+    };
+    let channels = config
+        .channels
+        .iter()
+        .map(|c| match c {
+            ChannelConfig::Log => Channel::Log,
+            ChannelConfig::Webhook { url, timeout } => Channel::webhook(url, *timeout),
+        })
+        .collect();
+    Ok(TollgateActivities {
+        settings: config.settings.clone(),
+        engine: Arc::new(SandboxEngine::new(config.data_dir.join("sandbox"), config.sandbox.clone())),
+        artifacts: Arc::new(LocalArtifactStore::new(config.data_dir.join("artifacts"))),
+        prices,
+        channels,
+    })
+}
+
+/// A worker polling `config.task_queue`, ready to run.
+pub fn build_worker(config: &Config, client: Client) -> anyhow::Result<Worker> {
+    let runtime = Runtime::from_current_tokio(Default::default()).context("starting the Temporal runtime")?;
+    let options = WorkerOptions::new(config.task_queue.clone())
+        .register_workflow::<ProvisionWorkflow>()?
+        .register_activities(build_activities(config)?)
+        .build();
+    Worker::new(&runtime, client, options).context("creating the worker")
+}
+
+/// Runs the worker until Ctrl-C / SIGTERM, then shuts down gracefully.
+pub async fn run(config: &Config, client: Client) -> anyhow::Result<()> {
+    let mut worker = build_worker(config, client)?;
+    let shutdown = worker.shutdown_handle();
+    tokio::spawn(async move {
+        wait_for_stop_signal().await;
+        tracing::info!("stopping the worker");
+        shutdown();
+    });
+    tracing::info!(task_queue = %config.task_queue, config = %config.source, "tollgate worker running");
+    worker.run().await.context("worker stopped with an error")
+}
+
+async fn wait_for_stop_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,190 @@
+//! What the CLI does, as functions over a Temporal client (the tests call these too).
+
+use futures::StreamExt;
+use temporalio_client::{
+    Client, WorkflowDescribeOptions, WorkflowExecuteUpdateOptions, WorkflowGetResultOptions,
+    WorkflowListOptions, WorkflowQueryOptions, WorkflowStartOptions,
+};
+use temporalio_common::search_attributes::SearchAttributes;
+use tollgate_proto::{Ack, Decision, DecisionKind, LifecycleCommand, Progress, ProvisionInput, ProvisionRequest, Settings, Stage};
+use tollgate_workflows::{ProvisionWorkflow, search_attributes as sa, validate};
+
+/// Why a command did not do what was asked. Each maps to an exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The input or the caller was refused; nothing changed (exit 2).
+    #[error("{0}")]
+    Refused(String),
+    /// No such request (exit 3).
+    #[error("no request with id '{0}'")]
+    NotFound(String),
+    /// Something broke: connection, server, worker (exit 1).
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CliError::Refused(_) => 2,
+            CliError::NotFound(_) => 3,
+            CliError::Failed(_) => 1,
+        }
+    }
+}
+
+/// A new request id such as `req-ec2-3f9a1c2b`.
+pub fn new_request_id(kind: &str) -> String {
+    let kind: String = kind.chars().filter(|c| c.is_ascii_alphanumeric()).take(12).collect::<String>().to_lowercase();
+    format!("req-{kind}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+}
+
+/// The one-line summary the Web UI shows for a request.
+pub fn static_summary(r: &ProvisionRequest) -> String {
+    let ttl = if r.ttl_ms > 0 { tollgate_workflows::fmt_duration_ms(r.ttl_ms) } else { "default ttl".into() };
+    format!("{} '{}' for {} in {} ({}), {ttl}", r.kind, r.name, r.requester, r.environment, r.region)
+}
+
+/// Validates and starts a request; returns its id. Nothing starts if validation fails.
+pub async fn start_request(
+    client: &Client,
+    task_queue: &str,
+    settings: &Settings,
+    mut request: ProvisionRequest,
+) -> Result<String, CliError> {
+    if request.request_id.is_empty() {
+        request.request_id = new_request_id(&request.kind);
+    }
+    let request = validate::with_defaults(request);
+    validate::validate_request(&request, settings).map_err(|e| CliError::Refused(e.to_string()))?;
+    let id = request.request_id.clone();
+    let params: Vec<String> = request.params.iter().map(|(k, v)| format!("- {k} = {v}")).collect();
+    let details = format!("**Requested by** {}\n\n**Parameters**\n{}", request.requester, params.join("\n"));
+    let attributes = SearchAttributes::new([
+        sa::STAGE.value_set(Stage::Requested.label().to_string()),
+        sa::REQUESTER.value_set(request.requester.clone()),
+        sa::KIND.value_set(request.kind.clone()),
+    ]);
+    let options = WorkflowStartOptions::new(task_queue.to_string(), id.clone())
+        .static_summary(static_summary(&request))
+        .static_details(details)
+        .search_attributes(attributes)
+        .build();
+    client
+        .start_workflow(ProvisionWorkflow::run, ProvisionInput { request: Some(request), resume: None }, options)
+        .await
+        .map_err(|e| match e {
+            temporalio_client::errors::WorkflowStartError::AlreadyStarted { .. } => {
+                CliError::Refused(format!("a request with id '{id}' already exists"))
+            }
+            other => CliError::Failed(format!("could not start the request: {other}")),
+        })?;
+    Ok(id)
+}
+
+/// The request's progress: from the live workflow, or its final report once it has ended.
+pub async fn progress(client: &Client, id: &str) -> Result<Progress, CliError> {
+    let handle = client.get_workflow_handle::<ProvisionWorkflow>(id);
+    match handle.query(ProvisionWorkflow::progress, (), WorkflowQueryOptions::default()).await {
+        Ok(p) => Ok(p),
+        Err(temporalio_client::errors::WorkflowQueryError::NotFound(_)) => Err(CliError::NotFound(id.to_string())),
+        Err(query_error) => {
+            // A closed workflow with no worker to answer queries still has its result.
+            let describe = handle.describe(WorkflowDescribeOptions::default()).await;
+            if let Err(temporalio_client::errors::WorkflowInteractionError::NotFound(_)) = describe {
+                return Err(CliError::NotFound(id.to_string()));
+            }
+            match handle.get_result(WorkflowGetResultOptions::default()).await {
+                Ok(p) => Ok(p),
+                Err(_) => Err(CliError::Failed(format!("cannot read progress of {id}: {query_error}"))),
+            }
+        }
+    }
+}
+
+fn update_error(id: &str, e: temporalio_client::errors::WorkflowUpdateError) -> CliError {
+    use temporalio_client::errors::WorkflowUpdateError as E;
+    match e {
+        E::NotFound(_) => CliError::NotFound(id.to_string()),
+        E::Failed(failure) => CliError::Refused(failure.message.clone()),
+        E::Rpc(status) if status.message().contains("workflow execution already completed") => {
+            CliError::Refused(format!("request {id} has already ended"))
+        }
+        other => CliError::Failed(format!("{id}: {other}")),
+    }
+}
+
+/// Approve or reject (`kind`) as `user`.
+pub async fn decide(client: &Client, id: &str, kind: DecisionKind, user: &str, comment: &str, plan_digest: &str) -> Result<Ack, CliError> {
+    let handle = client.get_workflow_handle::<ProvisionWorkflow>(id);
+    let decision = Decision {
+        kind: kind as i32,
+        user: user.to_string(),
+        comment: comment.to_string(),
+        plan_digest: plan_digest.to_string(),
+        at_ms: 0,
+    };
+    let options = WorkflowExecuteUpdateOptions::default();
+    let result = if kind == DecisionKind::Reject {
+        handle.execute_update(ProvisionWorkflow::reject, decision, options).await
+    } else {
+        handle.execute_update(ProvisionWorkflow::approve, decision, options).await
+    };
+    result.map_err(|e| update_error(id, e))
+}
+
+/// Keep (extend) as `user`.
+pub async fn keep(client: &Client, id: &str, user: &str) -> Result<Ack, CliError> {
+    let handle = client.get_workflow_handle::<ProvisionWorkflow>(id);
+    let command = LifecycleCommand { user: user.to_string(), ..Default::default() };
+    handle.execute_update(ProvisionWorkflow::keep, command, WorkflowExecuteUpdateOptions::default()).await.map_err(|e| update_error(id, e))
+}
+
+/// Destroy now as `user`.
+pub async fn destroy(client: &Client, id: &str, user: &str) -> Result<Ack, CliError> {
+    let handle = client.get_workflow_handle::<ProvisionWorkflow>(id);
+    let command = LifecycleCommand { user: user.to_string(), ..Default::default() };
+    handle
+        .execute_update(ProvisionWorkflow::destroy, command, WorkflowExecuteUpdateOptions::default())
+        .await
+        .map_err(|e| update_error(id, e))
+}
+
+/// One row of `tollgate list`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ListedRequest {
+    pub request_id: String,
+    pub stage: String,
+    pub kind: String,
+    pub requester: String,
+    pub monthly_cost: Option<f64>,
+    pub approval_required: Option<bool>,
+    pub expires_at: Option<String>,
+    pub status: String,
+}
+
+/// Requests, newest first, optionally only those in `stage`.
+pub async fn list(client: &Client, stage: Option<Stage>, limit: usize) -> Result<Vec<ListedRequest>, CliError> {
+    let mut query = format!("WorkflowType = '{}'", tollgate_workflows::WORKFLOW_TYPE);
+    if let Some(s) = stage {
+        query.push_str(&format!(" AND TollgateStage = '{}'", s.label()));
+    }
+    let options = WorkflowListOptions::builder().limit(limit).build();
+    let mut stream = client.list_workflows(query, options);
+    let mut rows = Vec::new();
+    while let Some(item) = stream.next().await {
+        let exec = item.map_err(|e| CliError::Failed(format!("listing requests: {e}")))?;
+        let attrs = exec.search_attributes();
+        rows.push(ListedRequest {
+            request_id: exec.id().to_string(),
+            stage: attrs.get(&sa::STAGE).unwrap_or_default(),
+            kind: attrs.get(&sa::KIND).unwrap_or_default(),
+            requester: attrs.get(&sa::REQUESTER).unwrap_or_default(),
+            monthly_cost: attrs.get(&sa::MONTHLY_COST),
+            approval_required: attrs.get(&sa::APPROVAL_REQUIRED),
+            expires_at: attrs.get(&sa::EXPIRES_AT).map(|t| tollgate_workflows::fmt_time_ms(t.seconds() * 1000)),
+            status: format!("{:?}", exec.status()),
+        });
+    }
+    Ok(rows)
+}

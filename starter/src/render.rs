@@ -1,0 +1,247 @@
+//! Human and JSON views of a request.
+
+use serde_json::{Value, json};
+use tollgate_proto::{DecisionKind, Progress};
+use tollgate_workflows::fmt_time_ms;
+
+use crate::ops::ListedRequest;
+
+fn time_or_null(ms: i64) -> Value {
+    if ms > 0 { Value::String(fmt_time_ms(ms)) } else { Value::Null }
+}
+
+/// The `status --output json` object.
+pub fn status_json(p: &Progress) -> Value {
+    let request = p.request.clone().unwrap_or_default();
+    let decisions: Vec<Value> = p
+        .decisions
+        .iter()
+        .map(|d| {
+            json!({
+                "user": d.user,
+                "decision": if d.kind == DecisionKind::Reject as i32 { "reject" } else { "approve" },
+                "comment": d.comment,
+                "plan_digest": d.plan_digest,
+                "at": time_or_null(d.at_ms),
+            })
+        })
+        .collect();
+    let timeline: Vec<Value> = p
+        .timeline
+        .iter()
+        .map(|t| {
+            json!({
+                "step": t.step,
+                "started_at": time_or_null(t.started_at_ms),
+                "ended_at": time_or_null(t.ended_at_ms),
+                "attempts": t.attempts,
+                "outcome": t.outcome,
+            })
+        })
+        .collect();
+    json!({
+        "request_id": p.request_id,
+        "stage": p.stage_enum().label(),
+        "kind": request.kind,
+        "name": request.name,
+        "requester": request.requester,
+        "environment": request.environment,
+        "region": request.region,
+        "params": request.params,
+        "monthly_cost": p.cost.as_ref().map(|c| c.monthly_total),
+        "cost": p.cost.as_ref().map(|c| json!({
+            "currency": c.currency,
+            "lines": c.lines.iter().map(|l| json!({"address": l.address, "monthly": l.monthly, "description": l.description})).collect::<Vec<_>>(),
+            "unpriced": c.unpriced.iter().map(|u| json!({"address": u.address, "reason": u.reason})).collect::<Vec<_>>(),
+            "assumptions": c.assumptions,
+            "price_book": c.price_book_version,
+        })),
+        "approval_required": p.gate.as_ref().map(|g| g.approval_required),
+        "gate": p.gate.as_ref().map(|g| json!({
+            "approval_required": g.approval_required,
+            "baseline_monthly_cost": g.baseline_monthly_cost,
+            "estimated_monthly_cost": g.estimated_monthly_cost,
+            "increase_percent": g.increase_percent,
+            "threshold_percent": g.threshold_percent,
+            "reason": g.reason,
+        })),
+        "approvals": decisions,
+        "required_approvals": p.required_approvals,
+        "approval_deadline": time_or_null(p.approval_deadline_ms),
+        "plan_digest": p.plan_digest,
+        "plan": p.plan.as_ref().map(|s| json!({
+            "to_add": s.to_add, "to_change": s.to_change, "to_destroy": s.to_destroy,
+            "resources": s.changes.iter().map(|c| &c.address).collect::<Vec<_>>(),
+        })),
+        "created_at": time_or_null(p.created_at_ms),
+        "expires_at": time_or_null(p.expires_at_ms),
+        "max_expires_at": time_or_null(p.max_expires_at_ms),
+        "extensions": p.extensions,
+        "outputs": p.outputs,
+        "access_instructions": p.access_instructions,
+        "final_reason": p.final_reason,
+        "refusals": p.refusals,
+        "timeline": timeline,
+    })
+}
+
+/// The `status` text for people.
+pub fn status_text(p: &Progress) -> String {
+    let r = p.request.clone().unwrap_or_default();
+    let mut out = Vec::new();
+    let mut row = |k: &str, v: String| out.push(format!("{k:<10} {v}"));
+    row("Request", format!("{} ({} '{}' in {}, {}) by {}", p.request_id, r.kind, r.name, r.environment, r.region, r.requester));
+    row("Stage", p.stage_enum().label().to_string());
+    if let Some(plan) = &p.plan {
+        let names: Vec<&str> = plan.changes.iter().map(|c| c.address.as_str()).collect();
+        row("Plan", format!("{} to add: {}", plan.to_add, names.join(", ")));
+    }
+    if let Some(c) = &p.cost {
+        let unpriced = if c.unpriced.is_empty() { String::new() } else { format!(" + {} unpriced", c.unpriced.len()) };
+        row("Cost", format!("${:.2}/month{unpriced} ({})", c.monthly_total, c.price_book_version));
+    }
+    if let Some(g) = &p.gate {
+        row("Gate", g.reason.clone());
+    }
+    if p.gate.as_ref().is_some_and(|g| g.approval_required) {
+        let who: Vec<String> = p
+            .decisions
+            .iter()
+            .map(|d| {
+                let verb = if d.kind == DecisionKind::Reject as i32 { "rejected" } else { "approved" };
+                format!("{} {verb}", d.user)
+            })
+            .collect();
+        let who = if who.is_empty() { String::new() } else { format!(" ({})", who.join(", ")) };
+        row("Approvals", format!("{} of {}{who}", p.approvals(), p.required_approvals));
+    }
+    if p.expires_at_ms > 0 {
+        row("Expires", format!("{} (never after {})", fmt_time_ms(p.expires_at_ms), fmt_time_ms(p.max_expires_at_ms)));
+    }
+    for (k, v) in &p.outputs {
+        row("Output", format!("{k} = {v}"));
+    }
+    if !p.access_instructions.is_empty() {
+        row("Access", p.access_instructions.clone());
+    }
+    if !p.final_reason.is_empty() {
+        row("Outcome", p.final_reason.clone());
+    }
+    for refusal in &p.refusals {
+        row("Refused", refusal.clone());
+    }
+    out.push("Timeline".to_string());
+    for t in &p.timeline {
+        let took = if t.ended_at_ms >= t.started_at_ms && t.ended_at_ms > 0 {
+            format!("{:.1}s", (t.ended_at_ms - t.started_at_ms) as f64 / 1000.0)
+        } else {
+            "…".to_string()
+        };
+        let attempts = match t.attempts {
+            0 => String::new(),
+            1 => "1 attempt".to_string(),
+            n => format!("{n} attempts"),
+        };
+        out.push(format!("  {:<24} {:>7}  {:<11} {}", t.step, took, attempts, t.outcome));
+    }
+    out.join("\n")
+}
+
+/// The `list` table.
+pub fn list_table(rows: &[ListedRequest]) -> String {
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
+    table.set_header(["REQUEST", "STAGE", "KIND", "REQUESTER", "$/MONTH", "APPROVAL", "EXPIRES"]);
+    for r in rows {
+        table.add_row([
+            r.request_id.clone(),
+            r.stage.clone(),
+            r.kind.clone(),
+            r.requester.clone(),
+            r.monthly_cost.map(|c| format!("{c:.2}")).unwrap_or_else(|| "-".into()),
+            match r.approval_required {
+                Some(true) => "required".into(),
+                Some(false) => "no".into(),
+                None => "-".into(),
+            },
+            r.expires_at.clone().unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    table.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tollgate_proto::{CostEstimate, Decision, GateDecision, ProvisionRequest, Stage, TimelineEntry};
+
+    fn sample() -> Progress {
+        let mut p = Progress {
+            request_id: "req-rds-1".into(),
+            stage: Stage::AwaitingApproval as i32,
+            request: Some(ProvisionRequest {
+                request_id: "req-rds-1".into(),
+                kind: "rds".into(),
+                name: "orders".into(),
+                requester: "alice".into(),
+                environment: "dev".into(),
+                region: "us-east-1".into(),
+                ..Default::default()
+            }),
+            cost: Some(CostEstimate { monthly_total: 732.3, price_book_version: "aws-on-demand-2024".into(), ..Default::default() }),
+            gate: Some(GateDecision { approval_required: true, reason: "+$732.30/month is 73.2% of the $1000.00/month baseline (threshold 10%): approval required (cost increase at or above threshold)".into(), ..Default::default() }),
+            required_approvals: 2,
+            ..Default::default()
+        };
+        p.decisions.push(Decision { kind: DecisionKind::Approve as i32, user: "carol".into(), at_ms: 1_795_253_400_000, ..Default::default() });
+        p.timeline.push(TimelineEntry { step: "plan".into(), started_at_ms: 1_795_253_400_000, ended_at_ms: 1_795_253_400_500, attempts: 2, outcome: "ok".into() });
+        p
+    }
+
+    #[test]
+    fn status_text_snapshot() {
+        let expected = "\
+Request    req-rds-1 (rds 'orders' in dev, us-east-1) by alice
+Stage      AWAITING_APPROVAL
+Cost       $732.30/month (aws-on-demand-2024)
+Gate       +$732.30/month is 73.2% of the $1000.00/month baseline (threshold 10%): approval required (cost increase at or above threshold)
+Approvals  1 of 2 (carol approved)
+Timeline
+  plan                        0.5s  2 attempts  ok";
+        assert_eq!(status_text(&sample()), expected);
+    }
+
+    #[test]
+    fn status_json_has_the_documented_fields() {
+        let v = status_json(&sample());
+        for key in ["request_id", "stage", "monthly_cost", "approval_required", "approvals", "expires_at", "outputs", "timeline"] {
+            assert!(v.get(key).is_some(), "missing {key}");
+        }
+        assert_eq!(v["stage"], "AWAITING_APPROVAL");
+        assert_eq!(v["monthly_cost"], 732.3);
+        assert_eq!(v["approvals"][0]["user"], "carol");
+        assert_eq!(v["approvals"][0]["at"], "2026-11-21T09:30:00Z");
+        assert_eq!(v["expires_at"], Value::Null);
+        assert_eq!(v["timeline"][0]["attempts"], 2);
+    }
+
+    #[test]
+    fn list_table_snapshot() {
+        let rows = vec![ListedRequest {
+            request_id: "req-s3-1".into(),
+            stage: "ACTIVE".into(),
+            kind: "s3".into(),
+            requester: "alice".into(),
+            monthly_cost: Some(1.15),
+            approval_required: Some(false),
+            expires_at: Some("2026-11-28T09:30:00Z".into()),
+            status: "Running".into(),
+        }];
+        let text = list_table(&rows);
+        assert!(text.contains("REQUEST"), "{text}");
+        let line = text.lines().find(|l| l.contains("req-s3-1")).unwrap();
+        for cell in ["ACTIVE", "s3", "alice", "1.15", "no", "2026-11-28T09:30:00Z"] {
+            assert!(line.contains(cell), "{line}");
+        }
+    }
+}

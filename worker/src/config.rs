@@ -1,0 +1,433 @@
+//! Tollgate's configuration: `tollgate.toml` (path overridable) plus `TOLLGATE_*` environment
+//! overrides. Every bad value fails at start with the key, where it came from and what is
+//! allowed. Temporal connection settings are not here: they follow the SDK's envconfig
+//! (`TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE`, profiles).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use tollgate_activities::engine::sandbox::SandboxConfig;
+use tollgate_proto::Settings;
+
+/// Where the configuration file is looked for when no path is given.
+pub const DEFAULT_PATH: &str = "tollgate.toml";
+/// Environment variable naming the configuration file.
+pub const PATH_ENV: &str = "TOLLGATE_CONFIG";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{source_name}: cannot read: {error}")]
+    Read { source_name: String, error: std::io::Error },
+    #[error("{source_name}: {message}")]
+    Invalid { source_name: String, message: String },
+}
+
+/// How a key's value is written; used to parse environment overrides and to explain errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyKind {
+    Text,
+    List,
+    Integer,
+    Number,
+    Boolean,
+    Duration,
+}
+
+impl KeyKind {
+    fn allowed(self) -> &'static str {
+        match self {
+            KeyKind::Text => "a string",
+            KeyKind::List => "a list of strings (in the environment: comma-separated)",
+            KeyKind::Integer => "a whole number",
+            KeyKind::Number => "a number",
+            KeyKind::Boolean => "true or false",
+            KeyKind::Duration => "a duration such as 30s, 5m, 5h, 30d or 1w",
+        }
+    }
+}
+
+/// Every key, with its kind and default, as documented in the README.
+const KEYS: &[(&str, KeyKind, &str)] = &[
+    ("task_queue", KeyKind::Text, "tollgate"),
+    ("log_level", KeyKind::Text, "info"),
+    ("data_dir", KeyKind::Text, ".tollgate"),
+    ("approving_users", KeyKind::List, "[]"),
+    ("required_approvals", KeyKind::Integer, "1"),
+    ("grace_period", KeyKind::Duration, "5h"),
+    ("max_ttl", KeyKind::Duration, "30d"),
+    ("extension_period", KeyKind::Duration, "1w"),
+    ("default_ttl", KeyKind::Duration, "extension_period"),
+    ("approval_timeout", KeyKind::Duration, "72h"),
+    ("cost_threshold_percent", KeyKind::Number, "10"),
+    ("baseline_monthly_cost", KeyKind::Number, "1000"),
+    ("allowed_vendors", KeyKind::List, "[\"aws\"]"),
+    ("dry_run", KeyKind::Boolean, "false"),
+    ("continue_as_new_after_events", KeyKind::Integer, "2000"),
+    ("price_book", KeyKind::Text, "(built in)"),
+    ("notifications.channels", KeyKind::List, "[\"log\"]"),
+    ("notifications.webhook_url", KeyKind::Text, "(none)"),
+    ("notifications.webhook_timeout", KeyKind::Duration, "10s"),
+    ("sandbox.latency", KeyKind::Duration, "0s"),
+    ("sandbox.fail_first_attempts", KeyKind::Integer, "0"),
+    ("sandbox.account_id", KeyKind::Text, "123456789012"),
+];
+
+/// The keys and their defaults, for `tollgate-worker --print-keys` and the README.
+pub fn documented_keys() -> impl Iterator<Item = (&'static str, &'static str, &'static str)> {
+    KEYS.iter().map(|(k, kind, d)| (*k, kind.allowed(), *d))
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    task_queue: Option<String>,
+    log_level: Option<String>,
+    data_dir: Option<String>,
+    approving_users: Option<Vec<String>>,
+    required_approvals: Option<u32>,
+    grace_period: Option<String>,
+    max_ttl: Option<String>,
+    extension_period: Option<String>,
+    default_ttl: Option<String>,
+    approval_timeout: Option<String>,
+    cost_threshold_percent: Option<f64>,
+    baseline_monthly_cost: Option<f64>,
+    allowed_vendors: Option<Vec<String>>,
+    dry_run: Option<bool>,
+    continue_as_new_after_events: Option<u32>,
+    price_book: Option<String>,
+    #[serde(default)]
+    notifications: RawNotifications,
+    #[serde(default)]
+    sandbox: RawSandbox,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNotifications {
+    channels: Option<Vec<String>>,
+    webhook_url: Option<String>,
+    webhook_timeout: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSandbox {
+    latency: Option<String>,
+    fail_first_attempts: Option<u32>,
+    account_id: Option<String>,
+}
+
+/// A notification channel and its settings.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChannelConfig {
+    Log,
+    Webhook { url: String, timeout: Duration },
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the file came from (or "defaults" when there was none).
+    pub source: String,
+    pub task_queue: String,
+    pub log_level: String,
+    pub data_dir: PathBuf,
+    pub settings: Settings,
+    pub price_book: Option<PathBuf>,
+    pub channels: Vec<ChannelConfig>,
+    pub sandbox: SandboxConfig,
+}
+
+impl Config {
+    /// Loads `path`, or `$TOLLGATE_CONFIG`, or `./tollgate.toml` if it exists, or defaults;
+    /// then applies `TOLLGATE_*` overrides from the process environment.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        let explicit = path.map(Path::to_path_buf).or_else(|| std::env::var_os(PATH_ENV).map(PathBuf::from));
+        let (text, source) = match explicit {
+            Some(p) => {
+                let text = std::fs::read_to_string(&p)
+                    .map_err(|error| ConfigError::Read { source_name: p.display().to_string(), error })?;
+                (text, p.display().to_string())
+            }
+            None if Path::new(DEFAULT_PATH).exists() => {
+                let text = std::fs::read_to_string(DEFAULT_PATH)
+                    .map_err(|error| ConfigError::Read { source_name: DEFAULT_PATH.into(), error })?;
+                (text, DEFAULT_PATH.to_string())
+            }
+            None => (String::new(), "defaults".to_string()),
+        };
+        Self::from_sources(&text, &source, &env)
+    }
+
+    /// Builds a configuration from TOML text and environment pairs (only `TOLLGATE_*` are read).
+    pub fn from_sources(text: &str, source: &str, env: &[(String, String)]) -> Result<Self, ConfigError> {
+        let invalid = |source_name: &str, message: String| ConfigError::Invalid { source_name: source_name.to_string(), message };
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| invalid(source, describe_toml_error(&e)))?;
+        for (name, value) in env {
+            let Some(rest) = name.strip_prefix("TOLLGATE_") else { continue };
+            if rest == "CONFIG" {
+                continue;
+            }
+            let key = rest.to_ascii_lowercase().replacen("notifications_", "notifications.", 1).replacen("sandbox_", "sandbox.", 1);
+            let Some((_, kind, _)) = KEYS.iter().find(|(k, _, _)| *k == key) else {
+                return Err(invalid(
+                    &format!("environment {name}"),
+                    format!("unknown setting; known keys: {}", KEYS.iter().map(|k| k.0).collect::<Vec<_>>().join(", ")),
+                ));
+            };
+            let parsed = parse_env_value(*kind, value)
+                .map_err(|_| invalid(&format!("environment {name}={value}"), format!("must be {}", kind.allowed())))?;
+            insert_dotted(&mut table, &key, parsed);
+        }
+        let origin = if env.iter().any(|(k, _)| k.starts_with("TOLLGATE_") && k != "TOLLGATE_CONFIG") {
+            format!("{source} (with TOLLGATE_* overrides)")
+        } else {
+            source.to_string()
+        };
+        let raw: RawConfig = table.try_into().map_err(|e: toml::de::Error| invalid(&origin, describe_toml_error(&e)))?;
+        Self::validate(raw, &origin)
+    }
+
+    fn validate(raw: RawConfig, origin: &str) -> Result<Self, ConfigError> {
+        let err = |key: &str, message: String| ConfigError::Invalid { source_name: origin.to_string(), message: format!("{key}: {message}") };
+        let duration = |key: &str, value: &Option<String>, default: &str| -> Result<Duration, ConfigError> {
+            let text = value.as_deref().unwrap_or(default);
+            let d = humantime::parse_duration(text)
+                .map_err(|e| err(key, format!("'{text}' is not a duration ({e}); use forms like 30s, 5m, 5h, 30d, 1w")))?;
+            Ok(d)
+        };
+        let positive = |key: &str, d: Duration| -> Result<u64, ConfigError> {
+            if d.is_zero() { Err(err(key, "must be longer than zero".into())) } else { Ok(d.as_millis() as u64) }
+        };
+        let grace_period = positive("grace_period", duration("grace_period", &raw.grace_period, "5h")?)?;
+        let max_ttl = positive("max_ttl", duration("max_ttl", &raw.max_ttl, "30d")?)?;
+        let extension_period = positive("extension_period", duration("extension_period", &raw.extension_period, "1w")?)?;
+        let default_ttl = match &raw.default_ttl {
+            Some(_) => positive("default_ttl", duration("default_ttl", &raw.default_ttl, "")?)?,
+            None => extension_period,
+        };
+        let approval_timeout = positive("approval_timeout", duration("approval_timeout", &raw.approval_timeout, "72h")?)?;
+        if default_ttl > max_ttl {
+            return Err(err("default_ttl", format!(
+                "{} is longer than max_ttl {}; lower default_ttl (it defaults to extension_period) or raise max_ttl",
+                tollgate_workflows::fmt_duration_ms(default_ttl),
+                tollgate_workflows::fmt_duration_ms(max_ttl)
+            )));
+        }
+        let approving_users: Vec<String> = raw.approving_users.unwrap_or_default().into_iter().map(|u| u.trim().to_string()).collect();
+        if approving_users.iter().any(String::is_empty) {
+            return Err(err("approving_users", "contains an empty name".into()));
+        }
+        let required_approvals = raw.required_approvals.unwrap_or(1);
+        if required_approvals == 0 {
+            return Err(err("required_approvals", "must be at least 1".into()));
+        }
+        if required_approvals as usize > approving_users.len() && !approving_users.is_empty() {
+            return Err(err("required_approvals", format!(
+                "is {required_approvals} but approving_users lists only {}: no request could ever be approved",
+                approving_users.len()
+            )));
+        }
+        let cost_threshold_percent = raw.cost_threshold_percent.unwrap_or(10.0);
+        if !(cost_threshold_percent >= 0.0) {
+            return Err(err("cost_threshold_percent", "must be zero or more".into()));
+        }
+        let baseline_monthly_cost = raw.baseline_monthly_cost.unwrap_or(1000.0);
+        if !(baseline_monthly_cost >= 0.0) {
+            return Err(err("baseline_monthly_cost", "must be zero or more (US dollars per month)".into()));
+        }
+        let allowed_vendors = raw.allowed_vendors.unwrap_or_else(|| vec!["aws".into()]);
+        if allowed_vendors.is_empty() {
+            return Err(err("allowed_vendors", "is empty: no request could be accepted; list at least \"aws\"".into()));
+        }
+        let log_level = raw.log_level.unwrap_or_else(|| "info".into());
+        if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
+            return Err(err("log_level", format!("'{log_level}' is not a level or filter; use error, warn, info, debug or trace")));
+        }
+
+        let mut channels = Vec::new();
+        let webhook_timeout = positive(
+            "notifications.webhook_timeout",
+            duration("notifications.webhook_timeout", &raw.notifications.webhook_timeout, "10s")?,
+        )?;
+        for name in raw.notifications.channels.unwrap_or_else(|| vec!["log".into()]) {
+            match name.as_str() {
+                "log" => channels.push(ChannelConfig::Log),
+                "webhook" => {
+                    let url = raw.notifications.webhook_url.clone().unwrap_or_default();
+                    if !(url.starts_with("http://") || url.starts_with("https://")) {
+                        return Err(err(
+                            "notifications.webhook_url",
+                            format!("'{url}' is not an http(s) URL; the webhook channel needs one"),
+                        ));
+                    }
+                    channels.push(ChannelConfig::Webhook { url, timeout: Duration::from_millis(webhook_timeout) });
+                }
+                other => return Err(err("notifications.channels", format!("unknown channel '{other}'; use log, webhook"))),
+            }
+        }
+        let sandbox = SandboxConfig {
+            latency_ms: duration("sandbox.latency", &raw.sandbox.latency, "0s")?.as_millis() as u64,
+            fail_first_attempts: raw.sandbox.fail_first_attempts.unwrap_or(0),
+            account_id: raw.sandbox.account_id.unwrap_or_else(|| "123456789012".into()),
+        };
+        let task_queue = raw.task_queue.unwrap_or_else(|| "tollgate".into());
+        if task_queue.trim().is_empty() {
+            return Err(err("task_queue", "is empty".into()));
+        }
+        Ok(Config {
+            source: origin.to_string(),
+            task_queue,
+            log_level,
+            data_dir: PathBuf::from(raw.data_dir.unwrap_or_else(|| ".tollgate".into())),
+            settings: Settings {
+                approving_users,
+                required_approvals,
+                grace_period_ms: grace_period,
+                max_ttl_ms: max_ttl,
+                extension_period_ms: extension_period,
+                default_ttl_ms: default_ttl,
+                approval_timeout_ms: approval_timeout,
+                cost_threshold_percent,
+                baseline_monthly_cost,
+                allowed_vendors,
+                dry_run: raw.dry_run.unwrap_or(false),
+                continue_as_new_after_events: raw.continue_as_new_after_events.unwrap_or(2000),
+            },
+            price_book: raw.price_book.map(PathBuf::from),
+            channels,
+            sandbox,
+        })
+    }
+}
+
+fn parse_env_value(kind: KeyKind, value: &str) -> Result<toml::Value, ()> {
+    let v = value.trim();
+    Ok(match kind {
+        KeyKind::Text | KeyKind::Duration => toml::Value::String(v.to_string()),
+        KeyKind::List => toml::Value::Array(
+            v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| toml::Value::String(s.into())).collect(),
+        ),
+        KeyKind::Integer => toml::Value::Integer(v.parse().map_err(|_| ())?),
+        KeyKind::Number => toml::Value::Float(v.parse().map_err(|_| ())?),
+        KeyKind::Boolean => toml::Value::Boolean(v.parse().map_err(|_| ())?),
+    })
+}
+
+fn insert_dotted(table: &mut toml::Table, key: &str, value: toml::Value) {
+    match key.split_once('.') {
+        Some((section, rest)) => {
+            let entry = table.entry(section.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if let toml::Value::Table(t) = entry {
+                t.insert(rest.to_string(), value);
+            }
+        }
+        None => {
+            table.insert(key.to_string(), value);
+        }
+    }
+}
+
+/// toml's message plus, for an unknown key, the list of known ones.
+fn describe_toml_error(e: &toml::de::Error) -> String {
+    let message = e.message().trim().to_string();
+    if message.starts_with("unknown field") {
+        let known: Vec<&str> = KEYS.iter().map(|k| k.0).collect();
+        format!("{message} (known keys: {})", known.join(", "))
+    } else {
+        message
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_sources(text, "tollgate.toml", &env)
+    }
+
+    #[test]
+    fn empty_file_gives_documented_defaults() {
+        let c = load("", &[]).unwrap();
+        let s = &c.settings;
+        assert_eq!(c.task_queue, "tollgate");
+        assert_eq!(s.required_approvals, 1);
+        assert_eq!(s.grace_period_ms, 5 * 3_600_000);
+        assert_eq!(s.max_ttl_ms, 30 * 86_400_000);
+        assert_eq!(s.extension_period_ms, 7 * 86_400_000);
+        assert_eq!(s.default_ttl_ms, s.extension_period_ms);
+        assert_eq!(s.approval_timeout_ms, 72 * 3_600_000);
+        assert_eq!(s.cost_threshold_percent, 10.0);
+        assert_eq!(s.baseline_monthly_cost, 1000.0);
+        assert_eq!(s.allowed_vendors, vec!["aws"]);
+        assert!(!s.dry_run);
+        assert_eq!(c.channels, vec![ChannelConfig::Log]);
+        assert_eq!(c.source, "tollgate.toml");
+    }
+
+    #[test]
+    fn file_values_and_env_overrides() {
+        let text = r#"
+            approving_users = ["carol", "dave"]
+            required_approvals = 2
+            grace_period = "30s"
+            [notifications]
+            channels = ["log", "webhook"]
+            webhook_url = "http://127.0.0.1:9/hook"
+        "#;
+        let c = load(text, &[("TOLLGATE_GRACE_PERIOD", "5s"), ("TOLLGATE_SANDBOX_LATENCY", "250ms"), ("PATH", "/bin")]).unwrap();
+        assert_eq!(c.settings.approving_users, vec!["carol", "dave"]);
+        assert_eq!(c.settings.required_approvals, 2);
+        assert_eq!(c.settings.grace_period_ms, 5_000);
+        assert_eq!(c.sandbox.latency_ms, 250);
+        assert_eq!(c.channels[1], ChannelConfig::Webhook { url: "http://127.0.0.1:9/hook".into(), timeout: Duration::from_secs(10) });
+        assert_eq!(c.source, "tollgate.toml (with TOLLGATE_* overrides)");
+    }
+
+    #[test]
+    fn errors_name_the_key_the_source_and_what_is_allowed() {
+        let e = load("grace_period = \"soon\"", &[]).unwrap_err().to_string();
+        assert!(e.starts_with("tollgate.toml: grace_period: 'soon' is not a duration"), "{e}");
+        assert!(e.contains("use forms like 30s, 5m, 5h, 30d, 1w"), "{e}");
+
+        let e = load("grace_periods = \"5h\"", &[]).unwrap_err().to_string();
+        assert!(e.contains("unknown field `grace_periods`") && e.contains("known keys: task_queue"), "{e}");
+
+        let e = load("required_approvals = \"two\"", &[]).unwrap_err().to_string();
+        assert!(e.starts_with("tollgate.toml: invalid type"), "{e}");
+
+        let e = load("", &[("TOLLGATE_REQUIRED_APPROVALS", "two")]).unwrap_err().to_string();
+        assert_eq!(e, "environment TOLLGATE_REQUIRED_APPROVALS=two: must be a whole number");
+
+        let e = load("", &[("TOLLGATE_GRACE", "1h")]).unwrap_err().to_string();
+        assert!(e.starts_with("environment TOLLGATE_GRACE: unknown setting"), "{e}");
+
+        let e = load("approving_users = [\"carol\"]\nrequired_approvals = 2", &[]).unwrap_err().to_string();
+        assert!(e.contains("approving_users lists only 1"), "{e}");
+
+        let e = load("default_ttl = \"60d\"", &[]).unwrap_err().to_string();
+        assert!(e.contains("default_ttl: 60d is longer than max_ttl 30d"), "{e}");
+
+        let e = load("[notifications]\nchannels = [\"webhook\"]", &[]).unwrap_err().to_string();
+        assert!(e.contains("notifications.webhook_url: '' is not an http(s) URL"), "{e}");
+
+        let e = load("[notifications]\nchannels = [\"pager\"]", &[]).unwrap_err().to_string();
+        assert!(e.contains("unknown channel 'pager'; use log, webhook"), "{e}");
+
+        let e = load("this is not toml", &[]).unwrap_err().to_string();
+        assert!(e.starts_with("tollgate.toml: "), "{e}");
+    }
+
+    #[test]
+    fn durations_accept_common_forms() {
+        for (text, ms) in [("30s", 30_000u64), ("5h", 18_000_000), ("30d", 2_592_000_000), ("1w", 604_800_000), ("1h 30m", 5_400_000)] {
+            let c = load(&format!("approval_timeout = \"{text}\""), &[]).unwrap();
+            assert_eq!(c.settings.approval_timeout_ms, ms, "{text}");
+        }
+    }
+}
