@@ -102,14 +102,18 @@ pub async fn progress(client: &Client, id: &str) -> Result<Progress, CliError> {
     }
 }
 
-fn update_error(id: &str, e: temporalio_client::errors::WorkflowUpdateError) -> CliError {
+async fn update_error(client: &Client, id: &str, e: temporalio_client::errors::WorkflowUpdateError) -> CliError {
     use temporalio_client::errors::WorkflowUpdateError as E;
     match e {
-        E::NotFound(_) => CliError::NotFound(id.to_string()),
-        E::Failed(failure) => CliError::Refused(failure.message.clone()),
-        E::Rpc(status) if status.message().contains("workflow execution already completed") => {
-            CliError::Refused(format!("request {id} has already ended"))
+        // The server answers NotFound both for unknown ids and for requests that have ended.
+        E::NotFound(_) => {
+            let handle = client.get_workflow_handle::<ProvisionWorkflow>(id);
+            match handle.describe(WorkflowDescribeOptions::default()).await {
+                Ok(_) => CliError::Refused(format!("request {id} has already ended")),
+                Err(_) => CliError::NotFound(id.to_string()),
+            }
         }
+        E::Failed(failure) => CliError::Refused(failure.message.clone()),
         other => CliError::Failed(format!("{id}: {other}")),
     }
 }
@@ -130,24 +134,30 @@ pub async fn decide(client: &Client, id: &str, kind: DecisionKind, user: &str, c
     } else {
         handle.execute_update(ProvisionWorkflow::approve, decision, options).await
     };
-    result.map_err(|e| update_error(id, e))
+    match result {
+        Ok(ack) => Ok(ack),
+        Err(e) => Err(update_error(client, id, e).await),
+    }
 }
 
 /// Keep (extend) as `user`.
 pub async fn keep(client: &Client, id: &str, user: &str) -> Result<Ack, CliError> {
     let handle = client.get_workflow_handle::<ProvisionWorkflow>(id);
     let command = LifecycleCommand { user: user.to_string(), ..Default::default() };
-    handle.execute_update(ProvisionWorkflow::keep, command, WorkflowExecuteUpdateOptions::default()).await.map_err(|e| update_error(id, e))
+    match handle.execute_update(ProvisionWorkflow::keep, command, WorkflowExecuteUpdateOptions::default()).await {
+        Ok(ack) => Ok(ack),
+        Err(e) => Err(update_error(client, id, e).await),
+    }
 }
 
 /// Destroy now as `user`.
 pub async fn destroy(client: &Client, id: &str, user: &str) -> Result<Ack, CliError> {
     let handle = client.get_workflow_handle::<ProvisionWorkflow>(id);
     let command = LifecycleCommand { user: user.to_string(), ..Default::default() };
-    handle
-        .execute_update(ProvisionWorkflow::destroy, command, WorkflowExecuteUpdateOptions::default())
-        .await
-        .map_err(|e| update_error(id, e))
+    match handle.execute_update(ProvisionWorkflow::destroy, command, WorkflowExecuteUpdateOptions::default()).await {
+        Ok(ack) => Ok(ack),
+        Err(e) => Err(update_error(client, id, e).await),
+    }
 }
 
 /// One row of `tollgate list`.

@@ -538,7 +538,15 @@ impl ProvisionWorkflow {
         let settings = ctx.state(|s| s.settings());
         let requester = ctx.state(|s| s.requester().to_string());
         let grace = settings.grace_period_ms as i64;
+        let mut shown_expiry = ctx.state(|s| s.progress.expires_at_ms);
         let reason = loop {
+            // A keep moved the expiry: show the new one in search attributes and the Web UI.
+            let expiry = ctx.state(|s| s.progress.expires_at_ms);
+            if expiry != shown_expiry {
+                shown_expiry = expiry;
+                ctx.upsert_search_attributes([sa::EXPIRES_AT.value_set(sa::timestamp(expiry))]);
+                ctx.set_current_details(ctx.state(|s| current_details(&s.progress)));
+            }
             if let Some(cmd) = ctx.state(|s| s.destroy_requested.clone()) {
                 break format!("destroyed at the request of {}", cmd.user);
             }

@@ -1,0 +1,254 @@
+//! Shared harness: a real Temporal dev server (the pip-installed CLI) per test, an
+//! in-process or out-of-process Tollgate worker, and a loopback webhook receiver.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use temporalio_client::Client;
+use temporalio_sdk::testing::{EphemeralExe, LocalServer, LocalWorkflowEnvironmentOptions, WorkflowEnvironment};
+use tollgate_activities::engine::sandbox::{InventoryEvent, read_events};
+use tollgate_proto::{Progress, ProvisionRequest, Stage};
+use tollgate_starter::ops;
+use tollgate_worker::Config;
+
+/// The workspace root (tests run with the package directory as cwd).
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// The Temporal CLI installed by scripts/setup.sh (or `$TOLLGATE_TEMPORAL_BIN`).
+pub fn temporal_bin() -> String {
+    let path = std::env::var("TOLLGATE_TEMPORAL_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| workspace().join(".tools/py/bin/temporal"));
+    assert!(path.exists(), "Temporal CLI not found at {}: run `make test` (or scripts/setup.sh) first", path.display());
+    path.display().to_string()
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Starts an in-memory dev server with Tollgate's search attributes on `port`.
+pub async fn start_server(port: u16) -> WorkflowEnvironment<LocalServer> {
+    let options = LocalWorkflowEnvironmentOptions::builder()
+        .server_executable(EphemeralExe::ExistingPath(temporal_bin()))
+        .port(port)
+        .extra_args(tollgate_workflows::search_attributes::dev_server_args())
+        .build();
+    WorkflowEnvironment::start_local(options).await.expect("dev server starts")
+}
+
+/// Notifications a webhook received.
+#[derive(Clone, Default)]
+pub struct Inbox(pub Arc<Mutex<Vec<serde_json::Value>>>);
+
+impl Inbox {
+    pub fn kinds_for(&self, request_id: &str) -> Vec<String> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|n| n["request_id"] == request_id)
+            .map(|n| n["kind"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    pub fn find(&self, request_id: &str, kind: &str) -> Option<serde_json::Value> {
+        self.0.lock().unwrap().iter().find(|n| n["request_id"] == request_id && n["kind"] == kind).cloned()
+    }
+}
+
+/// A real HTTP server on loopback collecting webhook POSTs; returns its URL.
+pub async fn start_webhook() -> (String, Inbox) {
+    use axum::{Json, Router, extract::State, routing::post};
+    let inbox = Inbox::default();
+    let app = Router::new()
+        .route(
+            "/hook",
+            post(|State(inbox): State<Inbox>, Json(body): Json<serde_json::Value>| async move {
+                inbox.0.lock().unwrap().push(body);
+                "ok"
+            }),
+        )
+        .with_state(inbox.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/hook"), inbox)
+}
+
+/// One test's world: server, worker, config, data directory and webhook inbox.
+pub struct TestEnv {
+    pub server: Option<WorkflowEnvironment<LocalServer>>,
+    pub client: Client,
+    pub config: Config,
+    pub dir: tempfile::TempDir,
+    pub inbox: Inbox,
+    pub port: u16,
+    stop_worker: Option<Box<dyn Fn() + Send + Sync>>,
+    worker_thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Builds a config from TOML (durations etc.), pointing data_dir at a fresh temp dir and the
+/// webhook channel at `webhook`.
+pub fn config(toml_text: &str, dir: &Path, webhook: &str) -> Config {
+    let text = format!(
+        "task_queue = \"tq-{}\"\ndata_dir = \"{}\"\n{toml_text}\n[notifications]\nchannels = [\"log\", \"webhook\"]\nwebhook_url = \"{webhook}\"\n",
+        uuid_ish(),
+        dir.display()
+    );
+    Config::from_sources(&text, "test config", &[]).expect("test config is valid")
+}
+
+fn uuid_ish() -> String {
+    format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos())
+}
+
+/// The settings most tests share: carol and dave approve; short durations.
+pub const BASE: &str = r#"
+approving_users = ["carol", "dave"]
+grace_period = "3s"
+extension_period = "6s"
+default_ttl = "6s"
+max_ttl = "1m"
+approval_timeout = "2m"
+"#;
+
+impl TestEnv {
+    /// Server + in-process worker.
+    pub async fn start(toml_text: &str) -> TestEnv {
+        let mut env = Self::start_without_worker(toml_text).await;
+        env.start_worker();
+        env
+    }
+
+    pub async fn start_without_worker(toml_text: &str) -> TestEnv {
+        let _ = tracing_subscriber_init();
+        let port = free_port();
+        let server = start_server(port).await;
+        let client = server.client().clone();
+        let dir = tempfile::tempdir().unwrap();
+        let (url, inbox) = start_webhook().await;
+        let config = config(toml_text, dir.path(), &url);
+        TestEnv { server: Some(server), client, config, dir, inbox, port, stop_worker: None, worker_thread: None }
+    }
+
+    /// Runs a worker on its own thread and runtime (the SDK's run future is not `Send`).
+    pub fn start_worker(&mut self) {
+        let config = self.config.clone();
+        let client = self.client.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            runtime.block_on(async move {
+                let mut worker = tollgate_worker::build_worker(&config, client).expect("worker builds");
+                tx.send(worker.shutdown_handle()).unwrap();
+                worker.run().await.expect("worker runs");
+            });
+        });
+        let stop = rx.recv().expect("worker started");
+        self.stop_worker = Some(Box::new(stop));
+        self.worker_thread = Some(thread);
+    }
+
+    pub async fn request(&self, kind: &str, requester: &str, params: &[(&str, &str)]) -> String {
+        self.try_request(ProvisionRequest {
+            kind: kind.into(),
+            requester: requester.into(),
+            params: params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            ..Default::default()
+        })
+        .await
+        .expect("request starts")
+    }
+
+    pub async fn try_request(&self, request: ProvisionRequest) -> Result<String, ops::CliError> {
+        ops::start_request(&self.client, &self.config.task_queue, &self.config.settings, request).await
+    }
+
+    pub async fn progress(&self, id: &str) -> Progress {
+        ops::progress(&self.client, id).await.expect("progress")
+    }
+
+    /// Polls until the request reaches `stage` (panics after `secs`, or if it ends elsewhere).
+    pub async fn wait_for(&self, id: &str, stage: Stage, secs: u64) -> Progress {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            let p = self.progress(id).await;
+            if p.stage_enum() == stage {
+                return p;
+            }
+            assert!(
+                !(p.stage_enum().is_terminal()),
+                "{id} ended in {} ({}) while waiting for {}",
+                p.stage_enum().label(),
+                p.final_reason,
+                stage.label()
+            );
+            assert!(tokio::time::Instant::now() < deadline, "{id} still {} after {secs}s waiting for {}", p.stage_enum().label(), stage.label());
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    pub fn sandbox_root(&self) -> PathBuf {
+        self.config.data_dir.join("sandbox")
+    }
+
+    /// Every create/destroy the sandbox recorded for `id`.
+    pub fn events(&self, id: &str) -> Vec<InventoryEvent> {
+        read_events(&self.sandbox_root()).unwrap().into_iter().filter(|e| e.request_id == id).collect()
+    }
+
+    pub fn count(&self, id: &str, op: &str) -> usize {
+        self.events(id).iter().filter(|e| e.op == op).count()
+    }
+
+    /// Waits until the webhook has seen a notification of `kind` for `id`.
+    pub async fn wait_notification(&self, id: &str, kind: &str, secs: u64) -> serde_json::Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(n) = self.inbox.find(id, kind) {
+                return n;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no {kind} notification for {id}; got {:?}", self.inbox.kinds_for(id));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop_worker.take() {
+            stop();
+        }
+        if let Some(thread) = self.worker_thread.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(15), tokio::task::spawn_blocking(move || thread.join())).await;
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.shutdown().await;
+        }
+    }
+}
+
+fn tracing_subscriber_init() {
+    tollgate_worker::init_logging("warn");
+}
+
+/// Path of a workspace binary, building the binaries first if they are missing.
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap().to_path_buf(); // target/<profile>
+    let path = dir.join(name);
+    if !path.exists() {
+        let status = std::process::Command::new(env!("CARGO"))
+            .args(["build", "--bins", "-p", "tollgate-worker", "-p", "tollgate-starter"])
+            .current_dir(workspace())
+            .status()
+            .expect("cargo build runs");
+        assert!(status.success(), "building the binaries failed");
+    }
+    assert!(path.exists(), "{} was not built", path.display());
+    path
+}

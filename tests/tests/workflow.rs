@@ -1,0 +1,251 @@
+//! ProvisionWorkflow against a real Temporal dev server, with short configured durations.
+
+mod common;
+
+use common::{BASE, TestEnv};
+use temporalio_client::WorkflowSignalOptions;
+use tollgate_proto::{Decision, DecisionKind, ProvisionRequest, Stage};
+use tollgate_starter::ops::{self, CliError};
+use tollgate_workflows::ProvisionWorkflow;
+
+const BIG_RDS: &[(&str, &str)] = &[("instance_class", "db.r5.2xlarge"), ("allocated_storage_gb", "100")];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_path_goes_active_then_is_destroyed_at_expiry() {
+    let env = TestEnv::start(BASE).await;
+    let id = env.request("s3", "alice", &[]).await;
+
+    let active = env.wait_for(&id, Stage::Active, 60).await;
+    let gate = active.gate.clone().unwrap();
+    assert!(!gate.approval_required, "{}", gate.reason);
+    assert_eq!(active.cost.as_ref().unwrap().monthly_total, 1.15);
+    assert_eq!(active.outputs["bucket"], id);
+    assert!(active.access_instructions.contains(&format!("s3://{id}")));
+    assert_eq!(active.expires_at_ms - active.created_at_ms, 6_000, "default_ttl applies");
+    assert_eq!(env.count(&id, "create"), 4);
+
+    let created = env.wait_notification(&id, "created", 10).await;
+    assert_eq!(created["recipients"], serde_json::json!(["alice"]));
+    assert!(created["body"].as_str().unwrap().contains("s3://"));
+
+    let done = env.wait_for(&id, Stage::Destroyed, 60).await;
+    assert!(done.final_reason.starts_with("expired; destroyed"), "{}", done.final_reason);
+    assert_eq!(env.count(&id, "destroy"), 4);
+    let kinds = env.inbox.kinds_for(&id);
+    assert!(kinds.contains(&"expiry_warning".to_string()), "{kinds:?}");
+    assert!(kinds.contains(&"destroyed".to_string()), "{kinds:?}");
+    let steps: Vec<&str> = done.timeline.iter().map(|t| t.step.as_str()).collect();
+    for step in ["load settings", "generate module", "plan", "estimate cost", "gate", "apply", "destroy"] {
+        assert!(steps.contains(&step), "timeline lacks {step}: {steps:?}");
+    }
+    env.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approval_path_then_delete_destroys() {
+    let env = TestEnv::start(BASE).await;
+    let id = env.request("rds", "alice", BIG_RDS).await;
+
+    let waiting = env.wait_for(&id, Stage::AwaitingApproval, 60).await;
+    let gate = waiting.gate.clone().unwrap();
+    assert!(gate.approval_required);
+    assert_eq!(gate.estimated_monthly_cost, 741.5);
+    assert!(gate.reason.contains("74.2% of the $1000.00/month baseline (threshold 10%)"), "{}", gate.reason);
+    assert_eq!(env.count(&id, "create"), 0, "nothing applied before approval");
+    let needed = env.wait_notification(&id, "approval_needed", 10).await;
+    assert_eq!(needed["recipients"], serde_json::json!(["carol", "dave"]));
+
+    let ack = ops::decide(&env.client, &id, DecisionKind::Approve, "carol", "fine", &waiting.plan_digest).await.unwrap();
+    assert_eq!(ack.message, format!("carol approved {id}"));
+    let active = env.wait_for(&id, Stage::Active, 60).await;
+    assert_eq!(active.decisions.len(), 1);
+    assert_eq!(active.decisions[0].plan_digest, active.plan_digest, "the approval is for the applied plan");
+    assert!(active.outputs["endpoint"].ends_with(".rds.amazonaws.com:5432"));
+    assert_eq!(env.count(&id, "create"), 1);
+
+    ops::destroy(&env.client, &id, "alice").await.unwrap();
+    let done = env.wait_for(&id, Stage::Destroyed, 60).await;
+    assert!(done.final_reason.starts_with("destroyed at the request of alice"), "{}", done.final_reason);
+    assert_eq!(env.count(&id, "destroy"), 1);
+    let destroyed = env.wait_notification(&id, "destroyed", 10).await;
+    assert_eq!(destroyed["recipients"], serde_json::json!(["alice", "carol"]));
+    env.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejection_ends_the_request_and_applies_nothing() {
+    let env = TestEnv::start(BASE).await;
+    let id = env.request("rds", "alice", BIG_RDS).await;
+    env.wait_for(&id, Stage::AwaitingApproval, 60).await;
+    ops::decide(&env.client, &id, DecisionKind::Reject, "dave", "too expensive", "").await.unwrap();
+    let done = env.wait_for(&id, Stage::Rejected, 30).await;
+    assert_eq!(done.final_reason, "rejected by dave: too expensive");
+    assert!(done.outputs.is_empty());
+    assert!(env.events(&id).is_empty(), "nothing was created");
+    env.wait_notification(&id, "decision", 10).await;
+    env.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_decisions_change_nothing() {
+    let env = TestEnv::start(BASE).await;
+    let id = env.request("rds", "alice", BIG_RDS).await;
+    let before = env.wait_for(&id, Stage::AwaitingApproval, 60).await;
+
+    let refused = |r: Result<_, CliError>| match r {
+        Err(CliError::Refused(why)) => why,
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    let why = refused(ops::decide(&env.client, &id, DecisionKind::Approve, "alice", "", "").await);
+    assert_eq!(why, "alice cannot approve their own request");
+    let why = refused(ops::decide(&env.client, &id, DecisionKind::Approve, "mallory", "", "").await);
+    assert_eq!(why, "mallory is not an approver (approving_users: carol, dave)");
+    let why = refused(ops::decide(&env.client, &id, DecisionKind::Approve, "carol", "", "sha256:0000").await);
+    assert!(why.starts_with("this decision is for plan 0000 but the current plan is"), "{why}");
+    let why = refused(ops::keep(&env.client, &id, "alice").await);
+    assert_eq!(why, "request is AWAITING_APPROVAL; keep applies only to ACTIVE requests");
+
+    // The signal path (the Web UI's) shares the handler: refused and recorded, nothing else.
+    let handle = env.client.get_workflow_handle::<ProvisionWorkflow>(&id);
+    let signal = Decision { kind: DecisionKind::Approve as i32, user: "mallory".into(), ..Default::default() };
+    handle.signal(ProvisionWorkflow::approve_signal, signal, WorkflowSignalOptions::default()).await.unwrap();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    let after = loop {
+        let p = env.progress(&id).await;
+        if !p.refusals.is_empty() || tokio::time::Instant::now() > deadline {
+            break p;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(after.refusals, vec!["mallory is not an approver (approving_users: carol, dave)".to_string()]);
+    assert_eq!(after.stage_enum(), Stage::AwaitingApproval);
+    assert!(after.decisions.is_empty());
+    assert_eq!(after.plan_digest, before.plan_digest);
+    assert!(env.events(&id).is_empty());
+
+    // A signal from a real approver works like the update.
+    let signal = Decision { kind: DecisionKind::Approve as i32, user: "dave".into(), ..Default::default() };
+    handle.signal(ProvisionWorkflow::approve_signal, signal, WorkflowSignalOptions::default()).await.unwrap();
+    env.wait_for(&id, Stage::Active, 60).await;
+    ops::destroy(&env.client, &id, "dave").await.unwrap();
+    env.wait_for(&id, Stage::Destroyed, 60).await;
+    env.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approval_timeout_expires_with_reminders_and_nothing_applied() {
+    let env = TestEnv::start(&format!("{BASE}\napproval_timeout = \"5s\"\ngrace_period = \"2s\"").replace("approval_timeout = \"2m\"\n", "").replace("grace_period = \"3s\"\n", "")).await;
+    let id = env.request("rds", "alice", BIG_RDS).await;
+    let done = env.wait_for(&id, Stage::Expired, 60).await;
+    assert!(done.final_reason.starts_with("no decision within approval_timeout 5s"), "{}", done.final_reason);
+    assert!(env.events(&id).is_empty(), "nothing applied");
+    let kinds = env.inbox.kinds_for(&id);
+    assert!(kinds.iter().filter(|k| *k == "approval_reminder").count() >= 1, "{kinds:?}");
+    let why = match ops::decide(&env.client, &id, DecisionKind::Approve, "carol", "", "").await {
+        Err(CliError::Refused(why)) => why,
+        other => panic!("late approval must be refused: {other:?}"),
+    };
+    assert_eq!(why, format!("request {id} has already ended"));
+    env.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_extends_until_the_max_ttl_cap() {
+    let text = "approving_users = [\"carol\"]\ngrace_period = \"2s\"\nextension_period = \"8s\"\ndefault_ttl = \"8s\"\nmax_ttl = \"20s\"";
+    let env = TestEnv::start(text).await;
+    let id = env.request("ec2", "alice", &[]).await;
+    let active = env.wait_for(&id, Stage::Active, 60).await;
+    let (created, first) = (active.created_at_ms, active.expires_at_ms);
+    assert_eq!(first - created, 8_000);
+
+    let ack = ops::keep(&env.client, &id, "alice").await.unwrap();
+    assert_eq!(ack.expires_at_ms, first + 8_000);
+    let ack = ops::keep(&env.client, &id, "carol").await.unwrap();
+    assert_eq!(ack.expires_at_ms, created + 20_000, "capped at max_ttl");
+    assert!(ack.message.ends_with("(the max_ttl cap)"), "{}", ack.message);
+    match ops::keep(&env.client, &id, "alice").await {
+        Err(CliError::Refused(why)) => assert_eq!(why, "already at the max_ttl cap; it cannot be kept longer"),
+        other => panic!("{other:?}"),
+    }
+    match ops::keep(&env.client, &id, "mallory").await {
+        Err(CliError::Refused(why)) => assert!(why.starts_with("mallory may not keep this request"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    let p = env.progress(&id).await;
+    assert_eq!(p.extensions, 2);
+    assert_eq!(p.expires_at_ms, p.max_expires_at_ms);
+
+    let done = env.wait_for(&id, Stage::Destroyed, 60).await;
+    assert!(done.final_reason.starts_with("expired"), "{}", done.final_reason);
+    let lived = done.timeline.iter().find(|t| t.step == "destroy").unwrap().started_at_ms - created;
+    assert!(lived >= 20_000, "destroyed only at the capped expiry (lived {lived}ms)");
+    assert_eq!(env.count(&id, "create"), 2);
+    assert_eq!(env.count(&id, "destroy"), 2);
+    env.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_applies_nothing_and_reports_the_gate() {
+    let env = TestEnv::start(BASE).await;
+    let id = env
+        .try_request(ProvisionRequest { kind: "ec2".into(), requester: "alice".into(), dry_run: true, ..Default::default() })
+        .await
+        .unwrap();
+    let done = env.wait_for(&id, Stage::DryRunDone, 60).await;
+    assert!(done.final_reason.starts_with("dry run: nothing applied; would be created directly"), "{}", done.final_reason);
+    assert!(!done.plan_digest.is_empty());
+    assert_eq!(done.plan.as_ref().unwrap().to_add, 2);
+    assert!(env.events(&id).is_empty());
+
+    // The worker-wide dry_run does the same for every request.
+    let env2 = TestEnv::start(&format!("{BASE}\ndry_run = true")).await;
+    let id2 = env2.request("rds", "alice", BIG_RDS).await;
+    let done2 = env2.wait_for(&id2, Stage::DryRunDone, 60).await;
+    assert!(done2.final_reason.contains("would wait for approval"), "{}", done2.final_reason);
+    assert!(env2.events(&id2).is_empty());
+    env.shutdown().await;
+    env2.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_engine_faults_are_retried() {
+    let env = TestEnv::start(&format!("{BASE}\n[sandbox]\nfail_first_attempts = 2")).await;
+    let id = env.request("s3", "alice", &[]).await;
+    let active = env.wait_for(&id, Stage::Active, 90).await;
+    for step in ["plan", "apply"] {
+        let entry = active.timeline.iter().find(|t| t.step == step).unwrap();
+        assert_eq!(entry.attempts, 3, "{step} took its retries");
+    }
+    assert_eq!(env.count(&id, "create"), 4, "retries never create twice");
+    ops::destroy(&env.client, &id, "alice").await.unwrap();
+    env.wait_for(&id, Stage::Destroyed, 60).await;
+    env.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_workflow_refuses_bad_input_that_skipped_the_cli() {
+    use temporalio_client::WorkflowStartOptions;
+    use tollgate_proto::ProvisionInput;
+    let env = TestEnv::start(BASE).await;
+    let request = ProvisionRequest { request_id: "req-raw-1".into(), kind: "redis".into(), requester: "alice".into(), ..Default::default() };
+    env.client
+        .start_workflow(
+            ProvisionWorkflow::run,
+            ProvisionInput { request: Some(request), resume: None },
+            WorkflowStartOptions::new(env.config.task_queue.clone(), "req-raw-1".to_string()).build(),
+        )
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let done = loop {
+        let p = env.progress("req-raw-1").await;
+        if p.stage_enum().is_terminal() || tokio::time::Instant::now() > deadline {
+            break p;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(done.stage_enum(), Stage::Rejected);
+    assert!(done.final_reason.contains("unknown kind 'redis'"), "{}", done.final_reason);
+    assert!(done.module_digest.is_empty(), "nothing was generated");
+    env.shutdown().await;
+}
