@@ -85,7 +85,25 @@ pub async fn start_request(
 /// The request's progress: from the live workflow, or its final report once it has ended.
 pub async fn progress(client: &Client, id: &str) -> Result<Progress, CliError> {
     let handle = client.get_workflow_handle::<ProvisionWorkflow>(id);
-    match handle.query(ProvisionWorkflow::progress, (), WorkflowQueryOptions::default()).await {
+    // A running workflow is queried through a worker; do not hang when none is running.
+    let query = handle.query(ProvisionWorkflow::progress, (), WorkflowQueryOptions::default());
+    let answered = match tokio::time::timeout(std::time::Duration::from_secs(10), query).await {
+        Ok(answer) => answer,
+        Err(_) => {
+            let running = match handle.describe(WorkflowDescribeOptions::default()).await {
+                Ok(d) => d.status() == temporalio_client::WorkflowExecutionStatus::Running,
+                Err(_) => true,
+            };
+            let result = if running { None } else { handle.get_result(WorkflowGetResultOptions::default()).await.ok() };
+            return match result {
+                Some(p) => Ok(p),
+                None => Err(CliError::Failed(format!(
+                    "no worker answered for {id} within 10s; is a tollgate worker running (tollgate dev or tollgate-worker)?"
+                ))),
+            };
+        }
+    };
+    match answered {
         Ok(p) => Ok(p),
         Err(temporalio_client::errors::WorkflowQueryError::NotFound(_)) => Err(CliError::NotFound(id.to_string())),
         Err(query_error) => {

@@ -14,6 +14,8 @@ use tollgate_proto::Settings;
 pub const DEFAULT_PATH: &str = "tollgate.toml";
 /// Environment variable naming the configuration file.
 pub const PATH_ENV: &str = "TOLLGATE_CONFIG";
+/// `TOLLGATE_*` variables that are not settings (everything else under the prefix must be).
+const NOT_SETTINGS: &[&str] = &["CONFIG", "TEMPORAL_BIN", "RECORD_HISTORIES"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -168,7 +170,7 @@ impl Config {
         let mut table: toml::Table = toml::from_str(text).map_err(|e| invalid(source, describe_toml_error(&e)))?;
         for (name, value) in env {
             let Some(rest) = name.strip_prefix("TOLLGATE_") else { continue };
-            if rest == "CONFIG" {
+            if NOT_SETTINGS.contains(&rest) {
                 continue;
             }
             let key = rest.to_ascii_lowercase().replacen("notifications_", "notifications.", 1).replacen("sandbox_", "sandbox.", 1);
@@ -182,7 +184,7 @@ impl Config {
                 .map_err(|_| invalid(&format!("environment {name}={value}"), format!("must be {}", kind.allowed())))?;
             insert_dotted(&mut table, &key, parsed);
         }
-        let origin = if env.iter().any(|(k, _)| k.starts_with("TOLLGATE_") && k != "TOLLGATE_CONFIG") {
+        let origin = if env.iter().any(|(k, _)| k.strip_prefix("TOLLGATE_").is_some_and(|rest| !NOT_SETTINGS.contains(&rest))) {
             format!("{source} (with TOLLGATE_* overrides)")
         } else {
             source.to_string()

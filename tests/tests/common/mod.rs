@@ -101,6 +101,8 @@ pub fn config(toml_text: &str, dir: &Path, webhook: &str) -> Config {
         uuid_ish(),
         dir.display()
     );
+    // Written out too, for the binaries (CLI, worker process) the tests run.
+    std::fs::write(dir.join("tollgate.toml"), &text).unwrap();
     Config::from_sources(&text, "test config", &[]).expect("test config is valid")
 }
 
@@ -251,4 +253,28 @@ pub fn binary(name: &str) -> PathBuf {
     }
     assert!(path.exists(), "{} was not built", path.display());
     path
+}
+
+impl TestEnv {
+    /// The config file the binaries use.
+    pub fn config_file(&self) -> PathBuf {
+        self.dir.path().join("tollgate.toml")
+    }
+
+    /// Runs the `tollgate` CLI against this environment; returns (exit code, stdout, stderr).
+    pub async fn cli(&self, args: &[&str]) -> (i32, String, String) {
+        let out = tokio::process::Command::new(binary("tollgate"))
+            .args(args)
+            .env("TEMPORAL_ADDRESS", format!("127.0.0.1:{}", self.port))
+            .env("TOLLGATE_CONFIG", self.config_file())
+            .env_remove("TEMPORAL_NAMESPACE")
+            .output()
+            .await
+            .expect("tollgate runs");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    }
 }

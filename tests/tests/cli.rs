@@ -1,0 +1,116 @@
+//! The `tollgate` binary: output, refusals and exit codes (0 ok, 2 refused, 3 unknown id).
+
+mod common;
+
+use common::{BASE, TestEnv};
+use serde_json::Value;
+use tollgate_proto::Stage;
+
+fn json(out: &str) -> Value {
+    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("not one JSON object ({e}): {out}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_commands_their_output_and_their_refusals() {
+    let env = TestEnv::start(BASE).await;
+
+    // request: prints the id (text) or one JSON object.
+    let (code, out, err) = env.cli(&["request", "s3", "--requester", "alice", "--name", "cli-logs"]).await;
+    assert_eq!(code, 0, "{err}");
+    let small = out.trim().to_string();
+    assert!(small.starts_with("req-s3-"), "{out}");
+    let (code, out, err) = env
+        .cli(&["request", "rds", "--requester", "alice", "--param", "instance_class=db.r5.2xlarge", "--ttl", "30s", "-o", "json"])
+        .await;
+    assert_eq!(code, 0, "{err}");
+    let big = json(&out)["request_id"].as_str().unwrap().to_string();
+
+    // status --watch returns once the request settles; JSON has the documented fields.
+    let (code, out, err) = env.cli(&["status", &small, "--watch", "-o", "json"]).await;
+    assert_eq!(code, 0, "{err}");
+    let s = json(&out);
+    assert_eq!(s["stage"], "ACTIVE");
+    assert_eq!(s["request_id"], small.as_str());
+    assert_eq!(s["monthly_cost"], 1.15);
+    assert_eq!(s["approval_required"], false);
+    assert!(s["approvals"].as_array().unwrap().is_empty());
+    assert!(s["expires_at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(s["outputs"]["bucket"], "cli-logs");
+    assert!(s["timeline"].as_array().unwrap().len() >= 6);
+
+    let (_, out, _) = env.cli(&["status", &big, "--watch", "-o", "json"]).await;
+    assert_eq!(json(&out)["stage"], "AWAITING_APPROVAL");
+
+    // Refusals: one line on stderr, exit 2, nothing changed.
+    let (code, out, err) = env.cli(&["approve", &big, "--as", "alice"]).await;
+    assert_eq!((code, out.as_str(), err.trim()), (2, "", "tollgate: alice cannot approve their own request"));
+    let (code, _, err) = env.cli(&["approve", &big, "--as", "bob"]).await;
+    assert_eq!((code, err.trim()), (2, "tollgate: bob is not an approver (approving_users: carol, dave)"));
+    let (code, out, _) = env.cli(&["approve", &big, "--as", "bob", "-o", "json"]).await;
+    assert_eq!(code, 2);
+    assert_eq!(json(&out)["error"], "bob is not an approver (approving_users: carol, dave)");
+    assert_eq!(env.progress(&big).await.decisions.len(), 0);
+
+    // Unknown id: exit 3.
+    let (code, _, err) = env.cli(&["status", "req-nope-1"]).await;
+    assert_eq!((code, err.trim()), (3, "tollgate: no request with id 'req-nope-1'"));
+    let (code, _, _) = env.cli(&["approve", "req-nope-1", "--as", "carol"]).await;
+    assert_eq!(code, 3);
+
+    // Bad requests are refused before anything starts.
+    let before = tollgate_starter::ops::list(&env.client, None, 100).await.unwrap().len();
+    for (args, reason) in [
+        (vec!["request", "redis", "--requester", "alice"], "unknown kind 'redis': choose one of ec2, s3, rds"),
+        (vec!["request", "ec2", "--requester", "alice", "--ttl", "2m"], "ttl 2m is above max_ttl 1m"),
+        (vec!["request", "ec2", "--requester", "alice", "--vendor", "gcp"], "vendor 'gcp' is not allowed: allowed_vendors is [aws]"),
+        (vec!["request", "ec2", "--requester", "alice", "--param", "instance_type=x9.huge"], "instance_type='x9.huge' must be one of"),
+        (vec!["request", "ec2", "--requester", "alice", "--ttl", "soon"], "--ttl 'soon' is not a duration"),
+    ] {
+        let (code, _, err) = env.cli(&args).await;
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(reason), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    }
+    assert_eq!(tollgate_starter::ops::list(&env.client, None, 100).await.unwrap().len(), before, "nothing started");
+
+    // approve, keep, list, destroy.
+    let (code, out, err) = env.cli(&["approve", &big, "--as", "carol", "--comment", "ok", "-o", "json"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(json(&out)["approvals"], 1);
+    env.wait_for(&big, Stage::Active, 60).await;
+    let (code, out, err) = env.cli(&["keep", &big, "--as", "alice"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("kept until "), "{out}");
+
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        // Visibility is eventually consistent: wait for both to show as ACTIVE.
+        let (code, out, _) = env.cli(&["list", "--stage", "active", "-o", "json"]).await;
+        assert_eq!(code, 0);
+        let ids: Vec<String> = json(&out)["requests"].as_array().unwrap().iter().map(|r| r["request_id"].as_str().unwrap().to_string()).collect();
+        if ids.contains(&small) && ids.contains(&big) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "list --stage active shows {ids:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    let (code, out, _) = env.cli(&["list"]).await;
+    assert_eq!(code, 0);
+    assert!(out.contains(&big) && out.contains("required"), "{out}");
+    let (code, _, err) = env.cli(&["list", "--stage", "sleeping"]).await;
+    assert_eq!(code, 2);
+    assert!(err.contains("--stage 'sleeping' is unknown"), "{err}");
+
+    let (code, out, err) = env.cli(&["destroy", &big, "--as", "alice"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), format!("alice asked to destroy {big}"));
+    let (code, out, err) = env.cli(&["status", &big, "--follow"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Stage      DESTROYED"), "{out}");
+    let (code, _, err) = env.cli(&["destroy", &big, "--as", "alice"]).await;
+    assert_eq!((code, err.trim().to_string()), (2, format!("tollgate: request {big} has already ended")));
+
+    let (code, _, err) = env.cli(&["reject", &small, "--as", "carol", "--reason", "no"]).await;
+    assert_eq!((code, err.trim()), (2, "tollgate: request is ACTIVE; decisions are taken only while it is AWAITING_APPROVAL"));
+    env.shutdown().await;
+}
