@@ -1,0 +1,22 @@
+# The two commands: `make demo` runs Tollgate's demo, `make test` runs every test.
+# Both install what is missing first (scripts/setup.sh) and can be run again.
+.PHONY: setup build demo dev test clean
+
+setup:
+	@scripts/setup.sh
+
+build: setup
+	cargo build --bins
+
+demo: build
+	scripts/demo.sh
+
+dev: build
+	target/debug/tollgate dev
+
+test: setup
+	cargo build --bins
+	cargo test --workspace
+
+clean:
+	rm -rf target .tollgate

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The Tollgate demo: a dev server with the Web UI, a worker, one small request (created
+# directly), one large request (approved by carol), both expiring and destroyed on short
+# demo durations. Set DEMO_EXIT=1 to stop everything at the end instead of staying up for
+# the Web UI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PORT="${DEMO_PORT:-7233}"
+UI_PORT="${DEMO_UI_PORT:-8233}"
+export TOLLGATE_CONFIG="${TOLLGATE_CONFIG:-demo/tollgate.toml}"
+export TEMPORAL_ADDRESS="127.0.0.1:${PORT}"
+T=target/debug/tollgate
+mkdir -p .tollgate/demo
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+say "Starting the Temporal dev server and a Tollgate worker (log: .tollgate/demo/dev.log)"
+"$T" dev --port "$PORT" --ui-port "$UI_PORT" >.tollgate/demo/dev.log 2>&1 &
+DEV_PID=$!
+trap 'kill $DEV_PID 2>/dev/null || true' EXIT
+for _ in $(seq 1 120); do
+  if "$T" list >/dev/null 2>&1; then break; fi
+  if ! kill -0 "$DEV_PID" 2>/dev/null; then cat .tollgate/demo/dev.log; exit 1; fi
+  sleep 0.5
+done
+"$T" list >/dev/null
+
+say "A small request: an S3 bucket for alice (cheap, so it is created directly)"
+SMALL=$("$T" request s3 --requester alice --name "demo-logs-$RANDOM" --ttl 30s)
+echo "request id: $SMALL"
+"$T" status "$SMALL" --watch
+
+say "A large request: a db.r5.2xlarge Postgres for bob (about \$742/month: needs approval)"
+BIG=$("$T" request rds --requester bob --name "demo-orders-$RANDOM" --param instance_class=db.r5.2xlarge --param allocated_storage_gb=100 --ttl 40s)
+echo "request id: $BIG"
+"$T" status "$BIG" --watch
+
+say "bob tries to approve his own request (refused)"
+"$T" approve "$BIG" --as bob || true
+
+say "carol, a configured approver, approves it"
+"$T" approve "$BIG" --as carol --comment "approved for the load test"
+"$T" status "$BIG" --watch
+
+say "Everything Tollgate is looking after"
+"$T" list
+
+say "Waiting for both to expire; Tollgate warns the requesters, then destroys them"
+"$T" status "$SMALL" --follow | tail -n 4
+"$T" status "$BIG" --follow | tail -n 4
+"$T" list
+
+say "Notifications the worker sent (log channel)"
+grep -a "\[tollgate\]" .tollgate/demo/dev.log | sed 's/\x1b\[[0-9;]*m//g' | cut -c1-160 || true
+
+say "Done. Every request is in the Temporal Web UI: http://127.0.0.1:${UI_PORT}/namespaces/default/workflows"
+if [ "${DEMO_EXIT:-0}" != "1" ]; then
+  echo "The server and worker keep running for the Web UI; press Ctrl-C to stop."
+  wait "$DEV_PID"
+fi
