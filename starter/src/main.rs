@@ -285,10 +285,12 @@ async fn watch_progress(client: &temporalio_client::Client, id: &str, follow: bo
     if !fancy {
         stage_bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
-    let mut printed = 0usize;
+    let mut printed: Option<usize> = None;
     let mut last_stage = Stage::Unspecified;
     loop {
         let p = ops::progress(client, id).await?;
+        // Plain output shows only what happens while watching (the status follows anyway).
+        let printed = printed.get_or_insert_with(|| p.timeline.iter().take_while(|t| t.ended_at_ms > 0).count());
         let stage = p.stage_enum();
         for (i, t) in p.timeline.iter().enumerate() {
             let finished = t.ended_at_ms > 0;
@@ -313,9 +315,9 @@ async fn watch_progress(client: &temporalio_client::Client, id: &str, follow: bo
                 } else if !finished {
                     bars[i].set_message(line);
                 }
-            } else if !quiet && finished && i >= printed {
+            } else if !quiet && finished && i >= *printed {
                 eprintln!("{line}");
-                printed = i + 1;
+                *printed = i + 1;
             }
         }
         if stage != last_stage {

@@ -249,3 +249,27 @@ async fn the_workflow_refuses_bad_input_that_skipped_the_cli() {
     assert!(done.module_digest.is_empty(), "nothing was generated");
     env.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_lives_continue_as_new_and_still_expire() {
+    let text = "approving_users = [\"carol\"]\ngrace_period = \"2s\"\nextension_period = \"6s\"\ndefault_ttl = \"6s\"\nmax_ttl = \"1m\"\ncontinue_as_new_after_events = 20";
+    let env = TestEnv::start(text).await;
+    let id = env.request("s3", "alice", &[]).await;
+    env.wait_for(&id, Stage::Active, 60).await;
+    // A keep after the roll-over is handled by the new run.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while env.progress(&id).await.continued_as_new == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "never continued as new");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let ack = ops::keep(&env.client, &id, "alice").await.unwrap();
+    let done = env.wait_for(&id, Stage::Destroyed, 60).await;
+    assert!(done.continued_as_new >= 1);
+    assert_eq!(done.extensions, 1);
+    assert_eq!(done.expires_at_ms, ack.expires_at_ms);
+    assert_eq!(env.count(&id, "create"), 4, "the new run did not apply again");
+    assert_eq!(env.count(&id, "destroy"), 4);
+    let steps: Vec<&str> = done.timeline.iter().map(|t| t.step.as_str()).collect();
+    assert!(steps.contains(&"apply") && steps.contains(&"destroy"), "the timeline carries over: {steps:?}");
+    env.shutdown().await;
+}

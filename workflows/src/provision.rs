@@ -65,7 +65,12 @@ impl ProvisionWorkflow {
     #[run]
     pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<Progress> {
         let resumed = ctx.state(|s| s.progress.stage_enum() == Stage::Active);
-        let outcome = if resumed { Self::lifecycle(ctx).await } else { Self::provision(ctx).await };
+        let outcome = if resumed {
+            Self::restore_attributes(ctx);
+            Self::lifecycle(ctx).await
+        } else {
+            Self::provision(ctx).await
+        };
         match outcome {
             Ok(()) => Ok(ctx.state(|s| s.progress.clone())),
             Err(Flow::ContinueAsNew(input)) => {
@@ -588,6 +593,21 @@ impl ProvisionWorkflow {
             }
         };
         Self::destroy_all(ctx, reason).await
+    }
+
+    /// A continued run shows the same search attributes as the run before it.
+    fn restore_attributes(ctx: &mut WorkflowContext<Self>) {
+        let p = ctx.state(|s| s.progress.clone());
+        let request = p.request.clone().unwrap_or_default();
+        let mut updates = vec![sa::REQUESTER.value_set(request.requester), sa::KIND.value_set(request.kind)];
+        if let Some(cost) = &p.cost {
+            updates.push(sa::MONTHLY_COST.value_set(cost.monthly_total));
+        }
+        if let Some(gate) = &p.gate {
+            updates.push(sa::APPROVAL_REQUIRED.value_set(gate.approval_required));
+        }
+        ctx.upsert_search_attributes(updates);
+        Self::set_stage(ctx, Stage::Active);
     }
 
     fn should_continue_as_new(ctx: &WorkflowContext<Self>, settings: &Settings) -> bool {
