@@ -16,7 +16,7 @@ dev: build
 
 test: setup
 	cargo build --bins
-	cargo test --workspace
+	cargo test --workspace --no-fail-fast
 
 clean:
 	rm -rf target .tollgate

@@ -134,7 +134,8 @@ async fn refused_decisions_change_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approval_timeout_expires_with_reminders_and_nothing_applied() {
-    let env = TestEnv::start(&format!("{BASE}\napproval_timeout = \"5s\"\ngrace_period = \"2s\"").replace("approval_timeout = \"2m\"\n", "").replace("grace_period = \"3s\"\n", "")).await;
+    let text = "approving_users = [\"carol\", \"dave\"]\napproval_timeout = \"5s\"\ngrace_period = \"2s\"";
+    let env = TestEnv::start(text).await;
     let id = env.request("rds", "alice", BIG_RDS).await;
     let done = env.wait_for(&id, Stage::Expired, 60).await;
     assert!(done.final_reason.starts_with("no decision within approval_timeout 5s"), "{}", done.final_reason);

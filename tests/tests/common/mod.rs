@@ -180,7 +180,16 @@ impl TestEnv {
     pub async fn wait_for(&self, id: &str, stage: Stage, secs: u64) -> Progress {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
         loop {
-            let p = self.progress(id).await;
+            // A worker that just (re)started may not answer at once: retry until the deadline.
+            let p = match ops::progress(&self.client, id).await {
+                Ok(p) => p,
+                Err(ops::CliError::Failed(why)) if tokio::time::Instant::now() < deadline => {
+                    eprintln!("waiting for {id}: {why}");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+                Err(e) => panic!("progress of {id}: {e}"),
+            };
             if p.stage_enum() == stage {
                 return p;
             }
