@@ -234,11 +234,11 @@ impl Config {
             )));
         }
         let cost_threshold_percent = raw.cost_threshold_percent.unwrap_or(10.0);
-        if !(cost_threshold_percent >= 0.0) {
+        if cost_threshold_percent.is_nan() || cost_threshold_percent < 0.0 {
             return Err(err("cost_threshold_percent", "must be zero or more".into()));
         }
         let baseline_monthly_cost = raw.baseline_monthly_cost.unwrap_or(1000.0);
-        if !(baseline_monthly_cost >= 0.0) {
+        if baseline_monthly_cost.is_nan() || baseline_monthly_cost < 0.0 {
             return Err(err("baseline_monthly_cost", "must be zero or more (US dollars per month)".into()));
         }
         let allowed_vendors = raw.allowed_vendors.unwrap_or_else(|| vec!["aws".into()]);

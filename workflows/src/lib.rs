@@ -21,7 +21,7 @@ pub const WORKFLOW_TYPE: &str = "ProvisionWorkflow";
 pub fn fmt_duration_ms(ms: u64) -> String {
     const UNITS: &[(u64, &str)] = &[(86_400_000, "d"), (3_600_000, "h"), (60_000, "m"), (1_000, "s")];
     for (size, unit) in UNITS {
-        if ms >= *size && ms % size == 0 {
+        if ms >= *size && ms.is_multiple_of(*size) {
             return format!("{}{unit}", ms / size);
         }
     }

@@ -316,7 +316,7 @@ impl ProvisionWorkflow {
         });
         if let Err(invalid) = validate::validate_request(&request, &settings) {
             Self::finish(ctx, Stage::Rejected, invalid.to_string());
-            Self::notify_ended(ctx, NotificationKind::Ended, &[request.requester.clone()]).await;
+            Self::notify_ended(ctx, NotificationKind::Ended, std::slice::from_ref(&request.requester)).await;
             return Ok(());
         }
         let ttl_ms = if request.ttl_ms == 0 { settings.default_ttl_ms } else { request.ttl_ms };
@@ -435,7 +435,7 @@ impl ProvisionWorkflow {
             fmt_time_ms(expires_at),
             applied.access_instructions
         );
-        Self::notify(ctx, NotificationKind::Created, &[request.requester.clone()], "resources created", body).await;
+        Self::notify(ctx, NotificationKind::Created, std::slice::from_ref(&request.requester), "resources created", body).await;
 
         // 9-10. lifecycle until destroyed
         Self::lifecycle(ctx).await

@@ -96,10 +96,9 @@ impl Module {
         let mut default_tags = Map::new();
         for provider in bodies.iter().flat_map(|b| b.blocks()).filter(|b| b.identifier() == "provider") {
             for dt in provider.body().blocks().filter(|b| b.identifier() == "default_tags") {
-                if let Some(tags) = dt.body().attributes().find(|a| a.key() == "tags") {
-                    if let Value::Object(m) = eval(tags.expr(), &ctx).map_err(|e| invalid(format!("default_tags: {e}")))? {
-                        default_tags.extend(m);
-                    }
+                let Some(tags) = dt.body().attributes().find(|a| a.key() == "tags") else { continue };
+                if let Value::Object(m) = eval(tags.expr(), &ctx).map_err(|e| invalid(format!("default_tags: {e}")))? {
+                    default_tags.extend(m);
                 }
             }
         }

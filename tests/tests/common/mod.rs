@@ -129,7 +129,7 @@ impl TestEnv {
     }
 
     pub async fn start_without_worker(toml_text: &str) -> TestEnv {
-        let _ = tracing_subscriber_init();
+        tracing_subscriber_init();
         let port = free_port();
         let server = start_server(port).await;
         let client = server.client().clone();
