@@ -24,6 +24,17 @@ async fn direct_path_goes_active_then_is_destroyed_at_expiry() {
     assert_eq!(active.expires_at_ms - active.created_at_ms, 6_000, "default_ttl applies");
     assert_eq!(env.count(&id, "create"), 4);
 
+    // What the Web UI shows: the static summary and the stage search attribute.
+    let described = env
+        .client
+        .get_workflow_handle::<ProvisionWorkflow>(&id)
+        .describe(temporalio_client::WorkflowDescribeOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(described.static_summary(), Some(format!("s3 '{id}' for alice in dev (us-east-1), default ttl").as_str()));
+    let stage = described.search_attributes().get(&tollgate_workflows::search_attributes::STAGE);
+    assert_eq!(stage.as_deref(), Some("ACTIVE"));
+
     let created = env.wait_notification(&id, "created", 10).await;
     assert_eq!(created["recipients"], serde_json::json!(["alice"]));
     assert!(created["body"].as_str().unwrap().contains("s3://"));
