@@ -285,3 +285,48 @@ async fn long_lives_continue_as_new_and_still_expire() {
     assert!(steps.contains(&"apply") && steps.contains(&"destroy"), "the timeline carries over: {steps:?}");
     env.shutdown().await;
 }
+
+/// A step that keeps failing ends the request FAILED, and nothing is left half-done: a failed
+/// plan created nothing, a failed (partial) apply is cleaned up, a failed destroy says what
+/// remains.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_at_each_step_leaves_nothing_half_done() {
+    for op in ["plan", "apply", "destroy"] {
+        let text = format!(
+            "approving_users = [\"carol\"]\ngrace_period = \"1s\"\nextension_period = \"3s\"\ndefault_ttl = \"3s\"\nmax_ttl = \"1m\"\n\
+             [retry]\ninitial_interval = \"100ms\"\nmax_attempts = 2\n[sandbox]\nfail_first_attempts = 100\nfail_ops = [\"{op}\"]"
+        );
+        let env = TestEnv::start(&text).await;
+        let id = env.request("ec2", "alice", &[]).await;
+        let done = env.wait_for(&id, Stage::Failed, 60).await;
+        assert!(done.final_reason.starts_with(&format!("{op} failed: injected fault: sandbox {op} attempt 2 fails")), "{op}: {}", done.final_reason);
+        let entry = done.timeline.iter().rev().find(|t| t.step == op).unwrap();
+        assert!(entry.outcome.starts_with("failed: injected fault"), "{op}: {}", entry.outcome);
+        let inventory = tollgate_activities::engine::sandbox::SandboxEngine::new(env.sandbox_root(), Default::default())
+            .inventory(&id)
+            .unwrap();
+        match op {
+            "plan" => {
+                assert!(env.events(&id).is_empty(), "a failed plan creates nothing");
+            }
+            "apply" => {
+                // Each failed attempt got one resource further before failing.
+                assert_eq!(env.count(&id, "create"), 2, "the failing applies created resources");
+                assert_eq!(env.count(&id, "destroy"), 2, "and the cleanup destroyed every one");
+                assert!(inventory.resources.is_empty());
+                assert!(
+                    done.final_reason.ends_with("; cleaned up aws_instance.this, aws_security_group.this"),
+                    "{}",
+                    done.final_reason
+                );
+            }
+            _ => {
+                assert_eq!(inventory.resources.len(), 2, "a failed destroy leaves the resources, and says so");
+                assert!(done.final_reason.contains("RESOURCES MAY REMAIN (aws_security_group.this, aws_instance.this)"), "{}", done.final_reason);
+            }
+        }
+        let ended = env.wait_notification(&id, "ended", 10).await;
+        assert_eq!(ended["body"], done.final_reason.as_str());
+        env.shutdown().await;
+    }
+}

@@ -70,8 +70,12 @@ const KEYS: &[(&str, KeyKind, &str)] = &[
     ("notifications.channels", KeyKind::List, "[\"log\"]"),
     ("notifications.webhook_url", KeyKind::Text, "(none)"),
     ("notifications.webhook_timeout", KeyKind::Duration, "10s"),
+    ("retry.initial_interval", KeyKind::Duration, "1s"),
+    ("retry.max_interval", KeyKind::Duration, "1m"),
+    ("retry.max_attempts", KeyKind::Integer, "10"),
     ("sandbox.latency", KeyKind::Duration, "0s"),
     ("sandbox.fail_first_attempts", KeyKind::Integer, "0"),
+    ("sandbox.fail_ops", KeyKind::List, "[\"plan\", \"apply\", \"destroy\"]"),
     ("sandbox.account_id", KeyKind::Text, "123456789012"),
 ];
 
@@ -102,7 +106,17 @@ struct RawConfig {
     #[serde(default)]
     notifications: RawNotifications,
     #[serde(default)]
+    retry: RawRetry,
+    #[serde(default)]
     sandbox: RawSandbox,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetry {
+    initial_interval: Option<String>,
+    max_interval: Option<String>,
+    max_attempts: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -118,6 +132,7 @@ struct RawNotifications {
 struct RawSandbox {
     latency: Option<String>,
     fail_first_attempts: Option<u32>,
+    fail_ops: Option<Vec<String>>,
     account_id: Option<String>,
 }
 
@@ -173,7 +188,8 @@ impl Config {
             if NOT_SETTINGS.contains(&rest) {
                 continue;
             }
-            let key = rest.to_ascii_lowercase().replacen("notifications_", "notifications.", 1).replacen("sandbox_", "sandbox.", 1);
+            let key = rest.to_ascii_lowercase().replacen("notifications_", "notifications.", 1).replacen("sandbox_", "sandbox.", 1)
+                .replacen("retry_", "retry.", 1);
             let Some((_, kind, _)) = KEYS.iter().find(|(k, _, _)| *k == key) else {
                 return Err(invalid(
                     &format!("environment {name}"),
@@ -271,9 +287,20 @@ impl Config {
                 other => return Err(err("notifications.channels", format!("unknown channel '{other}'; use log, webhook"))),
             }
         }
+        let retry_initial = positive("retry.initial_interval", duration("retry.initial_interval", &raw.retry.initial_interval, "1s")?)?;
+        let retry_max = positive("retry.max_interval", duration("retry.max_interval", &raw.retry.max_interval, "1m")?)?;
+        let retry_attempts = raw.retry.max_attempts.unwrap_or(10);
+        if retry_attempts == 0 {
+            return Err(err("retry.max_attempts", "must be at least 1 (1 means no retries)".into()));
+        }
+        let fail_ops = raw.sandbox.fail_ops.unwrap_or_else(|| vec!["plan".into(), "apply".into(), "destroy".into()]);
+        if let Some(bad) = fail_ops.iter().find(|o| !["plan", "apply", "destroy"].contains(&o.as_str())) {
+            return Err(err("sandbox.fail_ops", format!("unknown operation '{bad}'; use plan, apply, destroy")));
+        }
         let sandbox = SandboxConfig {
             latency_ms: duration("sandbox.latency", &raw.sandbox.latency, "0s")?.as_millis() as u64,
             fail_first_attempts: raw.sandbox.fail_first_attempts.unwrap_or(0),
+            fail_ops,
             account_id: raw.sandbox.account_id.unwrap_or_else(|| "123456789012".into()),
         };
         let task_queue = raw.task_queue.unwrap_or_else(|| "tollgate".into());
@@ -298,6 +325,9 @@ impl Config {
                 allowed_vendors,
                 dry_run: raw.dry_run.unwrap_or(false),
                 continue_as_new_after_events: raw.continue_as_new_after_events.unwrap_or(2000),
+                retry_initial_interval_ms: retry_initial,
+                retry_max_interval_ms: retry_max,
+                retry_max_attempts: retry_attempts,
             },
             price_book: raw.price_book.map(PathBuf::from),
             channels,
@@ -369,6 +399,8 @@ mod tests {
         assert_eq!(s.allowed_vendors, vec!["aws"]);
         assert!(!s.dry_run);
         assert_eq!(c.channels, vec![ChannelConfig::Log]);
+        assert_eq!((s.retry_initial_interval_ms, s.retry_max_interval_ms, s.retry_max_attempts), (1_000, 60_000, 10));
+        assert_eq!(c.sandbox.fail_ops, vec!["plan", "apply", "destroy"]);
         assert_eq!(c.source, "tollgate.toml");
     }
 
@@ -420,6 +452,12 @@ mod tests {
 
         let e = load("[notifications]\nchannels = [\"pager\"]", &[]).unwrap_err().to_string();
         assert!(e.contains("unknown channel 'pager'; use log, webhook"), "{e}");
+
+        let e = load("[retry]\nmax_attempts = 0", &[]).unwrap_err().to_string();
+        assert!(e.contains("retry.max_attempts: must be at least 1"), "{e}");
+
+        let e = load("[sandbox]\nfail_ops = [\"plna\"]", &[]).unwrap_err().to_string();
+        assert!(e.contains("sandbox.fail_ops: unknown operation 'plna'; use plan, apply, destroy"), "{e}");
 
         let e = load("this is not toml", &[]).unwrap_err().to_string();
         assert!(e.starts_with("tollgate.toml: "), "{e}");

@@ -186,6 +186,13 @@ impl ProvisionWorkflow {
         self.progress.settings.clone().unwrap_or_default()
     }
 
+    /// The requester and everyone who decided: who hears how a request ended.
+    fn everyone(&self) -> Vec<String> {
+        let mut to = vec![self.requester().to_string()];
+        to.extend(self.progress.decisions.iter().map(|d| d.user.clone()));
+        to
+    }
+
     fn requester(&self) -> &str {
         self.progress.request.as_ref().map(|r| r.requester.as_str()).unwrap_or_default()
     }
@@ -307,7 +314,7 @@ impl ProvisionWorkflow {
         ]);
 
         // 1. settings and validation
-        let settings = Self::step(ctx, "load settings", act::LoadSettings, request_id.clone(), quick_options(), |_| 1)
+        let settings = Self::step(ctx, "load settings", act::LoadSettings, request_id.clone(), quick_options(&Settings::default()), |_| 1)
             .await
             .map_err(|e| failed("load settings", e, false))?;
         ctx.state_mut(|s| {
@@ -329,7 +336,7 @@ impl ProvisionWorkflow {
             "generate module",
             act::GenerateModule,
             GenerateModuleInput { request: Some(request.clone()), expires_at_ms: planned_expiry },
-            quick_options(),
+            quick_options(&settings),
             |m| m.attempt,
         )
         .await
@@ -343,7 +350,7 @@ impl ProvisionWorkflow {
             "plan",
             act::Plan,
             PlanInput { request_id: request_id.clone(), module_digest: module.module_digest.clone() },
-            engine_options(Duration::from_secs(300)),
+            engine_options(&settings, Duration::from_secs(300)),
             |p| p.attempt,
         )
         .await
@@ -360,7 +367,7 @@ impl ProvisionWorkflow {
             "estimate cost",
             act::EstimateCost,
             EstimateInput { plan_digest: plan.plan_digest.clone(), region: request.region.clone() },
-            quick_options(),
+            quick_options(&settings),
             |e| e.attempt,
         )
         .await
@@ -411,7 +418,7 @@ impl ProvisionWorkflow {
             "apply",
             act::Apply,
             ApplyInput { request_id: request_id.clone(), plan_digest: approved_digest },
-            engine_options(Duration::from_secs(900)),
+            engine_options(&settings, Duration::from_secs(900)),
             |a| a.attempt,
         )
         .await
@@ -618,30 +625,34 @@ impl ProvisionWorkflow {
 
     async fn destroy_all(ctx: &mut WorkflowContext<Self>, reason: String) -> Result<(), Flow> {
         Self::set_stage(ctx, Stage::Destroying);
+        let settings = ctx.state(|s| s.settings());
         let (request_id, state_digest) = ctx.state(|s| (s.progress.request_id.clone(), s.progress.state_digest.clone()));
         let destroyed = Self::step(
             ctx,
             "destroy",
             act::Destroy,
             DestroyInput { request_id: request_id.clone(), state_digest },
-            engine_options(Duration::from_secs(900)),
+            engine_options(&settings, Duration::from_secs(900)),
             |d| d.attempt,
         )
         .await
         .map_err(|e| failed("destroy", e, false))?;
         Self::finish(ctx, Stage::Destroyed, format!("{reason}; destroyed {}", destroyed.destroyed.join(", ")));
-        let everyone = ctx.state(|s| {
-            let mut to = vec![s.requester().to_string()];
-            to.extend(s.progress.decisions.iter().map(|d| d.user.clone()));
-            to
-        });
+        let everyone = ctx.state(|s| s.everyone());
         Self::notify_ended(ctx, NotificationKind::Destroyed, &everyone).await;
         Ok(())
     }
 
     /// A step broke for good: clean up what may exist, record FAILED, fail the execution.
     async fn fail(ctx: &mut WorkflowContext<Self>, failed: StepFailed) -> temporalio_sdk::WorkflowTermination {
+        let settings = ctx.state(|s| s.settings());
         let mut reason = format!("{} failed: {}", failed.step, failed.message);
+        if failed.step == "destroy" {
+            let left = ctx.state(|s| {
+                s.progress.plan.as_ref().map(|p| p.changes.iter().map(|c| c.address.clone()).collect::<Vec<_>>()).unwrap_or_default()
+            });
+            reason.push_str(&format!("; RESOURCES MAY REMAIN ({}): destroy them by hand", left.join(", ")));
+        }
         if failed.needs_cleanup {
             let request_id = ctx.state(|s| s.progress.request_id.clone());
             let cleanup = Self::step(
@@ -649,7 +660,7 @@ impl ProvisionWorkflow {
                 "clean up after failure",
                 act::Destroy,
                 DestroyInput { request_id, state_digest: String::new() },
-                engine_options(Duration::from_secs(900)),
+                engine_options(&settings, Duration::from_secs(900)),
                 |d| d.attempt,
             )
             .await;
@@ -660,8 +671,8 @@ impl ProvisionWorkflow {
             }
         }
         Self::finish(ctx, Stage::Failed, reason.clone());
-        let requester = ctx.state(|s| s.requester().to_string());
-        Self::notify_ended(ctx, NotificationKind::Ended, &[requester]).await;
+        let everyone = ctx.state(|s| s.everyone());
+        Self::notify_ended(ctx, NotificationKind::Ended, &everyone).await;
         ApplicationFailure::builder(reason).type_name("ProvisionFailed".to_string()).non_retryable(true).build().into()
     }
 
@@ -736,7 +747,8 @@ impl ProvisionWorkflow {
         };
         let step = format!("notify {}", kind.as_str_name().trim_start_matches("NOTIFICATION_KIND_").to_lowercase());
         // A failed notification is recorded on the timeline but never fails the request.
-        let _ = Self::step(ctx, &step, act::Notify, notification, quick_options(), |_| 1).await;
+        let settings = ctx.state(|s| s.settings());
+        let _ = Self::step(ctx, &step, act::Notify, notification, quick_options(&settings), |_| 1).await;
     }
 
     async fn notify_ended(ctx: &mut WorkflowContext<Self>, kind: NotificationKind, recipients: &[String]) {
@@ -812,29 +824,30 @@ fn describe(error: &ActivityExecutionError) -> String {
     message
 }
 
-fn retry(initial: Duration, max_attempts: u32) -> RetryPolicy {
+/// The worker's retry policy (built-in defaults where the settings say 0, e.g. before they
+/// are loaded). Bad input, invalid modules and digest mismatches are never retried.
+fn retry(settings: &Settings) -> RetryPolicy {
+    let or = |v: u64, default: u64| Duration::from_millis(if v == 0 { default } else { v });
     RetryPolicy::builder()
-        .initial_interval(initial)
+        .initial_interval(or(settings.retry_initial_interval_ms, 1_000))
         .backoff_coefficient(2.0)
-        .maximum_interval(Duration::from_secs(60))
-        .maximum_attempts(max_attempts)
+        .maximum_interval(or(settings.retry_max_interval_ms, 60_000))
+        .maximum_attempts(if settings.retry_max_attempts == 0 { 10 } else { settings.retry_max_attempts })
         .non_retryable_error_types(["InvalidRequest", "InvalidModule", "DigestMismatch"])
         .build()
 }
 
 /// Short, cheap activities (settings, generation, pricing, notifications).
-fn quick_options() -> ActivityOptions {
-    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(30))
-        .retry_policy(retry(Duration::from_millis(500), 5))
-        .build()
+fn quick_options(settings: &Settings) -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(30)).retry_policy(retry(settings)).build()
 }
 
 /// Engine activities: long, heartbeating, so a dead worker is noticed within the heartbeat
 /// timeout rather than the whole start-to-close timeout.
-fn engine_options(start_to_close: Duration) -> ActivityOptions {
+fn engine_options(settings: &Settings, start_to_close: Duration) -> ActivityOptions {
     ActivityOptions::with_start_to_close_timeout(start_to_close)
         .heartbeat_timeout(Duration::from_secs(10))
-        .retry_policy(retry(Duration::from_secs(1), 10))
+        .retry_policy(retry(settings))
         .build()
 }
 

@@ -29,15 +29,23 @@ pub struct SandboxConfig {
     /// leave room to kill a worker mid-apply.
     #[serde(with = "humantime_serde_ms")]
     pub latency_ms: u64,
-    /// Fail the first N attempts of every plan/apply/destroy with a retryable fault.
+    /// Fail the first N attempts of the operations in `fail_ops` with a retryable fault. An
+    /// apply fails after creating its first missing resource (a partial apply).
     pub fail_first_attempts: u32,
+    /// Which operations `fail_first_attempts` applies to: plan, apply, destroy.
+    pub fail_ops: Vec<String>,
     /// Account id used in synthetic ARNs.
     pub account_id: String,
 }
 
 impl Default for SandboxConfig {
     fn default() -> Self {
-        Self { latency_ms: 0, fail_first_attempts: 0, account_id: "123456789012".into() }
+        Self {
+            latency_ms: 0,
+            fail_first_attempts: 0,
+            fail_ops: vec!["plan".into(), "apply".into(), "destroy".into()],
+            account_id: "123456789012".into(),
+        }
     }
 }
 
@@ -125,7 +133,7 @@ impl SandboxEngine {
     }
 
     fn maybe_fail(&self, op: &OpContext<'_>, what: &str) -> Result<(), EngineError> {
-        if op.attempt <= self.config.fail_first_attempts {
+        if op.attempt <= self.config.fail_first_attempts && self.config.fail_ops.iter().any(|o| o == what) {
             return Err(EngineError::Injected(format!(
                 "sandbox {what} attempt {} fails by configuration (fail_first_attempts = {})",
                 op.attempt, self.config.fail_first_attempts
@@ -238,7 +246,6 @@ impl Engine for SandboxEngine {
         op: OpContext<'a>,
     ) -> BoxFuture<'a, Result<Applied, EngineError>> {
         Box::pin(async move {
-            self.maybe_fail(&op, "apply")?;
             let module = Module::load(bundle)?;
             let region = module.variables.get("region").and_then(Value::as_str).unwrap_or("us-east-1").to_string();
             let mut inv = self.inventory(request_id)?;
@@ -284,7 +291,11 @@ impl Engine for SandboxEngine {
                 self.log_event(&InventoryEvent { op: "create".into(), request_id: request_id.into(), address: address.clone(), id })?;
                 created += 1;
                 (op.heartbeat)(&address);
+                if created == 1 && inv.resources.len() < module.resources.len() {
+                    self.maybe_fail(&op, "apply")?; // a partial apply: one resource exists
+                }
             }
+            self.maybe_fail(&op, "apply")?; // nothing was left to create, or the last one was
             let ctx = module.context(&by_type(&inv))?;
             let mut outputs = BTreeMap::new();
             let mut state_outputs = Map::new();
