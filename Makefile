@@ -16,7 +16,7 @@ dev: build
 
 test: setup
 	cargo build --bins
-	cargo test --workspace --no-fail-fast
+	cargo test --workspace --no-fail-fast --lib --bins --tests
 
 clean:
 	rm -rf target .tollgate
