@@ -24,9 +24,13 @@ pub fn module_source(kind: &str) -> Option<&'static str> {
 /// How a person reaches what a kind creates; `{output}` placeholders are filled from outputs.
 pub fn access_template(kind: &str) -> &'static str {
     match kind {
-        "ec2" => "SSH from the private network: ssh ec2-user@{private_ip} (instance {instance_id}, security group {security_group_id})",
+        "ec2" => {
+            "SSH from the private network: ssh ec2-user@{private_ip} (instance {instance_id}, security group {security_group_id})"
+        }
         "s3" => "Bucket s3://{bucket} ({bucket_arn}): aws s3 ls s3://{bucket}",
-        "rds" => "PostgreSQL at {endpoint}: psql \"host={address} port={port} user=tollgate dbname=postgres sslmode=require\"; the password is in Secrets Manager ({master_user_secret_arn})",
+        "rds" => {
+            "PostgreSQL at {endpoint}: psql \"host={address} port={port} user=tollgate dbname=postgres sslmode=require\"; the password is in Secrets Manager ({master_user_secret_arn})"
+        }
         _ => "",
     }
 }

@@ -115,15 +115,22 @@ impl PriceBook {
                 if engine != "postgres" {
                     return Err(format!("no prices for engine {engine}"));
                 }
-                let rate = p.rds_postgres_hourly.get(class).ok_or_else(|| format!("no price for instance class {class}"))?;
+                let rate =
+                    p.rds_postgres_hourly.get(class).ok_or_else(|| format!("no price for instance class {class}"))?;
                 let az = if after["multi_az"].as_bool().unwrap_or(false) { 2.0 } else { 1.0 };
                 let storage = after["allocated_storage"].as_f64().unwrap_or(20.0);
                 let monthly = rate * hours * az + storage * p.rds_gp2_gb_month;
-                Ok((monthly, format!("{class} ${rate}/h x {hours}h x {az} AZ + {storage} GB gp2 x ${}/GB", p.rds_gp2_gb_month)))
+                Ok((
+                    monthly,
+                    format!("{class} ${rate}/h x {hours}h x {az} AZ + {storage} GB gp2 x ${}/GB", p.rds_gp2_gb_month),
+                ))
             }
             "aws_s3_bucket" => {
                 let gb = usage_gb.ok_or("no storage_gb usage assumption in the plan")?;
-                Ok((gb * p.s3_standard_gb_month, format!("{gb} GB Standard x ${}/GB (usage assumption)", p.s3_standard_gb_month)))
+                Ok((
+                    gb * p.s3_standard_gb_month,
+                    format!("{gb} GB Standard x ${}/GB (usage assumption)", p.s3_standard_gb_month),
+                ))
             }
             other => Err(format!("no price book entry for {other}")),
         }
@@ -154,7 +161,10 @@ mod tests {
         let e = book
             .estimate(
                 &plan(vec![
-                    create("aws_instance", json!({ "instance_type": "t3.micro", "root_block_device": [{ "volume_size": 20 }] })),
+                    create(
+                        "aws_instance",
+                        json!({ "instance_type": "t3.micro", "root_block_device": [{ "volume_size": 20 }] }),
+                    ),
                     create("aws_security_group", json!({})),
                 ]),
                 "us-east-1",
@@ -170,7 +180,10 @@ mod tests {
     #[test]
     fn rds_and_s3_use_region_prices() {
         let book = PriceBook::builtin();
-        let rds = create("aws_db_instance", json!({ "instance_class": "db.r5.2xlarge", "engine": "postgres", "allocated_storage": 100 }));
+        let rds = create(
+            "aws_db_instance",
+            json!({ "instance_class": "db.r5.2xlarge", "engine": "postgres", "allocated_storage": 100 }),
+        );
         let e = book.estimate(&plan(vec![rds.clone()]), "us-east-1").unwrap();
         assert_eq!(e.monthly_total, 741.5); // 1.00*730 + 100*0.115
         let e = book.estimate(&plan(vec![rds]), "eu-west-1").unwrap();

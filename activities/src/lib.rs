@@ -18,9 +18,8 @@ use temporalio_common::error::ApplicationFailure;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tollgate_proto::{
-    ApplyInput, ApplyResult, DestroyInput, DestroyResult, EstimateInput, EstimateResult,
-    GenerateModuleInput, GeneratedModule, Notification, PlanInput, PlanResult, PlanSummary,
-    ResourceChange, Settings,
+    ApplyInput, ApplyResult, DestroyInput, DestroyResult, EstimateInput, EstimateResult, GenerateModuleInput,
+    GeneratedModule, Notification, PlanInput, PlanResult, PlanSummary, ResourceChange, Settings,
 };
 use tollgate_workflows::activities::defs;
 
@@ -50,28 +49,12 @@ fn classified(type_name: &str, retryable: bool, message: impl Into<String>) -> A
     )
 }
 
-impl From<ArtifactErrorWrap> for ActivityError {
-    fn from(e: ArtifactErrorWrap) -> Self {
-        classified(e.0.type_name(), e.0.retryable(), e.0.to_string())
-    }
+fn art(e: ArtifactError) -> ActivityError {
+    classified(e.type_name(), e.retryable(), e.to_string())
 }
 
-/// Newtypes so `?` converts each concern's error with its own classification.
-struct ArtifactErrorWrap(ArtifactError);
-struct EngineErrorWrap(EngineError);
-
-impl From<EngineErrorWrap> for ActivityError {
-    fn from(e: EngineErrorWrap) -> Self {
-        classified(e.0.type_name(), e.0.retryable(), e.0.to_string())
-    }
-}
-
-fn art(e: ArtifactError) -> ArtifactErrorWrap {
-    ArtifactErrorWrap(e)
-}
-
-fn eng(e: EngineError) -> EngineErrorWrap {
-    EngineErrorWrap(e)
+fn eng(e: EngineError) -> ActivityError {
+    classified(e.type_name(), e.retryable(), e.to_string())
 }
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> ActivityError {
@@ -114,7 +97,11 @@ impl TollgateActivities {
 #[activities]
 impl TollgateActivities {
     #[activity(definition = defs::LoadSettings)]
-    pub async fn load_settings(self: Arc<Self>, _ctx: ActivityContext, _request_id: String) -> Result<Settings, ActivityError> {
+    pub async fn load_settings(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        _request_id: String,
+    ) -> Result<Settings, ActivityError> {
         Ok(self.settings.clone())
     }
 
@@ -126,7 +113,8 @@ impl TollgateActivities {
     ) -> Result<GeneratedModule, ActivityError> {
         let request = input.request.unwrap_or_default();
         let expires = tollgate_workflows::fmt_time_ms(input.expires_at_ms);
-        let bundle = catalog::render(&request, &expires).map_err(|e| classified("InvalidRequest", false, e.to_string()))?;
+        let bundle =
+            catalog::render(&request, &expires).map_err(|e| classified("InvalidRequest", false, e.to_string()))?;
         let bytes = serde_json::to_vec(&bundle).map_err(|e| classified("Internal", false, e.to_string()))?;
         let module_digest = self.artifacts.put(&bytes).map_err(art)?;
         Ok(GeneratedModule { module_digest, source: bundle.source, attempt: ctx.info().attempt })
@@ -145,7 +133,11 @@ impl TollgateActivities {
     }
 
     #[activity(definition = defs::EstimateCost)]
-    pub async fn estimate_cost(self: Arc<Self>, ctx: ActivityContext, input: EstimateInput) -> Result<EstimateResult, ActivityError> {
+    pub async fn estimate_cost(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: EstimateInput,
+    ) -> Result<EstimateResult, ActivityError> {
         let plan = self.load_json(&input.plan_digest, "plan artifact")?;
         let estimate = self
             .prices
@@ -165,10 +157,12 @@ impl TollgateActivities {
         let bundle = self.load_bundle(&module_digest)?;
         let kind = bundle.source.trim_start_matches("catalog:").split('@').next().unwrap_or_default().to_string();
         let op = OpContext { attempt: ctx.info().attempt, heartbeat: &progress_log };
-        let applied = with_heartbeats(&ctx, self.engine.apply(&input.request_id, &bundle, &plan, &input.plan_digest, op))
-            .await
-            .map_err(eng)?;
-        let state_bytes = serde_json::to_vec_pretty(&applied.state).map_err(|e| classified("Internal", false, e.to_string()))?;
+        let applied =
+            with_heartbeats(&ctx, self.engine.apply(&input.request_id, &bundle, &plan, &input.plan_digest, op))
+                .await
+                .map_err(eng)?;
+        let state_bytes =
+            serde_json::to_vec_pretty(&applied.state).map_err(|e| classified("Internal", false, e.to_string()))?;
         let state_digest = self.artifacts.put(&state_bytes).map_err(art)?;
         Ok(ApplyResult {
             state_digest,
@@ -180,8 +174,16 @@ impl TollgateActivities {
     }
 
     #[activity(definition = defs::Destroy)]
-    pub async fn destroy(self: Arc<Self>, ctx: ActivityContext, input: DestroyInput) -> Result<DestroyResult, ActivityError> {
-        let state = if input.state_digest.is_empty() { None } else { Some(self.load_json(&input.state_digest, "state artifact")?) };
+    pub async fn destroy(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: DestroyInput,
+    ) -> Result<DestroyResult, ActivityError> {
+        let state = if input.state_digest.is_empty() {
+            None
+        } else {
+            Some(self.load_json(&input.state_digest, "state artifact")?)
+        };
         let op = OpContext { attempt: ctx.info().attempt, heartbeat: &progress_log };
         let destroyed =
             with_heartbeats(&ctx, self.engine.destroy(&input.request_id, state.as_ref(), op)).await.map_err(eng)?;
@@ -189,7 +191,11 @@ impl TollgateActivities {
     }
 
     #[activity(definition = defs::Notify)]
-    pub async fn notify(self: Arc<Self>, _ctx: ActivityContext, notification: Notification) -> Result<(), ActivityError> {
+    pub async fn notify(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        notification: Notification,
+    ) -> Result<(), ActivityError> {
         notify::send_all(&self.channels, &notification)
             .await
             .map_err(|e| classified(e.type_name(), e.retryable(), e.to_string()))
@@ -200,8 +206,12 @@ impl TollgateActivities {
 pub fn summarize(plan: &serde_json::Value) -> PlanSummary {
     let mut s = PlanSummary::default();
     for c in plan["resource_changes"].as_array().into_iter().flatten() {
-        let actions: Vec<String> =
-            c["change"]["actions"].as_array().into_iter().flatten().filter_map(|a| a.as_str().map(String::from)).collect();
+        let actions: Vec<String> = c["change"]["actions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.as_str().map(String::from))
+            .collect();
         if actions.iter().any(|a| a == "create") {
             s.to_add += 1;
         }

@@ -23,10 +23,7 @@ impl Stage {
 
     /// True once the request has ended; nothing more will happen to it.
     pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            Stage::Destroyed | Stage::Rejected | Stage::Expired | Stage::Failed | Stage::DryRunDone
-        )
+        matches!(self, Stage::Destroyed | Stage::Rejected | Stage::Expired | Stage::Failed | Stage::DryRunDone)
     }
 
     /// True when the request waits on a person or a timer rather than on work in progress.

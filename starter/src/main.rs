@@ -157,7 +157,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             }
             let ttl_ms = match ttl {
                 Some(t) => humantime::parse_duration(&t)
-                    .map_err(|e| CliError::Refused(format!("--ttl '{t}' is not a duration ({e}); use forms like 2h, 3d, 1w")))?
+                    .map_err(|e| {
+                        CliError::Refused(format!("--ttl '{t}' is not a duration ({e}); use forms like 2h, 3d, 1w"))
+                    })?
                     .as_millis() as u64,
                 None => 0,
             };
@@ -173,13 +175,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 ttl_ms,
                 dry_run,
             };
-            // Validate before connecting so a bad request fails fast even with no server.
-            let checked = tollgate_workflows::validate::with_defaults(ProvisionRequest {
-                request_id: if request.request_id.is_empty() { ops::new_request_id(&request.kind) } else { request.request_id.clone() },
-                ..request
-            });
-            tollgate_workflows::validate::validate_request(&checked, &config.settings)
-                .map_err(|e| CliError::Refused(e.to_string()))?;
+            // Checked before connecting, so a bad request fails fast even with no server.
+            let checked = ops::prepare_request(request, &config.settings)?;
             let client = client().await?;
             let id = ops::start_request(&client, &config.task_queue, &config.settings, checked).await?;
             if json_out {
@@ -222,7 +219,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Approve { id, user, comment, plan } => {
             let client = client().await?;
-            let ack = ops::decide(&client, &id, DecisionKind::Approve, &user, &comment, plan.as_deref().unwrap_or("")).await?;
+            let ack = ops::decide(&client, &id, DecisionKind::Approve, &user, &comment, plan.as_deref().unwrap_or(""))
+                .await?;
             print_ack(&id, &ack, json_out);
         }
         Command::Reject { id, user, reason } => {
@@ -273,10 +271,16 @@ fn print_ack(id: &str, ack: &Ack, json_out: bool) {
 
 /// Polls progress, drawing a spinner per step, until the request settles (or ends, with
 /// `follow`). Plain lines replace the spinners when stderr is not a terminal.
-async fn watch_progress(client: &temporalio_client::Client, id: &str, follow: bool, quiet: bool) -> Result<Progress, CliError> {
+async fn watch_progress(
+    client: &temporalio_client::Client,
+    id: &str,
+    follow: bool,
+    quiet: bool,
+) -> Result<Progress, CliError> {
     let fancy = !quiet && std::io::stderr().is_terminal();
     let multi = MultiProgress::new();
-    let running = ProgressStyle::with_template("{spinner:.cyan} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner());
+    let running =
+        ProgressStyle::with_template("{spinner:.cyan} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner());
     let done = ProgressStyle::with_template("{msg}").unwrap_or_else(|_| ProgressStyle::default_spinner());
     let mut bars: Vec<ProgressBar> = Vec::new();
     let stage_bar = multi.add(ProgressBar::new_spinner());
@@ -298,7 +302,11 @@ async fn watch_progress(client: &temporalio_client::Client, id: &str, follow: bo
                 let secs = (t.ended_at_ms - t.started_at_ms) as f64 / 1000.0;
                 let mark = if t.outcome.starts_with("failed") { "✘" } else { "✔" };
                 let attempts = if t.attempts > 1 { format!(", {} attempts", t.attempts) } else { String::new() };
-                format!("{mark} {} ({secs:.1}s{attempts}) {}", t.step, if t.outcome == "ok" { "" } else { t.outcome.as_str() })
+                format!(
+                    "{mark} {} ({secs:.1}s{attempts}) {}",
+                    t.step,
+                    if t.outcome == "ok" { "" } else { t.outcome.as_str() }
+                )
             } else {
                 format!("{} …", t.step)
             };

@@ -2,11 +2,14 @@
 
 use futures::StreamExt;
 use temporalio_client::{
-    Client, WorkflowDescribeOptions, WorkflowExecuteUpdateOptions, WorkflowGetResultOptions,
-    WorkflowListOptions, WorkflowQueryOptions, WorkflowStartOptions,
+    Client, WorkflowDescribeOptions, WorkflowExecuteUpdateOptions, WorkflowGetResultOptions, WorkflowListOptions,
+    WorkflowQueryOptions, WorkflowStartOptions,
 };
 use temporalio_common::search_attributes::SearchAttributes;
-use tollgate_proto::{Ack, Decision, DecisionKind, LifecycleCommand, Progress, ProvisionInput, ProvisionRequest, Settings, Stage};
+use temporalio_common::{HasWorkflowDefinition, UpdateDefinition};
+use tollgate_proto::{
+    Ack, Decision, DecisionKind, LifecycleCommand, Progress, ProvisionInput, ProvisionRequest, Settings, Stage,
+};
 use tollgate_workflows::{ProvisionWorkflow, search_attributes as sa, validate};
 
 /// Why a command did not do what was asked. Each maps to an exit code.
@@ -45,18 +48,25 @@ pub fn static_summary(r: &ProvisionRequest) -> String {
     format!("{} '{}' for {} in {} ({}), {ttl}", r.kind, r.name, r.requester, r.environment, r.region)
 }
 
-/// Validates and starts a request; returns its id. Nothing starts if validation fails.
-pub async fn start_request(
-    client: &Client,
-    task_queue: &str,
-    settings: &Settings,
-    mut request: ProvisionRequest,
-) -> Result<String, CliError> {
+/// Gives a request its id and defaults and checks it; needs no server, so the CLI refuses
+/// bad input before it connects.
+pub fn prepare_request(mut request: ProvisionRequest, settings: &Settings) -> Result<ProvisionRequest, CliError> {
     if request.request_id.is_empty() {
         request.request_id = new_request_id(&request.kind);
     }
     let request = validate::with_defaults(request);
     validate::validate_request(&request, settings).map_err(|e| CliError::Refused(e.to_string()))?;
+    Ok(request)
+}
+
+/// Validates and starts a request; returns its id. Nothing starts if validation fails.
+pub async fn start_request(
+    client: &Client,
+    task_queue: &str,
+    settings: &Settings,
+    request: ProvisionRequest,
+) -> Result<String, CliError> {
+    let request = prepare_request(request, settings)?;
     let id = request.request_id.clone();
     let params: Vec<String> = request.params.iter().map(|(k, v)| format!("- {k} = {v}")).collect();
     let details = format!("**Requested by** {}\n\n**Parameters**\n{}", request.requester, params.join("\n"));
@@ -137,8 +147,14 @@ async fn update_error(client: &Client, id: &str, e: temporalio_client::errors::W
 }
 
 /// Approve or reject (`kind`) as `user`.
-pub async fn decide(client: &Client, id: &str, kind: DecisionKind, user: &str, comment: &str, plan_digest: &str) -> Result<Ack, CliError> {
-    let handle = client.get_workflow_handle::<ProvisionWorkflow>(id);
+pub async fn decide(
+    client: &Client,
+    id: &str,
+    kind: DecisionKind,
+    user: &str,
+    comment: &str,
+    plan_digest: &str,
+) -> Result<Ack, CliError> {
     let decision = Decision {
         kind: kind as i32,
         user: user.to_string(),
@@ -146,33 +162,33 @@ pub async fn decide(client: &Client, id: &str, kind: DecisionKind, user: &str, c
         plan_digest: plan_digest.to_string(),
         at_ms: 0,
     };
-    let options = WorkflowExecuteUpdateOptions::default();
-    let result = if kind == DecisionKind::Reject {
-        handle.execute_update(ProvisionWorkflow::reject, decision, options).await
+    if kind == DecisionKind::Reject {
+        send_update(client, id, ProvisionWorkflow::reject, decision).await
     } else {
-        handle.execute_update(ProvisionWorkflow::approve, decision, options).await
-    };
-    match result {
-        Ok(ack) => Ok(ack),
-        Err(e) => Err(update_error(client, id, e).await),
+        send_update(client, id, ProvisionWorkflow::approve, decision).await
     }
 }
 
 /// Keep (extend) as `user`.
 pub async fn keep(client: &Client, id: &str, user: &str) -> Result<Ack, CliError> {
-    let handle = client.get_workflow_handle::<ProvisionWorkflow>(id);
     let command = LifecycleCommand { user: user.to_string(), ..Default::default() };
-    match handle.execute_update(ProvisionWorkflow::keep, command, WorkflowExecuteUpdateOptions::default()).await {
-        Ok(ack) => Ok(ack),
-        Err(e) => Err(update_error(client, id, e).await),
-    }
+    send_update(client, id, ProvisionWorkflow::keep, command).await
 }
 
 /// Destroy now as `user`.
 pub async fn destroy(client: &Client, id: &str, user: &str) -> Result<Ack, CliError> {
-    let handle = client.get_workflow_handle::<ProvisionWorkflow>(id);
     let command = LifecycleCommand { user: user.to_string(), ..Default::default() };
-    match handle.execute_update(ProvisionWorkflow::destroy, command, WorkflowExecuteUpdateOptions::default()).await {
+    send_update(client, id, ProvisionWorkflow::destroy, command).await
+}
+
+/// Sends one of the workflow's updates and turns a refusal into `CliError::Refused`.
+async fn send_update<U>(client: &Client, id: &str, update: U, input: U::Input) -> Result<Ack, CliError>
+where
+    U: UpdateDefinition<Workflow = <ProvisionWorkflow as HasWorkflowDefinition>::Run, Output = Ack>,
+    U::Input: Send,
+{
+    let handle = client.get_workflow_handle::<ProvisionWorkflow>(id);
+    match handle.execute_update(update, input, WorkflowExecuteUpdateOptions::default()).await {
         Ok(ack) => Ok(ack),
         Err(e) => Err(update_error(client, id, e).await),
     }

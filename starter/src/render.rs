@@ -90,7 +90,10 @@ pub fn status_text(p: &Progress) -> String {
     let r = p.request.clone().unwrap_or_default();
     let mut out = Vec::new();
     let mut row = |k: &str, v: String| out.push(format!("{k:<10} {v}"));
-    row("Request", format!("{} ({} '{}' in {}, {}) by {}", p.request_id, r.kind, r.name, r.environment, r.region, r.requester));
+    row(
+        "Request",
+        format!("{} ({} '{}' in {}, {}) by {}", p.request_id, r.kind, r.name, r.environment, r.region, r.requester),
+    );
     row("Stage", p.stage_enum().label().to_string());
     if let Some(plan) = &p.plan {
         let names: Vec<&str> = plan.changes.iter().map(|c| c.address.as_str()).collect();
@@ -193,8 +196,19 @@ mod tests {
             required_approvals: 2,
             ..Default::default()
         };
-        p.decisions.push(Decision { kind: DecisionKind::Approve as i32, user: "carol".into(), at_ms: 1_795_253_400_000, ..Default::default() });
-        p.timeline.push(TimelineEntry { step: "plan".into(), started_at_ms: 1_795_253_400_000, ended_at_ms: 1_795_253_400_500, attempts: 2, outcome: "ok".into() });
+        p.decisions.push(Decision {
+            kind: DecisionKind::Approve as i32,
+            user: "carol".into(),
+            at_ms: 1_795_253_400_000,
+            ..Default::default()
+        });
+        p.timeline.push(TimelineEntry {
+            step: "plan".into(),
+            started_at_ms: 1_795_253_400_000,
+            ended_at_ms: 1_795_253_400_500,
+            attempts: 2,
+            outcome: "ok".into(),
+        });
         p
     }
 
@@ -214,7 +228,16 @@ Timeline
     #[test]
     fn status_json_has_the_documented_fields() {
         let v = status_json(&sample());
-        for key in ["request_id", "stage", "monthly_cost", "approval_required", "approvals", "expires_at", "outputs", "timeline"] {
+        for key in [
+            "request_id",
+            "stage",
+            "monthly_cost",
+            "approval_required",
+            "approvals",
+            "expires_at",
+            "outputs",
+            "timeline",
+        ] {
             assert!(v.get(key).is_some(), "missing {key}");
         }
         assert_eq!(v["stage"], "AWAITING_APPROVAL");

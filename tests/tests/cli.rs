@@ -20,7 +20,18 @@ async fn cli_commands_their_output_and_their_refusals() {
     let small = out.trim().to_string();
     assert!(small.starts_with("req-s3-"), "{out}");
     let (code, out, err) = env
-        .cli(&["request", "rds", "--requester", "alice", "--param", "instance_class=db.r5.2xlarge", "--ttl", "30s", "-o", "json"])
+        .cli(&[
+            "request",
+            "rds",
+            "--requester",
+            "alice",
+            "--param",
+            "instance_class=db.r5.2xlarge",
+            "--ttl",
+            "30s",
+            "-o",
+            "json",
+        ])
         .await;
     assert_eq!(code, 0, "{err}");
     let big = json(&out)["request_id"].as_str().unwrap().to_string();
@@ -62,8 +73,14 @@ async fn cli_commands_their_output_and_their_refusals() {
     for (args, reason) in [
         (vec!["request", "redis", "--requester", "alice"], "unknown kind 'redis': choose one of ec2, s3, rds"),
         (vec!["request", "ec2", "--requester", "alice", "--ttl", "2m"], "ttl 2m is above max_ttl 1m"),
-        (vec!["request", "ec2", "--requester", "alice", "--vendor", "gcp"], "vendor 'gcp' is not allowed: allowed_vendors is [aws]"),
-        (vec!["request", "ec2", "--requester", "alice", "--param", "instance_type=x9.huge"], "instance_type='x9.huge' must be one of"),
+        (
+            vec!["request", "ec2", "--requester", "alice", "--vendor", "gcp"],
+            "vendor 'gcp' is not allowed: allowed_vendors is [aws]",
+        ),
+        (
+            vec!["request", "ec2", "--requester", "alice", "--param", "instance_type=x9.huge"],
+            "instance_type='x9.huge' must be one of",
+        ),
         (vec!["request", "ec2", "--requester", "alice", "--ttl", "soon"], "--ttl 'soon' is not a duration"),
     ] {
         let (code, _, err) = env.cli(&args).await;
@@ -87,7 +104,12 @@ async fn cli_commands_their_output_and_their_refusals() {
         // Visibility is eventually consistent: wait for both to show as ACTIVE.
         let (code, out, _) = env.cli(&["list", "--stage", "active", "-o", "json"]).await;
         assert_eq!(code, 0);
-        let ids: Vec<String> = json(&out)["requests"].as_array().unwrap().iter().map(|r| r["request_id"].as_str().unwrap().to_string()).collect();
+        let ids: Vec<String> = json(&out)["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["request_id"].as_str().unwrap().to_string())
+            .collect();
         if ids.contains(&small) && ids.contains(&big) {
             break;
         }
@@ -111,6 +133,9 @@ async fn cli_commands_their_output_and_their_refusals() {
     assert_eq!((code, err.trim().to_string()), (2, format!("tollgate: request {big} has already ended")));
 
     let (code, _, err) = env.cli(&["reject", &small, "--as", "carol", "--reason", "no"]).await;
-    assert_eq!((code, err.trim()), (2, "tollgate: request is ACTIVE; decisions are taken only while it is AWAITING_APPROVAL"));
+    assert_eq!(
+        (code, err.trim()),
+        (2, "tollgate: request is ACTIVE; decisions are taken only while it is AWAITING_APPROVAL")
+    );
     env.shutdown().await;
 }

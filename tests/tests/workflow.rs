@@ -31,7 +31,10 @@ async fn direct_path_goes_active_then_is_destroyed_at_expiry() {
         .describe(temporalio_client::WorkflowDescribeOptions::default())
         .await
         .unwrap();
-    assert_eq!(described.static_summary(), Some(format!("s3 '{id}' for alice in dev (us-east-1), default ttl").as_str()));
+    assert_eq!(
+        described.static_summary(),
+        Some(format!("s3 '{id}' for alice in dev (us-east-1), default ttl").as_str())
+    );
     let stage = described.search_attributes().get(&tollgate_workflows::search_attributes::STAGE);
     assert_eq!(stage.as_deref(), Some("ACTIVE"));
 
@@ -66,7 +69,8 @@ async fn approval_path_then_delete_destroys() {
     let needed = env.wait_notification(&id, "approval_needed", 10).await;
     assert_eq!(needed["recipients"], serde_json::json!(["carol", "dave"]));
 
-    let ack = ops::decide(&env.client, &id, DecisionKind::Approve, "carol", "fine", &waiting.plan_digest).await.unwrap();
+    let ack =
+        ops::decide(&env.client, &id, DecisionKind::Approve, "carol", "fine", &waiting.plan_digest).await.unwrap();
     assert_eq!(ack.message, format!("carol approved {id}"));
     let active = env.wait_for(&id, Stage::Active, 60).await;
     assert_eq!(active.decisions.len(), 1);
@@ -200,11 +204,20 @@ async fn keep_extends_until_the_max_ttl_cap() {
 async fn dry_run_applies_nothing_and_reports_the_gate() {
     let env = TestEnv::start(BASE).await;
     let id = env
-        .try_request(ProvisionRequest { kind: "ec2".into(), requester: "alice".into(), dry_run: true, ..Default::default() })
+        .try_request(ProvisionRequest {
+            kind: "ec2".into(),
+            requester: "alice".into(),
+            dry_run: true,
+            ..Default::default()
+        })
         .await
         .unwrap();
     let done = env.wait_for(&id, Stage::DryRunDone, 60).await;
-    assert!(done.final_reason.starts_with("dry run: nothing applied; would be created directly"), "{}", done.final_reason);
+    assert!(
+        done.final_reason.starts_with("dry run: nothing applied; would be created directly"),
+        "{}",
+        done.final_reason
+    );
     assert!(!done.plan_digest.is_empty());
     assert_eq!(done.plan.as_ref().unwrap().to_add, 2);
     assert!(env.events(&id).is_empty());
@@ -239,7 +252,12 @@ async fn the_workflow_refuses_bad_input_that_skipped_the_cli() {
     use temporalio_client::WorkflowStartOptions;
     use tollgate_proto::ProvisionInput;
     let env = TestEnv::start(BASE).await;
-    let request = ProvisionRequest { request_id: "req-raw-1".into(), kind: "redis".into(), requester: "alice".into(), ..Default::default() };
+    let request = ProvisionRequest {
+        request_id: "req-raw-1".into(),
+        kind: "redis".into(),
+        requester: "alice".into(),
+        ..Default::default()
+    };
     env.client
         .start_workflow(
             ProvisionWorkflow::run,
@@ -299,12 +317,17 @@ async fn a_failure_at_each_step_leaves_nothing_half_done() {
         let env = TestEnv::start(&text).await;
         let id = env.request("ec2", "alice", &[]).await;
         let done = env.wait_for(&id, Stage::Failed, 60).await;
-        assert!(done.final_reason.starts_with(&format!("{op} failed: injected fault: sandbox {op} attempt 2 fails")), "{op}: {}", done.final_reason);
+        assert!(
+            done.final_reason.starts_with(&format!("{op} failed: injected fault: sandbox {op} attempt 2 fails")),
+            "{op}: {}",
+            done.final_reason
+        );
         let entry = done.timeline.iter().rev().find(|t| t.step == op).unwrap();
         assert!(entry.outcome.starts_with("failed: injected fault"), "{op}: {}", entry.outcome);
-        let inventory = tollgate_activities::engine::sandbox::SandboxEngine::new(env.sandbox_root(), Default::default())
-            .inventory(&id)
-            .unwrap();
+        let inventory =
+            tollgate_activities::engine::sandbox::SandboxEngine::new(env.sandbox_root(), Default::default())
+                .inventory(&id)
+                .unwrap();
         match op {
             "plan" => {
                 assert!(env.events(&id).is_empty(), "a failed plan creates nothing");
@@ -322,7 +345,11 @@ async fn a_failure_at_each_step_leaves_nothing_half_done() {
             }
             _ => {
                 assert_eq!(inventory.resources.len(), 2, "a failed destroy leaves the resources, and says so");
-                assert!(done.final_reason.contains("RESOURCES MAY REMAIN (aws_security_group.this, aws_instance.this)"), "{}", done.final_reason);
+                assert!(
+                    done.final_reason.contains("RESOURCES MAY REMAIN (aws_security_group.this, aws_instance.this)"),
+                    "{}",
+                    done.final_reason
+                );
             }
         }
         let ended = env.wait_notification(&id, "ended", 10).await;

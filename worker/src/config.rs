@@ -181,14 +181,18 @@ impl Config {
 
     /// Builds a configuration from TOML text and environment pairs (only `TOLLGATE_*` are read).
     pub fn from_sources(text: &str, source: &str, env: &[(String, String)]) -> Result<Self, ConfigError> {
-        let invalid = |source_name: &str, message: String| ConfigError::Invalid { source_name: source_name.to_string(), message };
+        let invalid =
+            |source_name: &str, message: String| ConfigError::Invalid { source_name: source_name.to_string(), message };
         let mut table: toml::Table = toml::from_str(text).map_err(|e| invalid(source, describe_toml_error(&e)))?;
         for (name, value) in env {
             let Some(rest) = name.strip_prefix("TOLLGATE_") else { continue };
             if NOT_SETTINGS.contains(&rest) {
                 continue;
             }
-            let key = rest.to_ascii_lowercase().replacen("notifications_", "notifications.", 1).replacen("sandbox_", "sandbox.", 1)
+            let key = rest
+                .to_ascii_lowercase()
+                .replacen("notifications_", "notifications.", 1)
+                .replacen("sandbox_", "sandbox.", 1)
                 .replacen("retry_", "retry.", 1);
             let Some((_, kind, _)) = KEYS.iter().find(|(k, _, _)| *k == key) else {
                 return Err(invalid(
@@ -200,21 +204,27 @@ impl Config {
                 .map_err(|_| invalid(&format!("environment {name}={value}"), format!("must be {}", kind.allowed())))?;
             insert_dotted(&mut table, &key, parsed);
         }
-        let origin = if env.iter().any(|(k, _)| k.strip_prefix("TOLLGATE_").is_some_and(|rest| !NOT_SETTINGS.contains(&rest))) {
-            format!("{source} (with TOLLGATE_* overrides)")
-        } else {
-            source.to_string()
-        };
-        let raw: RawConfig = table.try_into().map_err(|e: toml::de::Error| invalid(&origin, describe_toml_error(&e)))?;
+        let origin =
+            if env.iter().any(|(k, _)| k.strip_prefix("TOLLGATE_").is_some_and(|rest| !NOT_SETTINGS.contains(&rest))) {
+                format!("{source} (with TOLLGATE_* overrides)")
+            } else {
+                source.to_string()
+            };
+        let raw: RawConfig =
+            table.try_into().map_err(|e: toml::de::Error| invalid(&origin, describe_toml_error(&e)))?;
         Self::validate(raw, &origin)
     }
 
     fn validate(raw: RawConfig, origin: &str) -> Result<Self, ConfigError> {
-        let err = |key: &str, message: String| ConfigError::Invalid { source_name: origin.to_string(), message: format!("{key}: {message}") };
+        let err = |key: &str, message: String| ConfigError::Invalid {
+            source_name: origin.to_string(),
+            message: format!("{key}: {message}"),
+        };
         let duration = |key: &str, value: &Option<String>, default: &str| -> Result<Duration, ConfigError> {
             let text = value.as_deref().unwrap_or(default);
-            let d = humantime::parse_duration(text)
-                .map_err(|e| err(key, format!("'{text}' is not a duration ({e}); use forms like 30s, 5m, 5h, 30d, 1w")))?;
+            let d = humantime::parse_duration(text).map_err(|e| {
+                err(key, format!("'{text}' is not a duration ({e}); use forms like 30s, 5m, 5h, 30d, 1w"))
+            })?;
             Ok(d)
         };
         let positive = |key: &str, d: Duration| -> Result<u64, ConfigError> {
@@ -222,20 +232,26 @@ impl Config {
         };
         let grace_period = positive("grace_period", duration("grace_period", &raw.grace_period, "5h")?)?;
         let max_ttl = positive("max_ttl", duration("max_ttl", &raw.max_ttl, "30d")?)?;
-        let extension_period = positive("extension_period", duration("extension_period", &raw.extension_period, "1w")?)?;
+        let extension_period =
+            positive("extension_period", duration("extension_period", &raw.extension_period, "1w")?)?;
         let default_ttl = match &raw.default_ttl {
             Some(_) => positive("default_ttl", duration("default_ttl", &raw.default_ttl, "")?)?,
             None => extension_period,
         };
-        let approval_timeout = positive("approval_timeout", duration("approval_timeout", &raw.approval_timeout, "72h")?)?;
+        let approval_timeout =
+            positive("approval_timeout", duration("approval_timeout", &raw.approval_timeout, "72h")?)?;
         if default_ttl > max_ttl {
-            return Err(err("default_ttl", format!(
-                "{} is longer than max_ttl {}; lower default_ttl (it defaults to extension_period) or raise max_ttl",
-                tollgate_workflows::fmt_duration_ms(default_ttl),
-                tollgate_workflows::fmt_duration_ms(max_ttl)
-            )));
+            return Err(err(
+                "default_ttl",
+                format!(
+                    "{} is longer than max_ttl {}; lower default_ttl (it defaults to extension_period) or raise max_ttl",
+                    tollgate_workflows::fmt_duration_ms(default_ttl),
+                    tollgate_workflows::fmt_duration_ms(max_ttl)
+                ),
+            ));
         }
-        let approving_users: Vec<String> = raw.approving_users.unwrap_or_default().into_iter().map(|u| u.trim().to_string()).collect();
+        let approving_users: Vec<String> =
+            raw.approving_users.unwrap_or_default().into_iter().map(|u| u.trim().to_string()).collect();
         if approving_users.iter().any(String::is_empty) {
             return Err(err("approving_users", "contains an empty name".into()));
         }
@@ -244,10 +260,13 @@ impl Config {
             return Err(err("required_approvals", "must be at least 1".into()));
         }
         if required_approvals as usize > approving_users.len() && !approving_users.is_empty() {
-            return Err(err("required_approvals", format!(
-                "is {required_approvals} but approving_users lists only {}: no request could ever be approved",
-                approving_users.len()
-            )));
+            return Err(err(
+                "required_approvals",
+                format!(
+                    "is {required_approvals} but approving_users lists only {}: no request could ever be approved",
+                    approving_users.len()
+                ),
+            ));
         }
         let cost_threshold_percent = raw.cost_threshold_percent.unwrap_or(10.0);
         if cost_threshold_percent.is_nan() || cost_threshold_percent < 0.0 {
@@ -263,7 +282,10 @@ impl Config {
         }
         let log_level = raw.log_level.unwrap_or_else(|| "info".into());
         if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
-            return Err(err("log_level", format!("'{log_level}' is not a level or filter; use error, warn, info, debug or trace")));
+            return Err(err(
+                "log_level",
+                format!("'{log_level}' is not a level or filter; use error, warn, info, debug or trace"),
+            ));
         }
 
         let mut channels = Vec::new();
@@ -284,24 +306,28 @@ impl Config {
                     }
                     channels.push(ChannelConfig::Webhook { url, timeout: Duration::from_millis(webhook_timeout) });
                 }
-                other => return Err(err("notifications.channels", format!("unknown channel '{other}'; use log, webhook"))),
+                other => {
+                    return Err(err("notifications.channels", format!("unknown channel '{other}'; use log, webhook")));
+                }
             }
         }
-        let retry_initial = positive("retry.initial_interval", duration("retry.initial_interval", &raw.retry.initial_interval, "1s")?)?;
+        let retry_initial =
+            positive("retry.initial_interval", duration("retry.initial_interval", &raw.retry.initial_interval, "1s")?)?;
         let retry_max = positive("retry.max_interval", duration("retry.max_interval", &raw.retry.max_interval, "1m")?)?;
         let retry_attempts = raw.retry.max_attempts.unwrap_or(10);
         if retry_attempts == 0 {
             return Err(err("retry.max_attempts", "must be at least 1 (1 means no retries)".into()));
         }
-        let fail_ops = raw.sandbox.fail_ops.unwrap_or_else(|| vec!["plan".into(), "apply".into(), "destroy".into()]);
+        let sandbox_defaults = SandboxConfig::default();
+        let fail_ops = raw.sandbox.fail_ops.unwrap_or(sandbox_defaults.fail_ops);
         if let Some(bad) = fail_ops.iter().find(|o| !["plan", "apply", "destroy"].contains(&o.as_str())) {
             return Err(err("sandbox.fail_ops", format!("unknown operation '{bad}'; use plan, apply, destroy")));
         }
         let sandbox = SandboxConfig {
             latency_ms: duration("sandbox.latency", &raw.sandbox.latency, "0s")?.as_millis() as u64,
-            fail_first_attempts: raw.sandbox.fail_first_attempts.unwrap_or(0),
+            fail_first_attempts: raw.sandbox.fail_first_attempts.unwrap_or(sandbox_defaults.fail_first_attempts),
             fail_ops,
-            account_id: raw.sandbox.account_id.unwrap_or_else(|| "123456789012".into()),
+            account_id: raw.sandbox.account_id.unwrap_or(sandbox_defaults.account_id),
         };
         let task_queue = raw.task_queue.unwrap_or_else(|| "tollgate".into());
         if task_queue.trim().is_empty() {
@@ -414,12 +440,16 @@ mod tests {
             channels = ["log", "webhook"]
             webhook_url = "http://127.0.0.1:9/hook"
         "#;
-        let c = load(text, &[("TOLLGATE_GRACE_PERIOD", "5s"), ("TOLLGATE_SANDBOX_LATENCY", "250ms"), ("PATH", "/bin")]).unwrap();
+        let c = load(text, &[("TOLLGATE_GRACE_PERIOD", "5s"), ("TOLLGATE_SANDBOX_LATENCY", "250ms"), ("PATH", "/bin")])
+            .unwrap();
         assert_eq!(c.settings.approving_users, vec!["carol", "dave"]);
         assert_eq!(c.settings.required_approvals, 2);
         assert_eq!(c.settings.grace_period_ms, 5_000);
         assert_eq!(c.sandbox.latency_ms, 250);
-        assert_eq!(c.channels[1], ChannelConfig::Webhook { url: "http://127.0.0.1:9/hook".into(), timeout: Duration::from_secs(10) });
+        assert_eq!(
+            c.channels[1],
+            ChannelConfig::Webhook { url: "http://127.0.0.1:9/hook".into(), timeout: Duration::from_secs(10) }
+        );
         assert_eq!(c.source, "tollgate.toml (with TOLLGATE_* overrides)");
     }
 
@@ -465,7 +495,9 @@ mod tests {
 
     #[test]
     fn durations_accept_common_forms() {
-        for (text, ms) in [("30s", 30_000u64), ("5h", 18_000_000), ("30d", 2_592_000_000), ("1w", 604_800_000), ("1h 30m", 5_400_000)] {
+        for (text, ms) in
+            [("30s", 30_000u64), ("5h", 18_000_000), ("30d", 2_592_000_000), ("1w", 604_800_000), ("1h 30m", 5_400_000)]
+        {
             let c = load(&format!("approval_timeout = \"{text}\""), &[]).unwrap();
             assert_eq!(c.settings.approval_timeout_ms, ms, "{text}");
         }

@@ -8,11 +8,7 @@ use anyhow::Context as _;
 use temporalio_client::{Client, ClientOptions, Connection, envconfig::LoadClientConfigProfileOptions};
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 use tollgate_activities::{
-    TollgateActivities,
-    artifacts::LocalArtifactStore,
-    cost::PriceBook,
-    engine::sandbox::SandboxEngine,
-    notify::Channel,
+    TollgateActivities, artifacts::LocalArtifactStore, cost::PriceBook, engine::sandbox::SandboxEngine, notify::Channel,
 };
 use tollgate_workflows::ProvisionWorkflow;
 
@@ -31,8 +27,12 @@ pub fn init_logging(level: &str) {
 
 /// Connects with the SDK's envconfig: `TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE`, profiles.
 pub async fn connect() -> anyhow::Result<Client> {
-    let (conn_opts, client_opts) = ClientOptions::load_from_config(LoadClientConfigProfileOptions::default())
-        .map_err(|e| anyhow::anyhow!("reading Temporal connection settings (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, profile): {e:?}"))?;
+    let (conn_opts, client_opts) =
+        ClientOptions::load_from_config(LoadClientConfigProfileOptions::default()).map_err(|e| {
+            anyhow::anyhow!(
+                "reading Temporal connection settings (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, profile): {e:?}"
+            )
+        })?;
     let target = conn_opts.target.to_string();
     let connection = Connection::connect(conn_opts)
         .await
@@ -44,7 +44,8 @@ pub async fn connect() -> anyhow::Result<Client> {
 pub fn build_activities(config: &Config) -> anyhow::Result<TollgateActivities> {
     let prices = match &config.price_book {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("price_book: cannot read {}", path.display()))?;
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("price_book: cannot read {}", path.display()))?;
             PriceBook::parse(&text, &path.display().to_string())?
         }
         None => PriceBook::builtin(),
@@ -93,7 +94,8 @@ async fn wait_for_stop_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
     }
     #[cfg(not(unix))]

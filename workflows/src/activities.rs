@@ -5,8 +5,8 @@
 use temporalio_macros::activity_definitions;
 use temporalio_sdk::activities::ActivityError;
 use tollgate_proto::{
-    ApplyInput, ApplyResult, DestroyInput, DestroyResult, EstimateInput, EstimateResult,
-    GenerateModuleInput, GeneratedModule, Notification, PlanInput, PlanResult, Settings,
+    ApplyInput, ApplyResult, DestroyInput, DestroyResult, EstimateInput, EstimateResult, GenerateModuleInput,
+    GeneratedModule, Notification, PlanInput, PlanResult, Settings,
 };
 
 pub struct ProvisionActivities;

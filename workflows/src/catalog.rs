@@ -38,15 +38,8 @@ pub const ENVIRONMENTS: &[&str] = &["dev", "staging", "prod"];
 
 pub const EC2_INSTANCE_TYPES: &[&str] =
     &["t3.micro", "t3.small", "t3.medium", "t3.large", "m5.large", "m5.xlarge", "m5.2xlarge"];
-pub const RDS_INSTANCE_CLASSES: &[&str] = &[
-    "db.t3.micro",
-    "db.t3.small",
-    "db.t3.medium",
-    "db.m5.large",
-    "db.m5.xlarge",
-    "db.r5.large",
-    "db.r5.2xlarge",
-];
+pub const RDS_INSTANCE_CLASSES: &[&str] =
+    &["db.t3.micro", "db.t3.small", "db.t3.medium", "db.m5.large", "db.m5.xlarge", "db.r5.large", "db.r5.2xlarge"];
 
 pub const CATALOG: &[KindSpec] = &[
     KindSpec {

@@ -70,10 +70,7 @@ mod tests {
     fn below_threshold_is_created_directly() {
         let d = decide(&estimate(99.99), 1000.0, 10.0, "dev");
         assert!(!d.approval_required);
-        assert_eq!(
-            d.reason,
-            "+$99.99/month is 10.0% of the $1000.00/month baseline (threshold 10%): created directly"
-        );
+        assert_eq!(d.reason, "+$99.99/month is 10.0% of the $1000.00/month baseline (threshold 10%): created directly");
     }
 
     #[test]

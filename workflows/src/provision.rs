@@ -9,13 +9,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use temporalio_common::RetryPolicy;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
-    ActivityExecutionError, ActivityOptions, ApplicationFailure, ContinueAsNewOptions,
-    SyncWorkflowContext, TimerOptions, WorkflowContext, WorkflowContextView, WorkflowResult,
+    ActivityExecutionError, ActivityOptions, ApplicationFailure, ContinueAsNewOptions, SyncWorkflowContext,
+    TimerOptions, WorkflowContext, WorkflowContextView, WorkflowResult,
 };
 use tollgate_proto::{
-    Ack, ApplyInput, Decision, DecisionKind, DestroyInput, EstimateInput, GenerateModuleInput,
-    LifecycleCommand, Notification, NotificationKind, PlanInput, Progress, ProvisionInput,
-    ProvisionRequest, Settings, Stage, TimelineEntry,
+    Ack, ApplyInput, Decision, DecisionKind, DestroyInput, EstimateInput, GenerateModuleInput, LifecycleCommand,
+    Notification, NotificationKind, PlanInput, Progress, ProvisionInput, ProvisionRequest, Settings, Stage,
+    TimelineEntry,
 };
 
 use crate::activities::defs as act;
@@ -314,9 +314,16 @@ impl ProvisionWorkflow {
         ]);
 
         // 1. settings and validation
-        let settings = Self::step(ctx, "load settings", act::LoadSettings, request_id.clone(), quick_options(&Settings::default()), |_| 1)
-            .await
-            .map_err(|e| failed("load settings", e, false))?;
+        let settings = Self::step(
+            ctx,
+            "load settings",
+            act::LoadSettings,
+            request_id.clone(),
+            quick_options(&Settings::default()),
+            |_| 1,
+        )
+        .await
+        .map_err(|e| failed("load settings", e, false))?;
         ctx.state_mut(|s| {
             s.progress.required_approvals = settings.required_approvals.max(1);
             s.progress.settings = Some(settings.clone());
@@ -442,7 +449,14 @@ impl ProvisionWorkflow {
             fmt_time_ms(expires_at),
             applied.access_instructions
         );
-        Self::notify(ctx, NotificationKind::Created, std::slice::from_ref(&request.requester), "resources created", body).await;
+        Self::notify(
+            ctx,
+            NotificationKind::Created,
+            std::slice::from_ref(&request.requester),
+            "resources created",
+            body,
+        )
+        .await;
 
         // 9-10. lifecycle until destroyed
         Self::lifecycle(ctx).await
@@ -520,7 +534,11 @@ impl ProvisionWorkflow {
                 let (approvals, pending_body) = ctx.state(|s| {
                     (
                         s.progress.approvals(),
-                        format!("{} still awaits approval (decide by {}).", s.progress.request_id, fmt_time_ms(deadline)),
+                        format!(
+                            "{} still awaits approval (decide by {}).",
+                            s.progress.request_id,
+                            fmt_time_ms(deadline)
+                        ),
                     )
                 });
                 let body = format!("{pending_body} {approvals} of {required} approvals so far.");
@@ -626,7 +644,8 @@ impl ProvisionWorkflow {
     async fn destroy_all(ctx: &mut WorkflowContext<Self>, reason: String) -> Result<(), Flow> {
         Self::set_stage(ctx, Stage::Destroying);
         let settings = ctx.state(|s| s.settings());
-        let (request_id, state_digest) = ctx.state(|s| (s.progress.request_id.clone(), s.progress.state_digest.clone()));
+        let (request_id, state_digest) =
+            ctx.state(|s| (s.progress.request_id.clone(), s.progress.state_digest.clone()));
         let destroyed = Self::step(
             ctx,
             "destroy",
@@ -649,7 +668,11 @@ impl ProvisionWorkflow {
         let mut reason = format!("{} failed: {}", failed.step, failed.message);
         if failed.step == "destroy" {
             let left = ctx.state(|s| {
-                s.progress.plan.as_ref().map(|p| p.changes.iter().map(|c| c.address.clone()).collect::<Vec<_>>()).unwrap_or_default()
+                s.progress
+                    .plan
+                    .as_ref()
+                    .map(|p| p.changes.iter().map(|c| c.address.clone()).collect::<Vec<_>>())
+                    .unwrap_or_default()
             });
             reason.push_str(&format!("; RESOURCES MAY REMAIN ({}): destroy them by hand", left.join(", ")));
         }

@@ -26,7 +26,10 @@ pub fn check_decision(ctx: &DecisionContext<'_>, decision: &Decision) -> Result<
         return Err("the deciding user is empty: say who you are (--as)".into());
     }
     if ctx.stage != Stage::AwaitingApproval {
-        return Err(format!("request is {}; decisions are taken only while it is AWAITING_APPROVAL", ctx.stage.label()));
+        return Err(format!(
+            "request is {}; decisions are taken only while it is AWAITING_APPROVAL",
+            ctx.stage.label()
+        ));
     }
     if user == ctx.requester {
         let verb = if decision.kind == DecisionKind::Reject as i32 { "reject" } else { "approve" };
@@ -67,7 +70,11 @@ pub fn verdict(decisions: &[Decision], required: u32) -> Verdict {
     approvers.sort_unstable();
     approvers.dedup();
     let approvals = approvers.len() as u32;
-    if approvals >= required.max(1) { Verdict::Approved } else { Verdict::Pending { approvals, required: required.max(1) } }
+    if approvals >= required.max(1) {
+        Verdict::Approved
+    } else {
+        Verdict::Pending { approvals, required: required.max(1) }
+    }
 }
 
 fn short(digest: &str) -> &str {
@@ -112,7 +119,10 @@ mod tests {
     fn no_double_votes_and_plan_must_match() {
         let approvers = vec!["carol".to_string(), "dave".to_string()];
         let done = vec![approve("carol")];
-        assert_eq!(check_decision(&ctx(&approvers, &done), &approve("carol")).unwrap_err(), "carol has already decided on this request");
+        assert_eq!(
+            check_decision(&ctx(&approvers, &done), &approve("carol")).unwrap_err(),
+            "carol has already decided on this request"
+        );
         let mut stale = approve("dave");
         stale.plan_digest = "sha256:999999999999999".into();
         assert_eq!(
@@ -126,7 +136,10 @@ mod tests {
         let approvers = vec!["carol".to_string()];
         let mut c = ctx(&approvers, &[]);
         c.stage = Stage::Active;
-        assert_eq!(check_decision(&c, &approve("carol")).unwrap_err(), "request is ACTIVE; decisions are taken only while it is AWAITING_APPROVAL");
+        assert_eq!(
+            check_decision(&c, &approve("carol")).unwrap_err(),
+            "request is ACTIVE; decisions are taken only while it is AWAITING_APPROVAL"
+        );
     }
 
     #[test]

@@ -21,10 +21,7 @@ pub const REGISTRATION: &[(&str, &str)] = &[
 
 /// The `--search-attribute` arguments for `temporal server start-dev`.
 pub fn dev_server_args() -> Vec<String> {
-    REGISTRATION
-        .iter()
-        .flat_map(|(name, ty)| ["--search-attribute".to_string(), format!("{name}={ty}")])
-        .collect()
+    REGISTRATION.iter().flat_map(|(name, ty)| ["--search-attribute".to_string(), format!("{name}={ty}")]).collect()
 }
 
 /// A millisecond epoch time as a search-attribute timestamp.

@@ -55,7 +55,9 @@ impl Module {
             let value = match tfvars.get(&name) {
                 Some(v) => v.clone(),
                 None => match block.body().attributes().find(|a| a.key() == "default") {
-                    Some(a) => eval(a.expr(), &Context::new()).map_err(|e| invalid(format!("variable {name} default: {e}")))?,
+                    Some(a) => {
+                        eval(a.expr(), &Context::new()).map_err(|e| invalid(format!("variable {name} default: {e}")))?
+                    }
                     None => return Err(invalid(format!("variable '{name}' has no value and no default"))),
                 },
             };
@@ -119,7 +121,9 @@ impl Module {
                             .body()
                             .attributes()
                             .find(|a| a.key() == "value")
-                            .ok_or_else(|| invalid(format!("output {} has no value", label(block, 0).unwrap_or_default())))?
+                            .ok_or_else(|| {
+                                invalid(format!("output {} has no value", label(block, 0).unwrap_or_default()))
+                            })?
                             .expr()
                             .clone();
                         outputs.push((label(block, 0)?, expr));

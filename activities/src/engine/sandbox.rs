@@ -22,12 +22,10 @@ use crate::catalog::ModuleBundle;
 const TF_VERSION: &str = "1.9.8";
 const AWS_PROVIDER: &str = "registry.terraform.io/hashicorp/aws";
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone)]
 pub struct SandboxConfig {
     /// Delay per resource created or destroyed (and per plan), to make progress visible and to
     /// leave room to kill a worker mid-apply.
-    #[serde(with = "humantime_serde_ms")]
     pub latency_ms: u64,
     /// Fail the first N attempts of the operations in `fail_ops` with a retryable fault. An
     /// apply fails after creating its first missing resource (a partial apply).
@@ -46,20 +44,6 @@ impl Default for SandboxConfig {
             fail_ops: vec!["plan".into(), "apply".into(), "destroy".into()],
             account_id: "123456789012".into(),
         }
-    }
-}
-
-/// Milliseconds (de)serialized as a humantime string such as "500ms" or "2s".
-mod humantime_serde_ms {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(ms: &u64, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format!("{ms}ms"))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-        let text = String::deserialize(d)?;
-        humantime::parse_duration(&text).map(|d| d.as_millis() as u64).map_err(serde::de::Error::custom)
     }
 }
 
@@ -265,7 +249,9 @@ impl Engine for SandboxEngine {
             for r in &module.resources {
                 let address = r.address();
                 if !planned.contains(&address.as_str()) {
-                    return Err(EngineError::PlanConflict(format!("{address} is in the module but not in the approved plan")));
+                    return Err(EngineError::PlanConflict(format!(
+                        "{address} is in the module but not in the approved plan"
+                    )));
                 }
                 if inv.resources.iter().any(|i| i.address == address) {
                     continue; // created by an earlier attempt: never twice
@@ -273,10 +259,13 @@ impl Engine for SandboxEngine {
                 let ctx = module.context(&by_type(&inv))?;
                 let (mut attrs, unknown) = eval_body(&r.body, &ctx);
                 if let Some(k) = unknown.keys().next() {
-                    return Err(EngineError::InvalidModule(format!("{address}.{k} refers to something that does not exist")));
+                    return Err(EngineError::InvalidModule(format!(
+                        "{address}.{k} refers to something that does not exist"
+                    )));
                 }
                 add_tags_all(&mut attrs, &module.default_tags);
-                let computed = synthesize(&r.resource_type, &address, request_id, &region, &self.config.account_id, &attrs);
+                let computed =
+                    synthesize(&r.resource_type, &address, request_id, &region, &self.config.account_id, &attrs);
                 attrs.extend(computed);
                 let id = attrs["id"].as_str().unwrap_or_default().to_string();
                 self.pause().await;
@@ -288,7 +277,12 @@ impl Engine for SandboxEngine {
                     attributes: attrs,
                 });
                 self.save(&inv)?;
-                self.log_event(&InventoryEvent { op: "create".into(), request_id: request_id.into(), address: address.clone(), id })?;
+                self.log_event(&InventoryEvent {
+                    op: "create".into(),
+                    request_id: request_id.into(),
+                    address: address.clone(),
+                    id,
+                })?;
                 created += 1;
                 (op.heartbeat)(&address);
                 if created == 1 && inv.resources.len() < module.resources.len() {

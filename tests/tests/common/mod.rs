@@ -200,7 +200,12 @@ impl TestEnv {
                 p.final_reason,
                 stage.label()
             );
-            assert!(tokio::time::Instant::now() < deadline, "{id} still {} after {secs}s waiting for {}", p.stage_enum().label(), stage.label());
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{id} still {} after {secs}s waiting for {}",
+                p.stage_enum().label(),
+                stage.label()
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
@@ -225,7 +230,11 @@ impl TestEnv {
             if let Some(n) = self.inbox.find(id, kind) {
                 return n;
             }
-            assert!(tokio::time::Instant::now() < deadline, "no {kind} notification for {id}; got {:?}", self.inbox.kinds_for(id));
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no {kind} notification for {id}; got {:?}",
+                self.inbox.kinds_for(id)
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -235,7 +244,8 @@ impl TestEnv {
             stop();
         }
         if let Some(thread) = self.worker_thread.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(15), tokio::task::spawn_blocking(move || thread.join())).await;
+            let _ =
+                tokio::time::timeout(Duration::from_secs(15), tokio::task::spawn_blocking(move || thread.join())).await;
         }
         if let Some(server) = self.server.take() {
             let _ = server.shutdown().await;
