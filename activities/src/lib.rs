@@ -8,6 +8,7 @@ pub mod artifacts;
 pub mod catalog;
 pub mod cost;
 pub mod engine;
+pub mod faults;
 pub mod notify;
 
 use std::future::Future;
@@ -19,7 +20,7 @@ use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tollgate_proto::{
     ApplyInput, ApplyResult, DestroyInput, DestroyResult, EstimateInput, EstimateResult, GenerateModuleInput,
-    GeneratedModule, Notification, PlanInput, PlanResult, PlanSummary, ResourceChange, Settings,
+    GeneratedModule, NotifyInput, PlanInput, PlanResult, PlanSummary, ResourceChange, Settings,
 };
 use tollgate_workflows::activities::defs;
 
@@ -27,6 +28,7 @@ use artifacts::{ArtifactError, ArtifactStore};
 use catalog::ModuleBundle;
 use cost::PriceBook;
 use engine::{Engine, EngineError, OpContext};
+use faults::Faults;
 use notify::Channel;
 
 /// Key under which a stored plan names the module it was made from.
@@ -38,11 +40,13 @@ pub struct TollgateActivities {
     pub engine: Arc<dyn Engine>,
     pub artifacts: Arc<dyn ArtifactStore>,
     pub prices: PriceBook,
-    pub channels: Vec<Channel>,
+    /// Notification channels by name (`log`, `webhook`).
+    pub channels: std::collections::BTreeMap<String, Channel>,
+    pub faults: Faults,
 }
 
 /// An error the workflow sees as an ApplicationFailure with a type name.
-fn classified(type_name: &str, retryable: bool, message: impl Into<String>) -> ActivityError {
+pub(crate) fn classified(type_name: &str, retryable: bool, message: impl Into<String>) -> ActivityError {
     let message: String = message.into();
     ActivityError::application(
         ApplicationFailure::builder(message).type_name(type_name.to_string()).non_retryable(!retryable).build(),
@@ -94,21 +98,11 @@ impl TollgateActivities {
     }
 }
 
-#[activities]
+/// What each activity does; the `#[activities]` methods below wrap these with fault injection.
 impl TollgateActivities {
-    #[activity(definition = defs::LoadSettings)]
-    pub async fn load_settings(
-        self: Arc<Self>,
-        _ctx: ActivityContext,
-        _request_id: String,
-    ) -> Result<Settings, ActivityError> {
-        Ok(self.settings.clone())
-    }
-
-    #[activity(definition = defs::GenerateModule)]
-    pub async fn generate_module(
-        self: Arc<Self>,
-        ctx: ActivityContext,
+    async fn generate_module_work(
+        &self,
+        ctx: &ActivityContext,
         input: GenerateModuleInput,
     ) -> Result<GeneratedModule, ActivityError> {
         let request = input.request.unwrap_or_default();
@@ -120,11 +114,10 @@ impl TollgateActivities {
         Ok(GeneratedModule { module_digest, source: bundle.source, attempt: ctx.info().attempt })
     }
 
-    #[activity(definition = defs::Plan)]
-    pub async fn plan(self: Arc<Self>, ctx: ActivityContext, input: PlanInput) -> Result<PlanResult, ActivityError> {
+    async fn plan_work(&self, ctx: &ActivityContext, input: PlanInput) -> Result<PlanResult, ActivityError> {
         let bundle = self.load_bundle(&input.module_digest)?;
         let op = OpContext { attempt: ctx.info().attempt, heartbeat: &progress_log };
-        let mut plan = with_heartbeats(&ctx, self.engine.plan(&input.request_id, &bundle, op)).await.map_err(eng)?;
+        let mut plan = with_heartbeats(ctx, self.engine.plan(&input.request_id, &bundle, op)).await.map_err(eng)?;
         let summary = summarize(&plan);
         plan[MODULE_DIGEST_KEY] = input.module_digest.clone().into();
         let bytes = serde_json::to_vec_pretty(&plan).map_err(|e| classified("Internal", false, e.to_string()))?;
@@ -132,10 +125,9 @@ impl TollgateActivities {
         Ok(PlanResult { plan_digest, summary: Some(summary), attempt: ctx.info().attempt })
     }
 
-    #[activity(definition = defs::EstimateCost)]
-    pub async fn estimate_cost(
-        self: Arc<Self>,
-        ctx: ActivityContext,
+    async fn estimate_work(
+        &self,
+        ctx: &ActivityContext,
         input: EstimateInput,
     ) -> Result<EstimateResult, ActivityError> {
         let plan = self.load_json(&input.plan_digest, "plan artifact")?;
@@ -146,8 +138,7 @@ impl TollgateActivities {
         Ok(EstimateResult { estimate: Some(estimate), attempt: ctx.info().attempt })
     }
 
-    #[activity(definition = defs::Apply)]
-    pub async fn apply(self: Arc<Self>, ctx: ActivityContext, input: ApplyInput) -> Result<ApplyResult, ActivityError> {
+    async fn apply_work(&self, ctx: &ActivityContext, input: ApplyInput) -> Result<ApplyResult, ActivityError> {
         // `get` verifies the bytes against the digest: this is exactly the approved plan.
         let plan = self.load_json(&input.plan_digest, "plan artifact")?;
         let module_digest = plan[MODULE_DIGEST_KEY]
@@ -158,7 +149,7 @@ impl TollgateActivities {
         let kind = bundle.source.trim_start_matches("catalog:").split('@').next().unwrap_or_default().to_string();
         let op = OpContext { attempt: ctx.info().attempt, heartbeat: &progress_log };
         let applied =
-            with_heartbeats(&ctx, self.engine.apply(&input.request_id, &bundle, &plan, &input.plan_digest, op))
+            with_heartbeats(ctx, self.engine.apply(&input.request_id, &bundle, &plan, &input.plan_digest, op))
                 .await
                 .map_err(eng)?;
         let state_bytes =
@@ -173,12 +164,7 @@ impl TollgateActivities {
         })
     }
 
-    #[activity(definition = defs::Destroy)]
-    pub async fn destroy(
-        self: Arc<Self>,
-        ctx: ActivityContext,
-        input: DestroyInput,
-    ) -> Result<DestroyResult, ActivityError> {
+    async fn destroy_work(&self, ctx: &ActivityContext, input: DestroyInput) -> Result<DestroyResult, ActivityError> {
         let state = if input.state_digest.is_empty() {
             None
         } else {
@@ -186,19 +172,85 @@ impl TollgateActivities {
         };
         let op = OpContext { attempt: ctx.info().attempt, heartbeat: &progress_log };
         let destroyed =
-            with_heartbeats(&ctx, self.engine.destroy(&input.request_id, state.as_ref(), op)).await.map_err(eng)?;
+            with_heartbeats(ctx, self.engine.destroy(&input.request_id, state.as_ref(), op)).await.map_err(eng)?;
         Ok(DestroyResult { destroyed, attempt: ctx.info().attempt })
     }
 
-    #[activity(definition = defs::Notify)]
-    pub async fn notify(
-        self: Arc<Self>,
-        _ctx: ActivityContext,
-        notification: Notification,
-    ) -> Result<(), ActivityError> {
-        notify::send_all(&self.channels, &notification)
+    async fn notify_work(&self, input: NotifyInput) -> Result<(), ActivityError> {
+        let notification = input.notification.unwrap_or_default();
+        if input.channel == tollgate_workflows::provision::ALL_CHANNELS {
+            let mut first_error = None;
+            for (name, channel) in &self.channels {
+                if let Err(e) = channel.send(&notification, &format!("{}/{name}", input.delivery_id)).await {
+                    tracing::warn!(channel = %name, error = %e, "notification failed");
+                    first_error.get_or_insert(e);
+                }
+            }
+            return first_error.map_or(Ok(()), |e| Err(classified(e.type_name(), e.retryable(), e.to_string())));
+        }
+        let Some(channel) = self.channels.get(&input.channel) else {
+            // The workflow was started by a worker with other channels: nothing to send here.
+            tracing::warn!(channel = %input.channel, delivery_id = %input.delivery_id, "notification channel not configured on this worker");
+            return Ok(());
+        };
+        channel
+            .send(&notification, &input.delivery_id)
             .await
             .map_err(|e| classified(e.type_name(), e.retryable(), e.to_string()))
+    }
+}
+
+#[activities]
+impl TollgateActivities {
+    #[activity(definition = defs::LoadSettings)]
+    pub async fn load_settings(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        _request_id: String,
+    ) -> Result<Settings, ActivityError> {
+        self.faults.wrap("load_settings", ctx.info().attempt, async { Ok(self.settings.clone()) }).await
+    }
+
+    #[activity(definition = defs::GenerateModule)]
+    pub async fn generate_module(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: GenerateModuleInput,
+    ) -> Result<GeneratedModule, ActivityError> {
+        self.faults.wrap("generate_module", ctx.info().attempt, self.generate_module_work(&ctx, input)).await
+    }
+
+    #[activity(definition = defs::Plan)]
+    pub async fn plan(self: Arc<Self>, ctx: ActivityContext, input: PlanInput) -> Result<PlanResult, ActivityError> {
+        self.faults.wrap("plan", ctx.info().attempt, self.plan_work(&ctx, input)).await
+    }
+
+    #[activity(definition = defs::EstimateCost)]
+    pub async fn estimate_cost(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: EstimateInput,
+    ) -> Result<EstimateResult, ActivityError> {
+        self.faults.wrap("estimate_cost", ctx.info().attempt, self.estimate_work(&ctx, input)).await
+    }
+
+    #[activity(definition = defs::Apply)]
+    pub async fn apply(self: Arc<Self>, ctx: ActivityContext, input: ApplyInput) -> Result<ApplyResult, ActivityError> {
+        self.faults.wrap("apply", ctx.info().attempt, self.apply_work(&ctx, input)).await
+    }
+
+    #[activity(definition = defs::Destroy)]
+    pub async fn destroy(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: DestroyInput,
+    ) -> Result<DestroyResult, ActivityError> {
+        self.faults.wrap("destroy", ctx.info().attempt, self.destroy_work(&ctx, input)).await
+    }
+
+    #[activity(definition = defs::Notify)]
+    pub async fn notify(self: Arc<Self>, ctx: ActivityContext, input: NotifyInput) -> Result<(), ActivityError> {
+        self.faults.wrap("notify", ctx.info().attempt, self.notify_work(input)).await
     }
 }
 

@@ -35,6 +35,8 @@ impl NotifyError {
 /// The JSON body a webhook receives.
 #[derive(Debug, Clone, Serialize)]
 pub struct WebhookPayload<'a> {
+    /// Stable across retries of the same notification: receivers drop duplicates by it.
+    pub delivery_id: &'a str,
     pub kind: &'a str,
     pub request_id: &'a str,
     pub recipients: &'a [String],
@@ -73,12 +75,13 @@ impl Channel {
         }
     }
 
-    pub async fn send(&self, n: &Notification) -> Result<(), NotifyError> {
+    pub async fn send(&self, n: &Notification, delivery_id: &str) -> Result<(), NotifyError> {
         match self {
             Channel::Log => {
                 tracing::info!(
                     target: "tollgate::notify",
                     kind = %kind_label(n),
+                    delivery_id,
                     request_id = %n.request_id,
                     to = %n.recipients.join(","),
                     "{}\n{}",
@@ -90,6 +93,7 @@ impl Channel {
             Channel::Webhook { url, client } => {
                 let kind = kind_label(n);
                 let payload = WebhookPayload {
+                    delivery_id,
                     kind: &kind,
                     request_id: &n.request_id,
                     recipients: &n.recipients,
@@ -99,6 +103,7 @@ impl Channel {
                 };
                 let resp = client
                     .post(url)
+                    .header("Idempotency-Key", delivery_id)
                     .json(&payload)
                     .send()
                     .await
@@ -108,16 +113,4 @@ impl Channel {
             }
         }
     }
-}
-
-/// Sends to every channel; the first failure is reported after all were tried.
-pub async fn send_all(channels: &[Channel], n: &Notification) -> Result<(), NotifyError> {
-    let mut first_error = None;
-    for c in channels {
-        if let Err(e) = c.send(n).await {
-            tracing::warn!(channel = c.name(), error = %e, "notification failed");
-            first_error.get_or_insert(e);
-        }
-    }
-    first_error.map_or(Ok(()), Err)
 }

@@ -23,7 +23,10 @@ impl Stage {
 
     /// True once the request has ended; nothing more will happen to it.
     pub fn is_terminal(self) -> bool {
-        matches!(self, Stage::Destroyed | Stage::Rejected | Stage::Expired | Stage::Failed | Stage::DryRunDone)
+        matches!(
+            self,
+            Stage::Destroyed | Stage::Rejected | Stage::Expired | Stage::Failed | Stage::DryRunDone | Stage::Cancelled
+        )
     }
 
     /// True when the request waits on a person or a timer rather than on work in progress.

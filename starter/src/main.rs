@@ -110,6 +110,14 @@ enum Command {
         #[arg(long = "as", value_name = "USER")]
         user: String,
     },
+    /// Withdraw a request at any stage: nothing more is created and whatever exists is destroyed.
+    Cancel {
+        id: String,
+        #[arg(long = "as", value_name = "USER")]
+        user: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
     /// Run a local Temporal dev server (with Web UI) and a worker in the foreground.
     Dev {
         #[arg(long, default_value_t = 7233)]
@@ -128,7 +136,7 @@ async fn main() {
     let output = cli.output;
     if let Err(e) = run(cli).await {
         if output == Output::Json {
-            println!("{}", json!({ "error": e.to_string(), "exit_code": e.exit_code() }));
+            println!("{}", json!({ "error": e.to_string(), "code": e.code(), "exit_code": e.exit_code() }));
         }
         eprintln!("tollgate: {e}");
         std::process::exit(e.exit_code());
@@ -202,7 +210,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             let stage = match stage {
                 Some(s) => Some(Stage::from_label(&s).ok_or_else(|| {
                     CliError::Refused(format!(
-                        "--stage '{s}' is unknown; use one of REQUESTED, GENERATING, PLANNING, ESTIMATING, AWAITING_APPROVAL, APPLYING, ACTIVE, DESTROYING, DESTROYED, REJECTED, EXPIRED, FAILED, DRY_RUN_DONE"
+                        "--stage '{s}' is unknown; use one of REQUESTED, GENERATING, PLANNING, ESTIMATING, AWAITING_APPROVAL, APPLYING, ACTIVE, DESTROYING, DESTROYED, REJECTED, EXPIRED, FAILED, DRY_RUN_DONE, CANCELLED"
                     ))
                 })?),
                 None => None,
@@ -236,6 +244,11 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Destroy { id, user } => {
             let client = client().await?;
             let ack = ops::destroy(&client, &id, &user).await?;
+            print_ack(&id, &ack, json_out);
+        }
+        Command::Cancel { id, user, reason } => {
+            let client = client().await?;
+            let ack = ops::cancel(&client, &id, &user, &reason).await?;
             print_ack(&id, &ack, json_out);
         }
         Command::Dev { port, ui_port, db } => {

@@ -2,15 +2,18 @@
 
 use futures::StreamExt;
 use temporalio_client::{
-    Client, WorkflowDescribeOptions, WorkflowExecuteUpdateOptions, WorkflowGetResultOptions, WorkflowListOptions,
-    WorkflowQueryOptions, WorkflowStartOptions,
+    Client, NamespacedClient, WorkflowDescribeOptions, WorkflowExecuteUpdateOptions, WorkflowGetResultOptions,
+    WorkflowListOptions, WorkflowQueryOptions, WorkflowStartOptions,
 };
+use temporalio_common::protos::temporal::api::failure::v1::{Failure, failure::FailureInfo};
 use temporalio_common::search_attributes::SearchAttributes;
 use temporalio_common::{HasWorkflowDefinition, UpdateDefinition};
 use tollgate_proto::{
-    Ack, Decision, DecisionKind, LifecycleCommand, Progress, ProvisionInput, ProvisionRequest, Settings, Stage,
+    Ack, CancelCommand, Decision, DecisionKind, LifecycleCommand, Progress, ProvisionInput, ProvisionRequest, Settings,
+    Stage,
 };
-use tollgate_workflows::{ProvisionWorkflow, search_attributes as sa, validate};
+use tollgate_workflows::refusal::{Code, Refusal};
+use tollgate_workflows::{Incoming, ProvisionWorkflow, search_attributes as sa, validate};
 
 /// Why a command did not do what was asked. Each maps to an exit code.
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +21,9 @@ pub enum CliError {
     /// The input or the caller was refused; nothing changed (exit 2).
     #[error("{0}")]
     Refused(String),
+    /// The workflow refused the message, with a stable code; nothing changed (exit 2).
+    #[error("{0}")]
+    Refusal(Refusal),
     /// No such request (exit 3).
     #[error("no request with id '{0}'")]
     NotFound(String),
@@ -27,9 +33,17 @@ pub enum CliError {
 }
 
 impl CliError {
+    /// The refusal code, when the workflow refused.
+    pub fn code(&self) -> Option<&'static str> {
+        match self {
+            CliError::Refusal(r) => Some(r.code.as_str()),
+            _ => None,
+        }
+    }
+
     pub fn exit_code(&self) -> i32 {
         match self {
-            CliError::Refused(_) => 2,
+            CliError::Refused(_) | CliError::Refusal(_) => 2,
             CliError::NotFound(_) => 3,
             CliError::Failed(_) => 1,
         }
@@ -87,6 +101,16 @@ pub async fn start_request(
             temporalio_client::errors::WorkflowStartError::AlreadyStarted { .. } => {
                 CliError::Refused(format!("a request with id '{id}' already exists"))
             }
+            temporalio_client::errors::WorkflowStartError::Rpc(status)
+                if status.message().contains("no mapping defined for search attribute") =>
+            {
+                let missing: Vec<String> = sa::REGISTRATION.iter().map(|(n, _)| n.to_string()).collect();
+                CliError::Failed(format!(
+                    "the namespace lacks Tollgate's search attributes ({}). Start a tollgate worker (it registers them) or ask an operator to run:\n  {}",
+                    status.message(),
+                    tollgate_worker::namespace::create_command(&client.namespace(), &missing)
+                ))
+            }
             other => CliError::Failed(format!("could not start the request: {other}")),
         })?;
     Ok(id)
@@ -141,9 +165,24 @@ async fn update_error(client: &Client, id: &str, e: temporalio_client::errors::W
                 Err(_) => CliError::NotFound(id.to_string()),
             }
         }
-        E::Failed(failure) => CliError::Refused(failure.message.clone()),
+        E::Failed(failure) => CliError::Refusal(refusal_of(&failure)),
         other => CliError::Failed(format!("{id}: {other}")),
     }
+}
+
+/// The refusal an update failure carries: its code travels as an application failure type
+/// somewhere in the failure's cause chain.
+fn refusal_of(failure: &Failure) -> Refusal {
+    let mut code = None;
+    let mut next = Some(failure);
+    while let Some(f) = next {
+        if let Some(FailureInfo::ApplicationFailureInfo(info)) = &f.failure_info {
+            code = code.or_else(|| Code::parse(&info.r#type));
+        }
+        next = f.cause.as_deref();
+    }
+    // A failure without a Tollgate code (e.g. an SDK rejection) still refuses, as malformed.
+    Refusal::new(code.unwrap_or(Code::Malformed), failure.message.clone())
 }
 
 /// Approve or reject (`kind`) as `user`.
@@ -155,13 +194,12 @@ pub async fn decide(
     comment: &str,
     plan_digest: &str,
 ) -> Result<Ack, CliError> {
-    let decision = Decision {
-        kind: kind as i32,
+    let decision = Incoming::new(Decision {
         user: user.to_string(),
         comment: comment.to_string(),
         plan_digest: plan_digest.to_string(),
-        at_ms: 0,
-    };
+        ..Default::default()
+    });
     if kind == DecisionKind::Reject {
         send_update(client, id, ProvisionWorkflow::reject, decision).await
     } else {
@@ -171,14 +209,20 @@ pub async fn decide(
 
 /// Keep (extend) as `user`.
 pub async fn keep(client: &Client, id: &str, user: &str) -> Result<Ack, CliError> {
-    let command = LifecycleCommand { user: user.to_string(), ..Default::default() };
+    let command = Incoming::new(LifecycleCommand { user: user.to_string(), ..Default::default() });
     send_update(client, id, ProvisionWorkflow::keep, command).await
 }
 
 /// Destroy now as `user`.
 pub async fn destroy(client: &Client, id: &str, user: &str) -> Result<Ack, CliError> {
-    let command = LifecycleCommand { user: user.to_string(), ..Default::default() };
+    let command = Incoming::new(LifecycleCommand { user: user.to_string(), ..Default::default() });
     send_update(client, id, ProvisionWorkflow::destroy, command).await
+}
+
+/// Withdraw the request as `user`: nothing more is created, whatever exists is destroyed.
+pub async fn cancel(client: &Client, id: &str, user: &str, reason: &str) -> Result<Ack, CliError> {
+    let command = Incoming::new(CancelCommand { user: user.to_string(), reason: reason.to_string() });
+    send_update(client, id, ProvisionWorkflow::cancel, command).await
 }
 
 /// Sends one of the workflow's updates and turns a refusal into `CliError::Refused`.

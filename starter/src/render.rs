@@ -80,7 +80,20 @@ pub fn status_json(p: &Progress) -> Value {
         "outputs": p.outputs,
         "access_instructions": p.access_instructions,
         "final_reason": p.final_reason,
-        "refusals": p.refusals,
+        "refusals": p.refusals.iter().map(|r| json!({
+            "code": r.code, "message": r.message, "source": r.source, "at": time_or_null(r.at_ms),
+        })).collect::<Vec<_>>(),
+        "cancellation": p.cancellation.as_ref().map(|c| json!({
+            "by": c.by,
+            "reason": c.reason,
+            "at": time_or_null(c.at_ms),
+            "stage": tollgate_proto::Stage::try_from(c.stage).unwrap_or_default().label(),
+        })),
+        "failure": p.failure.as_ref().map(|f| json!({
+            "step": f.step, "type": f.type_name, "non_retryable": f.non_retryable, "timed_out": f.timed_out,
+            "message": f.message,
+        })),
+        "pending_undo": p.undo.iter().map(|u| json!({"step": u.step, "action": u.action, "description": u.description})).collect::<Vec<_>>(),
         "timeline": timeline,
     })
 }
@@ -131,7 +144,15 @@ pub fn status_text(p: &Progress) -> String {
         row("Outcome", p.final_reason.clone());
     }
     for refusal in &p.refusals {
-        row("Refused", refusal.clone());
+        row("Refused", format!("{} [{}] {}", refusal.source, refusal.code, refusal.message));
+    }
+    if p.refusals_dropped > 0 {
+        row("Refused", format!("(and {} older refusals not kept)", p.refusals_dropped));
+    }
+    if p.stage_enum().is_terminal() {
+        for undo in &p.undo {
+            row("Stuck", format!("undo '{}' of {} did not run: {}", undo.action, undo.step, undo.description));
+        }
     }
     out.push("Timeline".to_string());
     for t in &p.timeline {

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use tollgate_activities::engine::sandbox::SandboxConfig;
+use tollgate_activities::faults::{self, Faults};
 use tollgate_proto::Settings;
+use tollgate_workflows::{defaults, fmt_duration_ms};
 
 /// Where the configuration file is looked for when no path is given.
 pub const DEFAULT_PATH: &str = "tollgate.toml";
@@ -49,40 +51,43 @@ impl KeyKind {
     }
 }
 
-/// Every key, with its kind and default, as documented in the README.
-const KEYS: &[(&str, KeyKind, &str)] = &[
-    ("task_queue", KeyKind::Text, "tollgate"),
-    ("log_level", KeyKind::Text, "info"),
-    ("data_dir", KeyKind::Text, ".tollgate"),
-    ("approving_users", KeyKind::List, "[]"),
-    ("required_approvals", KeyKind::Integer, "1"),
-    ("grace_period", KeyKind::Duration, "5h"),
-    ("max_ttl", KeyKind::Duration, "30d"),
-    ("extension_period", KeyKind::Duration, "1w"),
-    ("default_ttl", KeyKind::Duration, "extension_period"),
-    ("approval_timeout", KeyKind::Duration, "72h"),
-    ("cost_threshold_percent", KeyKind::Number, "10"),
-    ("baseline_monthly_cost", KeyKind::Number, "1000"),
-    ("allowed_vendors", KeyKind::List, "[\"aws\"]"),
-    ("dry_run", KeyKind::Boolean, "false"),
-    ("continue_as_new_after_events", KeyKind::Integer, "2000"),
-    ("price_book", KeyKind::Text, "(built in)"),
-    ("notifications.channels", KeyKind::List, "[\"log\"]"),
-    ("notifications.webhook_url", KeyKind::Text, "(none)"),
-    ("notifications.webhook_timeout", KeyKind::Duration, "10s"),
-    ("retry.initial_interval", KeyKind::Duration, "1s"),
-    ("retry.max_interval", KeyKind::Duration, "1m"),
-    ("retry.max_attempts", KeyKind::Integer, "10"),
-    ("sandbox.latency", KeyKind::Duration, "0s"),
-    ("sandbox.fail_first_attempts", KeyKind::Integer, "0"),
-    ("sandbox.fail_ops", KeyKind::List, "[\"plan\", \"apply\", \"destroy\"]"),
-    ("sandbox.account_id", KeyKind::Text, "123456789012"),
+/// Every key and its kind. Defaults live in one table, `tollgate_workflows::defaults`; the
+/// README lists both.
+const KEYS: &[(&str, KeyKind)] = &[
+    ("task_queue", KeyKind::Text),
+    ("log_level", KeyKind::Text),
+    ("data_dir", KeyKind::Text),
+    ("approving_users", KeyKind::List),
+    ("required_approvals", KeyKind::Integer),
+    ("grace_period", KeyKind::Duration),
+    ("max_ttl", KeyKind::Duration),
+    ("extension_period", KeyKind::Duration),
+    ("default_ttl", KeyKind::Duration),
+    ("approval_timeout", KeyKind::Duration),
+    ("cost_threshold_percent", KeyKind::Number),
+    ("baseline_monthly_cost", KeyKind::Number),
+    ("allowed_vendors", KeyKind::List),
+    ("dry_run", KeyKind::Boolean),
+    ("continue_as_new_after_events", KeyKind::Integer),
+    ("price_book", KeyKind::Text),
+    ("register_search_attributes", KeyKind::Boolean),
+    ("notifications.channels", KeyKind::List),
+    ("notifications.webhook_url", KeyKind::Text),
+    ("notifications.webhook_timeout", KeyKind::Duration),
+    ("retry.initial_interval", KeyKind::Duration),
+    ("retry.max_interval", KeyKind::Duration),
+    ("retry.max_attempts", KeyKind::Integer),
+    ("reconcile.interval", KeyKind::Duration),
+    ("reconcile.action", KeyKind::Text),
+    ("sandbox.latency", KeyKind::Duration),
+    ("sandbox.account_id", KeyKind::Text),
+    ("faults.activities", KeyKind::List),
+    ("faults.fail_first_attempts", KeyKind::Integer),
+    ("faults.after_work", KeyKind::Boolean),
 ];
 
-/// The keys and their defaults, for `tollgate-worker --print-keys` and the README.
-pub fn documented_keys() -> impl Iterator<Item = (&'static str, &'static str, &'static str)> {
-    KEYS.iter().map(|(k, kind, d)| (*k, kind.allowed(), *d))
-}
+/// Sections whose keys are written `TOLLGATE_<SECTION>_<KEY>` in the environment.
+const SECTIONS: &[&str] = &["notifications", "retry", "reconcile", "sandbox", "faults"];
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -103,12 +108,32 @@ struct RawConfig {
     dry_run: Option<bool>,
     continue_as_new_after_events: Option<u32>,
     price_book: Option<String>,
+    register_search_attributes: Option<bool>,
     #[serde(default)]
     notifications: RawNotifications,
     #[serde(default)]
     retry: RawRetry,
     #[serde(default)]
+    reconcile: RawReconcile,
+    #[serde(default)]
     sandbox: RawSandbox,
+    #[serde(default)]
+    faults: RawFaults,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReconcile {
+    interval: Option<String>,
+    action: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFaults {
+    activities: Option<Vec<String>>,
+    fail_first_attempts: Option<u32>,
+    after_work: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -131,8 +156,6 @@ struct RawNotifications {
 #[serde(deny_unknown_fields)]
 struct RawSandbox {
     latency: Option<String>,
-    fail_first_attempts: Option<u32>,
-    fail_ops: Option<Vec<String>>,
     account_id: Option<String>,
 }
 
@@ -155,6 +178,33 @@ pub struct Config {
     pub price_book: Option<PathBuf>,
     pub channels: Vec<ChannelConfig>,
     pub sandbox: SandboxConfig,
+    pub faults: Faults,
+    pub reconcile: ReconcileConfig,
+    /// Register missing search attributes at start (needs operator rights on the namespace).
+    pub register_search_attributes: bool,
+}
+
+/// What the reconciler does with resources whose request closed without destroying them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReconcileAction {
+    Destroy,
+    Report,
+}
+
+impl ReconcileAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReconcileAction::Destroy => "destroy",
+            ReconcileAction::Report => "report",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReconcileConfig {
+    /// How often the schedule runs the reconciler.
+    pub interval: Duration,
+    pub action: ReconcileAction,
 }
 
 impl Config {
@@ -189,12 +239,11 @@ impl Config {
             if NOT_SETTINGS.contains(&rest) {
                 continue;
             }
-            let key = rest
-                .to_ascii_lowercase()
-                .replacen("notifications_", "notifications.", 1)
-                .replacen("sandbox_", "sandbox.", 1)
-                .replacen("retry_", "retry.", 1);
-            let Some((_, kind, _)) = KEYS.iter().find(|(k, _, _)| *k == key) else {
+            let mut key = rest.to_ascii_lowercase();
+            if let Some(section) = SECTIONS.iter().find(|s| key.starts_with(&format!("{s}_"))) {
+                key = key.replacen(&format!("{section}_"), &format!("{section}."), 1);
+            }
+            let Some((_, kind)) = KEYS.iter().find(|(k, _)| *k == key) else {
                 return Err(invalid(
                     &format!("environment {name}"),
                     format!("unknown setting; known keys: {}", KEYS.iter().map(|k| k.0).collect::<Vec<_>>().join(", ")),
@@ -220,33 +269,29 @@ impl Config {
             source_name: origin.to_string(),
             message: format!("{key}: {message}"),
         };
-        let duration = |key: &str, value: &Option<String>, default: &str| -> Result<Duration, ConfigError> {
-            let text = value.as_deref().unwrap_or(default);
-            let d = humantime::parse_duration(text).map_err(|e| {
-                err(key, format!("'{text}' is not a duration ({e}); use forms like 30s, 5m, 5h, 30d, 1w"))
-            })?;
-            Ok(d)
+        // A duration in milliseconds: the configured text, or the default from the one table.
+        let duration = |key: &str, value: &Option<String>, default_ms: u64| -> Result<u64, ConfigError> {
+            let Some(text) = value.as_deref() else { return Ok(default_ms) };
+            humantime::parse_duration(text)
+                .map(|d| d.as_millis() as u64)
+                .map_err(|e| err(key, format!("'{text}' is not a duration ({e}); use forms like 30s, 5m, 5h, 30d, 1w")))
         };
-        let positive = |key: &str, d: Duration| -> Result<u64, ConfigError> {
-            if d.is_zero() { Err(err(key, "must be longer than zero".into())) } else { Ok(d.as_millis() as u64) }
+        let positive = |key: &str, value: &Option<String>, default_ms: u64| -> Result<u64, ConfigError> {
+            let ms = duration(key, value, default_ms)?;
+            if ms == 0 { Err(err(key, "must be longer than zero".into())) } else { Ok(ms) }
         };
-        let grace_period = positive("grace_period", duration("grace_period", &raw.grace_period, "5h")?)?;
-        let max_ttl = positive("max_ttl", duration("max_ttl", &raw.max_ttl, "30d")?)?;
-        let extension_period =
-            positive("extension_period", duration("extension_period", &raw.extension_period, "1w")?)?;
-        let default_ttl = match &raw.default_ttl {
-            Some(_) => positive("default_ttl", duration("default_ttl", &raw.default_ttl, "")?)?,
-            None => extension_period,
-        };
-        let approval_timeout =
-            positive("approval_timeout", duration("approval_timeout", &raw.approval_timeout, "72h")?)?;
+        let grace_period = positive("grace_period", &raw.grace_period, defaults::GRACE_PERIOD_MS)?;
+        let max_ttl = positive("max_ttl", &raw.max_ttl, defaults::MAX_TTL_MS)?;
+        let extension_period = positive("extension_period", &raw.extension_period, defaults::EXTENSION_PERIOD_MS)?;
+        let default_ttl = positive("default_ttl", &raw.default_ttl, extension_period)?;
+        let approval_timeout = positive("approval_timeout", &raw.approval_timeout, defaults::APPROVAL_TIMEOUT_MS)?;
         if default_ttl > max_ttl {
             return Err(err(
                 "default_ttl",
                 format!(
                     "{} is longer than max_ttl {}; lower default_ttl (it defaults to extension_period) or raise max_ttl",
-                    tollgate_workflows::fmt_duration_ms(default_ttl),
-                    tollgate_workflows::fmt_duration_ms(max_ttl)
+                    fmt_duration_ms(default_ttl),
+                    fmt_duration_ms(max_ttl)
                 ),
             ));
         }
@@ -255,7 +300,7 @@ impl Config {
         if approving_users.iter().any(String::is_empty) {
             return Err(err("approving_users", "contains an empty name".into()));
         }
-        let required_approvals = raw.required_approvals.unwrap_or(1);
+        let required_approvals = raw.required_approvals.unwrap_or(defaults::REQUIRED_APPROVALS);
         if required_approvals == 0 {
             return Err(err("required_approvals", "must be at least 1".into()));
         }
@@ -268,19 +313,20 @@ impl Config {
                 ),
             ));
         }
-        let cost_threshold_percent = raw.cost_threshold_percent.unwrap_or(10.0);
+        let cost_threshold_percent = raw.cost_threshold_percent.unwrap_or(defaults::COST_THRESHOLD_PERCENT);
         if cost_threshold_percent.is_nan() || cost_threshold_percent < 0.0 {
             return Err(err("cost_threshold_percent", "must be zero or more".into()));
         }
-        let baseline_monthly_cost = raw.baseline_monthly_cost.unwrap_or(1000.0);
+        let baseline_monthly_cost = raw.baseline_monthly_cost.unwrap_or(defaults::BASELINE_MONTHLY_COST);
         if baseline_monthly_cost.is_nan() || baseline_monthly_cost < 0.0 {
             return Err(err("baseline_monthly_cost", "must be zero or more (US dollars per month)".into()));
         }
-        let allowed_vendors = raw.allowed_vendors.unwrap_or_else(|| vec!["aws".into()]);
+        let allowed_vendors =
+            raw.allowed_vendors.unwrap_or_else(|| defaults::ALLOWED_VENDORS.iter().map(|v| v.to_string()).collect());
         if allowed_vendors.is_empty() {
             return Err(err("allowed_vendors", "is empty: no request could be accepted; list at least \"aws\"".into()));
         }
-        let log_level = raw.log_level.unwrap_or_else(|| "info".into());
+        let log_level = raw.log_level.unwrap_or_else(|| defaults::LOG_LEVEL.into());
         if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
             return Err(err(
                 "log_level",
@@ -291,9 +337,14 @@ impl Config {
         let mut channels = Vec::new();
         let webhook_timeout = positive(
             "notifications.webhook_timeout",
-            duration("notifications.webhook_timeout", &raw.notifications.webhook_timeout, "10s")?,
+            &raw.notifications.webhook_timeout,
+            defaults::WEBHOOK_TIMEOUT_MS,
         )?;
-        for name in raw.notifications.channels.unwrap_or_else(|| vec!["log".into()]) {
+        let channel_names = raw
+            .notifications
+            .channels
+            .unwrap_or_else(|| defaults::NOTIFICATION_CHANNELS.iter().map(|c| c.to_string()).collect());
+        for name in &channel_names {
             match name.as_str() {
                 "log" => channels.push(ChannelConfig::Log),
                 "webhook" => {
@@ -312,24 +363,32 @@ impl Config {
             }
         }
         let retry_initial =
-            positive("retry.initial_interval", duration("retry.initial_interval", &raw.retry.initial_interval, "1s")?)?;
-        let retry_max = positive("retry.max_interval", duration("retry.max_interval", &raw.retry.max_interval, "1m")?)?;
-        let retry_attempts = raw.retry.max_attempts.unwrap_or(10);
+            positive("retry.initial_interval", &raw.retry.initial_interval, defaults::RETRY_INITIAL_INTERVAL_MS)?;
+        let retry_max = positive("retry.max_interval", &raw.retry.max_interval, defaults::RETRY_MAX_INTERVAL_MS)?;
+        let retry_attempts = raw.retry.max_attempts.unwrap_or(defaults::RETRY_MAX_ATTEMPTS);
         if retry_attempts == 0 {
             return Err(err("retry.max_attempts", "must be at least 1 (1 means no retries)".into()));
         }
-        let sandbox_defaults = SandboxConfig::default();
-        let fail_ops = raw.sandbox.fail_ops.unwrap_or(sandbox_defaults.fail_ops);
-        if let Some(bad) = fail_ops.iter().find(|o| !["plan", "apply", "destroy"].contains(&o.as_str())) {
-            return Err(err("sandbox.fail_ops", format!("unknown operation '{bad}'; use plan, apply, destroy")));
+        let reconcile_interval =
+            positive("reconcile.interval", &raw.reconcile.interval, defaults::RECONCILE_INTERVAL_MS)?;
+        let action = match raw.reconcile.action.as_deref().unwrap_or(defaults::RECONCILE_ACTION) {
+            "destroy" => ReconcileAction::Destroy,
+            "report" => ReconcileAction::Report,
+            other => return Err(err("reconcile.action", format!("'{other}' is not an action; use destroy or report"))),
+        };
+        let fault_activities = raw.faults.activities.unwrap_or_default();
+        if let Some(bad) = fault_activities.iter().find(|a| !faults::ACTIVITIES.contains(&a.as_str())) {
+            return Err(err(
+                "faults.activities",
+                format!("unknown activity '{bad}'; use {}", faults::ACTIVITIES.join(", ")),
+            ));
         }
+        let sandbox_defaults = SandboxConfig::default();
         let sandbox = SandboxConfig {
-            latency_ms: duration("sandbox.latency", &raw.sandbox.latency, "0s")?.as_millis() as u64,
-            fail_first_attempts: raw.sandbox.fail_first_attempts.unwrap_or(sandbox_defaults.fail_first_attempts),
-            fail_ops,
+            latency_ms: duration("sandbox.latency", &raw.sandbox.latency, 0)?,
             account_id: raw.sandbox.account_id.unwrap_or(sandbox_defaults.account_id),
         };
-        let task_queue = raw.task_queue.unwrap_or_else(|| "tollgate".into());
+        let task_queue = raw.task_queue.unwrap_or_else(|| defaults::TASK_QUEUE.into());
         if task_queue.trim().is_empty() {
             return Err(err("task_queue", "is empty".into()));
         }
@@ -337,7 +396,7 @@ impl Config {
             source: origin.to_string(),
             task_queue,
             log_level,
-            data_dir: PathBuf::from(raw.data_dir.unwrap_or_else(|| ".tollgate".into())),
+            data_dir: PathBuf::from(raw.data_dir.unwrap_or_else(|| defaults::DATA_DIR.into())),
             settings: Settings {
                 approving_users,
                 required_approvals,
@@ -350,14 +409,24 @@ impl Config {
                 baseline_monthly_cost,
                 allowed_vendors,
                 dry_run: raw.dry_run.unwrap_or(false),
-                continue_as_new_after_events: raw.continue_as_new_after_events.unwrap_or(2000),
+                continue_as_new_after_events: raw
+                    .continue_as_new_after_events
+                    .unwrap_or(defaults::CONTINUE_AS_NEW_AFTER_EVENTS),
                 retry_initial_interval_ms: retry_initial,
                 retry_max_interval_ms: retry_max,
                 retry_max_attempts: retry_attempts,
+                notification_channels: channel_names,
             },
             price_book: raw.price_book.map(PathBuf::from),
             channels,
             sandbox,
+            faults: Faults {
+                activities: fault_activities,
+                fail_first_attempts: raw.faults.fail_first_attempts.unwrap_or(0),
+                after_work: raw.faults.after_work.unwrap_or(false),
+            },
+            reconcile: ReconcileConfig { interval: Duration::from_millis(reconcile_interval), action },
+            register_search_attributes: raw.register_search_attributes.unwrap_or(true),
         })
     }
 }
@@ -426,7 +495,12 @@ mod tests {
         assert!(!s.dry_run);
         assert_eq!(c.channels, vec![ChannelConfig::Log]);
         assert_eq!((s.retry_initial_interval_ms, s.retry_max_interval_ms, s.retry_max_attempts), (1_000, 60_000, 10));
-        assert_eq!(c.sandbox.fail_ops, vec!["plan", "apply", "destroy"]);
+        assert_eq!(c.faults, Faults::default());
+        assert_eq!(
+            c.reconcile,
+            ReconcileConfig { interval: Duration::from_secs(3600), action: ReconcileAction::Destroy }
+        );
+        assert_eq!(s, &Settings { approving_users: vec![], ..defaults::settings() }, "one table of defaults");
         assert_eq!(c.source, "tollgate.toml");
     }
 
@@ -486,8 +560,11 @@ mod tests {
         let e = load("[retry]\nmax_attempts = 0", &[]).unwrap_err().to_string();
         assert!(e.contains("retry.max_attempts: must be at least 1"), "{e}");
 
-        let e = load("[sandbox]\nfail_ops = [\"plna\"]", &[]).unwrap_err().to_string();
-        assert!(e.contains("sandbox.fail_ops: unknown operation 'plna'; use plan, apply, destroy"), "{e}");
+        let e = load("[faults]\nactivities = [\"plna\"]", &[]).unwrap_err().to_string();
+        assert!(e.contains("faults.activities: unknown activity 'plna'; use load_settings, generate_module"), "{e}");
+
+        let e = load("", &[("TOLLGATE_RECONCILE_ACTION", "burn")]).unwrap_err().to_string();
+        assert!(e.contains("reconcile.action: 'burn' is not an action; use destroy or report"), "{e}");
 
         let e = load("this is not toml", &[]).unwrap_err().to_string();
         assert!(e.starts_with("tollgate.toml: "), "{e}");

@@ -1,6 +1,7 @@
 //! The Tollgate worker: configuration, logging, connection, registration and the run loop.
 
 pub mod config;
+pub mod namespace;
 
 use std::sync::Arc;
 
@@ -12,7 +13,7 @@ use tollgate_activities::{
 };
 use tollgate_workflows::ProvisionWorkflow;
 
-pub use config::{ChannelConfig, Config, ConfigError};
+pub use config::{ChannelConfig, Config, ConfigError, ReconcileAction};
 
 /// Sets up logging at `level` (a level or an `EnvFilter` directive; `RUST_LOG` wins if set).
 pub fn init_logging(level: &str) {
@@ -54,8 +55,8 @@ pub fn build_activities(config: &Config) -> anyhow::Result<TollgateActivities> {
         .channels
         .iter()
         .map(|c| match c {
-            ChannelConfig::Log => Channel::Log,
-            ChannelConfig::Webhook { url, timeout } => Channel::webhook(url, *timeout),
+            ChannelConfig::Log => ("log".to_string(), Channel::Log),
+            ChannelConfig::Webhook { url, timeout } => ("webhook".to_string(), Channel::webhook(url, *timeout)),
         })
         .collect();
     Ok(TollgateActivities {
@@ -64,6 +65,7 @@ pub fn build_activities(config: &Config) -> anyhow::Result<TollgateActivities> {
         artifacts: Arc::new(LocalArtifactStore::new(config.data_dir.join("artifacts"))),
         prices,
         channels,
+        faults: config.faults.clone(),
     })
 }
 
@@ -77,8 +79,13 @@ pub fn build_worker(config: &Config, client: Client) -> anyhow::Result<Worker> {
     Worker::new(&runtime, client, options).context("creating the worker")
 }
 
-/// Runs the worker until Ctrl-C / SIGTERM, then shuts down gracefully.
+/// Runs the worker until Ctrl-C / SIGTERM, then shuts down gracefully. First makes sure the
+/// namespace has Tollgate's search attributes.
 pub async fn run(config: &Config, client: Client) -> anyhow::Result<()> {
+    let registered = namespace::ensure_search_attributes(&client, config.register_search_attributes).await?;
+    if !registered.is_empty() {
+        tracing::info!(attributes = %registered.join(", "), "registered Tollgate's search attributes on the namespace");
+    }
     let mut worker = build_worker(config, client)?;
     let shutdown = worker.shutdown_handle();
     tokio::spawn(async move {

@@ -6,7 +6,7 @@ use temporalio_macros::activity_definitions;
 use temporalio_sdk::activities::ActivityError;
 use tollgate_proto::{
     ApplyInput, ApplyResult, DestroyInput, DestroyResult, EstimateInput, EstimateResult, GenerateModuleInput,
-    GeneratedModule, Notification, PlanInput, PlanResult, Settings,
+    GeneratedModule, NotifyInput, PlanInput, PlanResult, Settings,
 };
 
 pub struct ProvisionActivities;
@@ -49,9 +49,10 @@ impl ProvisionActivities {
         unimplemented!()
     }
 
-    /// Sends a notification through the configured channels.
+    /// Sends one notification through one channel (one activity per channel, so a retry
+    /// never re-sends through a channel that already succeeded).
     #[activity(name = "notify")]
-    pub fn notify(notification: Notification) -> Result<(), ActivityError> {
+    pub fn notify(input: NotifyInput) -> Result<(), ActivityError> {
         unimplemented!()
     }
 }

@@ -5,13 +5,17 @@
 
 pub mod activities;
 pub mod catalog;
+pub mod defaults;
 pub mod gate;
+pub mod incoming;
 pub mod lifecycle;
 pub mod provision;
 pub mod quorum;
+pub mod refusal;
 pub mod search_attributes;
 pub mod validate;
 
+pub use incoming::Incoming;
 pub use provision::ProvisionWorkflow;
 
 /// The workflow type name registered with Temporal.

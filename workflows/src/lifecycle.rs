@@ -2,6 +2,8 @@
 
 use tollgate_proto::Stage;
 
+use crate::refusal::{Code, Refusal};
+
 /// What the lifecycle loop should do next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Next {
@@ -36,9 +38,9 @@ pub fn cap(created_at_ms: i64, max_ttl_ms: u64) -> i64 {
 }
 
 /// The new expiry after a keep: `extension_ms` later, never beyond the cap.
-pub fn extend(expires_at_ms: i64, extension_ms: u64, cap_ms: i64) -> Result<i64, String> {
+pub fn extend(expires_at_ms: i64, extension_ms: u64, cap_ms: i64) -> Result<i64, Refusal> {
     if expires_at_ms >= cap_ms {
-        return Err("already at the max_ttl cap; it cannot be kept longer".into());
+        return Err(Refusal::new(Code::OverMaxTtl, "already at the max_ttl cap; it cannot be kept longer"));
     }
     Ok(expires_at_ms.saturating_add(extension_ms as i64).min(cap_ms))
 }
@@ -50,15 +52,46 @@ pub fn check_lifecycle_user(
     requester: &str,
     approving_users: &[String],
     verb: &str,
-) -> Result<(), String> {
-    if user.trim().is_empty() {
-        return Err("the user is empty: say who you are (--as)".into());
-    }
+) -> Result<(), Refusal> {
     if stage != Stage::Active {
-        return Err(format!("request is {}; {verb} applies only to ACTIVE requests", stage.label()));
+        return Err(Refusal::new(
+            Code::WrongStage,
+            format!("request is {}; {verb} applies only to ACTIVE requests", stage.label()),
+        ));
     }
+    check_owner_or_approver(user, requester, approving_users, verb)
+}
+
+/// Only the requester or an approver may keep, destroy or cancel a request.
+pub fn check_owner_or_approver(
+    user: &str,
+    requester: &str,
+    approving_users: &[String],
+    verb: &str,
+) -> Result<(), Refusal> {
     if user != requester && !approving_users.iter().any(|a| a == user) {
-        return Err(format!("{user} may not {verb} this request: only the requester ({requester}) or an approver may"));
+        return Err(Refusal::new(
+            Code::NotAllowed,
+            format!("{user} may not {verb} this request: only the requester ({requester}) or an approver may"),
+        ));
+    }
+    Ok(())
+}
+
+/// Who may cancel (withdraw) a request, and when: any stage until it has ended or is ending.
+pub fn check_cancel(
+    stage: Stage,
+    user: &str,
+    requester: &str,
+    approving_users: &[String],
+    ending: bool,
+) -> Result<(), Refusal> {
+    if stage.is_terminal() {
+        return Err(Refusal::new(Code::WrongStage, format!("request is {}; it has already ended", stage.label())));
+    }
+    check_owner_or_approver(user, requester, approving_users, "cancel")?;
+    if ending || stage == Stage::Destroying {
+        return Err(Refusal::new(Code::AlreadyEnding, "request is already being destroyed or cancelled"));
     }
     Ok(())
 }
@@ -94,7 +127,11 @@ mod tests {
         let week = 7 * 24 * H as u64;
         assert_eq!(extend(7 * 24 * H, week, cap), Ok(14 * 24 * H));
         assert_eq!(extend(28 * 24 * H, week, cap), Ok(30 * 24 * H));
-        assert_eq!(extend(30 * 24 * H, week, cap), Err("already at the max_ttl cap; it cannot be kept longer".into()));
+        let refused = extend(30 * 24 * H, week, cap).unwrap_err();
+        assert_eq!(
+            (refused.code, refused.message.as_str()),
+            (Code::OverMaxTtl, "already at the max_ttl cap; it cannot be kept longer")
+        );
     }
 
     #[test]
@@ -103,12 +140,38 @@ mod tests {
         assert!(check_lifecycle_user(Stage::Active, "alice", "alice", &approvers, "keep").is_ok());
         assert!(check_lifecycle_user(Stage::Active, "carol", "alice", &approvers, "keep").is_ok());
         assert_eq!(
-            check_lifecycle_user(Stage::Active, "mallory", "alice", &approvers, "destroy").unwrap_err(),
+            check_lifecycle_user(Stage::Active, "mallory", "alice", &approvers, "destroy").unwrap_err().message,
             "mallory may not destroy this request: only the requester (alice) or an approver may"
         );
         assert_eq!(
-            check_lifecycle_user(Stage::Destroyed, "alice", "alice", &approvers, "keep").unwrap_err(),
+            check_lifecycle_user(Stage::Destroyed, "alice", "alice", &approvers, "keep").unwrap_err().message,
             "request is DESTROYED; keep applies only to ACTIVE requests"
+        );
+    }
+
+    #[test]
+    fn cancel_at_any_stage_until_it_ends() {
+        let approvers = vec!["carol".to_string()];
+        for stage in [Stage::Requested, Stage::Planning, Stage::AwaitingApproval, Stage::Applying, Stage::Active] {
+            assert!(check_cancel(stage, "alice", "alice", &approvers, false).is_ok(), "{stage:?}");
+            assert!(check_cancel(stage, "carol", "alice", &approvers, false).is_ok(), "{stage:?}");
+        }
+        assert_eq!(
+            check_cancel(Stage::Active, "mallory", "alice", &approvers, false).unwrap_err().code,
+            Code::NotAllowed
+        );
+        assert_eq!(
+            check_cancel(Stage::Active, "alice", "alice", &approvers, true).unwrap_err().code,
+            Code::AlreadyEnding
+        );
+        assert_eq!(
+            check_cancel(Stage::Destroying, "alice", "alice", &approvers, false).unwrap_err().code,
+            Code::AlreadyEnding
+        );
+        let ended = check_cancel(Stage::Destroyed, "alice", "alice", &approvers, false).unwrap_err();
+        assert_eq!(
+            (ended.code, ended.message.as_str()),
+            (Code::WrongStage, "request is DESTROYED; it has already ended")
         );
     }
 }

@@ -2,6 +2,8 @@
 
 use tollgate_proto::{Decision, DecisionKind, Stage};
 
+use crate::refusal::{Code, Refusal};
+
 /// Where the approvals stand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -19,43 +21,42 @@ pub struct DecisionContext<'a> {
     pub current_plan_digest: &'a str,
 }
 
-/// Checks that `decision` may be recorded; the error is the one-line reason the caller sees.
-pub fn check_decision(ctx: &DecisionContext<'_>, decision: &Decision) -> Result<(), String> {
-    let user = decision.user.trim();
-    if user.is_empty() {
-        return Err("the deciding user is empty: say who you are (--as)".into());
-    }
+/// Checks that `decision` may be recorded (the payload was decoded and trimmed already).
+pub fn check_decision(ctx: &DecisionContext<'_>, decision: &Decision) -> Result<(), Refusal> {
+    let user = decision.user.as_str();
     if ctx.stage != Stage::AwaitingApproval {
-        return Err(format!(
-            "request is {}; decisions are taken only while it is AWAITING_APPROVAL",
-            ctx.stage.label()
+        return Err(Refusal::new(
+            Code::WrongStage,
+            format!("request is {}; decisions are taken only while it is AWAITING_APPROVAL", ctx.stage.label()),
         ));
     }
     if user == ctx.requester {
         let verb = if decision.kind == DecisionKind::Reject as i32 { "reject" } else { "approve" };
-        return Err(format!("{user} cannot {verb} their own request"));
+        return Err(Refusal::new(Code::SelfApproval, format!("{user} cannot {verb} their own request")));
     }
     if !ctx.approving_users.iter().any(|a| a == user) {
-        return Err(format!(
-            "{user} is not an approver (approving_users: {})",
-            if ctx.approving_users.is_empty() { "none configured".to_string() } else { ctx.approving_users.join(", ") }
+        let listed =
+            if ctx.approving_users.is_empty() { "none configured".to_string() } else { ctx.approving_users.join(", ") };
+        return Err(Refusal::new(
+            Code::NotAnApprover,
+            format!("{user} is not an approver (approving_users: {listed})"),
         ));
     }
     if ctx.decisions.iter().any(|d| d.user == user) {
-        return Err(format!("{user} has already decided on this request"));
+        return Err(Refusal::new(Code::AlreadyDecided, format!("{user} has already decided on this request")));
     }
     if !decision.plan_digest.is_empty() && decision.plan_digest != ctx.current_plan_digest {
-        return Err(format!(
-            "this decision is for plan {} but the current plan is {}",
-            short(&decision.plan_digest),
-            short(ctx.current_plan_digest)
+        return Err(Refusal::new(
+            Code::PlanChanged,
+            format!(
+                "this decision is for plan {} but the current plan is {}",
+                short(&decision.plan_digest),
+                short(ctx.current_plan_digest)
+            ),
         ));
     }
     if decision.kind == DecisionKind::Reject as i32 && decision.comment.trim().is_empty() {
-        return Err("a rejection needs a reason (--reason)".into());
-    }
-    if decision.kind != DecisionKind::Approve as i32 && decision.kind != DecisionKind::Reject as i32 {
-        return Err("decision kind must be approve or reject".into());
+        return Err(Refusal::new(Code::Malformed, "a rejection needs a reason"));
     }
     Ok(())
 }
@@ -104,14 +105,16 @@ mod tests {
     fn requester_cannot_approve_own_request() {
         let approvers = vec!["alice".to_string(), "carol".to_string()];
         let err = check_decision(&ctx(&approvers, &[]), &approve("alice")).unwrap_err();
-        assert_eq!(err, "alice cannot approve their own request");
+        assert_eq!(err.code, Code::SelfApproval);
+        assert_eq!(err.message, "alice cannot approve their own request");
     }
 
     #[test]
     fn only_listed_approvers_decide() {
         let approvers = vec!["carol".to_string()];
         let err = check_decision(&ctx(&approvers, &[]), &approve("bob")).unwrap_err();
-        assert_eq!(err, "bob is not an approver (approving_users: carol)");
+        assert_eq!(err.code, Code::NotAnApprover);
+        assert_eq!(err.message, "bob is not an approver (approving_users: carol)");
         assert!(check_decision(&ctx(&approvers, &[]), &approve("carol")).is_ok());
     }
 
@@ -120,13 +123,13 @@ mod tests {
         let approvers = vec!["carol".to_string(), "dave".to_string()];
         let done = vec![approve("carol")];
         assert_eq!(
-            check_decision(&ctx(&approvers, &done), &approve("carol")).unwrap_err(),
+            check_decision(&ctx(&approvers, &done), &approve("carol")).unwrap_err().message,
             "carol has already decided on this request"
         );
         let mut stale = approve("dave");
         stale.plan_digest = "sha256:999999999999999".into();
         assert_eq!(
-            check_decision(&ctx(&approvers, &done), &stale).unwrap_err(),
+            check_decision(&ctx(&approvers, &done), &stale).unwrap_err().message,
             "this decision is for plan 999999999999 but the current plan is abcdef012345"
         );
     }
@@ -137,7 +140,7 @@ mod tests {
         let mut c = ctx(&approvers, &[]);
         c.stage = Stage::Active;
         assert_eq!(
-            check_decision(&c, &approve("carol")).unwrap_err(),
+            check_decision(&c, &approve("carol")).unwrap_err().message,
             "request is ACTIVE; decisions are taken only while it is AWAITING_APPROVAL"
         );
     }
@@ -147,7 +150,7 @@ mod tests {
         let approvers = vec!["carol".to_string()];
         let mut r = approve("carol");
         r.kind = DecisionKind::Reject as i32;
-        assert_eq!(check_decision(&ctx(&approvers, &[]), &r).unwrap_err(), "a rejection needs a reason (--reason)");
+        assert_eq!(check_decision(&ctx(&approvers, &[]), &r).unwrap_err().message, "a rejection needs a reason");
         r.comment = "too big".into();
         assert!(check_decision(&ctx(&approvers, &[]), &r).is_ok());
     }

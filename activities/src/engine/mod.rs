@@ -20,9 +20,6 @@ pub enum EngineError {
     /// The request already holds resources from a different plan.
     #[error("plan conflict: {0}")]
     PlanConflict(String),
-    /// A fault injected by configuration (sandbox resilience testing).
-    #[error("injected fault: {0}")]
-    Injected(String),
     #[error("engine I/O: {0}")]
     Io(String),
 }
@@ -31,7 +28,7 @@ impl EngineError {
     pub fn retryable(&self) -> bool {
         match self {
             EngineError::InvalidModule(_) | EngineError::PlanConflict(_) => false,
-            EngineError::Injected(_) | EngineError::Io(_) => true,
+            EngineError::Io(_) => true,
         }
     }
 
@@ -39,7 +36,6 @@ impl EngineError {
         match self {
             EngineError::InvalidModule(_) => "InvalidModule",
             EngineError::PlanConflict(_) => "DigestMismatch",
-            EngineError::Injected(_) => "InjectedFault",
             EngineError::Io(_) => "EngineIo",
         }
     }

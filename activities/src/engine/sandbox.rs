@@ -1,7 +1,7 @@
 //! The `sandbox` engine: a local simulated cloud. It reads the real module, writes a real
 //! Terraform-format plan and state, and keeps "created" resources in a per-request inventory
 //! on disk with synthetic ids, ARNs and addresses. Deterministic and offline; it can add
-//! latency and fail the first attempts of each operation for resilience tests.
+//! latency for resilience tests (faults are injected around any activity by `faults`).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -27,23 +27,13 @@ pub struct SandboxConfig {
     /// Delay per resource created or destroyed (and per plan), to make progress visible and to
     /// leave room to kill a worker mid-apply.
     pub latency_ms: u64,
-    /// Fail the first N attempts of the operations in `fail_ops` with a retryable fault. An
-    /// apply fails after creating its first missing resource (a partial apply).
-    pub fail_first_attempts: u32,
-    /// Which operations `fail_first_attempts` applies to: plan, apply, destroy.
-    pub fail_ops: Vec<String>,
     /// Account id used in synthetic ARNs.
     pub account_id: String,
 }
 
 impl Default for SandboxConfig {
     fn default() -> Self {
-        Self {
-            latency_ms: 0,
-            fail_first_attempts: 0,
-            fail_ops: vec!["plan".into(), "apply".into(), "destroy".into()],
-            account_id: "123456789012".into(),
-        }
+        Self { latency_ms: 0, account_id: "123456789012".into() }
     }
 }
 
@@ -114,16 +104,6 @@ impl SandboxEngine {
             .open(self.root.join("events.jsonl"))
             .map_err(|e| EngineError::Io(e.to_string()))?;
         f.write_all(line.as_bytes()).and_then(|_| f.sync_data()).map_err(|e| EngineError::Io(e.to_string()))
-    }
-
-    fn maybe_fail(&self, op: &OpContext<'_>, what: &str) -> Result<(), EngineError> {
-        if op.attempt <= self.config.fail_first_attempts && self.config.fail_ops.iter().any(|o| o == what) {
-            return Err(EngineError::Injected(format!(
-                "sandbox {what} attempt {} fails by configuration (fail_first_attempts = {})",
-                op.attempt, self.config.fail_first_attempts
-            )));
-        }
-        Ok(())
     }
 
     async fn pause(&self) {
@@ -214,7 +194,6 @@ impl Engine for SandboxEngine {
         op: OpContext<'a>,
     ) -> BoxFuture<'a, Result<Value, EngineError>> {
         Box::pin(async move {
-            self.maybe_fail(&op, "plan")?;
             self.pause().await;
             (op.heartbeat)("planned");
             self.plan_sync(request_id, module)
@@ -285,11 +264,7 @@ impl Engine for SandboxEngine {
                 })?;
                 created += 1;
                 (op.heartbeat)(&address);
-                if created == 1 && inv.resources.len() < module.resources.len() {
-                    self.maybe_fail(&op, "apply")?; // a partial apply: one resource exists
-                }
             }
-            self.maybe_fail(&op, "apply")?; // nothing was left to create, or the last one was
             let ctx = module.context(&by_type(&inv))?;
             let mut outputs = BTreeMap::new();
             let mut state_outputs = Map::new();
@@ -314,7 +289,6 @@ impl Engine for SandboxEngine {
         op: OpContext<'a>,
     ) -> BoxFuture<'a, Result<Vec<String>, EngineError>> {
         Box::pin(async move {
-            self.maybe_fail(&op, "destroy")?;
             let mut inv = self.inventory(request_id)?;
             // Everything the state lists must be gone; anything else the request holds too.
             if let Some(state) = state {
@@ -589,17 +563,6 @@ mod tests {
         assert_eq!(inv.resources[1].attributes["vpc_security_group_ids"], json!([sg_id]));
         assert_eq!(applied.outputs["security_group_id"], sg_id);
         assert!(applied.outputs["private_ip"].starts_with("10."));
-    }
-
-    #[tokio::test]
-    async fn injected_faults_fail_only_the_first_attempts() {
-        let dir = tempfile::tempdir().unwrap();
-        let config = SandboxConfig { fail_first_attempts: 2, ..Default::default() };
-        let sandbox = SandboxEngine::new(dir.path(), config);
-        let b = bundle("s3", "req-fault");
-        let err = sandbox.plan("req-fault", &b, op(2)).await.unwrap_err();
-        assert!(err.retryable() && err.type_name() == "InjectedFault");
-        assert!(sandbox.plan("req-fault", &b, op(3)).await.is_ok());
     }
 
     #[test]

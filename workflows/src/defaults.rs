@@ -1,0 +1,53 @@
+//! One table of defaults. The worker's configuration, request validation and the workflow's
+//! fallbacks (before settings are loaded) all read these, so a default lives in one place.
+
+use tollgate_proto::Settings;
+
+const SECOND: u64 = 1_000;
+const MINUTE: u64 = 60 * SECOND;
+const HOUR: u64 = 60 * MINUTE;
+const DAY: u64 = 24 * HOUR;
+
+pub const TASK_QUEUE: &str = "tollgate";
+pub const LOG_LEVEL: &str = "info";
+pub const DATA_DIR: &str = ".tollgate";
+pub const REQUIRED_APPROVALS: u32 = 1;
+pub const GRACE_PERIOD_MS: u64 = 5 * HOUR;
+pub const MAX_TTL_MS: u64 = 30 * DAY;
+pub const EXTENSION_PERIOD_MS: u64 = 7 * DAY;
+pub const APPROVAL_TIMEOUT_MS: u64 = 72 * HOUR;
+pub const COST_THRESHOLD_PERCENT: f64 = 10.0;
+pub const BASELINE_MONTHLY_COST: f64 = 1000.0;
+pub const ALLOWED_VENDORS: &[&str] = &["aws"];
+pub const CONTINUE_AS_NEW_AFTER_EVENTS: u32 = 2000;
+pub const NOTIFICATION_CHANNELS: &[&str] = &["log"];
+pub const WEBHOOK_TIMEOUT_MS: u64 = 10 * SECOND;
+pub const RETRY_INITIAL_INTERVAL_MS: u64 = SECOND;
+pub const RETRY_MAX_INTERVAL_MS: u64 = MINUTE;
+pub const RETRY_MAX_ATTEMPTS: u32 = 10;
+/// Attempts to load the worker's settings (no configured policy exists before they load).
+pub const LOAD_SETTINGS_ATTEMPTS: u32 = 3;
+pub const RECONCILE_INTERVAL_MS: u64 = HOUR;
+pub const RECONCILE_ACTION: &str = "destroy";
+
+/// The settings a worker with no configuration uses.
+pub fn settings() -> Settings {
+    Settings {
+        approving_users: vec![],
+        required_approvals: REQUIRED_APPROVALS,
+        grace_period_ms: GRACE_PERIOD_MS,
+        max_ttl_ms: MAX_TTL_MS,
+        extension_period_ms: EXTENSION_PERIOD_MS,
+        default_ttl_ms: EXTENSION_PERIOD_MS,
+        approval_timeout_ms: APPROVAL_TIMEOUT_MS,
+        cost_threshold_percent: COST_THRESHOLD_PERCENT,
+        baseline_monthly_cost: BASELINE_MONTHLY_COST,
+        allowed_vendors: ALLOWED_VENDORS.iter().map(|v| v.to_string()).collect(),
+        dry_run: false,
+        continue_as_new_after_events: CONTINUE_AS_NEW_AFTER_EVENTS,
+        retry_initial_interval_ms: RETRY_INITIAL_INTERVAL_MS,
+        retry_max_interval_ms: RETRY_MAX_INTERVAL_MS,
+        retry_max_attempts: RETRY_MAX_ATTEMPTS,
+        notification_channels: NOTIFICATION_CHANNELS.iter().map(|c| c.to_string()).collect(),
+    }
+}

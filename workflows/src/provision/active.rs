@@ -1,0 +1,85 @@
+//! Step 9: the resources live until expiry or delete; the requester is warned and reminded;
+//! long lives continue as new. Then step 10 destroys them.
+
+use temporalio_sdk::{TimerOptions, WorkflowContext};
+use tollgate_proto::{NotificationKind, ProvisionInput, Settings, Stage};
+
+use super::compensation::{self, checkpoint};
+use super::display::{self, set_stage};
+use super::steps::{self, ms, now_ms};
+use super::{Flow, ProvisionWorkflow};
+use crate::{lifecycle, search_attributes as sa};
+
+pub(super) async fn live(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> Result<(), Flow> {
+    let settings = ctx.state(|s| s.settings());
+    let requester = ctx.state(|s| s.requester().to_string());
+    let grace = settings.grace_period_ms as i64;
+    let mut shown_expiry = ctx.state(|s| s.progress.expires_at_ms);
+    let reason = loop {
+        checkpoint(ctx)?;
+        // A keep moved the expiry: show the new one in search attributes and the Web UI.
+        let expiry = ctx.state(|s| s.progress.expires_at_ms);
+        if expiry != shown_expiry {
+            shown_expiry = expiry;
+            ctx.upsert_search_attributes([sa::EXPIRES_AT.value_set(sa::timestamp(expiry))]);
+            ctx.set_current_details(ctx.state(|s| display::current_details(&s.progress)));
+        }
+        if let Some(cmd) = ctx.state(|s| s.destroy_requested.clone()) {
+            break format!("destroyed at the request of {}", cmd.user);
+        }
+        let (expires_at, last_warning) = ctx.state(|s| (s.progress.expires_at_ms, s.progress.last_expiry_warning_ms));
+        let now = now_ms(ctx);
+        match lifecycle::next(now, expires_at, grace, last_warning) {
+            lifecycle::Next::Destroy => break "expired".to_string(),
+            lifecycle::Next::Warn { first } => {
+                let (kind, subject) = if first {
+                    (NotificationKind::ExpiryWarning, "expiring soon: keep or delete?")
+                } else {
+                    (NotificationKind::ExpiryReminder, "reminder: keep or delete?")
+                };
+                let body = ctx.state(|s| display::expiry_body(&s.progress, &requester));
+                ctx.state_mut(|s| s.progress.last_expiry_warning_ms = now);
+                steps::notify(ctx, kind, std::slice::from_ref(&requester), subject, body).await;
+            }
+            lifecycle::Next::SleepUntil(at) => {
+                if should_continue_as_new(ctx, &settings) {
+                    let input = ctx.state(|s| ProvisionInput {
+                        request: s.progress.request.clone(),
+                        resume: Some(s.progress.clone()),
+                    });
+                    return Err(Flow::ContinueAsNew(Box::new(input)));
+                }
+                // Wakes on expiry/warning time, on any accepted message (keep, destroy,
+                // cancel), or on a Temporal cancellation; the loop's first check ends it.
+                let version = ctx.state(|s| s.version);
+                let sleep = TimerOptions::builder(ms(at - now)).summary("lifecycle wait".to_string()).build();
+                temporalio_sdk::workflows::select! {
+                    _ = ctx.timer(sleep) => {}
+                    _ = ctx.wait_condition(move |s: &ProvisionWorkflow| s.version != version) => {}
+                }
+            }
+        }
+    };
+    compensation::destroy_all(ctx, reason).await
+}
+
+/// A continued run shows the same search attributes as the run before it.
+pub(super) fn restore_attributes(ctx: &mut WorkflowContext<ProvisionWorkflow>) {
+    let p = ctx.state(|s| s.progress.clone());
+    let request = p.request.clone().unwrap_or_default();
+    let mut updates = vec![sa::REQUESTER.value_set(request.requester), sa::KIND.value_set(request.kind)];
+    if let Some(cost) = &p.cost {
+        updates.push(sa::MONTHLY_COST.value_set(cost.monthly_total));
+    }
+    if let Some(gate) = &p.gate {
+        updates.push(sa::APPROVAL_REQUIRED.value_set(gate.approval_required));
+    }
+    ctx.upsert_search_attributes(updates);
+    set_stage(ctx, Stage::Active);
+}
+
+fn should_continue_as_new(ctx: &WorkflowContext<ProvisionWorkflow>, settings: &Settings) -> bool {
+    let limit = settings.continue_as_new_after_events;
+    let long = ctx.continue_as_new_suggested() || (limit > 0 && ctx.history_length() >= limit);
+    long && ctx.all_handlers_finished()
+}

@@ -1,0 +1,100 @@
+//! Step 7: wait for a quorum, reminding approvers every grace_period, until approved,
+//! rejected, timed out or cancelled.
+
+use temporalio_sdk::{TimerOptions, WorkflowContext};
+use tollgate_proto::{DecisionKind, NotificationKind, ProvisionRequest, Settings, Stage, TimelineEntry};
+
+use super::compensation::checkpoint;
+use super::display::{self, finish, set_stage};
+use super::steps::{self, ms, now_ms};
+use super::{Flow, ProvisionWorkflow};
+use crate::{fmt_duration_ms, quorum};
+
+/// Returns true when approved; false when the request ended (rejected or expired).
+pub(super) async fn await_approval(
+    ctx: &mut WorkflowContext<ProvisionWorkflow>,
+    settings: &Settings,
+    request: &ProvisionRequest,
+) -> Result<bool, Flow> {
+    let started = now_ms(ctx);
+    let deadline = started + settings.approval_timeout_ms as i64;
+    ctx.state_mut(|s| s.progress.approval_deadline_ms = deadline);
+    set_stage(ctx, Stage::AwaitingApproval);
+    let approvers = settings.approving_users.clone();
+    let mut everyone = vec![request.requester.clone()];
+    everyone.extend(approvers.iter().cloned());
+    let body = ctx.state(|s| display::approval_needed_body(&s.progress, deadline));
+    steps::notify(ctx, NotificationKind::ApprovalNeeded, &approvers, "approval needed", body).await;
+
+    let required = settings.required_approvals.max(1);
+    let grace = settings.grace_period_ms.max(1) as i64;
+    let mut next_reminder = started + grace;
+    loop {
+        if checkpoint(ctx).is_err() {
+            close_wait(ctx, started, "cancelled".into());
+            return Err(Flow::Cancelled);
+        }
+        match ctx.state(|s| quorum::verdict(&s.progress.decisions, required)) {
+            quorum::Verdict::Approved => break,
+            quorum::Verdict::Rejected => {
+                let (who, why) = ctx.state(|s| {
+                    s.progress
+                        .decisions
+                        .iter()
+                        .find(|d| d.kind == DecisionKind::Reject as i32)
+                        .map(|d| (d.user.clone(), d.comment.clone()))
+                        .unwrap_or_default()
+                });
+                close_wait(ctx, started, format!("rejected by {who}"));
+                finish(ctx, Stage::Rejected, format!("rejected by {who}: {why}"));
+                display::notify_ended(ctx, NotificationKind::Decision, &everyone).await;
+                return Ok(false);
+            }
+            quorum::Verdict::Pending { .. } => {}
+        }
+        let now = now_ms(ctx);
+        if now >= deadline {
+            close_wait(ctx, started, "no decision in time".into());
+            let reason = format!(
+                "no decision within approval_timeout {}; nothing was applied",
+                fmt_duration_ms(settings.approval_timeout_ms)
+            );
+            finish(ctx, Stage::Expired, reason);
+            display::notify_ended(ctx, NotificationKind::Ended, &everyone).await;
+            return Ok(false);
+        }
+        if now >= next_reminder {
+            let body = ctx.state(|s| display::approval_reminder_body(&s.progress, deadline, required));
+            steps::notify(ctx, NotificationKind::ApprovalReminder, &approvers, "approval reminder", body).await;
+            next_reminder = now + grace;
+            continue;
+        }
+        // Wakes on the timer, on any accepted message, or on a Temporal cancellation (both
+        // futures inherit it); the loop's first check then ends the wait.
+        let wake_at = next_reminder.min(deadline);
+        let version = ctx.state(|s| s.version);
+        let sleep = TimerOptions::builder(ms(wake_at - now)).summary("approval wait".to_string()).build();
+        temporalio_sdk::workflows::select! {
+            _ = ctx.timer(sleep) => {}
+            _ = ctx.wait_condition(move |s: &ProvisionWorkflow| s.version != version) => {}
+        }
+    }
+    let approvers_said: Vec<String> = ctx.state(|s| s.progress.decisions.iter().map(|d| d.user.clone()).collect());
+    close_wait(ctx, started, format!("approved by {}", approvers_said.join(", ")));
+    let body = format!("{} was approved by {}; applying now.", request.request_id, approvers_said.join(", "));
+    steps::notify(ctx, NotificationKind::Decision, &everyone, "approved", body).await;
+    Ok(true)
+}
+
+fn close_wait(ctx: &mut WorkflowContext<ProvisionWorkflow>, started: i64, outcome: String) {
+    let now = now_ms(ctx);
+    ctx.state_mut(|s| {
+        s.progress.timeline.push(TimelineEntry {
+            step: "await approval".into(),
+            started_at_ms: started,
+            ended_at_ms: now,
+            attempts: 0,
+            outcome,
+        })
+    });
+}

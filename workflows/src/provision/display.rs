@@ -1,0 +1,195 @@
+//! What people read: the stage mirrored to search attributes, the Web UI's current details
+//! (markdown), the call-stack view, and the texts of notifications. Decisions live elsewhere.
+
+use temporalio_sdk::WorkflowContext;
+use tollgate_proto::{NotificationKind, Progress, Stage};
+
+use super::ProvisionWorkflow;
+use super::steps;
+use crate::{fmt_time_ms, search_attributes as sa};
+
+/// Moves to `stage` and mirrors it to search attributes and the Web UI's current details.
+pub(super) fn set_stage(ctx: &mut WorkflowContext<ProvisionWorkflow>, stage: Stage) {
+    ctx.state_mut(|s| s.progress.stage = stage as i32);
+    let (expires_at, details) = ctx.state(|s| (s.progress.expires_at_ms, current_details(&s.progress)));
+    let mut updates = vec![sa::STAGE.value_set(stage.label().to_string())];
+    if expires_at > 0 {
+        updates.push(sa::EXPIRES_AT.value_set(sa::timestamp(expires_at)));
+    }
+    ctx.upsert_search_attributes(updates);
+    ctx.set_current_details(details);
+}
+
+/// Ends the request in `stage` with `reason`.
+pub(super) fn finish(ctx: &mut WorkflowContext<ProvisionWorkflow>, stage: Stage, reason: String) {
+    ctx.state_mut(|s| s.progress.final_reason = reason);
+    set_stage(ctx, stage);
+}
+
+/// Tells `recipients` how the request ended (subject: the final stage; body: the reason).
+pub(super) async fn notify_ended(
+    ctx: &mut WorkflowContext<ProvisionWorkflow>,
+    kind: NotificationKind,
+    recipients: &[String],
+) {
+    let (stage, reason) = ctx.state(|s| (s.progress.stage_enum(), s.progress.final_reason.clone()));
+    let subject = stage.label().to_lowercase();
+    steps::notify(ctx, kind, recipients, &subject, reason).await;
+}
+
+/// Escapes what the Web UI's markdown renderer would interpret (a pair of `$` is math there,
+/// `*` and `_` emphasis, and so on), so amounts and names show as written.
+pub fn escape_markdown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '\\' | '$' | '*' | '_' | '`' | '[' | ']' | '<' | '>' | '#' | '|' | '~') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The Web UI's "current details": a short markdown view of where the request is.
+pub fn current_details(p: &Progress) -> String {
+    let mut lines = vec![format!("**Stage:** {}", escape_markdown(p.stage_enum().label()))];
+    if let Some(cost) = &p.cost {
+        lines.push(format!("**Monthly cost:** {}", escape_markdown(&format!("${:.2}", cost.monthly_total))));
+    }
+    if let Some(gate) = &p.gate {
+        lines.push(format!("**Gate:** {}", escape_markdown(&gate.reason)));
+    }
+    if p.stage_enum() == Stage::AwaitingApproval {
+        lines.push(format!("**Approvals:** {} of {}", p.approvals(), p.required_approvals));
+    }
+    if p.expires_at_ms > 0 {
+        lines.push(format!("**Expires:** {}", fmt_time_ms(p.expires_at_ms)));
+    }
+    if !p.final_reason.is_empty() {
+        lines.push(format!("**Outcome:** {}", escape_markdown(&p.final_reason)));
+    }
+    lines.join("\n\n")
+}
+
+/// What the request is doing or waiting for (the Web UI's Call Stack tab).
+pub fn waiting_on(p: &Progress) -> String {
+    let stage = p.stage_enum();
+    let what = match stage {
+        Stage::AwaitingApproval => format!(
+            "waiting for approval: {} of {} approvals, decide by {}",
+            p.approvals(),
+            p.required_approvals,
+            fmt_time_ms(p.approval_deadline_ms)
+        ),
+        Stage::Active => format!("active until {} (keep, destroy or cancel to change)", fmt_time_ms(p.expires_at_ms)),
+        s if s.is_terminal() => format!("ended: {}", p.final_reason),
+        _ => match p.timeline.iter().rev().find(|t| t.ended_at_ms == 0) {
+            Some(t) => format!("running step '{}'", t.step),
+            None => "working".to_string(),
+        },
+    };
+    format!("{} {}: {what}", p.request_id, stage.label())
+}
+
+pub(super) fn approval_needed_body(p: &Progress, deadline: i64) -> String {
+    let r = p.request.clone().unwrap_or_default();
+    let gate = p.gate.as_ref().map(|g| g.reason.as_str()).unwrap_or_default();
+    format!(
+        "{} asks for {} '{}' in {} ({}).\n{gate}\nApprove: tollgate approve {id} --as <you>   Reject: tollgate reject {id} --as <you> --reason <why>\nDecide by {}.",
+        r.requester,
+        r.kind,
+        r.name,
+        r.environment,
+        r.region,
+        fmt_time_ms(deadline),
+        id = r.request_id,
+    )
+}
+
+pub(super) fn approval_reminder_body(p: &Progress, deadline: i64, required: u32) -> String {
+    format!(
+        "{} still awaits approval (decide by {}). {} of {required} approvals so far.",
+        p.request_id,
+        fmt_time_ms(deadline),
+        p.approvals()
+    )
+}
+
+pub(super) fn created_body(request_id: &str, expires_at: i64, access: &str) -> String {
+    format!("{request_id} is ready until {}.\n{access}", fmt_time_ms(expires_at))
+}
+
+pub(super) fn expiry_body(p: &Progress, requester: &str) -> String {
+    let id = &p.request_id;
+    format!(
+        "{id} expires at {}. Keep it: tollgate keep {id} --as {requester}   Delete now: tollgate destroy {id} --as {requester}",
+        fmt_time_ms(p.expires_at_ms)
+    )
+}
+
+/// "cancelled by alice (not needed) while ACTIVE; destroyed a, b"
+pub(super) fn cancelled_reason(p: &Progress, destroyed: &[String]) -> String {
+    let c = p.cancellation.clone().unwrap_or_default();
+    let who = if c.by == "temporal" { "a Temporal cancellation".to_string() } else { c.by.clone() };
+    let why = if c.reason.is_empty() { String::new() } else { format!(" ({})", c.reason) };
+    let stage = Stage::try_from(c.stage).unwrap_or(Stage::Unspecified).label();
+    let what = if destroyed.is_empty() {
+        "nothing had been applied".to_string()
+    } else {
+        format!("destroyed {}", destroyed.join(", "))
+    };
+    format!("cancelled by {who}{why} while {stage}; {what}")
+}
+
+/// The resource addresses the plan creates.
+pub(super) fn planned_addresses(p: &Progress) -> Vec<String> {
+    p.plan.as_ref().map(|plan| plan.changes.iter().map(|c| c.address.clone()).collect()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tollgate_proto::{CostEstimate, GateDecision};
+
+    #[test]
+    fn dollar_amounts_survive_the_web_ui_markdown() {
+        let p = Progress {
+            stage: Stage::AwaitingApproval as i32,
+            cost: Some(CostEstimate { monthly_total: 732.3, ..Default::default() }),
+            gate: Some(GateDecision {
+                reason: "+$732.30/month is 73.2% of the $1000.00/month baseline (threshold 10%): approval required"
+                    .into(),
+                ..Default::default()
+            }),
+            required_approvals: 1,
+            ..Default::default()
+        };
+        assert_eq!(
+            current_details(&p),
+            "**Stage:** AWAITING\\_APPROVAL\n\n**Monthly cost:** \\$732.30\n\n\
+             **Gate:** +\\$732.30/month is 73.2% of the \\$1000.00/month baseline (threshold 10%): approval required\n\n\
+             **Approvals:** 0 of 1"
+        );
+    }
+
+    #[test]
+    fn cancellation_reasons_say_who_when_and_what() {
+        let mut p = Progress::default();
+        p.cancellation = Some(tollgate_proto::Cancellation {
+            by: "temporal".into(),
+            reason: "ops drill".into(),
+            stage: Stage::Active as i32,
+            ..Default::default()
+        });
+        assert_eq!(
+            cancelled_reason(&p, &["aws_s3_bucket.this".into()]),
+            "cancelled by a Temporal cancellation (ops drill) while ACTIVE; destroyed aws_s3_bucket.this"
+        );
+        p.cancellation = Some(tollgate_proto::Cancellation {
+            by: "alice".into(),
+            stage: Stage::AwaitingApproval as i32,
+            ..Default::default()
+        });
+        assert_eq!(cancelled_reason(&p, &[]), "cancelled by alice while AWAITING_APPROVAL; nothing had been applied");
+    }
+}

@@ -1,0 +1,164 @@
+//! The provisioning flow: validate, generate, plan, estimate, gate, (approval), apply, then
+//! hand over to the active life. Every step checks for cancellation before the next begins.
+
+use std::time::Duration;
+
+use temporalio_sdk::WorkflowContext;
+use tollgate_proto::{
+    ApplyInput, EstimateInput, GenerateModuleInput, NotificationKind, PlanInput, Stage, TimelineEntry, Undo,
+};
+
+use super::compensation::{self, checkpoint};
+use super::display::{self, finish, set_stage};
+use super::steps::{self, Scope, now_ms, step};
+use super::{Flow, ProvisionWorkflow, active, approval};
+use crate::activities::defs as act;
+use crate::{gate, lifecycle, search_attributes as sa, validate};
+
+pub(super) async fn provision(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> Result<(), Flow> {
+    let request = ctx.state(|s| s.progress.request.clone().unwrap_or_default());
+    let request_id = request.request_id.clone();
+    set_stage(ctx, Stage::Requested);
+    ctx.upsert_search_attributes([
+        sa::REQUESTER.value_set(request.requester.clone()),
+        sa::KIND.value_set(request.kind.clone()),
+    ]);
+
+    // 1. settings and validation
+    let settings =
+        step(ctx, "load settings", act::LoadSettings, request_id.clone(), steps::load_settings_options(), |_| 1)
+            .await?;
+    ctx.state_mut(|s| {
+        s.progress.required_approvals = settings.required_approvals.max(1);
+        s.progress.settings = Some(settings.clone());
+    });
+    checkpoint(ctx)?;
+    if let Err(invalid) = validate::validate_request(&request, &settings) {
+        finish(ctx, Stage::Rejected, invalid.to_string());
+        display::notify_ended(ctx, NotificationKind::Ended, std::slice::from_ref(&request.requester)).await;
+        return Ok(());
+    }
+    let ttl_ms = if request.ttl_ms == 0 { settings.default_ttl_ms } else { request.ttl_ms };
+
+    // 2. generate
+    set_stage(ctx, Stage::Generating);
+    let planned_expiry = now_ms(ctx) + ttl_ms as i64;
+    let module = step(
+        ctx,
+        "generate module",
+        act::GenerateModule,
+        GenerateModuleInput { request: Some(request.clone()), expires_at_ms: planned_expiry },
+        steps::quick(&settings, Scope::Cancellable),
+        |m| m.attempt,
+    )
+    .await?;
+    ctx.state_mut(|s| s.progress.module_digest = module.module_digest.clone());
+    checkpoint(ctx)?;
+
+    // 3. plan
+    set_stage(ctx, Stage::Planning);
+    let plan = step(
+        ctx,
+        "plan",
+        act::Plan,
+        PlanInput { request_id: request_id.clone(), module_digest: module.module_digest.clone() },
+        steps::engine(&settings, Duration::from_secs(300), Scope::Cancellable),
+        |p| p.attempt,
+    )
+    .await?;
+    ctx.state_mut(|s| {
+        s.progress.plan_digest = plan.plan_digest.clone();
+        s.progress.plan = plan.summary.clone();
+    });
+    checkpoint(ctx)?;
+
+    // 5. estimate
+    set_stage(ctx, Stage::Estimating);
+    let estimate = step(
+        ctx,
+        "estimate cost",
+        act::EstimateCost,
+        EstimateInput { plan_digest: plan.plan_digest.clone(), region: request.region.clone() },
+        steps::quick(&settings, Scope::Cancellable),
+        |e| e.attempt,
+    )
+    .await?
+    .estimate
+    .unwrap_or_default();
+    checkpoint(ctx)?;
+
+    // 6. gate
+    let decision =
+        gate::decide(&estimate, settings.baseline_monthly_cost, settings.cost_threshold_percent, &request.environment);
+    ctx.upsert_search_attributes([
+        sa::MONTHLY_COST.value_set(estimate.monthly_total),
+        sa::APPROVAL_REQUIRED.value_set(decision.approval_required),
+    ]);
+    let now = now_ms(ctx);
+    ctx.state_mut(|s| {
+        s.progress.cost = Some(estimate.clone());
+        s.progress.gate = Some(decision.clone());
+        s.progress.timeline.push(TimelineEntry {
+            step: "gate".into(),
+            started_at_ms: now,
+            ended_at_ms: now,
+            attempts: 0,
+            outcome: decision.reason.clone(),
+        });
+    });
+
+    if settings.dry_run || request.dry_run {
+        let verb = if decision.approval_required { "would wait for approval" } else { "would be created directly" };
+        finish(ctx, Stage::DryRunDone, format!("dry run: nothing applied; {verb} ({})", decision.reason));
+        return Ok(());
+    }
+
+    // 7. approval
+    if decision.approval_required && !approval::await_approval(ctx, &settings, &request).await? {
+        return Ok(());
+    }
+    checkpoint(ctx)?;
+
+    // 8. apply exactly the plan that was gated (and approved). The undo is registered before
+    // the apply starts: a failed or interrupted apply may have created part of the plan.
+    set_stage(ctx, Stage::Applying);
+    compensation::register(
+        ctx,
+        Undo {
+            step: "apply".into(),
+            action: "destroy".into(),
+            description: "destroy everything the request holds".into(),
+        },
+    );
+    let approved_digest = ctx.state(|s| s.progress.plan_digest.clone());
+    let applied = step(
+        ctx,
+        "apply",
+        act::Apply,
+        ApplyInput { request_id: request_id.clone(), plan_digest: approved_digest },
+        steps::engine(&settings, Duration::from_secs(900), Scope::Shielded),
+        |a| a.attempt,
+    )
+    .await?;
+    let created_at = now_ms(ctx);
+    let max_expires = lifecycle::cap(created_at, settings.max_ttl_ms);
+    let expires_at = (created_at + ttl_ms as i64).min(max_expires);
+    ctx.state_mut(|s| {
+        let p = &mut s.progress;
+        p.state_digest = applied.state_digest.clone();
+        p.outputs = applied.outputs.clone();
+        p.access_instructions = applied.access_instructions.clone();
+        p.created_at_ms = created_at;
+        p.expires_at_ms = expires_at;
+        p.max_expires_at_ms = max_expires;
+    });
+    // Cancelled while applying: the apply finished; the undo destroys what it created.
+    checkpoint(ctx)?;
+    set_stage(ctx, Stage::Active);
+    let body = display::created_body(&request.request_id, expires_at, &applied.access_instructions);
+    steps::notify(ctx, NotificationKind::Created, std::slice::from_ref(&request.requester), "resources created", body)
+        .await;
+
+    // 9-10. lifecycle until destroyed
+    active::live(ctx).await
+}

@@ -1,0 +1,194 @@
+//! Updates and signals: one `check_*` rule backs an update's validator and its handler, and
+//! the signals reuse the handlers. A refused signal is recorded (signals cannot answer).
+
+use temporalio_sdk::SyncWorkflowContext;
+use tollgate_proto::{
+    Ack, CancelCommand, Cancellation, Decision, DecisionKind, LifecycleCommand, Settings, TimelineEntry,
+};
+
+use super::ProvisionWorkflow;
+use super::steps::to_ms;
+use crate::incoming::Incoming;
+use crate::refusal::Refusal;
+use crate::{defaults, fmt_time_ms, lifecycle, quorum};
+
+/// Refusals kept in the progress; older ones are counted, not kept, so a flood of bad
+/// signals cannot grow the state without bound.
+const MAX_REFUSALS: usize = 50;
+
+pub(super) fn now(ctx: &SyncWorkflowContext<ProvisionWorkflow>) -> i64 {
+    to_ms(ctx.workflow_time())
+}
+
+impl ProvisionWorkflow {
+    /// The worker's settings once loaded, the built-in defaults before.
+    pub(super) fn settings(&self) -> Settings {
+        self.progress.settings.clone().unwrap_or_else(defaults::settings)
+    }
+
+    pub(super) fn requester(&self) -> &str {
+        self.progress.request.as_ref().map(|r| r.requester.as_str()).unwrap_or_default()
+    }
+
+    /// The requester and everyone who decided: who hears how a request ended.
+    pub(super) fn everyone(&self) -> Vec<String> {
+        let mut to = vec![self.requester().to_string()];
+        to.extend(self.progress.decisions.iter().map(|d| d.user.clone()));
+        to
+    }
+
+    /// A cancellation (update, signal or Temporal) has been recorded.
+    pub(super) fn cancelling(&self) -> bool {
+        self.progress.cancellation.is_some()
+    }
+
+    pub(super) fn check_decision(&self, m: &Incoming<Decision>, kind: DecisionKind) -> Result<Decision, Refusal> {
+        let mut decision = m.get()?.clone();
+        decision.kind = kind as i32;
+        let settings = self.settings();
+        quorum::check_decision(
+            &quorum::DecisionContext {
+                stage: self.progress.stage_enum(),
+                requester: self.requester(),
+                approving_users: &settings.approving_users,
+                decisions: &self.progress.decisions,
+                current_plan_digest: &self.progress.plan_digest,
+            },
+            &decision,
+        )?;
+        Ok(decision)
+    }
+
+    pub(super) fn record_decision(
+        &mut self,
+        now: i64,
+        m: Incoming<Decision>,
+        kind: DecisionKind,
+    ) -> Result<Ack, Refusal> {
+        let mut decision = self.check_decision(&m, kind)?;
+        decision.at_ms = now;
+        if decision.plan_digest.is_empty() {
+            decision.plan_digest = self.progress.plan_digest.clone();
+        }
+        let verb = if kind == DecisionKind::Approve { "approved" } else { "rejected" };
+        let message = format!("{} {verb} {}", decision.user, self.progress.request_id);
+        self.progress.decisions.push(decision);
+        self.version += 1;
+        Ok(self.ack(message))
+    }
+
+    pub(super) fn check_keep(&self, m: &Incoming<LifecycleCommand>) -> Result<(LifecycleCommand, i64), Refusal> {
+        let command = m.get()?.clone();
+        let settings = self.settings();
+        lifecycle::check_lifecycle_user(
+            self.progress.stage_enum(),
+            &command.user,
+            self.requester(),
+            &settings.approving_users,
+            "keep",
+        )?;
+        self.check_not_ending()?;
+        let expiry = lifecycle::extend(
+            self.progress.expires_at_ms,
+            settings.extension_period_ms,
+            self.progress.max_expires_at_ms,
+        )?;
+        Ok((command, expiry))
+    }
+
+    pub(super) fn record_keep(&mut self, now: i64, m: Incoming<LifecycleCommand>) -> Result<Ack, Refusal> {
+        let (command, new_expiry) = self.check_keep(&m)?;
+        self.progress.expires_at_ms = new_expiry;
+        self.progress.extensions += 1;
+        self.progress.last_expiry_warning_ms = 0;
+        self.progress.timeline.push(TimelineEntry {
+            step: format!("keep by {}", command.user),
+            started_at_ms: now,
+            ended_at_ms: now,
+            attempts: 0,
+            outcome: format!("expires at {}", fmt_time_ms(new_expiry)),
+        });
+        self.version += 1;
+        let capped = if new_expiry >= self.progress.max_expires_at_ms { " (the max_ttl cap)" } else { "" };
+        Ok(self.ack(format!("kept until {}{capped}", fmt_time_ms(new_expiry))))
+    }
+
+    pub(super) fn check_destroy(&self, m: &Incoming<LifecycleCommand>) -> Result<LifecycleCommand, Refusal> {
+        let command = m.get()?.clone();
+        lifecycle::check_lifecycle_user(
+            self.progress.stage_enum(),
+            &command.user,
+            self.requester(),
+            &self.settings().approving_users,
+            "destroy",
+        )?;
+        self.check_not_ending()?;
+        Ok(command)
+    }
+
+    pub(super) fn record_destroy(&mut self, now: i64, m: Incoming<LifecycleCommand>) -> Result<Ack, Refusal> {
+        let mut command = self.check_destroy(&m)?;
+        command.at_ms = now;
+        let message = format!("{} asked to destroy {}", command.user, self.progress.request_id);
+        self.destroy_requested = Some(command);
+        self.version += 1;
+        Ok(self.ack(message))
+    }
+
+    pub(super) fn check_cancel(&self, m: &Incoming<CancelCommand>) -> Result<CancelCommand, Refusal> {
+        let command = m.get()?.clone();
+        lifecycle::check_cancel(
+            self.progress.stage_enum(),
+            &command.user,
+            self.requester(),
+            &self.settings().approving_users,
+            self.cancelling() || self.destroy_requested.is_some(),
+        )?;
+        Ok(command)
+    }
+
+    pub(super) fn record_cancel(&mut self, now: i64, m: Incoming<CancelCommand>) -> Result<Ack, Refusal> {
+        let command = self.check_cancel(&m)?;
+        self.progress.cancellation = Some(Cancellation {
+            by: command.user.clone(),
+            reason: command.reason,
+            at_ms: now,
+            stage: self.progress.stage,
+        });
+        self.version += 1;
+        Ok(self.ack(format!(
+            "{} cancelled {}: nothing more will be created and whatever exists will be destroyed",
+            command.user, self.progress.request_id
+        )))
+    }
+
+    fn check_not_ending(&self) -> Result<(), Refusal> {
+        if self.destroy_requested.is_some() || self.cancelling() {
+            return Err(Refusal::new(
+                crate::refusal::Code::AlreadyEnding,
+                "request is already being destroyed or cancelled",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Records a refused signal, keeping the newest `MAX_REFUSALS`.
+    pub(super) fn refused(&mut self, now: i64, source: &str, refusal: Refusal) {
+        self.progress.refusals.push(refusal.record(source, now));
+        if self.progress.refusals.len() > MAX_REFUSALS {
+            let excess = self.progress.refusals.len() - MAX_REFUSALS;
+            self.progress.refusals.drain(..excess);
+            self.progress.refusals_dropped += excess as u32;
+        }
+    }
+
+    fn ack(&self, message: String) -> Ack {
+        Ack {
+            message,
+            stage: self.progress.stage,
+            expires_at_ms: self.progress.expires_at_ms,
+            approvals: self.progress.approvals() as u32,
+            required_approvals: self.progress.required_approvals,
+        }
+    }
+}

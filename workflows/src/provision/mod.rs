@@ -1,0 +1,232 @@
+//! `ProvisionWorkflow`: one request from validation to destroy (DESIGN.md steps 1-10).
+//!
+//! The files here split the workflow by concern: `messages` (updates and signals, one rule
+//! each for validator and handler), `flow` (validate, generate, plan, estimate, gate, apply),
+//! `approval` (the wait for a quorum), `active` (the life until expiry), `compensation`
+//! (undos, failure and cancellation endings), `steps` (the activity wrapper and options) and
+//! `display` (what people read: Web UI details and notification texts).
+//!
+//! The workflow decides with pure functions (`gate`, `quorum`, `lifecycle`) and does every
+//! side effect through activities. Time comes from `ctx.workflow_time()` and waiting from
+//! `ctx.timer` / `wait_condition`, so replays are deterministic.
+
+mod active;
+mod approval;
+mod compensation;
+pub mod display;
+mod flow;
+mod messages;
+mod steps;
+
+pub use steps::ALL_CHANNELS;
+
+use temporalio_macros::{workflow, workflow_methods};
+use temporalio_sdk::{ContinueAsNewOptions, SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult};
+use temporalio_workflow::WorkflowTermination;
+use tollgate_proto::{
+    Ack, CancelCommand, Decision, DecisionKind, LifecycleCommand, Progress, ProvisionInput, Stage, StepFailure,
+};
+
+use crate::incoming::Incoming;
+use crate::validate;
+
+type HandlerError = Box<dyn std::error::Error + Send + Sync>;
+
+#[workflow]
+pub struct ProvisionWorkflow {
+    progress: Progress,
+    /// Set by a `destroy` command; the lifecycle loop acts on it.
+    destroy_requested: Option<LifecycleCommand>,
+    /// Bumped by every accepted message so waits wake up and re-evaluate.
+    version: u64,
+}
+
+/// How the main flow stops early.
+pub(crate) enum Flow {
+    /// A step failed for good (after its retries).
+    Failed(StepFailure),
+    /// Cancelled through Temporal or withdrawn with the `cancel` update or signal.
+    Cancelled,
+    ContinueAsNew(Box<ProvisionInput>),
+}
+
+#[workflow_methods]
+impl ProvisionWorkflow {
+    #[init]
+    pub fn new(_ctx: &WorkflowContextView, input: ProvisionInput) -> Self {
+        let progress = match input.resume {
+            Some(mut resumed) => {
+                resumed.continued_as_new += 1;
+                resumed
+            }
+            None => {
+                let request = validate::with_defaults(input.request.unwrap_or_default());
+                Progress {
+                    request_id: request.request_id.clone(),
+                    stage: Stage::Requested as i32,
+                    request: Some(request),
+                    ..Default::default()
+                }
+            }
+        };
+        Self { progress, destroy_requested: None, version: 0 }
+    }
+
+    #[run]
+    pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<Progress> {
+        let resumed = ctx.state(|s| s.progress.stage_enum() == Stage::Active);
+        let outcome = if resumed {
+            active::restore_attributes(ctx);
+            active::live(ctx).await
+        } else {
+            flow::provision(ctx).await
+        };
+        match outcome {
+            Ok(()) => {}
+            Err(Flow::ContinueAsNew(input)) => {
+                ctx.continue_as_new(*input, ContinueAsNewOptions::default())?;
+                unreachable!("continue_as_new always returns Err")
+            }
+            Err(Flow::Failed(failure)) => return Err(compensation::fail(ctx, failure).await),
+            Err(Flow::Cancelled) => compensation::end_cancelled(ctx).await?,
+        }
+        let progress = ctx.state(|s| s.progress.clone());
+        // A Temporal cancellation ends the execution as cancelled (so the Web UI shows it),
+        // after the cleanup above; the final report travels as the cancellation's details.
+        if progress.stage_enum() == Stage::Cancelled && ctx.cancellation_token().is_cancelled() {
+            return Err(WorkflowTermination::cancelled_with_details(progress));
+        }
+        Ok(progress)
+    }
+
+    // ---- queries ----
+
+    /// Everything known about the request: stage, timeline, cost, gate, approvals, expiry.
+    #[query]
+    pub fn progress(&self, _ctx: &WorkflowContextView) -> Progress {
+        self.progress.clone()
+    }
+
+    /// What the Web UI's "Call Stack" tab shows: where the request is and what it waits for.
+    #[query(name = "__stack_trace")]
+    pub fn stack_trace(&self, _ctx: &WorkflowContextView) -> String {
+        display::waiting_on(&self.progress)
+    }
+
+    // ---- updates: the caller hears a refusal at once; the same rule backs each handler ----
+
+    #[update_validator(approve)]
+    fn validate_approve(&self, _ctx: &WorkflowContextView, m: &Incoming<Decision>) -> Result<(), HandlerError> {
+        self.check_decision(m, DecisionKind::Approve).map(drop).map_err(|r| r.into_failure())
+    }
+
+    /// Approve the request (as `user`), optionally for a named plan digest.
+    #[update]
+    pub fn approve(&mut self, ctx: &mut SyncWorkflowContext<Self>, m: Incoming<Decision>) -> Result<Ack, HandlerError> {
+        self.record_decision(messages::now(ctx), m, DecisionKind::Approve).map_err(|r| r.into_failure())
+    }
+
+    #[update_validator(reject)]
+    fn validate_reject(&self, _ctx: &WorkflowContextView, m: &Incoming<Decision>) -> Result<(), HandlerError> {
+        self.check_decision(m, DecisionKind::Reject).map(drop).map_err(|r| r.into_failure())
+    }
+
+    /// Reject the request; one rejection ends it.
+    #[update]
+    pub fn reject(&mut self, ctx: &mut SyncWorkflowContext<Self>, m: Incoming<Decision>) -> Result<Ack, HandlerError> {
+        self.record_decision(messages::now(ctx), m, DecisionKind::Reject).map_err(|r| r.into_failure())
+    }
+
+    #[update_validator(keep)]
+    fn validate_keep(&self, _ctx: &WorkflowContextView, m: &Incoming<LifecycleCommand>) -> Result<(), HandlerError> {
+        self.check_keep(m).map(drop).map_err(|r| r.into_failure())
+    }
+
+    /// Keep the resources for another `extension_period` (capped at `max_ttl`).
+    #[update]
+    pub fn keep(
+        &mut self,
+        ctx: &mut SyncWorkflowContext<Self>,
+        m: Incoming<LifecycleCommand>,
+    ) -> Result<Ack, HandlerError> {
+        self.record_keep(messages::now(ctx), m).map_err(|r| r.into_failure())
+    }
+
+    #[update_validator(destroy)]
+    fn validate_destroy(&self, _ctx: &WorkflowContextView, m: &Incoming<LifecycleCommand>) -> Result<(), HandlerError> {
+        self.check_destroy(m).map(drop).map_err(|r| r.into_failure())
+    }
+
+    /// Destroy the resources now.
+    #[update]
+    pub fn destroy(
+        &mut self,
+        ctx: &mut SyncWorkflowContext<Self>,
+        m: Incoming<LifecycleCommand>,
+    ) -> Result<Ack, HandlerError> {
+        self.record_destroy(messages::now(ctx), m).map_err(|r| r.into_failure())
+    }
+
+    #[update_validator(cancel)]
+    fn validate_cancel(&self, _ctx: &WorkflowContextView, m: &Incoming<CancelCommand>) -> Result<(), HandlerError> {
+        self.check_cancel(m).map(drop).map_err(|r| r.into_failure())
+    }
+
+    /// Withdraw the request at any stage: nothing more is created and whatever exists is
+    /// destroyed; the request ends CANCELLED.
+    #[update]
+    pub fn cancel(
+        &mut self,
+        ctx: &mut SyncWorkflowContext<Self>,
+        m: Incoming<CancelCommand>,
+    ) -> Result<Ack, HandlerError> {
+        self.record_cancel(messages::now(ctx), m).map_err(|r| r.into_failure())
+    }
+
+    // ---- signals, for tools that can only signal (the Web UI): same rules, refusals recorded ----
+
+    /// Signal form of `approve`.
+    #[signal(name = "approve")]
+    pub fn approve_signal(&mut self, ctx: &mut SyncWorkflowContext<Self>, m: Incoming<Decision>) {
+        let now = messages::now(ctx);
+        if let Err(r) = self.record_decision(now, m, DecisionKind::Approve) {
+            self.refused(now, "signal approve", r);
+        }
+    }
+
+    /// Signal form of `reject`.
+    #[signal(name = "reject")]
+    pub fn reject_signal(&mut self, ctx: &mut SyncWorkflowContext<Self>, m: Incoming<Decision>) {
+        let now = messages::now(ctx);
+        if let Err(r) = self.record_decision(now, m, DecisionKind::Reject) {
+            self.refused(now, "signal reject", r);
+        }
+    }
+
+    /// Signal form of `keep`.
+    #[signal(name = "keep")]
+    pub fn keep_signal(&mut self, ctx: &mut SyncWorkflowContext<Self>, m: Incoming<LifecycleCommand>) {
+        let now = messages::now(ctx);
+        if let Err(r) = self.record_keep(now, m) {
+            self.refused(now, "signal keep", r);
+        }
+    }
+
+    /// Signal form of `destroy`.
+    #[signal(name = "destroy")]
+    pub fn destroy_signal(&mut self, ctx: &mut SyncWorkflowContext<Self>, m: Incoming<LifecycleCommand>) {
+        let now = messages::now(ctx);
+        if let Err(r) = self.record_destroy(now, m) {
+            self.refused(now, "signal destroy", r);
+        }
+    }
+
+    /// Signal form of `cancel`.
+    #[signal(name = "cancel")]
+    pub fn cancel_signal(&mut self, ctx: &mut SyncWorkflowContext<Self>, m: Incoming<CancelCommand>) {
+        let now = messages::now(ctx);
+        if let Err(r) = self.record_cancel(now, m) {
+            self.refused(now, "signal cancel", r);
+        }
+    }
+}
