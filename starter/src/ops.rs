@@ -161,7 +161,7 @@ async fn update_error(client: &Client, id: &str, e: temporalio_client::errors::W
         E::NotFound(_) => {
             let handle = client.get_workflow_handle::<ProvisionWorkflow>(id);
             match handle.describe(WorkflowDescribeOptions::default()).await {
-                Ok(_) => CliError::Refused(format!("request {id} has already ended")),
+                Ok(_) => CliError::Refusal(Refusal::new(Code::WrongStage, format!("request {id} has already ended"))),
                 Err(_) => CliError::NotFound(id.to_string()),
             }
         }

@@ -162,10 +162,10 @@ async fn approval_timeout_expires_with_reminders_and_nothing_applied() {
     let kinds = env.inbox.kinds_for(&id);
     assert!(kinds.iter().filter(|k| *k == "approval_reminder").count() >= 1, "{kinds:?}");
     let why = match ops::decide(&env.client, &id, DecisionKind::Approve, "carol", "", "").await {
-        Err(CliError::Refused(why)) => why,
+        Err(CliError::Refusal(why)) => why,
         other => panic!("late approval must be refused: {other:?}"),
     };
-    assert_eq!(why, format!("request {id} has already ended"));
+    assert_eq!((why.code, why.message), (Code::WrongStage, format!("request {id} has already ended")));
     env.shutdown().await;
 }
 

