@@ -6,8 +6,17 @@ use std::future::Future;
 use temporalio_sdk::activities::ActivityError;
 
 /// Activity names faults can be injected into.
-pub const ACTIVITIES: &[&str] =
-    &["load_settings", "generate_module", "plan", "estimate_cost", "apply", "destroy", "notify"];
+pub const ACTIVITIES: &[&str] = &[
+    "load_settings",
+    "generate_module",
+    "plan",
+    "estimate_cost",
+    "apply",
+    "destroy",
+    "notify",
+    "list_holdings",
+    "request_states",
+];
 
 /// Which activities fail, and how.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -20,7 +20,8 @@ use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tollgate_proto::{
     ApplyInput, ApplyResult, DestroyInput, DestroyResult, EstimateInput, EstimateResult, GenerateModuleInput,
-    GeneratedModule, NotifyInput, PlanInput, PlanResult, PlanSummary, ResourceChange, Settings,
+    GeneratedModule, HoldingsResult, NotifyInput, PlanInput, PlanResult, PlanSummary, RequestState, RequestStatesInput,
+    RequestStatesResult, ResourceChange, Settings,
 };
 use tollgate_workflows::activities::defs;
 
@@ -43,6 +44,8 @@ pub struct TollgateActivities {
     /// Notification channels by name (`log`, `webhook`).
     pub channels: std::collections::BTreeMap<String, Channel>,
     pub faults: Faults,
+    /// For the reconciler, which asks Temporal about requests (None: `request_states` fails).
+    pub temporal: Option<temporalio_client::Client>,
 }
 
 /// An error the workflow sees as an ApplicationFailure with a type name.
@@ -198,6 +201,47 @@ impl TollgateActivities {
             .await
             .map_err(|e| classified(e.type_name(), e.retryable(), e.to_string()))
     }
+
+    async fn request_states_work(&self, input: RequestStatesInput) -> Result<RequestStatesResult, ActivityError> {
+        use temporalio_client::WorkflowExecutionStatus as S;
+        use temporalio_client::errors::WorkflowInteractionError;
+        use tollgate_workflows::search_attributes as sa;
+        let Some(client) = &self.temporal else {
+            return Err(classified("Internal", false, "this worker has no Temporal client for the reconciler"));
+        };
+        let mut states = Vec::new();
+        for request_id in input.request_ids {
+            let handle = client.get_workflow_handle::<tollgate_workflows::ProvisionWorkflow>(&request_id);
+            let state = match handle.describe(temporalio_client::WorkflowDescribeOptions::default()).await {
+                Ok(d) => {
+                    let status = match d.status() {
+                        S::Running => "RUNNING",
+                        S::Completed => "COMPLETED",
+                        S::Failed => "FAILED",
+                        S::Canceled => "CANCELED",
+                        S::Terminated => "TERMINATED",
+                        S::ContinuedAsNew => "CONTINUED_AS_NEW",
+                        S::TimedOut => "TIMED_OUT",
+                        S::Paused => "PAUSED",
+                        _ => "UNKNOWN",
+                    };
+                    let attrs = d.search_attributes();
+                    RequestState {
+                        request_id: request_id.clone(),
+                        status: status.into(),
+                        stage: attrs.get(&sa::STAGE).unwrap_or_default(),
+                        requester: attrs.get(&sa::REQUESTER).unwrap_or_default(),
+                    }
+                }
+                Err(WorkflowInteractionError::NotFound(_)) => {
+                    RequestState { request_id: request_id.clone(), status: "NOT_FOUND".into(), ..Default::default() }
+                }
+                Err(e) => return Err(classified("TemporalUnavailable", true, format!("describing {request_id}: {e}"))),
+            };
+            states.push(state);
+        }
+        Ok(RequestStatesResult { states })
+    }
 }
 
 #[activities]
@@ -246,6 +290,25 @@ impl TollgateActivities {
         input: DestroyInput,
     ) -> Result<DestroyResult, ActivityError> {
         self.faults.wrap("destroy", ctx.info().attempt, self.destroy_work(&ctx, input)).await
+    }
+
+    #[activity(definition = defs::ListHoldings)]
+    pub async fn list_holdings(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        _why: String,
+    ) -> Result<HoldingsResult, ActivityError> {
+        let work = async { Ok(HoldingsResult { holdings: self.engine.holdings().await.map_err(eng)? }) };
+        self.faults.wrap("list_holdings", ctx.info().attempt, work).await
+    }
+
+    #[activity(definition = defs::RequestStates)]
+    pub async fn request_states(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: RequestStatesInput,
+    ) -> Result<RequestStatesResult, ActivityError> {
+        self.faults.wrap("request_states", ctx.info().attempt, self.request_states_work(input)).await
     }
 
     #[activity(definition = defs::Notify)]

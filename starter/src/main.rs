@@ -118,6 +118,12 @@ enum Command {
         #[arg(long, default_value = "")]
         reason: String,
     },
+    /// Find resources whose request closed without destroying them, and destroy (or report) them.
+    Reconcile {
+        /// Only report what would be done.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Run a local Temporal dev server (with Web UI) and a worker in the foreground.
     Dev {
         #[arg(long, default_value_t = 7233)]
@@ -250,6 +256,16 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             let client = client().await?;
             let ack = ops::cancel(&client, &id, &user, &reason).await?;
             print_ack(&id, &ack, json_out);
+        }
+        Command::Reconcile { dry_run } => {
+            let config = load_config(&cli.config)?;
+            let client = client().await?;
+            let report = ops::reconcile(&client, &config.task_queue, dry_run).await?;
+            if json_out {
+                println!("{}", render::reconcile_json(&report));
+            } else {
+                println!("{}", render::reconcile_text(&report));
+            }
         }
         Command::Dev { port, ui_port, db } => {
             let config = load_config(&cli.config)?;

@@ -9,11 +9,11 @@ use temporalio_common::protos::temporal::api::failure::v1::{Failure, failure::Fa
 use temporalio_common::search_attributes::SearchAttributes;
 use temporalio_common::{HasWorkflowDefinition, UpdateDefinition};
 use tollgate_proto::{
-    Ack, CancelCommand, Decision, DecisionKind, LifecycleCommand, Progress, ProvisionInput, ProvisionRequest, Settings,
-    Stage,
+    Ack, CancelCommand, Decision, DecisionKind, LifecycleCommand, Progress, ProvisionInput, ProvisionRequest,
+    ReconcileInput, ReconcileReport, Settings, Stage,
 };
 use tollgate_workflows::refusal::{Code, Refusal};
-use tollgate_workflows::{Incoming, ProvisionWorkflow, search_attributes as sa, validate};
+use tollgate_workflows::{Incoming, ProvisionWorkflow, ReconcileWorkflow, search_attributes as sa, validate};
 
 /// Why a command did not do what was asked. Each maps to an exit code.
 #[derive(Debug, thiserror::Error)]
@@ -235,6 +235,35 @@ where
     match handle.execute_update(update, input, WorkflowExecuteUpdateOptions::default()).await {
         Ok(ack) => Ok(ack),
         Err(e) => Err(update_error(client, id, e).await),
+    }
+}
+
+/// Runs the reconciler now (a `ReconcileWorkflow` on the worker's task queue) and waits for
+/// its report. `dry_run` only reports.
+pub async fn reconcile(client: &Client, task_queue: &str, dry_run: bool) -> Result<ReconcileReport, CliError> {
+    let id = format!(
+        "{}-manual-{}",
+        tollgate_workflows::reconcile::SCHEDULE_ID,
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let summary = if dry_run { "tollgate reconcile --dry-run" } else { "tollgate reconcile" };
+    let options =
+        WorkflowStartOptions::new(task_queue.to_string(), id.clone()).static_summary(summary.to_string()).build();
+    let handle = client
+        .start_workflow(ReconcileWorkflow::run, ReconcileInput { dry_run }, options)
+        .await
+        .map_err(|e| CliError::Failed(format!("could not start the reconciler: {e}")))?;
+    match tokio::time::timeout(
+        std::time::Duration::from_secs(600),
+        handle.get_result(WorkflowGetResultOptions::default()),
+    )
+    .await
+    {
+        Ok(Ok(report)) => Ok(report),
+        Ok(Err(e)) => Err(CliError::Failed(format!("the reconciler ({id}) failed: {e}"))),
+        Err(_) => Err(CliError::Failed(format!(
+            "the reconciler ({id}) did not finish within 10 minutes; is a tollgate worker running on task queue '{task_queue}'?"
+        ))),
     }
 }
 

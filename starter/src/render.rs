@@ -1,7 +1,7 @@
 //! Human and JSON views of a request.
 
 use serde_json::{Value, json};
-use tollgate_proto::{DecisionKind, Progress};
+use tollgate_proto::{DecisionKind, Progress, ReconcileReport};
 use tollgate_workflows::fmt_time_ms;
 
 use crate::ops::ListedRequest;
@@ -96,6 +96,49 @@ pub fn status_json(p: &Progress) -> Value {
         "pending_undo": p.undo.iter().map(|u| json!({"step": u.step, "action": u.action, "description": u.description})).collect::<Vec<_>>(),
         "timeline": timeline,
     })
+}
+
+/// The `reconcile --output json` object.
+pub fn reconcile_json(r: &ReconcileReport) -> Value {
+    json!({
+        "started_at": time_or_null(r.started_at_ms),
+        "dry_run": r.dry_run,
+        "mode": r.mode,
+        "requests_holding_resources": r.requests_holding_resources,
+        "summary": r.summary,
+        "findings": r.findings.iter().map(|f| json!({
+            "request_id": f.request_id,
+            "workflow_status": f.workflow_status,
+            "stage": f.stage,
+            "owner": f.owner,
+            "resources": f.resources,
+            "action": f.action,
+            "detail": f.detail,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// The `reconcile` text for people: the summary, then one line per request holding resources.
+pub fn reconcile_text(r: &ReconcileReport) -> String {
+    let mode = if r.dry_run {
+        format!("dry run; reconcile.action = {}", r.mode)
+    } else {
+        format!("reconcile.action = {}", r.mode)
+    };
+    let mut out = vec![format!("{} ({mode})", r.summary)];
+    for f in &r.findings {
+        let stage = if f.stage.is_empty() { String::new() } else { format!(" at {}", f.stage) };
+        let detail = if f.detail.is_empty() { String::new() } else { format!(": {}", f.detail) };
+        out.push(format!(
+            "  {} ({}{stage}, owner {}): {} -> {}{detail}",
+            f.request_id,
+            f.workflow_status,
+            if f.owner.is_empty() { "unknown" } else { &f.owner },
+            f.resources.join(", "),
+            f.action
+        ));
+    }
+    out.join("\n")
 }
 
 /// The `status` text for people.

@@ -416,6 +416,7 @@ impl Config {
                 retry_max_interval_ms: retry_max,
                 retry_max_attempts: retry_attempts,
                 notification_channels: channel_names,
+                reconcile_action: action.as_str().to_string(),
             },
             price_book: raw.price_book.map(PathBuf::from),
             channels,

@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod namespace;
+pub mod schedule;
 
 use std::sync::Arc;
 
@@ -11,7 +12,7 @@ use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 use tollgate_activities::{
     TollgateActivities, artifacts::LocalArtifactStore, cost::PriceBook, engine::sandbox::SandboxEngine, notify::Channel,
 };
-use tollgate_workflows::ProvisionWorkflow;
+use tollgate_workflows::{ProvisionWorkflow, ReconcileWorkflow};
 
 pub use config::{ChannelConfig, Config, ConfigError, ReconcileAction};
 
@@ -41,8 +42,9 @@ pub async fn connect() -> anyhow::Result<Client> {
     Ok(Client::new(connection, client_opts)?)
 }
 
-/// The activity implementations for `config`.
-pub fn build_activities(config: &Config) -> anyhow::Result<TollgateActivities> {
+/// The activity implementations for `config`; `client` lets the reconciler ask Temporal
+/// about requests.
+pub fn build_activities(config: &Config, client: Option<Client>) -> anyhow::Result<TollgateActivities> {
     let prices = match &config.price_book {
         Some(path) => {
             let text =
@@ -66,6 +68,7 @@ pub fn build_activities(config: &Config) -> anyhow::Result<TollgateActivities> {
         prices,
         channels,
         faults: config.faults.clone(),
+        temporal: client,
     })
 }
 
@@ -74,7 +77,8 @@ pub fn build_worker(config: &Config, client: Client) -> anyhow::Result<Worker> {
     let runtime = Runtime::from_current_tokio(Default::default()).context("starting the Temporal runtime")?;
     let options = WorkerOptions::new(config.task_queue.clone())
         .register_workflow::<ProvisionWorkflow>()?
-        .register_activities(build_activities(config)?)
+        .register_workflow::<ReconcileWorkflow>()?
+        .register_activities(build_activities(config, Some(client.clone()))?)
         .build();
     Worker::new(&runtime, client, options).context("creating the worker")
 }
@@ -86,6 +90,8 @@ pub async fn run(config: &Config, client: Client) -> anyhow::Result<()> {
     if !registered.is_empty() {
         tracing::info!(attributes = %registered.join(", "), "registered Tollgate's search attributes on the namespace");
     }
+    let schedule = schedule::ensure_reconcile_schedule(&client, config).await?;
+    tracing::info!(%schedule, every = %humantime::format_duration(config.reconcile.interval), "reconcile schedule in place");
     let mut worker = build_worker(config, client)?;
     let shutdown = worker.shutdown_handle();
     tokio::spawn(async move {

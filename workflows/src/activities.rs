@@ -6,7 +6,8 @@ use temporalio_macros::activity_definitions;
 use temporalio_sdk::activities::ActivityError;
 use tollgate_proto::{
     ApplyInput, ApplyResult, DestroyInput, DestroyResult, EstimateInput, EstimateResult, GenerateModuleInput,
-    GeneratedModule, NotifyInput, PlanInput, PlanResult, Settings,
+    GeneratedModule, HoldingsResult, NotifyInput, PlanInput, PlanResult, RequestStatesInput, RequestStatesResult,
+    Settings,
 };
 
 pub struct ProvisionActivities;
@@ -53,6 +54,18 @@ impl ProvisionActivities {
     /// never re-sends through a channel that already succeeded).
     #[activity(name = "notify")]
     pub fn notify(input: NotifyInput) -> Result<(), ActivityError> {
+        unimplemented!()
+    }
+
+    /// What the engine holds, per request id (for the reconciler). `why` is for the log.
+    #[activity(name = "list_holdings")]
+    pub fn list_holdings(why: String) -> Result<HoldingsResult, ActivityError> {
+        unimplemented!()
+    }
+
+    /// The requests' workflow status and stage as Temporal knows them (for the reconciler).
+    #[activity(name = "request_states")]
+    pub fn request_states(input: RequestStatesInput) -> Result<RequestStatesResult, ActivityError> {
         unimplemented!()
     }
 }

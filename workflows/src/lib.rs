@@ -11,12 +11,14 @@ pub mod incoming;
 pub mod lifecycle;
 pub mod provision;
 pub mod quorum;
+pub mod reconcile;
 pub mod refusal;
 pub mod search_attributes;
 pub mod validate;
 
 pub use incoming::Incoming;
 pub use provision::ProvisionWorkflow;
+pub use reconcile::ReconcileWorkflow;
 
 /// The workflow type name registered with Temporal.
 pub const WORKFLOW_TYPE: &str = "ProvisionWorkflow";

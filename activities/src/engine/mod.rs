@@ -78,6 +78,10 @@ pub trait Engine: Send + Sync {
         op: OpContext<'a>,
     ) -> BoxFuture<'a, Result<Applied, EngineError>>;
 
+    /// Every request that holds resources in this engine, with what it holds (the reconciler
+    /// compares this with the requests' state in Temporal).
+    fn holdings(&self) -> BoxFuture<'_, Result<Vec<tollgate_proto::Holding>, EngineError>>;
+
     /// Destroys everything the request holds (using `state` when given). Idempotent.
     fn destroy<'a>(
         &'a self,

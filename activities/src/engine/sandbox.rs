@@ -282,6 +282,40 @@ impl Engine for SandboxEngine {
         })
     }
 
+    fn holdings(&self) -> BoxFuture<'_, Result<Vec<tollgate_proto::Holding>, EngineError>> {
+        Box::pin(async move {
+            let dir = self.root.join("inventory");
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+                Err(e) => return Err(EngineError::Io(format!("{}: {e}", dir.display()))),
+            };
+            let mut holdings = Vec::new();
+            for entry in entries {
+                let path = entry.map_err(|e| EngineError::Io(e.to_string()))?.path();
+                if path.extension().is_none_or(|e| e != "json") {
+                    continue;
+                }
+                let inv = read_inventory(&path, "")?;
+                if inv.resources.is_empty() {
+                    continue;
+                }
+                let owner = inv
+                    .resources
+                    .iter()
+                    .find_map(|r| r.attributes.get("tags_all").and_then(|t| t["Owner"].as_str()).map(String::from))
+                    .unwrap_or_default();
+                holdings.push(tollgate_proto::Holding {
+                    request_id: inv.request_id.clone(),
+                    addresses: inv.resources.iter().map(|r| r.address.clone()).collect(),
+                    owner,
+                });
+            }
+            holdings.sort_by(|a, b| a.request_id.cmp(&b.request_id));
+            Ok(holdings)
+        })
+    }
+
     fn destroy<'a>(
         &'a self,
         request_id: &'a str,
