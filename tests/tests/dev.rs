@@ -1,0 +1,127 @@
+//! `tollgate dev` killed with SIGKILL leaves no Temporal server behind, and a restart on the
+//! same database resumes every request.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{binary, free_port, temporal_bin, workspace};
+use tollgate_proto::{ProvisionRequest, Stage};
+use tollgate_starter::{dev, ops};
+use tollgate_worker::Config;
+
+fn start_dev(dir: &std::path::Path, port: u16, ui_port: u16) -> Child {
+    Command::new(binary("tollgate"))
+        .args(["dev", "--port", &port.to_string(), "--ui-port", &ui_port.to_string()])
+        .current_dir(dir)
+        .env("TOLLGATE_TEMPORAL_BIN", temporal_bin())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Kills `tollgate dev` if the test fails half-way (its server then follows it).
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Pids of Temporal servers started for `db`.
+fn servers_for(db: &std::path::Path) -> Vec<u32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { continue };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains("start-dev") && cmdline.contains(&db.display().to_string()) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+async fn wait_until(what: &str, secs: u64, mut check: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while !check() {
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkilled_dev_leaves_no_server_and_a_restart_resumes_requests() {
+    let _ = workspace();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let text = format!(
+        "data_dir = \"{}\"\napproving_users = [\"carol\"]\ngrace_period = \"1m\"\nextension_period = \"10m\"\nmax_ttl = \"1h\"\n",
+        data.display()
+    );
+    std::fs::write(dir.path().join("tollgate.toml"), &text).unwrap();
+    let db = data.join("temporal.db");
+    let (port, ui_port) = (free_port(), free_port());
+
+    let mut first = KillOnDrop(start_dev(dir.path(), port, ui_port));
+    let client = dev::connect_local(port, Duration::from_secs(60)).await.unwrap();
+    let config = Config::from_sources(&text, "test", &[]).unwrap();
+    let request = ProvisionRequest { kind: "s3".into(), requester: "alice".into(), ..Default::default() };
+    // The worker registers nothing here (dev registers the attributes), but give it a moment.
+    let id = loop {
+        match ops::start_request(&client, &config.task_queue, &config.settings, request.clone()).await {
+            Ok(id) => break id,
+            Err(e) => {
+                eprintln!("waiting for tollgate dev: {e}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(p) = ops::progress(&client, &id).await
+            && p.stage_enum() == Stage::Active
+        {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never became active");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(servers_for(&db).len(), 1, "one server runs for this database");
+
+    first.0.kill().unwrap(); // SIGKILL: no destructor, no signal handler runs
+    first.0.wait().unwrap();
+    wait_until("the Temporal server outlived tollgate dev", 10, || servers_for(&db).is_empty()).await;
+
+    let mut second = KillOnDrop(start_dev(dir.path(), port, ui_port));
+    let client = dev::connect_local(port, Duration::from_secs(60)).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let resumed = loop {
+        match ops::progress(&client, &id).await {
+            Ok(p) => break p,
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                eprintln!("waiting for the restarted worker: {e}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert_eq!(resumed.stage_enum(), Stage::Active, "the request survived the restart");
+    ops::destroy(&client, &id, "alice").await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let p = ops::progress(&client, &id).await.unwrap();
+        if p.stage_enum() == Stage::Destroyed {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "not destroyed: {}", p.stage_enum().label());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    second.0.kill().unwrap();
+    second.0.wait().unwrap();
+    wait_until("the second server outlived tollgate dev", 10, || servers_for(&db).is_empty()).await;
+}
