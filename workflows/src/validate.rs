@@ -76,11 +76,11 @@ pub fn validate_request(request: &ProvisionRequest, settings: &Settings) -> Resu
             request.name
         ));
     }
-    if request.ttl_ms > settings.max_ttl_ms {
+    if tollgate_proto::span_ms(&request.ttl) > tollgate_proto::span_ms(&settings.max_ttl) {
         problems.push(format!(
             "ttl {} is above max_ttl {}: ask for a shorter ttl",
-            crate::fmt_duration_ms(request.ttl_ms),
-            crate::fmt_duration_ms(settings.max_ttl_ms)
+            crate::fmt_duration_ms(tollgate_proto::span_ms(&request.ttl)),
+            crate::fmt_duration_ms(tollgate_proto::span_ms(&settings.max_ttl))
         ));
     }
     if problems.is_empty() { Ok(()) } else { Err(InvalidRequest { problems }) }
@@ -116,7 +116,7 @@ mod tests {
     use super::*;
 
     fn settings() -> Settings {
-        Settings { allowed_vendors: vec!["aws".into()], max_ttl_ms: 30 * 86_400_000, ..Default::default() }
+        Settings { allowed_vendors: vec!["aws".into()], max_ttl: tollgate_proto::span(30 * 86_400_000), ..Default::default() }
     }
 
     fn request(kind: &str) -> ProvisionRequest {
@@ -143,7 +143,7 @@ mod tests {
         let mut r = request("ec2");
         r.requester.clear();
         r.vendor = "gcp".into();
-        r.ttl_ms = 31 * 86_400_000;
+        r.ttl = tollgate_proto::span(31 * 86_400_000);
         r.params.insert("instance_type".into(), "x1.huge".into());
         r.params.insert("colour".into(), "red".into());
         let err = validate_request(&r, &settings()).unwrap_err();

@@ -13,12 +13,12 @@ use crate::{lifecycle, search_attributes as sa};
 pub(super) async fn live(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> Result<(), Flow> {
     let settings = ctx.state(|s| s.settings());
     let requester = ctx.state(|s| s.requester().to_string());
-    let grace = settings.grace_period_ms as i64;
-    let mut shown_expiry = ctx.state(|s| s.progress.expires_at_ms);
+    let grace = tollgate_proto::span_ms(&settings.grace_period) as i64;
+    let mut shown_expiry = ctx.state(|s| tollgate_proto::ms(&s.progress.expires_at));
     let reason = loop {
         checkpoint(ctx)?;
         // A keep moved the expiry: show the new one in search attributes and the Web UI.
-        let expiry = ctx.state(|s| s.progress.expires_at_ms);
+        let expiry = ctx.state(|s| tollgate_proto::ms(&s.progress.expires_at));
         if expiry != shown_expiry {
             shown_expiry = expiry;
             ctx.upsert_search_attributes([sa::EXPIRES_AT.value_set(sa::timestamp(expiry))]);
@@ -27,7 +27,7 @@ pub(super) async fn live(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> Result
         if let Some(cmd) = ctx.state(|s| s.destroy_requested.clone()) {
             break format!("destroyed at the request of {}", cmd.user);
         }
-        let (expires_at, last_warning) = ctx.state(|s| (s.progress.expires_at_ms, s.progress.last_expiry_warning_ms));
+        let (expires_at, last_warning) = ctx.state(|s| (tollgate_proto::ms(&s.progress.expires_at), tollgate_proto::ms(&s.progress.last_expiry_warning)));
         let now = now_ms(ctx);
         match lifecycle::next(now, expires_at, grace, last_warning) {
             lifecycle::Next::Destroy => break "expired".to_string(),
@@ -38,7 +38,7 @@ pub(super) async fn live(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> Result
                     (NotificationKind::ExpiryReminder, "reminder: keep or delete?")
                 };
                 let body = ctx.state(|s| display::expiry_body(&s.progress, &requester));
-                ctx.state_mut(|s| s.progress.last_expiry_warning_ms = now);
+                ctx.state_mut(|s| s.progress.last_expiry_warning = tollgate_proto::at(now));
                 steps::notify(ctx, kind, std::slice::from_ref(&requester), subject, body).await;
             }
             lifecycle::Next::SleepUntil(at) => {

@@ -17,8 +17,8 @@ pub(super) async fn await_approval(
     request: &ProvisionRequest,
 ) -> Result<bool, Flow> {
     let started = now_ms(ctx);
-    let deadline = started + settings.approval_timeout_ms as i64;
-    ctx.state_mut(|s| s.progress.approval_deadline_ms = deadline);
+    let deadline = started + tollgate_proto::span_ms(&settings.approval_timeout) as i64;
+    ctx.state_mut(|s| s.progress.approval_deadline = tollgate_proto::at(deadline));
     set_stage(ctx, Stage::AwaitingApproval);
     let approvers = settings.approving_users.clone();
     let mut everyone = vec![request.requester.clone()];
@@ -27,7 +27,7 @@ pub(super) async fn await_approval(
     steps::notify(ctx, NotificationKind::ApprovalNeeded, &approvers, "approval needed", body).await;
 
     let required = settings.required_approvals.max(1);
-    let grace = settings.grace_period_ms.max(1) as i64;
+    let grace = tollgate_proto::span_ms(&settings.grace_period).max(1) as i64;
     let mut next_reminder = started + grace;
     loop {
         if checkpoint(ctx).is_err() {
@@ -57,7 +57,7 @@ pub(super) async fn await_approval(
             close_wait(ctx, started, "no decision in time".into());
             let reason = format!(
                 "no decision within approval_timeout {}; nothing was applied",
-                fmt_duration_ms(settings.approval_timeout_ms)
+                fmt_duration_ms(tollgate_proto::span_ms(&settings.approval_timeout))
             );
             finish(ctx, Stage::Expired, reason);
             display::notify_ended(ctx, NotificationKind::Ended, &everyone).await;
@@ -91,8 +91,8 @@ fn close_wait(ctx: &mut WorkflowContext<ProvisionWorkflow>, started: i64, outcom
     ctx.state_mut(|s| {
         s.progress.timeline.push(TimelineEntry {
             step: "await approval".into(),
-            started_at_ms: started,
-            ended_at_ms: now,
+            started_at: tollgate_proto::at(started),
+            ended_at: tollgate_proto::at(now),
             attempts: 0,
             outcome,
         })

@@ -28,7 +28,7 @@ pub(super) fn checkpoint(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> Result
             s.progress.cancellation = Some(Cancellation {
                 by: "temporal".into(),
                 reason: token.reason().unwrap_or_default(),
-                at_ms: now,
+                at: tollgate_proto::at(now),
                 stage: s.progress.stage,
             })
         });

@@ -11,7 +11,7 @@ use crate::{fmt_time_ms, search_attributes as sa};
 /// Moves to `stage` and mirrors it to search attributes and the Web UI's current details.
 pub(super) fn set_stage(ctx: &mut WorkflowContext<ProvisionWorkflow>, stage: Stage) {
     ctx.state_mut(|s| s.progress.stage = stage as i32);
-    let (expires_at, details) = ctx.state(|s| (s.progress.expires_at_ms, current_details(&s.progress)));
+    let (expires_at, details) = ctx.state(|s| (tollgate_proto::ms(&s.progress.expires_at), current_details(&s.progress)));
     let mut updates = vec![sa::STAGE.value_set(stage.label().to_string())];
     if expires_at > 0 {
         updates.push(sa::EXPIRES_AT.value_set(sa::timestamp(expires_at)));
@@ -62,8 +62,8 @@ pub fn current_details(p: &Progress) -> String {
     if p.stage_enum() == Stage::AwaitingApproval {
         lines.push(format!("**Approvals:** {} of {}", p.approvals(), p.required_approvals));
     }
-    if p.expires_at_ms > 0 {
-        lines.push(format!("**Expires:** {}", fmt_time_ms(p.expires_at_ms)));
+    if tollgate_proto::ms(&p.expires_at) > 0 {
+        lines.push(format!("**Expires:** {}", fmt_time_ms(tollgate_proto::ms(&p.expires_at))));
     }
     if !p.final_reason.is_empty() {
         lines.push(format!("**Outcome:** {}", escape_markdown(&p.final_reason)));
@@ -79,11 +79,11 @@ pub fn waiting_on(p: &Progress) -> String {
             "waiting for approval: {} of {} approvals, decide by {}",
             p.approvals(),
             p.required_approvals,
-            fmt_time_ms(p.approval_deadline_ms)
+            fmt_time_ms(tollgate_proto::ms(&p.approval_deadline))
         ),
-        Stage::Active => format!("active until {} (keep, destroy or cancel to change)", fmt_time_ms(p.expires_at_ms)),
+        Stage::Active => format!("active until {} (keep, destroy or cancel to change)", fmt_time_ms(tollgate_proto::ms(&p.expires_at))),
         s if s.is_terminal() => format!("ended: {}", p.final_reason),
-        _ => match p.timeline.iter().rev().find(|t| t.ended_at_ms == 0) {
+        _ => match p.timeline.iter().rev().find(|t| tollgate_proto::ms(&t.ended_at) == 0) {
             Some(t) => format!("running step '{}'", t.step),
             None => "working".to_string(),
         },
@@ -123,7 +123,7 @@ pub(super) fn expiry_body(p: &Progress, requester: &str) -> String {
     let id = &p.request_id;
     format!(
         "{id} expires at {}. Keep it: tollgate keep {id} --as {requester}   Delete now: tollgate destroy {id} --as {requester}",
-        fmt_time_ms(p.expires_at_ms)
+        fmt_time_ms(tollgate_proto::ms(&p.expires_at))
     )
 }
 

@@ -38,7 +38,7 @@ pub(super) async fn provision(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> R
         display::notify_ended(ctx, NotificationKind::Ended, std::slice::from_ref(&request.requester)).await;
         return Ok(());
     }
-    let ttl_ms = if request.ttl_ms == 0 { settings.default_ttl_ms } else { request.ttl_ms };
+    let ttl_ms = if tollgate_proto::span_ms(&request.ttl) == 0 { tollgate_proto::span_ms(&settings.default_ttl) } else { tollgate_proto::span_ms(&request.ttl) };
 
     // 2. generate
     set_stage(ctx, Stage::Generating);
@@ -47,7 +47,7 @@ pub(super) async fn provision(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> R
         ctx,
         "generate module",
         act::GenerateModule,
-        GenerateModuleInput { request: Some(request.clone()), expires_at_ms: planned_expiry },
+        GenerateModuleInput { request: Some(request.clone()), expires_at: tollgate_proto::at(planned_expiry) },
         steps::quick(&settings, Scope::Cancellable),
         |m| m.attempt,
     )
@@ -100,8 +100,8 @@ pub(super) async fn provision(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> R
         s.progress.gate = Some(decision.clone());
         s.progress.timeline.push(TimelineEntry {
             step: "gate".into(),
-            started_at_ms: now,
-            ended_at_ms: now,
+            started_at: tollgate_proto::at(now),
+            ended_at: tollgate_proto::at(now),
             attempts: 0,
             outcome: decision.reason.clone(),
         });
@@ -141,16 +141,16 @@ pub(super) async fn provision(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> R
     )
     .await?;
     let created_at = now_ms(ctx);
-    let max_expires = lifecycle::cap(created_at, settings.max_ttl_ms);
+    let max_expires = lifecycle::cap(created_at, tollgate_proto::span_ms(&settings.max_ttl));
     let expires_at = (created_at + ttl_ms as i64).min(max_expires);
     ctx.state_mut(|s| {
         let p = &mut s.progress;
         p.state_digest = applied.state_digest.clone();
         p.outputs = applied.outputs.clone();
         p.access_instructions = applied.access_instructions.clone();
-        p.created_at_ms = created_at;
-        p.expires_at_ms = expires_at;
-        p.max_expires_at_ms = max_expires;
+        p.created_at = tollgate_proto::at(created_at);
+        p.expires_at = tollgate_proto::at(expires_at);
+        p.max_expires_at = tollgate_proto::at(max_expires);
     });
     // Cancelled while applying: the apply finished; the undo destroys what it created.
     checkpoint(ctx)?;

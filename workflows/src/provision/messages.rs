@@ -66,7 +66,7 @@ impl ProvisionWorkflow {
         kind: DecisionKind,
     ) -> Result<Ack, Refusal> {
         let mut decision = self.check_decision(&m, kind)?;
-        decision.at_ms = now;
+        decision.at = tollgate_proto::at(now);
         if decision.plan_digest.is_empty() {
             decision.plan_digest = self.progress.plan_digest.clone();
         }
@@ -89,27 +89,27 @@ impl ProvisionWorkflow {
         )?;
         self.check_not_ending()?;
         let expiry = lifecycle::extend(
-            self.progress.expires_at_ms,
-            settings.extension_period_ms,
-            self.progress.max_expires_at_ms,
+            tollgate_proto::ms(&self.progress.expires_at),
+            tollgate_proto::span_ms(&settings.extension_period),
+            tollgate_proto::ms(&self.progress.max_expires_at),
         )?;
         Ok((command, expiry))
     }
 
     pub(super) fn record_keep(&mut self, now: i64, m: Incoming<LifecycleCommand>) -> Result<Ack, Refusal> {
         let (command, new_expiry) = self.check_keep(&m)?;
-        self.progress.expires_at_ms = new_expiry;
+        self.progress.expires_at = tollgate_proto::at(new_expiry);
         self.progress.extensions += 1;
-        self.progress.last_expiry_warning_ms = 0;
+        self.progress.last_expiry_warning = tollgate_proto::at(0);
         self.progress.timeline.push(TimelineEntry {
             step: format!("keep by {}", command.user),
-            started_at_ms: now,
-            ended_at_ms: now,
+            started_at: tollgate_proto::at(now),
+            ended_at: tollgate_proto::at(now),
             attempts: 0,
             outcome: format!("expires at {}", fmt_time_ms(new_expiry)),
         });
         self.version += 1;
-        let capped = if new_expiry >= self.progress.max_expires_at_ms { " (the max_ttl cap)" } else { "" };
+        let capped = if new_expiry >= tollgate_proto::ms(&self.progress.max_expires_at) { " (the max_ttl cap)" } else { "" };
         Ok(self.ack(format!("kept until {}{capped}", fmt_time_ms(new_expiry))))
     }
 
@@ -128,7 +128,7 @@ impl ProvisionWorkflow {
 
     pub(super) fn record_destroy(&mut self, now: i64, m: Incoming<LifecycleCommand>) -> Result<Ack, Refusal> {
         let mut command = self.check_destroy(&m)?;
-        command.at_ms = now;
+        command.at = tollgate_proto::at(now);
         let message = format!("{} asked to destroy {}", command.user, self.progress.request_id);
         self.destroy_requested = Some(command);
         self.version += 1;
@@ -152,7 +152,7 @@ impl ProvisionWorkflow {
         self.progress.cancellation = Some(Cancellation {
             by: command.user.clone(),
             reason: command.reason,
-            at_ms: now,
+            at: tollgate_proto::at(now),
             stage: self.progress.stage,
         });
         self.version += 1;
@@ -186,7 +186,7 @@ impl ProvisionWorkflow {
         Ack {
             message,
             stage: self.progress.stage,
-            expires_at_ms: self.progress.expires_at_ms,
+            expires_at: self.progress.expires_at,
             approvals: self.progress.approvals() as u32,
             required_approvals: self.progress.required_approvals,
         }

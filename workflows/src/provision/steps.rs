@@ -31,9 +31,9 @@ pub(super) const NON_RETRYABLE: [&str; 3] = ["InvalidRequest", "InvalidModule", 
 fn retry(settings: &Settings) -> RetryPolicy {
     let or = |v: u64, default: u64| Duration::from_millis(if v == 0 { default } else { v });
     RetryPolicy::builder()
-        .initial_interval(or(settings.retry_initial_interval_ms, defaults::RETRY_INITIAL_INTERVAL_MS))
+        .initial_interval(or(tollgate_proto::span_ms(&settings.retry_initial_interval), defaults::RETRY_INITIAL_INTERVAL_MS))
         .backoff_coefficient(2.0)
-        .maximum_interval(or(settings.retry_max_interval_ms, defaults::RETRY_MAX_INTERVAL_MS))
+        .maximum_interval(or(tollgate_proto::span_ms(&settings.retry_max_interval), defaults::RETRY_MAX_INTERVAL_MS))
         .maximum_attempts(if settings.retry_max_attempts == 0 {
             defaults::RETRY_MAX_ATTEMPTS
         } else {
@@ -97,7 +97,7 @@ where
     let index = ctx.state_mut(|s| {
         s.progress.timeline.push(TimelineEntry {
             step: name.to_string(),
-            started_at_ms: started,
+            started_at: tollgate_proto::at(started),
             outcome: "running".into(),
             ..Default::default()
         });
@@ -116,7 +116,7 @@ where
     };
     ctx.state_mut(|s| {
         let entry = &mut s.progress.timeline[index];
-        entry.ended_at_ms = ended;
+        entry.ended_at = tollgate_proto::at(ended);
         entry.attempts = attempts;
         entry.outcome = outcome;
     });
@@ -175,8 +175,8 @@ pub(super) async fn notify(
         if let Some(cost) = &s.progress.cost {
             fields.insert("monthly_cost".to_string(), format!("{:.2}", cost.monthly_total));
         }
-        if s.progress.expires_at_ms > 0 {
-            fields.insert("expires_at".to_string(), fmt_time_ms(s.progress.expires_at_ms));
+        if tollgate_proto::ms(&s.progress.expires_at) > 0 {
+            fields.insert("expires_at".to_string(), fmt_time_ms(tollgate_proto::ms(&s.progress.expires_at)));
         }
         // Before the settings are loaded the channels are unknown: "*" asks the worker to use
         // every channel it has.

@@ -89,7 +89,7 @@ impl ReconcileWorkflow {
         }
         let summary = decide::summary(&findings, holdings.len());
         let report = ReconcileReport {
-            started_at_ms: started_ms,
+            started_at: tollgate_proto::at(started_ms),
             dry_run: input.dry_run,
             mode,
             requests_holding_resources: holdings.len() as u32,
