@@ -109,7 +109,7 @@ impl TollgateActivities {
         input: GenerateModuleInput,
     ) -> Result<GeneratedModule, ActivityError> {
         let request = input.request.unwrap_or_default();
-        let expires = tollgate_workflows::fmt_time_ms(input.expires_at_ms);
+        let expires = tollgate_workflows::fmt_time_ms(tollgate_proto::ms(&input.expires_at));
         let bundle =
             catalog::render(&request, &expires).map_err(|e| classified("InvalidRequest", false, e.to_string()))?;
         let bytes = serde_json::to_vec(&bundle).map_err(|e| classified("Internal", false, e.to_string()))?;

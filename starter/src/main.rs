@@ -186,7 +186,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 region: region.unwrap_or_default(),
                 name: name.unwrap_or_default(),
                 params: param_map,
-                ttl_ms,
+                ttl: tollgate_proto::span(ttl_ms),
                 dry_run,
             };
             // Checked before connecting, so a bad request fails fast even with no server.
@@ -290,7 +290,7 @@ fn print_ack(id: &str, ack: &Ack, json_out: bool) {
                 "stage": stage.label(),
                 "approvals": ack.approvals,
                 "required_approvals": ack.required_approvals,
-                "expires_at": (ack.expires_at_ms > 0).then(|| tollgate_workflows::fmt_time_ms(ack.expires_at_ms)),
+                "expires_at": (tollgate_proto::ms(&ack.expires_at) > 0).then(|| tollgate_workflows::fmt_time_ms(tollgate_proto::ms(&ack.expires_at))),
             })
         );
     } else {
@@ -323,12 +323,13 @@ async fn watch_progress(
     loop {
         let p = ops::progress(client, id).await?;
         // Plain output shows only what happens while watching (the status follows anyway).
-        let printed = printed.get_or_insert_with(|| p.timeline.iter().take_while(|t| t.ended_at_ms > 0).count());
+        let printed = printed
+            .get_or_insert_with(|| p.timeline.iter().take_while(|t| tollgate_proto::ms(&t.ended_at) > 0).count());
         let stage = p.stage_enum();
         for (i, t) in p.timeline.iter().enumerate() {
-            let finished = t.ended_at_ms > 0;
+            let finished = tollgate_proto::ms(&t.ended_at) > 0;
             let line = if finished {
-                let secs = (t.ended_at_ms - t.started_at_ms) as f64 / 1000.0;
+                let secs = (tollgate_proto::ms(&t.ended_at) - tollgate_proto::ms(&t.started_at)) as f64 / 1000.0;
                 let mark = if t.outcome.starts_with("failed") { "✘" } else { "✔" };
                 let attempts = if t.attempts > 1 { format!(", {} attempts", t.attempts) } else { String::new() };
                 format!(

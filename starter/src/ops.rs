@@ -58,7 +58,11 @@ pub fn new_request_id(kind: &str) -> String {
 
 /// The one-line summary the Web UI shows for a request.
 pub fn static_summary(r: &ProvisionRequest) -> String {
-    let ttl = if r.ttl_ms > 0 { tollgate_workflows::fmt_duration_ms(r.ttl_ms) } else { "default ttl".into() };
+    let ttl = if tollgate_proto::span_ms(&r.ttl) > 0 {
+        tollgate_workflows::fmt_duration_ms(tollgate_proto::span_ms(&r.ttl))
+    } else {
+        "default ttl".into()
+    };
     format!("{} '{}' for {} in {} ({}), {ttl}", r.kind, r.name, r.requester, r.environment, r.region)
 }
 

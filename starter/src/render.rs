@@ -22,7 +22,7 @@ pub fn status_json(p: &Progress) -> Value {
                 "decision": if d.kind == DecisionKind::Reject as i32 { "reject" } else { "approve" },
                 "comment": d.comment,
                 "plan_digest": d.plan_digest,
-                "at": time_or_null(d.at_ms),
+                "at": time_or_null(tollgate_proto::ms(&d.at)),
             })
         })
         .collect();
@@ -32,8 +32,8 @@ pub fn status_json(p: &Progress) -> Value {
         .map(|t| {
             json!({
                 "step": t.step,
-                "started_at": time_or_null(t.started_at_ms),
-                "ended_at": time_or_null(t.ended_at_ms),
+                "started_at": time_or_null(tollgate_proto::ms(&t.started_at)),
+                "ended_at": time_or_null(tollgate_proto::ms(&t.ended_at)),
                 "attempts": t.attempts,
                 "outcome": t.outcome,
             })
@@ -67,26 +67,26 @@ pub fn status_json(p: &Progress) -> Value {
         })),
         "approvals": decisions,
         "required_approvals": p.required_approvals,
-        "approval_deadline": time_or_null(p.approval_deadline_ms),
+        "approval_deadline": time_or_null(tollgate_proto::ms(&p.approval_deadline)),
         "plan_digest": p.plan_digest,
         "plan": p.plan.as_ref().map(|s| json!({
             "to_add": s.to_add, "to_change": s.to_change, "to_destroy": s.to_destroy,
             "resources": s.changes.iter().map(|c| &c.address).collect::<Vec<_>>(),
         })),
-        "created_at": time_or_null(p.created_at_ms),
-        "expires_at": time_or_null(p.expires_at_ms),
-        "max_expires_at": time_or_null(p.max_expires_at_ms),
+        "created_at": time_or_null(tollgate_proto::ms(&p.created_at)),
+        "expires_at": time_or_null(tollgate_proto::ms(&p.expires_at)),
+        "max_expires_at": time_or_null(tollgate_proto::ms(&p.max_expires_at)),
         "extensions": p.extensions,
         "outputs": p.outputs,
         "access_instructions": p.access_instructions,
         "final_reason": p.final_reason,
         "refusals": p.refusals.iter().map(|r| json!({
-            "code": r.code, "message": r.message, "source": r.source, "at": time_or_null(r.at_ms),
+            "code": r.code, "message": r.message, "source": r.source, "at": time_or_null(tollgate_proto::ms(&r.at)),
         })).collect::<Vec<_>>(),
         "cancellation": p.cancellation.as_ref().map(|c| json!({
             "by": c.by,
             "reason": c.reason,
-            "at": time_or_null(c.at_ms),
+            "at": time_or_null(tollgate_proto::ms(&c.at)),
             "stage": tollgate_proto::Stage::try_from(c.stage).unwrap_or_default().label(),
         })),
         "failure": p.failure.as_ref().map(|f| json!({
@@ -101,7 +101,7 @@ pub fn status_json(p: &Progress) -> Value {
 /// The `reconcile --output json` object.
 pub fn reconcile_json(r: &ReconcileReport) -> Value {
     json!({
-        "started_at": time_or_null(r.started_at_ms),
+        "started_at": time_or_null(tollgate_proto::ms(&r.started_at)),
         "dry_run": r.dry_run,
         "mode": r.mode,
         "requests_holding_resources": r.requests_holding_resources,
@@ -174,8 +174,15 @@ pub fn status_text(p: &Progress) -> String {
         let who = if who.is_empty() { String::new() } else { format!(" ({})", who.join(", ")) };
         row("Approvals", format!("{} of {}{who}", p.approvals(), p.required_approvals));
     }
-    if p.expires_at_ms > 0 {
-        row("Expires", format!("{} (never after {})", fmt_time_ms(p.expires_at_ms), fmt_time_ms(p.max_expires_at_ms)));
+    if tollgate_proto::ms(&p.expires_at) > 0 {
+        row(
+            "Expires",
+            format!(
+                "{} (never after {})",
+                fmt_time_ms(tollgate_proto::ms(&p.expires_at)),
+                fmt_time_ms(tollgate_proto::ms(&p.max_expires_at))
+            ),
+        );
     }
     for (k, v) in &p.outputs {
         row("Output", format!("{k} = {v}"));
@@ -199,8 +206,10 @@ pub fn status_text(p: &Progress) -> String {
     }
     out.push("Timeline".to_string());
     for t in &p.timeline {
-        let took = if t.ended_at_ms >= t.started_at_ms && t.ended_at_ms > 0 {
-            format!("{:.1}s", (t.ended_at_ms - t.started_at_ms) as f64 / 1000.0)
+        let took = if tollgate_proto::ms(&t.ended_at) >= tollgate_proto::ms(&t.started_at)
+            && tollgate_proto::ms(&t.ended_at) > 0
+        {
+            format!("{:.1}s", (tollgate_proto::ms(&t.ended_at) - tollgate_proto::ms(&t.started_at)) as f64 / 1000.0)
         } else {
             "…".to_string()
         };
@@ -263,13 +272,13 @@ mod tests {
         p.decisions.push(Decision {
             kind: DecisionKind::Approve as i32,
             user: "carol".into(),
-            at_ms: 1_795_253_400_000,
+            at: tollgate_proto::at(1_795_253_400_000),
             ..Default::default()
         });
         p.timeline.push(TimelineEntry {
             step: "plan".into(),
-            started_at_ms: 1_795_253_400_000,
-            ended_at_ms: 1_795_253_400_500,
+            started_at: tollgate_proto::at(1_795_253_400_000),
+            ended_at: tollgate_proto::at(1_795_253_400_500),
             attempts: 2,
             outcome: "ok".into(),
         });

@@ -149,10 +149,10 @@ async fn the_documented_signal_payloads_work() {
     };
     signal("approve", r#"{"user": "carol", "comment": "fine"}"#).await;
     env.wait_for(&id, Stage::Active, 60).await;
-    let expiry = env.progress(&id).await.expires_at_ms;
+    let expiry = tollgate_proto::ms(&env.progress(&id).await.expires_at);
     signal("keep", r#"{"user": "alice"}"#).await;
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
-    while env.progress(&id).await.expires_at_ms == expiry {
+    while tollgate_proto::ms(&env.progress(&id).await.expires_at) == expiry {
         assert!(tokio::time::Instant::now() < deadline, "keep by signal did not extend");
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }

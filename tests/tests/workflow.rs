@@ -22,7 +22,11 @@ async fn direct_path_goes_active_then_is_destroyed_at_expiry() {
     assert_eq!(active.cost.as_ref().unwrap().monthly_total, 1.15);
     assert_eq!(active.outputs["bucket"], id);
     assert!(active.access_instructions.contains(&format!("s3://{id}")));
-    assert_eq!(active.expires_at_ms - active.created_at_ms, 6_000, "default_ttl applies");
+    assert_eq!(
+        tollgate_proto::ms(&active.expires_at) - tollgate_proto::ms(&active.created_at),
+        6_000,
+        "default_ttl applies"
+    );
     assert_eq!(env.count(&id, "create"), 4);
 
     // What the Web UI shows: the static summary and the stage search attribute.
@@ -175,13 +179,13 @@ async fn keep_extends_until_the_max_ttl_cap() {
     let env = TestEnv::start(text).await;
     let id = env.request("ec2", "alice", &[]).await;
     let active = env.wait_for(&id, Stage::Active, 60).await;
-    let (created, first) = (active.created_at_ms, active.expires_at_ms);
+    let (created, first) = (tollgate_proto::ms(&active.created_at), tollgate_proto::ms(&active.expires_at));
     assert_eq!(first - created, 8_000);
 
     let ack = ops::keep(&env.client, &id, "alice").await.unwrap();
-    assert_eq!(ack.expires_at_ms, first + 8_000);
+    assert_eq!(tollgate_proto::ms(&ack.expires_at), first + 8_000);
     let ack = ops::keep(&env.client, &id, "carol").await.unwrap();
-    assert_eq!(ack.expires_at_ms, created + 20_000, "capped at max_ttl");
+    assert_eq!(tollgate_proto::ms(&ack.expires_at), created + 20_000, "capped at max_ttl");
     assert!(ack.message.ends_with("(the max_ttl cap)"), "{}", ack.message);
     match ops::keep(&env.client, &id, "alice").await {
         Err(CliError::Refusal(why)) => {
@@ -198,11 +202,11 @@ async fn keep_extends_until_the_max_ttl_cap() {
     }
     let p = env.progress(&id).await;
     assert_eq!(p.extensions, 2);
-    assert_eq!(p.expires_at_ms, p.max_expires_at_ms);
+    assert_eq!(tollgate_proto::ms(&p.expires_at), tollgate_proto::ms(&p.max_expires_at));
 
     let done = env.wait_for(&id, Stage::Destroyed, 60).await;
     assert!(done.final_reason.starts_with("expired"), "{}", done.final_reason);
-    let lived = done.timeline.iter().find(|t| t.step == "destroy").unwrap().started_at_ms - created;
+    let lived = tollgate_proto::ms(&done.timeline.iter().find(|t| t.step == "destroy").unwrap().started_at) - created;
     assert!(lived >= 20_000, "destroyed only at the capped expiry (lived {lived}ms)");
     assert_eq!(env.count(&id, "create"), 2);
     assert_eq!(env.count(&id, "destroy"), 2);
@@ -306,7 +310,7 @@ async fn long_lives_continue_as_new_and_still_expire() {
     let done = env.wait_for(&id, Stage::Destroyed, 60).await;
     assert!(done.continued_as_new >= 1);
     assert_eq!(done.extensions, 1);
-    assert_eq!(done.expires_at_ms, ack.expires_at_ms);
+    assert_eq!(tollgate_proto::ms(&done.expires_at), tollgate_proto::ms(&ack.expires_at));
     assert_eq!(env.count(&id, "create"), 4, "the new run did not apply again");
     assert_eq!(env.count(&id, "destroy"), 4);
     let steps: Vec<&str> = done.timeline.iter().map(|t| t.step.as_str()).collect();

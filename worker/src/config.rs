@@ -400,11 +400,11 @@ impl Config {
             settings: Settings {
                 approving_users,
                 required_approvals,
-                grace_period_ms: grace_period,
-                max_ttl_ms: max_ttl,
-                extension_period_ms: extension_period,
-                default_ttl_ms: default_ttl,
-                approval_timeout_ms: approval_timeout,
+                grace_period: tollgate_proto::span(grace_period),
+                max_ttl: tollgate_proto::span(max_ttl),
+                extension_period: tollgate_proto::span(extension_period),
+                default_ttl: tollgate_proto::span(default_ttl),
+                approval_timeout: tollgate_proto::span(approval_timeout),
                 cost_threshold_percent,
                 baseline_monthly_cost,
                 allowed_vendors,
@@ -412,8 +412,8 @@ impl Config {
                 continue_as_new_after_events: raw
                     .continue_as_new_after_events
                     .unwrap_or(defaults::CONTINUE_AS_NEW_AFTER_EVENTS),
-                retry_initial_interval_ms: retry_initial,
-                retry_max_interval_ms: retry_max,
+                retry_initial_interval: tollgate_proto::span(retry_initial),
+                retry_max_interval: tollgate_proto::span(retry_max),
                 retry_max_attempts: retry_attempts,
                 notification_channels: channel_names,
                 reconcile_action: action.as_str().to_string(),
@@ -485,17 +485,24 @@ mod tests {
         let s = &c.settings;
         assert_eq!(c.task_queue, "tollgate");
         assert_eq!(s.required_approvals, 1);
-        assert_eq!(s.grace_period_ms, 5 * 3_600_000);
-        assert_eq!(s.max_ttl_ms, 30 * 86_400_000);
-        assert_eq!(s.extension_period_ms, 7 * 86_400_000);
-        assert_eq!(s.default_ttl_ms, s.extension_period_ms);
-        assert_eq!(s.approval_timeout_ms, 72 * 3_600_000);
+        assert_eq!(tollgate_proto::span_ms(&s.grace_period), 5 * 3_600_000);
+        assert_eq!(tollgate_proto::span_ms(&s.max_ttl), 30 * 86_400_000);
+        assert_eq!(tollgate_proto::span_ms(&s.extension_period), 7 * 86_400_000);
+        assert_eq!(tollgate_proto::span_ms(&s.default_ttl), tollgate_proto::span_ms(&s.extension_period));
+        assert_eq!(tollgate_proto::span_ms(&s.approval_timeout), 72 * 3_600_000);
         assert_eq!(s.cost_threshold_percent, 10.0);
         assert_eq!(s.baseline_monthly_cost, 1000.0);
         assert_eq!(s.allowed_vendors, vec!["aws"]);
         assert!(!s.dry_run);
         assert_eq!(c.channels, vec![ChannelConfig::Log]);
-        assert_eq!((s.retry_initial_interval_ms, s.retry_max_interval_ms, s.retry_max_attempts), (1_000, 60_000, 10));
+        assert_eq!(
+            (
+                tollgate_proto::span_ms(&s.retry_initial_interval),
+                tollgate_proto::span_ms(&s.retry_max_interval),
+                s.retry_max_attempts
+            ),
+            (1_000, 60_000, 10)
+        );
         assert_eq!(c.faults, Faults::default());
         assert_eq!(
             c.reconcile,
@@ -519,7 +526,7 @@ mod tests {
             .unwrap();
         assert_eq!(c.settings.approving_users, vec!["carol", "dave"]);
         assert_eq!(c.settings.required_approvals, 2);
-        assert_eq!(c.settings.grace_period_ms, 5_000);
+        assert_eq!(tollgate_proto::span_ms(&c.settings.grace_period), 5_000);
         assert_eq!(c.sandbox.latency_ms, 250);
         assert_eq!(
             c.channels[1],
@@ -577,7 +584,7 @@ mod tests {
             [("30s", 30_000u64), ("5h", 18_000_000), ("30d", 2_592_000_000), ("1w", 604_800_000), ("1h 30m", 5_400_000)]
         {
             let c = load(&format!("approval_timeout = \"{text}\""), &[]).unwrap();
-            assert_eq!(c.settings.approval_timeout_ms, ms, "{text}");
+            assert_eq!(tollgate_proto::span_ms(&c.settings.approval_timeout), ms, "{text}");
         }
     }
 }

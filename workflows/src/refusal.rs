@@ -87,7 +87,12 @@ impl Refusal {
 
     /// The record kept in the progress for a refused signal.
     pub fn record(&self, source: &str, at_ms: i64) -> RefusalRecord {
-        RefusalRecord { code: self.code.as_str().into(), message: self.message.clone(), source: source.into(), at: tollgate_proto::at(at_ms) }
+        RefusalRecord {
+            code: self.code.as_str().into(),
+            message: self.message.clone(),
+            source: source.into(),
+            at: tollgate_proto::at(at_ms),
+        }
     }
 }
 

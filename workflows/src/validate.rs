@@ -116,7 +116,11 @@ mod tests {
     use super::*;
 
     fn settings() -> Settings {
-        Settings { allowed_vendors: vec!["aws".into()], max_ttl: tollgate_proto::span(30 * 86_400_000), ..Default::default() }
+        Settings {
+            allowed_vendors: vec!["aws".into()],
+            max_ttl: tollgate_proto::span(30 * 86_400_000),
+            ..Default::default()
+        }
     }
 
     fn request(kind: &str) -> ProvisionRequest {

@@ -27,7 +27,9 @@ pub(super) async fn live(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> Result
         if let Some(cmd) = ctx.state(|s| s.destroy_requested.clone()) {
             break format!("destroyed at the request of {}", cmd.user);
         }
-        let (expires_at, last_warning) = ctx.state(|s| (tollgate_proto::ms(&s.progress.expires_at), tollgate_proto::ms(&s.progress.last_expiry_warning)));
+        let (expires_at, last_warning) = ctx.state(|s| {
+            (tollgate_proto::ms(&s.progress.expires_at), tollgate_proto::ms(&s.progress.last_expiry_warning))
+        });
         let now = now_ms(ctx);
         match lifecycle::next(now, expires_at, grace, last_warning) {
             lifecycle::Next::Destroy => break "expired".to_string(),

@@ -11,7 +11,8 @@ use crate::{fmt_time_ms, search_attributes as sa};
 /// Moves to `stage` and mirrors it to search attributes and the Web UI's current details.
 pub(super) fn set_stage(ctx: &mut WorkflowContext<ProvisionWorkflow>, stage: Stage) {
     ctx.state_mut(|s| s.progress.stage = stage as i32);
-    let (expires_at, details) = ctx.state(|s| (tollgate_proto::ms(&s.progress.expires_at), current_details(&s.progress)));
+    let (expires_at, details) =
+        ctx.state(|s| (tollgate_proto::ms(&s.progress.expires_at), current_details(&s.progress)));
     let mut updates = vec![sa::STAGE.value_set(stage.label().to_string())];
     if expires_at > 0 {
         updates.push(sa::EXPIRES_AT.value_set(sa::timestamp(expires_at)));
@@ -81,7 +82,10 @@ pub fn waiting_on(p: &Progress) -> String {
             p.required_approvals,
             fmt_time_ms(tollgate_proto::ms(&p.approval_deadline))
         ),
-        Stage::Active => format!("active until {} (keep, destroy or cancel to change)", fmt_time_ms(tollgate_proto::ms(&p.expires_at))),
+        Stage::Active => format!(
+            "active until {} (keep, destroy or cancel to change)",
+            fmt_time_ms(tollgate_proto::ms(&p.expires_at))
+        ),
         s if s.is_terminal() => format!("ended: {}", p.final_reason),
         _ => match p.timeline.iter().rev().find(|t| tollgate_proto::ms(&t.ended_at) == 0) {
             Some(t) => format!("running step '{}'", t.step),

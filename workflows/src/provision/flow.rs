@@ -38,7 +38,11 @@ pub(super) async fn provision(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> R
         display::notify_ended(ctx, NotificationKind::Ended, std::slice::from_ref(&request.requester)).await;
         return Ok(());
     }
-    let ttl_ms = if tollgate_proto::span_ms(&request.ttl) == 0 { tollgate_proto::span_ms(&settings.default_ttl) } else { tollgate_proto::span_ms(&request.ttl) };
+    let ttl_ms = if tollgate_proto::span_ms(&request.ttl) == 0 {
+        tollgate_proto::span_ms(&settings.default_ttl)
+    } else {
+        tollgate_proto::span_ms(&request.ttl)
+    };
 
     // 2. generate
     set_stage(ctx, Stage::Generating);

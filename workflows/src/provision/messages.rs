@@ -109,7 +109,8 @@ impl ProvisionWorkflow {
             outcome: format!("expires at {}", fmt_time_ms(new_expiry)),
         });
         self.version += 1;
-        let capped = if new_expiry >= tollgate_proto::ms(&self.progress.max_expires_at) { " (the max_ttl cap)" } else { "" };
+        let capped =
+            if new_expiry >= tollgate_proto::ms(&self.progress.max_expires_at) { " (the max_ttl cap)" } else { "" };
         Ok(self.ack(format!("kept until {}{capped}", fmt_time_ms(new_expiry))))
     }
 

@@ -31,7 +31,10 @@ pub(super) const NON_RETRYABLE: [&str; 3] = ["InvalidRequest", "InvalidModule", 
 fn retry(settings: &Settings) -> RetryPolicy {
     let or = |v: u64, default: u64| Duration::from_millis(if v == 0 { default } else { v });
     RetryPolicy::builder()
-        .initial_interval(or(tollgate_proto::span_ms(&settings.retry_initial_interval), defaults::RETRY_INITIAL_INTERVAL_MS))
+        .initial_interval(or(
+            tollgate_proto::span_ms(&settings.retry_initial_interval),
+            defaults::RETRY_INITIAL_INTERVAL_MS,
+        ))
         .backoff_coefficient(2.0)
         .maximum_interval(or(tollgate_proto::span_ms(&settings.retry_max_interval), defaults::RETRY_MAX_INTERVAL_MS))
         .maximum_attempts(if settings.retry_max_attempts == 0 {
