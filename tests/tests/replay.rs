@@ -1,45 +1,69 @@
-//! Determinism: checked-in histories from real runs replay against today's workflow code.
+//! Determinism: histories recorded from real runs, one for every way a request can end,
+//! replay against today's workflow code, and so does a fresh run's history.
+//!
 //! Re-record with `TOLLGATE_RECORD_HISTORIES=1 cargo test -p tollgate-tests --test replay`
-//! only when a change is meant to be incompatible (and then add a patch instead if runs are
-//! in flight).
+//! only on purpose. A change that would make an in-flight request replay differently must
+//! use `ctx.patched` instead, and keep these histories (recorded before the change) replaying.
 
 mod common;
 
 use std::path::PathBuf;
 
 use common::{BASE, TestEnv};
-use temporalio_client::{WorkflowFetchHistoryOptions, WorkflowHistory};
+use temporalio_client::{WorkflowCancelOptions, WorkflowFetchHistoryOptions, WorkflowHistory};
 use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
-use tollgate_proto::{DecisionKind, Stage};
+use tollgate_proto::{DecisionKind, ProvisionRequest, Stage};
 use tollgate_starter::ops;
-use tollgate_workflows::ProvisionWorkflow;
+use tollgate_workflows::{ProvisionWorkflow, ReconcileWorkflow};
+
+/// Every ending the checked-in histories must cover.
+const ENDINGS: &[&str] = &[
+    "destroyed_at_expiry",
+    "deleted",
+    "kept_then_expired",
+    "rejected",
+    "approval_expired",
+    "failed_with_cleanup",
+    "cancelled_awaiting_approval",
+    "cancelled_active",
+    "withdrawn_with_tollgate_cancel",
+    "dry_run",
+    "continued_as_new_first_run",
+    "continued_as_new_last_run",
+    "reconcile",
+];
 
 fn histories() -> PathBuf {
     common::workspace().join("tests/histories")
 }
 
-async fn replay(history: WorkflowHistory) {
-    let options = WorkflowReplayerOptions::new().register_workflow::<ProvisionWorkflow>().unwrap().build();
+async fn replay(name: &str, history: WorkflowHistory) {
+    let options = WorkflowReplayerOptions::new()
+        .register_workflow::<ProvisionWorkflow>()
+        .unwrap()
+        .register_workflow::<ReconcileWorkflow>()
+        .unwrap()
+        .build();
     let replayer = WorkflowReplayer::new(options).unwrap();
-    replayer.replay_workflow(history).await.expect("history replays without nondeterminism");
+    if let Err(e) = replayer.replay_workflow(history).await {
+        panic!("{name} does not replay: {e:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn checked_in_histories_replay() {
+async fn every_ending_replays_from_its_recorded_history() {
     if std::env::var_os("TOLLGATE_RECORD_HISTORIES").is_some() {
         record().await;
     }
-    let mut count = 0;
-    for entry in std::fs::read_dir(histories()).expect("tests/histories exists") {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "json") {
-            let bytes = std::fs::read(&path).unwrap();
-            let history = WorkflowHistory::from_json(&bytes).unwrap();
-            replay(history).await;
-            count += 1;
-        }
+    for name in ENDINGS {
+        let path = histories().join(format!("{name}.json"));
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        replay(name, WorkflowHistory::from_json(&bytes).unwrap()).await;
     }
-    assert!(count >= 2, "expected the recorded histories, found {count}");
+    let recorded = std::fs::read_dir(histories())
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "json"));
+    assert_eq!(recorded.count(), ENDINGS.len(), "every checked-in history is listed in ENDINGS");
 }
 
 /// Also replays a history fetched from a run made right now (catches drift before it is
@@ -50,26 +74,136 @@ async fn a_fresh_run_replays() {
     let id = env.request("s3", "alice", &[]).await;
     env.wait_for(&id, Stage::Destroyed, 60).await;
     let handle = env.client.get_workflow_handle::<ProvisionWorkflow>(&id);
-    replay(handle.fetch_history(WorkflowFetchHistoryOptions::default())).await;
+    replay("a fresh run", handle.fetch_history(WorkflowFetchHistoryOptions::default())).await;
     env.shutdown().await;
 }
 
-/// Runs the approval path (approve, keep, expire) and the direct path and saves their histories.
-async fn record() {
-    let env = TestEnv::start(BASE).await;
-    let direct = env.request("s3", "alice", &[]).await;
-    let approved = env.request("rds", "alice", &[("instance_class", "db.r5.2xlarge")]).await;
-    env.wait_for(&approved, Stage::AwaitingApproval, 60).await;
-    ops::decide(&env.client, &approved, DecisionKind::Approve, "carol", "recorded", "").await.unwrap();
-    env.wait_for(&approved, Stage::Active, 60).await;
-    ops::keep(&env.client, &approved, "alice").await.unwrap();
-    env.wait_for(&direct, Stage::Destroyed, 60).await;
-    env.wait_for(&approved, Stage::Destroyed, 60).await;
+async fn save(env: &TestEnv, name: &str, id: &str, run_id: Option<String>) {
+    let info = temporalio_client::WorkflowExecutionInfo::builder()
+        .namespace("default")
+        .workflow_id(id)
+        .maybe_run_id(run_id)
+        .build();
+    let handle = temporalio_client::WorkflowHandle::<_, ProvisionWorkflow>::new(env.client.clone(), info);
+    let history = handle.fetch_history(WorkflowFetchHistoryOptions::default());
+    let json = history.to_json().await.unwrap();
     std::fs::create_dir_all(histories()).unwrap();
-    for (name, id) in [("direct_path", &direct), ("approval_keep_expire", &approved)] {
-        let handle = env.client.get_workflow_handle::<ProvisionWorkflow>(id);
-        let json = handle.fetch_history(WorkflowFetchHistoryOptions::default()).to_json().await.unwrap();
-        std::fs::write(histories().join(format!("{name}.json")), json).unwrap();
+    std::fs::write(histories().join(format!("{name}.json")), json).unwrap();
+}
+
+const BIG_RDS: &[(&str, &str)] = &[("instance_class", "db.r5.2xlarge")];
+
+/// Runs each ending for real and saves its history.
+async fn record() {
+    for entry in std::fs::read_dir(histories()).into_iter().flatten() {
+        let _ = std::fs::remove_file(entry.unwrap().path());
     }
+    let text = "approving_users = [\"carol\", \"dave\"]\ngrace_period = \"3s\"\nextension_period = \"6s\"\n\
+                default_ttl = \"6s\"\nmax_ttl = \"1m\"\napproval_timeout = \"8s\"";
+    let env = TestEnv::start(text).await;
+    let expiry = env.request("s3", "alice", &[]).await;
+    let deleted = env.request("ec2", "alice", &[]).await;
+    let kept = env.request("rds", "alice", BIG_RDS).await;
+    let rejected = env.request("rds", "bob", BIG_RDS).await;
+    let timed_out = env.request("rds", "bob", BIG_RDS).await;
+    let cancel_waiting = env.request("rds", "bob", BIG_RDS).await;
+    let cancel_active = env.request("s3", "bob", &[]).await;
+    let withdrawn = env.request("s3", "bob", &[]).await;
+    let dry = env
+        .try_request(ProvisionRequest {
+            kind: "ec2".into(),
+            requester: "alice".into(),
+            dry_run: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+
+    env.wait_for(&kept, Stage::AwaitingApproval, 60).await;
+    ops::decide(&env.client, &kept, DecisionKind::Approve, "carol", "recorded", "").await.unwrap();
+    env.wait_for(&rejected, Stage::AwaitingApproval, 60).await;
+    ops::decide(&env.client, &rejected, DecisionKind::Reject, "dave", "too big", "").await.unwrap();
+    env.wait_for(&cancel_waiting, Stage::AwaitingApproval, 60).await;
+    env.client
+        .get_workflow_handle::<ProvisionWorkflow>(&cancel_waiting)
+        .cancel(WorkflowCancelOptions::default())
+        .await
+        .unwrap();
+    env.wait_for(&kept, Stage::Active, 60).await;
+    ops::keep(&env.client, &kept, "alice").await.unwrap();
+    env.wait_for(&deleted, Stage::Active, 60).await;
+    ops::destroy(&env.client, &deleted, "alice").await.unwrap();
+    env.wait_for(&cancel_active, Stage::Active, 60).await;
+    env.client
+        .get_workflow_handle::<ProvisionWorkflow>(&cancel_active)
+        .cancel(WorkflowCancelOptions::default())
+        .await
+        .unwrap();
+    env.wait_for(&withdrawn, Stage::Active, 60).await;
+    ops::cancel(&env.client, &withdrawn, "bob", "recorded").await.unwrap();
+
+    for (id, stage) in [
+        (&expiry, Stage::Destroyed),
+        (&deleted, Stage::Destroyed),
+        (&kept, Stage::Destroyed),
+        (&rejected, Stage::Rejected),
+        (&timed_out, Stage::Expired),
+        (&cancel_waiting, Stage::Cancelled),
+        (&cancel_active, Stage::Cancelled),
+        (&withdrawn, Stage::Cancelled),
+        (&dry, Stage::DryRunDone),
+    ] {
+        env.wait_for(id, stage, 90).await;
+    }
+    // The workflows are closed once their last notification is sent.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    for (name, id) in [
+        ("destroyed_at_expiry", &expiry),
+        ("deleted", &deleted),
+        ("kept_then_expired", &kept),
+        ("rejected", &rejected),
+        ("approval_expired", &timed_out),
+        ("cancelled_awaiting_approval", &cancel_waiting),
+        ("cancelled_active", &cancel_active),
+        ("withdrawn_with_tollgate_cancel", &withdrawn),
+        ("dry_run", &dry),
+    ] {
+        save(&env, name, id, None).await;
+    }
+    let report = ops::reconcile(&env.client, &env.config.task_queue, true).await.unwrap();
+    assert_eq!(report.mode, "destroy");
+    let reconcile_id = {
+        use futures::StreamExt;
+        let mut stream =
+            env.client.list_workflows("WorkflowType = 'ReconcileWorkflow'".to_string(), Default::default());
+        stream.next().await.unwrap().unwrap().id().to_string()
+    };
+    save(&env, "reconcile", &reconcile_id, None).await;
+    env.shutdown().await;
+
+    let failing = format!(
+        "{BASE}\n[retry]\ninitial_interval = \"100ms\"\nmax_attempts = 2\n[faults]\nactivities = [\"apply\"]\nfail_first_attempts = 100\nafter_work = true"
+    );
+    let env = TestEnv::start(&failing).await;
+    let failed = env.request("ec2", "alice", &[]).await;
+    env.wait_for(&failed, Stage::Failed, 60).await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    save(&env, "failed_with_cleanup", &failed, None).await;
+    env.shutdown().await;
+
+    let long = "approving_users = [\"carol\"]\ngrace_period = \"2s\"\nextension_period = \"6s\"\ndefault_ttl = \"6s\"\nmax_ttl = \"1m\"\ncontinue_as_new_after_events = 20";
+    let env = TestEnv::start(long).await;
+    let rolled = env.request("s3", "alice", &[]).await;
+    let done = env.wait_for(&rolled, Stage::Destroyed, 90).await;
+    assert!(done.continued_as_new >= 1);
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    save(&env, "continued_as_new_last_run", &rolled, None).await;
+    let first_run = {
+        use futures::StreamExt;
+        let query = format!("WorkflowId = '{rolled}' AND ExecutionStatus = 'ContinuedAsNew'");
+        let mut stream = env.client.list_workflows(query, Default::default());
+        stream.next().await.unwrap().unwrap().run_id().to_string()
+    };
+    save(&env, "continued_as_new_first_run", &rolled, Some(first_run)).await;
     env.shutdown().await;
 }
