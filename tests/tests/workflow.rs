@@ -82,6 +82,18 @@ async fn approval_path_then_delete_destroys() {
     assert_eq!(active.decisions[0].plan_digest, active.plan_digest, "the approval is for the applied plan");
     assert!(active.outputs["endpoint"].ends_with(".rds.amazonaws.com:5432"));
     assert_eq!(env.count(&id, "create"), 1);
+    // The requester gets the access instructions; the approver hears the plan was applied
+    // (a change behind the `tell-approvers-applied` patch).
+    env.wait_notification(&id, "created", 10).await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while env.inbox.all(&id, "created").len() < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "{:?}", env.inbox.all(&id, "created"));
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let created = env.inbox.all(&id, "created");
+    assert_eq!(created[0]["recipients"], serde_json::json!(["alice"]));
+    assert_eq!(created[1]["recipients"], serde_json::json!(["carol"]));
+    assert!(created[1]["body"].as_str().unwrap().contains("approved by carol, was applied exactly as approved"));
 
     ops::destroy(&env.client, &id, "alice").await.unwrap();
     let done = env.wait_for(&id, Stage::Destroyed, 60).await;

@@ -62,6 +62,11 @@ impl Inbox {
             .collect()
     }
 
+    /// Every notification of `kind` for `request_id`, in the order received.
+    pub fn all(&self, request_id: &str, kind: &str) -> Vec<serde_json::Value> {
+        self.0.lock().unwrap().iter().filter(|n| n["request_id"] == request_id && n["kind"] == kind).cloned().collect()
+    }
+
     pub fn find(&self, request_id: &str, kind: &str) -> Option<serde_json::Value> {
         self.0.lock().unwrap().iter().find(|n| n["request_id"] == request_id && n["kind"] == kind).cloned()
     }

@@ -123,6 +123,14 @@ pub(super) fn created_body(request_id: &str, expires_at: i64, access: &str) -> S
     format!("{request_id} is ready until {}.\n{access}", fmt_time_ms(expires_at))
 }
 
+pub(super) fn applied_body(request_id: &str, approvers: &[String], expires_at: i64) -> String {
+    format!(
+        "{request_id}, approved by {}, was applied exactly as approved; it lives until {} unless kept or destroyed.",
+        approvers.join(", "),
+        fmt_time_ms(expires_at)
+    )
+}
+
 pub(super) fn expiry_body(p: &Progress, requester: &str) -> String {
     let id = &p.request_id;
     format!(

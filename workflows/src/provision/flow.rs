@@ -5,13 +5,14 @@ use std::time::Duration;
 
 use temporalio_sdk::WorkflowContext;
 use tollgate_proto::{
-    ApplyInput, EstimateInput, GenerateModuleInput, NotificationKind, PlanInput, Stage, TimelineEntry, Undo,
+    ApplyInput, DecisionKind, EstimateInput, GenerateModuleInput, NotificationKind, PlanInput, Stage, TimelineEntry,
+    Undo,
 };
 
 use super::compensation::{self, checkpoint};
 use super::display::{self, finish, set_stage};
 use super::steps::{self, Scope, now_ms, step};
-use super::{Flow, ProvisionWorkflow, active, approval};
+use super::{Flow, ProvisionWorkflow, active, approval, patches};
 use crate::activities::defs as act;
 use crate::{gate, lifecycle, search_attributes as sa, validate};
 
@@ -162,6 +163,13 @@ pub(super) async fn provision(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> R
     let body = display::created_body(&request.request_id, expires_at, &applied.access_instructions);
     steps::notify(ctx, NotificationKind::Created, std::slice::from_ref(&request.requester), "resources created", body)
         .await;
+    let approvers: Vec<String> = ctx.state(|s| {
+        s.progress.decisions.iter().filter(|d| d.kind == DecisionKind::Approve as i32).map(|d| d.user.clone()).collect()
+    });
+    if !approvers.is_empty() && ctx.patched(patches::TELL_APPROVERS_APPLIED) {
+        let body = display::applied_body(&request.request_id, &approvers, expires_at);
+        steps::notify(ctx, NotificationKind::Created, &approvers, "the plan you approved was applied", body).await;
+    }
 
     // 9-10. lifecycle until destroyed
     active::live(ctx).await

@@ -16,6 +16,7 @@ mod compensation;
 pub mod display;
 mod flow;
 mod messages;
+pub mod patches;
 mod steps;
 
 pub use steps::ALL_CHANNELS;
