@@ -43,6 +43,12 @@ say "carol, a configured approver, approves it"
 "$T" approve "$BIG" --as carol --comment "approved for the load test"
 "$T" status "$BIG" --watch
 
+say "A third request: dave asks for an EC2 box, then withdraws it (nothing more is created; what exists is destroyed)"
+THIRD=$("$T" request ec2 --requester dave --name "demo-ci-$RANDOM" --ttl 1m)
+"$T" status "$THIRD" --watch
+"$T" cancel "$THIRD" --as dave --reason "the CI job moved elsewhere"
+"$T" status "$THIRD" --follow | tail -n 4
+
 say "Everything Tollgate is looking after"
 "$T" list
 
@@ -50,6 +56,9 @@ say "Waiting for both to expire; Tollgate warns the requesters, then destroys th
 "$T" status "$SMALL" --follow | tail -n 4
 "$T" status "$BIG" --follow | tail -n 4
 "$T" list
+
+say "The reconciler: resources whose request closed without destroying them"
+"$T" reconcile --dry-run
 
 say "Notifications the worker sent (log channel)"
 grep -a "\[tollgate\]" .tollgate/demo/dev.log | sed 's/\x1b\[[0-9;]*m//g' | cut -c1-160 || true

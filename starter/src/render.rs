@@ -6,7 +6,8 @@ use tollgate_workflows::fmt_time_ms;
 
 use crate::ops::ListedRequest;
 
-fn time_or_null(ms: i64) -> Value {
+fn time_or_null(t: &Option<tollgate_proto::Timestamp>) -> Value {
+    let ms = tollgate_proto::ms(t);
     if ms > 0 { Value::String(fmt_time_ms(ms)) } else { Value::Null }
 }
 
@@ -22,7 +23,7 @@ pub fn status_json(p: &Progress) -> Value {
                 "decision": if d.kind == DecisionKind::Reject as i32 { "reject" } else { "approve" },
                 "comment": d.comment,
                 "plan_digest": d.plan_digest,
-                "at": time_or_null(tollgate_proto::ms(&d.at)),
+                "at": time_or_null(&d.at),
             })
         })
         .collect();
@@ -32,8 +33,8 @@ pub fn status_json(p: &Progress) -> Value {
         .map(|t| {
             json!({
                 "step": t.step,
-                "started_at": time_or_null(tollgate_proto::ms(&t.started_at)),
-                "ended_at": time_or_null(tollgate_proto::ms(&t.ended_at)),
+                "started_at": time_or_null(&t.started_at),
+                "ended_at": time_or_null(&t.ended_at),
                 "attempts": t.attempts,
                 "outcome": t.outcome,
             })
@@ -67,26 +68,26 @@ pub fn status_json(p: &Progress) -> Value {
         })),
         "approvals": decisions,
         "required_approvals": p.required_approvals,
-        "approval_deadline": time_or_null(tollgate_proto::ms(&p.approval_deadline)),
+        "approval_deadline": time_or_null(&p.approval_deadline),
         "plan_digest": p.plan_digest,
         "plan": p.plan.as_ref().map(|s| json!({
             "to_add": s.to_add, "to_change": s.to_change, "to_destroy": s.to_destroy,
             "resources": s.changes.iter().map(|c| &c.address).collect::<Vec<_>>(),
         })),
-        "created_at": time_or_null(tollgate_proto::ms(&p.created_at)),
-        "expires_at": time_or_null(tollgate_proto::ms(&p.expires_at)),
-        "max_expires_at": time_or_null(tollgate_proto::ms(&p.max_expires_at)),
+        "created_at": time_or_null(&p.created_at),
+        "expires_at": time_or_null(&p.expires_at),
+        "max_expires_at": time_or_null(&p.max_expires_at),
         "extensions": p.extensions,
         "outputs": p.outputs,
         "access_instructions": p.access_instructions,
         "final_reason": p.final_reason,
         "refusals": p.refusals.iter().map(|r| json!({
-            "code": r.code, "message": r.message, "source": r.source, "at": time_or_null(tollgate_proto::ms(&r.at)),
+            "code": r.code, "message": r.message, "source": r.source, "at": time_or_null(&r.at),
         })).collect::<Vec<_>>(),
         "cancellation": p.cancellation.as_ref().map(|c| json!({
             "by": c.by,
             "reason": c.reason,
-            "at": time_or_null(tollgate_proto::ms(&c.at)),
+            "at": time_or_null(&c.at),
             "stage": tollgate_proto::Stage::try_from(c.stage).unwrap_or_default().label(),
         })),
         "failure": p.failure.as_ref().map(|f| json!({
@@ -101,7 +102,7 @@ pub fn status_json(p: &Progress) -> Value {
 /// The `reconcile --output json` object.
 pub fn reconcile_json(r: &ReconcileReport) -> Value {
     json!({
-        "started_at": time_or_null(tollgate_proto::ms(&r.started_at)),
+        "started_at": time_or_null(&r.started_at),
         "dry_run": r.dry_run,
         "mode": r.mode,
         "requests_holding_resources": r.requests_holding_resources,
@@ -218,7 +219,7 @@ pub fn status_text(p: &Progress) -> String {
             1 => "1 attempt".to_string(),
             n => format!("{n} attempts"),
         };
-        out.push(format!("  {:<24} {:>7}  {:<11} {}", t.step, took, attempts, t.outcome));
+        out.push(format!("  {:<30} {:>7}  {:<11} {}", t.step, took, attempts, t.outcome));
     }
     out.join("\n")
 }

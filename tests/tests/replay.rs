@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use common::{BASE, TestEnv};
 use temporalio_client::{WorkflowCancelOptions, WorkflowFetchHistoryOptions, WorkflowHistory};
 use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
-use tollgate_proto::{DecisionKind, ProvisionRequest, Stage};
+use tollgate_proto::{DecisionKind, Stage};
 use tollgate_starter::ops;
 use tollgate_workflows::{ProvisionWorkflow, ReconcileWorkflow};
 
@@ -109,15 +109,7 @@ async fn record() {
     let cancel_waiting = env.request("rds", "bob", BIG_RDS).await;
     let cancel_active = env.request("s3", "bob", &[]).await;
     let withdrawn = env.request("s3", "bob", &[]).await;
-    let dry = env
-        .try_request(ProvisionRequest {
-            kind: "ec2".into(),
-            requester: "alice".into(),
-            dry_run: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let dry = env.dry_run_request("ec2", "alice").await;
 
     env.wait_for(&kept, Stage::AwaitingApproval, 60).await;
     ops::decide(&env.client, &kept, DecisionKind::Approve, "carol", "recorded", "").await.unwrap();

@@ -228,15 +228,7 @@ async fn keep_extends_until_the_max_ttl_cap() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dry_run_applies_nothing_and_reports_the_gate() {
     let env = TestEnv::start(BASE).await;
-    let id = env
-        .try_request(ProvisionRequest {
-            kind: "ec2".into(),
-            requester: "alice".into(),
-            dry_run: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let id = env.dry_run_request("ec2", "alice").await;
     let done = env.wait_for(&id, Stage::DryRunDone, 60).await;
     assert!(
         done.final_reason.starts_with("dry run: nothing applied; would be created directly"),

@@ -198,6 +198,13 @@ impl TestEnv {
         .expect("request starts")
     }
 
+    /// A dry-run request (stops after the gate).
+    pub async fn dry_run_request(&self, kind: &str, requester: &str) -> String {
+        let request =
+            ProvisionRequest { kind: kind.into(), requester: requester.into(), dry_run: true, ..Default::default() };
+        self.try_request(request).await.expect("request starts")
+    }
+
     pub async fn try_request(&self, request: ProvisionRequest) -> Result<String, ops::CliError> {
         ops::start_request(&self.client, &self.config.task_queue, &self.config.settings, request).await
     }

@@ -186,13 +186,15 @@ mod tests {
 
     #[test]
     fn cancellation_reasons_say_who_when_and_what() {
-        let mut p = Progress::default();
-        p.cancellation = Some(tollgate_proto::Cancellation {
-            by: "temporal".into(),
-            reason: "ops drill".into(),
-            stage: Stage::Active as i32,
+        let mut p = Progress {
+            cancellation: Some(tollgate_proto::Cancellation {
+                by: "temporal".into(),
+                reason: "ops drill".into(),
+                stage: Stage::Active as i32,
+                ..Default::default()
+            }),
             ..Default::default()
-        });
+        };
         assert_eq!(
             cancelled_reason(&p, &["aws_s3_bucket.this".into()]),
             "cancelled by a Temporal cancellation (ops drill) while ACTIVE; destroyed aws_s3_bucket.this"

@@ -41,6 +41,9 @@ pub fn finding(holding: &Holding, state: Option<&RequestState>) -> ReconcileFind
 pub fn summary(findings: &[ReconcileFinding], holding: usize) -> String {
     let count = |action: &str| findings.iter().filter(|f| f.action == action).count();
     let orphans = findings.iter().filter(|f| f.action != "left (running)").count();
+    if holding == 0 {
+        return "no request holds resources; nothing to do".to_string();
+    }
     if orphans == 0 {
         return format!("{holding} requests hold resources; all are running; nothing to do");
     }
@@ -82,6 +85,7 @@ mod tests {
     #[test]
     fn the_summary_counts_what_happened() {
         let f = |action: &str| ReconcileFinding { action: action.into(), ..Default::default() };
+        assert_eq!(summary(&[], 0), "no request holds resources; nothing to do");
         assert_eq!(summary(&[f("left (running)")], 1), "1 requests hold resources; all are running; nothing to do");
         assert_eq!(
             summary(&[f("left (running)"), f("destroyed"), f("reported")], 3),
