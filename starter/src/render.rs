@@ -295,7 +295,7 @@ Cost       $732.30/month (aws-on-demand-2024)
 Gate       +$732.30/month is 73.2% of the $1000.00/month baseline (threshold 10%): approval required (cost increase at or above threshold)
 Approvals  1 of 2 (carol approved)
 Timeline
-  plan                        0.5s  2 attempts  ok";
+  plan                              0.5s  2 attempts  ok";
         assert_eq!(status_text(&sample()), expected);
     }
 
