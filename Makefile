@@ -16,7 +16,8 @@ dev: build
 
 test: setup
 	cargo build --bins
-	cargo test --workspace --no-fail-fast --lib --bins --tests
+	# The integration tests mostly wait on timers and servers: run four at a time.
+	cargo test --workspace --no-fail-fast --lib --bins --tests -- --test-threads 4
 
 clean:
 	rm -rf target .tollgate

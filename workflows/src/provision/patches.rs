@@ -1,6 +1,6 @@
 //! Workflow changes that would make an in-flight request replay differently, each behind a
 //! `ctx.patched` id. Every entry names the change and the recorded history (made before it)
-//! that `tests/tests/replay.rs` replays to prove old runs still work. Once no run that
+//! that `tests/tests/suite/replay.rs` replays to prove old runs still work. Once no run that
 //! predates a patch can be open, the patch can be deprecated (`ctx.deprecate_patch`).
 
 /// 2026-11-21: approvers are told when the plan they approved has been applied (a second

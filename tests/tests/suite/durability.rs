@@ -1,23 +1,16 @@
 //! The worker process is SIGKILLed in the middle of an apply and restarted: the request still
 //! completes and every resource is created exactly once.
 
-mod common;
-
 use std::collections::BTreeMap;
-use std::process::{Child, Command};
+use std::process::Child;
 use std::time::Duration;
 
-use common::{TestEnv, binary};
+use crate::common::TestEnv;
 use tollgate_proto::Stage;
 use tollgate_starter::ops;
 
 fn spawn_worker(env: &TestEnv) -> Child {
-    Command::new(binary("tollgate-worker"))
-        .env("TEMPORAL_ADDRESS", format!("127.0.0.1:{}", env.port))
-        .env("TOLLGATE_CONFIG", env.config_file())
-        .env("RUST_LOG", "warn")
-        .spawn()
-        .expect("worker process starts")
+    env.spawn_worker_process()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

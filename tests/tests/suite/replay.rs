@@ -1,15 +1,13 @@
 //! Determinism: histories recorded from real runs, one for every way a request can end,
 //! replay against today's workflow code, and so does a fresh run's history.
 //!
-//! Re-record with `TOLLGATE_RECORD_HISTORIES=1 cargo test -p tollgate-tests --test replay`
+//! Re-record with `TOLLGATE_RECORD_HISTORIES=1 cargo test -p tollgate-tests --test suite replay::`
 //! only on purpose. A change that would make an in-flight request replay differently must
 //! use `ctx.patched` instead, and keep these histories (recorded before the change) replaying.
 
-mod common;
-
 use std::path::PathBuf;
 
-use common::{BASE, TestEnv};
+use crate::common::{BASE, TestEnv};
 use temporalio_client::{WorkflowCancelOptions, WorkflowFetchHistoryOptions, WorkflowHistory};
 use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
 use tollgate_proto::{DecisionKind, Stage};
@@ -34,7 +32,7 @@ const ENDINGS: &[&str] = &[
 ];
 
 fn histories() -> PathBuf {
-    common::workspace().join("tests/histories")
+    crate::common::workspace().join("tests/histories")
 }
 
 async fn replay(name: &str, history: WorkflowHistory) {

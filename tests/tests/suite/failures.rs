@@ -2,9 +2,7 @@
 //! request in the right stage with nothing left half-done; a notification failure never
 //! fails a request.
 
-mod common;
-
-use common::TestEnv;
+use crate::common::TestEnv;
 use tollgate_activities::engine::sandbox::SandboxEngine;
 use tollgate_proto::{Progress, Stage};
 

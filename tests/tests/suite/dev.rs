@@ -1,12 +1,10 @@
 //! `tollgate dev` killed with SIGKILL leaves no Temporal server behind, and a restart on the
 //! same database resumes every request.
 
-mod common;
-
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{binary, free_port, temporal_bin, workspace};
+use crate::common::{binary, free_port, temporal_bin, workspace};
 use tollgate_proto::{ProvisionRequest, Stage};
 use tollgate_starter::{dev, ops};
 use tollgate_worker::Config;

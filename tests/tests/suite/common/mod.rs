@@ -1,6 +1,5 @@
 //! Shared harness: a real Temporal dev server (the pip-installed CLI) per test, an
 //! in-process or out-of-process Tollgate worker, and a loopback webhook receiver.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -30,11 +29,6 @@ pub fn temporal_bin() -> String {
 /// A free loopback port.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// Starts an in-memory dev server with Tollgate's search attributes on `port`.
-pub async fn start_server(port: u16) -> WorkflowEnvironment<LocalServer> {
-    start_server_with(port, tollgate_workflows::search_attributes::dev_server_args()).await
 }
 
 /// Starts an in-memory dev server with `extra_args` (no search attributes unless given).
@@ -315,6 +309,16 @@ impl TestEnv {
     /// The config file the binaries use.
     pub fn config_file(&self) -> PathBuf {
         self.dir.path().join("tollgate.toml")
+    }
+
+    /// A `tollgate-worker` process for this environment.
+    pub fn spawn_worker_process(&self) -> std::process::Child {
+        std::process::Command::new(binary("tollgate-worker"))
+            .env("TEMPORAL_ADDRESS", format!("127.0.0.1:{}", self.port))
+            .env("TOLLGATE_CONFIG", self.config_file())
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .expect("worker process starts")
     }
 
     /// Runs the `tollgate` CLI against this environment; returns (exit code, stdout, stderr).

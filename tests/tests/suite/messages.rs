@@ -2,11 +2,9 @@
 //! changes nothing (updates are refused with `malformed`, signals are recorded as refusals),
 //! the workflow keeps running, and a valid approval afterwards works.
 
-mod common;
-
 use std::collections::HashMap;
 
-use common::{BASE, TestEnv};
+use crate::common::{BASE, TestEnv};
 use temporalio_client::{WorkflowExecuteUpdateOptions, WorkflowSignalOptions};
 use temporalio_common::data_converters::RawValue;
 use temporalio_common::protos::temporal::api::common::v1::Payload;

@@ -3,9 +3,7 @@
 //! with their dollar amounts intact, the Call Stack tab answers, and an `approve` signal sent
 //! from the UI's "Send a Signal" dialog moves a real request on.
 
-mod common;
-
-use common::{BASE, TestEnv, free_port, workspace};
+use crate::common::{BASE, TestEnv, free_port, workspace};
 use temporalio_sdk::testing::{EphemeralExe, LocalWorkflowEnvironmentOptions, WorkflowEnvironment};
 use tollgate_proto::{DecisionKind, Stage};
 
@@ -13,7 +11,7 @@ use tollgate_proto::{DecisionKind, Stage};
 async fn approve_through_the_web_ui_signal_dialog() {
     let (port, ui_port) = (free_port(), free_port());
     let options = LocalWorkflowEnvironmentOptions::builder()
-        .server_executable(EphemeralExe::ExistingPath(common::temporal_bin()))
+        .server_executable(EphemeralExe::ExistingPath(crate::common::temporal_bin()))
         .port(port)
         .ui(true)
         .ui_port(ui_port)

@@ -2,11 +2,9 @@
 //! code, so the reconciler finds what a closed request left behind and destroys it (or only
 //! reports it), telling the owner; it never touches a running request.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{BASE, TestEnv};
+use crate::common::{BASE, TestEnv};
 use temporalio_client::{WorkflowDescribeOptions, WorkflowTerminateOptions};
 use tollgate_proto::Stage;
 use tollgate_starter::ops;
@@ -110,5 +108,23 @@ async fn the_schedule_runs_the_reconciler() {
     let handle = env.client.get_workflow_handle::<ProvisionWorkflow>(&orphan);
     let status = handle.describe(WorkflowDescribeOptions::default()).await.unwrap().status();
     assert_eq!(status, temporalio_client::WorkflowExecutionStatus::Terminated);
+    env.shutdown().await;
+}
+
+/// When Temporal cannot say whether a request is still running, the reconciler destroys
+/// nothing: it fails (and the schedule tries again next time) rather than guess.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_requests_state_nothing_is_destroyed() {
+    // A long life, so that nothing expires while the reconciler retries.
+    let text = "approving_users = [\"carol\"]\ndefault_ttl = \"10m\"\nmax_ttl = \"1h\"\n\
+                [faults]\nactivities = [\"request_states\"]\nfail_first_attempts = 100";
+    let env = TestEnv::start(text).await;
+    let running = env.request("s3", "alice", &[]).await;
+    env.wait_for(&running, Stage::Active, 60).await;
+    let (code, _, err) = env.cli(&["reconcile"]).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("the reconciler") && err.contains("failed"), "{err}");
+    assert_eq!(holds(&env, &running), 4, "nothing was destroyed");
+    assert_eq!(env.progress(&running).await.stage_enum(), Stage::Active);
     env.shutdown().await;
 }

@@ -2,11 +2,9 @@
 //! and where it may not (or is told not to), it stops with the exact command to run; the CLI
 //! gives the same advice when a start is refused for that reason.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{BASE, TestEnv, binary};
+use crate::common::{BASE, TestEnv, binary};
 use tollgate_proto::Stage;
 use tollgate_starter::ops::CliError;
 use tollgate_worker::namespace::{NamespaceError, ensure_search_attributes, missing_search_attributes};

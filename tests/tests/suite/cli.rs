@@ -1,8 +1,6 @@
 //! The `tollgate` binary: output, refusals and exit codes (0 ok, 2 refused, 3 unknown id).
 
-mod common;
-
-use common::{BASE, TestEnv};
+use crate::common::{BASE, TestEnv};
 use serde_json::Value;
 use tollgate_proto::Stage;
 

@@ -1,0 +1,17 @@
+//! Tollgate's integration tests, one test binary (built and linked once): real Temporal dev
+//! servers from the pip-installed CLI, real workers, a webhook receiver on loopback, worker
+//! processes that get SIGKILLed, and a real browser on the Web UI.
+
+mod common;
+
+mod cancellation;
+mod cli;
+mod dev;
+mod durability;
+mod failures;
+mod messages;
+mod namespace;
+mod reconcile;
+mod replay;
+mod webui;
+mod workflow;
