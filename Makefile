@@ -17,7 +17,7 @@ dev: build
 test: setup
 	cargo build --bins
 	# The integration tests mostly wait on timers and servers: run four at a time.
-	cargo test --workspace --no-fail-fast --lib --bins --tests -- --test-threads 4
+	cargo test --workspace --no-fail-fast -- --test-threads 4
 
 clean:
 	rm -rf target .tollgate

@@ -194,6 +194,15 @@ pub fn status_text(p: &Progress) -> String {
     if !p.final_reason.is_empty() {
         row("Outcome", p.final_reason.clone());
     }
+    if let Some(c) = &p.cancellation {
+        let why = if c.reason.is_empty() { String::new() } else { format!(": {}", c.reason) };
+        let stage = tollgate_proto::Stage::try_from(c.stage).unwrap_or_default().label();
+        row("Cancelled", format!("by {} at {}{why}", c.by, stage));
+    }
+    if let Some(f) = &p.failure {
+        let retry = if f.non_retryable { "not retryable" } else { "retries exhausted" };
+        row("Failure", format!("{} [{}; {retry}] {}", f.step, f.type_name, f.message));
+    }
     for refusal in &p.refusals {
         row("Refused", format!("{} [{}] {}", refusal.source, refusal.code, refusal.message));
     }

@@ -206,7 +206,7 @@ fn rss_mb(pid: u32) -> f64 {
 /// grew it by ~170 MB/s).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_cancellation_leaves_fifty_others_progressing_and_memory_flat() {
-    let text = "approving_users = [\"carol\"]\ngrace_period = \"5s\"\nextension_period = \"30s\"\ndefault_ttl = \"30s\"\nmax_ttl = \"5m\"";
+    let text = "approving_users = [\"carol\"]\ngrace_period = \"5s\"\nextension_period = \"45s\"\ndefault_ttl = \"45s\"\nmax_ttl = \"5m\"";
     let env = TestEnv::start_without_worker(text).await;
     let mut worker = env.spawn_worker_process();
     let victim = env.request("s3", "alice", &[]).await;
@@ -216,7 +216,7 @@ async fn one_cancellation_leaves_fifty_others_progressing_and_memory_flat() {
     }
     env.wait_for(&victim, Stage::Active, 60).await;
     for id in &others {
-        env.wait_for(id, Stage::Active, 60).await;
+        env.wait_until_applied(id, 60).await;
     }
     let before = rss_mb(worker.id());
     cancel_through_temporal(&env, &victim, "").await;
@@ -226,10 +226,9 @@ async fn one_cancellation_leaves_fifty_others_progressing_and_memory_flat() {
     println!("worker process RSS: {before:.0} MB before the cancellation, {after:.0} MB 3s after");
     assert!(after - before < 50.0, "memory grew from {before:.0} MB to {after:.0} MB");
     for id in &others {
-        let done = env.wait_for(id, Stage::Destroyed, 90).await;
+        let done = env.wait_for(id, Stage::Destroyed, 120).await;
         assert!(done.final_reason.starts_with("expired"), "{id}: {}", done.final_reason);
     }
-    worker.kill().unwrap();
-    worker.wait().unwrap();
+    worker.kill();
     env.shutdown().await;
 }

@@ -13,7 +13,8 @@ async fn cli_commands_their_output_and_their_refusals() {
     let env = TestEnv::start(BASE).await;
 
     // request: prints the id (text) or one JSON object.
-    let (code, out, err) = env.cli(&["request", "s3", "--requester", "alice", "--name", "cli-logs"]).await;
+    let (code, out, err) =
+        env.cli(&["request", "s3", "--requester", "alice", "--name", "cli-logs", "--ttl", "50s"]).await;
     assert_eq!(code, 0, "{err}");
     let small = out.trim().to_string();
     assert!(small.starts_with("req-s3-"), "{out}");
@@ -142,5 +143,16 @@ async fn cli_commands_their_output_and_their_refusals() {
         (code, err.trim()),
         (2, "tollgate: request is ACTIVE; decisions are taken only while it is AWAITING_APPROVAL")
     );
+
+    // cancel: refused with its code for someone else, accepted for the requester.
+    let (code, out, _) = env.cli(&["cancel", &small, "--as", "mallory", "-o", "json"]).await;
+    assert_eq!(code, 2);
+    assert_eq!(json(&out)["code"], "not_allowed");
+    let (code, out, err) = env.cli(&["cancel", &small, "--as", "alice", "--reason", "done"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with(&format!("alice cancelled {small}")), "{out}");
+    let (code, out, err) = env.cli(&["status", &small, "--follow"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Stage      CANCELLED") && out.contains("Cancelled  by alice at ACTIVE: done"), "{out}");
     env.shutdown().await;
 }

@@ -4,7 +4,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::common::{binary, free_port, temporal_bin, workspace};
+use crate::common::{KillOnDrop, binary, free_port, temporal_bin, workspace};
 use tollgate_proto::{ProvisionRequest, Stage};
 use tollgate_starter::{dev, ops};
 use tollgate_worker::Config;
@@ -18,16 +18,6 @@ fn start_dev(dir: &std::path::Path, port: u16, ui_port: u16) -> Child {
         .stdout(Stdio::null())
         .spawn()
         .unwrap()
-}
-
-/// Kills `tollgate dev` if the test fails half-way (its server then follows it).
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// Pids of Temporal servers started for `db`.

@@ -2,14 +2,13 @@
 //! completes and every resource is created exactly once.
 
 use std::collections::BTreeMap;
-use std::process::Child;
 use std::time::Duration;
 
-use crate::common::TestEnv;
+use crate::common::{KillOnDrop, TestEnv};
 use tollgate_proto::Stage;
 use tollgate_starter::ops;
 
-fn spawn_worker(env: &TestEnv) -> Child {
+fn spawn_worker(env: &TestEnv) -> KillOnDrop {
     env.spawn_worker_process()
 }
 
@@ -26,8 +25,7 @@ async fn killed_worker_mid_apply_creates_each_resource_exactly_once() {
         assert!(tokio::time::Instant::now() < deadline, "apply never started");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    worker.kill().expect("SIGKILL"); // std's kill is SIGKILL on Unix
-    worker.wait().unwrap();
+    worker.kill(); // SIGKILL
     // (No query here: with no worker running, nothing could answer it.)
     assert_eq!(env.count(&id, "create"), 1, "one resource existed when the worker died");
 
@@ -49,7 +47,6 @@ async fn killed_worker_mid_apply_creates_each_resource_exactly_once() {
     ops::destroy(&env.client, &id, "alice").await.unwrap();
     env.wait_for(&id, Stage::Destroyed, 60).await;
     assert_eq!(env.count(&id, "destroy"), 2);
-    worker.kill().unwrap();
-    worker.wait().unwrap();
+    worker.kill();
     env.shutdown().await;
 }

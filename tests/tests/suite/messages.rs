@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use crate::common::{BASE, TestEnv};
+use crate::common::{LONG, TestEnv};
 use temporalio_client::{WorkflowExecuteUpdateOptions, WorkflowSignalOptions};
 use temporalio_common::data_converters::RawValue;
 use temporalio_common::protos::temporal::api::common::v1::Payload;
@@ -76,7 +76,7 @@ const MESSAGES: [&str; 5] = ["approve", "reject", "keep", "destroy", "cancel"];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_payloads_change_nothing_and_later_messages_work() {
-    let env = TestEnv::start(BASE).await;
+    let env = TestEnv::start(LONG).await;
     let id = env.request("rds", "alice", &[("instance_class", "db.r5.2xlarge")]).await;
     let before = env.wait_for(&id, Stage::AwaitingApproval, 60).await;
     let handle = env.client.get_workflow_handle::<ProvisionWorkflow>(&id);
@@ -136,7 +136,7 @@ async fn malformed_payloads_change_nothing_and_later_messages_work() {
 /// The Web UI's signal dialog sends exactly what a person types; the documented shape works.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_documented_signal_payloads_work() {
-    let env = TestEnv::start(BASE).await;
+    let env = TestEnv::start(LONG).await;
     let id = env.request("rds", "alice", &[("instance_class", "db.r5.2xlarge")]).await;
     env.wait_for(&id, Stage::AwaitingApproval, 60).await;
     let handle = env.client.get_workflow_handle::<ProvisionWorkflow>(&id);

@@ -36,12 +36,7 @@ async fn the_worker_registers_missing_search_attributes_on_a_bare_namespace() {
     }
 
     // The real worker binary registers them at start and runs.
-    let mut worker = std::process::Command::new(binary("tollgate-worker"))
-        .env("TEMPORAL_ADDRESS", format!("127.0.0.1:{}", env.port))
-        .env("TOLLGATE_CONFIG", env.config_file())
-        .env("RUST_LOG", "warn")
-        .spawn()
-        .unwrap();
+    let mut worker = env.spawn_worker_process();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while !missing_search_attributes(&env.client).await.unwrap().is_empty() {
         assert!(tokio::time::Instant::now() < deadline, "the worker did not register the attributes");
@@ -68,8 +63,7 @@ async fn the_worker_registers_missing_search_attributes_on_a_bare_namespace() {
         }
     };
     env.wait_for(&id, Stage::Active, 60).await;
-    worker.kill().unwrap();
-    worker.wait().unwrap();
+    worker.kill();
     env.start_worker();
     tollgate_starter::ops::destroy(&env.client, &id, "alice").await.unwrap();
     env.wait_for(&id, Stage::Destroyed, 60).await;

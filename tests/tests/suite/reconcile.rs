@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::common::{BASE, TestEnv};
+use crate::common::{LONG, TestEnv};
 use temporalio_client::{WorkflowDescribeOptions, WorkflowTerminateOptions};
 use tollgate_proto::Stage;
 use tollgate_starter::ops;
@@ -25,7 +25,7 @@ fn holds(env: &TestEnv, id: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_terminated_request_is_cleaned_up_and_a_running_one_left_alone() {
-    let env = TestEnv::start(BASE).await;
+    let env = TestEnv::start(LONG).await;
     let orphan = env.request("s3", "alice", &[]).await;
     let running = env.request("ec2", "bob", &[]).await;
     env.wait_for(&orphan, Stage::Active, 60).await;
@@ -62,7 +62,7 @@ async fn a_terminated_request_is_cleaned_up_and_a_running_one_left_alone() {
 
     // Nothing left to do; the running request still works.
     let again = ops::reconcile(&env.client, &env.config.task_queue, false).await.unwrap();
-    assert_eq!(again.summary, "1 requests hold resources; all are running; nothing to do");
+    assert_eq!(again.summary, "1 request holds resources; all running; nothing to do");
     ops::destroy(&env.client, &running, "bob").await.unwrap();
     env.wait_for(&running, Stage::Destroyed, 60).await;
     env.shutdown().await;
@@ -70,7 +70,7 @@ async fn a_terminated_request_is_cleaned_up_and_a_running_one_left_alone() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn report_mode_leaves_leftovers_in_place_and_tells_the_owner() {
-    let env = TestEnv::start(&format!("{BASE}\n[reconcile]\naction = \"report\"")).await;
+    let env = TestEnv::start(&format!("{LONG}\n[reconcile]\naction = \"report\"")).await;
     let orphan = env.request("s3", "alice", &[]).await;
     env.wait_for(&orphan, Stage::Active, 60).await;
     terminate(&env, &orphan).await;
@@ -88,7 +88,7 @@ async fn report_mode_leaves_leftovers_in_place_and_tells_the_owner() {
 /// The worker's schedule runs the reconciler on its own; starting again updates it in place.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_schedule_runs_the_reconciler() {
-    let env = TestEnv::start(&format!("{BASE}\n[reconcile]\ninterval = \"2s\"")).await;
+    let env = TestEnv::start(&format!("{LONG}\n[reconcile]\ninterval = \"2s\"")).await;
     let orphan = env.request("s3", "alice", &[]).await;
     env.wait_for(&orphan, Stage::Active, 60).await;
     terminate(&env, &orphan).await;

@@ -41,14 +41,16 @@ pub fn finding(holding: &Holding, state: Option<&RequestState>) -> ReconcileFind
 pub fn summary(findings: &[ReconcileFinding], holding: usize) -> String {
     let count = |action: &str| findings.iter().filter(|f| f.action == action).count();
     let orphans = findings.iter().filter(|f| f.action != "left (running)").count();
-    if holding == 0 {
-        return "no request holds resources; nothing to do".to_string();
-    }
+    let holds = match holding {
+        0 => return "no request holds resources; nothing to do".to_string(),
+        1 => "1 request holds resources".to_string(),
+        n => format!("{n} requests hold resources"),
+    };
     if orphans == 0 {
-        return format!("{holding} requests hold resources; all are running; nothing to do");
+        return format!("{holds}; all running; nothing to do");
     }
     format!(
-        "{holding} requests hold resources; {orphans} closed without destroying them: {} destroyed, {} reported, {} would be destroyed, {} failed to destroy",
+        "{holds}; {orphans} closed without destroying them: {} destroyed, {} reported, {} would be destroyed, {} failed to destroy",
         count("destroyed"),
         count("reported"),
         count("would destroy"),
@@ -86,7 +88,7 @@ mod tests {
     fn the_summary_counts_what_happened() {
         let f = |action: &str| ReconcileFinding { action: action.into(), ..Default::default() };
         assert_eq!(summary(&[], 0), "no request holds resources; nothing to do");
-        assert_eq!(summary(&[f("left (running)")], 1), "1 requests hold resources; all are running; nothing to do");
+        assert_eq!(summary(&[f("left (running)")], 1), "1 request holds resources; all running; nothing to do");
         assert_eq!(
             summary(&[f("left (running)"), f("destroyed"), f("reported")], 3),
             "3 requests hold resources; 2 closed without destroying them: 1 destroyed, 1 reported, 0 would be destroyed, 0 failed to destroy"

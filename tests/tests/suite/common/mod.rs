@@ -124,6 +124,17 @@ max_ttl = "1m"
 approval_timeout = "2m"
 "#;
 
+/// Like `BASE`, but requests live long enough that nothing expires during a test that acts
+/// on them later (a slow machine must not turn into a different outcome).
+pub const LONG: &str = r#"
+approving_users = ["carol", "dave"]
+grace_period = "1m"
+extension_period = "3m"
+default_ttl = "3m"
+max_ttl = "10m"
+approval_timeout = "5m"
+"#;
+
 impl TestEnv {
     /// Server + in-process worker.
     pub async fn start(toml_text: &str) -> TestEnv {
@@ -241,6 +252,20 @@ impl TestEnv {
         }
     }
 
+    /// Waits until the request's resources were created (it is ACTIVE, or already past it).
+    pub async fn wait_until_applied(&self, id: &str, secs: u64) -> Progress {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Ok(p) = ops::progress(&self.client, id).await
+                && p.created_at.is_some()
+            {
+                return p;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{id} was not applied within {secs}s");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     pub fn sandbox_root(&self) -> PathBuf {
         self.config.data_dir.join("sandbox")
     }
@@ -311,14 +336,17 @@ impl TestEnv {
         self.dir.path().join("tollgate.toml")
     }
 
-    /// A `tollgate-worker` process for this environment.
-    pub fn spawn_worker_process(&self) -> std::process::Child {
-        std::process::Command::new(binary("tollgate-worker"))
-            .env("TEMPORAL_ADDRESS", format!("127.0.0.1:{}", self.port))
-            .env("TOLLGATE_CONFIG", self.config_file())
-            .env("RUST_LOG", "warn")
-            .spawn()
-            .expect("worker process starts")
+    /// A `tollgate-worker` process for this environment (killed when dropped, so a failed
+    /// test leaves no worker behind).
+    pub fn spawn_worker_process(&self) -> KillOnDrop {
+        KillOnDrop(
+            std::process::Command::new(binary("tollgate-worker"))
+                .env("TEMPORAL_ADDRESS", format!("127.0.0.1:{}", self.port))
+                .env("TOLLGATE_CONFIG", self.config_file())
+                .env("RUST_LOG", "warn")
+                .spawn()
+                .expect("worker process starts"),
+        )
     }
 
     /// Runs the `tollgate` CLI against this environment; returns (exit code, stdout, stderr).
@@ -336,5 +364,26 @@ impl TestEnv {
             String::from_utf8_lossy(&out.stdout).to_string(),
             String::from_utf8_lossy(&out.stderr).to_string(),
         )
+    }
+}
+
+/// A child process killed (SIGKILL) and reaped when dropped, even when a test panics.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl KillOnDrop {
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// SIGKILL now and reap.
+    pub fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
