@@ -15,7 +15,8 @@ dev: build
 	target/debug/tollgate dev
 
 test: setup
-	cargo build --bins
+	# Bins and tests in one build: the same feature set as `cargo test`, so nothing compiles twice.
+	cargo build --workspace --bins --tests
 	# The integration tests mostly wait on timers and servers: run four at a time.
 	cargo test --workspace --no-fail-fast -- --test-threads 4
 

@@ -320,7 +320,7 @@ pub fn binary(name: &str) -> PathBuf {
     let path = dir.join(name);
     if !path.exists() {
         let status = std::process::Command::new(env!("CARGO"))
-            .args(["build", "--bins", "-p", "tollgate-worker", "-p", "tollgate-starter"])
+            .args(["build", "--workspace", "--bins", "--tests"])
             .current_dir(workspace())
             .status()
             .expect("cargo build runs");
