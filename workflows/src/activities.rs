@@ -1,6 +1,8 @@
 //! The activities the workflow calls, declared here (input and output only) and implemented
 //! by the `tollgate-activities` crate, so this crate needs no I/O dependency. Names are the
-//! Temporal activity type names another language's worker would register.
+//! Temporal activity type names another language's worker would register. The SDK's
+//! `#[activity_definitions]` requires each body to be exactly `unimplemented!()`: these are
+//! declarations, never called; the bodies live in `tollgate-activities`.
 
 use temporalio_macros::activity_definitions;
 use temporalio_sdk::activities::ActivityError;

@@ -20,6 +20,7 @@ pub mod patches;
 mod steps;
 
 pub use steps::ALL_CHANNELS;
+pub(crate) use steps::to_ms as epoch_ms;
 
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{ContinueAsNewOptions, SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult};

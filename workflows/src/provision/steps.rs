@@ -219,7 +219,7 @@ pub(super) fn ms(millis: i64) -> Duration {
     Duration::from_millis(millis.max(1) as u64)
 }
 
-pub(super) fn to_ms(t: Option<SystemTime>) -> i64 {
+pub(crate) fn to_ms(t: Option<SystemTime>) -> i64 {
     t.and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 

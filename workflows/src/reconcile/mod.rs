@@ -43,8 +43,7 @@ fn options(seconds: u64) -> ActivityOptions {
 impl ReconcileWorkflow {
     #[run]
     pub async fn run(ctx: &mut WorkflowContext<Self>, input: ReconcileInput) -> WorkflowResult<ReconcileReport> {
-        let started = ctx.workflow_time().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
-        let started_ms = started.map(|d| d.as_millis() as i64).unwrap_or(0);
+        let started_ms = crate::provision::epoch_ms(ctx.workflow_time());
         let settings = ctx.execute_activity(act::LoadSettings, "reconcile".to_string(), options(30)).await?;
         let mode = if settings.reconcile_action.is_empty() {
             defaults::RECONCILE_ACTION.to_string()
