@@ -206,10 +206,16 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             } else {
                 ops::progress(&client, &id).await?
             };
+            let stopped = ops::stopped_without_ending(&client, &id, &progress).await;
             if json_out {
-                println!("{}", render::status_json(&progress));
+                let mut status = render::status_json(&progress);
+                status["workflow_stopped"] = json!(stopped);
+                println!("{status}");
             } else {
                 println!("{}", render::status_text(&progress));
+                if let Some(how) = stopped {
+                    println!("{}", render::stopped_note(how));
+                }
             }
         }
         Command::List { stage, limit } => {
@@ -365,7 +371,9 @@ async fn watch_progress(
             last_stage = stage;
         }
         stage_bar.set_message(format!("{id}: {}", stage.label()));
-        let settled = if follow { stage.is_terminal() } else { stage.is_settled() };
+        // A terminated workflow never reaches a final stage: stop watching it.
+        let settled = if follow { stage.is_terminal() } else { stage.is_settled() }
+            || ops::stopped_without_ending(client, id, &p).await.is_some();
         if settled {
             stage_bar.finish_and_clear();
             return Ok(p);

@@ -158,6 +158,23 @@ pub async fn progress(client: &Client, id: &str) -> Result<Progress, CliError> {
     }
 }
 
+/// For a request whose workflow stopped without reaching a final stage (terminated or timed
+/// out: no workflow code ran after that), Temporal's status, e.g. `TERMINATED`.
+pub async fn stopped_without_ending(client: &Client, id: &str, progress: &Progress) -> Option<&'static str> {
+    use temporalio_client::WorkflowExecutionStatus as S;
+    if progress.stage_enum().is_terminal() {
+        return None;
+    }
+    let handle = client.get_workflow_handle::<ProvisionWorkflow>(id);
+    match handle.describe(WorkflowDescribeOptions::default()).await.ok()?.status() {
+        S::Terminated => Some("TERMINATED"),
+        S::TimedOut => Some("TIMED_OUT"),
+        S::Failed => Some("FAILED"),
+        S::Canceled => Some("CANCELED"),
+        _ => None,
+    }
+}
+
 async fn update_error(client: &Client, id: &str, e: temporalio_client::errors::WorkflowUpdateError) -> CliError {
     use temporalio_client::errors::WorkflowUpdateError as E;
     match e {

@@ -142,6 +142,13 @@ pub fn reconcile_text(r: &ReconcileReport) -> String {
     out.join("\n")
 }
 
+/// The line `status` adds when Temporal stopped the workflow before it reached a final stage.
+pub fn stopped_note(how: &str) -> String {
+    format!(
+        "Stopped    the workflow was {how} by Temporal: no Tollgate code ran after that, so the stage above is where it stopped; `tollgate reconcile` destroys what it left"
+    )
+}
+
 /// The `status` text for people.
 pub fn status_text(p: &Progress) -> String {
     let r = p.request.clone().unwrap_or_default();

@@ -32,6 +32,11 @@ async fn a_terminated_request_is_cleaned_up_and_a_running_one_left_alone() {
     env.wait_for(&running, Stage::Active, 60).await;
     terminate(&env, &orphan).await;
 
+    // status says the workflow was stopped, and --follow returns instead of waiting forever.
+    let (code, out, err) = env.cli(&["status", &orphan, "--follow"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Stopped    the workflow was TERMINATED by Temporal"), "{out}");
+
     // A dry run reports and changes nothing.
     let (code, out, err) = env.cli(&["reconcile", "--dry-run"]).await;
     assert_eq!(code, 0, "{err}");
