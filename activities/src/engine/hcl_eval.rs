@@ -8,6 +8,7 @@ use hcl::{Body, Expression};
 use serde_json::{Map, Value};
 
 use super::EngineError;
+use super::sandbox::schema::Val;
 use crate::catalog::ModuleBundle;
 
 /// A parsed root module.
@@ -144,32 +145,22 @@ impl Module {
     }
 }
 
-/// Evaluates a block body into Terraform's JSON shape: attributes by name, nested blocks as
-/// arrays of objects. Attributes that cannot be evaluated yet (they refer to resources not
-/// created) are returned in the second map as `true` (Terraform's `after_unknown`).
-pub fn eval_body(body: &Body, ctx: &Context) -> (Map<String, Value>, Map<String, Value>) {
-    let mut known = Map::new();
-    let mut unknown = Map::new();
+/// Evaluates a block body into Terraform's shape: attributes by name, nested blocks as lists
+/// of objects. What cannot be evaluated yet (it refers to resources not created) is unknown.
+pub fn eval_config(body: &Body, ctx: &Context) -> Val {
+    let mut out = BTreeMap::new();
     for attr in body.attributes() {
-        match eval(attr.expr(), ctx) {
-            Ok(v) => {
-                known.insert(attr.key().to_string(), v);
-            }
-            Err(_) => {
-                known.insert(attr.key().to_string(), Value::Null);
-                unknown.insert(attr.key().to_string(), Value::Bool(true));
-            }
+        let v = eval(attr.expr(), ctx).map(|v| Val::from_json(&v)).unwrap_or(Val::Unknown);
+        out.insert(attr.key().to_string(), v);
+    }
+    for block in body.blocks() {
+        let item = eval_config(block.body(), ctx);
+        match out.entry(block.identifier().to_string()).or_insert_with(|| Val::List(vec![])) {
+            Val::List(items) => items.push(item),
+            other => *other = Val::List(vec![item]),
         }
     }
-    let mut nested: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-    for block in body.blocks() {
-        let (k, _) = eval_body(block.body(), ctx);
-        nested.entry(block.identifier().to_string()).or_default().push(Value::Object(k));
-    }
-    for (name, items) in nested {
-        known.insert(name, Value::Array(items));
-    }
-    (known, unknown)
+    Val::Map(out)
 }
 
 /// Evaluates one expression to JSON.
