@@ -1,6 +1,6 @@
 # Shared by every catalog module: identity variables, tags and the provider.
 terraform {
-  required_version = ">= 1.5"
+  required_version = ">= 1.0"
   required_providers {
     aws = {
       source  = "hashicorp/aws"

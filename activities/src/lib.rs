@@ -28,7 +28,7 @@ use tollgate_workflows::activities::defs;
 use artifacts::{ArtifactError, ArtifactStore};
 use catalog::ModuleBundle;
 use cost::PriceBook;
-use engine::{Engine, EngineError, OpContext};
+use engine::{Engine, EngineError, OpContext, Progress};
 use faults::Faults;
 use notify::Channel;
 
@@ -68,25 +68,26 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> ActivityError {
     classified("DigestMismatch", false, format!("{what} is not valid JSON: {e}"))
 }
 
-/// Runs `work` while heartbeating every two seconds, so a dead worker is noticed within the
-/// activity's heartbeat timeout and the retry runs elsewhere.
-async fn with_heartbeats<T>(ctx: &ActivityContext, work: impl Future<Output = T>) -> T {
+/// Runs an engine operation while heartbeating every two seconds with its latest progress,
+/// so a dead worker is noticed within the activity's heartbeat timeout (and the retry runs
+/// elsewhere), and passes the activity's cancellation on to the engine.
+async fn with_heartbeats<T>(ctx: &ActivityContext, progress: &Progress, work: impl Future<Output = T>) -> T {
     let mut work = std::pin::pin!(work);
     let mut tick = tokio::time::interval(Duration::from_secs(2));
+    let mut cancelled = std::pin::pin!(ctx.cancelled());
     loop {
         tokio::select! {
             out = &mut work => return out,
+            _ = &mut cancelled, if !progress.cancel.is_cancelled() => progress.cancel.cancel(),
             _ = tick.tick() => {
-                if let Err(e) = ctx.record_heartbeat("working".to_string()).await {
+                let latest = progress.latest();
+                let message = if latest.is_empty() { "working".to_string() } else { latest };
+                if let Err(e) = ctx.record_heartbeat(message).await {
                     tracing::warn!(error = %e, "heartbeat failed");
                 }
             }
         }
     }
-}
-
-fn progress_log(step: &str) {
-    tracing::debug!(step, "engine progress");
 }
 
 impl TollgateActivities {
@@ -119,8 +120,10 @@ impl TollgateActivities {
 
     async fn plan_work(&self, ctx: &ActivityContext, input: PlanInput) -> Result<PlanResult, ActivityError> {
         let bundle = self.load_bundle(&input.module_digest)?;
-        let op = OpContext { attempt: ctx.info().attempt, heartbeat: &progress_log };
-        let mut plan = with_heartbeats(ctx, self.engine.plan(&input.request_id, &bundle, op)).await.map_err(eng)?;
+        let progress = Progress::default();
+        let op = OpContext { attempt: ctx.info().attempt, progress: &progress };
+        let mut plan =
+            with_heartbeats(ctx, &progress, self.engine.plan(&input.request_id, &bundle, op)).await.map_err(eng)?;
         let summary = summarize(&plan);
         plan[MODULE_DIGEST_KEY] = input.module_digest.clone().into();
         let bytes = serde_json::to_vec_pretty(&plan).map_err(|e| classified("Internal", false, e.to_string()))?;
@@ -150,13 +153,20 @@ impl TollgateActivities {
             .to_string();
         let bundle = self.load_bundle(&module_digest)?;
         let kind = bundle.source.trim_start_matches("catalog:").split('@').next().unwrap_or_default().to_string();
-        let op = OpContext { attempt: ctx.info().attempt, heartbeat: &progress_log };
-        let applied =
-            with_heartbeats(ctx, self.engine.apply(&input.request_id, &bundle, &plan, &input.plan_digest, op))
-                .await
-                .map_err(eng)?;
+        let progress = Progress::default();
+        let op = OpContext { attempt: ctx.info().attempt, progress: &progress };
+        let applied = with_heartbeats(
+            ctx,
+            &progress,
+            self.engine.apply(&input.request_id, &bundle, &plan, &input.plan_digest, op),
+        )
+        .await
+        .map_err(eng)?;
+        // The state names its module, so a destroy anywhere can rebuild the configuration.
+        let mut state = applied.state;
+        state[MODULE_DIGEST_KEY] = module_digest.clone().into();
         let state_bytes =
-            serde_json::to_vec_pretty(&applied.state).map_err(|e| classified("Internal", false, e.to_string()))?;
+            serde_json::to_vec_pretty(&state).map_err(|e| classified("Internal", false, e.to_string()))?;
         let state_digest = self.artifacts.put(&state_bytes).map_err(art)?;
         Ok(ApplyResult {
             state_digest,
@@ -173,9 +183,19 @@ impl TollgateActivities {
         } else {
             Some(self.load_json(&input.state_digest, "state artifact")?)
         };
-        let op = OpContext { attempt: ctx.info().attempt, heartbeat: &progress_log };
-        let destroyed =
-            with_heartbeats(ctx, self.engine.destroy(&input.request_id, state.as_ref(), op)).await.map_err(eng)?;
+        let module = match state.as_ref().and_then(|s| s[MODULE_DIGEST_KEY].as_str()) {
+            Some(digest) => Some(self.load_bundle(digest)?),
+            None => None,
+        };
+        let progress = Progress::default();
+        let op = OpContext { attempt: ctx.info().attempt, progress: &progress };
+        let destroyed = with_heartbeats(
+            ctx,
+            &progress,
+            self.engine.destroy(&input.request_id, module.as_ref(), state.as_ref(), op),
+        )
+        .await
+        .map_err(eng)?;
         Ok(DestroyResult { destroyed, attempt: ctx.info().attempt })
     }
 

@@ -150,8 +150,7 @@ impl Module {
 pub fn eval_config(body: &Body, ctx: &Context) -> Val {
     let mut out = BTreeMap::new();
     for attr in body.attributes() {
-        let v = eval(attr.expr(), ctx).map(|v| Val::from_json(&v)).unwrap_or(Val::Unknown);
-        out.insert(attr.key().to_string(), v);
+        out.insert(attr.key().to_string(), eval_partial(attr.expr(), ctx));
     }
     for block in body.blocks() {
         let item = eval_config(block.body(), ctx);
@@ -161,6 +160,18 @@ pub fn eval_config(body: &Body, ctx: &Context) -> Val {
         }
     }
     Val::Map(out)
+}
+
+/// Evaluates what it can: a list or object literal keeps its known members, like Terraform
+/// (`[aws_security_group.this.id]` is a list of one unknown, not an unknown list).
+fn eval_partial(expr: &Expression, ctx: &Context) -> Val {
+    match eval(expr, ctx) {
+        Ok(v) => Val::from_json(&v),
+        Err(_) => match expr {
+            Expression::Array(items) => Val::List(items.iter().map(|i| eval_partial(i, ctx)).collect()),
+            _ => Val::Unknown,
+        },
+    }
 }
 
 /// Evaluates one expression to JSON.

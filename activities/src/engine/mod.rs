@@ -1,10 +1,11 @@
 //! Engines turn a Terraform module into a plan, apply it and destroy it. All engines speak
 //! Terraform's formats (module HCL, plan JSON, state JSON), so the rest of Tollgate does not
-//! care which one ran. `sandbox` is the embedded default; a `terraform` engine driving the real
-//! CLI slots in behind the same trait.
+//! care which one ran. `sandbox` is the embedded default; `terraform` drives the real CLI
+//! (Terraform or OpenTofu).
 
 pub mod hcl_eval;
 pub mod sandbox;
+pub mod terraform;
 
 use std::collections::BTreeMap;
 
@@ -22,13 +23,26 @@ pub enum EngineError {
     PlanConflict(String),
     #[error("engine I/O: {0}")]
     Io(String),
+    /// Network, throttling, a busy state lock, a provider hiccup: worth another attempt.
+    #[error("{0}")]
+    Transient(String),
+    /// The approved plan no longer fits the world (Terraform refuses the saved plan, or what a
+    /// fresh plan would do differs from what was approved).
+    #[error("stale plan: {0}")]
+    StalePlan(String),
+    /// The operation was stopped because its activity was cancelled.
+    #[error("{0}")]
+    Cancelled(String),
 }
 
 impl EngineError {
     pub fn retryable(&self) -> bool {
         match self {
-            EngineError::InvalidModule(_) | EngineError::PlanConflict(_) => false,
-            EngineError::Io(_) => true,
+            EngineError::InvalidModule(_)
+            | EngineError::PlanConflict(_)
+            | EngineError::StalePlan(_)
+            | EngineError::Cancelled(_) => false,
+            EngineError::Io(_) | EngineError::Transient(_) => true,
         }
     }
 
@@ -37,6 +51,9 @@ impl EngineError {
             EngineError::InvalidModule(_) => "InvalidModule",
             EngineError::PlanConflict(_) => "DigestMismatch",
             EngineError::Io(_) => "EngineIo",
+            EngineError::Transient(_) => "EngineTransient",
+            EngineError::StalePlan(_) => "StalePlan",
+            EngineError::Cancelled(_) => "Cancelled",
         }
     }
 }
@@ -51,10 +68,29 @@ pub struct Applied {
     pub created: u32,
 }
 
-/// Per-call facts an engine may use: the attempt number and a heartbeat to call while busy.
+/// Per-call facts an engine may use: the attempt number and where to report progress (sent
+/// with the activity's heartbeats) and learn of the activity's cancellation.
 pub struct OpContext<'a> {
     pub attempt: u32,
-    pub heartbeat: &'a (dyn Fn(&str) + Send + Sync),
+    pub progress: &'a Progress,
+}
+
+/// An operation's latest progress line and its cancellation.
+#[derive(Debug, Default)]
+pub struct Progress {
+    latest: std::sync::Mutex<String>,
+    pub cancel: tokio_util::sync::CancellationToken,
+}
+
+impl Progress {
+    pub fn report(&self, message: &str) {
+        tracing::debug!(progress = message, "engine progress");
+        *self.latest.lock().unwrap_or_else(|e| e.into_inner()) = message.to_string();
+    }
+
+    pub fn latest(&self) -> String {
+        self.latest.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
 }
 
 pub trait Engine: Send + Sync {
@@ -82,10 +118,12 @@ pub trait Engine: Send + Sync {
     /// compares this with the requests' state in Temporal).
     fn holdings(&self) -> BoxFuture<'_, Result<Vec<tollgate_proto::Holding>, EngineError>>;
 
-    /// Destroys everything the request holds (using `state` when given). Idempotent.
+    /// Destroys everything the request holds (using `state`, and the module it was applied
+    /// from, when given). Idempotent.
     fn destroy<'a>(
         &'a self,
         request_id: &'a str,
+        module: Option<&'a ModuleBundle>,
         state: Option<&'a serde_json::Value>,
         op: OpContext<'a>,
     ) -> BoxFuture<'a, Result<Vec<String>, EngineError>>;

@@ -125,7 +125,16 @@ impl Cloud {
                 }
             }
         }
-        schema::fill_unknowns(&schema.block, &mut value, &|path| hash_hex(&[request_id, &address, path], 17));
+        schema::fill_unknowns(&schema.block, &mut value, &|attr| {
+            let h = |len| hash_hex(&[request_id, &address, attr], len);
+            Some(Val::String(match attr {
+                "volume_id" => format!("vol-{}", h(17)),
+                "subnet_id" => format!("subnet-{}", h(17)),
+                "http_endpoint" => "enabled".into(),
+                "mfa_delete" => "Disabled".into(),
+                _ => return None,
+            }))
+        });
         let Some(Value::Object(attributes)) = value.to_json() else {
             return Err(EngineError::InvalidModule(format!("{address}: could not compute every attribute")));
         };
@@ -135,11 +144,62 @@ impl Cloud {
         if inv.plan_digest.is_empty() {
             inv.plan_digest = plan_digest.to_string();
         }
-        let item =
-            InventoryItem { address: address.clone(), resource_type: resource_type.into(), name: name.into(), id: id.clone(), attributes };
+        let item = InventoryItem {
+            address: address.clone(),
+            resource_type: resource_type.into(),
+            name: name.into(),
+            id: id.clone(),
+            attributes,
+        };
         inv.resources.push(item.clone());
         self.save(&inv)?;
         self.log_event(&InventoryEvent { op: "create".into(), request_id: request_id.into(), address, id })?;
+        Ok(item)
+    }
+
+    /// A resource name derived from what it is (type, request, known configuration), for
+    /// callers that are never told a resource's address (a Terraform provider).
+    pub fn content_name(&self, request_id: &str, resource_type: &str, planned: &Val) -> String {
+        let config = planned.to_after().to_string();
+        format!("r{}", hash_hex(&[request_id, resource_type, &config], 16))
+    }
+
+    /// Changes a held resource's attributes to `planned`, keeping what stays unknown from
+    /// `prior`.
+    pub async fn update(
+        &self,
+        request_id: &str,
+        address: &str,
+        planned: &Val,
+        prior: &Val,
+    ) -> Result<InventoryItem, EngineError> {
+        let mut inv = self.inventory(request_id)?;
+        let item = inv
+            .resources
+            .iter_mut()
+            .find(|i| i.address == address)
+            .ok_or_else(|| EngineError::Io(format!("{address} is not held by {request_id}")))?;
+        let mut value = planned.clone();
+        if let (Val::Map(m), Val::Map(old)) = (&mut value, prior) {
+            for (k, v) in m.iter_mut() {
+                if *v == Val::Unknown {
+                    *v = old.get(k).cloned().unwrap_or(Val::Null);
+                }
+            }
+        }
+        let Some(Value::Object(attributes)) = value.to_json() else {
+            return Err(EngineError::InvalidModule(format!("{address}: could not compute every attribute")));
+        };
+        self.pause().await;
+        item.attributes = attributes;
+        let item = item.clone();
+        self.save(&inv)?;
+        self.log_event(&InventoryEvent {
+            op: "update".into(),
+            request_id: request_id.into(),
+            address: address.into(),
+            id: item.id.clone(),
+        })?;
         Ok(item)
     }
 

@@ -82,7 +82,11 @@ impl SandboxEngine {
                     let held = Value::Object(item.attributes.clone());
                     (vec!["no-op"], held.clone(), Val::from_json(&held))
                 }
-                None => (vec!["create"], Value::Null, schema::plan_create(schema, &eval_config(&r.body, &ctx), &default_tags)),
+                None => (
+                    vec!["create"],
+                    Value::Null,
+                    schema::plan_create(schema, &eval_config(&r.body, &ctx), &default_tags),
+                ),
             };
             changes.push(json!({
                 "address": address,
@@ -157,7 +161,7 @@ impl Engine for SandboxEngine {
     ) -> BoxFuture<'a, Result<Value, EngineError>> {
         Box::pin(async move {
             self.cloud.pause().await;
-            (op.heartbeat)("planned");
+            op.progress.report("planned");
             self.plan_sync(request_id, module)
         })
     }
@@ -207,7 +211,7 @@ impl Engine for SandboxEngine {
                 let planned = schema::plan_create(schema, &config, &default_tags);
                 self.cloud.create(request_id, plan_digest, &r.resource_type, &r.name, &planned, &region).await?;
                 created += 1;
-                (op.heartbeat)(&format!("{address}: Creation complete"));
+                op.progress.report(&format!("{address}: Creation complete"));
             }
             let inv = self.cloud.inventory(request_id)?;
             let ctx = module.context(&by_type(&inv))?;
@@ -234,6 +238,7 @@ impl Engine for SandboxEngine {
     fn destroy<'a>(
         &'a self,
         request_id: &'a str,
+        _module: Option<&'a ModuleBundle>,
         state: Option<&'a Value>,
         op: OpContext<'a>,
     ) -> BoxFuture<'a, Result<Vec<String>, EngineError>> {
@@ -243,7 +248,7 @@ impl Engine for SandboxEngine {
             let mut destroyed = Vec::new();
             for item in inv.resources.iter().rev() {
                 if self.cloud.delete(request_id, &item.address).await? {
-                    (op.heartbeat)(&format!("{}: Destruction complete", item.address));
+                    op.progress.report(&format!("{}: Destruction complete", item.address));
                     destroyed.push(item.address.clone());
                 }
             }
@@ -330,7 +335,8 @@ mod tests {
     }
 
     fn op(attempt: u32) -> OpContext<'static> {
-        OpContext { attempt, heartbeat: &|_| {} }
+        static PROGRESS: std::sync::LazyLock<crate::engine::Progress> = std::sync::LazyLock::new(Default::default);
+        OpContext { attempt, progress: &PROGRESS }
     }
 
     #[tokio::test]
@@ -358,7 +364,7 @@ mod tests {
             // A different plan for the same request is refused.
             let other = sandbox.apply(&id, &b, &plan, "sha256:p2", op(1)).await.unwrap_err();
             assert!(!other.retryable());
-            let destroyed = sandbox.destroy(&id, Some(&applied.state), op(1)).await.unwrap();
+            let destroyed = sandbox.destroy(&id, None, Some(&applied.state), op(1)).await.unwrap();
             assert_eq!(destroyed.len(), changes.len());
             assert!(sandbox.inventory(&id).unwrap().resources.is_empty());
         }
@@ -378,7 +384,7 @@ mod tests {
         let instance = &plan["resource_changes"][1]["change"];
         assert_eq!(instance["after"]["instance_type"], "t3.micro");
         assert_eq!(instance["after"]["ami"], "ami-0fff1b9a61dec8a5f");
-        
+
         assert_eq!(instance["after"]["tags"]["RequestId"], "req-wire");
         assert_eq!(instance["after"]["tags_all"]["ExpiresAt"], "2026-11-28T00:00:00Z");
         let applied = sandbox.apply("req-wire", &b, &plan, "sha256:p", op(1)).await.unwrap();

@@ -16,6 +16,8 @@ pub enum Val {
     Number(serde_json::Number),
     String(String),
     List(Vec<Val>),
+    /// A list whose order does not matter (Terraform leaves unknown members out of `after`).
+    Set(Vec<Val>),
     Map(BTreeMap<String, Val>),
 }
 
@@ -42,7 +44,7 @@ impl Val {
     pub fn to_after_unknown(&self) -> Value {
         match self {
             Val::Unknown => Value::Bool(true),
-            Val::List(items) => Value::Array(items.iter().map(Val::to_after_unknown).collect()),
+            Val::List(items) | Val::Set(items) => Value::Array(items.iter().map(Val::to_after_unknown).collect()),
             Val::Map(m) => Value::Object(
                 m.iter()
                     .map(|(k, v)| (k.clone(), v.to_after_unknown()))
@@ -72,6 +74,16 @@ impl Val {
                         Some(j) => Some(j),
                         None if drop_unknowns => Some(Value::Null),
                         None => None,
+                    })
+                    .collect::<Option<_>>()?,
+            ),
+            Val::Set(items) => Value::Array(
+                items
+                    .iter()
+                    .filter_map(|v| match v.known_json(drop_unknowns) {
+                        Some(j) => Some(Some(j)),
+                        None if drop_unknowns => None,
+                        None => Some(None),
                     })
                     .collect::<Option<_>>()?,
             ),
@@ -144,7 +156,9 @@ pub struct Attr {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Nesting {
     /// Ordered, at most `max` (0: unlimited).
-    List { max: usize },
+    List {
+        max: usize,
+    },
     Set,
 }
 
@@ -373,8 +387,11 @@ pub fn plan_create(schema: &ResourceSchema, config: &Val, default_tags: &BTreeMa
 fn plan_block(schema: &BlockSchema, config: &Val) -> Val {
     let mut out = BTreeMap::new();
     for attr in schema.attrs {
-        let v = config.get(attr.name).clone();
-        let v = if v == Val::Null && attr.mode.computed() { Val::Unknown } else { v };
+        let v = match (config.get(attr.name).clone(), attr.ty) {
+            (Val::Null, _) if attr.mode.computed() => Val::Unknown,
+            (Val::List(items), Ty::Set(_)) => Val::Set(items),
+            (v, _) => v,
+        };
         out.insert(attr.name.to_string(), v);
     }
     for (name, _, block) in schema.blocks {
@@ -388,35 +405,23 @@ fn plan_block(schema: &BlockSchema, config: &Val) -> Val {
     Val::Map(out)
 }
 
-/// Replaces every unknown left after the cloud set what it computes, by type: the sandbox
-/// invents a deterministic value (`seed` gives strings), so nothing stays unknown after apply.
-pub fn fill_unknowns(schema: &BlockSchema, value: &mut Val, seed: &dyn Fn(&str) -> String) {
+/// Replaces every unknown left after the cloud set what it computes: `computed` gives the
+/// value for an attribute name (nested ones too), anything else becomes null, as a cloud
+/// leaves optional computed attributes it has nothing for.
+pub fn fill_unknowns(schema: &BlockSchema, value: &mut Val, computed: &dyn Fn(&str) -> Option<Val>) {
     let Val::Map(m) = value else { return };
     for attr in schema.attrs {
-        if let Some(v) = m.get_mut(attr.name) {
-            fill(&attr.ty, v, attr.name, seed);
+        if let Some(v @ Val::Unknown) = m.get_mut(attr.name) {
+            *v = computed(attr.name).unwrap_or(Val::Null);
         }
     }
     for (name, _, block) in schema.blocks {
         match m.get_mut(*name) {
-            Some(Val::List(items)) => items.iter_mut().for_each(|i| fill_unknowns(block, i, seed)),
+            Some(Val::List(items)) => items.iter_mut().for_each(|i| fill_unknowns(block, i, computed)),
             Some(v @ Val::Unknown) => *v = Val::List(vec![]),
             _ => {}
         }
     }
-}
-
-fn fill(ty: &Ty, v: &mut Val, path: &str, seed: &dyn Fn(&str) -> String) {
-    if *v != Val::Unknown {
-        return;
-    }
-    *v = match ty {
-        Ty::String => Val::String(seed(path)),
-        Ty::Number => Val::Number(0.into()),
-        Ty::Bool => Val::Bool(false),
-        Ty::List(_) | Ty::Set(_) => Val::List(vec![]),
-        Ty::Map(_) | Ty::Object(_) => Val::Map(BTreeMap::new()),
-    };
 }
 
 #[cfg(test)]
@@ -430,11 +435,18 @@ mod tests {
             ("id".into(), Val::Unknown),
             ("name".into(), Val::String("x".into())),
             ("ids".into(), Val::List(vec![Val::Unknown, Val::String("sg-1".into())])),
+            ("sgs".into(), Val::Set(vec![Val::Unknown])),
             ("tags".into(), Val::Map(BTreeMap::new())),
             ("rule".into(), Val::List(vec![Val::Map(BTreeMap::from([("port".into(), Val::Number(22.into()))]))])),
         ]));
-        assert_eq!(v.to_after(), json!({"name": "x", "ids": [null, "sg-1"], "tags": {}, "rule": [{"port": 22}]}));
-        assert_eq!(v.to_after_unknown(), json!({"id": true, "ids": [true, false], "tags": {}, "rule": [{}]}));
+        assert_eq!(
+            v.to_after(),
+            json!({"name": "x", "ids": [null, "sg-1"], "sgs": [], "tags": {}, "rule": [{"port": 22}]})
+        );
+        assert_eq!(
+            v.to_after_unknown(),
+            json!({"id": true, "ids": [true, false], "sgs": [true], "tags": {}, "rule": [{}]})
+        );
         assert_eq!(v.to_json(), None);
     }
 
