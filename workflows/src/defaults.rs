@@ -29,6 +29,10 @@ pub const RETRY_MAX_ATTEMPTS: u32 = 10;
 pub const LOAD_SETTINGS_ATTEMPTS: u32 = 3;
 pub const RECONCILE_INTERVAL_MS: u64 = HOUR;
 pub const RECONCILE_ACTION: &str = "destroy";
+pub const ENGINE: &str = "sandbox";
+pub const TERRAFORM_BINARY: &str = "terraform";
+pub const TERRAFORM_STOP_TIMEOUT_MS: u64 = 2 * MINUTE;
+pub const TERRAFORM_LOCK_TIMEOUT_MS: u64 = MINUTE;
 
 /// The settings a worker with no configuration uses.
 pub fn settings() -> Settings {

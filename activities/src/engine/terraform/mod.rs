@@ -19,6 +19,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use futures::future::BoxFuture;
 use serde_json::Value;
+use tollgate_workflows::defaults;
 
 use super::sandbox::state_addresses;
 use super::{Applied, Engine, EngineError, OpContext};
@@ -63,12 +64,12 @@ pub struct TerraformConfig {
 impl Default for TerraformConfig {
     fn default() -> Self {
         Self {
-            binary: "terraform".into(),
+            binary: defaults::TERRAFORM_BINARY.into(),
             args: vec![],
             env: BTreeMap::new(),
             sandbox_provider: None,
-            stop_timeout: Duration::from_secs(120),
-            lock_timeout: Duration::from_secs(60),
+            stop_timeout: Duration::from_millis(defaults::TERRAFORM_STOP_TIMEOUT_MS),
+            lock_timeout: Duration::from_millis(defaults::TERRAFORM_LOCK_TIMEOUT_MS),
         }
     }
 }
