@@ -150,6 +150,20 @@ async fn main() -> anyhow::Result<()> {
         println!("tollgate-sandbox-provider {}", env!("CARGO_PKG_VERSION"));
         return Ok(());
     }
+    // Terraform stops its providers itself; a Ctrl-C meant for Terraform must not kill one
+    // mid-write. If Terraform dies without stopping us, there is nobody left to serve.
+    tokio::spawn(async {
+        while tokio::signal::ctrl_c().await.is_ok() {}
+    });
+    tokio::spawn(async {
+        let parent = std::os::unix::process::parent_id();
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if std::os::unix::process::parent_id() != parent {
+                std::process::exit(0);
+            }
+        }
+    });
     let shared = Arc::new(Shared {
         cloud: cloud_from_env(),
         configured: Mutex::new(Configured::default()),

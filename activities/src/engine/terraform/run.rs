@@ -1,15 +1,15 @@
 //! Runs one Terraform command: its own process group, machine-readable output turned into
 //! heartbeats, errors collected as Terraform's diagnostics, and a clean stop on cancellation
-//! (SIGINT, as Terraform expects, so it finishes the resource in flight, writes state and
-//! releases the lock; SIGKILL only after `stop_timeout`). If the worker itself dies, the
-//! kernel sends Terraform the same SIGINT (`setpriv --pdeathsig INT`).
+//! (SIGINT to the group, as a terminal's Ctrl-C, so Terraform finishes the resource in flight,
+//! writes state and releases the lock; SIGKILL only after `stop_timeout`). If the worker
+//! itself dies, Terraform runs on to the end of its operation (its output goes to files, not
+//! to pipes that would die with the worker), and the retry waits for its lock.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::Command;
 
 use super::classify;
@@ -36,13 +36,14 @@ const MAX_TEXT: usize = 256 * 1024;
 
 impl Runner {
     pub async fn run(&self, dir: &Path, args: &[String], op: &OpContext<'_>) -> Result<Output, EngineError> {
-        let mut cmd = if Path::new(PDEATHSIG).exists() {
-            let mut c = Command::new(PDEATHSIG);
-            c.args(["--pdeathsig", "INT", "--"]).arg(&self.binary);
-            c
-        } else {
-            Command::new(&self.binary)
-        };
+        let mut cmd = Command::new(&self.binary);
+        let what = format!("terraform {}", args.first().map(String::as_str).unwrap_or_default());
+        // Output goes to files, not pipes: a pipe dies with the worker, and Terraform writing
+        // to a dead pipe is killed outright (no state written, lock left behind).
+        let name = args.first().map(String::as_str).unwrap_or("run");
+        let out_path = dir.join(format!(".tollgate-{name}.out"));
+        let err_path = dir.join(format!(".tollgate-{name}.err"));
+        let create = |p: &Path| std::fs::File::create(p).map_err(|e| EngineError::Io(format!("{}: {e}", p.display())));
         cmd.args(args)
             .current_dir(dir)
             .envs(&self.env)
@@ -50,11 +51,10 @@ impl Runner {
             .env("TF_INPUT", "0")
             .env("CHECKPOINT_DISABLE", "1")
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stdout(create(&out_path)?)
+            .stderr(create(&err_path)?)
             .process_group(0)
             .kill_on_drop(false);
-        let what = format!("terraform {}", args.first().map(String::as_str).unwrap_or_default());
         let mut child = cmd.spawn().map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => EngineError::InvalidModule(format!(
                 "the Terraform binary {} was not found: set terraform.binary",
@@ -63,66 +63,86 @@ impl Runner {
             _ => EngineError::Io(format!("starting {what}: {e}")),
         })?;
         let pid = child.id();
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut stderr = child.stderr.take().expect("piped stderr");
-        let read_stdout = async {
-            let mut out = Output::default();
-            let mut lines = BufReader::new(stdout).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                if let Ok(event) = serde_json::from_str::<serde_json::Value>(&line)
-                    && event.get("@message").is_some()
-                {
-                    if let Some(progress) = progress_message(&event) {
-                        op.progress.report(&progress);
-                    }
-                    out.events.push(event);
-                    continue;
-                }
-                // Whole: `show -json` writes the plan here.
-                out.stdout.push_str(&line);
-                out.stdout.push('\n');
-            }
-            out
-        };
-        let read_stderr = async {
-            let mut text = String::new();
-            let _ = (&mut stderr).take(MAX_TEXT as u64).read_to_string(&mut text).await;
-            text
-        };
-        let finished = async {
-            let (out, err) = tokio::join!(read_stdout, read_stderr);
-            (child.wait().await, out, err)
-        };
-        tokio::pin!(finished);
-        let (status, out, err) = tokio::select! {
-            done = &mut finished => done,
-            _ = op.progress.cancel.cancelled() => {
-                op.progress.report(&format!("{what}: stopping (cancelled)"));
-                signal(pid, "INT").await;
-                match tokio::time::timeout(self.stop_timeout, &mut finished).await {
-                    Ok(_) => {}
-                    Err(_) => {
+        let mut out = Output::default();
+        let mut tail = Tail::new(&out_path);
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        let status = loop {
+            tokio::select! {
+                status = child.wait() => break status,
+                _ = tick.tick() => tail.read(&mut out, op),
+                _ = op.progress.cancel.cancelled() => {
+                    op.progress.report(&format!("{what}: stopping (cancelled)"));
+                    signal(pid, "INT").await;
+                    if tokio::time::timeout(self.stop_timeout, child.wait()).await.is_err() {
                         signal(pid, "KILL").await;
-                        let _ = finished.await;
+                        let _ = child.wait().await;
                     }
+                    return Err(EngineError::Cancelled(format!("{what} was stopped: the activity was cancelled")));
                 }
-                return Err(EngineError::Cancelled(format!("{what} was stopped: the activity was cancelled")));
             }
         };
+        tail.read(&mut out, op);
+        out.stdout.push_str(&tail.partial); // a last line without a newline
         let status = status.map_err(|e| EngineError::Io(format!("waiting for {what}: {e}")))?;
         if status.success() {
             return Ok(out);
+        }
+        let mut err = String::new();
+        if let Ok(mut f) = std::fs::File::open(&err_path) {
+            use std::io::Read;
+            let _ = f.by_ref().take(MAX_TEXT as u64).read_to_string(&mut err);
         }
         Err(classify::failure(&what, &out.events, &out.stdout, &err))
     }
 }
 
-const PDEATHSIG: &str = "/usr/bin/setpriv";
+/// Follows a command's output file: complete lines are Terraform's `-json` events (turned
+/// into progress) or plain output.
+struct Tail {
+    path: PathBuf,
+    offset: u64,
+    partial: String,
+}
 
-/// Sends a signal to Terraform only (not its group: providers are Terraform's to stop).
+impl Tail {
+    fn new(path: &Path) -> Self {
+        Self { path: path.to_path_buf(), offset: 0, partial: String::new() }
+    }
+
+    fn read(&mut self, out: &mut Output, op: &OpContext<'_>) {
+        use std::io::{Read, Seek, SeekFrom};
+        let Ok(mut f) = std::fs::File::open(&self.path) else { return };
+        if f.seek(SeekFrom::Start(self.offset)).is_err() {
+            return;
+        }
+        let mut bytes = Vec::new();
+        let Ok(n) = f.read_to_end(&mut bytes) else { return };
+        self.offset += n as u64;
+        self.partial.push_str(&String::from_utf8_lossy(&bytes));
+        while let Some(end) = self.partial.find('\n') {
+            let line: String = self.partial.drain(..=end).collect();
+            let line = line.trim_end_matches(['\n', '\r']);
+            if let Ok(event) = serde_json::from_str::<serde_json::Value>(line)
+                && event.get("@message").is_some()
+            {
+                if let Some(progress) = progress_message(&event) {
+                    op.progress.report(&progress);
+                }
+                out.events.push(event);
+                continue;
+            }
+            // Whole: `show -json` writes the plan here.
+            out.stdout.push_str(line);
+            out.stdout.push('\n');
+        }
+    }
+}
+
+/// Sends a signal to Terraform's process group (Terraform re-executes itself under a crash
+/// reporter, and providers ignore SIGINT, leaving their shutdown to Terraform).
 async fn signal(pid: Option<u32>, name: &str) {
     let Some(pid) = pid else { return };
-    let _ = Command::new("kill").args(["-s", name, &pid.to_string()]).status().await;
+    let _ = Command::new("kill").args(["-s", name, "--", &format!("-{pid}")]).status().await;
 }
 
 /// The events worth a heartbeat: resource progress and summaries.
