@@ -152,9 +152,7 @@ async fn main() -> anyhow::Result<()> {
     }
     // Terraform stops its providers itself; a Ctrl-C meant for Terraform must not kill one
     // mid-write. If Terraform dies without stopping us, there is nobody left to serve.
-    tokio::spawn(async {
-        while tokio::signal::ctrl_c().await.is_ok() {}
-    });
+    tokio::spawn(async { while tokio::signal::ctrl_c().await.is_ok() {} });
     tokio::spawn(async {
         let parent = std::os::unix::process::parent_id();
         loop {

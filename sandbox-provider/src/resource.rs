@@ -105,8 +105,7 @@ impl Resource for SandboxResource {
         _meta: ValueEmpty,
     ) -> Option<(Wire, ValueEmpty, Vec<AttributePath>)> {
         let t = self.target(diags, &proposed.0)?;
-        let planned = schema::plan_create(self.schema, &proposed.0, &t.configured.default_tags);
-        Some((Wire(planned), private, vec![]))
+        Some((Wire(schema::plan_update(&proposed.0, &t.configured.default_tags)), private, vec![]))
     }
 
     async fn plan_destroy<'a>(

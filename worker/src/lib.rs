@@ -10,7 +10,8 @@ use anyhow::Context as _;
 use temporalio_client::{Client, ClientOptions, Connection, envconfig::LoadClientConfigProfileOptions};
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 use tollgate_activities::{
-    TollgateActivities, artifacts::LocalArtifactStore, cost::PriceBook, engine::Engine, engine::sandbox::SandboxEngine, engine::terraform::TerraformEngine, notify::Channel,
+    TollgateActivities, artifacts::LocalArtifactStore, cost::PriceBook, engine::Engine, engine::sandbox::SandboxEngine,
+    engine::terraform::TerraformEngine, notify::Channel,
 };
 use tollgate_workflows::{ProvisionWorkflow, ReconcileWorkflow};
 

@@ -13,5 +13,6 @@ mod messages;
 mod namespace;
 mod reconcile;
 mod replay;
+mod terraform;
 mod webui;
 mod workflow;

@@ -114,6 +114,10 @@ impl SandboxEngine {
                 "sensitive_values": {},
             }));
         }
+        // Terraform lists changes by address.
+        let by_address = |v: &Value| v["address"].as_str().unwrap_or_default().to_string();
+        changes.sort_by_key(by_address);
+        planned_values.sort_by_key(by_address);
         let variables: Map<String, Value> =
             module.variables.iter().map(|(k, v)| (k.clone(), json!({ "value": v }))).collect();
         let output_changes: Map<String, Value> = module
@@ -381,7 +385,7 @@ mod tests {
         let sandbox = SandboxEngine::new(dir.path(), SandboxConfig::default());
         let b = bundle("ec2", "req-wire");
         let plan = sandbox.plan("req-wire", &b, op(1)).await.unwrap();
-        let instance = &plan["resource_changes"][1]["change"];
+        let instance = &plan["resource_changes"][0]["change"];
         assert_eq!(instance["after"]["instance_type"], "t3.micro");
         assert_eq!(instance["after"]["ami"], "ami-0fff1b9a61dec8a5f");
 

@@ -366,22 +366,34 @@ pub fn sensitive(attr: &str) -> bool {
 /// `tags_all` merged from the provider's default tags and the resource's own.
 pub fn plan_create(schema: &ResourceSchema, config: &Val, default_tags: &BTreeMap<String, String>) -> Val {
     let mut planned = plan_block(&schema.block, config);
-    if let Val::Map(m) = &mut planned
-        && m.contains_key("tags_all")
-    {
-        let mut all: BTreeMap<String, Val> =
-            default_tags.iter().map(|(k, v)| (k.clone(), Val::String(v.clone()))).collect();
-        match m.get("tags") {
-            Some(Val::Map(own)) => all.extend(own.clone()),
-            Some(Val::Unknown) => {
-                m.insert("tags_all".into(), Val::Unknown);
-                return planned;
-            }
-            _ => {}
-        }
-        m.insert("tags_all".into(), Val::Map(all));
-    }
+    merge_tags(&mut planned, default_tags);
     planned
+}
+
+/// What an existing resource will look like: Terraform's proposal (the configuration over
+/// the prior state, computed values kept) with `tags_all` merged again.
+pub fn plan_update(proposed: &Val, default_tags: &BTreeMap<String, String>) -> Val {
+    let mut planned = proposed.clone();
+    merge_tags(&mut planned, default_tags);
+    planned
+}
+
+fn merge_tags(planned: &mut Val, default_tags: &BTreeMap<String, String>) {
+    let Val::Map(m) = planned else { return };
+    if !m.contains_key("tags_all") {
+        return;
+    }
+    let mut all: BTreeMap<String, Val> =
+        default_tags.iter().map(|(k, v)| (k.clone(), Val::String(v.clone()))).collect();
+    match m.get("tags") {
+        Some(Val::Map(own)) => all.extend(own.clone()),
+        Some(Val::Unknown) => {
+            m.insert("tags_all".into(), Val::Unknown);
+            return;
+        }
+        _ => {}
+    }
+    m.insert("tags_all".into(), Val::Map(all));
 }
 
 fn plan_block(schema: &BlockSchema, config: &Val) -> Val {
