@@ -102,7 +102,7 @@ async fn destroy_failure_says_what_remains() {
     let (env, id, done) = run_failing("destroy", false, Stage::Failed).await;
     assert_failed_at(&env, &id, &done, "destroy", "destroy").await;
     assert!(
-        done.final_reason.contains("RESOURCES MAY REMAIN (aws_security_group.this, aws_instance.this)"),
+        done.final_reason.contains("RESOURCES MAY REMAIN (aws_instance.this, aws_security_group.this)"),
         "{}",
         done.final_reason
     );
