@@ -61,6 +61,12 @@ pub fn check_decision(ctx: &DecisionContext<'_>, decision: &Decision) -> Result<
     Ok(())
 }
 
+/// The decisions taken on `plan_digest`: an approval is for one plan, so decisions on a plan
+/// that was replaced (re-planned after it went stale) no longer count.
+pub fn for_plan(decisions: &[Decision], plan_digest: &str) -> Vec<Decision> {
+    decisions.iter().filter(|d| d.plan_digest.is_empty() || d.plan_digest == plan_digest).cloned().collect()
+}
+
 /// One rejection ends the request; `required` distinct approvals approve it.
 pub fn verdict(decisions: &[Decision], required: u32) -> Verdict {
     if decisions.iter().any(|d| d.kind == DecisionKind::Reject as i32) {
@@ -166,5 +172,10 @@ mod tests {
         assert_eq!(verdict(&[approve("a"), reject], 1), Verdict::Rejected);
         // required 0 is treated as 1: nobody approves by default.
         assert_eq!(verdict(&[], 0), Verdict::Pending { approvals: 0, required: 1 });
+        let mut old = approve("a");
+        old.plan_digest = "sha256:old".into();
+        let mut new = approve("b");
+        new.plan_digest = "sha256:new".into();
+        assert_eq!(for_plan(&[old, new.clone()], "sha256:new"), vec![new]);
     }
 }

@@ -34,13 +34,14 @@ pub(super) async fn await_approval(
             close_wait(ctx, started, "cancelled".into());
             return Err(Flow::Cancelled);
         }
-        match ctx.state(|s| quorum::verdict(&s.progress.decisions, required)) {
+        match ctx
+            .state(|s| quorum::verdict(&quorum::for_plan(&s.progress.decisions, &s.progress.plan_digest), required))
+        {
             quorum::Verdict::Approved => break,
             quorum::Verdict::Rejected => {
                 let (who, why) = ctx.state(|s| {
-                    s.progress
-                        .decisions
-                        .iter()
+                    quorum::for_plan(&s.progress.decisions, &s.progress.plan_digest)
+                        .into_iter()
                         .find(|d| d.kind == DecisionKind::Reject as i32)
                         .map(|d| (d.user.clone(), d.comment.clone()))
                         .unwrap_or_default()
@@ -79,7 +80,9 @@ pub(super) async fn await_approval(
             _ = ctx.wait_condition(move |s: &ProvisionWorkflow| s.version != version) => {}
         }
     }
-    let approvers_said: Vec<String> = ctx.state(|s| s.progress.decisions.iter().map(|d| d.user.clone()).collect());
+    let approvers_said: Vec<String> = ctx.state(|s| {
+        quorum::for_plan(&s.progress.decisions, &s.progress.plan_digest).iter().map(|d| d.user.clone()).collect()
+    });
     close_wait(ctx, started, format!("approved by {}", approvers_said.join(", ")));
     let body = format!("{} was approved by {}; applying now.", request.request_id, approvers_said.join(", "));
     steps::notify(ctx, NotificationKind::Decision, &everyone, "approved", body).await;

@@ -15,7 +15,12 @@ use crate::activities::defs as act;
 
 /// Registers an undo to run if the request fails or is cancelled from here on.
 pub(super) fn register(ctx: &mut WorkflowContext<ProvisionWorkflow>, undo: Undo) {
-    ctx.state_mut(|s| s.progress.undo.push(undo));
+    // Once per step: a step repeated (a re-plan after a stale plan) has one undo.
+    ctx.state_mut(|s| {
+        if !s.progress.undo.iter().any(|u| u.step == undo.step) {
+            s.progress.undo.push(undo)
+        }
+    });
 }
 
 /// `Err(Flow::Cancelled)` once the request is cancelled: by the `cancel` update or signal,

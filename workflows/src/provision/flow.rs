@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use temporalio_sdk::WorkflowContext;
 use tollgate_proto::{
-    ApplyInput, DecisionKind, EstimateInput, GenerateModuleInput, NotificationKind, PlanInput, Stage, TimelineEntry,
-    Undo,
+    ApplyInput, DecisionKind, EstimateInput, GenerateModuleInput, NotificationKind, PlanInput, ProvisionRequest,
+    Settings, Stage, TimelineEntry, Undo,
 };
 
 use super::compensation::{self, checkpoint};
@@ -60,14 +60,93 @@ pub(super) async fn provision(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> R
     ctx.state_mut(|s| s.progress.module_digest = module.module_digest.clone());
     checkpoint(ctx)?;
 
+    // 3-8. plan, estimate, gate, approval and apply, again from the plan when the approved
+    // plan went stale before it could be applied (bounded).
+    let mut replans = 0;
+    let applied = loop {
+        let Some(applied) = plan_gate_apply(ctx, &settings, &request, &module.module_digest).await? else {
+            return Ok(()); // ended at the gate: dry run, rejected or approval expired
+        };
+        match applied {
+            Err(Flow::Failed(failure))
+                if failure.type_name == STALE_PLAN && replans < MAX_REPLANS && ctx.patched(patches::REPLAN_STALE) =>
+            {
+                replans += 1;
+                let now = now_ms(ctx);
+                ctx.state_mut(|s| {
+                    s.progress.timeline.push(TimelineEntry {
+                        step: "re-plan".into(),
+                        started_at: tollgate_proto::at(now),
+                        ended_at: tollgate_proto::at(now),
+                        attempts: 0,
+                        outcome: format!("the approved plan went stale ({}); planning again", failure.message),
+                    })
+                });
+                checkpoint(ctx)?;
+            }
+            other => break other?,
+        }
+    };
+    let created_at = now_ms(ctx);
+    let max_expires = lifecycle::cap(created_at, tollgate_proto::span_ms(&settings.max_ttl));
+    let expires_at = (created_at + ttl_ms as i64).min(max_expires);
+    ctx.state_mut(|s| {
+        let p = &mut s.progress;
+        p.state_digest = applied.state_digest.clone();
+        p.outputs = applied.outputs.clone();
+        p.access_instructions = applied.access_instructions.clone();
+        p.created_at = tollgate_proto::at(created_at);
+        p.expires_at = tollgate_proto::at(expires_at);
+        p.max_expires_at = tollgate_proto::at(max_expires);
+    });
+    // Cancelled while applying: the apply finished; the undo destroys what it created.
+    checkpoint(ctx)?;
+    set_stage(ctx, Stage::Active);
+    let body = display::created_body(&request.request_id, expires_at, &applied.access_instructions);
+    steps::notify(ctx, NotificationKind::Created, std::slice::from_ref(&request.requester), "resources created", body)
+        .await;
+    let approvers: Vec<String> = ctx.state(|s| {
+        crate::quorum::for_plan(&s.progress.decisions, &s.progress.plan_digest)
+            .iter()
+            .filter(|d| d.kind == DecisionKind::Approve as i32)
+            .map(|d| d.user.clone())
+            .collect()
+    });
+    if !approvers.is_empty() && ctx.patched(patches::TELL_APPROVERS_APPLIED) {
+        let body = display::applied_body(&request.request_id, &approvers, expires_at);
+        steps::notify(ctx, NotificationKind::Created, &approvers, "the plan you approved was applied", body).await;
+    }
+
+    // 9-10. lifecycle until destroyed
+    active::live(ctx).await
+}
+
+/// Outcome of one pass through steps 3-8: `None` when the request ended at the gate, else
+/// the apply's result (a stale plan comes back as a failure for the caller to re-plan).
+type Applied = Option<Result<tollgate_proto::ApplyResult, Flow>>;
+
+/// The failure type of an apply whose approved plan no longer fits the world.
+const STALE_PLAN: &str = "StalePlan";
+/// Re-plans after stale plans before the request fails.
+const MAX_REPLANS: u32 = 3;
+
+/// Steps 3-8 once: plan, estimate, gate (with its arithmetic), approval when the gate asks
+/// for it, and the apply of exactly the plan that was gated and approved.
+async fn plan_gate_apply(
+    ctx: &mut WorkflowContext<ProvisionWorkflow>,
+    settings: &Settings,
+    request: &ProvisionRequest,
+    module_digest: &str,
+) -> Result<Applied, Flow> {
+    let request_id = request.request_id.clone();
     // 3. plan
     set_stage(ctx, Stage::Planning);
     let plan = step(
         ctx,
         "plan",
         act::Plan,
-        PlanInput { request_id: request_id.clone(), module_digest: module.module_digest.clone() },
-        steps::engine(&settings, Duration::from_secs(300), Scope::Cancellable),
+        PlanInput { request_id: request_id.clone(), module_digest: module_digest.to_string() },
+        steps::engine(settings, Duration::from_secs(300), Scope::Cancellable),
         |p| p.attempt,
     )
     .await?;
@@ -84,7 +163,7 @@ pub(super) async fn provision(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> R
         "estimate cost",
         act::EstimateCost,
         EstimateInput { plan_digest: plan.plan_digest.clone(), region: request.region.clone() },
-        steps::quick(&settings, Scope::Cancellable),
+        steps::quick(settings, Scope::Cancellable),
         |e| e.attempt,
     )
     .await?
@@ -115,12 +194,12 @@ pub(super) async fn provision(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> R
     if settings.dry_run || request.dry_run {
         let verb = if decision.approval_required { "would wait for approval" } else { "would be created directly" };
         finish(ctx, Stage::DryRunDone, format!("dry run: nothing applied; {verb} ({})", decision.reason));
-        return Ok(());
+        return Ok(None);
     }
 
     // 7. approval
-    if decision.approval_required && !approval::await_approval(ctx, &settings, &request).await? {
-        return Ok(());
+    if decision.approval_required && !approval::await_approval(ctx, settings, request).await? {
+        return Ok(None);
     }
     checkpoint(ctx)?;
 
@@ -141,36 +220,9 @@ pub(super) async fn provision(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> R
         "apply",
         act::Apply,
         ApplyInput { request_id: request_id.clone(), plan_digest: approved_digest },
-        steps::engine(&settings, Duration::from_secs(900), Scope::Shielded),
+        steps::engine(settings, Duration::from_secs(900), Scope::Shielded),
         |a| a.attempt,
     )
-    .await?;
-    let created_at = now_ms(ctx);
-    let max_expires = lifecycle::cap(created_at, tollgate_proto::span_ms(&settings.max_ttl));
-    let expires_at = (created_at + ttl_ms as i64).min(max_expires);
-    ctx.state_mut(|s| {
-        let p = &mut s.progress;
-        p.state_digest = applied.state_digest.clone();
-        p.outputs = applied.outputs.clone();
-        p.access_instructions = applied.access_instructions.clone();
-        p.created_at = tollgate_proto::at(created_at);
-        p.expires_at = tollgate_proto::at(expires_at);
-        p.max_expires_at = tollgate_proto::at(max_expires);
-    });
-    // Cancelled while applying: the apply finished; the undo destroys what it created.
-    checkpoint(ctx)?;
-    set_stage(ctx, Stage::Active);
-    let body = display::created_body(&request.request_id, expires_at, &applied.access_instructions);
-    steps::notify(ctx, NotificationKind::Created, std::slice::from_ref(&request.requester), "resources created", body)
-        .await;
-    let approvers: Vec<String> = ctx.state(|s| {
-        s.progress.decisions.iter().filter(|d| d.kind == DecisionKind::Approve as i32).map(|d| d.user.clone()).collect()
-    });
-    if !approvers.is_empty() && ctx.patched(patches::TELL_APPROVERS_APPLIED) {
-        let body = display::applied_body(&request.request_id, &approvers, expires_at);
-        steps::notify(ctx, NotificationKind::Created, &approvers, "the plan you approved was applied", body).await;
-    }
-
-    // 9-10. lifecycle until destroyed
-    active::live(ctx).await
+    .await;
+    Ok(Some(applied))
 }

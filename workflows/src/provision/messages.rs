@@ -51,7 +51,7 @@ impl ProvisionWorkflow {
                 stage: self.progress.stage_enum(),
                 requester: self.requester(),
                 approving_users: &settings.approving_users,
-                decisions: &self.progress.decisions,
+                decisions: &quorum::for_plan(&self.progress.decisions, &self.progress.plan_digest),
                 current_plan_digest: &self.progress.plan_digest,
             },
             &decision,

@@ -6,3 +6,9 @@
 /// 2026-11-21: approvers are told when the plan they approved has been applied (a second
 /// "created" notification). Guarded by `kept_then_expired.json` and `deleted.json`.
 pub const TELL_APPROVERS_APPLIED: &str = "tell-approvers-applied";
+
+/// 2026-11-21: an apply that fails because the approved plan went stale (Terraform refuses
+/// the saved plan, or would now do something that was not approved) re-plans and goes back
+/// through the gate, instead of failing the request. No recorded history reaches it (the
+/// sandbox engine never goes stale); the guard keeps any older run on the old path.
+pub const REPLAN_STALE: &str = "replan-stale";

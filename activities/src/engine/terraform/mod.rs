@@ -141,22 +141,19 @@ impl TerraformEngine {
         serde_json::from_str(out.stdout.trim()).map_err(|e| EngineError::Io(format!("terraform show -json: {e}")))
     }
 
-    /// Re-plans where an earlier attempt left off and applies the rest, provided Terraform
-    /// now wants only to create what the approved plan creates.
+    /// Re-plans where an earlier attempt left off and applies the rest, provided everything
+    /// Terraform still wants to do is what the approved plan does to the same resources.
     async fn resume(&self, dir: &Path, approved: &Value, op: &OpContext<'_>) -> Result<Vec<Value>, EngineError> {
         op.progress.report("re-planning where the last attempt stopped");
         self.runner.run(dir, &self.args(&["plan"], &[&format!("-out={RESUME_FILE}")]), op).await?;
         let fresh = self.show(dir, RESUME_FILE, op).await?;
-        let approved_creates: Vec<&str> = changes(approved)
-            .filter(|(_, actions)| actions.iter().any(|a| a == "create"))
-            .map(|(address, _)| address)
-            .collect();
+        let approved: BTreeMap<&str, Vec<String>> = changes(approved).collect();
         let mut left = 0;
         let mut differences = Vec::new();
         for (address, actions) in changes(&fresh) {
             match actions.as_slice() {
                 [a] if a == "no-op" || a == "read" => {}
-                [a] if a == "create" && approved_creates.contains(&address) => left += 1,
+                _ if approved.get(address) == Some(&actions) => left += 1,
                 _ => differences.push(format!("{address} would {}", actions.join("+"))),
             }
         }
@@ -235,43 +232,46 @@ impl Engine for TerraformEngine {
         Box::pin(async move {
             let dir = self.op_dir(request_id, "apply")?;
             let marker = std::fs::read_to_string(dir.join(MARKER)).ok();
-            let held = state_addresses(&read_state(&dir.join(STATE))?.unwrap_or_default());
-            match marker {
-                Some(d) if d == plan_digest => {} // a retry: keep the state and lock it left
-                Some(d) if !held.is_empty() => {
-                    return Err(EngineError::PlanConflict(format!(
-                        "request {request_id} already holds resources from plan {d}, not {plan_digest}"
-                    )));
+            // A retry of this plan keeps the directory (the state and lock it left). Another
+            // plan (re-planned against the state the request holds, and approved again) gets a
+            // fresh directory with that state; Terraform refuses it if the state moved since.
+            let retry = marker.as_deref() == Some(plan_digest);
+            if !retry {
+                let binary = plan[PLAN_FILE_KEY].as_str().ok_or_else(|| {
+                    EngineError::PlanConflict("the approved plan was not made by the terraform engine".into())
+                })?;
+                let binary = base64::engine::general_purpose::STANDARD
+                    .decode(binary)
+                    .map_err(|e| EngineError::PlanConflict(format!("the approved plan file is damaged: {e}")))?;
+                let kept_state = std::fs::read(dir.join(STATE)).ok();
+                fresh_dir(&dir)?;
+                write_module(&dir, module)?;
+                if let Some(state) = kept_state {
+                    write_file(&dir.join(STATE), &state)?;
                 }
-                _ => {
-                    let binary = plan[PLAN_FILE_KEY].as_str().ok_or_else(|| {
-                        EngineError::PlanConflict("the approved plan was not made by the terraform engine".into())
-                    })?;
-                    let binary = base64::engine::general_purpose::STANDARD
-                        .decode(binary)
-                        .map_err(|e| EngineError::PlanConflict(format!("the approved plan file is damaged: {e}")))?;
-                    let kept_state = std::fs::read(dir.join(STATE)).ok();
-                    fresh_dir(&dir)?;
-                    write_module(&dir, module)?;
-                    if let Some(state) = kept_state {
-                        write_file(&dir.join(STATE), &state)?;
-                    }
-                    write_file(&dir.join(PLAN_FILE), &binary)?;
-                    if let Some(lock) = plan[LOCK_FILE_KEY].as_str() {
-                        write_file(&dir.join(LOCK), lock.as_bytes())?;
-                    }
-                    write_file(&dir.join(MARKER), plan_digest.as_bytes())?;
+                write_file(&dir.join(PLAN_FILE), &binary)?;
+                if let Some(lock) = plan[LOCK_FILE_KEY].as_str() {
+                    write_file(&dir.join(LOCK), lock.as_bytes())?;
                 }
+                write_file(&dir.join(MARKER), plan_digest.as_bytes())?;
             }
             self.init(&dir, &op).await?;
             let held = state_addresses(&read_state(&dir.join(STATE))?.unwrap_or_default());
-            let events = if held.is_empty() {
+            // A plan that would create what the request already holds was made without that
+            // state (Terraform does not call such a plan stale when it was made on no state).
+            let recreates = changes(plan).any(|(address, actions)| {
+                actions.iter().any(|a| a == "create") && held.iter().any(|h| h == address)
+            });
+            // A retry of this plan that finds resources continues from the state, as does a
+            // plan that does not know them; otherwise the saved plan is applied as approved
+            // (and re-planned only if Terraform refuses it).
+            let events = if (retry && !held.is_empty()) || recreates {
+                self.resume(&dir, plan, &op).await?
+            } else {
                 match self.runner.run(&dir, &self.args(&["apply"], &[PLAN_FILE]), &op).await {
                     Err(EngineError::StalePlan(_)) => self.resume(&dir, plan, &op).await?,
                     other => other?.events,
                 }
-            } else {
-                self.resume(&dir, plan, &op).await?
             };
             let created =
                 events.iter().filter(|e| e["type"] == "apply_complete" && e["hook"]["action"] == "create").count()
