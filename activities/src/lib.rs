@@ -25,7 +25,7 @@ use tollgate_proto::{
 };
 use tollgate_workflows::activities::defs;
 
-use artifacts::{ArtifactError, ArtifactStore};
+use artifacts::{ArtifactError, ArtifactKind, ArtifactStore};
 use catalog::ModuleBundle;
 use cost::PriceBook;
 use engine::{Engine, EngineError, OpContext, Progress};
@@ -39,7 +39,7 @@ const MODULE_DIGEST_KEY: &str = "tollgate_module_digest";
 pub struct TollgateActivities {
     pub settings: Settings,
     pub engine: Arc<dyn Engine>,
-    pub artifacts: Arc<dyn ArtifactStore>,
+    pub artifacts: Arc<ArtifactStore>,
     pub prices: PriceBook,
     /// Notification channels by name (`log`, `webhook`).
     pub channels: std::collections::BTreeMap<String, Channel>,
@@ -91,13 +91,13 @@ async fn with_heartbeats<T>(ctx: &ActivityContext, progress: &Progress, work: im
 }
 
 impl TollgateActivities {
-    fn load_bundle(&self, digest: &str) -> Result<ModuleBundle, ActivityError> {
-        let bytes = self.artifacts.get(digest).map_err(art)?;
+    async fn load_bundle(&self, digest: &str) -> Result<ModuleBundle, ActivityError> {
+        let bytes = self.artifacts.get(digest).await.map_err(art)?;
         serde_json::from_slice(&bytes).map_err(|e| corrupt("module artifact", e))
     }
 
-    fn load_json(&self, digest: &str, what: &str) -> Result<serde_json::Value, ActivityError> {
-        let bytes = self.artifacts.get(digest).map_err(art)?;
+    async fn load_json(&self, digest: &str, what: &str) -> Result<serde_json::Value, ActivityError> {
+        let bytes = self.artifacts.get(digest).await.map_err(art)?;
         serde_json::from_slice(&bytes).map_err(|e| corrupt(what, e))
     }
 }
@@ -114,12 +114,12 @@ impl TollgateActivities {
         let bundle =
             catalog::render(&request, &expires).map_err(|e| classified("InvalidRequest", false, e.to_string()))?;
         let bytes = serde_json::to_vec(&bundle).map_err(|e| classified("Internal", false, e.to_string()))?;
-        let module_digest = self.artifacts.put(&bytes).map_err(art)?;
+        let module_digest = self.artifacts.put(ArtifactKind::Module, &bytes).await.map_err(art)?;
         Ok(GeneratedModule { module_digest, source: bundle.source, attempt: ctx.info().attempt })
     }
 
     async fn plan_work(&self, ctx: &ActivityContext, input: PlanInput) -> Result<PlanResult, ActivityError> {
-        let bundle = self.load_bundle(&input.module_digest)?;
+        let bundle = self.load_bundle(&input.module_digest).await?;
         let progress = Progress::default();
         let op = OpContext { attempt: ctx.info().attempt, progress: &progress };
         let mut plan =
@@ -127,7 +127,7 @@ impl TollgateActivities {
         let summary = summarize(&plan);
         plan[MODULE_DIGEST_KEY] = input.module_digest.clone().into();
         let bytes = serde_json::to_vec_pretty(&plan).map_err(|e| classified("Internal", false, e.to_string()))?;
-        let plan_digest = self.artifacts.put(&bytes).map_err(art)?;
+        let plan_digest = self.artifacts.put(ArtifactKind::Plan, &bytes).await.map_err(art)?;
         Ok(PlanResult { plan_digest, summary: Some(summary), attempt: ctx.info().attempt })
     }
 
@@ -136,7 +136,7 @@ impl TollgateActivities {
         ctx: &ActivityContext,
         input: EstimateInput,
     ) -> Result<EstimateResult, ActivityError> {
-        let plan = self.load_json(&input.plan_digest, "plan artifact")?;
+        let plan = self.load_json(&input.plan_digest, "plan artifact").await?;
         let estimate = self
             .prices
             .estimate(&plan, &input.region)
@@ -146,12 +146,12 @@ impl TollgateActivities {
 
     async fn apply_work(&self, ctx: &ActivityContext, input: ApplyInput) -> Result<ApplyResult, ActivityError> {
         // `get` verifies the bytes against the digest: this is exactly the approved plan.
-        let plan = self.load_json(&input.plan_digest, "plan artifact")?;
+        let plan = self.load_json(&input.plan_digest, "plan artifact").await?;
         let module_digest = plan[MODULE_DIGEST_KEY]
             .as_str()
             .ok_or_else(|| classified("DigestMismatch", false, "plan does not name its module"))?
             .to_string();
-        let bundle = self.load_bundle(&module_digest)?;
+        let bundle = self.load_bundle(&module_digest).await?;
         let kind = bundle.source.trim_start_matches("catalog:").split('@').next().unwrap_or_default().to_string();
         let progress = Progress::default();
         let op = OpContext { attempt: ctx.info().attempt, progress: &progress };
@@ -167,7 +167,7 @@ impl TollgateActivities {
         state[MODULE_DIGEST_KEY] = module_digest.clone().into();
         let state_bytes =
             serde_json::to_vec_pretty(&state).map_err(|e| classified("Internal", false, e.to_string()))?;
-        let state_digest = self.artifacts.put(&state_bytes).map_err(art)?;
+        let state_digest = self.artifacts.put(ArtifactKind::State, &state_bytes).await.map_err(art)?;
         Ok(ApplyResult {
             state_digest,
             access_instructions: catalog::render_access(&kind, &applied.outputs),
@@ -181,10 +181,10 @@ impl TollgateActivities {
         let state = if input.state_digest.is_empty() {
             None
         } else {
-            Some(self.load_json(&input.state_digest, "state artifact")?)
+            Some(self.load_json(&input.state_digest, "state artifact").await?)
         };
         let module = match state.as_ref().and_then(|s| s[MODULE_DIGEST_KEY].as_str()) {
-            Some(digest) => Some(self.load_bundle(digest)?),
+            Some(digest) => Some(self.load_bundle(digest).await?),
             None => None,
         };
         let progress = Progress::default();

@@ -18,7 +18,7 @@ pub const DEFAULT_PATH: &str = "tollgate.toml";
 /// Environment variable naming the configuration file.
 pub const PATH_ENV: &str = "TOLLGATE_CONFIG";
 /// `TOLLGATE_*` variables that are not settings (everything else under the prefix must be).
-const NOT_SETTINGS: &[&str] = &["CONFIG", "TEMPORAL_BIN", "RECORD_HISTORIES"];
+const NOT_SETTINGS: &[&str] = &["CONFIG", "TEMPORAL_BIN", "RECORD_HISTORIES", "ARTIFACT_KEY"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -82,6 +82,10 @@ const KEYS: &[(&str, KeyKind)] = &[
     ("retry.max_attempts", KeyKind::Integer),
     ("reconcile.interval", KeyKind::Duration),
     ("reconcile.action", KeyKind::Text),
+    ("artifacts.url", KeyKind::Text),
+    ("artifacts.options", KeyKind::Table),
+    ("artifacts.encryption_key_env", KeyKind::Text),
+    ("artifacts.encryption_key_id", KeyKind::Text),
     ("engine", KeyKind::Text),
     ("terraform.binary", KeyKind::Text),
     ("terraform.args", KeyKind::List),
@@ -97,7 +101,7 @@ const KEYS: &[(&str, KeyKind)] = &[
 ];
 
 /// Sections whose keys are written `TOLLGATE_<SECTION>_<KEY>` in the environment.
-const SECTIONS: &[&str] = &["notifications", "retry", "reconcile", "terraform", "sandbox", "faults"];
+const SECTIONS: &[&str] = &["notifications", "retry", "reconcile", "artifacts", "terraform", "sandbox", "faults"];
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -125,6 +129,8 @@ struct RawConfig {
     retry: RawRetry,
     #[serde(default)]
     reconcile: RawReconcile,
+    #[serde(default)]
+    artifacts: RawArtifacts,
     engine: Option<String>,
     #[serde(default)]
     terraform: RawTerraform,
@@ -167,6 +173,15 @@ struct RawNotifications {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawArtifacts {
+    url: Option<String>,
+    options: Option<std::collections::BTreeMap<String, String>>,
+    encryption_key_env: Option<String>,
+    encryption_key_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawTerraform {
     binary: Option<String>,
     args: Option<Vec<String>>,
@@ -201,12 +216,26 @@ pub struct Config {
     pub settings: Settings,
     pub price_book: Option<PathBuf>,
     pub channels: Vec<ChannelConfig>,
+    pub artifacts: ArtifactsConfig,
     pub engine: EngineChoice,
     pub sandbox: SandboxConfig,
     pub faults: Faults,
     pub reconcile: ReconcileConfig,
     /// Register missing search attributes at start (needs operator rights on the namespace).
     pub register_search_attributes: bool,
+}
+
+/// Where artifacts (modules, plans, state) are kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ArtifactsConfig {
+    /// An object store URL (`file:///...`, `s3://bucket/prefix`, `gs://...`, `az://...`);
+    /// None: `<data_dir>/artifacts`.
+    pub url: Option<String>,
+    /// object_store settings for that store (e.g. `endpoint`, `region`, `allow_http`).
+    pub options: std::collections::BTreeMap<String, String>,
+    /// The environment variable holding the encryption key for plans and state (off if None).
+    pub encryption_key_env: Option<String>,
+    pub encryption_key_id: Option<String>,
 }
 
 /// Which engine plans, applies and destroys.
@@ -428,6 +457,22 @@ impl Config {
             latency_ms: duration("sandbox.latency", &raw.sandbox.latency, 0)?,
             account_id: raw.sandbox.account_id.unwrap_or(sandbox_defaults.account_id),
         };
+        let artifacts = ArtifactsConfig {
+            url: raw.artifacts.url.filter(|u| !u.trim().is_empty()),
+            options: raw.artifacts.options.unwrap_or_default(),
+            encryption_key_env: raw.artifacts.encryption_key_env.filter(|k| !k.trim().is_empty()),
+            encryption_key_id: raw.artifacts.encryption_key_id.filter(|k| !k.trim().is_empty()),
+        };
+        if let Some(url) = &artifacts.url
+            && !url.contains("://")
+        {
+            return Err(err(
+                "artifacts.url",
+                format!(
+                    "'{url}' is not a URL; use file:///path, s3://bucket/prefix, gs://bucket/prefix or az://container/prefix"
+                ),
+            ));
+        }
         let engine = match raw.engine.as_deref().unwrap_or(defaults::ENGINE) {
             "sandbox" => EngineChoice::Sandbox,
             "terraform" => {
@@ -492,6 +537,7 @@ impl Config {
             },
             price_book: raw.price_book.map(PathBuf::from),
             channels,
+            artifacts,
             engine,
             sandbox,
             faults: Faults {

@@ -10,12 +10,17 @@ use anyhow::Context as _;
 use temporalio_client::{Client, ClientOptions, Connection, envconfig::LoadClientConfigProfileOptions};
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 use tollgate_activities::{
-    TollgateActivities, artifacts::LocalArtifactStore, cost::PriceBook, engine::Engine, engine::sandbox::SandboxEngine,
-    engine::terraform::TerraformEngine, notify::Channel,
+    TollgateActivities,
+    artifacts::{ArtifactStore, Key},
+    cost::PriceBook,
+    engine::Engine,
+    engine::sandbox::SandboxEngine,
+    engine::terraform::TerraformEngine,
+    notify::Channel,
 };
 use tollgate_workflows::{ProvisionWorkflow, ReconcileWorkflow};
 
-pub use config::{ChannelConfig, Config, ConfigError, EngineChoice, ReconcileAction};
+pub use config::{ArtifactsConfig, ChannelConfig, Config, ConfigError, EngineChoice, ReconcileAction};
 
 /// Sets up logging at `level` (a level or an `EnvFilter` directive; `RUST_LOG` wins if set).
 pub fn init_logging(level: &str) {
@@ -65,12 +70,34 @@ pub fn build_activities(config: &Config, client: Option<Client>) -> anyhow::Resu
     Ok(TollgateActivities {
         settings: config.settings.clone(),
         engine: build_engine(config)?,
-        artifacts: Arc::new(LocalArtifactStore::new(config.data_dir.join("artifacts"))),
+        artifacts: Arc::new(build_artifacts(config)?),
         prices,
         channels,
         faults: config.faults.clone(),
         temporal: client,
     })
+}
+
+/// The configured artifact store, with the encryption key from the environment if one is
+/// named.
+pub fn build_artifacts(config: &Config) -> anyhow::Result<ArtifactStore> {
+    let a = &config.artifacts;
+    let store = match &a.url {
+        Some(url) => ArtifactStore::open(url, &a.options)?,
+        None => ArtifactStore::local(&config.data_dir.join("artifacts"))?,
+    };
+    let key = match &a.encryption_key_env {
+        None => None,
+        Some(var) => {
+            let text = std::env::var(var).map_err(|_| {
+                anyhow::anyhow!(
+                    "artifacts.encryption_key_env names {var}, which is not set; set it to 64 hex characters (openssl rand -hex 32)"
+                )
+            })?;
+            Some(Key::parse(&text, a.encryption_key_id.as_deref()).with_context(|| format!("the key in {var}"))?)
+        }
+    };
+    Ok(store.with_key(key))
 }
 
 /// The configured engine. Under `terraform` with the sandbox provider, the provider gets the

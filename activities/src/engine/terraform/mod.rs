@@ -259,9 +259,8 @@ impl Engine for TerraformEngine {
             let held = state_addresses(&read_state(&dir.join(STATE))?.unwrap_or_default());
             // A plan that would create what the request already holds was made without that
             // state (Terraform does not call such a plan stale when it was made on no state).
-            let recreates = changes(plan).any(|(address, actions)| {
-                actions.iter().any(|a| a == "create") && held.iter().any(|h| h == address)
-            });
+            let recreates = changes(plan)
+                .any(|(address, actions)| actions.iter().any(|a| a == "create") && held.iter().any(|h| h == address));
             // A retry of this plan that finds resources continues from the state, as does a
             // plan that does not know them; otherwise the saved plan is applied as approved
             // (and re-planned only if Terraform refuses it).
