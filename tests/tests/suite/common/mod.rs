@@ -339,11 +339,17 @@ impl TestEnv {
     /// A `tollgate-worker` process for this environment (killed when dropped, so a failed
     /// test leaves no worker behind).
     pub fn spawn_worker_process(&self) -> KillOnDrop {
+        self.spawn_worker_process_with(&[])
+    }
+
+    /// A worker process with extra environment (e.g. a key the configuration names).
+    pub fn spawn_worker_process_with(&self, env: &[(&str, &str)]) -> KillOnDrop {
         KillOnDrop(
             std::process::Command::new(binary("tollgate-worker"))
                 .env("TEMPORAL_ADDRESS", format!("127.0.0.1:{}", self.port))
                 .env("TOLLGATE_CONFIG", self.config_file())
                 .env("RUST_LOG", "warn")
+                .envs(env.iter().copied())
                 .spawn()
                 .expect("worker process starts"),
         )
@@ -386,4 +392,55 @@ impl Drop for KillOnDrop {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// A real S3 API on loopback: moto's server (installed by setup into .tools/moto), with one
+/// bucket. Returns the server (killed on drop) and the object_store options to reach it.
+pub async fn start_moto(bucket: &str) -> (KillOnDrop, std::collections::BTreeMap<String, String>) {
+    let root = workspace().join(".tools/moto");
+    assert!(root.join("bin/moto_server").exists(), "moto not found in {}: run `make test` first", root.display());
+    let port = free_port();
+    let child = std::process::Command::new("python3")
+        .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+        .env("PYTHONPATH", &root)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("moto starts");
+    let server = KillOnDrop(child);
+    let endpoint = format!("http://127.0.0.1:{port}");
+    // Ready when it answers; then the bucket (S3's CreateBucket: PUT /<bucket>).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if http_put_ok(port, &format!("/{bucket}")).await {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "moto did not start on {endpoint}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let options = [
+        ("endpoint", endpoint.as_str()),
+        ("allow_http", "true"),
+        ("region", "us-east-1"),
+        ("access_key_id", "testing"),
+        ("secret_access_key", "testing"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    (server, options)
+}
+
+/// A bodiless HTTP/1.1 PUT on loopback; true on a 2xx answer.
+async fn http_put_ok(port: u16, path: &str) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else { return false };
+    let request =
+        format!("PUT {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).await.is_err() {
+        return false;
+    }
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    String::from_utf8_lossy(&answer).split(' ').nth(1).is_some_and(|code| code.starts_with('2'))
 }
