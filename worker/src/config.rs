@@ -706,6 +706,50 @@ mod tests {
     }
 
     #[test]
+    fn engine_and_artifact_store_settings() {
+        let c = load("", &[]).unwrap();
+        assert!(matches!(c.engine, EngineChoice::Sandbox));
+        assert_eq!(c.artifacts, ArtifactsConfig::default());
+
+        let text = r#"
+            engine = "terraform"
+            [terraform]
+            binary = "tofu"
+            args = ["-parallelism=2"]
+            env = { AWS_PROFILE = "sandbox" }
+            [artifacts]
+            url = "s3://bucket/tollgate"
+            encryption_key_env = "TOLLGATE_ARTIFACT_KEY"
+            [artifacts.options]
+            region = "eu-west-1"
+        "#;
+        let c = load(
+            text,
+            &[("TOLLGATE_TERRAFORM_ENV", "AWS_PROFILE=prod, AWS_REGION=eu-west-1"), ("TOLLGATE_ARTIFACT_KEY", "x")],
+        )
+        .unwrap();
+        let EngineChoice::Terraform(tf) = &c.engine else { panic!("terraform engine") };
+        assert_eq!(tf.binary, PathBuf::from("tofu"));
+        assert_eq!(tf.args, vec!["-parallelism=2"]);
+        assert_eq!(tf.env["AWS_PROFILE"], "prod", "the environment wins");
+        assert_eq!(tf.env["AWS_REGION"], "eu-west-1");
+        assert_eq!(tf.lock_timeout, Duration::from_secs(60));
+        assert_eq!(tf.stop_timeout, Duration::from_secs(120));
+        assert_eq!(c.artifacts.url.as_deref(), Some("s3://bucket/tollgate"));
+        assert_eq!(c.artifacts.options["region"], "eu-west-1");
+        assert_eq!(c.artifacts.encryption_key_env.as_deref(), Some("TOLLGATE_ARTIFACT_KEY"));
+
+        let e = load("engine = \"pulumi\"", &[]).unwrap_err().to_string();
+        assert!(e.contains("engine: 'pulumi' is not an engine; use sandbox or terraform"), "{e}");
+        let e = load("engine = \"terraform\"\n[terraform]\nbinary = \"\"", &[]).unwrap_err().to_string();
+        assert!(e.contains("terraform.binary: is empty"), "{e}");
+        let e = load("[artifacts]\nurl = \"/var/tollgate\"", &[]).unwrap_err().to_string();
+        assert!(e.contains("artifacts.url: '/var/tollgate' is not a URL; use file:///path"), "{e}");
+        let e = load("", &[("TOLLGATE_TERRAFORM_ENV", "AWS_PROFILE")]).unwrap_err().to_string();
+        assert!(e.contains("must be a table of strings"), "{e}");
+    }
+
+    #[test]
     fn durations_accept_common_forms() {
         for (text, ms) in
             [("30s", 30_000u64), ("5h", 18_000_000), ("30d", 2_592_000_000), ("1w", 604_800_000), ("1h 30m", 5_400_000)]
