@@ -30,6 +30,9 @@ pub enum EngineError {
     /// fresh plan would do differs from what was approved).
     #[error("stale plan: {0}")]
     StalePlan(String),
+    /// The engine is set up wrong on this worker (binary, provider, directories).
+    #[error("engine configuration: {0}")]
+    Config(String),
     /// The operation was stopped because its activity was cancelled.
     #[error("{0}")]
     Cancelled(String),
@@ -41,6 +44,7 @@ impl EngineError {
             EngineError::InvalidModule(_)
             | EngineError::PlanConflict(_)
             | EngineError::StalePlan(_)
+            | EngineError::Config(_)
             | EngineError::Cancelled(_) => false,
             EngineError::Io(_) | EngineError::Transient(_) => true,
         }
@@ -54,6 +58,7 @@ impl EngineError {
             EngineError::Transient(_) => "EngineTransient",
             EngineError::StalePlan(_) => "StalePlan",
             EngineError::Cancelled(_) => "Cancelled",
+            EngineError::Config(_) => "EngineConfig",
         }
     }
 }

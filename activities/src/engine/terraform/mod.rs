@@ -87,8 +87,15 @@ fn io(what: &str, path: &Path, e: impl std::fmt::Display) -> EngineError {
 impl TerraformEngine {
     /// An engine working under `root` (e.g. `.tollgate/terraform`). With a sandbox provider
     /// configured, installs it in a filesystem mirror and points Terraform's CLI config at it.
-    pub fn new(root: impl Into<PathBuf>, config: TerraformConfig) -> Result<Self, EngineError> {
+    pub fn new(root: impl Into<PathBuf>, mut config: TerraformConfig) -> Result<Self, EngineError> {
         let root = root.into();
+        // Terraform runs inside each working directory: a relative path must not move with it.
+        if config.binary.components().count() > 1 {
+            config.binary = std::path::absolute(&config.binary)
+                .map_err(|e| EngineError::Config(format!("terraform.binary {}: {e}", config.binary.display())))?;
+        }
+        let version = check_binary(&config.binary)?;
+        tracing::info!(binary = %config.binary.display(), %version, "terraform engine");
         std::fs::create_dir_all(&root).map_err(|e| io("creating", &root, e))?;
         let mut env = config.env.clone();
         let cache = root.join("plugin-cache");
@@ -444,6 +451,26 @@ fn write_module(dir: &Path, module: &ModuleBundle) -> Result<(), EngineError> {
     Ok(())
 }
 
+/// The binary's version line; a worker whose Terraform cannot run refuses to start rather
+/// than fail every request it takes.
+fn check_binary(binary: &Path) -> Result<String, EngineError> {
+    let out = std::process::Command::new(binary).arg("version").env("CHECKPOINT_DISABLE", "1").output().map_err(|e| {
+        EngineError::Config(format!(
+            "terraform.binary '{}' cannot be run ({e}); install Terraform or OpenTofu, or set terraform.binary to its path",
+            binary.display()
+        ))
+    })?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let first = text.lines().next().unwrap_or_default().to_string();
+    if !out.status.success() || !(first.starts_with("Terraform v") || first.starts_with("OpenTofu v")) {
+        return Err(EngineError::Config(format!(
+            "terraform.binary '{}' is not Terraform or OpenTofu (`version` said: {first})",
+            binary.display()
+        )));
+    }
+    Ok(first)
+}
+
 /// Installs the sandbox provider in a filesystem mirror under `root` as `hashicorp/aws`, and
 /// writes a Terraform CLI config that takes it from there (and everything else as usual).
 fn install_sandbox_provider(root: &Path, provider: &Path) -> Result<PathBuf, EngineError> {
@@ -456,7 +483,7 @@ fn install_sandbox_provider(root: &Path, provider: &Path) -> Result<PathBuf, Eng
     let mirror = root.join("mirror");
     let target = mirror.join(address).join(version).join(format!("{}_{arch}", std::env::consts::OS));
     let bytes = std::fs::read(provider).map_err(|e| {
-        EngineError::InvalidModule(format!(
+        EngineError::Config(format!(
             "terraform.sandbox_provider {} cannot be read ({e}): build it with `cargo build --bins`",
             provider.display()
         ))

@@ -56,7 +56,7 @@ impl Runner {
             .process_group(0)
             .kill_on_drop(false);
         let mut child = cmd.spawn().map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => EngineError::InvalidModule(format!(
+            std::io::ErrorKind::NotFound => EngineError::Config(format!(
                 "the Terraform binary {} was not found: set terraform.binary",
                 self.binary.display()
             )),
