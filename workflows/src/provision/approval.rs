@@ -2,7 +2,7 @@
 //! rejected, timed out or cancelled.
 
 use temporalio_sdk::{TimerOptions, WorkflowContext};
-use tollgate_proto::{DecisionKind, NotificationKind, ProvisionRequest, Settings, Stage, TimelineEntry};
+use tollgate_proto::{DecisionKind, NotificationKind, ProvisionRequest, Settings, Stage};
 
 use super::compensation::checkpoint;
 use super::display::{self, finish, set_stage};
@@ -90,14 +90,5 @@ pub(super) async fn await_approval(
 }
 
 fn close_wait(ctx: &mut WorkflowContext<ProvisionWorkflow>, started: i64, outcome: String) {
-    let now = now_ms(ctx);
-    ctx.state_mut(|s| {
-        s.progress.timeline.push(TimelineEntry {
-            step: "await approval".into(),
-            started_at: tollgate_proto::at(started),
-            ended_at: tollgate_proto::at(now),
-            attempts: 0,
-            outcome,
-        })
-    });
+    steps::record(ctx, "await approval", started, outcome);
 }

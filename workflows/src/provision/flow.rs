@@ -6,7 +6,7 @@ use std::time::Duration;
 use temporalio_sdk::WorkflowContext;
 use tollgate_proto::{
     ApplyInput, DecisionKind, EstimateInput, GenerateModuleInput, NotificationKind, PlanInput, ProvisionRequest,
-    Settings, Stage, TimelineEntry, Undo,
+    Settings, Stage, Undo,
 };
 
 use super::compensation::{self, checkpoint};
@@ -72,16 +72,8 @@ pub(super) async fn provision(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> R
                 if failure.type_name == STALE_PLAN && replans < MAX_REPLANS && ctx.patched(patches::REPLAN_STALE) =>
             {
                 replans += 1;
-                let now = now_ms(ctx);
-                ctx.state_mut(|s| {
-                    s.progress.timeline.push(TimelineEntry {
-                        step: "re-plan".into(),
-                        started_at: tollgate_proto::at(now),
-                        ended_at: tollgate_proto::at(now),
-                        attempts: 0,
-                        outcome: format!("the approved plan went stale ({}); planning again", failure.message),
-                    })
-                });
+                let outcome = format!("the approved plan went stale ({}); planning again", failure.message);
+                steps::record(ctx, "re-plan", now_ms(ctx), outcome);
                 checkpoint(ctx)?;
             }
             other => break other?,
@@ -178,18 +170,11 @@ async fn plan_gate_apply(
         sa::MONTHLY_COST.value_set(estimate.monthly_total),
         sa::APPROVAL_REQUIRED.value_set(decision.approval_required),
     ]);
-    let now = now_ms(ctx);
     ctx.state_mut(|s| {
         s.progress.cost = Some(estimate.clone());
         s.progress.gate = Some(decision.clone());
-        s.progress.timeline.push(TimelineEntry {
-            step: "gate".into(),
-            started_at: tollgate_proto::at(now),
-            ended_at: tollgate_proto::at(now),
-            attempts: 0,
-            outcome: decision.reason.clone(),
-        });
     });
+    steps::record(ctx, "gate", now_ms(ctx), decision.reason.clone());
 
     if settings.dry_run || request.dry_run {
         let verb = if decision.approval_required { "would wait for approval" } else { "would be created directly" };

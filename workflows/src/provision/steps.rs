@@ -82,6 +82,21 @@ pub(super) fn engine(settings: &Settings, start_to_close: Duration, scope: Scope
     )
 }
 
+/// Records on the timeline a step that is not an activity (the gate, a wait, a re-plan),
+/// from `started` until now.
+pub(super) fn record(ctx: &mut WorkflowContext<ProvisionWorkflow>, step: &str, started: i64, outcome: String) {
+    let now = now_ms(ctx);
+    ctx.state_mut(|s| {
+        s.progress.timeline.push(TimelineEntry {
+            step: step.to_string(),
+            started_at: tollgate_proto::at(started),
+            ended_at: tollgate_proto::at(now),
+            attempts: 0,
+            outcome,
+        })
+    });
+}
+
 /// Runs one activity and records it on the timeline (start, end, attempts, outcome). A
 /// failure becomes `Flow::Failed` with a typed `StepFailure`; an activity cancelled because
 /// the workflow was cancelled becomes `Flow::Cancelled`.
