@@ -20,6 +20,7 @@ fi
 
 packages=()
 command -v protoc >/dev/null || packages+=(protobuf-compiler)
+command -v git >/dev/null || packages+=(git)
 [ -x "$CHROMIUM" ] || packages+=(chromium)
 command -v node >/dev/null || packages+=(nodejs)
 command -v npm >/dev/null || packages+=(npm)

@@ -10,6 +10,7 @@ pub mod cost;
 pub mod engine;
 pub mod faults;
 pub mod notify;
+pub mod sources;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -46,6 +47,8 @@ pub struct TollgateActivities {
     pub faults: Faults,
     /// For the reconciler, which asks Temporal about requests (None: `request_states` fails).
     pub temporal: Option<temporalio_client::Client>,
+    /// Kinds from configured module sources, beside the built-in catalog.
+    pub sources: sources::ModuleSources,
 }
 
 /// An error the workflow sees as an ApplicationFailure with a type name.
@@ -111,8 +114,13 @@ impl TollgateActivities {
     ) -> Result<GeneratedModule, ActivityError> {
         let request = input.request.unwrap_or_default();
         let expires = tollgate_workflows::fmt_time_ms(tollgate_proto::ms(&input.expires_at));
-        let bundle =
-            catalog::render(&request, &expires).map_err(|e| classified("InvalidRequest", false, e.to_string()))?;
+        let invalid = |e: String| classified("InvalidRequest", false, e);
+        let bundle = match self.sources.get(&request.kind) {
+            Some(module) if catalog::module_source(&request.kind).is_none() => {
+                module.render(&request, &expires).map_err(invalid)?
+            }
+            _ => catalog::render(&request, &expires).map_err(|e| invalid(e.to_string()))?,
+        };
         let bytes = serde_json::to_vec(&bundle).map_err(|e| classified("Internal", false, e.to_string()))?;
         let module_digest = self.artifacts.put(ArtifactKind::Module, &bytes).await.map_err(art)?;
         Ok(GeneratedModule { module_digest, source: bundle.source, attempt: ctx.info().attempt })
@@ -152,7 +160,9 @@ impl TollgateActivities {
             .ok_or_else(|| classified("DigestMismatch", false, "plan does not name its module"))?
             .to_string();
         let bundle = self.load_bundle(&module_digest).await?;
-        let kind = bundle.source.trim_start_matches("catalog:").split('@').next().unwrap_or_default().to_string();
+        // "catalog:ec2@1" or "<source>/<kind>@sha256:...".
+        let kind = bundle.source.trim_start_matches("catalog:").split('@').next().unwrap_or_default();
+        let kind = kind.rsplit('/').next().unwrap_or_default().to_string();
         let progress = Progress::default();
         let op = OpContext { attempt: ctx.info().attempt, progress: &progress };
         let applied = with_heartbeats(
@@ -170,7 +180,10 @@ impl TollgateActivities {
         let state_digest = self.artifacts.put(ArtifactKind::State, &state_bytes).await.map_err(art)?;
         Ok(ApplyResult {
             state_digest,
-            access_instructions: catalog::render_access(&kind, &applied.outputs),
+            access_instructions: match self.sources.get(&kind) {
+                Some(module) if !bundle.source.starts_with("catalog:") => module.access(&applied.outputs),
+                _ => catalog::render_access(&kind, &applied.outputs),
+            },
             outputs: applied.outputs,
             resources_created: applied.created,
             attempt: ctx.info().attempt,

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use tollgate_activities::engine::sandbox::SandboxConfig;
 use tollgate_activities::engine::terraform::TerraformConfig;
 use tollgate_activities::faults::{self, Faults};
+use tollgate_activities::sources::SourceConfig;
 use tollgate_proto::Settings;
 use tollgate_workflows::{defaults, fmt_duration_ms};
 
@@ -131,6 +132,8 @@ struct RawConfig {
     reconcile: RawReconcile,
     #[serde(default)]
     artifacts: RawArtifacts,
+    #[serde(default)]
+    module_sources: Vec<RawSource>,
     engine: Option<String>,
     #[serde(default)]
     terraform: RawTerraform,
@@ -169,6 +172,18 @@ struct RawNotifications {
     channels: Option<Vec<String>>,
     webhook_url: Option<String>,
     webhook_timeout: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    name: String,
+    git: Option<String>,
+    #[serde(rename = "ref")]
+    git_ref: Option<String>,
+    url: Option<String>,
+    digest: Option<String>,
+    path: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -217,6 +232,8 @@ pub struct Config {
     pub price_book: Option<PathBuf>,
     pub channels: Vec<ChannelConfig>,
     pub artifacts: ArtifactsConfig,
+    /// Module sources (`[[module_sources]]`), fetched when the worker starts.
+    pub module_sources: Vec<SourceConfig>,
     pub engine: EngineChoice,
     pub sandbox: SandboxConfig,
     pub faults: Faults,
@@ -473,6 +490,39 @@ impl Config {
                 ),
             ));
         }
+        let mut module_sources = Vec::new();
+        for (i, source) in raw.module_sources.into_iter().enumerate() {
+            let key = format!("module_sources[{i}]");
+            let named = |e: &str| err(&key, format!("'{}': {e}", source.name));
+            if source.name.trim().is_empty() {
+                return Err(err(&key, "name is empty; name each source".into()));
+            }
+            match (&source.git, &source.url) {
+                (Some(_), None) => {}
+                (None, Some(url)) if url.starts_with("http://") || url.starts_with("https://") => {}
+                (None, Some(url)) => return Err(named(&format!("url '{url}' is not http(s) (a .tar.gz archive)"))),
+                _ => return Err(named("give exactly one of git (with an optional ref) or url")),
+            }
+            if source.git_ref.is_some() && source.git.is_none() {
+                return Err(named("ref goes with git"));
+            }
+            if let Some(d) = &source.digest
+                && !(d.starts_with("sha256:") && d.len() == 71)
+            {
+                return Err(named(&format!("digest '{d}' is not sha256:<64 hex>")));
+            }
+            if module_sources.iter().any(|s: &SourceConfig| s.name == source.name) {
+                return Err(named("two sources have this name"));
+            }
+            module_sources.push(SourceConfig {
+                name: source.name,
+                git: source.git,
+                git_ref: source.git_ref,
+                url: source.url,
+                digest: source.digest,
+                path: source.path,
+            });
+        }
         let engine = match raw.engine.as_deref().unwrap_or(defaults::ENGINE) {
             "sandbox" => EngineChoice::Sandbox,
             "terraform" => {
@@ -534,10 +584,20 @@ impl Config {
                 retry_max_attempts: retry_attempts,
                 notification_channels: channel_names,
                 reconcile_action: action.as_str().to_string(),
+                // The worker fills in the real kinds once it has fetched the sources.
+                source_kinds: if module_sources.is_empty() {
+                    vec![]
+                } else {
+                    vec![tollgate_proto::SourceKind {
+                        kind: tollgate_workflows::validate::SOURCE_KINDS_UNFETCHED.into(),
+                        ..Default::default()
+                    }]
+                },
             },
             price_book: raw.price_book.map(PathBuf::from),
             channels,
             artifacts,
+            module_sources,
             engine,
             sandbox,
             faults: Faults {
@@ -747,6 +807,26 @@ mod tests {
         assert!(e.contains("artifacts.url: '/var/tollgate' is not a URL; use file:///path"), "{e}");
         let e = load("", &[("TOLLGATE_TERRAFORM_ENV", "AWS_PROFILE")]).unwrap_err().to_string();
         assert!(e.contains("must be a table of strings"), "{e}");
+    }
+
+    #[test]
+    fn module_sources_are_checked_and_leave_their_kinds_to_the_worker() {
+        let text = "[[module_sources]]\nname = \"platform\"\ngit = \"file:///srv/modules.git\"\nref = \"v1\"\n\
+                    [[module_sources]]\nname = \"team\"\nurl = \"https://example.com/m.tar.gz\"\n";
+        let c = load(text, &[]).unwrap();
+        assert_eq!(c.module_sources.len(), 2);
+        assert_eq!(c.module_sources[0].git_ref.as_deref(), Some("v1"));
+        assert_eq!(c.settings.source_kinds[0].kind, tollgate_workflows::validate::SOURCE_KINDS_UNFETCHED);
+        assert!(load("", &[]).unwrap().settings.source_kinds.is_empty());
+
+        let e = load("[[module_sources]]\nname = \"x\"", &[]).unwrap_err().to_string();
+        assert!(e.contains("module_sources[0]: 'x': give exactly one of git (with an optional ref) or url"), "{e}");
+        let e = load("[[module_sources]]\nname = \"x\"\nurl = \"ftp://h/m.tgz\"", &[]).unwrap_err().to_string();
+        assert!(e.contains("url 'ftp://h/m.tgz' is not http(s)"), "{e}");
+        let e = load("[[module_sources]]\nname = \"x\"\ngit = \"file:///r\"\ndigest = \"abc\"", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("digest 'abc' is not sha256:<64 hex>"), "{e}");
     }
 
     #[test]

@@ -17,6 +17,7 @@ use tollgate_activities::{
     engine::sandbox::SandboxEngine,
     engine::terraform::TerraformEngine,
     notify::Channel,
+    sources::ModuleSources,
 };
 use tollgate_workflows::{ProvisionWorkflow, ReconcileWorkflow};
 
@@ -67,15 +68,54 @@ pub fn build_activities(config: &Config, client: Option<Client>) -> anyhow::Resu
             ChannelConfig::Webhook { url, timeout } => ("webhook".to_string(), Channel::webhook(url, *timeout)),
         })
         .collect();
+    let engine = build_engine(config)?;
+    let sources = load_sources(config, engine.name())?;
+    let mut settings = config.settings.clone();
+    settings.source_kinds = sources.kinds();
     Ok(TollgateActivities {
-        settings: config.settings.clone(),
-        engine: build_engine(config)?,
+        settings,
+        engine,
         artifacts: Arc::new(build_artifacts(config)?),
         prices,
         channels,
         faults: config.faults.clone(),
         temporal: client,
+        sources,
     })
+}
+
+/// Fetches and checks the module sources (a bad one stops the worker with the reason).
+fn load_sources(config: &Config, engine: &str) -> anyhow::Result<ModuleSources> {
+    if config.module_sources.is_empty() {
+        return Ok(ModuleSources::default());
+    }
+    let vendors = config.settings.allowed_vendors.clone();
+    let sandbox = engine == "sandbox";
+    // Resource types the engine can create: the sandbox's own; any of an allowed vendor's.
+    let resource_ok = move |ty: &str| -> Result<(), String> {
+        if !vendors.iter().any(|v| ty.starts_with(&format!("{v}_"))) {
+            return Err(format!("{ty} is not a resource of an allowed vendor ({})", vendors.join(", ")));
+        }
+        if sandbox && tollgate_activities::engine::sandbox::schema::resource(ty).is_none() {
+            return Err(tollgate_activities::engine::sandbox::cloud::unsupported(ty).to_string());
+        }
+        Ok(())
+    };
+    let builtin = tollgate_workflows::catalog::kind_names();
+    let dir = config.data_dir.join("module-sources");
+    // Called from sync worker construction inside the runtime: fetch on this thread.
+    let loaded = tokio::task::block_in_place(|| {
+        tokio::runtime::Handle::current().block_on(ModuleSources::load(
+            &config.module_sources,
+            &dir,
+            &builtin,
+            &resource_ok,
+        ))
+    })?;
+    for kind in loaded.kinds() {
+        tracing::info!(kind = %kind.kind, source = %kind.source, "module source kind");
+    }
+    Ok(loaded)
 }
 
 /// The configured artifact store, with the encryption key from the environment if one is

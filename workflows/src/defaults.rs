@@ -54,5 +54,6 @@ pub fn settings() -> Settings {
         retry_max_attempts: RETRY_MAX_ATTEMPTS,
         notification_channels: NOTIFICATION_CHANNELS.iter().map(|c| c.to_string()).collect(),
         reconcile_action: RECONCILE_ACTION.to_string(),
+        source_kinds: vec![],
     }
 }

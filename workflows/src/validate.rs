@@ -2,7 +2,7 @@
 //! checks before it starts a workflow.
 
 use std::collections::BTreeMap;
-use tollgate_proto::{ProvisionRequest, Settings};
+use tollgate_proto::{ProvisionRequest, Settings, SourceKind};
 
 use crate::catalog::{self, ENVIRONMENTS, REGIONS};
 
@@ -12,6 +12,10 @@ use crate::catalog::{self, ENVIRONMENTS, REGIONS};
 pub struct InvalidRequest {
     pub problems: Vec<String>,
 }
+
+/// Stands for "kinds from module sources the caller has not fetched" in `source_kinds`: a
+/// kind that is not built in is then left to the worker, which has them.
+pub const SOURCE_KINDS_UNFETCHED: &str = "*";
 
 /// Fills defaults (vendor, environment, region, name, params) so the stored request says
 /// exactly what will be built.
@@ -45,13 +49,17 @@ pub fn validate_request(request: &ProvisionRequest, settings: &Settings) -> Resu
     if request.request_id.trim().is_empty() {
         problems.push("request_id is empty".to_string());
     }
-    match catalog::kind_spec(&request.kind) {
-        None => problems.push(format!(
-            "unknown kind '{}': choose one of {}",
-            request.kind,
-            catalog::kind_names().join(", ")
-        )),
-        Some(spec) => problems.extend(check_params(spec, &request.params)),
+    let source_kind = settings.source_kinds.iter().find(|k| k.kind == request.kind);
+    match (catalog::kind_spec(&request.kind), source_kind) {
+        (Some(spec), _) => problems.extend(check_params(spec, &request.params)),
+        (None, Some(kind)) => problems.extend(check_source_params(kind, &request.params)),
+        // The CLI has not fetched the module sources: the worker checks those kinds.
+        (None, None) if settings.source_kinds.iter().any(|k| k.kind == SOURCE_KINDS_UNFETCHED) => {}
+        (None, None) => {
+            let mut kinds = catalog::kind_names();
+            kinds.extend(settings.source_kinds.iter().map(|k| k.kind.as_str()));
+            problems.push(format!("unknown kind '{}': choose one of {}", request.kind, kinds.join(", ")))
+        }
     }
     if !settings.allowed_vendors.iter().any(|v| v == &request.vendor) {
         problems.push(format!(
@@ -105,6 +113,37 @@ fn check_params(spec: &catalog::KindSpec, params: &BTreeMap<String, String>) -> 
     problems
 }
 
+/// Parameters of a kind from a module source: the module's variables, typed.
+fn check_source_params(kind: &SourceKind, params: &BTreeMap<String, String>) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (key, value) in params {
+        match kind.params.iter().find(|p| &p.name == key) {
+            None => problems.push(format!(
+                "parameter '{key}' is not known for {}: known parameters are {}",
+                kind.kind,
+                kind.params.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+            )),
+            Some(p) => {
+                let ok = match p.r#type.as_str() {
+                    "number" => value.parse::<f64>().is_ok_and(f64::is_finite),
+                    "bool" => value == "true" || value == "false",
+                    _ => true,
+                };
+                if !ok {
+                    problems.push(format!("parameter {key}='{value}' must be a {}", p.r#type));
+                }
+            }
+        }
+    }
+    for p in kind.params.iter().filter(|p| p.required && !params.contains_key(&p.name)) {
+        problems.push(format!(
+            "parameter '{}' is required for {} ({}): add --param {}=...",
+            p.name, kind.kind, p.description, p.name
+        ));
+    }
+    problems
+}
+
 fn is_valid_name(name: &str) -> bool {
     let len_ok = (3..=63).contains(&name.len());
     let first_ok = name.chars().next().is_some_and(|c| c.is_ascii_lowercase());
@@ -140,6 +179,44 @@ mod tests {
         assert_eq!((r.vendor.as_str(), r.environment.as_str(), r.region.as_str()), ("aws", "dev", "us-east-1"));
         assert_eq!(r.name, "req-abc");
         assert!(validate_request(&r, &settings()).is_ok());
+    }
+
+    #[test]
+    fn source_kinds_are_checked_by_their_variables_or_left_to_the_worker() {
+        let mut s = settings();
+        let r = request("logs-bucket");
+        let err = validate_request(&r, &s).unwrap_err().to_string();
+        assert!(err.contains("unknown kind 'logs-bucket': choose one of ec2, s3, rds"), "{err}");
+        // The CLI has not fetched the sources: the worker decides.
+        s.source_kinds = vec![SourceKind { kind: SOURCE_KINDS_UNFETCHED.into(), ..Default::default() }];
+        assert!(validate_request(&r, &s).is_ok());
+        // The worker has: the module's variables, typed, required ones required.
+        let param = |name: &str, ty: &str, required: bool| tollgate_proto::SourceParam {
+            name: name.into(),
+            r#type: ty.into(),
+            required,
+            description: format!("the {name}"),
+            ..Default::default()
+        };
+        s.source_kinds = vec![SourceKind {
+            kind: "logs-bucket".into(),
+            params: vec![param("retention_days", "number", true), param("versioned", "bool", false)],
+            ..Default::default()
+        }];
+        let mut r = request("logs-bucket");
+        r.params.insert("versioned".into(), "maybe".into());
+        r.params.insert("colour".into(), "red".into());
+        let err = validate_request(&r, &s).unwrap_err();
+        assert_eq!(
+            err.problems,
+            vec![
+                "parameter 'colour' is not known for logs-bucket: known parameters are retention_days, versioned",
+                "parameter versioned='maybe' must be a bool",
+                "parameter 'retention_days' is required for logs-bucket (the retention_days): add --param retention_days=...",
+            ]
+        );
+        r.params = [("retention_days".to_string(), "14".to_string())].into();
+        assert!(validate_request(&r, &s).is_ok());
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod messages;
 mod namespace;
 mod reconcile;
 mod replay;
+mod sources;
 mod terraform;
 mod webui;
 mod workflow;

@@ -1,0 +1,221 @@
+//! Module sources: a local git repository (file URL, at a tag) and an archive served over
+//! HTTP on loopback become kinds beside the catalog, pinned by digest; a module without the
+//! tags variable, a resource type the engine cannot create, a moved pin and a missing ref are
+//! refused at load; a request for a source kind runs end to end on both engines.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use tollgate_activities::sources::{ModuleSources, SourceConfig, SourceError, content_digest};
+use tollgate_proto::{ProvisionRequest, Stage};
+use tollgate_starter::ops;
+
+use crate::common::{TestEnv, binary, workspace};
+
+fn fixtures(name: &str) -> PathBuf {
+    workspace().join("tests/fixtures").join(name)
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git runs");
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let dest = to.join(path.file_name().unwrap());
+        if path.is_dir() { copy_dir(&path, &dest) } else { std::fs::copy(&path, &dest).map(|_| ()).unwrap() }
+    }
+}
+
+/// A git repository holding `modules` at tag v1 (and a later commit on main); its file URL.
+fn git_repo(root: &Path, modules: &str) -> String {
+    let repo = root.join(format!("{modules}-repo"));
+    copy_dir(&fixtures(modules), &repo.join("modules"));
+    git(&repo, &["init", "--quiet"]);
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "--quiet", "-m", "v1"]);
+    git(&repo, &["tag", "v1"]);
+    std::fs::write(repo.join("modules/README.md"), "changed after v1").unwrap();
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "--quiet", "-m", "after v1"]);
+    format!("file://{}", repo.display())
+}
+
+/// Serves `modules` as a .tar.gz on loopback; returns its URL.
+async fn archive_server(modules: &str) -> String {
+    use axum::{Router, routing::get};
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    {
+        let mut tar = tar::Builder::new(&mut gz);
+        tar.append_dir_all("modules", fixtures(modules)).unwrap();
+        tar.finish().unwrap();
+    }
+    let bytes = gz.finish().unwrap();
+    let app = Router::new()
+        .route("/modules.tar.gz", get(move || async move { bytes.clone() }))
+        .route("/missing.tar.gz", get(|| async { (axum::http::StatusCode::NOT_FOUND, "no") }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+fn sandbox_only(ty: &str) -> Result<(), String> {
+    match tollgate_activities::engine::sandbox::schema::resource(ty) {
+        Some(_) => Ok(()),
+        None => Err(format!("the sandbox cloud has no resource type {ty}")),
+    }
+}
+
+async fn load(configs: &[SourceConfig], dir: &Path) -> Result<ModuleSources, SourceError> {
+    ModuleSources::load(configs, dir, &["ec2", "s3", "rds"], &sandbox_only).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn git_and_archive_sources_load_pinned_and_bad_modules_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = git_repo(dir.path(), "modules");
+    let base = archive_server("modules").await;
+    let pinned = content_digest(&fixtures("modules")).unwrap();
+
+    let git_source = SourceConfig {
+        name: "platform".into(),
+        git: Some(repo.clone()),
+        git_ref: Some("v1".into()),
+        path: Some("modules".into()),
+        digest: Some(pinned.clone()),
+        ..Default::default()
+    };
+    let sources = load(std::slice::from_ref(&git_source), &dir.path().join("work")).await.unwrap();
+    let kinds = sources.kinds();
+    assert_eq!(kinds.len(), 1);
+    let kind = &kinds[0];
+    assert_eq!(kind.kind, "logs-bucket");
+    assert_eq!(kind.source, format!("platform/logs-bucket@{pinned}"));
+    assert_eq!(kind.summary, "A private bucket for application logs, versioned on request.");
+    let params: BTreeMap<&str, (&str, &str, bool)> =
+        kind.params.iter().map(|p| (p.name.as_str(), (p.r#type.as_str(), p.default.as_str(), p.required))).collect();
+    assert_eq!(
+        params,
+        BTreeMap::from([("retention_days", ("number", "", true)), ("versioned", ("bool", "true", false))]),
+        "declared variables become parameters; name and tags are Tollgate's"
+    );
+
+    // The same modules from an archive over HTTP: the same digest.
+    let archive = SourceConfig {
+        name: "archive".into(),
+        url: Some(format!("{base}/modules.tar.gz")),
+        path: Some("modules".into()),
+        digest: Some(pinned.clone()),
+        ..Default::default()
+    };
+    let from_archive = load(std::slice::from_ref(&archive), &dir.path().join("work2")).await.unwrap();
+    assert_eq!(from_archive.kinds()[0].source, format!("archive/logs-bucket@{pinned}"));
+
+    // main moved on after v1: the pin refuses it.
+    let moved = SourceConfig { git_ref: Some("main".into()), ..git_source.clone() };
+    let err = load(&[moved], &dir.path().join("work3")).await.unwrap_err().to_string();
+    assert!(err.contains(&format!("not the pinned {pinned}; review the change, then update digest")), "{err}");
+
+    let missing_ref = SourceConfig { git_ref: Some("v9".into()), digest: None, ..git_source.clone() };
+    let err = load(&[missing_ref], &dir.path().join("work4")).await.unwrap_err().to_string();
+    assert!(err.starts_with(&format!("module source 'platform': cannot fetch {repo} at v9:")), "{err}");
+
+    let missing_archive = SourceConfig { url: Some(format!("{base}/missing.tar.gz")), digest: None, ..archive };
+    let err = load(&[missing_archive], &dir.path().join("work5")).await.unwrap_err().to_string();
+    assert!(err.contains("HTTP 404"), "{err}");
+
+    // Two sources offering the same kind.
+    let err = load(
+        &[git_source.clone(), SourceConfig { name: "again".into(), ..git_source.clone() }],
+        &dir.path().join("w6"),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("kind 'logs-bucket' already exists"), "{err}");
+
+    // A module without the tags variable.
+    let untagged = SourceConfig {
+        name: "team".into(),
+        git: Some(git_repo(dir.path(), "modules-untagged")),
+        path: Some("modules".into()),
+        ..Default::default()
+    };
+    let err = load(&[untagged], &dir.path().join("work7")).await.unwrap_err().to_string();
+    assert!(
+        err.starts_with(
+            "module source 'team', module 'untagged': it has no `tags` variable: Tollgate passes the mandatory tags"
+        ),
+        "{err}"
+    );
+
+    // A resource type the engine cannot create.
+    let strict = |ty: &str| if ty == "aws_s3_bucket_versioning" { Err("not allowed here".to_string()) } else { Ok(()) };
+    let err = ModuleSources::load(std::slice::from_ref(&git_source), &dir.path().join("w8"), &[], &strict)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("resource aws_s3_bucket_versioning.logs: not allowed here"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_kind_runs_end_to_end_on_both_engines() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = git_repo(dir.path(), "modules");
+    let source =
+        format!("[[module_sources]]\nname = \"platform\"\ngit = \"{repo}\"\nref = \"v1\"\npath = \"modules\"\n");
+    let terraform = format!(
+        "engine = \"terraform\"\n{}\n{source}[terraform]\nbinary = \"{}\"\nsandbox_provider = \"{}\"\n",
+        crate::common::LONG,
+        workspace().join(".tools/bin/terraform").display(),
+        binary("tollgate-sandbox-provider").display()
+    );
+    for text in [format!("{}\n{source}", crate::common::LONG), terraform] {
+        let env = TestEnv::start(&text).await;
+        let request = |params: &[(&str, &str)]| ProvisionRequest {
+            kind: "logs-bucket".into(),
+            requester: "alice".into(),
+            name: "app".into(),
+            params: params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            ..Default::default()
+        };
+        let id = env.try_request(request(&[("retention_days", "14"), ("versioned", "false")])).await.unwrap();
+        // Without a storage_gb assumption the bucket cannot be priced: a person decides.
+        let waiting = env.wait_for(&id, Stage::AwaitingApproval, 60).await;
+        let gate = waiting.gate.unwrap();
+        assert!(gate.reason.contains("unpriced resources: aws_s3_bucket.logs"), "{}", gate.reason);
+        ops::decide(&env.client, &id, tollgate_proto::DecisionKind::Approve, "carol", "", "").await.unwrap();
+        let active = env.wait_for(&id, Stage::Active, 60).await;
+        assert_eq!(active.outputs["bucket"], "app-logs-14d", "{text}");
+        assert_eq!(
+            active.access_instructions,
+            format!("Outputs: bucket = app-logs-14d, bucket_arn = arn:aws:s3:::app-logs-14d")
+        );
+        let held = env.events(&id);
+        assert_eq!(held.iter().filter(|e| e.op == "create").count(), 2, "bucket and versioning, once each");
+
+        // The worker checks source kinds' parameters: a missing required one is refused.
+        let refused = env.try_request(request(&[("versioned", "maybe")])).await.unwrap();
+        let done = env.wait_for(&refused, Stage::Rejected, 30).await;
+        assert!(done.final_reason.contains("parameter versioned='maybe' must be a bool"), "{}", done.final_reason);
+        assert!(
+            done.final_reason.contains("parameter 'retention_days' is required for logs-bucket"),
+            "{}",
+            done.final_reason
+        );
+
+        ops::destroy(&env.client, &id, "alice").await.unwrap();
+        env.wait_for(&id, Stage::Destroyed, 60).await;
+        assert_eq!(env.count(&id, "destroy"), 2);
+        env.shutdown().await;
+    }
+}
