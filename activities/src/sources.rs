@@ -190,6 +190,13 @@ impl SourceModule {
         Ok(ModuleBundle { source: self.kind.source.clone(), files })
     }
 
+    /// The module as the engine runs it, without a request's values (for validation).
+    pub fn for_validation(&self) -> ModuleBundle {
+        let mut files = self.files.clone();
+        files.insert(PROVIDER_FILE.into(), PROVIDER_TF.into());
+        ModuleBundle { source: self.kind.source.clone(), files }
+    }
+
     /// How to reach what it created: its outputs, listed.
     pub fn access(&self, outputs: &BTreeMap<String, String>) -> String {
         let listed: Vec<String> =

@@ -69,7 +69,7 @@ pub fn build_activities(config: &Config, client: Option<Client>) -> anyhow::Resu
         })
         .collect();
     let engine = build_engine(config)?;
-    let sources = load_sources(config, engine.name())?;
+    let sources = load_sources(config, engine.as_ref())?;
     let mut settings = config.settings.clone();
     settings.source_kinds = sources.kinds();
     Ok(TollgateActivities {
@@ -85,12 +85,12 @@ pub fn build_activities(config: &Config, client: Option<Client>) -> anyhow::Resu
 }
 
 /// Fetches and checks the module sources (a bad one stops the worker with the reason).
-fn load_sources(config: &Config, engine: &str) -> anyhow::Result<ModuleSources> {
+fn load_sources(config: &Config, engine: &dyn Engine) -> anyhow::Result<ModuleSources> {
     if config.module_sources.is_empty() {
         return Ok(ModuleSources::default());
     }
     let vendors = config.settings.allowed_vendors.clone();
-    let sandbox = engine == "sandbox";
+    let sandbox = engine.name() == "sandbox";
     // Resource types the engine can create: the sandbox's own; any of an allowed vendor's.
     let resource_ok = move |ty: &str| -> Result<(), String> {
         if !vendors.iter().any(|v| ty.starts_with(&format!("{v}_"))) {
@@ -103,14 +103,19 @@ fn load_sources(config: &Config, engine: &str) -> anyhow::Result<ModuleSources> 
     };
     let builtin = tollgate_workflows::catalog::kind_names();
     let dir = config.data_dir.join("module-sources");
-    // Called from sync worker construction inside the runtime: fetch on this thread.
+    // Called from sync worker construction inside the runtime: fetch (and let the engine
+    // validate each module) on this thread.
     let loaded = tokio::task::block_in_place(|| {
-        tokio::runtime::Handle::current().block_on(ModuleSources::load(
-            &config.module_sources,
-            &dir,
-            &builtin,
-            &resource_ok,
-        ))
+        tokio::runtime::Handle::current().block_on(async {
+            let loaded = ModuleSources::load(&config.module_sources, &dir, &builtin, &resource_ok).await?;
+            for kind in loaded.kinds() {
+                let module = loaded.get(&kind.kind).expect("a loaded kind").for_validation();
+                if let Err(why) = engine.validate(&kind.kind, &module).await {
+                    anyhow::bail!("module source kind '{}' ({}): {why}", kind.kind, kind.source);
+                }
+            }
+            anyhow::Ok(loaded)
+        })
     })?;
     for kind in loaded.kinds() {
         tracing::info!(kind = %kind.kind, source = %kind.source, "module source kind");

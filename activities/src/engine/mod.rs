@@ -119,6 +119,12 @@ pub trait Engine: Send + Sync {
         op: OpContext<'a>,
     ) -> BoxFuture<'a, Result<Applied, EngineError>>;
 
+    /// Checks a module the way this engine will run it, before any request uses it (module
+    /// sources are checked at worker start). The sandbox's checks run when it plans.
+    fn validate<'a>(&'a self, _name: &'a str, _module: &'a ModuleBundle) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async { Ok(()) })
+    }
+
     /// Every request that holds resources in this engine, with what it holds (the reconciler
     /// compares this with the requests' state in Temporal).
     fn holdings(&self) -> BoxFuture<'_, Result<Vec<tollgate_proto::Holding>, EngineError>>;

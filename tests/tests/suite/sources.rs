@@ -219,3 +219,25 @@ async fn a_source_kind_runs_end_to_end_on_both_engines() {
         env.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_terraform_engine_validates_source_modules_before_the_worker_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = git_repo(dir.path(), "modules-invalid");
+    let text = format!(
+        "engine = \"terraform\"\ndata_dir = \"{}\"\n[[module_sources]]\nname = \"team\"\ngit = \"{repo}\"\npath = \"modules\"\n\
+         [terraform]\nbinary = \"{}\"\nsandbox_provider = \"{}\"\n",
+        dir.path().join("data").display(),
+        workspace().join(".tools/bin/terraform").display(),
+        binary("tollgate-sandbox-provider").display()
+    );
+    let config = tollgate_worker::Config::from_sources(&text, "test", &[]).unwrap();
+    let err = tollgate_worker::build_activities(&config, None).err().expect("the worker refuses to start").to_string();
+    assert!(err.starts_with("module source kind 'colourful' (team/colourful@sha256:"), "{err}");
+    assert!(
+        err.contains(
+            "terraform validate: Unsupported argument (main.tf): An argument named \"colour\" is not expected here."
+        ),
+        "{err}"
+    );
+}

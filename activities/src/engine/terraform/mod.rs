@@ -288,6 +288,38 @@ impl Engine for TerraformEngine {
         })
     }
 
+    fn validate<'a>(&'a self, name: &'a str, module: &'a ModuleBundle) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let progress = super::Progress::default();
+            let op = OpContext { attempt: 1, progress: &progress };
+            let dir = self.root.join("validate").join(sanitize(name));
+            fresh_dir(&dir).map_err(|e| e.to_string())?;
+            write_module(&dir, module).map_err(|e| e.to_string())?;
+            let init = ["init", "-backend=false", "-input=false", "-no-color"].map(String::from);
+            self.runner.run(&dir, &init, &op).await.map_err(|e| e.to_string())?;
+            let validate = ["validate", "-json", "-no-color"].map(String::from);
+            let (_, out, err) = self.runner.run_to_end(&dir, &validate, &op).await.map_err(|e| e.to_string())?;
+            let _ = std::fs::remove_dir_all(&dir);
+            let report: Value = serde_json::from_str(out.stdout.trim())
+                .map_err(|_| format!("terraform validate said: {}", err.trim()))?;
+            if report["valid"] == true {
+                return Ok(());
+            }
+            let problems: Vec<String> = report["diagnostics"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|d| d["severity"] == "error")
+                .map(|d| {
+                    let detail = d["detail"].as_str().unwrap_or_default().trim();
+                    let at = d["range"]["filename"].as_str().map(|f| format!(" ({f})")).unwrap_or_default();
+                    format!("{}{at}: {detail}", d["summary"].as_str().unwrap_or_default())
+                })
+                .collect();
+            Err(format!("terraform validate: {}", problems.join("; ")))
+        })
+    }
+
     fn holdings(&self) -> BoxFuture<'_, Result<Vec<tollgate_proto::Holding>, EngineError>> {
         Box::pin(async move {
             let dir = self.root.join("requests");

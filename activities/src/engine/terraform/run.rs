@@ -35,7 +35,23 @@ pub struct Output {
 const MAX_TEXT: usize = 256 * 1024;
 
 impl Runner {
+    /// Runs a command; a non-zero exit is a classified error.
     pub async fn run(&self, dir: &Path, args: &[String], op: &OpContext<'_>) -> Result<Output, EngineError> {
+        let (ok, out, err) = self.run_to_end(dir, args, op).await?;
+        if ok {
+            return Ok(out);
+        }
+        let what = format!("terraform {}", args.first().map(String::as_str).unwrap_or_default());
+        Err(classify::failure(&what, &out.events, &out.stdout, &err))
+    }
+
+    /// Runs a command to its end: whether it succeeded, its output and its error text.
+    pub async fn run_to_end(
+        &self,
+        dir: &Path,
+        args: &[String],
+        op: &OpContext<'_>,
+    ) -> Result<(bool, Output, String), EngineError> {
         let mut cmd = Command::new(&self.binary);
         let what = format!("terraform {}", args.first().map(String::as_str).unwrap_or_default());
         // Output goes to files, not pipes: a pipe dies with the worker, and Terraform writing
@@ -84,15 +100,14 @@ impl Runner {
         tail.read(&mut out, op);
         out.stdout.push_str(&tail.partial); // a last line without a newline
         let status = status.map_err(|e| EngineError::Io(format!("waiting for {what}: {e}")))?;
-        if status.success() {
-            return Ok(out);
-        }
         let mut err = String::new();
-        if let Ok(mut f) = std::fs::File::open(&err_path) {
+        if !status.success()
+            && let Ok(mut f) = std::fs::File::open(&err_path)
+        {
             use std::io::Read;
             let _ = f.by_ref().take(MAX_TEXT as u64).read_to_string(&mut err);
         }
-        Err(classify::failure(&what, &out.events, &out.stdout, &err))
+        Ok((status.success(), out, err))
     }
 }
 
