@@ -46,8 +46,8 @@ pub enum SourceError {
 /// Variables Tollgate sets itself; a module may declare any of them.
 const IDENTITY: &[&str] = &["name", "region", "owner", "environment", "request_id", "expires_at", "tags"];
 /// The file Tollgate adds to a source module: the provider, with the mandatory tags.
-const PROVIDER_FILE: &str = "tollgate_provider.tf";
-const PROVIDER_TF: &str = r#"# Written by Tollgate: the provider, tagging every resource with the mandatory tags.
+pub(crate) const PROVIDER_FILE: &str = "tollgate_provider.tf";
+pub(crate) const PROVIDER_TF: &str = r#"# Written by Tollgate: the provider, tagging every resource with the mandatory tags.
 variable "tollgate_region" {
   type = string
 }
@@ -199,10 +199,16 @@ impl SourceModule {
 
     /// How to reach what it created: its outputs, listed.
     pub fn access(&self, outputs: &BTreeMap<String, String>) -> String {
-        let listed: Vec<String> =
-            self.outputs.iter().filter_map(|o| outputs.get(o).map(|v| format!("{o} = {v}"))).collect();
-        if listed.is_empty() { String::new() } else { format!("Outputs: {}", listed.join(", ")) }
+        let declared: BTreeMap<String, String> =
+            outputs.iter().filter(|(k, _)| self.outputs.contains(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
+        list_outputs(&declared)
     }
+}
+
+/// "Outputs: a = 1, b = 2" (empty when there are none).
+pub fn list_outputs(outputs: &BTreeMap<String, String>) -> String {
+    let listed: Vec<String> = outputs.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+    if listed.is_empty() { String::new() } else { format!("Outputs: {}", listed.join(", ")) }
 }
 
 fn config_error(config: &SourceConfig, message: String) -> SourceError {

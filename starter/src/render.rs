@@ -159,6 +159,15 @@ pub fn status_text(p: &Progress) -> String {
         format!("{} ({} '{}' in {}, {}) by {}", p.request_id, r.kind, r.name, r.environment, r.region, r.requester),
     );
     row("Stage", p.stage_enum().label().to_string());
+    // Where the module came from, when it is not the built-in catalog.
+    if !p.module_source.is_empty() && !p.module_source.starts_with("catalog:") {
+        let transcript = if p.transcript_digest.is_empty() {
+            String::new()
+        } else {
+            format!(" (transcript {})", p.transcript_digest)
+        };
+        row("Module", format!("{}{transcript}", p.module_source));
+    }
     if let Some(plan) = &p.plan {
         let names: Vec<&str> = plan.changes.iter().map(|c| c.address.as_str()).collect();
         row("Plan", format!("{} to add: {}", plan.to_add, names.join(", ")));

@@ -87,6 +87,14 @@ const KEYS: &[(&str, KeyKind)] = &[
     ("artifacts.options", KeyKind::Table),
     ("artifacts.encryption_key_env", KeyKind::Text),
     ("artifacts.encryption_key_id", KeyKind::Text),
+    ("generate", KeyKind::Text),
+    ("llm.base_url", KeyKind::Text),
+    ("llm.model", KeyKind::Text),
+    ("llm.api_key_env", KeyKind::Text),
+    ("llm.azure_api_version", KeyKind::Text),
+    ("llm.timeout", KeyKind::Duration),
+    ("llm.max_attempts", KeyKind::Integer),
+    ("llm.allowed_resource_types", KeyKind::List),
     ("engine", KeyKind::Text),
     ("terraform.binary", KeyKind::Text),
     ("terraform.args", KeyKind::List),
@@ -102,7 +110,8 @@ const KEYS: &[(&str, KeyKind)] = &[
 ];
 
 /// Sections whose keys are written `TOLLGATE_<SECTION>_<KEY>` in the environment.
-const SECTIONS: &[&str] = &["notifications", "retry", "reconcile", "artifacts", "terraform", "sandbox", "faults"];
+const SECTIONS: &[&str] =
+    &["notifications", "retry", "reconcile", "artifacts", "llm", "terraform", "sandbox", "faults"];
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -134,6 +143,9 @@ struct RawConfig {
     artifacts: RawArtifacts,
     #[serde(default)]
     module_sources: Vec<RawSource>,
+    generate: Option<String>,
+    #[serde(default)]
+    llm: RawLlm,
     engine: Option<String>,
     #[serde(default)]
     terraform: RawTerraform,
@@ -172,6 +184,18 @@ struct RawNotifications {
     channels: Option<Vec<String>>,
     webhook_url: Option<String>,
     webhook_timeout: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLlm {
+    base_url: Option<String>,
+    model: Option<String>,
+    api_key_env: Option<String>,
+    azure_api_version: Option<String>,
+    timeout: Option<String>,
+    max_attempts: Option<u32>,
+    allowed_resource_types: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -234,6 +258,8 @@ pub struct Config {
     pub artifacts: ArtifactsConfig,
     /// Module sources (`[[module_sources]]`), fetched when the worker starts.
     pub module_sources: Vec<SourceConfig>,
+    /// The LLM (`[llm]`), when one is configured; its key is read from the environment.
+    pub llm: Option<LlmSettings>,
     pub engine: EngineChoice,
     pub sandbox: SandboxConfig,
     pub faults: Faults,
@@ -253,6 +279,18 @@ pub struct ArtifactsConfig {
     /// The environment variable holding the encryption key for plans and state (off if None).
     pub encryption_key_env: Option<String>,
     pub encryption_key_id: Option<String>,
+}
+
+/// The `[llm]` section, validated (the key stays in the environment variable it names).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LlmSettings {
+    pub base_url: String,
+    pub model: String,
+    pub api_key_env: Option<String>,
+    pub azure_api_version: Option<String>,
+    pub timeout: Duration,
+    pub max_attempts: u32,
+    pub allowed_resource_types: Vec<String>,
 }
 
 /// Which engine plans, applies and destroys.
@@ -523,6 +561,48 @@ impl Config {
                 path: source.path,
             });
         }
+        let generate = raw.generate.unwrap_or_else(|| defaults::GENERATE.into());
+        if !["catalog", "llm", "llm-then-catalog"].contains(&generate.as_str()) {
+            return Err(err("generate", format!("'{generate}' is not a choice; use catalog, llm or llm-then-catalog")));
+        }
+        let l = raw.llm;
+        let llm = match (&l.base_url, &l.model) {
+            (None, None) if generate == "catalog" => None,
+            (Some(url), Some(model)) => {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(err(
+                        "llm.base_url",
+                        format!("'{url}' is not an http(s) URL (e.g. https://api.openai.com/v1)"),
+                    ));
+                }
+                let max_attempts = l.max_attempts.unwrap_or(defaults::LLM_MAX_ATTEMPTS);
+                if max_attempts == 0 {
+                    return Err(err("llm.max_attempts", "must be at least 1".into()));
+                }
+                Some(LlmSettings {
+                    base_url: url.clone(),
+                    model: model.clone(),
+                    api_key_env: l.api_key_env.filter(|k| !k.is_empty()),
+                    azure_api_version: l.azure_api_version,
+                    timeout: Duration::from_millis(positive("llm.timeout", &l.timeout, defaults::LLM_TIMEOUT_MS)?),
+                    max_attempts,
+                    allowed_resource_types: l.allowed_resource_types.unwrap_or_else(|| {
+                        tollgate_activities::engine::sandbox::schema::RESOURCES
+                            .iter()
+                            .map(|r| r.type_name.to_string())
+                            .collect()
+                    }),
+                })
+            }
+            _ => {
+                return Err(err(
+                    "llm",
+                    format!(
+                        "generate = \"{generate}\" needs llm.base_url and llm.model (an OpenAI-compatible endpoint)"
+                    ),
+                ));
+            }
+        };
         let engine = match raw.engine.as_deref().unwrap_or(defaults::ENGINE) {
             "sandbox" => EngineChoice::Sandbox,
             "terraform" => {
@@ -593,11 +673,13 @@ impl Config {
                         ..Default::default()
                     }]
                 },
+                generate,
             },
             price_book: raw.price_book.map(PathBuf::from),
             channels,
             artifacts,
             module_sources,
+            llm,
             engine,
             sandbox,
             faults: Faults {

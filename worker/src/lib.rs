@@ -81,7 +81,29 @@ pub fn build_activities(config: &Config, client: Option<Client>) -> anyhow::Resu
         faults: config.faults.clone(),
         temporal: client,
         sources,
+        llm: build_llm(config)?,
     })
+}
+
+/// The LLM client, with its key from the environment variable the configuration names.
+fn build_llm(config: &Config) -> anyhow::Result<Option<tollgate_activities::llm::ChatClient>> {
+    let Some(l) = &config.llm else { return Ok(None) };
+    let api_key = match &l.api_key_env {
+        None => None,
+        Some(var) => Some(std::env::var(var).map_err(|_| {
+            anyhow::anyhow!("llm.api_key_env names {var}, which is not set; set it to the endpoint's API key")
+        })?),
+    };
+    let client = tollgate_activities::llm::ChatClient::new(tollgate_activities::llm::LlmConfig {
+        base_url: l.base_url.clone(),
+        model: l.model.clone(),
+        api_key,
+        azure_api_version: l.azure_api_version.clone(),
+        timeout: l.timeout,
+        max_attempts: l.max_attempts,
+        allowed_resource_types: l.allowed_resource_types.clone(),
+    })?;
+    Ok(Some(client))
 }
 
 /// Fetches and checks the module sources (a bad one stops the worker with the reason).
@@ -108,7 +130,9 @@ fn load_sources(config: &Config, engine: &dyn Engine) -> anyhow::Result<ModuleSo
     let loaded = tokio::task::block_in_place(|| {
         tokio::runtime::Handle::current().block_on(async {
             let loaded = ModuleSources::load(&config.module_sources, &dir, &builtin, &resource_ok).await?;
-            for kind in loaded.kinds() {
+            // The sandbox's checks ran above (resource types); Terraform validates the rest.
+            let kinds = if sandbox { vec![] } else { loaded.kinds() };
+            for kind in kinds {
                 let module = loaded.get(&kind.kind).expect("a loaded kind").for_validation();
                 if let Err(why) = engine.validate(&kind.kind, &module).await {
                     anyhow::bail!("module source kind '{}' ({}): {why}", kind.kind, kind.source);

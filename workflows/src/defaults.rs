@@ -30,6 +30,9 @@ pub const LOAD_SETTINGS_ATTEMPTS: u32 = 3;
 pub const RECONCILE_INTERVAL_MS: u64 = HOUR;
 pub const RECONCILE_ACTION: &str = "destroy";
 pub const ENGINE: &str = "sandbox";
+pub const GENERATE: &str = "catalog";
+pub const LLM_MAX_ATTEMPTS: u32 = 10;
+pub const LLM_TIMEOUT_MS: u64 = MINUTE;
 pub const TERRAFORM_BINARY: &str = "terraform";
 pub const TERRAFORM_STOP_TIMEOUT_MS: u64 = 2 * MINUTE;
 pub const TERRAFORM_LOCK_TIMEOUT_MS: u64 = MINUTE;
@@ -55,5 +58,6 @@ pub fn settings() -> Settings {
         notification_channels: NOTIFICATION_CHANNELS.iter().map(|c| c.to_string()).collect(),
         reconcile_action: RECONCILE_ACTION.to_string(),
         source_kinds: vec![],
+        generate: GENERATE.to_string(),
     }
 }

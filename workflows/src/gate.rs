@@ -6,12 +6,14 @@ use tollgate_proto::{CostEstimate, GateDecision};
 ///
 /// Approval is required when the request raises the monthly bill by `threshold_percent` or
 /// more of the baseline average monthly cost, when the environment is `prod`, or when part of
-/// the plan could not be priced (an unknown cost cannot be compared with a threshold).
+/// the plan could not be priced (an unknown cost cannot be compared with a threshold), or
+/// when an LLM wrote the module (`module_source` starting `llm:`), whatever it costs.
 pub fn decide(
     estimate: &CostEstimate,
     baseline_monthly_cost: f64,
     threshold_percent: f64,
     environment: &str,
+    module_source: &str,
 ) -> GateDecision {
     let cost = estimate.monthly_total;
     let increase_percent = if baseline_monthly_cost > 0.0 {
@@ -39,6 +41,9 @@ pub fn decide(
     if !estimate.unpriced.is_empty() {
         let names: Vec<_> = estimate.unpriced.iter().map(|u| u.address.as_str()).collect();
         reasons.push(format!("unpriced resources: {}", names.join(", ")));
+    }
+    if module_source.starts_with("llm:") {
+        reasons.push("an LLM wrote the module".to_string());
     }
     let approval_required = !reasons.is_empty();
     let verdict = if approval_required {
@@ -68,14 +73,14 @@ mod tests {
 
     #[test]
     fn below_threshold_is_created_directly() {
-        let d = decide(&estimate(99.99), 1000.0, 10.0, "dev");
+        let d = decide(&estimate(99.99), 1000.0, 10.0, "dev", "catalog:ec2@1");
         assert!(!d.approval_required);
         assert_eq!(d.reason, "+$99.99/month is 10.0% of the $1000.00/month baseline (threshold 10%): created directly");
     }
 
     #[test]
     fn exactly_at_threshold_needs_approval() {
-        let d = decide(&estimate(100.0), 1000.0, 10.0, "dev");
+        let d = decide(&estimate(100.0), 1000.0, 10.0, "dev", "catalog:ec2@1");
         assert!(d.approval_required);
         assert!((d.increase_percent - 10.0).abs() < 1e-9);
         assert!(d.reason.ends_with("approval required (cost increase at or above threshold)"), "{}", d.reason);
@@ -83,7 +88,7 @@ mod tests {
 
     #[test]
     fn prod_always_needs_approval() {
-        let d = decide(&estimate(1.0), 1000.0, 10.0, "prod");
+        let d = decide(&estimate(1.0), 1000.0, 10.0, "prod", "catalog:ec2@1");
         assert!(d.approval_required);
         assert!(d.reason.contains("environment is prod"));
     }
@@ -92,17 +97,20 @@ mod tests {
     fn unpriced_resources_need_approval() {
         let mut e = estimate(1.0);
         e.unpriced.push(UnpricedResource { address: "aws_x.y".into(), ..Default::default() });
-        let d = decide(&e, 1000.0, 10.0, "dev");
+        let d = decide(&e, 1000.0, 10.0, "dev", "catalog:ec2@1");
         assert!(d.approval_required);
         assert!(d.reason.contains("unpriced resources: aws_x.y"));
     }
 
     #[test]
     fn zero_baseline_gates_any_cost_and_serializes() {
-        let d = decide(&estimate(0.5), 0.0, 10.0, "dev");
+        let d = decide(&estimate(0.5), 0.0, 10.0, "dev", "catalog:ec2@1");
         assert!(d.approval_required);
         assert!(d.reason.starts_with("+$0.50/month against no baseline"));
         assert!(serde_json::to_string(&d).is_ok());
-        assert!(!decide(&estimate(0.0), 0.0, 10.0, "dev").approval_required);
+        assert!(!decide(&estimate(0.0), 0.0, 10.0, "dev", "catalog:ec2@1").approval_required);
+        let llm = decide(&estimate(0.0), 1000.0, 10.0, "dev", "llm:gpt-4o");
+        assert!(llm.approval_required);
+        assert!(llm.reason.ends_with("approval required (an LLM wrote the module)"), "{}", llm.reason);
     }
 }

@@ -10,6 +10,7 @@ mod cli;
 mod dev;
 mod durability;
 mod failures;
+mod llm;
 mod messages;
 mod namespace;
 mod reconcile;

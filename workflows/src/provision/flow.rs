@@ -57,14 +57,18 @@ pub(super) async fn provision(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> R
         |m| m.attempt,
     )
     .await?;
-    ctx.state_mut(|s| s.progress.module_digest = module.module_digest.clone());
+    ctx.state_mut(|s| {
+        s.progress.module_digest = module.module_digest.clone();
+        s.progress.module_source = module.source.clone();
+        s.progress.transcript_digest = module.transcript_digest.clone();
+    });
     checkpoint(ctx)?;
 
     // 3-8. plan, estimate, gate, approval and apply, again from the plan when the approved
     // plan went stale before it could be applied (bounded).
     let mut replans = 0;
     let applied = loop {
-        let Some(applied) = plan_gate_apply(ctx, &settings, &request, &module.module_digest).await? else {
+        let Some(applied) = plan_gate_apply(ctx, &settings, &request, &module).await? else {
             return Ok(()); // ended at the gate: dry run, rejected or approval expired
         };
         match applied {
@@ -128,8 +132,9 @@ async fn plan_gate_apply(
     ctx: &mut WorkflowContext<ProvisionWorkflow>,
     settings: &Settings,
     request: &ProvisionRequest,
-    module_digest: &str,
+    module: &tollgate_proto::GeneratedModule,
 ) -> Result<Applied, Flow> {
+    let (module_digest, module_source) = (module.module_digest.as_str(), module.source.clone());
     let request_id = request.request_id.clone();
     // 3. plan
     set_stage(ctx, Stage::Planning);
@@ -164,8 +169,13 @@ async fn plan_gate_apply(
     checkpoint(ctx)?;
 
     // 6. gate
-    let decision =
-        gate::decide(&estimate, settings.baseline_monthly_cost, settings.cost_threshold_percent, &request.environment);
+    let decision = gate::decide(
+        &estimate,
+        settings.baseline_monthly_cost,
+        settings.cost_threshold_percent,
+        &request.environment,
+        &module_source,
+    );
     ctx.upsert_search_attributes([
         sa::MONTHLY_COST.value_set(estimate.monthly_total),
         sa::APPROVAL_REQUIRED.value_set(decision.approval_required),

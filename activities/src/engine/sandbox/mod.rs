@@ -235,6 +235,16 @@ impl Engine for SandboxEngine {
         })
     }
 
+    fn validate<'a>(&'a self, _name: &'a str, module: &'a ModuleBundle) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let module = Module::load(module).map_err(|e| e.to_string())?;
+            for r in &module.resources {
+                schema::resource(&r.resource_type).ok_or_else(|| cloud::unsupported(&r.resource_type).to_string())?;
+            }
+            Ok(())
+        })
+    }
+
     fn holdings(&self) -> BoxFuture<'_, Result<Vec<tollgate_proto::Holding>, EngineError>> {
         Box::pin(async move { self.cloud.holdings() })
     }

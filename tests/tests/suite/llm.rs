@@ -1,0 +1,180 @@
+//! LLM-written modules against a real HTTP server on loopback speaking the chat-completions
+//! protocol with scripted answers: garbage, broken HCL and a disallowed resource type are fed
+//! back and repaired; 429 with Retry-After and a timeout retry through the activity's policy;
+//! a model that never gets it right falls back to the catalog, or fails clearly when the kind
+//! has none. An LLM-written module always needs approval; its transcript is kept.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tollgate_activities::artifacts::ArtifactStore;
+use tollgate_proto::{DecisionKind, ProvisionRequest, Stage};
+use tollgate_starter::ops;
+
+use crate::common::{LONG, TestEnv};
+
+/// One scripted reply to a module request.
+#[derive(Clone)]
+enum Reply {
+    Answer(&'static str),
+    Status(u16, Option<u64>),
+    Slow(Duration, &'static str),
+}
+
+#[derive(Clone, Default)]
+struct Script {
+    replies: Arc<Mutex<VecDeque<Reply>>>,
+    /// Every request body received, in order.
+    seen: Arc<Mutex<Vec<Value>>>,
+}
+
+const GOOD: &str = "Here is the module:\n```hcl\nresource \"aws_s3_bucket\" \"logs\" {\n  bucket = \"${var.name}-logs\"\n  tags   = var.tags\n}\n\nresource \"aws_s3_bucket_versioning\" \"logs\" {\n  bucket = aws_s3_bucket.logs.id\n  versioning_configuration {\n    status = \"Enabled\"\n  }\n}\n\noutput \"bucket\" {\n  value = aws_s3_bucket.logs.id\n}\n```\nIt keeps versions.";
+const BROKEN: &str = "```hcl\nresource \"aws_s3_bucket\" \"logs\" {\n  bucket = var.name\n```";
+const DISALLOWED: &str = "```hcl\nresource \"aws_iam_user\" \"ops\" {\n  name = var.name\n}\n```";
+const GARBAGE: &str = "I'm sorry, I cannot help with infrastructure today.";
+const ACCESS: &str = "Your bucket is ready: list it with aws s3 ls s3://BUCKET.";
+
+/// Starts the scripted server; returns its base URL (`.../v1`).
+async fn start(script: Script) -> String {
+    use axum::{Json, Router, extract::State, http::StatusCode, response::IntoResponse, routing::post};
+    async fn complete(State(script): State<Script>, Json(body): Json<Value>) -> axum::response::Response {
+        script.seen.lock().unwrap().push(body.clone());
+        let system = body["messages"][0]["content"].as_str().unwrap_or_default().to_string();
+        let answer = |text: &str| {
+            Json(json!({"id": "x", "object": "chat.completion", "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]}))
+                .into_response()
+        };
+        if system.starts_with("You tell a developer") {
+            return answer(ACCESS);
+        }
+        let reply = script.replies.lock().unwrap().pop_front().unwrap_or(Reply::Answer(GARBAGE));
+        match reply {
+            Reply::Answer(text) => answer(text),
+            Reply::Status(code, retry_after) => {
+                let mut response = (StatusCode::from_u16(code).unwrap(), "{\"error\": \"slow down\"}").into_response();
+                if let Some(secs) = retry_after {
+                    response.headers_mut().insert("retry-after", secs.to_string().parse().unwrap());
+                }
+                response
+            }
+            Reply::Slow(delay, text) => {
+                tokio::time::sleep(delay).await;
+                answer(text)
+            }
+        }
+    }
+    let app = Router::new().route("/v1/chat/completions", post(complete)).with_state(script);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/v1")
+}
+
+fn config(base_url: &str, generate: &str, max_attempts: u32) -> String {
+    format!(
+        "generate = \"{generate}\"\n{LONG}\n[retry]\ninitial_interval = \"1s\"\n\
+         [llm]\nbase_url = \"{base_url}\"\nmodel = \"scripted-1\"\ntimeout = \"2s\"\nmax_attempts = {max_attempts}\n"
+    )
+}
+
+fn request(kind: &str, dry_run: bool) -> ProvisionRequest {
+    ProvisionRequest {
+        kind: kind.into(),
+        requester: "alice".into(),
+        name: "applogs".into(),
+        dry_run,
+        params: [("purpose".to_string(), "application logs, versioned".to_string())].into(),
+        ..Default::default()
+    }
+}
+
+fn script(replies: Vec<Reply>) -> Script {
+    Script { replies: Arc::new(Mutex::new(replies.into())), ..Default::default() }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_repair_loop_turns_bad_answers_into_an_approved_module() {
+    let s = script(vec![Reply::Answer(GARBAGE), Reply::Answer(BROKEN), Reply::Answer(DISALLOWED), Reply::Answer(GOOD)]);
+    let url = start(s.clone()).await;
+    let env = TestEnv::start(&config(&url, "llm", 5)).await;
+    let id = env.try_request(request("logs", false)).await.unwrap();
+
+    // Whatever it costs, a module an LLM wrote waits for a person.
+    let waiting = env.wait_for(&id, Stage::AwaitingApproval, 60).await;
+    assert!(waiting.gate.unwrap().reason.contains("an LLM wrote the module"));
+    assert_eq!(waiting.module_source, "llm:scripted-1");
+    ops::decide(&env.client, &id, DecisionKind::Approve, "carol", "", "").await.unwrap();
+    let active = env.wait_for(&id, Stage::Active, 60).await;
+    assert_eq!(active.outputs["bucket"], "applogs-logs");
+    assert_eq!(active.access_instructions, ACCESS, "written by the LLM from the outputs");
+
+    // Each refusal was fed back with its reason; the prompt named the rules and the request.
+    let seen = s.seen.lock().unwrap().clone();
+    let module_calls: Vec<&Value> =
+        seen.iter().filter(|b| !b["messages"][0]["content"].as_str().unwrap().starts_with("You tell")).collect();
+    assert_eq!(module_calls.len(), 4);
+    let first = module_calls[0]["messages"].to_string();
+    assert!(first.contains("tags = var.tags") && first.contains("Owner, Environment, RequestId, ExpiresAt"), "{first}");
+    assert!(first.contains("purpose: application logs, versioned"), "{first}");
+    let last = module_calls[3]["messages"].as_array().unwrap();
+    let fed_back: Vec<&str> =
+        last.iter().filter(|m| m["role"] == "user").skip(1).map(|m| m["content"].as_str().unwrap()).collect();
+    assert_eq!(fed_back.len(), 3);
+    assert!(fed_back[0].contains("declares no resources") || fed_back[0].contains("not valid HCL"), "{}", fed_back[0]);
+    assert!(fed_back[1].contains("not valid HCL"), "{}", fed_back[1]);
+    assert!(fed_back[2].contains("resource type aws_iam_user is not allowed"), "{}", fed_back[2]);
+    let access_call =
+        seen.iter().find(|b| b["messages"][0]["content"].as_str().unwrap().starts_with("You tell")).unwrap();
+    assert!(access_call["messages"][1]["content"].as_str().unwrap().contains("bucket = applogs-logs"));
+
+    // The transcript is an artifact: every prompt and answer, with the verdicts.
+    let store = ArtifactStore::local(&env.config.data_dir.join("artifacts")).unwrap();
+    let transcript: Value = serde_json::from_slice(&store.get(&active.transcript_digest).await.unwrap()).unwrap();
+    assert_eq!(transcript["model"], "scripted-1");
+    assert_eq!(transcript["verdicts"].as_array().unwrap().len(), 4);
+    assert_eq!(transcript["verdicts"][3], "");
+    assert_eq!(transcript["messages"].as_array().unwrap().iter().filter(|m| m["role"] == "assistant").count(), 4);
+
+    ops::destroy(&env.client, &id, "alice").await.unwrap();
+    env.wait_for(&id, Stage::Destroyed, 60).await;
+    assert_eq!(env.count(&id, "destroy"), 2);
+    env.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_and_timeouts_retry_and_a_model_that_never_gets_it_right_falls_back_or_fails() {
+    // 429 (Retry-After 1s), then an answer slower than llm.timeout, then a good module.
+    let s = script(vec![
+        Reply::Status(429, Some(1)),
+        Reply::Slow(Duration::from_secs(4), GOOD),
+        Reply::Answer(GOOD),
+        // then for the next requests: garbage only (the default)
+    ]);
+    let url = start(s.clone()).await;
+    let env = TestEnv::start(&config(&url, "llm-then-catalog", 2)).await;
+
+    let retried = env.try_request(request("logs", true)).await.unwrap();
+    let done = env.wait_for(&retried, Stage::DryRunDone, 60).await;
+    let generate = done.timeline.iter().find(|t| t.step == "generate module").unwrap();
+    assert_eq!(generate.attempts, 3, "429 and the timeout were retried by the activity's policy");
+    assert_eq!(done.module_source, "llm:scripted-1");
+
+    // Garbage twice: the catalog has s3, so its vetted module is used ...
+    let fallback =
+        env.try_request(ProvisionRequest { params: Default::default(), ..request("s3", true) }).await.unwrap();
+    let done = env.wait_for(&fallback, Stage::DryRunDone, 60).await;
+    assert_eq!(done.module_source, "catalog:s3@1", "fell back to the catalog");
+    assert!(!done.transcript_digest.is_empty(), "the failed conversation is kept");
+    // ... and a kind nobody vetted fails clearly, without retrying.
+    let failed = env.try_request(request("logs", true)).await.unwrap();
+    let done = env.wait_for(&failed, Stage::Failed, 60).await;
+    assert!(
+        done.final_reason.contains("the LLM did not write an acceptable module for 'logs' in 2 answers"),
+        "{}",
+        done.final_reason
+    );
+    assert!(done.final_reason.contains("no vetted module has this kind"), "{}", done.final_reason);
+    env.shutdown().await;
+}
