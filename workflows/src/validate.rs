@@ -57,7 +57,17 @@ pub fn validate_request(request: &ProvisionRequest, settings: &Settings) -> Resu
         (None, None) if settings.source_kinds.iter().any(|k| k.kind == SOURCE_KINDS_UNFETCHED) => {}
         // An LLM writes modules for kinds the catalog does not have (its parameters are
         // requirements in the prompt, not variables).
-        (None, None) if settings.generate.starts_with("llm") => {}
+        (None, None) if settings.generate.starts_with("llm") => {
+            let ok = request.kind.len() <= 40
+                && request.kind.starts_with(|c: char| c.is_ascii_lowercase())
+                && request.kind.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            if !ok {
+                problems.push(format!(
+                    "kind '{}' is not a kind name: use up to 40 lowercase letters, digits and '-', starting with a letter",
+                    request.kind
+                ));
+            }
+        }
         (None, None) => {
             let mut kinds = catalog::kind_names();
             kinds.extend(settings.source_kinds.iter().map(|k| k.kind.as_str()));
@@ -220,6 +230,11 @@ mod tests {
         );
         r.params = [("retention_days".to_string(), "14".to_string())].into();
         assert!(validate_request(&r, &s).is_ok());
+        // With an LLM writing modules, any well-named kind may be asked for.
+        s.generate = "llm-then-catalog".into();
+        assert!(validate_request(&request("message-queue"), &s).is_ok());
+        let err = validate_request(&request("Message Queue!"), &s).unwrap_err().to_string();
+        assert!(err.contains("kind 'Message Queue!' is not a kind name"), "{err}");
     }
 
     #[test]

@@ -178,3 +178,69 @@ async fn rate_limits_and_timeouts_retry_and_a_model_that_never_gets_it_right_fal
     assert!(done.final_reason.contains("no vetted module has this kind"), "{}", done.final_reason);
     env.shutdown().await;
 }
+
+const COLOURFUL: &str = "```hcl\nresource \"aws_s3_bucket\" \"logs\" {\n  bucket = var.name\n  colour = \"red\"\n  tags   = var.tags\n}\n```";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_terraform_the_repair_loop_feeds_back_what_terraform_validate_says() {
+    // A 503 first (retried by the activity), then a module Terraform refuses, then a good one.
+    let s = script(vec![Reply::Status(503, None), Reply::Answer(COLOURFUL), Reply::Answer(GOOD)]);
+    let url = start(s.clone()).await;
+    let text = format!(
+        "engine = \"terraform\"\n{}[terraform]\nbinary = \"{}\"\nsandbox_provider = \"{}\"\n",
+        config(&url, "llm", 3),
+        crate::common::workspace().join(".tools/bin/terraform").display(),
+        crate::common::binary("tollgate-sandbox-provider").display()
+    );
+    let env = TestEnv::start(&text).await;
+    let id = env.try_request(request("logs", true)).await.unwrap();
+    let done = env.wait_for(&id, Stage::DryRunDone, 90).await;
+    assert_eq!(done.module_source, "llm:scripted-1");
+    let generate = done.timeline.iter().find(|t| t.step == "generate module").unwrap();
+    assert_eq!(generate.attempts, 2, "the 503 was retried");
+    let plan = done.plan.unwrap();
+    assert_eq!(plan.to_add, 2, "Terraform planned the repaired module: {plan:?}");
+    let seen = s.seen.lock().unwrap().clone();
+    let last = seen.last().unwrap()["messages"].to_string();
+    assert!(
+        last.contains(
+            "terraform validate: Unsupported argument (main.tf): An argument named \\\"colour\\\" is not expected here."
+        ),
+        "{last}"
+    );
+    env.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_reports_retry_after_and_classifies_endpoint_errors() {
+    use tollgate_activities::llm::{ChatClient, LlmConfig, LlmError, Message};
+    let s = script(vec![
+        Reply::Status(429, Some(7)),
+        Reply::Status(401, None),
+        Reply::Status(502, None),
+        Reply::Answer("ok"),
+    ]);
+    let url = start(s.clone()).await;
+    let client = ChatClient::new(LlmConfig {
+        base_url: url,
+        model: "scripted-1".into(),
+        api_key: Some("sk-test".into()),
+        azure_api_version: None,
+        timeout: Duration::from_secs(2),
+        max_attempts: 1,
+        allowed_resource_types: vec![],
+    })
+    .unwrap();
+    let ask = [Message::new("system", "write"), Message::new("user", "a bucket")];
+    let limited = client.complete(&ask).await.unwrap_err();
+    assert_eq!(limited.retry_after(), Some(Duration::from_secs(7)));
+    assert!(limited.retryable());
+    let refused = client.complete(&ask).await.unwrap_err();
+    assert!(matches!(refused, LlmError::Refused(_)) && !refused.retryable(), "{refused}");
+    let unavailable = client.complete(&ask).await.unwrap_err();
+    assert!(matches!(unavailable, LlmError::Unavailable(_)) && unavailable.retryable(), "{unavailable}");
+    assert_eq!(client.complete(&ask).await.unwrap(), "ok");
+    let seen = s.seen.lock().unwrap().clone();
+    assert_eq!(seen[0]["model"], "scripted-1");
+    assert_eq!(seen[0]["messages"][1]["content"], "a bucket");
+}
