@@ -120,9 +120,22 @@ impl TollgateActivities {
         let mut transcript_digest = String::new();
         let mut written = None;
         if self.settings.generate.starts_with("llm") {
-            let (bundle, digest) = self.llm_module(&request, &expires).await?;
-            transcript_digest = digest;
-            written = bundle;
+            match self.llm_module(&request, &expires).await {
+                Ok((bundle, digest)) => {
+                    transcript_digest = digest;
+                    written = bundle;
+                }
+                // The endpoint failed on the last attempt the retry policy allows: a vetted
+                // module, when there is one and the settings allow it, beats failing.
+                Err(e)
+                    if self.settings.generate == "llm-then-catalog"
+                        && self.has_vetted_module(&request.kind)
+                        && ctx.info().attempt >= self.settings.retry_max_attempts.max(1) =>
+                {
+                    tracing::warn!(error = ?e, kind = %request.kind, "the LLM endpoint failed on every attempt; using the vetted module");
+                }
+                Err(e) => return Err(e),
+            }
         }
         let bundle = match written {
             Some(bundle) => bundle,

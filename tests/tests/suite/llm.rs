@@ -244,3 +244,18 @@ async fn the_client_reports_retry_after_and_classifies_endpoint_errors() {
     assert_eq!(seen[0]["model"], "scripted-1");
     assert_eq!(seen[0]["messages"][1]["content"], "a bucket");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_down_on_every_attempt_leaves_the_vetted_module() {
+    let s = script(vec![Reply::Status(500, None); 4]);
+    let url = start(s.clone()).await;
+    let text = config(&url, "llm-then-catalog", 3).replace("[retry]\n", "[retry]\nmax_attempts = 2\n");
+    let env = TestEnv::start(&text).await;
+    let id = env.try_request(ProvisionRequest { params: Default::default(), ..request("s3", true) }).await.unwrap();
+    let done = env.wait_for(&id, Stage::DryRunDone, 60).await;
+    assert_eq!(done.module_source, "catalog:s3@1");
+    let generate = done.timeline.iter().find(|t| t.step == "generate module").unwrap();
+    assert_eq!(generate.attempts, 2, "the endpoint was tried on each attempt the policy allows");
+    assert_eq!(s.seen.lock().unwrap().len(), 2);
+    env.shutdown().await;
+}
