@@ -44,6 +44,14 @@ pub fn render_access(kind: &str, outputs: &BTreeMap<String, String>) -> String {
     text
 }
 
+/// The mandatory tags of a request's resources (the catalog's `local.tags` builds the same).
+pub fn mandatory_tags(request: &ProvisionRequest, expires_at: &str) -> serde_json::Value {
+    serde_json::json!({
+        "Name": request.name, "Owner": request.requester, "Environment": request.environment,
+        "RequestId": request.request_id, "ExpiresAt": expires_at, "ManagedBy": "tollgate",
+    })
+}
+
 /// A root module: file name to content. `terraform.tfvars.json` carries the request's values.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModuleBundle {

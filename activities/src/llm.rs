@@ -275,10 +275,7 @@ pub fn bundle(
     expires_at: &str,
     model: &str,
 ) -> crate::catalog::ModuleBundle {
-    let tags = json!({
-        "Name": request.name, "Owner": request.requester, "Environment": request.environment,
-        "RequestId": request.request_id, "ExpiresAt": expires_at, "ManagedBy": "tollgate",
-    });
+    let tags = crate::catalog::mandatory_tags(request, expires_at);
     let vars = json!({ "name": request.name, "tags": tags, "tollgate_region": request.region });
     let mut files = std::collections::BTreeMap::new();
     files.insert("main.tf".to_string(), code.to_string());

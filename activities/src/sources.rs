@@ -149,10 +149,7 @@ impl SourceModule {
     /// request's values (mandatory tags, identity, parameters) in `terraform.tfvars.json`.
     pub fn render(&self, request: &ProvisionRequest, expires_at: &str) -> Result<ModuleBundle, String> {
         let mut vars = serde_json::Map::new();
-        let tags = serde_json::json!({
-            "Name": request.name, "Owner": request.requester, "Environment": request.environment,
-            "RequestId": request.request_id, "ExpiresAt": expires_at, "ManagedBy": "tollgate",
-        });
+        let tags = crate::catalog::mandatory_tags(request, expires_at);
         let identity = [
             ("name", request.name.clone().into()),
             ("region", request.region.clone().into()),
