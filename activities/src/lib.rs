@@ -215,7 +215,16 @@ impl TollgateActivities {
         let Some(client) = &self.llm else {
             return Err(classified("InvalidModule", false, "generate asks for an LLM but [llm] is not configured"));
         };
-        let allowed = &client.config.allowed_resource_types;
+        // The allow-list, narrowed to the vendors requests may use.
+        let vendors = &self.settings.allowed_vendors;
+        let allowed: Vec<String> = client
+            .config
+            .allowed_resource_types
+            .iter()
+            .filter(|t| vendors.iter().any(|v| t.starts_with(&format!("{v}_"))))
+            .cloned()
+            .collect();
+        let allowed = &allowed;
         let system = llm::system_prompt(allowed, &self.settings.allowed_vendors);
         let example = catalog::module_source(&request.kind).or(catalog::module_source("s3"));
         let ask = llm::request_prompt(request, example);
