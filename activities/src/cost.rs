@@ -22,7 +22,8 @@ pub struct PriceBook {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct RegionPrices {
-    pub ebs_gp3_gb_month: f64,
+    /// EBS storage per GB-month by volume type (gp2, gp3, io1, ...).
+    pub ebs_gb_month: BTreeMap<String, f64>,
     pub rds_gp2_gb_month: f64,
     pub s3_standard_gb_month: f64,
     pub ec2_hourly: BTreeMap<String, f64>,
@@ -105,9 +106,27 @@ impl PriceBook {
             "aws_instance" => {
                 let itype = after["instance_type"].as_str().ok_or("instance_type unknown at plan time")?;
                 let rate = p.ec2_hourly.get(itype).ok_or_else(|| format!("no price for instance type {itype}"))?;
-                let disk = after["root_block_device"][0]["volume_size"].as_f64().unwrap_or(8.0);
-                let monthly = rate * hours + disk * p.ebs_gp3_gb_month;
-                Ok((monthly, format!("{itype} ${rate}/h x {hours}h + {disk} GB gp3 x ${}/GB", p.ebs_gp3_gb_month)))
+                let root = &after["root_block_device"][0];
+                let (root_gb, root_type) = (root["volume_size"].as_f64().unwrap_or(8.0), root["volume_type"].as_str());
+                // Without a type the AMI decides; price the costlier common default.
+                let (mut monthly, mut parts) = (rate * hours, vec![format!("{itype} ${rate}/h x {hours}h")]);
+                let (cost, part) = volume(p, "root", root_gb, root_type.unwrap_or("gp2"))?;
+                monthly += cost;
+                parts.push(if root_type.is_some() { part } else { format!("{part} (type decided by the AMI)") });
+                for (i, block) in after["ebs_block_device"].as_array().into_iter().flatten().enumerate() {
+                    let gb = block["volume_size"]
+                        .as_f64()
+                        .ok_or(format!("ebs_block_device {i} has no volume_size at plan time"))?;
+                    let (cost, part) = volume(
+                        p,
+                        block["device_name"].as_str().unwrap_or("ebs"),
+                        gb,
+                        block["volume_type"].as_str().unwrap_or("gp2"),
+                    )?;
+                    monthly += cost;
+                    parts.push(part);
+                }
+                Ok((monthly, parts.join(" + ")))
             }
             "aws_db_instance" => {
                 let class = after["instance_class"].as_str().ok_or("instance_class unknown at plan time")?;
@@ -119,10 +138,11 @@ impl PriceBook {
                     p.rds_postgres_hourly.get(class).ok_or_else(|| format!("no price for instance class {class}"))?;
                 let az = if after["multi_az"].as_bool().unwrap_or(false) { 2.0 } else { 1.0 };
                 let storage = after["allocated_storage"].as_f64().unwrap_or(20.0);
-                let monthly = rate * hours * az + storage * p.rds_gp2_gb_month;
+                // Multi-AZ keeps a standby with its own storage: both double.
+                let monthly = (rate * hours + storage * p.rds_gp2_gb_month) * az;
                 Ok((
                     monthly,
-                    format!("{class} ${rate}/h x {hours}h x {az} AZ + {storage} GB gp2 x ${}/GB", p.rds_gp2_gb_month),
+                    format!("({class} ${rate}/h x {hours}h + {storage} GB gp2 x ${}/GB) x {az} AZ", p.rds_gp2_gb_month),
                 ))
             }
             "aws_s3_bucket" => {
@@ -135,6 +155,12 @@ impl PriceBook {
             other => Err(format!("no price book entry for {other}")),
         }
     }
+}
+
+/// One EBS volume's monthly storage price and its description.
+fn volume(p: &RegionPrices, what: &str, gb: f64, volume_type: &str) -> Result<(f64, String), String> {
+    let price = p.ebs_gb_month.get(volume_type).ok_or_else(|| format!("no price for EBS volume type {volume_type}"))?;
+    Ok((gb * price, format!("{what} {gb} GB {volume_type} x ${price}/GB")))
 }
 
 fn round2(x: f64) -> f64 {
@@ -170,8 +196,13 @@ mod tests {
                 "us-east-1",
             )
             .unwrap();
-        // 0.0104 * 730 = 7.592 ; 20 * 0.08 = 1.6
-        assert_eq!(e.monthly_total, 9.19);
+        // 0.0104 * 730 = 7.592 ; 20 GB root whose type the AMI decides, as gp2: 20 * 0.10 = 2.0
+        assert_eq!(e.monthly_total, 9.59);
+        assert!(
+            e.lines[0].description.ends_with("root 20 GB gp2 x $0.1/GB (type decided by the AMI)"),
+            "{}",
+            e.lines[0].description
+        );
         assert_eq!(e.lines.len(), 2);
         assert_eq!(e.lines[1].description, "no charge");
         assert!(e.unpriced.is_empty());
@@ -187,9 +218,68 @@ mod tests {
         let e = book.estimate(&plan(vec![rds.clone()]), "us-east-1").unwrap();
         assert_eq!(e.monthly_total, 741.5); // 1.00*730 + 100*0.115
         let e = book.estimate(&plan(vec![rds]), "eu-west-1").unwrap();
-        assert_eq!(e.monthly_total, 815.7); // 1.10*730 + 100*0.127
+        assert_eq!(e.monthly_total, 830.3); // 1.12*730 + 100*0.127
         let e = book.estimate(&plan(vec![create("aws_s3_bucket", json!({}))]), "us-east-1").unwrap();
         assert_eq!(e.monthly_total, 2.3); // 100 GB * 0.023
+    }
+
+    #[test]
+    fn volumes_are_priced_by_type_and_multi_az_doubles_storage_too() {
+        let book = PriceBook::builtin();
+        let ec2 = create(
+            "aws_instance",
+            json!({
+                "instance_type": "t3.micro",
+                "root_block_device": [{ "volume_size": 20, "volume_type": "gp3" }],
+                "ebs_block_device": [
+                    { "device_name": "/dev/sdf", "volume_size": 100, "volume_type": "io1" },
+                    { "device_name": "/dev/sdg", "volume_size": 50 },
+                ],
+            }),
+        );
+        let e = book.estimate(&plan(vec![ec2]), "us-east-1").unwrap();
+        // 7.592 + 20*0.08 + 100*0.125 + 50*0.10 (gp2, the EBS default)
+        assert_eq!(e.monthly_total, 26.69);
+        assert_eq!(
+            e.lines[0].description,
+            "t3.micro $0.0104/h x 730h + root 20 GB gp3 x $0.08/GB + /dev/sdf 100 GB io1 x $0.125/GB + /dev/sdg 50 GB gp2 x $0.1/GB"
+        );
+        let odd = create(
+            "aws_instance",
+            json!({ "instance_type": "t3.micro", "root_block_device": [{ "volume_size": 8, "volume_type": "gp9" }] }),
+        );
+        assert_eq!(
+            book.estimate(&plan(vec![odd]), "us-east-1").unwrap().unpriced[0].reason,
+            "no price for EBS volume type gp9"
+        );
+
+        let rds = |multi_az: bool| {
+            create(
+                "aws_db_instance",
+                json!({ "instance_class": "db.t3.micro", "engine": "postgres", "allocated_storage": 100, "multi_az": multi_az }),
+            )
+        };
+        let single = book.estimate(&plan(vec![rds(false)]), "eu-west-1").unwrap().monthly_total;
+        let multi = book.estimate(&plan(vec![rds(true)]), "eu-west-1").unwrap().monthly_total;
+        assert_eq!(single, 27.3); // 0.020*730 + 100*0.127
+        assert_eq!(multi, 54.6, "instance and storage both doubled");
+    }
+
+    #[test]
+    fn eu_west_1_rds_postgres_matches_public_prices() {
+        let p = &PriceBook::builtin().regions["eu-west-1"].rds_postgres_hourly;
+        let public = [
+            ("db.t3.micro", 0.020),
+            ("db.t3.small", 0.039),
+            ("db.t3.medium", 0.078),
+            ("db.m5.large", 0.197),
+            ("db.m5.xlarge", 0.394),
+            ("db.r5.large", 0.28),
+            ("db.r5.2xlarge", 1.12),
+        ];
+        for (class, price) in public {
+            assert_eq!(p[class], price, "{class}");
+        }
     }
 
     #[test]

@@ -252,6 +252,21 @@ pub const RESOURCES: &[ResourceSchema] = &[
                     },
                 ),
                 (
+                    "ebs_block_device",
+                    Nesting::Set,
+                    BlockSchema {
+                        attrs: &[
+                            a("device_name", S, R),
+                            a("volume_type", S, OC),
+                            a("volume_size", N, OC),
+                            a("encrypted", B, OC),
+                            a("delete_on_termination", B, O),
+                            a("volume_id", S, C),
+                        ],
+                        blocks: &[],
+                    },
+                ),
+                (
                     "metadata_options",
                     Nesting::List { max: 1 },
                     BlockSchema { attrs: &[a("http_tokens", S, OC), a("http_endpoint", S, OC)], blocks: &[] },
