@@ -63,7 +63,8 @@ impl PriceBook {
         Self::parse(DEFAULT_PRICE_BOOK, "builtin price_book.toml").expect("the shipped price book parses")
     }
 
-    /// Estimates the monthly cost of everything the plan creates.
+    /// Estimates how the plan changes the monthly bill: what it creates adds its price, what
+    /// it destroys subtracts its price, an update adds the difference; no-ops cost nothing new.
     pub fn estimate(&self, plan: &Value, region: &str) -> Result<CostEstimate, CostError> {
         let changes = plan["resource_changes"].as_array().ok_or(CostError::BadPlan)?;
         let mut estimate = CostEstimate {
@@ -77,15 +78,25 @@ impl PriceBook {
         for change in changes {
             let actions: Vec<&str> =
                 change["change"]["actions"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-            if !actions.contains(&"create") {
-                continue; // no-op, update or delete: no new monthly cost
+            let (creates, deletes) = (actions.contains(&"create"), actions.contains(&"delete"));
+            let updates = actions.contains(&"update");
+            if !creates && !deletes && !updates {
+                continue; // no-op or read: nothing changes on the bill
             }
             let address = change["address"].as_str().unwrap_or_default().to_string();
             let ty = change["type"].as_str().unwrap_or_default().to_string();
-            let after = &change["change"]["after"];
-            let priced = match prices {
+            let price = |values: &Value| match prices {
                 None => Err(format!("no prices for region {region}")),
-                Some(p) => self.price(&ty, after, p, usage_gb),
+                Some(p) => self.price(&ty, values, p, usage_gb),
+            };
+            let (before, after) = (&change["change"]["before"], &change["change"]["after"]);
+            let priced = match (creates || updates, deletes || updates) {
+                (true, false) => price(after),
+                (false, true) => price(before).map(|(m, d)| (-m, format!("destroyed: -({d})"))),
+                _ => match (price(after), price(before)) {
+                    (Ok((new, d)), Ok((old, _))) => Ok((new - old, format!("{d} (was ${:.2}/month)", round2(old)))),
+                    (Err(e), _) | (_, Err(e)) => Err(e),
+                },
             };
             match priced {
                 Ok((monthly, description)) => {
@@ -263,6 +274,29 @@ mod tests {
         let multi = book.estimate(&plan(vec![rds(true)]), "eu-west-1").unwrap().monthly_total;
         assert_eq!(single, 27.3); // 0.020*730 + 100*0.127
         assert_eq!(multi, 54.6, "instance and storage both doubled");
+    }
+
+    #[test]
+    fn updates_and_destroys_change_the_bill_by_their_difference() {
+        let book = PriceBook::builtin();
+        let ec2 =
+            |t: &str| json!({ "instance_type": t, "root_block_device": [{ "volume_size": 20, "volume_type": "gp3" }] });
+        let change = |actions: Value, before: Value, after: Value| {
+            json!({ "address": "aws_instance.this", "type": "aws_instance",
+                    "change": { "actions": actions, "before": before, "after": after } })
+        };
+        let resized = change(json!(["update"]), ec2("t3.micro"), ec2("t3.large"));
+        let e = book.estimate(&plan(vec![resized]), "us-east-1").unwrap();
+        assert_eq!(e.monthly_total, 53.14); // (0.0832 - 0.0104) * 730
+        assert!(e.lines[0].description.ends_with("(was $9.19/month)"), "{}", e.lines[0].description);
+        let gone = change(json!(["delete"]), ec2("t3.micro"), Value::Null);
+        let e = book.estimate(&plan(vec![gone]), "us-east-1").unwrap();
+        assert_eq!(e.monthly_total, -9.19);
+        assert!(e.lines[0].description.starts_with("destroyed: -(t3.micro"), "{}", e.lines[0].description);
+        let replaced = change(json!(["delete", "create"]), ec2("t3.micro"), ec2("t3.small"));
+        assert_eq!(book.estimate(&plan(vec![replaced]), "us-east-1").unwrap().monthly_total, 7.59);
+        let same = change(json!(["no-op"]), ec2("t3.micro"), ec2("t3.micro"));
+        assert!(book.estimate(&plan(vec![same]), "us-east-1").unwrap().lines.is_empty());
     }
 
     #[test]

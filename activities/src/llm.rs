@@ -209,19 +209,6 @@ impl Conversation {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn code_is_taken_from_the_first_fence_or_the_whole_answer() {
-        assert_eq!(extract_code("Here:\n```hcl\nresource \"a\" \"b\" {}\n```\nDone."), "resource \"a\" \"b\" {}");
-        assert_eq!(extract_code("```terraform\nx = 1\ny = 2\n```"), "x = 1\ny = 2");
-        assert_eq!(extract_code("resource \"a\" \"b\" {}"), "resource \"a\" \"b\" {}");
-        assert_eq!(extract_code("```\nunterminated"), "unterminated");
-    }
-}
-
 /// Variables every LLM-written module gets from Tollgate.
 const LLM_VARIABLES_TF: &str = r#"# Written by Tollgate: what an LLM-written module may use.
 variable "name" {
@@ -312,4 +299,17 @@ pub fn check_code(code: &str, allowed: &[String]) -> Result<(), String> {
         return Err("it declares no resources".into());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_is_taken_from_the_first_fence_or_the_whole_answer() {
+        assert_eq!(extract_code("Here:\n```hcl\nresource \"a\" \"b\" {}\n```\nDone."), "resource \"a\" \"b\" {}");
+        assert_eq!(extract_code("```terraform\nx = 1\ny = 2\n```"), "x = 1\ny = 2");
+        assert_eq!(extract_code("resource \"a\" \"b\" {}"), "resource \"a\" \"b\" {}");
+        assert_eq!(extract_code("```\nunterminated"), "unterminated");
+    }
 }

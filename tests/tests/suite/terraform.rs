@@ -1,7 +1,7 @@
 //! The terraform engine with the real Terraform binary (1.0.3, installed by setup) and the
 //! sandbox provider standing in for hashicorp/aws: the embedded engine plans exactly what
 //! Terraform plans for every catalog kind, and requests run end to end through the workflow
-//! - direct, approved, expired, cancelled, and with the worker SIGKILLed mid-apply - with
+//! (direct, approved, expired, cancelled, and with the worker SIGKILLed mid-apply) with
 //! every resource created exactly once.
 
 use std::collections::BTreeMap;
