@@ -3,14 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tollgate_proto::{CostEstimate, CostLine, UnpricedResource};
 
 /// The price book shipped with Tollgate.
 pub const DEFAULT_PRICE_BOOK: &str = include_str!("../data/price_book.toml");
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct PriceBook {
     pub version: String,
     pub currency: String,
@@ -20,7 +20,7 @@ pub struct PriceBook {
     pub regions: BTreeMap<String, RegionPrices>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct RegionPrices {
     /// EBS storage per GB-month by volume type (gp2, gp3, io1, ...).
     pub ebs_gb_month: BTreeMap<String, f64>,
@@ -57,6 +57,11 @@ impl PriceBook {
     /// Parses a price book; `path` only labels errors.
     pub fn parse(text: &str, path: &str) -> Result<Self, CostError> {
         toml::from_str(text).map_err(|e| CostError::BadPriceBook { path: path.into(), message: e.to_string() })
+    }
+
+    /// The book as TOML (the shape `parse` reads).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
     }
 
     pub fn builtin() -> Self {

@@ -124,6 +124,11 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Maintain the price book.
+    Prices {
+        #[command(subcommand)]
+        action: PricesCommand,
+    },
     /// Run a local Temporal dev server (with Web UI) and a worker in the foreground.
     Dev {
         #[arg(long, default_value_t = 7233)]
@@ -133,6 +138,26 @@ enum Command {
         /// SQLite file for the dev server (default: <data_dir>/temporal.db).
         #[arg(long)]
         db: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum PricesCommand {
+    /// Build or refresh the price book from AWS Price List offer files (bulk JSON, e.g.
+    /// https://pricing.us-east-1.amazonaws.com/offers/v1.0/aws/AmazonEC2/current/us-east-1/index.json).
+    Import {
+        /// Offer files (AmazonEC2, AmazonRDS, AmazonS3).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The book to refresh (default: the configured price_book, else the built-in one).
+        #[arg(long)]
+        book: Option<PathBuf>,
+        /// Where to write the result (default: the book refreshed, else ./price_book.toml).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The new book's version (default: aws-price-list-<offers' date>).
+        #[arg(long)]
+        version: Option<String>,
     },
 }
 
@@ -147,6 +172,50 @@ async fn main() {
         eprintln!("tollgate: {e}");
         std::process::exit(e.exit_code());
     }
+}
+
+/// `tollgate prices import`: reads the book and the offers, writes the refreshed book, and
+/// says what changed.
+fn import_prices(
+    config: &Config,
+    files: &[PathBuf],
+    book: Option<PathBuf>,
+    out: Option<PathBuf>,
+    version: Option<String>,
+) -> Result<serde_json::Value, CliError> {
+    use tollgate_activities::cost::PriceBook;
+    let read = |p: &PathBuf| std::fs::read_to_string(p).map_err(|e| CliError::Refused(format!("{}: {e}", p.display())));
+    let source = book.or_else(|| config.price_book.clone());
+    let mut prices = match &source {
+        Some(path) => {
+            PriceBook::parse(&read(path)?, &path.display().to_string()).map_err(|e| CliError::Refused(e.to_string()))?
+        }
+        None => PriceBook::builtin(),
+    };
+    let offers = files.iter().map(|f| Ok((f.display().to_string(), read(f)?))).collect::<Result<Vec<_>, CliError>>()?;
+    let report = tollgate_activities::prices_import::import(&mut prices, &offers)
+        .map_err(|e| CliError::Refused(e.to_string()))?;
+    let date =
+        report.offers.iter().filter_map(|o| o.split(' ').nth(1)).max().map(|v| v.chars().take(8).collect::<String>());
+    prices.version = version.unwrap_or_else(|| format!("aws-price-list-{}", date.unwrap_or_default()));
+    let out = out.or(source).unwrap_or_else(|| PathBuf::from("price_book.toml"));
+    std::fs::write(&out, prices.to_toml()).map_err(|e| CliError::Failed(format!("{}: {e}", out.display())))?;
+    let mut text = vec![format!("read {}", report.offers.join(", "))];
+    for (region, item, old, new) in &report.changes {
+        let was = old.map(|o| format!("{o}")).unwrap_or_else(|| "new".into());
+        text.push(format!("  {region:<12} {item:<32} {was} -> {new}"));
+    }
+    if report.changes.is_empty() {
+        text.push("  no price changed".into());
+    }
+    text.push(format!("wrote {} (version {}); point price_book at it to use it", out.display(), prices.version));
+    Ok(json!({
+        "offers": report.offers,
+        "version": prices.version,
+        "written": out.display().to_string(),
+        "changes": report.changes.iter().map(|(r, i, o, n)| json!({"region": r, "item": i, "old": o, "new": n})).collect::<Vec<_>>(),
+        "text": text.join("\n"),
+    }))
 }
 
 fn load_config(path: &Option<PathBuf>) -> Result<Config, CliError> {
@@ -271,6 +340,15 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 println!("{}", render::reconcile_json(&report));
             } else {
                 println!("{}", render::reconcile_text(&report));
+            }
+        }
+        Command::Prices { action: PricesCommand::Import { files, book, out, version } } => {
+            let config = load_config(&cli.config)?;
+            let summary = import_prices(&config, &files, book, out, version)?;
+            if json_out {
+                println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
+            } else {
+                println!("{}", summary["text"].as_str().unwrap_or_default());
             }
         }
         Command::Dev { port, ui_port, db } => {

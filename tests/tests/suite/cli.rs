@@ -156,3 +156,41 @@ async fn cli_commands_their_output_and_their_refusals() {
     assert!(out.contains("Stage      CANCELLED") && out.contains("Cancelled  by alice at ACTIVE: done"), "{out}");
     env.shutdown().await;
 }
+
+/// `tollgate prices import` refreshes a price book from AWS Price List offer files (fixtures in
+/// the bulk JSON format) and says what changed; the book it writes is one the worker reads.
+#[test]
+fn prices_import_writes_a_book_the_worker_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("book.toml");
+    let offers = crate::common::workspace().join("tests/fixtures/offers");
+    let run = |args: &[&str]| {
+        std::process::Command::new(crate::common::binary("tollgate"))
+            .args(args)
+            .current_dir(dir.path())
+            .env_remove("TOLLGATE_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let files: Vec<String> = ["AmazonEC2", "AmazonRDS", "AmazonS3"]
+        .iter()
+        .map(|o| offers.join(format!("{o}.json")).display().to_string())
+        .collect();
+    let mut args = vec!["-o", "json", "prices", "import", "--out", out.to_str().unwrap()];
+    args.extend(files.iter().map(String::as_str));
+    let done = run(&args);
+    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&done.stdout).unwrap();
+    assert_eq!(summary["version"], "aws-price-list-20261101");
+    assert_eq!(
+        summary["changes"][1],
+        serde_json::json!({"region": "us-east-1", "item": "ec2 t3.micro $/h", "old": 0.0104, "new": 0.0105})
+    );
+    let book = tollgate_activities::cost::PriceBook::parse(&std::fs::read_to_string(&out).unwrap(), "book").unwrap();
+    assert_eq!(book.regions["us-east-1"].ec2_hourly["t3.micro"], 0.0105);
+    // A file that is not an offer: refused (exit 2), nothing written.
+    let bad = run(&["prices", "import", "--out", "other.toml", out.to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not JSON"), "{}", String::from_utf8_lossy(&bad.stderr));
+    assert!(!dir.path().join("other.toml").exists());
+}
