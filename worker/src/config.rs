@@ -81,6 +81,9 @@ const KEYS: &[(&str, KeyKind)] = &[
     ("retry.initial_interval", KeyKind::Duration),
     ("retry.max_interval", KeyKind::Duration),
     ("retry.max_attempts", KeyKind::Integer),
+    ("timeouts.plan", KeyKind::Duration),
+    ("timeouts.apply", KeyKind::Duration),
+    ("timeouts.destroy", KeyKind::Duration),
     ("reconcile.interval", KeyKind::Duration),
     ("reconcile.action", KeyKind::Text),
     ("artifacts.url", KeyKind::Text),
@@ -111,7 +114,7 @@ const KEYS: &[(&str, KeyKind)] = &[
 
 /// Sections whose keys are written `TOLLGATE_<SECTION>_<KEY>` in the environment.
 const SECTIONS: &[&str] =
-    &["notifications", "retry", "reconcile", "artifacts", "llm", "terraform", "sandbox", "faults"];
+    &["notifications", "retry", "timeouts", "reconcile", "artifacts", "llm", "terraform", "sandbox", "faults"];
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -137,6 +140,8 @@ struct RawConfig {
     notifications: RawNotifications,
     #[serde(default)]
     retry: RawRetry,
+    #[serde(default)]
+    timeouts: RawTimeouts,
     #[serde(default)]
     reconcile: RawReconcile,
     #[serde(default)]
@@ -168,6 +173,14 @@ struct RawFaults {
     activities: Option<Vec<String>>,
     fail_first_attempts: Option<u32>,
     after_work: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTimeouts {
+    plan: Option<String>,
+    apply: Option<String>,
+    destroy: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -674,6 +687,21 @@ impl Config {
                     }]
                 },
                 generate,
+                plan_timeout: tollgate_proto::span(positive(
+                    "timeouts.plan",
+                    &raw.timeouts.plan,
+                    defaults::PLAN_TIMEOUT_MS,
+                )?),
+                apply_timeout: tollgate_proto::span(positive(
+                    "timeouts.apply",
+                    &raw.timeouts.apply,
+                    defaults::APPLY_TIMEOUT_MS,
+                )?),
+                destroy_timeout: tollgate_proto::span(positive(
+                    "timeouts.destroy",
+                    &raw.timeouts.destroy,
+                    defaults::DESTROY_TIMEOUT_MS,
+                )?),
             },
             price_book: raw.price_book.map(PathBuf::from),
             channels,
@@ -880,6 +908,12 @@ mod tests {
         assert_eq!(c.artifacts.url.as_deref(), Some("s3://bucket/tollgate"));
         assert_eq!(c.artifacts.options["region"], "eu-west-1");
         assert_eq!(c.artifacts.encryption_key_env.as_deref(), Some("TOLLGATE_ARTIFACT_KEY"));
+        let c = load("[timeouts]\napply = \"2h\"", &[("TOLLGATE_TIMEOUTS_PLAN", "20m")]).unwrap();
+        assert_eq!(tollgate_proto::span_ms(&c.settings.apply_timeout), 7_200_000);
+        assert_eq!(tollgate_proto::span_ms(&c.settings.plan_timeout), 1_200_000);
+        assert_eq!(tollgate_proto::span_ms(&c.settings.destroy_timeout), 900_000);
+        let e = load("[timeouts]\ndestroy = \"0s\"", &[]).unwrap_err().to_string();
+        assert!(e.contains("timeouts.destroy: must be longer than zero"), "{e}");
 
         let e = load("engine = \"pulumi\"", &[]).unwrap_err().to_string();
         assert!(e.contains("engine: 'pulumi' is not an engine; use sandbox or terraform"), "{e}");

@@ -30,6 +30,9 @@ pub const LOAD_SETTINGS_ATTEMPTS: u32 = 3;
 pub const RECONCILE_INTERVAL_MS: u64 = HOUR;
 pub const RECONCILE_ACTION: &str = "destroy";
 pub const ENGINE: &str = "sandbox";
+pub const PLAN_TIMEOUT_MS: u64 = 5 * MINUTE;
+pub const APPLY_TIMEOUT_MS: u64 = 15 * MINUTE;
+pub const DESTROY_TIMEOUT_MS: u64 = 15 * MINUTE;
 pub const GENERATE: &str = "catalog";
 pub const LLM_MAX_ATTEMPTS: u32 = 10;
 pub const LLM_TIMEOUT_MS: u64 = MINUTE;
@@ -59,5 +62,8 @@ pub fn settings() -> Settings {
         reconcile_action: RECONCILE_ACTION.to_string(),
         source_kinds: vec![],
         generate: GENERATE.to_string(),
+        plan_timeout: tollgate_proto::span(PLAN_TIMEOUT_MS),
+        apply_timeout: tollgate_proto::span(APPLY_TIMEOUT_MS),
+        destroy_timeout: tollgate_proto::span(DESTROY_TIMEOUT_MS),
     }
 }

@@ -128,3 +128,28 @@ async fn notification_failures_never_fail_a_request() {
     assert_eq!(env.count(&id, "create"), env.count(&id, "destroy"));
     env.shutdown().await;
 }
+
+/// `timeouts.apply` reaches the workflow: an apply slower than it times out on every attempt,
+/// the request ends FAILED with a timed-out apply, and what was created is cleaned up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_apply_slower_than_timeouts_apply_times_out_and_is_cleaned_up() {
+    let text = format!(
+        "{}\n[timeouts]\napply = \"1s\"\n[retry]\nmax_attempts = 2\ninitial_interval = \"1s\"\n[sandbox]\nlatency = \"700ms\"",
+        crate::common::LONG
+    );
+    let env = TestEnv::start(&text).await;
+    let id = env.request("s3", "alice", &[]).await;
+    let done = env.wait_for(&id, Stage::Failed, 90).await;
+    let failure = done.failure.clone().expect("a typed failure");
+    assert_eq!(failure.step, "apply");
+    assert!(failure.timed_out, "{failure:?}");
+    let apply = done.timeline.iter().find(|t| t.step == "apply").unwrap();
+    assert!(apply.outcome.starts_with("failed"), "{}", apply.outcome);
+    // The undo ran: nothing the slow attempts created is left.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while inventory_len(&env, &id) > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "left behind: {} resources", inventory_len(&env, &id));
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    env.shutdown().await;
+}

@@ -3,8 +3,6 @@
 //! failure and cancellation all end by running the registered undos in reverse. An undo that
 //! fails stays registered and is shown: a visible "stuck" state for a human.
 
-use std::time::Duration;
-
 use temporalio_sdk::{ApplicationFailure, WorkflowContext, WorkflowTermination};
 use tollgate_proto::{Cancellation, DestroyInput, NotificationKind, Stage, StepFailure, Undo};
 
@@ -53,7 +51,8 @@ async fn run_undos(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> Result<Vec<S
                     request_id: s.progress.request_id.clone(),
                     state_digest: s.progress.state_digest.clone(),
                 });
-                let options = steps::engine(&settings, Duration::from_secs(900), Scope::Shielded);
+                let timeout = steps::engine_timeout(&settings.destroy_timeout, crate::defaults::DESTROY_TIMEOUT_MS);
+                let options = steps::engine(&settings, timeout, Scope::Shielded);
                 match step(ctx, "destroy", act::Destroy, input, options, |d| d.attempt).await {
                     Ok(result) => destroyed.extend(result.destroyed),
                     Err(Flow::Failed(failure)) => return Err(failure),

@@ -1,8 +1,6 @@
 //! The provisioning flow: validate, generate, plan, estimate, gate, (approval), apply, then
 //! hand over to the active life. Every step checks for cancellation before the next begins.
 
-use std::time::Duration;
-
 use temporalio_sdk::WorkflowContext;
 use tollgate_proto::{
     ApplyInput, DecisionKind, EstimateInput, GenerateModuleInput, NotificationKind, PlanInput, ProvisionRequest,
@@ -143,7 +141,11 @@ async fn plan_gate_apply(
         "plan",
         act::Plan,
         PlanInput { request_id: request_id.clone(), module_digest: module_digest.to_string() },
-        steps::engine(settings, Duration::from_secs(300), Scope::Cancellable),
+        steps::engine(
+            settings,
+            steps::engine_timeout(&settings.plan_timeout, crate::defaults::PLAN_TIMEOUT_MS),
+            Scope::Cancellable,
+        ),
         |p| p.attempt,
     )
     .await?;
@@ -215,7 +217,11 @@ async fn plan_gate_apply(
         "apply",
         act::Apply,
         ApplyInput { request_id: request_id.clone(), plan_digest: approved_digest },
-        steps::engine(settings, Duration::from_secs(900), Scope::Shielded),
+        steps::engine(
+            settings,
+            steps::engine_timeout(&settings.apply_timeout, crate::defaults::APPLY_TIMEOUT_MS),
+            Scope::Shielded,
+        ),
         |a| a.attempt,
     )
     .await;

@@ -70,6 +70,15 @@ pub(super) fn quick(settings: &Settings, scope: Scope) -> ActivityOptions {
     )
 }
 
+/// An engine step's start-to-close timeout: the configured one, or the default when the
+/// settings predate the key (a run that started before it existed).
+pub(super) fn engine_timeout(configured: &Option<tollgate_proto::Duration>, default_ms: u64) -> Duration {
+    match tollgate_proto::span_ms(configured) {
+        0 => Duration::from_millis(default_ms),
+        ms => Duration::from_millis(ms),
+    }
+}
+
 /// Engine activities: long and heartbeating, so a dead worker is noticed within the
 /// heartbeat timeout rather than the whole start-to-close timeout.
 pub(super) fn engine(settings: &Settings, start_to_close: Duration, scope: Scope) -> ActivityOptions {
