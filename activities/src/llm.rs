@@ -90,16 +90,15 @@ impl ChatClient {
     /// One chat completion: the assistant's text.
     pub async fn complete(&self, messages: &[Message]) -> Result<String, LlmError> {
         let mut url = format!("{}/chat/completions", self.config.base_url.trim_end_matches('/'));
-        let mut request = self.http.post(&url);
         if let Some(version) = &self.config.azure_api_version {
             url = format!("{url}?api-version={version}");
-            request = self.http.post(&url);
-            if let Some(key) = &self.config.api_key {
-                request = request.header("api-key", key);
-            }
-        } else if let Some(key) = &self.config.api_key {
-            request = request.bearer_auth(key);
         }
+        let mut request = self.http.post(&url);
+        request = match (&self.config.api_key, &self.config.azure_api_version) {
+            (Some(key), Some(_)) => request.header("api-key", key),
+            (Some(key), None) => request.bearer_auth(key),
+            (None, _) => request,
+        };
         let body = json!({ "model": self.config.model, "messages": messages, "temperature": 0 });
         let response = request.json(&body).send().await.map_err(|e| {
             let why = if e.is_timeout() {

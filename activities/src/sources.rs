@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use tollgate_proto::{ProvisionRequest, SourceKind, SourceParam};
 
 use crate::catalog::ModuleBundle;
+use crate::engine::sandbox::cloud::sanitize;
 
 /// One configured source.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -418,8 +419,4 @@ fn leading_comment(text: &str) -> String {
         .map(|l| l.trim_start().trim_start_matches(['#', '/']).trim())
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-fn sanitize(name: &str) -> String {
-    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
 }

@@ -362,6 +362,7 @@ fn hash_hex(parts: &[&str], len: usize) -> String {
     hex::encode(h.finalize())[..len].to_string()
 }
 
-fn sanitize(request_id: &str) -> String {
+/// A name safe as a file or directory name (request ids, source names).
+pub(crate) fn sanitize(request_id: &str) -> String {
     request_id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
 }

@@ -21,6 +21,7 @@ use futures::future::BoxFuture;
 use serde_json::Value;
 use tollgate_workflows::defaults;
 
+use super::sandbox::cloud::sanitize;
 use super::sandbox::state_addresses;
 use super::{Applied, Engine, EngineError, OpContext};
 use crate::artifacts::write_atomically;
@@ -540,8 +541,4 @@ fn install_sandbox_provider(root: &Path, provider: &Path) -> Result<PathBuf, Eng
     );
     write_file(&cli_config, text.as_bytes())?;
     Ok(cli_config)
-}
-
-fn sanitize(request_id: &str) -> String {
-    request_id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
 }

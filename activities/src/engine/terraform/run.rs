@@ -41,8 +41,7 @@ impl Runner {
         if ok {
             return Ok(out);
         }
-        let what = format!("terraform {}", args.first().map(String::as_str).unwrap_or_default());
-        Err(classify::failure(&what, &out.events, &out.stdout, &err))
+        Err(classify::failure(&describe(args), &out.events, &out.stdout, &err))
     }
 
     /// Runs a command to its end: whether it succeeded, its output and its error text.
@@ -53,7 +52,7 @@ impl Runner {
         op: &OpContext<'_>,
     ) -> Result<(bool, Output, String), EngineError> {
         let mut cmd = Command::new(&self.binary);
-        let what = format!("terraform {}", args.first().map(String::as_str).unwrap_or_default());
+        let what = describe(args);
         // Output goes to files, not pipes: a pipe dies with the worker, and Terraform writing
         // to a dead pipe is killed outright (no state written, lock left behind).
         let name = args.first().map(String::as_str).unwrap_or("run");
@@ -109,6 +108,11 @@ impl Runner {
         }
         Ok((status.success(), out, err))
     }
+}
+
+/// "terraform plan", for messages.
+fn describe(args: &[String]) -> String {
+    format!("terraform {}", args.first().map(String::as_str).unwrap_or_default())
 }
 
 /// Follows a command's output file: complete lines are Terraform's `-json` events (turned
