@@ -11,6 +11,7 @@ pub mod engine;
 pub mod faults;
 pub mod llm;
 pub mod notify;
+pub mod policy;
 pub mod prices_import;
 pub mod sources;
 

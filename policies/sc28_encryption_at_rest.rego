@@ -1,0 +1,54 @@
+# SC-28 (protection of information at rest): databases, volumes and buckets are encrypted.
+package tollgate.rules.encryption_at_rest
+
+import data.tollgate.lib
+import rego.v1
+
+rule := {
+	"id": "encryption-at-rest",
+	"control": "SC-28",
+	"level": "deny",
+	"title": "RDS storage, EBS volumes and S3 buckets are encrypted at rest",
+}
+
+findings contains finding if {
+	some address, rc in lib.changed
+	rc.type in {"aws_db_instance", "aws_rds_cluster"}
+	lib.after(rc).storage_encrypted != true
+	finding := {"address": address, "message": "storage is not encrypted: set storage_encrypted = true"}
+}
+
+findings contains finding if {
+	some address, rc in lib.of_type("aws_ebs_volume")
+	lib.after(rc).encrypted != true
+	finding := {"address": address, "message": "volume is not encrypted: set encrypted = true"}
+}
+
+findings contains finding if {
+	some address, rc in lib.of_type("aws_instance")
+	some block in ["root_block_device", "ebs_block_device"]
+	some device in lib.list_attr(lib.after(rc), block)
+	device.encrypted != true
+	finding := {
+		"address": address,
+		"message": sprintf("%s %s is not encrypted: set encrypted = true", [block, object.get(device, "device_name", "")]),
+	}
+}
+
+# A bucket is encrypted by an inline block (provider v3) or a companion resource.
+encrypted_bucket(address, rc) if count(lib.list_attr(lib.after(rc), "server_side_encryption_configuration")) > 0
+
+encrypted_bucket(address, rc) if {
+	some sse_address, sse in lib.present
+	sse.type == "aws_s3_bucket_server_side_encryption_configuration"
+	lib.points_at(sse_address, sse, "bucket", address, rc, "bucket")
+}
+
+findings contains finding if {
+	some address, rc in lib.of_type("aws_s3_bucket")
+	not encrypted_bucket(address, rc)
+	finding := {
+		"address": address,
+		"message": "bucket has no server-side encryption configuration: add an aws_s3_bucket_server_side_encryption_configuration for it",
+	}
+}
