@@ -14,14 +14,29 @@ rule := {
 
 settings := ["block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets"]
 
-blocked(address, rc) if {
-	some pab_address, pab in lib.present
-	pab.type == "aws_s3_bucket_public_access_block"
-	lib.points_at(pab_address, pab, "bucket", address, rc, "bucket")
+# Access blocks with all four settings on, by address.
+full_blocks := {address: pab |
+	some address, pab in lib.present_of_type("aws_s3_bucket_public_access_block")
 	every setting in settings {
 		lib.after(pab)[setting] == true
 	}
 }
+
+# Buckets those blocks point at: by configuration reference, or by the bucket's known name.
+blocked_buckets contains bucket if {
+	some [from, "bucket", bucket] in lib.pointers
+	full_blocks[from]
+}
+
+blocked_names contains name if {
+	some pab in full_blocks
+	name := lib.after(pab).bucket
+	is_string(name)
+}
+
+blocked(address, _) if address in blocked_buckets
+
+blocked(_, rc) if lib.after(rc).bucket in blocked_names
 
 findings contains finding if {
 	some address, rc in lib.of_type("aws_s3_bucket")

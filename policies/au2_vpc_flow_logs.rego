@@ -11,11 +11,20 @@ rule := {
 	"title": "Every new VPC has a flow log",
 }
 
-logged(address, rc) if {
-	some log_address, log in lib.present
-	log.type == "aws_flow_log"
-	lib.points_at(log_address, log, "vpc_id", address, rc, "id")
+logged_vpcs contains vpc if {
+	some [from, "vpc_id", vpc] in lib.pointers
+	lib.present[from].type == "aws_flow_log"
 }
+
+logged_ids contains id if {
+	some log in lib.present_of_type("aws_flow_log")
+	id := lib.after(log).vpc_id
+	is_string(id)
+}
+
+logged(address, _) if address in logged_vpcs
+
+logged(_, rc) if lib.after(rc).id in logged_ids
 
 findings contains finding if {
 	some rc in input.resource_changes

@@ -18,6 +18,7 @@ image_keys := {"image", "image_uri"}
 # definitions (a JSON string).
 images contains [address, value] if {
 	some address, rc in lib.changed
+	contains(json.marshal(lib.after(rc)), "image") # cheap filter before the walk
 	walk(lib.after(rc), [path, value])
 	count(path) > 0
 	path[count(path) - 1] in image_keys

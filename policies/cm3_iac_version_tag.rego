@@ -15,7 +15,7 @@ rule := {
 findings contains finding if {
 	some address, rc in lib.changed
 	lib.taggable(rc)
-	not lib.has_tag(rc, "IacVersion")
+	not lib.has_tag(rc, lib.tags(rc), "IacVersion")
 	finding := {
 		"address": address,
 		"message": "no IacVersion tag: tag the resource with the module's version (Tollgate passes it as tags.IacVersion)",

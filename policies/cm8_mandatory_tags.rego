@@ -17,7 +17,8 @@ required := ["Owner", "Environment", "RequestId", "ExpiresAt"]
 findings contains finding if {
 	some address, rc in lib.changed
 	lib.taggable(rc)
-	missing := [name | some name in required; not lib.has_tag(rc, name)]
+	tags := lib.tags(rc)
+	missing := [name | some name in required; not lib.has_tag(rc, tags, name)]
 	count(missing) > 0
 	finding := {
 		"address": address,

@@ -38,11 +38,22 @@ findings contains finding if {
 # A bucket is encrypted by an inline block (provider v3) or a companion resource.
 encrypted_bucket(address, rc) if count(lib.list_attr(lib.after(rc), "server_side_encryption_configuration")) > 0
 
-encrypted_bucket(address, rc) if {
-	some sse_address, sse in lib.present
-	sse.type == "aws_s3_bucket_server_side_encryption_configuration"
-	lib.points_at(sse_address, sse, "bucket", address, rc, "bucket")
+sse_type := "aws_s3_bucket_server_side_encryption_configuration"
+
+encrypted_buckets contains bucket if {
+	some [from, "bucket", bucket] in lib.pointers
+	lib.present[from].type == sse_type
 }
+
+encrypted_names contains name if {
+	some sse in lib.present_of_type(sse_type)
+	name := lib.after(sse).bucket
+	is_string(name)
+}
+
+encrypted_bucket(address, _) if address in encrypted_buckets
+
+encrypted_bucket(_, rc) if lib.after(rc).bucket in encrypted_names
 
 findings contains finding if {
 	some address, rc in lib.of_type("aws_s3_bucket")

@@ -16,13 +16,27 @@ listener_types := {"aws_lb_listener", "aws_alb_listener"}
 
 balancer_types := {"aws_lb", "aws_alb"}
 
-# An internal load balancer the listener belongs to (by reference or by known ARN).
-internal(address, rc) if {
-	some lb_address, lb in lib.present
+# Listeners of internal load balancers: by configuration reference, or by the known ARN.
+internal_balancers := {address |
+	some address, lb in lib.present
 	lb.type in balancer_types
-	lib.points_at(address, rc, "load_balancer_arn", lb_address, lb, "arn")
 	lib.after(lb).internal == true
 }
+
+internal_listeners contains from if {
+	some [from, "load_balancer_arn", lb] in lib.pointers
+	lb in internal_balancers
+}
+
+internal_arns contains arn if {
+	some address in internal_balancers
+	arn := lib.after(lib.present[address]).arn
+	is_string(arn)
+}
+
+internal(address, _) if address in internal_listeners
+
+internal(_, rc) if lib.after(rc).load_balancer_arn in internal_arns
 
 redirects_to_https(rc) if {
 	actions := lib.list_attr(lib.after(rc), "default_action")

@@ -39,6 +39,11 @@ variable "expires_at" {
   description = "When Tollgate destroys it (RFC 3339)"
 }
 
+variable "iac_version" {
+  type        = string
+  description = "The module version that made it (catalog:<kind>@<version>), for the IacVersion tag"
+}
+
 locals {
   tags = {
     Name        = var.name
@@ -46,6 +51,7 @@ locals {
     Environment = var.environment
     RequestId   = var.request_id
     ExpiresAt   = var.expires_at
+    IacVersion  = var.iac_version
     ManagedBy   = "tollgate"
   }
 }

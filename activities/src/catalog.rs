@@ -7,7 +7,7 @@ use tollgate_proto::ProvisionRequest;
 use tollgate_workflows::catalog::{self, ParamRule};
 
 /// Bumped whenever a module changes, so a plan names the catalog version it came from.
-pub const CATALOG_VERSION: u32 = 1;
+pub const CATALOG_VERSION: u32 = 2;
 
 const COMMON_TF: &str = include_str!("../catalog/common.tf");
 
@@ -45,10 +45,13 @@ pub fn render_access(kind: &str, outputs: &BTreeMap<String, String>) -> String {
 }
 
 /// The mandatory tags of a request's resources (the catalog's `local.tags` builds the same).
-pub fn mandatory_tags(request: &ProvisionRequest, expires_at: &str) -> serde_json::Value {
+/// `iac_version` names the module that made them (the module source: "catalog:ec2@2",
+/// "<source>/<kind>@sha256:...", "llm:<model>").
+pub fn mandatory_tags(request: &ProvisionRequest, expires_at: &str, iac_version: &str) -> serde_json::Value {
     serde_json::json!({
         "Name": request.name, "Owner": request.requester, "Environment": request.environment,
         "RequestId": request.request_id, "ExpiresAt": expires_at, "ManagedBy": "tollgate",
+        "IacVersion": iac_version,
     })
 }
 
@@ -80,6 +83,8 @@ pub fn render(request: &ProvisionRequest, expires_at: &str) -> Result<ModuleBund
     vars.insert("environment".into(), request.environment.clone().into());
     vars.insert("request_id".into(), request.request_id.clone().into());
     vars.insert("expires_at".into(), expires_at.into());
+    let source = format!("catalog:{}@{CATALOG_VERSION}", request.kind);
+    vars.insert("iac_version".into(), source.clone().into());
     for p in spec.params {
         let raw = request.params.get(p.name).map(String::as_str).unwrap_or(p.default);
         p.rule.check(raw).map_err(|why| CatalogError::BadParam(p.name.to_string(), why))?;
@@ -97,7 +102,7 @@ pub fn render(request: &ProvisionRequest, expires_at: &str) -> Result<ModuleBund
         "terraform.tfvars.json".to_string(),
         serde_json::to_string_pretty(&serde_json::Value::Object(vars)).unwrap_or_default(),
     );
-    Ok(ModuleBundle { source: format!("catalog:{}@{CATALOG_VERSION}", request.kind), files })
+    Ok(ModuleBundle { source, files })
 }
 
 #[cfg(test)]
@@ -113,7 +118,9 @@ mod tests {
             declared.extend(common.iter().cloned());
             declared.sort();
             let mut expected: Vec<String> = spec.params.iter().map(|p| p.name.to_string()).collect();
-            expected.extend(["name", "region", "owner", "environment", "request_id", "expires_at"].map(String::from));
+            expected.extend(
+                ["name", "region", "owner", "environment", "request_id", "expires_at", "iac_version"].map(String::from),
+            );
             expected.sort();
             assert_eq!(declared, expected, "variables of {}", spec.kind);
         }
@@ -125,7 +132,7 @@ mod tests {
         let common = hcl::parse(COMMON_TF).unwrap();
         let provider = common.blocks().find(|b| b.identifier() == "provider").unwrap();
         assert!(provider.body().blocks().any(|b| b.identifier() == "default_tags"));
-        for tag in ["Owner", "Environment", "RequestId", "ExpiresAt"] {
+        for tag in ["Owner", "Environment", "RequestId", "ExpiresAt", "IacVersion"] {
             assert!(COMMON_TF.contains(&format!("{tag} ")), "common tags lack {tag}");
         }
         for spec in catalog::CATALOG {
@@ -153,7 +160,7 @@ mod tests {
         assert_eq!(vars["storage_gb"], 50);
         assert_eq!(vars["versioning"], false);
         assert_eq!(vars["owner"], "alice");
-        assert_eq!(bundle.source, "catalog:s3@1");
+        assert_eq!(bundle.source, "catalog:s3@2");
     }
 
     fn variables_of(src: &str) -> Vec<String> {

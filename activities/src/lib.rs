@@ -24,8 +24,8 @@ use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tollgate_proto::{
     ApplyInput, ApplyResult, DestroyInput, DestroyResult, EstimateInput, EstimateResult, GenerateModuleInput,
-    GeneratedModule, HoldingsResult, NotifyInput, PlanInput, PlanResult, PlanSummary, RequestState, RequestStatesInput,
-    RequestStatesResult, ResourceChange, Settings,
+    GeneratedModule, HoldingsResult, NotifyInput, PlanInput, PlanResult, PlanSummary, PolicyInput, PolicyResult,
+    RequestState, RequestStatesInput, RequestStatesResult, ResourceChange, Settings,
 };
 use tollgate_workflows::activities::defs;
 
@@ -54,6 +54,8 @@ pub struct TollgateActivities {
     pub sources: sources::ModuleSources,
     /// The LLM that writes modules and access instructions, when configured.
     pub llm: Option<llm::ChatClient>,
+    /// The policy pack, compiled at start.
+    pub policies: Arc<policy::PolicySet>,
 }
 
 /// An error the workflow sees as an ApplicationFailure with a type name.
@@ -287,6 +289,22 @@ impl TollgateActivities {
         Ok(PlanResult { plan_digest, summary: Some(summary), attempt: ctx.info().attempt })
     }
 
+    async fn policy_work(&self, ctx: &ActivityContext, input: PolicyInput) -> Result<PolicyResult, ActivityError> {
+        let plan = self.load_json(&input.plan_digest, "plan artifact").await?;
+        let policies = self.policies.clone();
+        // Evaluation is CPU work (a large plan takes a noticeable fraction of a second).
+        let findings = tokio::task::spawn_blocking(move || policies.evaluate(&plan))
+            .await
+            .map_err(|e| classified("PolicyEval", true, format!("policy evaluation stopped: {e}")))?
+            .map_err(|e| classified(e.type_name(), e.retryable(), e.to_string()))?;
+        Ok(PolicyResult {
+            findings,
+            pack: self.policies.pack().to_string(),
+            rules: self.policies.rules().iter().filter(|r| r.level.is_some()).count() as u32,
+            attempt: ctx.info().attempt,
+        })
+    }
+
     async fn estimate_work(
         &self,
         ctx: &ActivityContext,
@@ -461,6 +479,15 @@ impl TollgateActivities {
         input: EstimateInput,
     ) -> Result<EstimateResult, ActivityError> {
         self.faults.wrap("estimate_cost", ctx.info().attempt, self.estimate_work(&ctx, input)).await
+    }
+
+    #[activity(definition = defs::CheckPolicy)]
+    pub async fn check_policy(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: PolicyInput,
+    ) -> Result<PolicyResult, ActivityError> {
+        self.faults.wrap("check_policy", ctx.info().attempt, self.policy_work(&ctx, input)).await
     }
 
     #[activity(definition = defs::Apply)]

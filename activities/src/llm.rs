@@ -261,7 +261,7 @@ pub fn bundle(
     expires_at: &str,
     model: &str,
 ) -> crate::catalog::ModuleBundle {
-    let tags = crate::catalog::mandatory_tags(request, expires_at);
+    let tags = crate::catalog::mandatory_tags(request, expires_at, &format!("llm:{model}"));
     let vars = json!({ "name": request.name, "tags": tags, "tollgate_region": request.region });
     let mut files = std::collections::BTreeMap::new();
     files.insert("main.tf".to_string(), code.to_string());

@@ -150,7 +150,7 @@ impl SourceModule {
     /// request's values (mandatory tags, identity, parameters) in `terraform.tfvars.json`.
     pub fn render(&self, request: &ProvisionRequest, expires_at: &str) -> Result<ModuleBundle, String> {
         let mut vars = serde_json::Map::new();
-        let tags = crate::catalog::mandatory_tags(request, expires_at);
+        let tags = crate::catalog::mandatory_tags(request, expires_at, &self.kind.source);
         let identity = [
             ("name", request.name.clone().into()),
             ("region", request.region.clone().into()),

@@ -124,6 +124,11 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Run the policy pack on a Terraform plan JSON, as the worker does (for your own CI).
+    Policy {
+        #[command(subcommand)]
+        action: PolicyCommand,
+    },
     /// Maintain the price book.
     Prices {
         #[command(subcommand)]
@@ -139,6 +144,46 @@ enum Command {
         #[arg(long)]
         db: Option<PathBuf>,
     },
+}
+
+/// Which policies `tollgate policy` loads: the configuration's `[policy]`, adjusted by flags.
+#[derive(clap::Args)]
+struct PolicyFlags {
+    /// Add a rule directory (every *.rego below it; repeatable).
+    #[arg(long = "policies", value_name = "DIR")]
+    dirs: Vec<PathBuf>,
+    /// Leave out the shipped pack.
+    #[arg(long)]
+    no_builtin: bool,
+    /// Override a rule's level: RULE=deny|approval|warn|off (repeatable).
+    #[arg(long = "level", value_name = "RULE=LEVEL")]
+    levels: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Evaluate a plan (`terraform show -json <planfile>`, or - for stdin). Exits 4 when a
+    /// finding is at the --fail-on level or above (default deny), 2 on unreadable input.
+    Check {
+        plan: PathBuf,
+        #[command(flatten)]
+        flags: PolicyFlags,
+        /// The lowest level that fails the check.
+        #[arg(long, value_enum, default_value_t = FailOn::Deny)]
+        fail_on: FailOn,
+    },
+    /// List the rules with their controls and levels.
+    Rules {
+        #[command(flatten)]
+        flags: PolicyFlags,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum FailOn {
+    Deny,
+    Approval,
+    Warn,
 }
 
 #[derive(Subcommand)]
@@ -216,6 +261,61 @@ fn import_prices(
         "changes": report.changes.iter().map(|(r, i, o, n)| json!({"region": r, "item": i, "old": o, "new": n})).collect::<Vec<_>>(),
         "text": text.join("\n"),
     }))
+}
+
+/// The policy pack as the configuration and the flags describe it.
+fn load_policies(config: &Config, flags: PolicyFlags) -> Result<tollgate_activities::policy::PolicySet, CliError> {
+    let mut policy = config.policy.clone();
+    policy.dirs.extend(flags.dirs);
+    if flags.no_builtin {
+        policy.builtin = false;
+    }
+    for pair in flags.levels {
+        let Some((rule, level)) = pair.split_once('=') else {
+            return Err(CliError::Refused(format!("--level {pair}: write RULE=LEVEL, e.g. open-ingress=warn")));
+        };
+        policy.levels.insert(rule.to_string(), level.to_string());
+    }
+    tollgate_activities::policy::PolicySet::load(&policy).map_err(|e| CliError::Refused(e.to_string()))
+}
+
+/// Exit code of a `policy check` whose findings reach the --fail-on level.
+const POLICY_FAILED_EXIT: i32 = 4;
+
+/// `tollgate policy check`: prints the findings; true when they reach `fail_on`.
+fn check_policy(config: &Config, plan: &PathBuf, flags: PolicyFlags, fail_on: FailOn, json_out: bool) -> Result<bool, CliError> {
+    use tollgate_proto::FindingLevel;
+    let set = load_policies(config, flags)?;
+    let text = if plan.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin()).map_err(|e| CliError::Refused(format!("stdin: {e}")))?
+    } else {
+        std::fs::read_to_string(plan).map_err(|e| CliError::Refused(format!("{}: {e}", plan.display())))?
+    };
+    let plan_json: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| CliError::Refused(format!("{}: not JSON ({e}); give the output of `terraform show -json <planfile>`", plan.display())))?;
+    let findings = set.evaluate(&plan_json).map_err(|e| CliError::Refused(format!("{}: {e}", plan.display())))?;
+    let threshold = match fail_on {
+        FailOn::Deny => FindingLevel::Deny,
+        FailOn::Approval => FindingLevel::Approval,
+        FailOn::Warn => FindingLevel::Warn,
+    };
+    let failed = findings.iter().any(|f| f.level() >= threshold);
+    if json_out {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "plan": plan.display().to_string(),
+                "pack": set.pack(),
+                "rules": set.rules().iter().filter(|r| r.level.is_some()).count(),
+                "findings": render::findings_json(&findings),
+                "failed": failed,
+            }))
+            .unwrap_or_default()
+        );
+    } else {
+        println!("{}", render::findings_text(&findings, set.rules().iter().filter(|r| r.level.is_some()).count(), set.pack()));
+    }
+    Ok(failed)
 }
 
 fn load_config(path: &Option<PathBuf>) -> Result<Config, CliError> {
@@ -340,6 +440,32 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 println!("{}", render::reconcile_json(&report));
             } else {
                 println!("{}", render::reconcile_text(&report));
+            }
+        }
+        Command::Policy { action: PolicyCommand::Check { plan, flags, fail_on } } => {
+            let config = load_config(&cli.config)?;
+            if check_policy(&config, &plan, flags, fail_on, json_out)? {
+                std::process::exit(POLICY_FAILED_EXIT);
+            }
+        }
+        Command::Policy { action: PolicyCommand::Rules { flags } } => {
+            let config = load_config(&cli.config)?;
+            let set = load_policies(&config, flags)?;
+            let level = |r: &tollgate_activities::policy::Rule| {
+                r.level.map(tollgate_activities::policy::level_name).unwrap_or("off")
+            };
+            if json_out {
+                let rules: Vec<_> = set
+                    .rules()
+                    .iter()
+                    .map(|r| json!({"id": r.id, "control": r.control, "level": level(r), "title": r.title, "file": r.file}))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&json!({"pack": set.pack(), "rules": rules})).unwrap_or_default());
+            } else {
+                for r in set.rules() {
+                    println!("{:<20} {:<6} {:<8} {}  ({})", r.id, r.control, level(r), r.title, r.file);
+                }
+                println!("pack {}", set.pack());
             }
         }
         Command::Prices { action: PricesCommand::Import { files, book, out, version } } => {

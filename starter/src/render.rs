@@ -1,7 +1,7 @@
 //! Human and JSON views of a request.
 
 use serde_json::{Value, json};
-use tollgate_proto::{DecisionKind, Progress, ReconcileReport};
+use tollgate_proto::{DecisionKind, PolicyFinding, Progress, ReconcileReport};
 use tollgate_workflows::fmt_time_ms;
 
 use crate::ops::ListedRequest;
@@ -66,6 +66,8 @@ pub fn status_json(p: &Progress) -> Value {
             "threshold_percent": g.threshold_percent,
             "reason": g.reason,
         })),
+        "findings": findings_json(&p.findings),
+        "policy_pack": p.policy_pack,
         "approvals": decisions,
         "required_approvals": p.required_approvals,
         "approval_deadline": time_or_null(&p.approval_deadline),
@@ -149,6 +151,42 @@ pub fn stopped_note(how: &str) -> String {
     )
 }
 
+/// Policy findings as JSON objects.
+pub fn findings_json(findings: &[PolicyFinding]) -> Value {
+    findings
+        .iter()
+        .map(|f| {
+            json!({
+                "rule": f.rule_id,
+                "control": f.control,
+                "level": tollgate_workflows::policy::level_label(f),
+                "address": f.address,
+                "message": f.message,
+            })
+        })
+        .collect()
+}
+
+/// `tollgate policy check`: one line per finding and a verdict.
+pub fn findings_text(findings: &[PolicyFinding], rules: usize, pack: &str) -> String {
+    let mut out: Vec<String> = findings
+        .iter()
+        .map(|f| format!("{:<8} {}", tollgate_workflows::policy::level_label(f), tollgate_workflows::policy::label(f)))
+        .collect();
+    let outcome = tollgate_workflows::policy::outcome(findings, rules as u32);
+    let verdict = if tollgate_workflows::policy::denial(findings).is_some() {
+        "denied"
+    } else if tollgate_workflows::policy::approval_reason(findings).is_some() {
+        "needs approval"
+    } else if !findings.is_empty() {
+        "warnings only"
+    } else {
+        "passed"
+    };
+    out.push(format!("{verdict}: {outcome}, pack {pack}"));
+    out.join("\n")
+}
+
 /// The `status` text for people.
 pub fn status_text(p: &Progress) -> String {
     let r = p.request.clone().unwrap_or_default();
@@ -178,6 +216,9 @@ pub fn status_text(p: &Progress) -> String {
     }
     if let Some(g) = &p.gate {
         row("Gate", g.reason.clone());
+    }
+    for f in &p.findings {
+        row("Policy", format!("{:<8} {}", tollgate_workflows::policy::level_label(f), tollgate_workflows::policy::label(f)));
     }
     if p.gate.as_ref().is_some_and(|g| g.approval_required) {
         let who: Vec<String> = p
@@ -293,6 +334,13 @@ mod tests {
             cost: Some(CostEstimate { monthly_total: 732.3, price_book_version: "aws-on-demand-2024".into(), ..Default::default() }),
             gate: Some(GateDecision { approval_required: true, reason: "+$732.30/month is 73.2% of the $1000.00/month baseline (threshold 10%): approval required (cost increase at or above threshold)".into(), ..Default::default() }),
             required_approvals: 2,
+            findings: vec![PolicyFinding {
+                rule_id: "iac-version-tag".into(),
+                control: "CM-3".into(),
+                level: tollgate_proto::FindingLevel::Warn as i32,
+                message: "no IacVersion tag".into(),
+                address: "aws_db_instance.this".into(),
+            }],
             ..Default::default()
         };
         p.decisions.push(Decision {
@@ -318,6 +366,7 @@ Request    req-rds-1 (rds 'orders' in dev, us-east-1) by alice
 Stage      AWAITING_APPROVAL
 Cost       $732.30/month (aws-on-demand-2024)
 Gate       +$732.30/month is 73.2% of the $1000.00/month baseline (threshold 10%): approval required (cost increase at or above threshold)
+Policy     warn     [CM-3 iac-version-tag] aws_db_instance.this: no IacVersion tag
 Approvals  1 of 2 (carol approved)
 Timeline
   plan                              0.5s  2 attempts  ok";
@@ -345,6 +394,10 @@ Timeline
         assert_eq!(v["approvals"][0]["at"], "2026-11-21T09:30:00Z");
         assert_eq!(v["expires_at"], Value::Null);
         assert_eq!(v["timeline"][0]["attempts"], 2);
+        assert_eq!(
+            v["findings"][0],
+            json!({"rule": "iac-version-tag", "control": "CM-3", "level": "warn", "address": "aws_db_instance.this", "message": "no IacVersion tag"})
+        );
     }
 
     #[test]

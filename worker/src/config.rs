@@ -10,6 +10,7 @@ use serde::Deserialize;
 use tollgate_activities::engine::sandbox::SandboxConfig;
 use tollgate_activities::engine::terraform::TerraformConfig;
 use tollgate_activities::faults::{self, Faults};
+use tollgate_activities::policy::{self, PolicyConfig};
 use tollgate_activities::sources::SourceConfig;
 use tollgate_proto::Settings;
 use tollgate_workflows::{defaults, fmt_duration_ms};
@@ -107,6 +108,9 @@ const KEYS: &[(&str, KeyKind)] = &[
     ("terraform.lock_timeout", KeyKind::Duration),
     ("sandbox.latency", KeyKind::Duration),
     ("sandbox.account_id", KeyKind::Text),
+    ("policy.builtin", KeyKind::Boolean),
+    ("policy.dirs", KeyKind::List),
+    ("policy.levels", KeyKind::Table),
     ("faults.activities", KeyKind::List),
     ("faults.fail_first_attempts", KeyKind::Integer),
     ("faults.after_work", KeyKind::Boolean),
@@ -114,7 +118,7 @@ const KEYS: &[(&str, KeyKind)] = &[
 
 /// Sections whose keys are written `TOLLGATE_<SECTION>_<KEY>` in the environment.
 const SECTIONS: &[&str] =
-    &["notifications", "retry", "timeouts", "reconcile", "artifacts", "llm", "terraform", "sandbox", "faults"];
+    &["notifications", "retry", "timeouts", "reconcile", "artifacts", "llm", "terraform", "sandbox", "policy", "faults"];
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -157,7 +161,17 @@ struct RawConfig {
     #[serde(default)]
     sandbox: RawSandbox,
     #[serde(default)]
+    policy: RawPolicy,
+    #[serde(default)]
     faults: RawFaults,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    builtin: Option<bool>,
+    dirs: Option<Vec<String>>,
+    levels: Option<std::collections::BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -275,6 +289,8 @@ pub struct Config {
     pub llm: Option<LlmSettings>,
     pub engine: EngineChoice,
     pub sandbox: SandboxConfig,
+    /// Which policies judge plans (`[policy]`); compiled when the worker starts.
+    pub policy: PolicyConfig,
     pub faults: Faults,
     pub reconcile: ReconcileConfig,
     /// Register missing search attributes at start (needs operator rights on the namespace).
@@ -541,6 +557,18 @@ impl Config {
                 ),
             ));
         }
+        let levels = raw.policy.levels.unwrap_or_default();
+        if let Some((rule, level)) = levels.iter().find(|(_, level)| policy::parse_level(level).is_none()) {
+            return Err(err(
+                &format!("policy.levels.{rule}"),
+                format!("'{level}' is not a level; use deny, approval, warn or off"),
+            ));
+        }
+        let policy = PolicyConfig {
+            builtin: raw.policy.builtin.unwrap_or(true),
+            dirs: raw.policy.dirs.unwrap_or_default().into_iter().filter(|d| !d.trim().is_empty()).map(PathBuf::from).collect(),
+            levels,
+        };
         let mut module_sources = Vec::new();
         for (i, source) in raw.module_sources.into_iter().enumerate() {
             let key = format!("module_sources[{i}]");
@@ -710,6 +738,7 @@ impl Config {
             llm,
             engine,
             sandbox,
+            policy,
             faults: Faults {
                 activities: fault_activities,
                 fail_first_attempts: raw.faults.fail_first_attempts.unwrap_or(0),

@@ -82,7 +82,15 @@ pub fn build_activities(config: &Config, client: Option<Client>) -> anyhow::Resu
         temporal: client,
         sources,
         llm: build_llm(config)?,
+        policies: Arc::new(build_policies(&config.policy)?),
     })
+}
+
+/// Compiles the policy pack; a rule that does not compile stops the worker naming its file.
+pub fn build_policies(config: &tollgate_activities::policy::PolicyConfig) -> anyhow::Result<tollgate_activities::policy::PolicySet> {
+    let set = tollgate_activities::policy::PolicySet::load(config)?;
+    tracing::info!(pack = set.pack(), rules = set.rules().len(), "policies compiled");
+    Ok(set)
 }
 
 /// The LLM client, with its key from the environment variable the configuration names.

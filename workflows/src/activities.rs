@@ -8,8 +8,8 @@ use temporalio_macros::activity_definitions;
 use temporalio_sdk::activities::ActivityError;
 use tollgate_proto::{
     ApplyInput, ApplyResult, DestroyInput, DestroyResult, EstimateInput, EstimateResult, GenerateModuleInput,
-    GeneratedModule, HoldingsResult, NotifyInput, PlanInput, PlanResult, RequestStatesInput, RequestStatesResult,
-    Settings,
+    GeneratedModule, HoldingsResult, NotifyInput, PlanInput, PlanResult, PolicyInput, PolicyResult, RequestStatesInput,
+    RequestStatesResult, Settings,
 };
 
 pub struct ProvisionActivities;
@@ -31,6 +31,12 @@ impl ProvisionActivities {
     /// Plans the module with the configured engine; stores Terraform's plan JSON.
     #[activity(name = "plan")]
     pub fn plan(input: PlanInput) -> Result<PlanResult, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Evaluates the worker's policy pack over the stored plan JSON.
+    #[activity(name = "check_policy")]
+    pub fn check_policy(input: PolicyInput) -> Result<PolicyResult, ActivityError> {
         unimplemented!()
     }
 

@@ -1,19 +1,21 @@
 //! Step 6: does this request need a human? A pure function that shows its arithmetic.
 
-use tollgate_proto::{CostEstimate, GateDecision};
+use tollgate_proto::{CostEstimate, GateDecision, PolicyFinding};
 
 /// Decides whether approval is required.
 ///
 /// Approval is required when the request raises the monthly bill by `threshold_percent` or
 /// more of the baseline average monthly cost, when the environment is `prod`, or when part of
 /// the plan could not be priced (an unknown cost cannot be compared with a threshold), or
-/// when an LLM wrote the module (`module_source` starting `llm:`), whatever it costs.
+/// when an LLM wrote the module (`module_source` starting `llm:`), whatever it costs, or
+/// when a policy finding is at the `approval` level.
 pub fn decide(
     estimate: &CostEstimate,
     baseline_monthly_cost: f64,
     threshold_percent: f64,
     environment: &str,
     module_source: &str,
+    findings: &[PolicyFinding],
 ) -> GateDecision {
     let cost = estimate.monthly_total;
     let increase_percent = if baseline_monthly_cost > 0.0 {
@@ -45,6 +47,9 @@ pub fn decide(
     if module_source.starts_with("llm:") {
         reasons.push("an LLM wrote the module".to_string());
     }
+    if let Some(policy) = crate::policy::approval_reason(findings) {
+        reasons.push(policy);
+    }
     let approval_required = !reasons.is_empty();
     let verdict = if approval_required {
         format!("approval required ({})", reasons.join("; "))
@@ -73,14 +78,14 @@ mod tests {
 
     #[test]
     fn below_threshold_is_created_directly() {
-        let d = decide(&estimate(99.99), 1000.0, 10.0, "dev", "catalog:ec2@1");
+        let d = decide(&estimate(99.99), 1000.0, 10.0, "dev", "catalog:ec2@1", &[]);
         assert!(!d.approval_required);
         assert_eq!(d.reason, "+$99.99/month is 10.0% of the $1000.00/month baseline (threshold 10%): created directly");
     }
 
     #[test]
     fn exactly_at_threshold_needs_approval() {
-        let d = decide(&estimate(100.0), 1000.0, 10.0, "dev", "catalog:ec2@1");
+        let d = decide(&estimate(100.0), 1000.0, 10.0, "dev", "catalog:ec2@1", &[]);
         assert!(d.approval_required);
         assert!((d.increase_percent - 10.0).abs() < 1e-9);
         assert!(d.reason.ends_with("approval required (cost increase at or above threshold)"), "{}", d.reason);
@@ -88,7 +93,7 @@ mod tests {
 
     #[test]
     fn prod_always_needs_approval() {
-        let d = decide(&estimate(1.0), 1000.0, 10.0, "prod", "catalog:ec2@1");
+        let d = decide(&estimate(1.0), 1000.0, 10.0, "prod", "catalog:ec2@1", &[]);
         assert!(d.approval_required);
         assert!(d.reason.contains("environment is prod"));
     }
@@ -97,20 +102,41 @@ mod tests {
     fn unpriced_resources_need_approval() {
         let mut e = estimate(1.0);
         e.unpriced.push(UnpricedResource { address: "aws_x.y".into(), ..Default::default() });
-        let d = decide(&e, 1000.0, 10.0, "dev", "catalog:ec2@1");
+        let d = decide(&e, 1000.0, 10.0, "dev", "catalog:ec2@1", &[]);
         assert!(d.approval_required);
         assert!(d.reason.contains("unpriced resources: aws_x.y"));
     }
 
     #[test]
     fn zero_baseline_gates_any_cost_and_serializes() {
-        let d = decide(&estimate(0.5), 0.0, 10.0, "dev", "catalog:ec2@1");
+        let d = decide(&estimate(0.5), 0.0, 10.0, "dev", "catalog:ec2@1", &[]);
         assert!(d.approval_required);
         assert!(d.reason.starts_with("+$0.50/month against no baseline"));
         assert!(serde_json::to_string(&d).is_ok());
-        assert!(!decide(&estimate(0.0), 0.0, 10.0, "dev", "catalog:ec2@1").approval_required);
-        let llm = decide(&estimate(0.0), 1000.0, 10.0, "dev", "llm:gpt-4o");
+        assert!(!decide(&estimate(0.0), 0.0, 10.0, "dev", "catalog:ec2@1", &[]).approval_required);
+        let llm = decide(&estimate(0.0), 1000.0, 10.0, "dev", "llm:gpt-4o", &[]);
         assert!(llm.approval_required);
         assert!(llm.reason.ends_with("approval required (an LLM wrote the module)"), "{}", llm.reason);
+    }
+
+    #[test]
+    fn an_approval_finding_asks_a_human_and_a_warning_does_not() {
+        use tollgate_proto::FindingLevel;
+        let finding = |level: FindingLevel| PolicyFinding {
+            rule_id: "vpc-flow-logs".into(),
+            control: "AU-2".into(),
+            level: level as i32,
+            message: "new VPC without a flow log".into(),
+            address: "aws_vpc.main".into(),
+        };
+        let d = decide(&estimate(1.0), 1000.0, 10.0, "dev", "catalog:ec2@1", &[finding(FindingLevel::Approval)]);
+        assert!(d.approval_required);
+        assert_eq!(
+            d.reason,
+            "+$1.00/month is 0.1% of the $1000.00/month baseline (threshold 10%): approval required \
+             (policy asks for approval: vpc-flow-logs (AU-2) on aws_vpc.main)"
+        );
+        let d = decide(&estimate(1.0), 1000.0, 10.0, "dev", "catalog:ec2@1", &[finding(FindingLevel::Warn)]);
+        assert!(!d.approval_required);
     }
 }

@@ -9,6 +9,7 @@ pub mod defaults;
 pub mod gate;
 pub mod incoming;
 pub mod lifecycle;
+pub mod policy;
 pub mod provision;
 pub mod quorum;
 pub mod reconcile;

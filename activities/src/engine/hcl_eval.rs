@@ -180,6 +180,68 @@ pub fn eval(expr: &Expression, ctx: &Context) -> Result<Value, String> {
     serde_json::to_value(&v).map_err(|e| e.to_string())
 }
 
+/// The resources an expression refers to, as Terraform lists them in a plan's configuration
+/// (`aws_s3_bucket.this.id` gives "aws_s3_bucket.this.id" and "aws_s3_bucket.this"). Only
+/// references to managed resources (`type.name...`) are listed; `var`, `local` and the like
+/// are left out.
+pub fn references(expr: &Expression, out: &mut Vec<String>) {
+    use hcl::expr::{Operation, TraversalOperator};
+    const NOT_RESOURCES: [&str; 9] = ["var", "local", "data", "module", "each", "count", "path", "self", "terraform"];
+    match expr {
+        Expression::Traversal(t) => {
+            if let Expression::Variable(root) = &t.expr {
+                let root = root.as_str();
+                let mut attrs = t.operators.iter().map_while(|op| match op {
+                    TraversalOperator::GetAttr(id) => Some(id.as_str().to_string()),
+                    _ => None,
+                });
+                if !NOT_RESOURCES.contains(&root)
+                    && let Some(name) = attrs.next()
+                {
+                    let address = format!("{root}.{name}");
+                    if let Some(attr) = attrs.next() {
+                        out.push(format!("{address}.{attr}"));
+                    }
+                    out.push(address);
+                }
+            } else {
+                references(&t.expr, out);
+            }
+            for op in &t.operators {
+                if let TraversalOperator::Index(e) = op {
+                    references(e, out);
+                }
+            }
+        }
+        Expression::Array(items) => items.iter().for_each(|e| references(e, out)),
+        Expression::Object(o) => o.values().for_each(|e| references(e, out)),
+        Expression::TemplateExpr(t) => {
+            if let Ok(template) = hcl::Template::from_expr(t) {
+                for element in template.elements() {
+                    if let hcl::template::Element::Interpolation(i) = element {
+                        references(&i.expr, out);
+                    }
+                }
+            }
+        }
+        Expression::FuncCall(f) => f.args.iter().for_each(|e| references(e, out)),
+        Expression::Parenthesis(e) => references(e, out),
+        Expression::Conditional(c) => [&c.cond_expr, &c.true_expr, &c.false_expr].into_iter().for_each(|e| references(e, out)),
+        Expression::Operation(op) => match op.as_ref() {
+            Operation::Unary(u) => references(&u.expr, out),
+            Operation::Binary(b) => {
+                references(&b.lhs_expr, out);
+                references(&b.rhs_expr, out);
+            }
+        },
+        Expression::ForExpr(f) => {
+            references(&f.collection_expr, out);
+            references(&f.value_expr, out);
+        }
+        _ => {}
+    }
+}
+
 fn context(
     variables: &Map<String, Value>,
     locals: &Map<String, Value>,

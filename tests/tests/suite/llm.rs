@@ -30,7 +30,7 @@ struct Script {
     seen: Arc<Mutex<Vec<Value>>>,
 }
 
-const GOOD: &str = "Here is the module:\n```hcl\nresource \"aws_s3_bucket\" \"logs\" {\n  bucket = \"${var.name}-logs\"\n  tags   = var.tags\n}\n\nresource \"aws_s3_bucket_versioning\" \"logs\" {\n  bucket = aws_s3_bucket.logs.id\n  versioning_configuration {\n    status = \"Enabled\"\n  }\n}\n\noutput \"bucket\" {\n  value = aws_s3_bucket.logs.id\n}\n```\nIt keeps versions.";
+const GOOD: &str = "Here is the module:\n```hcl\nresource \"aws_s3_bucket\" \"logs\" {\n  bucket = \"${var.name}-logs\"\n  tags   = var.tags\n}\n\nresource \"aws_s3_bucket_public_access_block\" \"logs\" {\n  bucket                  = aws_s3_bucket.logs.id\n  block_public_acls       = true\n  block_public_policy     = true\n  ignore_public_acls      = true\n  restrict_public_buckets = true\n}\n\nresource \"aws_s3_bucket_server_side_encryption_configuration\" \"logs\" {\n  bucket = aws_s3_bucket.logs.id\n  rule {\n    apply_server_side_encryption_by_default {\n      sse_algorithm = \"AES256\"\n    }\n  }\n}\n\nresource \"aws_s3_bucket_versioning\" \"logs\" {\n  bucket = aws_s3_bucket.logs.id\n  versioning_configuration {\n    status = \"Enabled\"\n  }\n}\n\noutput \"bucket\" {\n  value = aws_s3_bucket.logs.id\n}\n```\nIt keeps versions.";
 const BROKEN: &str = "```hcl\nresource \"aws_s3_bucket\" \"logs\" {\n  bucket = var.name\n```";
 const DISALLOWED: &str = "```hcl\nresource \"aws_iam_user\" \"ops\" {\n  name = var.name\n}\n```";
 const GARBAGE: &str = "I'm sorry, I cannot help with infrastructure today.";
@@ -165,7 +165,7 @@ async fn rate_limits_and_timeouts_retry_and_a_model_that_never_gets_it_right_fal
     let fallback =
         env.try_request(ProvisionRequest { params: Default::default(), ..request("s3", true) }).await.unwrap();
     let done = env.wait_for(&fallback, Stage::DryRunDone, 60).await;
-    assert_eq!(done.module_source, "catalog:s3@1", "fell back to the catalog");
+    assert_eq!(done.module_source, "catalog:s3@2", "fell back to the catalog");
     assert!(!done.transcript_digest.is_empty(), "the failed conversation is kept");
     // ... and a kind nobody vetted fails clearly, without retrying.
     let failed = env.try_request(request("logs", true)).await.unwrap();
@@ -253,7 +253,7 @@ async fn an_endpoint_down_on_every_attempt_leaves_the_vetted_module() {
     let env = TestEnv::start(&text).await;
     let id = env.try_request(ProvisionRequest { params: Default::default(), ..request("s3", true) }).await.unwrap();
     let done = env.wait_for(&id, Stage::DryRunDone, 60).await;
-    assert_eq!(done.module_source, "catalog:s3@1");
+    assert_eq!(done.module_source, "catalog:s3@2");
     let generate = done.timeline.iter().find(|t| t.step == "generate module").unwrap();
     assert_eq!(generate.attempts, 2, "the endpoint was tried on each attempt the policy allows");
     assert_eq!(s.seen.lock().unwrap().len(), 2);

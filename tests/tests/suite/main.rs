@@ -13,6 +13,7 @@ mod failures;
 mod llm;
 mod messages;
 mod namespace;
+mod policy;
 mod reconcile;
 mod replay;
 mod sources;

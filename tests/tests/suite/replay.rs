@@ -29,6 +29,8 @@ const ENDINGS: &[&str] = &[
     "continued_as_new_first_run",
     "continued_as_new_last_run",
     "reconcile",
+    "refused_by_policy",
+    "policy_approved",
 ];
 
 fn histories() -> PathBuf {
@@ -50,8 +52,14 @@ async fn replay(name: &str, history: WorkflowHistory) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_ending_replays_from_its_recorded_history() {
-    if std::env::var_os("TOLLGATE_RECORD_HISTORIES").is_some() {
-        record().await;
+    // "1" re-records everything; "policy" only the runs that go through POLICY_CHECK.
+    match std::env::var("TOLLGATE_RECORD_HISTORIES").as_deref() {
+        Ok("policy") => record_policy().await,
+        Ok(_) => {
+            record().await;
+            record_policy().await;
+        }
+        Err(_) => {}
     }
     for name in ENDINGS {
         let path = histories().join(format!("{name}.json"));
@@ -195,5 +203,35 @@ async fn record() {
         stream.next().await.unwrap().unwrap().run_id().to_string()
     };
     save(&env, "continued_as_new_first_run", &rolled, Some(first_run)).await;
+    env.shutdown().await;
+}
+
+/// Runs through the POLICY_CHECK stage (patch "policy-check"): a request refused by a deny
+/// finding, and one an approval finding sent to a human who approved it.
+async fn record_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = crate::common::git_repo(dir.path(), "modules-risky");
+    let source = format!("[[module_sources]]\nname = \"team\"\ngit = \"{repo}\"\npath = \"modules\"\n");
+    let open_ssh = || tollgate_proto::ProvisionRequest {
+        kind: "open-ssh".into(),
+        requester: "alice".into(),
+        name: "jump".into(),
+        ..Default::default()
+    };
+    let env = TestEnv::start(&format!("{BASE}\n{source}")).await;
+    let refused = env.try_request(open_ssh()).await.unwrap();
+    env.wait_for(&refused, Stage::Rejected, 60).await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    save(&env, "refused_by_policy", &refused, None).await;
+    env.shutdown().await;
+
+    let env =
+        TestEnv::start(&format!("{BASE}\n{source}\n[policy]\nlevels = {{ \"open-ingress\" = \"approval\" }}\n")).await;
+    let approved = env.try_request(open_ssh()).await.unwrap();
+    env.wait_for(&approved, Stage::AwaitingApproval, 60).await;
+    ops::decide(&env.client, &approved, DecisionKind::Approve, "carol", "recorded", "").await.unwrap();
+    env.wait_for(&approved, Stage::Destroyed, 90).await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    save(&env, "policy_approved", &approved, None).await;
     env.shutdown().await;
 }

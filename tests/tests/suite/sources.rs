@@ -4,50 +4,13 @@
 //! refused at load; a request for a source kind runs end to end on both engines.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use tollgate_activities::sources::{ModuleSources, SourceConfig, SourceError, content_digest};
 use tollgate_proto::{ProvisionRequest, Stage};
 use tollgate_starter::ops;
 
-use crate::common::{TestEnv, binary, workspace};
-
-fn fixtures(name: &str) -> PathBuf {
-    workspace().join("tests/fixtures").join(name)
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = std::process::Command::new("git")
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git runs");
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        let dest = to.join(path.file_name().unwrap());
-        if path.is_dir() { copy_dir(&path, &dest) } else { std::fs::copy(&path, &dest).map(|_| ()).unwrap() }
-    }
-}
-
-/// A git repository holding `modules` at tag v1 (and a later commit on main); its file URL.
-fn git_repo(root: &Path, modules: &str) -> String {
-    let repo = root.join(format!("{modules}-repo"));
-    copy_dir(&fixtures(modules), &repo.join("modules"));
-    git(&repo, &["init", "--quiet"]);
-    git(&repo, &["add", "."]);
-    git(&repo, &["commit", "--quiet", "-m", "v1"]);
-    git(&repo, &["tag", "v1"]);
-    std::fs::write(repo.join("modules/README.md"), "changed after v1").unwrap();
-    git(&repo, &["add", "."]);
-    git(&repo, &["commit", "--quiet", "-m", "after v1"]);
-    format!("file://{}", repo.display())
-}
+use crate::common::{TestEnv, binary, fixtures, git_repo, workspace};
 
 /// Serves `modules` as a .tar.gz on loopback; returns its URL.
 async fn archive_server(modules: &str) -> String {

@@ -51,6 +51,9 @@ pub fn escape_markdown(text: &str) -> String {
     out
 }
 
+/// Findings listed one by one in the Web UI's details and in notifications.
+const MAX_FINDINGS_SHOWN: usize = 10;
+
 /// The Web UI's "current details": a short markdown view of where the request is.
 pub fn current_details(p: &Progress) -> String {
     let mut lines = vec![format!("**Stage:** {}", escape_markdown(p.stage_enum().label()))];
@@ -59,6 +62,16 @@ pub fn current_details(p: &Progress) -> String {
     }
     if let Some(gate) = &p.gate {
         lines.push(format!("**Gate:** {}", escape_markdown(&gate.reason)));
+    }
+    if !p.findings.is_empty() {
+        let mut policy = vec![format!("**Policy findings:** {}", p.findings.len())];
+        for f in p.findings.iter().take(MAX_FINDINGS_SHOWN) {
+            policy.push(format!("- {}: {}", crate::policy::level_label(f), escape_markdown(&crate::policy::label(f))));
+        }
+        if p.findings.len() > MAX_FINDINGS_SHOWN {
+            policy.push(format!("- and {} more (tollgate status)", p.findings.len() - MAX_FINDINGS_SHOWN));
+        }
+        lines.push(policy.join("\n"));
     }
     if p.stage_enum() == Stage::AwaitingApproval {
         lines.push(format!("**Approvals:** {} of {}", p.approvals(), p.required_approvals));
@@ -98,8 +111,14 @@ pub fn waiting_on(p: &Progress) -> String {
 pub(super) fn approval_needed_body(p: &Progress, deadline: i64) -> String {
     let r = p.request.clone().unwrap_or_default();
     let gate = p.gate.as_ref().map(|g| g.reason.as_str()).unwrap_or_default();
+    let findings: String = p
+        .findings
+        .iter()
+        .take(MAX_FINDINGS_SHOWN)
+        .map(|f| format!("policy {}: {}\n", crate::policy::level_label(f), crate::policy::label(f)))
+        .collect();
     format!(
-        "{} asks for {} '{}' in {} ({}).\n{gate}\nApprove: tollgate approve {id} --as <you>   Reject: tollgate reject {id} --as <you> --reason <why>\nDecide by {}.",
+        "{} asks for {} '{}' in {} ({}).\n{gate}\n{findings}Approve: tollgate approve {id} --as <you>   Reject: tollgate reject {id} --as <you> --reason <why>\nDecide by {}.",
         r.requester,
         r.kind,
         r.name,
@@ -161,7 +180,7 @@ pub(super) fn planned_addresses(p: &Progress) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tollgate_proto::{CostEstimate, GateDecision};
+    use tollgate_proto::{CostEstimate, FindingLevel, GateDecision, PolicyFinding};
 
     #[test]
     fn dollar_amounts_survive_the_web_ui_markdown() {
@@ -182,6 +201,41 @@ mod tests {
              **Gate:** +\\$732.30/month is 73.2% of the \\$1000.00/month baseline (threshold 10%): approval required\n\n\
              **Approvals:** 0 of 1"
         );
+    }
+
+    #[test]
+    fn findings_show_in_the_details_and_the_approval_request() {
+        let p = Progress {
+            request_id: "req-1".into(),
+            stage: Stage::AwaitingApproval as i32,
+            required_approvals: 1,
+            findings: vec![
+                PolicyFinding {
+                    rule_id: "vpc-flow-logs".into(),
+                    control: "AU-2".into(),
+                    level: FindingLevel::Approval as i32,
+                    message: "new VPC without a flow log".into(),
+                    address: "aws_vpc.main".into(),
+                },
+                PolicyFinding {
+                    rule_id: "iac-version-tag".into(),
+                    control: "CM-3".into(),
+                    level: FindingLevel::Warn as i32,
+                    message: "no IacVersion tag".into(),
+                    address: "aws_s3_bucket.this".into(),
+                },
+            ],
+            ..Default::default()
+        };
+        assert_eq!(
+            current_details(&p),
+            "**Stage:** AWAITING\\_APPROVAL\n\n**Policy findings:** 2\n\
+             - approval: \\[AU-2 vpc-flow-logs\\] aws\\_vpc.main: new VPC without a flow log\n\
+             - warn: \\[CM-3 iac-version-tag\\] aws\\_s3\\_bucket.this: no IacVersion tag\n\n**Approvals:** 0 of 1"
+        );
+        let body = approval_needed_body(&p, 0);
+        assert!(body.contains("\npolicy approval: [AU-2 vpc-flow-logs] aws_vpc.main: new VPC without a flow log\n"), "{body}");
+        assert!(body.contains("\npolicy warn: [CM-3 iac-version-tag] aws_s3_bucket.this: no IacVersion tag\nApprove"), "{body}");
     }
 
     #[test]

@@ -1,10 +1,10 @@
-//! The provisioning flow: validate, generate, plan, estimate, gate, (approval), apply, then
+//! The provisioning flow: validate, generate, plan, policy, estimate, gate, (approval), apply, then
 //! hand over to the active life. Every step checks for cancellation before the next begins.
 
 use temporalio_sdk::WorkflowContext;
 use tollgate_proto::{
-    ApplyInput, DecisionKind, EstimateInput, GenerateModuleInput, NotificationKind, PlanInput, ProvisionRequest,
-    Settings, Stage, Undo,
+    ApplyInput, DecisionKind, EstimateInput, GenerateModuleInput, NotificationKind, PlanInput, PolicyFinding,
+    PolicyInput, ProvisionRequest, Settings, Stage, Undo,
 };
 
 use super::compensation::{self, checkpoint};
@@ -62,12 +62,12 @@ pub(super) async fn provision(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> R
     });
     checkpoint(ctx)?;
 
-    // 3-8. plan, estimate, gate, approval and apply, again from the plan when the approved
+    // 3-8. plan, policy, estimate, gate, approval and apply, again from the plan when the approved
     // plan went stale before it could be applied (bounded).
     let mut replans = 0;
     let applied = loop {
         let Some(applied) = plan_gate_apply(ctx, &settings, &request, &module).await? else {
-            return Ok(()); // ended at the gate: dry run, rejected or approval expired
+            return Ok(()); // ended at the gate: refused by policy, dry run, rejected or expired
         };
         match applied {
             Err(Flow::Failed(failure))
@@ -124,7 +124,7 @@ const STALE_PLAN: &str = "StalePlan";
 /// Re-plans after stale plans before the request fails.
 const MAX_REPLANS: u32 = 3;
 
-/// Steps 3-8 once: plan, estimate, gate (with its arithmetic), approval when the gate asks
+/// Steps 3-8 once: plan, policy, estimate, gate (with its arithmetic), approval when the gate asks
 /// for it, and the apply of exactly the plan that was gated and approved.
 async fn plan_gate_apply(
     ctx: &mut WorkflowContext<ProvisionWorkflow>,
@@ -155,6 +155,16 @@ async fn plan_gate_apply(
     });
     checkpoint(ctx)?;
 
+    // 4. policy
+    let findings = if ctx.patched(patches::POLICY_CHECK) {
+        let Some(findings) = check_policy(ctx, settings, request, &plan.plan_digest).await? else {
+            return Ok(None);
+        };
+        findings
+    } else {
+        Vec::new()
+    };
+
     // 5. estimate
     set_stage(ctx, Stage::Estimating);
     let estimate = step(
@@ -177,6 +187,7 @@ async fn plan_gate_apply(
         settings.cost_threshold_percent,
         &request.environment,
         &module_source,
+        &findings,
     );
     ctx.upsert_search_attributes([
         sa::MONTHLY_COST.value_set(estimate.monthly_total),
@@ -226,4 +237,45 @@ async fn plan_gate_apply(
     )
     .await;
     Ok(Some(applied))
+}
+
+/// Step 4: the worker's policy pack over the plan. Returns the findings, or `None` when a
+/// `deny` finding ended the request (REJECTED, or DRY_RUN_DONE for a dry run) before
+/// anything was priced or applied.
+async fn check_policy(
+    ctx: &mut WorkflowContext<ProvisionWorkflow>,
+    settings: &Settings,
+    request: &ProvisionRequest,
+    plan_digest: &str,
+) -> Result<Option<Vec<PolicyFinding>>, Flow> {
+    set_stage(ctx, Stage::PolicyCheck);
+    let report = step(
+        ctx,
+        "check policy",
+        act::CheckPolicy,
+        PolicyInput { plan_digest: plan_digest.to_string() },
+        steps::quick(settings, Scope::Cancellable),
+        |r| r.attempt,
+    )
+    .await?;
+    let outcome = crate::policy::outcome(&report.findings, report.rules);
+    ctx.state_mut(|s| {
+        s.progress.findings = report.findings.clone();
+        s.progress.policy_pack = report.pack.clone();
+        // The step's line on the timeline says what was found, not just "ok".
+        if let Some(entry) = s.progress.timeline.iter_mut().rev().find(|t| t.step == "check policy") {
+            entry.outcome = outcome;
+        }
+    });
+    checkpoint(ctx)?;
+    let Some(denial) = crate::policy::denial(&report.findings) else {
+        return Ok(Some(report.findings));
+    };
+    if settings.dry_run || request.dry_run {
+        finish(ctx, Stage::DryRunDone, format!("dry run: nothing applied; would be {denial}"));
+    } else {
+        finish(ctx, Stage::Rejected, format!("{denial}; nothing was applied"));
+        display::notify_ended(ctx, NotificationKind::Ended, std::slice::from_ref(&request.requester)).await;
+    }
+    Ok(None)
 }

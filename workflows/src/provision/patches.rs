@@ -12,3 +12,9 @@ pub const TELL_APPROVERS_APPLIED: &str = "tell-approvers-applied";
 /// through the gate, instead of failing the request. No recorded history reaches it (the
 /// sandbox engine never goes stale); the guard keeps any older run on the old path.
 pub const REPLAN_STALE: &str = "replan-stale";
+
+/// 2026-11-21: the POLICY_CHECK stage (step 4) runs the worker's Rego pack over each plan;
+/// `deny` findings refuse the request, `approval` findings make the gate ask a human. Older
+/// runs (every history recorded before it) go from plan straight to the estimate;
+/// `refused_by_policy.json` and `policy_approved.json` are recorded with it.
+pub const POLICY_CHECK: &str = "policy-check";

@@ -74,8 +74,18 @@ impl SandboxEngine {
         let default_tags = default_tags(&module);
         let mut changes = Vec::new();
         let mut planned_values = Vec::new();
+        let mut configuration = Vec::new();
         for r in &module.resources {
             let address = r.address();
+            configuration.push(json!({
+                "address": address,
+                "mode": "managed",
+                "type": r.resource_type,
+                "name": r.name,
+                "provider_config_key": "aws",
+                "expressions": expressions(&r.body),
+                "schema_version": 0,
+            }));
             let schema = schema::resource(&r.resource_type).ok_or_else(|| cloud::unsupported(&r.resource_type))?;
             let (actions, before, after) = match existing.resources.iter().find(|i| i.address == address) {
                 Some(item) => {
@@ -134,9 +144,28 @@ impl SandboxEngine {
             "planned_values": { "root_module": { "resources": planned_values } },
             "resource_changes": changes,
             "output_changes": output_changes,
-            "configuration": { "provider_config": { "aws": { "name": "aws", "full_name": AWS_PROVIDER } } },
+            "configuration": {
+                "provider_config": { "aws": { "name": "aws", "full_name": AWS_PROVIDER } },
+                "root_module": { "resources": configuration },
+            },
         }))
     }
+}
+
+/// A resource's top-level attributes that refer to other resources, in Terraform's
+/// configuration shape (`{"bucket": {"references": ["aws_s3_bucket.this.id",
+/// "aws_s3_bucket.this"]}}`): what policies use to tell which bucket a block belongs to.
+fn expressions(body: &hcl::Body) -> Value {
+    let mut out = Map::new();
+    for attr in body.attributes() {
+        let mut refs = Vec::new();
+        super::hcl_eval::references(attr.expr(), &mut refs);
+        refs.dedup();
+        if !refs.is_empty() {
+            out.insert(attr.key().to_string(), json!({ "references": refs }));
+        }
+    }
+    Value::Object(out)
 }
 
 /// The provider's `default_tags` as strings.
@@ -408,6 +437,25 @@ mod tests {
         assert_eq!(inv.resources[1].attributes["vpc_security_group_ids"], json!([sg_id]));
         assert_eq!(applied.outputs["security_group_id"], sg_id);
         assert!(applied.outputs["private_ip"].starts_with("10."));
+    }
+
+    #[tokio::test]
+    async fn the_plan_lists_references_like_terraform_and_catalog_plans_pass_the_policy_pack() {
+        let dir = tempfile::tempdir().unwrap();
+        let sandbox = SandboxEngine::new(dir.path(), SandboxConfig::default());
+        let policies = crate::policy::PolicySet::load(&crate::policy::PolicyConfig::default()).unwrap();
+        for spec in CATALOG {
+            let id = format!("req-{}", spec.kind);
+            let plan = sandbox.plan(&id, &bundle(spec.kind, &id), op(1)).await.unwrap();
+            let findings = policies.evaluate(&plan).unwrap();
+            assert!(findings.is_empty(), "catalog kind {}: {findings:#?}", spec.kind);
+        }
+        let plan = sandbox.plan("req-refs", &bundle("s3", "req-refs"), op(1)).await.unwrap();
+        let resources = plan["configuration"]["root_module"]["resources"].as_array().unwrap();
+        let pab = resources.iter().find(|r| r["address"] == "aws_s3_bucket_public_access_block.this").unwrap();
+        assert_eq!(pab["expressions"]["bucket"]["references"], json!(["aws_s3_bucket.this.id", "aws_s3_bucket.this"]));
+        let bucket = resources.iter().find(|r| r["address"] == "aws_s3_bucket.this").unwrap();
+        assert_eq!(bucket["expressions"], json!({}), "var and local references are not listed");
     }
 
     #[test]

@@ -27,6 +27,43 @@ pub fn temporal_bin() -> String {
 }
 
 /// A free loopback port.
+pub fn fixtures(name: &str) -> PathBuf {
+    workspace().join("tests/fixtures").join(name)
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git runs");
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let dest = to.join(path.file_name().unwrap());
+        if path.is_dir() { copy_dir(&path, &dest) } else { std::fs::copy(&path, &dest).map(|_| ()).unwrap() }
+    }
+}
+
+/// A git repository holding `modules` at tag v1 (and a later commit on main); its file URL.
+pub fn git_repo(root: &Path, modules: &str) -> String {
+    let repo = root.join(format!("{modules}-repo"));
+    copy_dir(&fixtures(modules), &repo.join("modules"));
+    git(&repo, &["init", "--quiet"]);
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "--quiet", "-m", "v1"]);
+    git(&repo, &["tag", "v1"]);
+    std::fs::write(repo.join("modules/README.md"), "changed after v1").unwrap();
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "--quiet", "-m", "after v1"]);
+    format!("file://{}", repo.display())
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
