@@ -66,6 +66,7 @@ tag_unknown(rc, name) if {
 pointers contains [r.address, attr, target] if {
 	some r in input.configuration.root_module.resources
 	some attr, expr in r.expressions
+	is_object(expr) # nested blocks are lists of expression objects: not followed
 	some ref in object.get(expr, "references", [])
 	parts := split(ref, ".")
 	count(parts) >= 2

@@ -139,7 +139,7 @@ async fn the_repair_loop_turns_bad_answers_into_an_approved_module() {
 
     ops::destroy(&env.client, &id, "alice").await.unwrap();
     env.wait_for(&id, Stage::Destroyed, 60).await;
-    assert_eq!(env.count(&id, "destroy"), 2);
+    assert_eq!(env.count(&id, "destroy"), 4, "bucket, access block, encryption, versioning");
     env.shutdown().await;
 }
 
@@ -199,7 +199,7 @@ async fn under_terraform_the_repair_loop_feeds_back_what_terraform_validate_says
     let generate = done.timeline.iter().find(|t| t.step == "generate module").unwrap();
     assert_eq!(generate.attempts, 2, "the 503 was retried");
     let plan = done.plan.unwrap();
-    assert_eq!(plan.to_add, 2, "Terraform planned the repaired module: {plan:?}");
+    assert_eq!(plan.to_add, 4, "Terraform planned the repaired module: {plan:?}");
     let seen = s.seen.lock().unwrap().clone();
     let last = seen.last().unwrap()["messages"].to_string();
     assert!(

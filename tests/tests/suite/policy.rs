@@ -47,7 +47,7 @@ async fn a_deny_finding_refuses_the_request_before_anything_is_applied() {
     assert!(!steps.iter().any(|(s, _)| *s == "estimate cost" || *s == "apply"), "{steps:?}");
     assert!(done.cost.is_none() && done.gate.is_none());
     assert!(env.events(&id).is_empty(), "nothing was created");
-    let ended = env.wait_notification(&id, "ENDED", 20).await;
+    let ended = env.wait_notification(&id, "ended", 20).await;
     assert!(ended["body"].as_str().unwrap().starts_with("refused by policy: [SC-7 open-ingress]"), "{ended}");
 
     // A dry run says what would happen.
@@ -102,7 +102,7 @@ async fn approval_findings_ask_a_human_and_warnings_are_shown() {
     );
     let levels: Vec<_> = waiting.findings.iter().map(|f| (f.rule_id.as_str(), f.level())).collect();
     assert_eq!(levels, vec![("open-ingress", FindingLevel::Approval), ("ssh-bastion", FindingLevel::Warn)]);
-    let asked = env.wait_notification(&id, "APPROVAL_NEEDED", 20).await;
+    let asked = env.wait_notification(&id, "approval_needed", 20).await;
     let body = asked["body"].as_str().unwrap();
     assert!(body.contains("policy approval: [SC-7 open-ingress] aws_security_group.ssh: ingress from 0.0.0.0/0"), "{body}");
     assert!(body.contains("policy warn: [AC-17 ssh-bastion] aws_security_group.ssh: opens SSH (22)"), "{body}");

@@ -164,7 +164,11 @@ async fn a_source_kind_runs_end_to_end_on_both_engines() {
             format!("Outputs: bucket = app-logs-14d, bucket_arn = arn:aws:s3:::app-logs-14d")
         );
         let held = env.events(&id);
-        assert_eq!(held.iter().filter(|e| e.op == "create").count(), 2, "bucket and versioning, once each");
+        assert_eq!(
+            held.iter().filter(|e| e.op == "create").count(),
+            4,
+            "bucket, access block, encryption and versioning, once each"
+        );
 
         // The worker checks source kinds' parameters: a missing required one is refused.
         let refused = env.try_request(request(&[("versioned", "maybe")])).await.unwrap();
@@ -178,7 +182,7 @@ async fn a_source_kind_runs_end_to_end_on_both_engines() {
 
         ops::destroy(&env.client, &id, "alice").await.unwrap();
         env.wait_for(&id, Stage::Destroyed, 60).await;
-        assert_eq!(env.count(&id, "destroy"), 2);
+        assert_eq!(env.count(&id, "destroy"), 4);
         env.shutdown().await;
     }
 }

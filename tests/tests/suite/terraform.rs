@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use temporalio_client::WorkflowCancelOptions;
+use tollgate_activities::policy::{PolicyConfig, PolicySet};
 use tollgate_activities::artifacts::digest_of;
 use tollgate_activities::catalog;
 use tollgate_activities::cost::PriceBook;
@@ -86,6 +87,7 @@ async fn the_embedded_engine_plans_what_terraform_plans_for_every_kind() {
     let sandbox = SandboxEngine::new(dir.path().join("embedded"), SandboxConfig::default());
     let terraform = engine(dir.path(), "0s");
     let prices = PriceBook::builtin();
+    let policies = PolicySet::load(&PolicyConfig::default()).unwrap();
     let progress = Progress::default();
     for spec in CATALOG {
         let id = format!("req-format-{}", spec.kind);
@@ -117,7 +119,39 @@ async fn the_embedded_engine_plans_what_terraform_plans_for_every_kind() {
             spec.kind
         );
         assert!(theirs[tollgate_activities::engine::terraform::PLAN_FILE_KEY].as_str().is_some_and(|p| !p.is_empty()));
+        // References between resources (what policies follow) are Terraform's, and the
+        // policy pack finds the same (nothing) in both.
+        assert_eq!(references(&ours), references(&theirs), "{}: configuration references", spec.kind);
+        assert_eq!(policies.evaluate(&ours).unwrap(), vec![], "{}", spec.kind);
+        assert_eq!(policies.evaluate(&theirs).unwrap(), vec![], "{}", spec.kind);
     }
+}
+
+/// Address -> attribute -> referenced resources, from a plan's configuration (top-level
+/// attributes that refer to other resources).
+fn references(plan: &Value) -> BTreeMap<String, BTreeMap<String, Vec<String>>> {
+    let resources = plan["configuration"]["root_module"]["resources"].as_array().cloned().unwrap_or_default();
+    resources
+        .iter()
+        .map(|r| {
+            let refs = r["expressions"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter_map(|(attr, e)| {
+                    let list: Vec<String> = e["references"]
+                        .as_array()?
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .filter(|r| !r.starts_with("var.") && !r.starts_with("local."))
+                        .map(String::from)
+                        .collect();
+                    (!list.is_empty()).then(|| (attr.clone(), list))
+                })
+                .collect();
+            (r["address"].as_str().unwrap_or_default().to_string(), refs)
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
