@@ -50,8 +50,8 @@ findings contains finding if {
 public_acls := {"public-read", "public-read-write", "authenticated-read"}
 
 findings contains finding if {
-	some address, rc in lib.changed
-	rc.type in {"aws_s3_bucket", "aws_s3_bucket_acl"}
+	some type in ["aws_s3_bucket", "aws_s3_bucket_acl"]
+	some address, rc in lib.of_type(type)
 	acl := object.get(lib.after(rc), "acl", null)
 	acl in public_acls
 	finding := {"address": address, "message": sprintf("grants the public ACL %q: use private and share through IAM", [acl])}

@@ -16,8 +16,8 @@ rule := {
 policy_types := {"aws_iam_policy", "aws_iam_role_policy", "aws_iam_user_policy", "aws_iam_group_policy"}
 
 documents contains [address, lib.after(rc).policy] if {
-	some address, rc in lib.changed
-	rc.type in policy_types
+	some type in policy_types
+	some address, rc in lib.of_type(type)
 	is_string(lib.after(rc).policy)
 }
 

@@ -27,9 +27,8 @@ logged(address, _) if address in logged_vpcs
 logged(_, rc) if lib.after(rc).id in logged_ids
 
 findings contains finding if {
-	some rc in input.resource_changes
-	rc.type == "aws_vpc"
+	some address, rc in lib.of_type("aws_vpc")
 	"create" in rc.change.actions
-	not logged(rc.address, rc)
-	finding := {"address": rc.address, "message": "new VPC without a flow log: add an aws_flow_log with vpc_id pointing at it"}
+	not logged(address, rc)
+	finding := {"address": address, "message": "new VPC without a flow log: add an aws_flow_log with vpc_id pointing at it"}
 }

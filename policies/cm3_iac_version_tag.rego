@@ -13,9 +13,8 @@ rule := {
 }
 
 findings contains finding if {
-	some address, rc in lib.changed
-	lib.taggable(rc)
-	not lib.has_tag(rc, lib.tags(rc), "IacVersion")
+	some address, gaps in lib.tag_gaps
+	"IacVersion" in gaps
 	finding := {
 		"address": address,
 		"message": "no IacVersion tag: tag the resource with the module's version (Tollgate passes it as tags.IacVersion)",

@@ -15,10 +15,8 @@ rule := {
 required := ["Owner", "Environment", "RequestId", "ExpiresAt"]
 
 findings contains finding if {
-	some address, rc in lib.changed
-	lib.taggable(rc)
-	tags := lib.tags(rc)
-	missing := [name | some name in required; not lib.has_tag(rc, tags, name)]
+	some address, gaps in lib.tag_gaps
+	missing := [name | some name in required; name in gaps]
 	count(missing) > 0
 	finding := {
 		"address": address,

@@ -12,8 +12,8 @@ rule := {
 }
 
 findings contains finding if {
-	some address, rc in lib.changed
-	rc.type in {"aws_db_instance", "aws_rds_cluster"}
+	some type in ["aws_db_instance", "aws_rds_cluster"]
+	some address, rc in lib.of_type(type)
 	lib.after(rc).storage_encrypted != true
 	finding := {"address": address, "message": "storage is not encrypted: set storage_encrypted = true"}
 }

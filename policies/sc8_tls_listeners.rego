@@ -18,8 +18,8 @@ balancer_types := {"aws_lb", "aws_alb"}
 
 # Listeners of internal load balancers: by configuration reference, or by the known ARN.
 internal_balancers := {address |
-	some address, lb in lib.present
-	lb.type in balancer_types
+	some type in balancer_types
+	some address, lb in lib.present_of_type(type)
 	lib.after(lb).internal == true
 }
 
@@ -49,8 +49,8 @@ redirects_to_https(rc) if {
 }
 
 findings contains finding if {
-	some address, rc in lib.changed
-	rc.type in listener_types
+	some type in listener_types
+	some address, rc in lib.of_type(type)
 	protocol := upper(object.get(lib.after(rc), "protocol", "HTTP"))
 	not protocol in {"HTTPS", "TLS"}
 	not internal(address, rc)

@@ -174,7 +174,9 @@ impl PolicySet {
                 message,
             };
             let mut probe = engine.clone();
-            probe.set_input(regorus::Value::from(empty_plan()));
+            let input = regorus::Value::from(empty_plan());
+            probe.add_data(plan_index(&input)).map_err(|e| rule_error(e.to_string()))?;
+            probe.set_input(input);
             let meta = query(&mut probe, &format!("{package}.rule"))
                 .map_err(|e| rule_error(format!("evaluating `rule` failed: {e}")))?;
             let field = |key: &str| meta.get(key).and_then(Value::as_str).filter(|v| !v.is_empty()).map(String::from);
@@ -243,7 +245,9 @@ impl PolicySet {
             ));
         }
         let mut engine = self.engine.clone();
-        engine.set_input(regorus::Value::from(plan.clone()));
+        let input = regorus::Value::from(plan.clone());
+        engine.add_data(plan_index(&input)).map_err(|e| PolicyError::Eval(e.to_string()))?;
+        engine.set_input(input);
         // One query for the whole tree: the helpers' values are computed once for all rules.
         let all = query(&mut engine, RULES).map_err(PolicyError::Eval)?;
         let mut findings = Vec::new();
@@ -273,6 +277,91 @@ impl PolicySet {
         findings.dedup();
         Ok(findings)
     }
+}
+
+/// `data.tollgate_plan`: the plan's resource changes indexed by address and by type, built
+/// here in one pass so rules look up what they judge instead of scanning every resource (a
+/// 10,000-resource plan would otherwise cost each rule a full scan in the interpreter). The
+/// values are the input's own (shared, not copied). Outside `data.tollgate`, where a lookup
+/// would make the interpreter evaluate every rule and helper under it.
+///
+/// - `changed`: address -> change, for changes that create or update (what rules judge)
+/// - `changed_by_type`: type -> address -> change
+/// - `present`: address -> change, for everything not deleted (companions rules look for)
+/// - `present_by_type`: type -> address -> change
+/// - `tags`: address -> the tags of each changed resource whose type takes tags (`tags_all`
+///   over the resource's own `tags`; null counts as none)
+fn plan_index(input: &regorus::Value) -> regorus::Value {
+    use regorus::Value as V;
+    let key = |k: &str| V::from(k);
+    let mut maps = [V::new_object(), V::new_object(), V::new_object(), V::new_object()];
+    let mut tags = V::new_object();
+    if let Ok(changes) = input[&key("resource_changes")].as_array() {
+        for rc in changes.iter() {
+            let text = |v: &V| v.as_string().map(|s| s.to_string()).ok();
+            let mode = text(&rc[&key("mode")]).unwrap_or_else(|| "managed".into());
+            let (Some(address), Some(ty)) = (text(&rc[&key("address")]), text(&rc[&key("type")])) else { continue };
+            if mode != "managed" {
+                continue;
+            }
+            let actions: Vec<String> = rc[&key("change")][&key("actions")]
+                .as_array()
+                .map(|a| a.iter().filter_map(text).collect())
+                .unwrap_or_default();
+            let has = |a: &str| actions.iter().any(|x| x == a);
+            let mut put = |i: usize| {
+                let [flat, by_type] = &mut maps[i..i + 2] else { return };
+                if let Ok(m) = flat.as_object_mut() {
+                    m.insert(key(&address), rc.clone());
+                }
+                if let Ok(m) = by_type.as_object_mut() {
+                    if m.get_mut(&key(&ty)).is_none() {
+                        m.insert(key(&ty), V::new_object());
+                    }
+                    if let Some(Ok(g)) = m.get_mut(&key(&ty)).map(V::as_object_mut) {
+                        g.insert(key(&address), rc.clone());
+                    }
+                }
+            };
+            if has("create") || has("update") {
+                put(0);
+                let after = &rc[&key("change")][&key("after")];
+                let (own, all) = (&after[&key("tags")], &after[&key("tags_all")]);
+                if *own != V::Undefined || *all != V::Undefined {
+                    let mut merged = V::new_object();
+                    if let Ok(m) = merged.as_object_mut() {
+                        for source in [own, all] {
+                            if let Ok(pairs) = source.as_object() {
+                                for (k, v) in pairs.iter() {
+                                    m.insert(k.clone(), v.clone());
+                                }
+                            }
+                        }
+                    }
+                    if let Ok(t) = tags.as_object_mut() {
+                        t.insert(key(&address), merged);
+                    }
+                }
+            }
+            if !has("delete") {
+                put(2);
+            }
+        }
+    }
+    let [changed, changed_by_type, present, present_by_type] = maps;
+    let mut plan = V::new_object();
+    if let Ok(m) = plan.as_object_mut() {
+        m.insert(key("changed"), changed);
+        m.insert(key("changed_by_type"), changed_by_type);
+        m.insert(key("present"), present);
+        m.insert(key("present_by_type"), present_by_type);
+        m.insert(key("tags"), tags);
+    }
+    let mut data = V::new_object();
+    if let Ok(m) = data.as_object_mut() {
+        m.insert(key("tollgate_plan"), plan);
+    }
+    data
 }
 
 /// The most severe level among findings.

@@ -4,28 +4,23 @@ package tollgate.lib
 
 import rego.v1
 
+# The plan's resource changes, indexed by Tollgate's evaluator in one pass
+# (`data.tollgate_plan`, see activities/src/policy.rs), so a rule looks up the types it
+# judges instead of scanning every resource.
+
 # Resources the plan creates or updates, by address: what a rule judges. Deletes and no-ops
 # are left alone (a rule cannot make a deletion safer).
-changed := {rc.address: rc |
-	some rc in input.resource_changes
-	object.get(rc, "mode", "managed") == "managed"
-	creates_or_updates(rc)
-}
-
-creates_or_updates(rc) if "create" in rc.change.actions
-
-creates_or_updates(rc) if "update" in rc.change.actions
+changed := data.tollgate_plan.changed
 
 # Changed resources of one type, by address.
-of_type(type) := {address: rc | some address, rc in changed; rc.type == type}
+of_type(type) := object.get(data.tollgate_plan.changed_by_type, type, {})
 
 # Every resource the plan leaves in place or creates (not deleted), by address: what a rule
 # looks for when it asks "is there a companion resource?".
-present := {rc.address: rc |
-	some rc in input.resource_changes
-	object.get(rc, "mode", "managed") == "managed"
-	not "delete" in rc.change.actions
-}
+present := data.tollgate_plan.present
+
+# Present resources of a type, by address.
+present_of_type(type) := object.get(data.tollgate_plan.present_by_type, type, {})
 
 # Planned values of a change (`after`; unknown values are absent, listed in `after_unknown`).
 after(rc) := object.get(rc.change, "after", {})
@@ -59,11 +54,29 @@ tag_unknown(rc, name) if {
 	value == true
 }
 
+# The mandatory tags (and IacVersion) each changed taggable resource lacks, by address;
+# computed once for the tag rules. Other tags: use has_tag.
+tracked_tags := ["Owner", "Environment", "RequestId", "ExpiresAt", "IacVersion"]
+
+tag_gaps := {address: missing |
+	some address, values in data.tollgate_plan.tags
+	absent := {name | some name in tracked_tags; not nonempty(values, name)}
+	count(absent) > 0 # the common case stops here
+	missing := {name | some name in absent; not tag_unknown(changed[address], name)}
+	count(missing) > 0
+}
+
+nonempty(values, name) if {
+	value := values[name]
+	is_string(value)
+	value != ""
+}
+
 # References between resources in the configuration (root module), as [from address,
 # attribute, to address]: `bucket = aws_s3_bucket.this.id` gives
 # ["aws_s3_bucket_public_access_block.this", "bucket", "aws_s3_bucket.this"]. Built once per
 # plan; rules test membership in sets built from it rather than searching per resource.
-pointers contains [r.address, attr, target] if {
+pointers := {[r.address, attr, target] |
 	some r in input.configuration.root_module.resources
 	some attr, expr in r.expressions
 	is_object(expr) # nested blocks are lists of expression objects: not followed
@@ -73,9 +86,6 @@ pointers contains [r.address, attr, target] if {
 	not parts[0] in {"var", "local", "data", "module", "each", "count", "path", "self", "terraform"}
 	target := concat(".", [parts[0], parts[1]])
 }
-
-# Present resources of a type, by address.
-present_of_type(type) := {address: rc | some address, rc in present; rc.type == type}
 
 # A list attribute, or [] when it is null or absent.
 list(x) := x if {
