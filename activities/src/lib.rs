@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod cost;
 pub mod engine;
 pub mod faults;
+pub mod infracost;
 pub mod llm;
 pub mod notify;
 pub mod policy;
@@ -56,6 +57,8 @@ pub struct TollgateActivities {
     pub llm: Option<llm::ChatClient>,
     /// The policy pack, compiled at start.
     pub policies: Arc<policy::PolicySet>,
+    /// Prices plans instead of the price book when configured (the book is the fallback).
+    pub infracost: Option<infracost::Infracost>,
 }
 
 /// An error the workflow sees as an ApplicationFailure with a type name.
@@ -311,10 +314,21 @@ impl TollgateActivities {
         input: EstimateInput,
     ) -> Result<EstimateResult, ActivityError> {
         let plan = self.load_json(&input.plan_digest, "plan artifact").await?;
-        let estimate = self
-            .prices
-            .estimate(&plan, &input.region)
-            .map_err(|e| classified(e.type_name(), e.retryable(), e.to_string()))?;
+        let book = || {
+            self.prices.estimate(&plan, &input.region).map_err(|e| classified(e.type_name(), e.retryable(), e.to_string()))
+        };
+        let estimate = match &self.infracost {
+            None => book()?,
+            Some(infracost) => match infracost.estimate(&plan).await {
+                Ok(estimate) => estimate,
+                Err(why) => {
+                    tracing::warn!(error = %why, "Infracost could not price the plan; using the price book");
+                    let mut estimate = book()?;
+                    estimate.assumptions.insert(0, format!("Infracost could not price this plan ({why}); the price book did"));
+                    estimate
+                }
+            },
+        };
         Ok(EstimateResult { estimate: Some(estimate), attempt: ctx.info().attempt })
     }
 

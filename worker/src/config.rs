@@ -108,6 +108,9 @@ const KEYS: &[(&str, KeyKind)] = &[
     ("terraform.lock_timeout", KeyKind::Duration),
     ("sandbox.latency", KeyKind::Duration),
     ("sandbox.account_id", KeyKind::Text),
+    ("infracost.binary", KeyKind::Text),
+    ("infracost.api_key_env", KeyKind::Text),
+    ("infracost.timeout", KeyKind::Duration),
     ("policy.builtin", KeyKind::Boolean),
     ("policy.dirs", KeyKind::List),
     ("policy.levels", KeyKind::Table),
@@ -118,7 +121,7 @@ const KEYS: &[(&str, KeyKind)] = &[
 
 /// Sections whose keys are written `TOLLGATE_<SECTION>_<KEY>` in the environment.
 const SECTIONS: &[&str] =
-    &["notifications", "retry", "timeouts", "reconcile", "artifacts", "llm", "terraform", "sandbox", "policy", "faults"];
+    &["notifications", "retry", "timeouts", "reconcile", "artifacts", "llm", "terraform", "sandbox", "infracost", "policy", "faults"];
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -161,9 +164,19 @@ struct RawConfig {
     #[serde(default)]
     sandbox: RawSandbox,
     #[serde(default)]
+    infracost: RawInfracost,
+    #[serde(default)]
     policy: RawPolicy,
     #[serde(default)]
     faults: RawFaults,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInfracost {
+    binary: Option<String>,
+    api_key_env: Option<String>,
+    timeout: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -291,10 +304,20 @@ pub struct Config {
     pub sandbox: SandboxConfig,
     /// Which policies judge plans (`[policy]`); compiled when the worker starts.
     pub policy: PolicyConfig,
+    /// Infracost (`[infracost]`), when its binary is configured.
+    pub infracost: Option<InfracostSettings>,
     pub faults: Faults,
     pub reconcile: ReconcileConfig,
     /// Register missing search attributes at start (needs operator rights on the namespace).
     pub register_search_attributes: bool,
+}
+
+/// The `[infracost]` section, validated (the key stays in the environment variable it names).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InfracostSettings {
+    pub binary: PathBuf,
+    pub api_key_env: String,
+    pub timeout: Duration,
 }
 
 /// Where artifacts (modules, plans, state) are kept.
@@ -557,6 +580,22 @@ impl Config {
                 ),
             ));
         }
+        let infracost = match raw.infracost.binary.filter(|b| !b.trim().is_empty()) {
+            None => None,
+            Some(binary) => Some(InfracostSettings {
+                binary: binary.into(),
+                api_key_env: raw
+                    .infracost
+                    .api_key_env
+                    .filter(|k| !k.trim().is_empty())
+                    .unwrap_or_else(|| defaults::INFRACOST_API_KEY_ENV.into()),
+                timeout: Duration::from_millis(positive(
+                    "infracost.timeout",
+                    &raw.infracost.timeout,
+                    defaults::INFRACOST_TIMEOUT_MS,
+                )?),
+            }),
+        };
         let levels = raw.policy.levels.unwrap_or_default();
         if let Some((rule, level)) = levels.iter().find(|(_, level)| policy::parse_level(level).is_none()) {
             return Err(err(
@@ -739,6 +778,7 @@ impl Config {
             engine,
             sandbox,
             policy,
+            infracost,
             faults: Faults {
                 activities: fault_activities,
                 fail_first_attempts: raw.faults.fail_first_attempts.unwrap_or(0),

@@ -83,7 +83,25 @@ pub fn build_activities(config: &Config, client: Option<Client>) -> anyhow::Resu
         sources,
         llm: build_llm(config)?,
         policies: Arc::new(build_policies(&config.policy)?),
+        infracost: build_infracost(config)?,
     })
+}
+
+/// Infracost, with its key from the environment variable the configuration names.
+fn build_infracost(config: &Config) -> anyhow::Result<Option<tollgate_activities::infracost::Infracost>> {
+    let Some(i) = &config.infracost else { return Ok(None) };
+    let api_key = std::env::var(&i.api_key_env).map_err(|_| {
+        anyhow::anyhow!(
+            "infracost.binary is set but {} (infracost.api_key_env) is not; set it to an Infracost API key, or remove infracost.binary to price with the price book",
+            i.api_key_env
+        )
+    })?;
+    Ok(Some(tollgate_activities::infracost::Infracost {
+        binary: i.binary.clone(),
+        api_key,
+        timeout: i.timeout,
+        work_dir: config.data_dir.join("infracost"),
+    }))
 }
 
 /// Compiles the policy pack; a rule that does not compile stops the worker naming its file.

@@ -67,3 +67,8 @@ pub fn settings() -> Settings {
         destroy_timeout: tollgate_proto::span(DESTROY_TIMEOUT_MS),
     }
 }
+
+/// The environment variable holding Infracost's API key.
+pub const INFRACOST_API_KEY_ENV: &str = "INFRACOST_API_KEY";
+/// How long one `infracost breakdown` may take.
+pub const INFRACOST_TIMEOUT_MS: u64 = 2 * 60_000;

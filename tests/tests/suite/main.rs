@@ -6,6 +6,7 @@ mod common;
 
 mod artifacts;
 mod cancellation;
+mod cost;
 mod cli;
 mod dev;
 mod durability;
