@@ -5,6 +5,7 @@
 //! retryable; bad input, invalid modules and digest mismatches fail fast with a type name.
 
 pub mod artifacts;
+pub mod budget;
 pub mod catalog;
 pub mod cost;
 pub mod engine;
@@ -24,7 +25,7 @@ use temporalio_common::error::ApplicationFailure;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tollgate_proto::{
-    ApplyInput, ApplyResult, DestroyInput, DestroyResult, EstimateInput, EstimateResult, GenerateModuleInput,
+    ApplyInput, ApplyResult, CostContext, CostContextInput, DestroyInput, DestroyResult, EstimateInput, EstimateResult, GenerateModuleInput,
     GeneratedModule, HoldingsResult, NotifyInput, PlanInput, PlanResult, PlanSummary, PolicyInput, PolicyResult,
     RequestState, RequestStatesInput, RequestStatesResult, ResourceChange, Settings,
 };
@@ -59,6 +60,8 @@ pub struct TollgateActivities {
     pub policies: Arc<policy::PolicySet>,
     /// Prices plans instead of the price book when configured (the book is the fallback).
     pub infracost: Option<infracost::Infracost>,
+    /// Where the gate's baseline comes from, and the budgets.
+    pub cost_policy: budget::CostPolicy,
 }
 
 /// An error the workflow sees as an ApplicationFailure with a type name.
@@ -308,6 +311,41 @@ impl TollgateActivities {
         })
     }
 
+    async fn cost_context_work(
+        &self,
+        ctx: &ActivityContext,
+        input: CostContextInput,
+    ) -> Result<CostContext, ActivityError> {
+        let client = || {
+            self.temporal.as_ref().ok_or_else(|| {
+                classified("Internal", false, "this worker has no Temporal client to read the ledger with")
+            })
+        };
+        let unavailable = |e: String| classified("TemporalUnavailable", true, e);
+        let (baseline_monthly_cost, baseline_source) = if self.cost_policy.ledger_baseline {
+            let (total, count) = budget::ledger(client()?, None, &input.request_id).await.map_err(unavailable)?;
+            let plural = if count == 1 { "" } else { "s" };
+            (total, format!("ledger: {count} active request{plural}"))
+        } else {
+            (self.settings.baseline_monthly_cost, "static".to_string())
+        };
+        let budget = match self.cost_policy.budget_for(&input.requester) {
+            None => None,
+            Some(b) => {
+                let (spent, _) =
+                    budget::ledger(client()?, Some(&b.members), &input.request_id).await.map_err(unavailable)?;
+                Some(tollgate_proto::Budget {
+                    name: b.name.clone(),
+                    members: b.members.clone(),
+                    monthly_limit: b.monthly,
+                    hard_cap: b.hard_cap.unwrap_or_default(),
+                    spent,
+                })
+            }
+        };
+        Ok(CostContext { baseline_monthly_cost, baseline_source, budget, attempt: ctx.info().attempt })
+    }
+
     async fn estimate_work(
         &self,
         ctx: &ActivityContext,
@@ -502,6 +540,15 @@ impl TollgateActivities {
         input: PolicyInput,
     ) -> Result<PolicyResult, ActivityError> {
         self.faults.wrap("check_policy", ctx.info().attempt, self.policy_work(&ctx, input)).await
+    }
+
+    #[activity(definition = defs::CostContext)]
+    pub async fn cost_context(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: CostContextInput,
+    ) -> Result<CostContext, ActivityError> {
+        self.faults.wrap("cost_context", ctx.info().attempt, self.cost_context_work(&ctx, input)).await
     }
 
     #[activity(definition = defs::Apply)]

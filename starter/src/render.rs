@@ -64,6 +64,13 @@ pub fn status_json(p: &Progress) -> Value {
             "estimated_monthly_cost": g.estimated_monthly_cost,
             "increase_percent": g.increase_percent,
             "threshold_percent": g.threshold_percent,
+            "baseline_source": g.baseline_source,
+            "budget": g.budget.as_ref().map(|b| json!({
+                "name": b.name, "members": b.members, "monthly_limit": b.monthly_limit,
+                "hard_cap": (b.hard_cap > 0.0).then_some(b.hard_cap), "spent": b.spent,
+            })),
+            "deciding": g.deciding,
+            "refused": g.refused,
             "reason": g.reason,
         })),
         "findings": findings_json(&p.findings),

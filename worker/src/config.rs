@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use tollgate_activities::engine::sandbox::SandboxConfig;
 use tollgate_activities::engine::terraform::TerraformConfig;
+use tollgate_activities::budget::{BudgetConfig, CostPolicy};
 use tollgate_activities::faults::{self, Faults};
 use tollgate_activities::policy::{self, PolicyConfig};
 use tollgate_activities::sources::SourceConfig;
@@ -71,6 +72,7 @@ const KEYS: &[(&str, KeyKind)] = &[
     ("approval_timeout", KeyKind::Duration),
     ("cost_threshold_percent", KeyKind::Number),
     ("baseline_monthly_cost", KeyKind::Number),
+    ("baseline_source", KeyKind::Text),
     ("allowed_vendors", KeyKind::List),
     ("dry_run", KeyKind::Boolean),
     ("continue_as_new_after_events", KeyKind::Integer),
@@ -138,6 +140,9 @@ struct RawConfig {
     approval_timeout: Option<String>,
     cost_threshold_percent: Option<f64>,
     baseline_monthly_cost: Option<f64>,
+    baseline_source: Option<String>,
+    #[serde(default)]
+    budgets: Vec<RawBudget>,
     allowed_vendors: Option<Vec<String>>,
     dry_run: Option<bool>,
     continue_as_new_after_events: Option<u32>,
@@ -169,6 +174,15 @@ struct RawConfig {
     policy: RawPolicy,
     #[serde(default)]
     faults: RawFaults,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBudget {
+    name: String,
+    members: Vec<String>,
+    monthly: f64,
+    hard_cap: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -306,6 +320,8 @@ pub struct Config {
     pub policy: PolicyConfig,
     /// Infracost (`[infracost]`), when its binary is configured.
     pub infracost: Option<InfracostSettings>,
+    /// The gate's baseline source and the budgets (`baseline_source`, `[[budgets]]`).
+    pub cost_policy: CostPolicy,
     pub faults: Faults,
     pub reconcile: ReconcileConfig,
     /// Register missing search attributes at start (needs operator rights on the namespace).
@@ -596,6 +612,42 @@ impl Config {
                 )?),
             }),
         };
+        let ledger_baseline = match raw.baseline_source.as_deref().unwrap_or("static") {
+            "static" => false,
+            "ledger" => true,
+            other => {
+                return Err(err(
+                    "baseline_source",
+                    format!("'{other}' is not a source; use static (baseline_monthly_cost) or ledger (what Tollgate keeps alive)"),
+                ));
+            }
+        };
+        let mut budgets: Vec<BudgetConfig> = Vec::new();
+        for (i, b) in raw.budgets.into_iter().enumerate() {
+            let key = format!("budgets[{i}]");
+            let named = |e: String| err(&key, format!("'{}': {e}", b.name));
+            if b.name.trim().is_empty() {
+                return Err(err(&key, "name is empty; name each budget (a team or a person)".into()));
+            }
+            if b.members.is_empty() {
+                return Err(named("members is empty; list the requesters the budget covers".into()));
+            }
+            if !(b.monthly > 0.0) {
+                return Err(named(format!("monthly is {}; give the monthly limit in USD, above 0", b.monthly)));
+            }
+            if let Some(cap) = b.hard_cap
+                && cap < b.monthly
+            {
+                return Err(named(format!("hard_cap {cap} is below monthly {}; the hard cap is the higher line", b.monthly)));
+            }
+            for m in &b.members {
+                if let Some(other) = budgets.iter().find(|o| o.members.contains(m)) {
+                    return Err(named(format!("{m} is already in budget '{}'; a requester has one budget", other.name)));
+                }
+            }
+            budgets.push(BudgetConfig { name: b.name, members: b.members, monthly: b.monthly, hard_cap: b.hard_cap });
+        }
+        let cost_policy = CostPolicy { ledger_baseline, budgets };
         let levels = raw.policy.levels.unwrap_or_default();
         if let Some((rule, level)) = levels.iter().find(|(_, level)| policy::parse_level(level).is_none()) {
             return Err(err(
@@ -779,6 +831,7 @@ impl Config {
             sandbox,
             policy,
             infracost,
+            cost_policy,
             faults: Faults {
                 activities: fault_activities,
                 fail_first_attempts: raw.faults.fail_first_attempts.unwrap_or(0),

@@ -84,6 +84,7 @@ pub fn build_activities(config: &Config, client: Option<Client>) -> anyhow::Resu
         llm: build_llm(config)?,
         policies: Arc::new(build_policies(&config.policy)?),
         infracost: build_infracost(config)?,
+        cost_policy: config.cost_policy.clone(),
     })
 }
 

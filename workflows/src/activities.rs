@@ -7,7 +7,7 @@
 use temporalio_macros::activity_definitions;
 use temporalio_sdk::activities::ActivityError;
 use tollgate_proto::{
-    ApplyInput, ApplyResult, DestroyInput, DestroyResult, EstimateInput, EstimateResult, GenerateModuleInput,
+    ApplyInput, ApplyResult, CostContext, CostContextInput, DestroyInput, DestroyResult, EstimateInput, EstimateResult, GenerateModuleInput,
     GeneratedModule, HoldingsResult, NotifyInput, PlanInput, PlanResult, PolicyInput, PolicyResult, RequestStatesInput,
     RequestStatesResult, Settings,
 };
@@ -43,6 +43,13 @@ impl ProvisionActivities {
     /// Prices the plan's resources with the price book.
     #[activity(name = "estimate_cost")]
     pub fn estimate_cost(input: EstimateInput) -> Result<EstimateResult, ActivityError> {
+        unimplemented!()
+    }
+
+    /// The gate's baseline (and where it came from) and the requester's budget with what its
+    /// members already spend.
+    #[activity(name = "cost_context")]
+    pub fn cost_context(input: CostContextInput) -> Result<CostContext, ActivityError> {
         unimplemented!()
     }
 

@@ -3,7 +3,7 @@
 
 use temporalio_sdk::WorkflowContext;
 use tollgate_proto::{
-    ApplyInput, DecisionKind, EstimateInput, GenerateModuleInput, NotificationKind, PlanInput, PolicyFinding,
+    ApplyInput, CostContext, CostContextInput, DecisionKind, EstimateInput, GenerateModuleInput, NotificationKind, PlanInput, PolicyFinding,
     PolicyInput, ProvisionRequest, Settings, Stage, Undo,
 };
 
@@ -180,15 +180,29 @@ async fn plan_gate_apply(
     .unwrap_or_default();
     checkpoint(ctx)?;
 
-    // 6. gate
-    let decision = gate::decide(
-        &estimate,
-        settings.baseline_monthly_cost,
-        settings.cost_threshold_percent,
-        &request.environment,
-        &module_source,
-        &findings,
-    );
+    // 6. gate, with the baseline and the owner's budget as the worker sees them now
+    let context = if ctx.patched(patches::COST_CONTEXT) {
+        let input = CostContextInput { request_id: request_id.clone(), requester: request.requester.clone() };
+        step(ctx, "cost context", act::CostContext, input, steps::quick(settings, Scope::Cancellable), |c| c.attempt)
+            .await?
+    } else {
+        CostContext {
+            baseline_monthly_cost: settings.baseline_monthly_cost,
+            baseline_source: "static".into(),
+            ..Default::default()
+        }
+    };
+    checkpoint(ctx)?;
+    let decision = gate::decide(&gate::GateInputs {
+        estimate: &estimate,
+        baseline_monthly_cost: context.baseline_monthly_cost,
+        baseline_source: &context.baseline_source,
+        threshold_percent: settings.cost_threshold_percent,
+        environment: &request.environment,
+        module_source: &module_source,
+        findings: &findings,
+        budget: context.budget.as_ref(),
+    });
     ctx.upsert_search_attributes([
         sa::MONTHLY_COST.value_set(estimate.monthly_total),
         sa::APPROVAL_REQUIRED.value_set(decision.approval_required),
@@ -198,6 +212,16 @@ async fn plan_gate_apply(
         s.progress.gate = Some(decision.clone());
     });
     steps::record(ctx, "gate", now_ms(ctx), decision.reason.clone());
+    if decision.refused {
+        let reason = format!("refused at the gate: {}; nothing was applied", decision.reason);
+        if settings.dry_run || request.dry_run {
+            finish(ctx, Stage::DryRunDone, format!("dry run: nothing applied; would be {reason}"));
+        } else {
+            finish(ctx, Stage::Rejected, reason);
+            display::notify_ended(ctx, NotificationKind::Ended, std::slice::from_ref(&request.requester)).await;
+        }
+        return Ok(None);
+    }
 
     if settings.dry_run || request.dry_run {
         let verb = if decision.approval_required { "would wait for approval" } else { "would be created directly" };

@@ -18,3 +18,9 @@ pub const REPLAN_STALE: &str = "replan-stale";
 /// runs (every history recorded before it) go from plan straight to the estimate;
 /// `refused_by_policy.json` and `policy_approved.json` are recorded with it.
 pub const POLICY_CHECK: &str = "policy-check";
+
+/// 2026-11-21: the gate's baseline and the requester's budget come from a `cost_context`
+/// activity (static, or the ledger of what Tollgate keeps alive; budgets per team or
+/// requester) instead of the settings alone; a request past a budget's hard cap is refused.
+/// Every history recorded before it (all but `over_budget_hard_cap.json`) takes the old path.
+pub const COST_CONTEXT: &str = "cost-context";

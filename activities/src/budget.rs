@@ -1,0 +1,62 @@
+//! The gate's context beside the estimate: the baseline the threshold is a percentage of, and
+//! the requester's budget with what its members already spend. Both can come from Tollgate's
+//! own records: the monthly cost search attribute of every request it keeps alive.
+
+use futures::StreamExt;
+use temporalio_client::{Client, WorkflowListOptions};
+use tollgate_workflows::search_attributes as sa;
+
+/// A monthly budget (`[[budgets]]`): a team (several members) or one requester.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BudgetConfig {
+    pub name: String,
+    pub members: Vec<String>,
+    /// Past this, a request needs approval.
+    pub monthly: f64,
+    /// Past this, a request is refused.
+    pub hard_cap: Option<f64>,
+}
+
+/// Where the baseline comes from and which budgets apply.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CostPolicy {
+    /// The baseline is the ledger (what Tollgate keeps alive) instead of the static setting.
+    pub ledger_baseline: bool,
+    pub budgets: Vec<BudgetConfig>,
+}
+
+impl CostPolicy {
+    /// The budget that covers a requester (configuration refuses a member of two).
+    pub fn budget_for(&self, requester: &str) -> Option<&BudgetConfig> {
+        self.budgets.iter().find(|b| b.members.iter().any(|m| m == requester))
+    }
+}
+
+/// Stages in which a request's resources exist or are being created.
+const ALIVE: &str = "TollgateStage IN ('ACTIVE', 'APPLYING')";
+
+/// The monthly cost of what Tollgate keeps alive (requests ACTIVE or APPLYING), only those
+/// of `requesters` when given, leaving out `except` (the request being gated); and how many
+/// requests that is.
+pub async fn ledger(client: &Client, requesters: Option<&[String]>, except: &str) -> Result<(f64, usize), String> {
+    let quote = |s: &str| format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"));
+    let mut query = format!(
+        "WorkflowType = '{}' AND ExecutionStatus = 'Running' AND {ALIVE}",
+        tollgate_workflows::WORKFLOW_TYPE
+    );
+    if let Some(who) = requesters {
+        let names: Vec<String> = who.iter().map(|w| quote(w)).collect();
+        query.push_str(&format!(" AND TollgateRequester IN ({})", names.join(", ")));
+    }
+    let mut stream = client.list_workflows(query, WorkflowListOptions::builder().build());
+    let (mut total, mut count) = (0.0, 0);
+    while let Some(item) = stream.next().await {
+        let exec = item.map_err(|e| format!("listing the requests Tollgate keeps alive: {e}"))?;
+        if exec.id() == except {
+            continue;
+        }
+        total += exec.search_attributes().get(&sa::MONTHLY_COST).unwrap_or_default();
+        count += 1;
+    }
+    Ok((total, count))
+}
