@@ -57,3 +57,80 @@ fn infracost_without_its_key_stops_the_worker_at_start() {
          or remove infracost.binary to price with the price book"
     );
 }
+
+/// Estimates (us-east-1, 20 GB gp3 root): t3.micro $9.19, t3.small $16.78, m5.large $71.68 a month.
+const BUDGETED: &str = r#"
+baseline_source = "ledger"
+cost_threshold_percent = 1000
+[[budgets]]
+name = "data-team"
+members = ["alice", "bob"]
+monthly = 20
+hard_cap = 30
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ledger_is_the_baseline_and_budgets_ask_then_refuse() {
+    use tollgate_proto::DecisionKind;
+    let env = TestEnv::start(&format!("{LONG}\n{BUDGETED}")).await;
+
+    // Nothing alive yet: no baseline, so a person decides.
+    let first = env.request("ec2", "erin", &[]).await;
+    let waiting = env.wait_for(&first, Stage::AwaitingApproval, 60).await;
+    let gate = waiting.gate.unwrap();
+    assert_eq!(gate.baseline_source, "ledger: 0 active requests");
+    assert!(gate.reason.starts_with("+$9.19/month against no baseline (ledger: 0 active requests; threshold 1000%)"), "{}", gate.reason);
+    assert!(gate.budget.is_none(), "erin has no budget");
+    tollgate_starter::ops::decide(&env.client, &first, DecisionKind::Approve, "carol", "", "").await.unwrap();
+    env.wait_for(&first, Stage::Active, 60).await;
+
+    // erin's box is the ledger now; alice's budget has room.
+    let alice = env.request("ec2", "alice", &[]).await;
+    let active = env.wait_for(&alice, Stage::Active, 60).await;
+    let gate = active.gate.unwrap();
+    assert_eq!(
+        gate.reason,
+        "+$9.19/month is 100.0% of the $9.19/month baseline (ledger: 1 active request; threshold 1000%); \
+         budget data-team: $0.00 spent + $9.19 = $9.19 of $20.00/month, hard cap $30.00: created directly"
+    );
+    assert_eq!(gate.budget.as_ref().unwrap().members, vec!["alice", "bob"]);
+
+    // bob shares the team's budget: past the limit, a person decides.
+    let over = env.request("ec2", "bob", &[("instance_type", "t3.small")]).await;
+    let waiting = env.wait_for(&over, Stage::AwaitingApproval, 60).await;
+    let gate = waiting.gate.unwrap();
+    assert_eq!(gate.deciding, vec!["budget"]);
+    assert!(gate.reason.contains("budget data-team: $9.19 spent + $16.78 = $25.97 of $20.00/month, hard cap $30.00"), "{}", gate.reason);
+    assert!(gate.reason.ends_with("approval required (over budget data-team ($25.97 > $20.00/month))"), "{}", gate.reason);
+
+    // Past the hard cap: refused with the arithmetic, nothing created.
+    let capped = env.request("ec2", "bob", &[("instance_type", "m5.large")]).await;
+    let done = env.wait_for(&capped, Stage::Rejected, 60).await;
+    assert!(done.gate.as_ref().unwrap().refused);
+    assert_eq!(
+        done.final_reason,
+        "refused at the gate: +$71.68/month is 390.0% of the $18.38/month baseline (ledger: 2 active requests; threshold 1000%); \
+         budget data-team: $9.19 spent + $71.68 = $80.87 of $20.00/month, hard cap $30.00: refused (over the hard cap of budget \
+         data-team ($80.87 > $30.00/month)); nothing was applied"
+    );
+    assert!(env.events(&capped).is_empty());
+    let (code, out, _) = env.cli(&["status", &capped, "-o", "json"]).await;
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["gate"]["deciding"], serde_json::json!(["hard cap"]));
+    assert_eq!(v["gate"]["budget"]["spent"], 9.19);
+    env.shutdown().await;
+}
+
+#[test]
+fn budgets_that_cannot_work_are_refused_at_start() {
+    let refuse = |text: &str| tollgate_worker::Config::from_sources(text, "test", &[]).unwrap_err().to_string();
+    let err = refuse("[[budgets]]\nname = \"t\"\nmembers = [\"a\"]\nmonthly = 100\nhard_cap = 50\n");
+    assert!(err.contains("budgets[0]: 't': hard_cap 50 is below monthly 100"), "{err}");
+    let err = refuse(
+        "[[budgets]]\nname = \"t\"\nmembers = [\"a\"]\nmonthly = 1\n[[budgets]]\nname = \"u\"\nmembers = [\"a\"]\nmonthly = 1\n",
+    );
+    assert!(err.contains("budgets[1]: 'u': a is already in budget 't'"), "{err}");
+    let err = refuse("baseline_source = \"guess\"\n");
+    assert!(err.contains("baseline_source: 'guess' is not a source"), "{err}");
+}

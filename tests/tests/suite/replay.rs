@@ -31,6 +31,7 @@ const ENDINGS: &[&str] = &[
     "reconcile",
     "refused_by_policy",
     "policy_approved",
+    "over_budget_hard_cap",
 ];
 
 fn histories() -> PathBuf {
@@ -52,12 +53,14 @@ async fn replay(name: &str, history: WorkflowHistory) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_ending_replays_from_its_recorded_history() {
-    // "1" re-records everything; "policy" only the runs that go through POLICY_CHECK.
+    // "1" re-records everything; "policy" or "cost" only the runs recorded for those patches.
     match std::env::var("TOLLGATE_RECORD_HISTORIES").as_deref() {
         Ok("policy") => record_policy().await,
+        Ok("cost") => record_cost().await,
         Ok(_) => {
             record().await;
             record_policy().await;
+            record_cost().await;
         }
         Err(_) => {}
     }
@@ -233,5 +236,19 @@ async fn record_policy() {
     env.wait_for(&approved, Stage::Destroyed, 90).await;
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     save(&env, "policy_approved", &approved, None).await;
+    env.shutdown().await;
+}
+
+/// Through the gate's cost context (patch "cost-context"): a request refused past its
+/// budget's hard cap, against the ledger baseline.
+async fn record_cost() {
+    let text = format!(
+        "{BASE}\nbaseline_source = \"ledger\"\n[[budgets]]\nname = \"data-team\"\nmembers = [\"alice\"]\nmonthly = 5\nhard_cap = 8\n"
+    );
+    let env = TestEnv::start(&text).await;
+    let refused = env.request("ec2", "alice", &[]).await;
+    env.wait_for(&refused, Stage::Rejected, 60).await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    save(&env, "over_budget_hard_cap", &refused, None).await;
     env.shutdown().await;
 }
