@@ -17,11 +17,22 @@ pub struct BudgetConfig {
     pub hard_cap: Option<f64>,
 }
 
+/// Where the gate's baseline comes from (`baseline_source`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum BaselineSource {
+    /// `baseline_monthly_cost`.
+    #[default]
+    Static,
+    /// The monthly cost of what Tollgate keeps alive.
+    Ledger,
+    /// The last three full months' average from AWS Cost Explorer.
+    AwsCostExplorer(crate::cost_explorer::CostExplorerConfig),
+}
+
 /// Where the baseline comes from and which budgets apply.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CostPolicy {
-    /// The baseline is the ledger (what Tollgate keeps alive) instead of the static setting.
-    pub ledger_baseline: bool,
+    pub baseline: BaselineSource,
     pub budgets: Vec<BudgetConfig>,
 }
 

@@ -8,6 +8,7 @@ pub mod artifacts;
 pub mod budget;
 pub mod catalog;
 pub mod cost;
+pub mod cost_explorer;
 pub mod engine;
 pub mod faults;
 pub mod infracost;
@@ -62,6 +63,8 @@ pub struct TollgateActivities {
     pub infracost: Option<infracost::Infracost>,
     /// Where the gate's baseline comes from, and the budgets.
     pub cost_policy: budget::CostPolicy,
+    /// The Cost Explorer client, for `baseline_source = "aws-cost-explorer"`.
+    pub cost_explorer: Option<cost_explorer::CostExplorer>,
 }
 
 /// An error the workflow sees as an ApplicationFailure with a type name.
@@ -322,12 +325,21 @@ impl TollgateActivities {
             })
         };
         let unavailable = |e: String| classified("TemporalUnavailable", true, e);
-        let (baseline_monthly_cost, baseline_source) = if self.cost_policy.ledger_baseline {
-            let (total, count) = budget::ledger(client()?, None, &input.request_id).await.map_err(unavailable)?;
-            let plural = if count == 1 { "" } else { "s" };
-            (total, format!("ledger: {count} active request{plural}"))
-        } else {
-            (self.settings.baseline_monthly_cost, "static".to_string())
+        let (baseline_monthly_cost, baseline_source) = match &self.cost_policy.baseline {
+            budget::BaselineSource::Static => (self.settings.baseline_monthly_cost, "static".to_string()),
+            budget::BaselineSource::Ledger => {
+                let (total, count) = budget::ledger(client()?, None, &input.request_id).await.map_err(unavailable)?;
+                let plural = if count == 1 { "" } else { "s" };
+                (total, format!("ledger: {count} active request{plural}"))
+            }
+            budget::BaselineSource::AwsCostExplorer(_) => {
+                let explorer = self.cost_explorer.as_ref().ok_or_else(|| {
+                    classified("Internal", false, "baseline_source is aws-cost-explorer but no client was built")
+                })?;
+                // Throttling, outages and bad credentials alike retry with backoff; the
+                // failure (after the retries) names the cause.
+                explorer.baseline().await.map_err(|e| classified("CostExplorerUnavailable", true, e))?
+            }
         };
         let budget = match self.cost_policy.budget_for(&input.requester) {
             None => None,

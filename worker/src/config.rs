@@ -9,7 +9,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use tollgate_activities::engine::sandbox::SandboxConfig;
 use tollgate_activities::engine::terraform::TerraformConfig;
-use tollgate_activities::budget::{BudgetConfig, CostPolicy};
+use tollgate_activities::budget::{BaselineSource, BudgetConfig, CostPolicy};
+use tollgate_activities::cost_explorer::CostExplorerConfig;
 use tollgate_activities::faults::{self, Faults};
 use tollgate_activities::policy::{self, PolicyConfig};
 use tollgate_activities::sources::SourceConfig;
@@ -110,6 +111,11 @@ const KEYS: &[(&str, KeyKind)] = &[
     ("terraform.lock_timeout", KeyKind::Duration),
     ("sandbox.latency", KeyKind::Duration),
     ("sandbox.account_id", KeyKind::Text),
+    ("cost_explorer.endpoint", KeyKind::Text),
+    ("cost_explorer.region", KeyKind::Text),
+    ("cost_explorer.tag_key", KeyKind::Text),
+    ("cost_explorer.tag_value", KeyKind::Text),
+    ("cost_explorer.cache", KeyKind::Duration),
     ("infracost.binary", KeyKind::Text),
     ("infracost.api_key_env", KeyKind::Text),
     ("infracost.timeout", KeyKind::Duration),
@@ -123,7 +129,7 @@ const KEYS: &[(&str, KeyKind)] = &[
 
 /// Sections whose keys are written `TOLLGATE_<SECTION>_<KEY>` in the environment.
 const SECTIONS: &[&str] =
-    &["notifications", "retry", "timeouts", "reconcile", "artifacts", "llm", "terraform", "sandbox", "infracost", "policy", "faults"];
+    &["notifications", "retry", "timeouts", "reconcile", "artifacts", "llm", "terraform", "sandbox", "cost_explorer", "infracost", "policy", "faults"];
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -169,6 +175,8 @@ struct RawConfig {
     #[serde(default)]
     sandbox: RawSandbox,
     #[serde(default)]
+    cost_explorer: RawCostExplorer,
+    #[serde(default)]
     infracost: RawInfracost,
     #[serde(default)]
     policy: RawPolicy,
@@ -183,6 +191,16 @@ struct RawBudget {
     members: Vec<String>,
     monthly: f64,
     hard_cap: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCostExplorer {
+    endpoint: Option<String>,
+    region: Option<String>,
+    tag_key: Option<String>,
+    tag_value: Option<String>,
+    cache: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -612,13 +630,33 @@ impl Config {
                 )?),
             }),
         };
-        let ledger_baseline = match raw.baseline_source.as_deref().unwrap_or("static") {
-            "static" => false,
-            "ledger" => true,
+        let ce = raw.cost_explorer;
+        let baseline = match raw.baseline_source.as_deref().unwrap_or("static") {
+            "static" => BaselineSource::Static,
+            "ledger" => BaselineSource::Ledger,
+            "aws-cost-explorer" => {
+                let tag = match (ce.tag_key.filter(|k| !k.is_empty()), ce.tag_value) {
+                    (None, None) => None,
+                    (Some(k), Some(v)) => Some((k, v)),
+                    _ => return Err(err("cost_explorer.tag_key", "give tag_key and tag_value together (e.g. team and data)".into())),
+                };
+                let endpoint = ce.endpoint.unwrap_or_else(|| defaults::COST_EXPLORER_ENDPOINT.into());
+                if !(endpoint.starts_with("https://") || endpoint.starts_with("http://")) {
+                    return Err(err("cost_explorer.endpoint", format!("'{endpoint}' is not an http(s) URL")));
+                }
+                BaselineSource::AwsCostExplorer(CostExplorerConfig {
+                    endpoint,
+                    region: ce.region.unwrap_or_else(|| "us-east-1".into()),
+                    tag,
+                    cache: Duration::from_millis(positive("cost_explorer.cache", &ce.cache, defaults::COST_EXPLORER_CACHE_MS)?),
+                })
+            }
             other => {
                 return Err(err(
                     "baseline_source",
-                    format!("'{other}' is not a source; use static (baseline_monthly_cost) or ledger (what Tollgate keeps alive)"),
+                    format!(
+                        "'{other}' is not a source; use static (baseline_monthly_cost), ledger (what Tollgate keeps alive) or aws-cost-explorer"
+                    ),
                 ));
             }
         };
@@ -647,7 +685,7 @@ impl Config {
             }
             budgets.push(BudgetConfig { name: b.name, members: b.members, monthly: b.monthly, hard_cap: b.hard_cap });
         }
-        let cost_policy = CostPolicy { ledger_baseline, budgets };
+        let cost_policy = CostPolicy { baseline, budgets };
         let levels = raw.policy.levels.unwrap_or_default();
         if let Some((rule, level)) = levels.iter().find(|(_, level)| policy::parse_level(level).is_none()) {
             return Err(err(

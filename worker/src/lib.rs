@@ -85,7 +85,21 @@ pub fn build_activities(config: &Config, client: Option<Client>) -> anyhow::Resu
         policies: Arc::new(build_policies(&config.policy)?),
         infracost: build_infracost(config)?,
         cost_policy: config.cost_policy.clone(),
+        cost_explorer: build_cost_explorer(config)?,
     })
+}
+
+/// The Cost Explorer client, with the standard AWS credential variables.
+fn build_cost_explorer(config: &Config) -> anyhow::Result<Option<tollgate_activities::cost_explorer::CostExplorer>> {
+    use tollgate_activities::budget::BaselineSource;
+    use tollgate_activities::cost_explorer::{CostExplorer, Credentials};
+    let BaselineSource::AwsCostExplorer(ce) = &config.cost_policy.baseline else { return Ok(None) };
+    let credentials = Credentials::from_env().ok_or_else(|| {
+        anyhow::anyhow!(
+            "baseline_source = \"aws-cost-explorer\" needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary credentials) with ce:GetCostAndUsage"
+        )
+    })?;
+    Ok(Some(CostExplorer::new(ce.clone(), credentials)))
 }
 
 /// Infracost, with its key from the environment variable the configuration names.

@@ -72,3 +72,8 @@ pub fn settings() -> Settings {
 pub const INFRACOST_API_KEY_ENV: &str = "INFRACOST_API_KEY";
 /// How long one `infracost breakdown` may take.
 pub const INFRACOST_TIMEOUT_MS: u64 = 2 * 60_000;
+
+/// AWS Cost Explorer's endpoint (the service lives in us-east-1).
+pub const COST_EXPLORER_ENDPOINT: &str = "https://ce.us-east-1.amazonaws.com";
+/// How long a Cost Explorer baseline is reused (each call is billed).
+pub const COST_EXPLORER_CACHE_MS: u64 = 6 * 3_600_000;

@@ -134,3 +134,30 @@ fn budgets_that_cannot_work_are_refused_at_start() {
     let err = refuse("baseline_source = \"guess\"\n");
     assert!(err.contains("baseline_source: 'guess' is not a source"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_baseline_can_come_from_aws_cost_explorer() {
+    // moto answers GetCostAndUsage with results queued through its own API.
+    let (_moto, options) = crate::common::start_moto("unused").await;
+    let endpoint = options["endpoint"].clone();
+    let port: u16 = endpoint.rsplit(':').next().unwrap().parse().unwrap();
+    let months = serde_json::json!({"results": [{"ResultsByTime": [
+        {"TimePeriod": {"Start": "2026-08-01", "End": "2026-09-01"}, "Total": {"UnblendedCost": {"Amount": "181.10", "Unit": "USD"}}, "Groups": [], "Estimated": false},
+        {"TimePeriod": {"Start": "2026-09-01", "End": "2026-10-01"}, "Total": {"UnblendedCost": {"Amount": "192.20", "Unit": "USD"}}, "Groups": [], "Estimated": false},
+        {"TimePeriod": {"Start": "2026-10-01", "End": "2026-11-01"}, "Total": {"UnblendedCost": {"Amount": "203.30", "Unit": "USD"}}, "Groups": [], "Estimated": false}
+    ]}]});
+    assert!(crate::common::http_ok(port, "POST", "/moto-api/static/ce/cost-and-usage-results", &months.to_string()).await);
+
+    let text = format!(
+        "{LONG}\nbaseline_source = \"aws-cost-explorer\"\n[cost_explorer]\nendpoint = \"{endpoint}\"\ntag_key = \"team\"\ntag_value = \"data\"\n"
+    );
+    let env = TestEnv::start(&text).await;
+    let id = env.request("ec2", "alice", &[]).await;
+    let active = env.wait_for(&id, Stage::Active, 60).await;
+    let gate = active.gate.unwrap();
+    assert_eq!(gate.baseline_monthly_cost, 192.2, "(181.10 + 192.20 + 203.30) / 3");
+    assert!(gate.baseline_source.starts_with("aws-cost-explorer: average unblended cost of 3 months from "), "{}", gate.baseline_source);
+    assert!(gate.baseline_source.ends_with("(exclusive), tag team=data"), "{}", gate.baseline_source);
+    assert!(gate.reason.starts_with("+$9.19/month is 4.8% of the $192.20/month baseline (aws-cost-explorer:"), "{}", gate.reason);
+    env.shutdown().await;
+}

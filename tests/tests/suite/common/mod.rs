@@ -470,10 +470,17 @@ pub async fn start_moto(bucket: &str) -> (KillOnDrop, std::collections::BTreeMap
 
 /// A bodiless HTTP/1.1 PUT on loopback; true on a 2xx answer.
 async fn http_put_ok(port: u16, path: &str) -> bool {
+    http_ok(port, "PUT", path, "").await
+}
+
+/// An HTTP/1.1 request with a JSON body on loopback; true on a 2xx answer.
+pub async fn http_ok(port: u16, method: &str, path: &str, body: &str) -> bool {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else { return false };
-    let request =
-        format!("PUT {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
     if stream.write_all(request.as_bytes()).await.is_err() {
         return false;
     }

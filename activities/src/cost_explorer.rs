@@ -1,0 +1,261 @@
+//! The `aws-cost-explorer` baseline: the average unblended cost of the last three full months
+//! from AWS Cost Explorer's GetCostAndUsage (optionally only resources with one tag value,
+//! e.g. team=data), cached for a while (each call is billed by AWS). Requests are signed
+//! with Signature Version 4 here: one POST does not warrant an AWS SDK.
+
+use std::str::FromStr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use ring::hmac;
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+/// Where and how to ask (`[cost_explorer]`); credentials are the standard AWS variables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CostExplorerConfig {
+    /// `https://ce.us-east-1.amazonaws.com` (Cost Explorer lives in us-east-1).
+    pub endpoint: String,
+    pub region: String,
+    /// Only costs of resources tagged `tag_key = tag_value`, when set.
+    pub tag: Option<(String, String)>,
+    pub cache: Duration,
+}
+
+/// AWS credentials.
+#[derive(Clone)]
+pub struct Credentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: Option<String>,
+}
+
+impl Credentials {
+    /// From AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN.
+    pub fn from_env() -> Option<Self> {
+        Some(Self {
+            access_key_id: std::env::var("AWS_ACCESS_KEY_ID").ok().filter(|v| !v.is_empty())?,
+            secret_access_key: std::env::var("AWS_SECRET_ACCESS_KEY").ok().filter(|v| !v.is_empty())?,
+            session_token: std::env::var("AWS_SESSION_TOKEN").ok().filter(|v| !v.is_empty()),
+        })
+    }
+}
+
+pub struct CostExplorer {
+    config: CostExplorerConfig,
+    credentials: Credentials,
+    http: reqwest::Client,
+    cached: Mutex<Option<(Instant, f64, String)>>,
+}
+
+/// The first days of the three full months before `today` ("2026-08-01", ..., "2026-11-01"
+/// for a day in November): the period is [first, last).
+pub fn last_three_months(year: i32, month: u32) -> (String, String) {
+    let back = |n: i32| {
+        let m = (year * 12 + month as i32 - 1) - n;
+        format!("{:04}-{:02}-01", m.div_euclid(12), m.rem_euclid(12) + 1)
+    };
+    (back(3), back(0))
+}
+
+/// Signature Version 4 over one request: returns the headers to send (Authorization,
+/// X-Amz-Date, and the security token when there is one). `headers` are the other headers
+/// that are signed, lower-case names; `query` is already canonical.
+#[allow(clippy::too_many_arguments)]
+pub fn sign_v4(
+    credentials: &Credentials,
+    method: &str,
+    host: &str,
+    path: &str,
+    query: &str,
+    headers: &[(&str, &str)],
+    payload: &[u8],
+    region: &str,
+    service: &str,
+    amz_date: &str,
+) -> Vec<(String, String)> {
+    let date = &amz_date[..8];
+    let mut signed: Vec<(String, String)> = headers.iter().map(|(k, v)| (k.to_lowercase(), v.trim().to_string())).collect();
+    signed.push(("host".into(), host.into()));
+    signed.push(("x-amz-date".into(), amz_date.into()));
+    if let Some(token) = &credentials.session_token {
+        signed.push(("x-amz-security-token".into(), token.clone()));
+    }
+    signed.sort();
+    let canonical_headers: String = signed.iter().map(|(k, v)| format!("{k}:{v}\n")).collect();
+    let signed_headers = signed.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(";");
+    let canonical = format!(
+        "{method}\n{path}\n{query}\n{canonical_headers}\n{signed_headers}\n{}",
+        hex::encode(Sha256::digest(payload))
+    );
+    let scope = format!("{date}/{region}/{service}/aws4_request");
+    let to_sign = format!("AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}", hex::encode(Sha256::digest(canonical.as_bytes())));
+    let mac = |key: &[u8], data: &str| hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data.as_bytes());
+    let k_date = mac(format!("AWS4{}", credentials.secret_access_key).as_bytes(), date);
+    let k_region = mac(k_date.as_ref(), region);
+    let k_service = mac(k_region.as_ref(), service);
+    let k_signing = mac(k_service.as_ref(), "aws4_request");
+    let signature = hex::encode(mac(k_signing.as_ref(), &to_sign).as_ref());
+    let mut out = vec![
+        (
+            "Authorization".to_string(),
+            format!(
+                "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={signature}",
+                credentials.access_key_id
+            ),
+        ),
+        ("X-Amz-Date".to_string(), amz_date.to_string()),
+    ];
+    if let Some(token) = &credentials.session_token {
+        out.push(("X-Amz-Security-Token".to_string(), token.clone()));
+    }
+    out
+}
+
+/// The average of the months' `Total.UnblendedCost.Amount` (decimal strings).
+pub fn average_unblended(response: &Value) -> Result<(f64, usize), String> {
+    let months = response["ResultsByTime"].as_array().ok_or("the answer has no ResultsByTime")?;
+    if months.is_empty() {
+        return Err("Cost Explorer returned no months".into());
+    }
+    let mut sum = Decimal::ZERO;
+    for m in months {
+        let amount = m["Total"]["UnblendedCost"]["Amount"].as_str().ok_or_else(|| {
+            format!("month {} has no Total.UnblendedCost.Amount", m["TimePeriod"]["Start"].as_str().unwrap_or("?"))
+        })?;
+        sum += Decimal::from_str(amount).map_err(|e| format!("amount '{amount}' is not a decimal: {e}"))?;
+    }
+    let average = sum / Decimal::from(months.len() as u64);
+    Ok((average.round_dp(2).to_f64().unwrap_or_default(), months.len()))
+}
+
+impl CostExplorer {
+    pub fn new(config: CostExplorerConfig, credentials: Credentials) -> Self {
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap_or_default();
+        Self { config, credentials, http, cached: Mutex::new(None) }
+    }
+
+    /// The baseline and its source text, from the cache when it is fresh.
+    pub async fn baseline(&self) -> Result<(f64, String), String> {
+        if let Ok(guard) = self.cached.lock()
+            && let Some((at, value, source)) = guard.as_ref()
+            && at.elapsed() < self.config.cache
+        {
+            return Ok((*value, source.clone()));
+        }
+        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default();
+        let stamp = tollgate_workflows::fmt_time_ms(now_ms); // 2026-11-21T22:15:00Z
+        let (year, month) = (stamp[..4].parse().unwrap_or(1970), stamp[5..7].parse().unwrap_or(1));
+        let (start, end) = last_three_months(year, month);
+        let mut body = json!({
+            "TimePeriod": { "Start": start, "End": end },
+            "Granularity": "MONTHLY",
+            "Metrics": ["UnblendedCost"],
+        });
+        if let Some((key, value)) = &self.config.tag {
+            body["Filter"] = json!({ "Tags": { "Key": key, "Values": [value] } });
+        }
+        let payload = body.to_string();
+        let url = url::Url::parse(&self.config.endpoint).map_err(|e| format!("cost_explorer.endpoint: {e}"))?;
+        let host = match url.port() {
+            Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
+            None => url.host_str().unwrap_or_default().to_string(),
+        };
+        let amz_date: String = stamp.chars().filter(|c| *c != '-' && *c != ':').collect();
+        let target = "AWSInsightsIndexService.GetCostAndUsage";
+        let content_type = "application/x-amz-json-1.1";
+        let auth = sign_v4(
+            &self.credentials,
+            "POST",
+            &host,
+            "/",
+            "",
+            &[("content-type", content_type), ("x-amz-target", target)],
+            payload.as_bytes(),
+            &self.config.region,
+            "ce",
+            &amz_date,
+        );
+        let mut request = self
+            .http
+            .post(url)
+            .header("Content-Type", content_type)
+            .header("X-Amz-Target", target)
+            .body(payload);
+        for (k, v) in auth {
+            request = request.header(k, v);
+        }
+        let response = request.send().await.map_err(|e| format!("Cost Explorer: {e}"))?;
+        let status = response.status();
+        let text = response.text().await.map_err(|e| format!("Cost Explorer: {e}"))?;
+        if !status.is_success() {
+            return Err(format!("Cost Explorer answered {status}: {}", text.chars().take(300).collect::<String>()));
+        }
+        let answer: Value = serde_json::from_str(&text).map_err(|e| format!("Cost Explorer's answer is not JSON: {e}"))?;
+        let (average, months) = average_unblended(&answer)?;
+        let tag = match &self.config.tag {
+            Some((k, v)) => format!(", tag {k}={v}"),
+            None => String::new(),
+        };
+        let source =
+            format!("aws-cost-explorer: average unblended cost of {months} months from {start} to {end} (exclusive){tag}");
+        if let Ok(mut guard) = self.cached.lock() {
+            *guard = Some((Instant::now(), average, source.clone()));
+        }
+        Ok((average, source))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// AWS's published Signature Version 4 example (IAM ListUsers, 2015-08-30).
+    #[test]
+    fn signatures_match_the_aws_example() {
+        let credentials = Credentials {
+            access_key_id: "AKIDEXAMPLE".into(),
+            secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
+            session_token: None,
+        };
+        let headers = sign_v4(
+            &credentials,
+            "GET",
+            "iam.amazonaws.com",
+            "/",
+            "Action=ListUsers&Version=2010-05-08",
+            &[("content-type", "application/x-www-form-urlencoded; charset=utf-8")],
+            b"",
+            "us-east-1",
+            "iam",
+            "20150830T123600Z",
+        );
+        assert_eq!(
+            headers[0].1,
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request, \
+             SignedHeaders=content-type;host;x-amz-date, \
+             Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7"
+        );
+    }
+
+    #[test]
+    fn the_period_is_the_last_three_full_months() {
+        assert_eq!(last_three_months(2026, 11), ("2026-08-01".into(), "2026-11-01".into()));
+        assert_eq!(last_three_months(2026, 2), ("2025-11-01".into(), "2026-02-01".into()));
+    }
+
+    #[test]
+    fn the_average_is_taken_in_decimals() {
+        let answer = json!({"ResultsByTime": [
+            {"TimePeriod": {"Start": "2026-08-01"}, "Total": {"UnblendedCost": {"Amount": "1000.10", "Unit": "USD"}}},
+            {"TimePeriod": {"Start": "2026-09-01"}, "Total": {"UnblendedCost": {"Amount": "1200.20", "Unit": "USD"}}},
+            {"TimePeriod": {"Start": "2026-10-01"}, "Total": {"UnblendedCost": {"Amount": "1400.30", "Unit": "USD"}}},
+        ]});
+        assert_eq!(average_unblended(&answer).unwrap(), (1200.2, 3));
+        assert!(average_unblended(&json!({"ResultsByTime": []})).unwrap_err().contains("no months"));
+        let bad = json!({"ResultsByTime": [{"TimePeriod": {"Start": "2026-08-01"}, "Total": {}}]});
+        assert_eq!(average_unblended(&bad).unwrap_err(), "month 2026-08-01 has no Total.UnblendedCost.Amount");
+    }
+}
