@@ -670,7 +670,7 @@ impl Config {
             if b.members.is_empty() {
                 return Err(named("members is empty; list the requesters the budget covers".into()));
             }
-            if !(b.monthly > 0.0) {
+            if b.monthly.is_nan() || b.monthly <= 0.0 {
                 return Err(named(format!("monthly is {}; give the monthly limit in USD, above 0", b.monthly)));
             }
             if let Some(cap) = b.hard_cap
