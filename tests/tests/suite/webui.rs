@@ -1,11 +1,21 @@
 //! The Temporal Web UI in a real browser (Debian's chromium, driven by playwright-core from
 //! tests/webui): the list filters by Tollgate's stage attribute, the current details render
-//! with their dollar amounts intact, the Call Stack tab answers, and an `approve` signal sent
+//! with their dollar amounts and policy findings intact, the Call Stack tab answers, and an `approve` signal sent
 //! from the UI's "Send a Signal" dialog moves a real request on.
 
 use crate::common::{BASE, TestEnv, free_port, workspace};
 use temporalio_sdk::testing::{EphemeralExe, LocalWorkflowEnvironmentOptions, WorkflowEnvironment};
 use tollgate_proto::{DecisionKind, Stage};
+
+const STANDBY_RULE: &str = r#"package tollgate.rules.db_standby
+import data.tollgate.lib
+import rego.v1
+rule := {"id": "db-standby", "control": "CP-10", "level": "warn", "title": "Databases have a standby"}
+findings contains {"address": address, "message": "single-AZ: no standby to fail over to"} if {
+	some address, rc in lib.of_type("aws_db_instance")
+	lib.after(rc).multi_az != true
+}
+"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approve_through_the_web_ui_signal_dialog() {
@@ -18,7 +28,11 @@ async fn approve_through_the_web_ui_signal_dialog() {
         .extra_args(tollgate_workflows::search_attributes::dev_server_args())
         .build();
     let server = WorkflowEnvironment::start_local(options).await.expect("dev server with UI starts");
-    let env = TestEnv::with_server(BASE, server, port).await;
+    // A team rule that warns about the request, so its finding shows in the details.
+    let rules = tempfile::tempdir().unwrap();
+    std::fs::write(rules.path().join("standby.rego"), STANDBY_RULE).unwrap();
+    let text = format!("{BASE}\n[policy]\ndirs = [\"{}\"]\n", rules.path().display());
+    let env = TestEnv::with_server(&text, server, port).await;
     let id = env.request("rds", "alice", &[("instance_class", "db.r5.2xlarge")]).await;
     env.wait_for(&id, Stage::AwaitingApproval, 60).await;
 
@@ -49,6 +63,12 @@ async fn approve_through_the_web_ui_signal_dialog() {
             "Gate: +$732.30/month is 73.2% of the $1000.00/month baseline (threshold 10%): approval required"
         ),
         "the dollar amounts must render as written: {details}"
+    );
+    assert!(
+        details.contains("Policy findings: 1")
+            && details.contains("warn: [CP-10 db-standby] aws_db_instance.this: single-AZ: no standby to fail over to")
+            && !details.contains("- warn"),
+        "findings render as written: {details}"
     );
     assert!(step("call stack")["text"].as_str().unwrap().contains("waiting for approval: 0 of 1 approvals"));
     step("signalled");

@@ -64,7 +64,8 @@ pub fn current_details(p: &Progress) -> String {
         lines.push(format!("**Gate:** {}", escape_markdown(&gate.reason)));
     }
     if !p.findings.is_empty() {
-        let mut policy = vec![format!("**Policy findings:** {}", p.findings.len())];
+        // The blank line makes the findings a list in the Web UI's markdown.
+        let mut policy = vec![format!("**Policy findings:** {}\n", p.findings.len())];
         for f in p.findings.iter().take(MAX_FINDINGS_SHOWN) {
             policy.push(format!("- {}: {}", crate::policy::level_label(f), escape_markdown(&crate::policy::label(f))));
         }
@@ -229,7 +230,7 @@ mod tests {
         };
         assert_eq!(
             current_details(&p),
-            "**Stage:** AWAITING\\_APPROVAL\n\n**Policy findings:** 2\n\
+            "**Stage:** AWAITING\\_APPROVAL\n\n**Policy findings:** 2\n\n\
              - approval: \\[AU-2 vpc-flow-logs\\] aws\\_vpc.main: new VPC without a flow log\n\
              - warn: \\[CM-3 iac-version-tag\\] aws\\_s3\\_bucket.this: no IacVersion tag\n\n**Approvals:** 0 of 1"
         );
