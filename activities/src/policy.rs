@@ -364,6 +364,50 @@ fn plan_index(input: &regorus::Value) -> regorus::Value {
     data
 }
 
+/// Turns a Terraform state into the plan shape the rules read, so the same pack audits what
+/// exists: every resource as if the plan created it (its attributes as planned values).
+/// Takes a state file (format version 4) or `terraform show -json` of a state; `None` for
+/// anything else. References between resources are not in a state: rules match companions
+/// (an access block and its bucket) by their known values there.
+pub fn plan_from_state(state: &Value) -> Option<Value> {
+    let change = |address: String, mode: &Value, ty: &Value, name: &Value, values: &Value| {
+        serde_json::json!({
+            "address": address, "mode": mode, "type": ty, "name": name,
+            "change": { "actions": ["create"], "before": null, "after": values, "after_unknown": {} },
+        })
+    };
+    let mut changes = Vec::new();
+    if state["version"].as_u64() == Some(4) {
+        for r in state["resources"].as_array()? {
+            let (ty, name) = (r["type"].as_str().unwrap_or_default(), r["name"].as_str().unwrap_or_default());
+            let module = r["module"].as_str().map(|m| format!("{m}.")).unwrap_or_default();
+            for instance in r["instances"].as_array().into_iter().flatten() {
+                let index = match &instance["index_key"] {
+                    Value::Null => String::new(),
+                    Value::String(k) => format!("[\"{k}\"]"),
+                    other => format!("[{other}]"),
+                };
+                let address = format!("{module}{ty}.{name}{index}");
+                changes.push(change(address, &r["mode"], &r["type"], &r["name"], &instance["attributes"]));
+            }
+        }
+    } else {
+        let mut modules = vec![state.get("values")?.get("root_module")?];
+        while let Some(m) = modules.pop() {
+            for r in m["resources"].as_array().into_iter().flatten() {
+                let address = r["address"].as_str().unwrap_or_default().to_string();
+                changes.push(change(address, &r["mode"], &r["type"], &r["name"], &r["values"]));
+            }
+            modules.extend(m["child_modules"].as_array().into_iter().flatten());
+        }
+    }
+    Some(serde_json::json!({
+        "format_version": "1.0",
+        "resource_changes": changes,
+        "configuration": { "root_module": { "resources": [] } },
+    }))
+}
+
 /// The most severe level among findings.
 pub fn worst(findings: &[PolicyFinding]) -> Option<FindingLevel> {
     findings.iter().map(|f| f.level()).max()
@@ -598,6 +642,35 @@ findings contains {"address": rc.address, "message": "too big"} if {
                 address: "aws_security_group.ssh".into(),
             }
         );
+    }
+
+    #[test]
+    fn states_are_audited_with_the_same_rules() {
+        let set = PolicySet::load(&PolicyConfig::default()).unwrap();
+        let tags = serde_json::json!({"Owner": "a", "Environment": "dev", "RequestId": "r", "ExpiresAt": "t", "IacVersion": "v"});
+        let state = |encrypted: bool| {
+            serde_json::json!({"version": 4, "resources": [
+                {"mode": "managed", "type": "aws_db_instance", "name": "this", "instances": [{"attributes":
+                    {"storage_encrypted": encrypted, "tags": tags, "tags_all": tags}}]},
+                {"mode": "managed", "type": "aws_s3_bucket", "name": "logs", "instances": [{"index_key": 0, "attributes":
+                    {"bucket": "logs-1", "tags": tags, "tags_all": tags}}]},
+                {"mode": "managed", "type": "aws_s3_bucket_public_access_block", "name": "logs", "instances": [{"index_key": 0, "attributes":
+                    {"bucket": "logs-1", "block_public_acls": true, "block_public_policy": true, "ignore_public_acls": true, "restrict_public_buckets": true}}]},
+                {"mode": "managed", "type": "aws_s3_bucket_server_side_encryption_configuration", "name": "logs", "instances": [{"index_key": 0, "attributes":
+                    {"bucket": "logs-1", "rule": []}}]},
+            ]})
+        };
+        assert_eq!(set.evaluate(&plan_from_state(&state(true)).unwrap()).unwrap(), vec![]);
+        let findings = set.evaluate(&plan_from_state(&state(false)).unwrap()).unwrap();
+        let found: Vec<_> = findings.iter().map(|f| (f.rule_id.as_str(), f.address.as_str())).collect();
+        assert_eq!(found, vec![("encryption-at-rest", "aws_db_instance.this")]);
+        // `terraform show -json` of a state, with a child module.
+        let shown = serde_json::json!({"format_version": "1.0", "values": {"root_module": {"resources": [], "child_modules": [
+            {"address": "module.db", "resources": [{"address": "module.db.aws_db_instance.this", "mode": "managed",
+                "type": "aws_db_instance", "name": "this", "values": {"storage_encrypted": false, "tags_all": tags}}]}]}}});
+        let findings = set.evaluate(&plan_from_state(&shown).unwrap()).unwrap();
+        assert_eq!(findings[0].address, "module.db.aws_db_instance.this");
+        assert_eq!(plan_from_state(&serde_json::json!({"resource_changes": []})), None);
     }
 
     #[test]

@@ -162,8 +162,9 @@ struct PolicyFlags {
 
 #[derive(Subcommand)]
 enum PolicyCommand {
-    /// Evaluate a plan (`terraform show -json <planfile>`, or - for stdin). Exits 4 when a
-    /// finding is at the --fail-on level or above (default deny), 2 on unreadable input.
+    /// Evaluate a plan (`terraform show -json <planfile>`, or - for stdin), or audit a state
+    /// (a state file, or `terraform show -json` of one). Exits 4 when a finding is at the
+    /// --fail-on level or above (default deny), 2 on unreadable input.
     Check {
         plan: PathBuf,
         #[command(flatten)]
@@ -293,6 +294,11 @@ fn check_policy(config: &Config, plan: &PathBuf, flags: PolicyFlags, fail_on: Fa
     };
     let plan_json: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| CliError::Refused(format!("{}: not JSON ({e}); give the output of `terraform show -json <planfile>`", plan.display())))?;
+    // A state (file format 4, or `terraform show -json` of a state) is audited as if created.
+    let plan_json = match plan_json.get("resource_changes") {
+        Some(_) => plan_json,
+        None => tollgate_activities::policy::plan_from_state(&plan_json).unwrap_or(plan_json),
+    };
     let findings = set.evaluate(&plan_json).map_err(|e| CliError::Refused(format!("{}: {e}", plan.display())))?;
     let threshold = match fail_on {
         FailOn::Deny => FindingLevel::Deny,

@@ -200,6 +200,12 @@ fn tollgate_policy_check_judges_any_plan_json() {
     assert_eq!(code, 2);
     assert!(err.contains("write RULE=LEVEL"), "{err}");
 
+    // A state is audited with the same rules (here: a database someone left unencrypted).
+    let state = fixtures("policies").join("audit/state.json").display().to_string();
+    let (code, out, _) = tollgate(&["policy", "check", &state]);
+    assert_eq!(code, 4, "{out}");
+    assert!(out.starts_with("deny     [SC-28 encryption-at-rest] aws_db_instance.this: storage is not encrypted"), "{out}");
+
     let (code, out, _) = tollgate(&["policy", "rules"]);
     assert_eq!(code, 0);
     assert!(out.lines().any(|l| l.starts_with("open-ingress         SC-7   deny")), "{out}");
