@@ -74,19 +74,33 @@ fn plan(n: usize) -> Value {
     for g in 0..n / 5 {
         let bad = g % 100 == 0;
         let bucket = format!("aws_s3_bucket.b{g}");
-        changes.push(change(bucket.clone(), "aws_s3_bucket", json!({"bucket": format!("bucket-{g}"), "tags": null, "tags_all": tags})));
+        changes.push(change(
+            bucket.clone(),
+            "aws_s3_bucket",
+            json!({"bucket": format!("bucket-{g}"), "tags": null, "tags_all": tags}),
+        ));
         for (ty, after) in [
-            ("aws_s3_bucket_public_access_block", json!({"block_public_acls": true, "block_public_policy": true, "ignore_public_acls": true, "restrict_public_buckets": !bad})),
-            ("aws_s3_bucket_server_side_encryption_configuration", json!({"rule": [{"apply_server_side_encryption_by_default": [{"sse_algorithm": "AES256"}]}]})),
+            (
+                "aws_s3_bucket_public_access_block",
+                json!({"block_public_acls": true, "block_public_policy": true, "ignore_public_acls": true, "restrict_public_buckets": !bad}),
+            ),
+            (
+                "aws_s3_bucket_server_side_encryption_configuration",
+                json!({"rule": [{"apply_server_side_encryption_by_default": [{"sse_algorithm": "AES256"}]}]}),
+            ),
         ] {
             let address = format!("{ty}.b{g}");
             changes.push(change(address.clone(), ty, after));
             config.push(json!({"address": address, "mode": "managed", "type": ty, "name": format!("b{g}"),
                 "expressions": {"bucket": {"references": [format!("{bucket}.id"), bucket]}}}));
         }
-        changes.push(change(format!("aws_instance.i{g}"), "aws_instance", json!({
+        changes.push(change(
+            format!("aws_instance.i{g}"),
+            "aws_instance",
+            json!({
             "instance_type": "t3.micro", "tags": tags, "tags_all": tags,
-            "root_block_device": [{"encrypted": !bad, "volume_size": 8}], "ebs_block_device": []})));
+            "root_block_device": [{"encrypted": !bad, "volume_size": 8}], "ebs_block_device": []}),
+        ));
         changes.push(change(format!("aws_security_group.s{g}"), "aws_security_group", json!({
             "name": format!("sg-{g}"), "tags": tags, "tags_all": tags,
             "ingress": [{"from_port": if bad { 22 } else { 443 }, "to_port": if bad { 22 } else { 443 }, "protocol": "tcp", "cidr_blocks": ["0.0.0.0/0"]}],

@@ -51,10 +51,8 @@ const ALIVE: &str = "TollgateStage IN ('ACTIVE', 'APPLYING')";
 /// requests that is.
 pub async fn ledger(client: &Client, requesters: Option<&[String]>, except: &str) -> Result<(f64, usize), String> {
     let quote = |s: &str| format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"));
-    let mut query = format!(
-        "WorkflowType = '{}' AND ExecutionStatus = 'Running' AND {ALIVE}",
-        tollgate_workflows::WORKFLOW_TYPE
-    );
+    let mut query =
+        format!("WorkflowType = '{}' AND ExecutionStatus = 'Running' AND {ALIVE}", tollgate_workflows::WORKFLOW_TYPE);
     if let Some(who) = requesters {
         let names: Vec<String> = who.iter().map(|w| quote(w)).collect();
         query.push_str(&format!(" AND TollgateRequester IN ({})", names.join(", ")));

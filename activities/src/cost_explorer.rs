@@ -77,7 +77,8 @@ pub fn sign_v4(
     amz_date: &str,
 ) -> Vec<(String, String)> {
     let date = &amz_date[..8];
-    let mut signed: Vec<(String, String)> = headers.iter().map(|(k, v)| (k.to_lowercase(), v.trim().to_string())).collect();
+    let mut signed: Vec<(String, String)> =
+        headers.iter().map(|(k, v)| (k.to_lowercase(), v.trim().to_string())).collect();
     signed.push(("host".into(), host.into()));
     signed.push(("x-amz-date".into(), amz_date.into()));
     if let Some(token) = &credentials.session_token {
@@ -91,7 +92,8 @@ pub fn sign_v4(
         hex::encode(Sha256::digest(payload))
     );
     let scope = format!("{date}/{region}/{service}/aws4_request");
-    let to_sign = format!("AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}", hex::encode(Sha256::digest(canonical.as_bytes())));
+    let to_sign =
+        format!("AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}", hex::encode(Sha256::digest(canonical.as_bytes())));
     let mac = |key: &[u8], data: &str| hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data.as_bytes());
     let k_date = mac(format!("AWS4{}", credentials.secret_access_key).as_bytes(), date);
     let k_region = mac(k_date.as_ref(), region);
@@ -178,12 +180,8 @@ impl CostExplorer {
             "ce",
             &amz_date,
         );
-        let mut request = self
-            .http
-            .post(url)
-            .header("Content-Type", content_type)
-            .header("X-Amz-Target", target)
-            .body(payload);
+        let mut request =
+            self.http.post(url).header("Content-Type", content_type).header("X-Amz-Target", target).body(payload);
         for (k, v) in auth {
             request = request.header(k, v);
         }
@@ -193,14 +191,16 @@ impl CostExplorer {
         if !status.is_success() {
             return Err(format!("Cost Explorer answered {status}: {}", text.chars().take(300).collect::<String>()));
         }
-        let answer: Value = serde_json::from_str(&text).map_err(|e| format!("Cost Explorer's answer is not JSON: {e}"))?;
+        let answer: Value =
+            serde_json::from_str(&text).map_err(|e| format!("Cost Explorer's answer is not JSON: {e}"))?;
         let (average, months) = average_unblended(&answer)?;
         let tag = match &self.config.tag {
             Some((k, v)) => format!(", tag {k}={v}"),
             None => String::new(),
         };
-        let source =
-            format!("aws-cost-explorer: average unblended cost of {months} months from {start} to {end} (exclusive){tag}");
+        let source = format!(
+            "aws-cost-explorer: average unblended cost of {months} months from {start} to {end} (exclusive){tag}"
+        );
         if let Ok(mut guard) = self.cached.lock() {
             *guard = Some((Instant::now(), average, source.clone()));
         }

@@ -184,8 +184,10 @@ impl Infracost {
             .flatten()
             .filter_map(|c| Some((c["address"].as_str()?.to_string(), c["type"].as_str()?.to_string())))
             .collect();
-        let spawn_error =
-            |e: std::io::Error| InfracostError::Spawn { binary: self.binary.display().to_string(), message: e.to_string() };
+        let spawn_error = |e: std::io::Error| InfracostError::Spawn {
+            binary: self.binary.display().to_string(),
+            message: e.to_string(),
+        };
         std::fs::create_dir_all(&self.work_dir).map_err(spawn_error)?;
         let path = self.work_dir.join(format!("plan-{}.json", uuid::Uuid::new_v4().simple()));
         std::fs::write(&path, plan.to_string()).map_err(spawn_error)?;
@@ -255,7 +257,8 @@ mod tests {
 
     #[test]
     fn output_that_does_not_add_up_or_read_is_refused() {
-        let bad = fixture("ec2.json").replace("\"diffTotalMonthlyCost\": \"9.192\"", "\"diffTotalMonthlyCost\": \"19.192\"");
+        let bad =
+            fixture("ec2.json").replace("\"diffTotalMonthlyCost\": \"9.192\"", "\"diffTotalMonthlyCost\": \"19.192\"");
         assert!(parse(&bad, &BTreeMap::new()).unwrap_err().to_string().contains("is not the sum"));
         let bad = fixture("ec2.json").replace("\"9.192\"", "\"nine\"");
         assert!(parse(&bad, &BTreeMap::new()).unwrap_err().to_string().contains("'nine' is not a decimal"));

@@ -26,9 +26,9 @@ use temporalio_common::error::ApplicationFailure;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tollgate_proto::{
-    ApplyInput, ApplyResult, CostContext, CostContextInput, DestroyInput, DestroyResult, EstimateInput, EstimateResult, GenerateModuleInput,
-    GeneratedModule, HoldingsResult, NotifyInput, PlanInput, PlanResult, PlanSummary, PolicyInput, PolicyResult,
-    RequestState, RequestStatesInput, RequestStatesResult, ResourceChange, Settings,
+    ApplyInput, ApplyResult, CostContext, CostContextInput, DestroyInput, DestroyResult, EstimateInput, EstimateResult,
+    GenerateModuleInput, GeneratedModule, HoldingsResult, NotifyInput, PlanInput, PlanResult, PlanSummary, PolicyInput,
+    PolicyResult, RequestState, RequestStatesInput, RequestStatesResult, ResourceChange, Settings,
 };
 use tollgate_workflows::activities::defs;
 
@@ -365,7 +365,9 @@ impl TollgateActivities {
     ) -> Result<EstimateResult, ActivityError> {
         let plan = self.load_json(&input.plan_digest, "plan artifact").await?;
         let book = || {
-            self.prices.estimate(&plan, &input.region).map_err(|e| classified(e.type_name(), e.retryable(), e.to_string()))
+            self.prices
+                .estimate(&plan, &input.region)
+                .map_err(|e| classified(e.type_name(), e.retryable(), e.to_string()))
         };
         let estimate = match &self.infracost {
             None => book()?,
@@ -374,7 +376,9 @@ impl TollgateActivities {
                 Err(why) => {
                     tracing::warn!(error = %why, "Infracost could not price the plan; using the price book");
                     let mut estimate = book()?;
-                    estimate.assumptions.insert(0, format!("Infracost could not price this plan ({why}); the price book did"));
+                    estimate
+                        .assumptions
+                        .insert(0, format!("Infracost could not price this plan ({why}); the price book did"));
                     estimate
                 }
             },
@@ -621,11 +625,21 @@ pub fn summarize(plan: &serde_json::Value) -> PlanSummary {
         if actions.iter().any(|a| a == "delete") {
             s.to_destroy += 1;
         }
+        // For an update: which attributes change (what drift touched).
+        let changed_attributes = match (&c["change"]["before"], &c["change"]["after"]) {
+            (serde_json::Value::Object(before), serde_json::Value::Object(after))
+                if actions.iter().any(|a| a == "update") =>
+            {
+                after.iter().filter(|(k, v)| before.get(*k) != Some(*v)).map(|(k, _)| k.clone()).collect()
+            }
+            _ => Vec::new(),
+        };
         s.changes.push(ResourceChange {
             address: c["address"].as_str().unwrap_or_default().into(),
             resource_type: c["type"].as_str().unwrap_or_default().into(),
             name: c["name"].as_str().unwrap_or_default().into(),
             actions,
+            changed_attributes,
         });
     }
     s

@@ -445,7 +445,8 @@ fn digest<'a>(files: impl Iterator<Item = (&'a str, &'a str)>) -> String {
 
 /// Every `*.rego` below `dir` (tests `*_test.rego` excepted), sorted by path.
 fn rego_files(dir: &Path) -> Result<Vec<(String, String)>, PolicyError> {
-    let read_error = |path: &Path, e: std::io::Error| PolicyError::Read { path: path.display().to_string(), message: e.to_string() };
+    let read_error =
+        |path: &Path, e: std::io::Error| PolicyError::Read { path: path.display().to_string(), message: e.to_string() };
     let mut out = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
     while let Some(d) = pending.pop() {
@@ -575,7 +576,10 @@ findings contains {"address": rc.address, "message": "too big"} if {
 
         let levels = BTreeMap::from([("open-ingres".to_string(), "warn".to_string())]);
         let err = PolicySet::load(&PolicyConfig { levels, ..Default::default() }).unwrap_err().to_string();
-        assert!(err.starts_with("policy.levels.open-ingres: no rule has this id; the rules are encryption-at-rest"), "{err}");
+        assert!(
+            err.starts_with("policy.levels.open-ingres: no rule has this id; the rules are encryption-at-rest"),
+            "{err}"
+        );
         let levels = BTreeMap::from([("open-ingress".to_string(), "never".to_string())]);
         let err = PolicySet::load(&PolicyConfig { levels, ..Default::default() }).unwrap_err().to_string();
         assert!(err.contains("'never' is not a level"), "{err}");
@@ -587,18 +591,29 @@ findings contains {"address": rc.address, "message": "too big"} if {
     #[test]
     fn every_shipped_rule_passes_and_fails_its_fixtures() {
         let expected: &[(&str, &[&str])] = &[
-            ("encryption-at-rest", &["aws_db_instance.db", "aws_ebs_volume.data", "aws_instance.vm", "aws_s3_bucket.data"]),
+            (
+                "encryption-at-rest",
+                &["aws_db_instance.db", "aws_ebs_volume.data", "aws_instance.vm", "aws_s3_bucket.data"],
+            ),
             ("iac-version-tag", &["aws_cloudwatch_log_group.app"]),
             (
                 "iam-wildcards",
-                &["aws_iam_policy.everything", "aws_iam_role.app", "aws_iam_role_policy.admin", "aws_iam_role_policy.admin"],
+                &[
+                    "aws_iam_policy.everything",
+                    "aws_iam_role.app",
+                    "aws_iam_role_policy.admin",
+                    "aws_iam_role_policy.admin",
+                ],
             ),
             ("mandatory-tags", &["aws_cloudwatch_log_group.app", "aws_cloudwatch_log_group.blank"]),
             (
                 "open-ingress",
                 &["aws_security_group.ssh", "aws_security_group_rule.all", "aws_vpc_security_group_ingress_rule.db"],
             ),
-            ("pinned-images", &["aws_ecs_task_definition.api", "aws_ecs_task_definition.web", "kubernetes_deployment.app"]),
+            (
+                "pinned-images",
+                &["aws_ecs_task_definition.api", "aws_ecs_task_definition.web", "kubernetes_deployment.app"],
+            ),
             ("s3-public-access", &["aws_s3_bucket.logs", "aws_s3_bucket.site"]),
             ("tls-listeners", &["aws_elb.classic", "aws_lb_listener.http"]),
             ("vpc-flow-logs", &["aws_vpc.main"]),

@@ -284,7 +284,13 @@ fn load_policies(config: &Config, flags: PolicyFlags) -> Result<tollgate_activit
 const POLICY_FAILED_EXIT: i32 = 4;
 
 /// `tollgate policy check`: prints the findings; true when they reach `fail_on`.
-fn check_policy(config: &Config, plan: &PathBuf, flags: PolicyFlags, fail_on: FailOn, json_out: bool) -> Result<bool, CliError> {
+fn check_policy(
+    config: &Config,
+    plan: &PathBuf,
+    flags: PolicyFlags,
+    fail_on: FailOn,
+    json_out: bool,
+) -> Result<bool, CliError> {
     use tollgate_proto::FindingLevel;
     let set = load_policies(config, flags)?;
     let text = if plan.as_os_str() == "-" {
@@ -292,8 +298,12 @@ fn check_policy(config: &Config, plan: &PathBuf, flags: PolicyFlags, fail_on: Fa
     } else {
         std::fs::read_to_string(plan).map_err(|e| CliError::Refused(format!("{}: {e}", plan.display())))?
     };
-    let plan_json: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| CliError::Refused(format!("{}: not JSON ({e}); give the output of `terraform show -json <planfile>`", plan.display())))?;
+    let plan_json: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        CliError::Refused(format!(
+            "{}: not JSON ({e}); give the output of `terraform show -json <planfile>`",
+            plan.display()
+        ))
+    })?;
     // A state (file format 4, or `terraform show -json` of a state) is audited as if created.
     let plan_json = match plan_json.get("resource_changes") {
         Some(_) => plan_json,
@@ -319,7 +329,10 @@ fn check_policy(config: &Config, plan: &PathBuf, flags: PolicyFlags, fail_on: Fa
             .unwrap_or_default()
         );
     } else {
-        println!("{}", render::findings_text(&findings, set.rules().iter().filter(|r| r.level.is_some()).count(), set.pack()));
+        println!(
+            "{}",
+            render::findings_text(&findings, set.rules().iter().filter(|r| r.level.is_some()).count(), set.pack())
+        );
     }
     Ok(failed)
 }
@@ -466,7 +479,10 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                     .iter()
                     .map(|r| json!({"id": r.id, "control": r.control, "level": level(r), "title": r.title, "file": r.file}))
                     .collect();
-                println!("{}", serde_json::to_string_pretty(&json!({"pack": set.pack(), "rules": rules})).unwrap_or_default());
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json!({"pack": set.pack(), "rules": rules})).unwrap_or_default()
+                );
             } else {
                 for r in set.rules() {
                     println!("{:<20} {:<6} {:<8} {}  ({})", r.id, r.control, level(r), r.title, r.file);

@@ -225,7 +225,10 @@ pub fn status_text(p: &Progress) -> String {
         row("Gate", g.reason.clone());
     }
     for f in &p.findings {
-        row("Policy", format!("{:<8} {}", tollgate_workflows::policy::level_label(f), tollgate_workflows::policy::label(f)));
+        row(
+            "Policy",
+            format!("{:<8} {}", tollgate_workflows::policy::level_label(f), tollgate_workflows::policy::label(f)),
+        );
     }
     if p.gate.as_ref().is_some_and(|g| g.approval_required) {
         let who: Vec<String> = p

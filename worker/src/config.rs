@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use tollgate_activities::engine::sandbox::SandboxConfig;
-use tollgate_activities::engine::terraform::TerraformConfig;
 use tollgate_activities::budget::{BaselineSource, BudgetConfig, CostPolicy};
 use tollgate_activities::cost_explorer::CostExplorerConfig;
+use tollgate_activities::engine::sandbox::SandboxConfig;
+use tollgate_activities::engine::terraform::TerraformConfig;
 use tollgate_activities::faults::{self, Faults};
 use tollgate_activities::policy::{self, PolicyConfig};
 use tollgate_activities::sources::SourceConfig;
@@ -128,8 +128,20 @@ const KEYS: &[(&str, KeyKind)] = &[
 ];
 
 /// Sections whose keys are written `TOLLGATE_<SECTION>_<KEY>` in the environment.
-const SECTIONS: &[&str] =
-    &["notifications", "retry", "timeouts", "reconcile", "artifacts", "llm", "terraform", "sandbox", "cost_explorer", "infracost", "policy", "faults"];
+const SECTIONS: &[&str] = &[
+    "notifications",
+    "retry",
+    "timeouts",
+    "reconcile",
+    "artifacts",
+    "llm",
+    "terraform",
+    "sandbox",
+    "cost_explorer",
+    "infracost",
+    "policy",
+    "faults",
+];
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -638,7 +650,12 @@ impl Config {
                 let tag = match (ce.tag_key.filter(|k| !k.is_empty()), ce.tag_value) {
                     (None, None) => None,
                     (Some(k), Some(v)) => Some((k, v)),
-                    _ => return Err(err("cost_explorer.tag_key", "give tag_key and tag_value together (e.g. team and data)".into())),
+                    _ => {
+                        return Err(err(
+                            "cost_explorer.tag_key",
+                            "give tag_key and tag_value together (e.g. team and data)".into(),
+                        ));
+                    }
                 };
                 let endpoint = ce.endpoint.unwrap_or_else(|| defaults::COST_EXPLORER_ENDPOINT.into());
                 if !(endpoint.starts_with("https://") || endpoint.starts_with("http://")) {
@@ -648,7 +665,11 @@ impl Config {
                     endpoint,
                     region: ce.region.unwrap_or_else(|| "us-east-1".into()),
                     tag,
-                    cache: Duration::from_millis(positive("cost_explorer.cache", &ce.cache, defaults::COST_EXPLORER_CACHE_MS)?),
+                    cache: Duration::from_millis(positive(
+                        "cost_explorer.cache",
+                        &ce.cache,
+                        defaults::COST_EXPLORER_CACHE_MS,
+                    )?),
                 })
             }
             other => {
@@ -676,11 +697,17 @@ impl Config {
             if let Some(cap) = b.hard_cap
                 && cap < b.monthly
             {
-                return Err(named(format!("hard_cap {cap} is below monthly {}; the hard cap is the higher line", b.monthly)));
+                return Err(named(format!(
+                    "hard_cap {cap} is below monthly {}; the hard cap is the higher line",
+                    b.monthly
+                )));
             }
             for m in &b.members {
                 if let Some(other) = budgets.iter().find(|o| o.members.contains(m)) {
-                    return Err(named(format!("{m} is already in budget '{}'; a requester has one budget", other.name)));
+                    return Err(named(format!(
+                        "{m} is already in budget '{}'; a requester has one budget",
+                        other.name
+                    )));
                 }
             }
             budgets.push(BudgetConfig { name: b.name, members: b.members, monthly: b.monthly, hard_cap: b.hard_cap });
@@ -695,7 +722,14 @@ impl Config {
         }
         let policy = PolicyConfig {
             builtin: raw.policy.builtin.unwrap_or(true),
-            dirs: raw.policy.dirs.unwrap_or_default().into_iter().filter(|d| !d.trim().is_empty()).map(PathBuf::from).collect(),
+            dirs: raw
+                .policy
+                .dirs
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|d| !d.trim().is_empty())
+                .map(PathBuf::from)
+                .collect(),
             levels,
         };
         let mut module_sources = Vec::new();

@@ -120,7 +120,9 @@ fn build_infracost(config: &Config) -> anyhow::Result<Option<tollgate_activities
 }
 
 /// Compiles the policy pack; a rule that does not compile stops the worker naming its file.
-pub fn build_policies(config: &tollgate_activities::policy::PolicyConfig) -> anyhow::Result<tollgate_activities::policy::PolicySet> {
+pub fn build_policies(
+    config: &tollgate_activities::policy::PolicyConfig,
+) -> anyhow::Result<tollgate_activities::policy::PolicySet> {
     let set = tollgate_activities::policy::PolicySet::load(config)?;
     tracing::info!(pack = set.pack(), rules = set.rules().len(), "policies compiled");
     Ok(set)

@@ -94,7 +94,11 @@ pub fn decide(inputs: &GateInputs) -> GateDecision {
         increase_percent: if increase_percent.is_finite() { increase_percent } else { f64::MAX },
         threshold_percent,
         reason: format!("{arithmetic}: {verdict}"),
-        baseline_source: if inputs.baseline_source.is_empty() { "static".into() } else { inputs.baseline_source.into() },
+        baseline_source: if inputs.baseline_source.is_empty() {
+            "static".into()
+        } else {
+            inputs.baseline_source.into()
+        },
         budget: inputs.budget.cloned(),
         deciding,
         refused: refused.is_some(),
@@ -227,7 +231,11 @@ mod tests {
         let over = gate(480.0, 30.0);
         assert!(over.approval_required && !over.refused);
         assert_eq!(over.deciding, vec!["budget"]);
-        assert!(over.reason.ends_with("approval required (over budget data-team ($510.00 > $500.00/month))"), "{}", over.reason);
+        assert!(
+            over.reason.ends_with("approval required (over budget data-team ($510.00 > $500.00/month))"),
+            "{}",
+            over.reason
+        );
         let capped = gate(780.0, 30.0);
         assert!(capped.refused && !capped.approval_required);
         assert_eq!(capped.deciding, vec!["hard cap"]);

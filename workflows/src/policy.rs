@@ -44,7 +44,10 @@ pub fn denial(findings: &[PolicyFinding]) -> Option<String> {
 pub fn approval_reason(findings: &[PolicyFinding]) -> Option<String> {
     let asking = at_level(findings, FindingLevel::Approval);
     (!asking.is_empty()).then(|| {
-        format!("policy asks for approval: {}", named(&asking, |f| format!("{} ({}) on {}", f.rule_id, f.control, f.address)))
+        format!(
+            "policy asks for approval: {}",
+            named(&asking, |f| format!("{} ({}) on {}", f.rule_id, f.control, f.address))
+        )
     })
 }
 
@@ -55,7 +58,8 @@ pub fn outcome(findings: &[PolicyFinding], rules: u32) -> String {
         .into_iter()
         .filter_map(|level| {
             let n = at_level(findings, level).len();
-            (n > 0).then(|| format!("{n} {}", level_label(&PolicyFinding { level: level as i32, ..Default::default() })))
+            (n > 0)
+                .then(|| format!("{n} {}", level_label(&PolicyFinding { level: level as i32, ..Default::default() })))
         })
         .collect();
     let summary = if counts.is_empty() { "no findings".to_string() } else { counts.join(", ") };
@@ -104,8 +108,9 @@ mod tests {
 
     #[test]
     fn long_lists_are_cut_with_a_count() {
-        let findings: Vec<_> =
-            (0..7).map(|i| finding("mandatory-tags", "CM-8", FindingLevel::Deny, &format!("aws_s3_bucket.b{i}"))).collect();
+        let findings: Vec<_> = (0..7)
+            .map(|i| finding("mandatory-tags", "CM-8", FindingLevel::Deny, &format!("aws_s3_bucket.b{i}")))
+            .collect();
         let reason = denial(&findings).unwrap();
         assert!(reason.ends_with("aws_s3_bucket.b4: mandatory-tags message; and 2 more"), "{reason}");
     }

@@ -226,7 +226,9 @@ pub fn references(expr: &Expression, out: &mut Vec<String>) {
         }
         Expression::FuncCall(f) => f.args.iter().for_each(|e| references(e, out)),
         Expression::Parenthesis(e) => references(e, out),
-        Expression::Conditional(c) => [&c.cond_expr, &c.true_expr, &c.false_expr].into_iter().for_each(|e| references(e, out)),
+        Expression::Conditional(c) => {
+            [&c.cond_expr, &c.true_expr, &c.false_expr].into_iter().for_each(|e| references(e, out))
+        }
         Expression::Operation(op) => match op.as_ref() {
             Operation::Unary(u) => references(&u.expr, out),
             Operation::Binary(b) => {

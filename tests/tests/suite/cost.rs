@@ -26,7 +26,9 @@ async fn infracost_prices_the_plan_and_the_price_book_takes_over_when_it_fails()
     assert_eq!(cost.lines.len(), 1);
     assert_eq!(cost.lines[0].address, "aws_instance.this");
     assert_eq!(cost.lines[0].resource_type, "aws_instance");
-    assert!(cost.lines[0].description.starts_with("Instance usage (Linux/UNIX, on-demand, t3.micro): 730 hours x $0.0104"));
+    assert!(
+        cost.lines[0].description.starts_with("Instance usage (Linux/UNIX, on-demand, t3.micro): 730 hours x $0.0104")
+    );
     env.shutdown().await;
 
     let env = TestEnv::start(&infracost_config("INFRACOST_TEST_INVALID_KEY")).await;
@@ -79,7 +81,11 @@ async fn the_ledger_is_the_baseline_and_budgets_ask_then_refuse() {
     let waiting = env.wait_for(&first, Stage::AwaitingApproval, 60).await;
     let gate = waiting.gate.unwrap();
     assert_eq!(gate.baseline_source, "ledger: 0 active requests");
-    assert!(gate.reason.starts_with("+$9.19/month against no baseline (ledger: 0 active requests; threshold 1000%)"), "{}", gate.reason);
+    assert!(
+        gate.reason.starts_with("+$9.19/month against no baseline (ledger: 0 active requests; threshold 1000%)"),
+        "{}",
+        gate.reason
+    );
     assert!(gate.budget.is_none(), "erin has no budget");
     tollgate_starter::ops::decide(&env.client, &first, DecisionKind::Approve, "carol", "", "").await.unwrap();
     env.wait_for(&first, Stage::Active, 60).await;
@@ -100,8 +106,16 @@ async fn the_ledger_is_the_baseline_and_budgets_ask_then_refuse() {
     let waiting = env.wait_for(&over, Stage::AwaitingApproval, 60).await;
     let gate = waiting.gate.unwrap();
     assert_eq!(gate.deciding, vec!["budget"]);
-    assert!(gate.reason.contains("budget data-team: $9.19 spent + $16.78 = $25.97 of $20.00/month, hard cap $30.00"), "{}", gate.reason);
-    assert!(gate.reason.ends_with("approval required (over budget data-team ($25.97 > $20.00/month))"), "{}", gate.reason);
+    assert!(
+        gate.reason.contains("budget data-team: $9.19 spent + $16.78 = $25.97 of $20.00/month, hard cap $30.00"),
+        "{}",
+        gate.reason
+    );
+    assert!(
+        gate.reason.ends_with("approval required (over budget data-team ($25.97 > $20.00/month))"),
+        "{}",
+        gate.reason
+    );
 
     // Past the hard cap: refused with the arithmetic, nothing created.
     let capped = env.request("ec2", "bob", &[("instance_type", "m5.large")]).await;
@@ -146,7 +160,9 @@ async fn the_baseline_can_come_from_aws_cost_explorer() {
         {"TimePeriod": {"Start": "2026-09-01", "End": "2026-10-01"}, "Total": {"UnblendedCost": {"Amount": "192.20", "Unit": "USD"}}, "Groups": [], "Estimated": false},
         {"TimePeriod": {"Start": "2026-10-01", "End": "2026-11-01"}, "Total": {"UnblendedCost": {"Amount": "203.30", "Unit": "USD"}}, "Groups": [], "Estimated": false}
     ]}]});
-    assert!(crate::common::http_ok(port, "POST", "/moto-api/static/ce/cost-and-usage-results", &months.to_string()).await);
+    assert!(
+        crate::common::http_ok(port, "POST", "/moto-api/static/ce/cost-and-usage-results", &months.to_string()).await
+    );
 
     let text = format!(
         "{LONG}\nbaseline_source = \"aws-cost-explorer\"\n[cost_explorer]\nendpoint = \"{endpoint}\"\ntag_key = \"team\"\ntag_value = \"data\"\n"
@@ -156,8 +172,16 @@ async fn the_baseline_can_come_from_aws_cost_explorer() {
     let active = env.wait_for(&id, Stage::Active, 60).await;
     let gate = active.gate.unwrap();
     assert_eq!(gate.baseline_monthly_cost, 192.2, "(181.10 + 192.20 + 203.30) / 3");
-    assert!(gate.baseline_source.starts_with("aws-cost-explorer: average unblended cost of 3 months from "), "{}", gate.baseline_source);
+    assert!(
+        gate.baseline_source.starts_with("aws-cost-explorer: average unblended cost of 3 months from "),
+        "{}",
+        gate.baseline_source
+    );
     assert!(gate.baseline_source.ends_with("(exclusive), tag team=data"), "{}", gate.baseline_source);
-    assert!(gate.reason.starts_with("+$9.19/month is 4.8% of the $192.20/month baseline (aws-cost-explorer:"), "{}", gate.reason);
+    assert!(
+        gate.reason.starts_with("+$9.19/month is 4.8% of the $192.20/month baseline (aws-cost-explorer:"),
+        "{}",
+        gate.reason
+    );
     env.shutdown().await;
 }

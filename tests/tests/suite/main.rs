@@ -6,8 +6,8 @@ mod common;
 
 mod artifacts;
 mod cancellation;
-mod cost;
 mod cli;
+mod cost;
 mod dev;
 mod durability;
 mod failures;

@@ -96,7 +96,8 @@ async fn approval_findings_ask_a_human_and_warnings_are_shown() {
     let gate = waiting.gate.clone().unwrap();
     assert!(gate.approval_required);
     assert!(
-        gate.reason.ends_with("approval required (policy asks for approval: open-ingress (SC-7) on aws_security_group.ssh)"),
+        gate.reason
+            .ends_with("approval required (policy asks for approval: open-ingress (SC-7) on aws_security_group.ssh)"),
         "{}",
         gate.reason
     );
@@ -104,13 +105,19 @@ async fn approval_findings_ask_a_human_and_warnings_are_shown() {
     assert_eq!(levels, vec![("open-ingress", FindingLevel::Approval), ("ssh-bastion", FindingLevel::Warn)]);
     let asked = env.wait_notification(&id, "approval_needed", 20).await;
     let body = asked["body"].as_str().unwrap();
-    assert!(body.contains("policy approval: [SC-7 open-ingress] aws_security_group.ssh: ingress from 0.0.0.0/0"), "{body}");
+    assert!(
+        body.contains("policy approval: [SC-7 open-ingress] aws_security_group.ssh: ingress from 0.0.0.0/0"),
+        "{body}"
+    );
     assert!(body.contains("policy warn: [AC-17 ssh-bastion] aws_security_group.ssh: opens SSH (22)"), "{body}");
 
     // The status a person reads shows the findings.
     let (code, out, _) = env.cli(&["status", &id]).await;
     assert_eq!(code, 0);
-    assert!(out.contains("Policy     approval [SC-7 open-ingress] aws_security_group.ssh: ingress from 0.0.0.0/0"), "{out}");
+    assert!(
+        out.contains("Policy     approval [SC-7 open-ingress] aws_security_group.ssh: ingress from 0.0.0.0/0"),
+        "{out}"
+    );
     assert!(out.contains("Policy     warn     [AC-17 ssh-bastion] aws_security_group.ssh: opens SSH (22)"), "{out}");
 
     ops::decide(&env.client, &id, DecisionKind::Approve, "carol", "jump host for the drill", "").await.unwrap();
@@ -124,7 +131,8 @@ fn a_broken_team_rule_stops_the_worker_naming_the_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let rules = dir.path().join("rules");
     std::fs::create_dir(&rules).unwrap();
-    std::fs::write(rules.join("team.rego"), "package tollgate.rules.team\nimport rego.v1\n\nrule := {\"id\": \"x\",\n").unwrap();
+    std::fs::write(rules.join("team.rego"), "package tollgate.rules.team\nimport rego.v1\n\nrule := {\"id\": \"x\",\n")
+        .unwrap();
     let text = format!("data_dir = \"{}\"\n[policy]\ndirs = [\"{}\"]\n", dir.path().display(), rules.display());
     let config = tollgate_worker::Config::from_sources(&text, "test", &[]).unwrap();
     let err = tollgate_worker::build_activities(&config, None).err().expect("the worker refuses to start").to_string();
@@ -135,11 +143,18 @@ fn a_broken_team_rule_stops_the_worker_naming_the_file_and_line() {
     let text = "[policy]\nlevels = { \"open-ingres\" = \"warn\" }\n";
     let config = tollgate_worker::Config::from_sources(text, "test", &[]).unwrap();
     let err = tollgate_worker::build_activities(&config, None).err().unwrap().to_string();
-    assert!(err.starts_with("policy.levels.open-ingres: no rule has this id; the rules are encryption-at-rest"), "{err}");
-    let err = tollgate_worker::Config::from_sources("[policy]\nlevels = { \"open-ingress\" = \"maybe\" }\n", "test", &[])
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("policy.levels.open-ingress: 'maybe' is not a level; use deny, approval, warn or off"), "{err}");
+    assert!(
+        err.starts_with("policy.levels.open-ingres: no rule has this id; the rules are encryption-at-rest"),
+        "{err}"
+    );
+    let err =
+        tollgate_worker::Config::from_sources("[policy]\nlevels = { \"open-ingress\" = \"maybe\" }\n", "test", &[])
+            .unwrap_err()
+            .to_string();
+    assert!(
+        err.contains("policy.levels.open-ingress: 'maybe' is not a level; use deny, approval, warn or off"),
+        "{err}"
+    );
 }
 
 /// Runs `tollgate` with `args` in the workspace (no configuration file): exit code, stdout.
@@ -179,8 +194,17 @@ fn tollgate_policy_check_judges_any_plan_json() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("warnings only: 3 warn (9 rules)"), "{out}");
     let team = fixtures("policies-team").display().to_string();
-    let (code, out, _) =
-        tollgate(&["policy", "check", &failing, "--level", "open-ingress=off", "--policies", &team, "--fail-on", "warn"]);
+    let (code, out, _) = tollgate(&[
+        "policy",
+        "check",
+        &failing,
+        "--level",
+        "open-ingress=off",
+        "--policies",
+        &team,
+        "--fail-on",
+        "warn",
+    ]);
     assert_eq!(code, 4, "{out}");
     assert!(out.contains("warn     [AC-17 ssh-bastion] aws_security_group.ssh: opens SSH (22)"), "{out}");
     assert!(out.contains("warnings only: 1 warn (9 rules)"), "open-ingress is off, ssh-bastion joined: {out}");
@@ -204,7 +228,10 @@ fn tollgate_policy_check_judges_any_plan_json() {
     let state = fixtures("policies").join("audit/state.json").display().to_string();
     let (code, out, _) = tollgate(&["policy", "check", &state]);
     assert_eq!(code, 4, "{out}");
-    assert!(out.starts_with("deny     [SC-28 encryption-at-rest] aws_db_instance.this: storage is not encrypted"), "{out}");
+    assert!(
+        out.starts_with("deny     [SC-28 encryption-at-rest] aws_db_instance.this: storage is not encrypted"),
+        "{out}"
+    );
 
     let (code, out, _) = tollgate(&["policy", "rules"]);
     assert_eq!(code, 0);

@@ -10,13 +10,13 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use temporalio_client::WorkflowCancelOptions;
-use tollgate_activities::policy::{PolicyConfig, PolicySet};
 use tollgate_activities::artifacts::digest_of;
 use tollgate_activities::catalog;
 use tollgate_activities::cost::PriceBook;
 use tollgate_activities::engine::sandbox::{SandboxConfig, SandboxEngine, read_events};
 use tollgate_activities::engine::terraform::{TerraformConfig, TerraformEngine};
 use tollgate_activities::engine::{Engine, EngineError, OpContext, Progress};
+use tollgate_activities::policy::{PolicyConfig, PolicySet};
 use tollgate_proto::{DecisionKind, ProvisionRequest, Stage};
 use tollgate_starter::ops;
 use tollgate_workflows::ProvisionWorkflow;

@@ -235,8 +235,14 @@ mod tests {
              - warn: \\[CM-3 iac-version-tag\\] aws\\_s3\\_bucket.this: no IacVersion tag\n\n**Approvals:** 0 of 1"
         );
         let body = approval_needed_body(&p, 0);
-        assert!(body.contains("\npolicy approval: [AU-2 vpc-flow-logs] aws_vpc.main: new VPC without a flow log\n"), "{body}");
-        assert!(body.contains("\npolicy warn: [CM-3 iac-version-tag] aws_s3_bucket.this: no IacVersion tag\nApprove"), "{body}");
+        assert!(
+            body.contains("\npolicy approval: [AU-2 vpc-flow-logs] aws_vpc.main: new VPC without a flow log\n"),
+            "{body}"
+        );
+        assert!(
+            body.contains("\npolicy warn: [CM-3 iac-version-tag] aws_s3_bucket.this: no IacVersion tag\nApprove"),
+            "{body}"
+        );
     }
 
     #[test]

@@ -3,8 +3,8 @@
 
 use temporalio_sdk::WorkflowContext;
 use tollgate_proto::{
-    ApplyInput, CostContext, CostContextInput, DecisionKind, EstimateInput, GenerateModuleInput, NotificationKind, PlanInput, PolicyFinding,
-    PolicyInput, ProvisionRequest, Settings, Stage, Undo,
+    ApplyInput, CostContext, CostContextInput, DecisionKind, EstimateInput, GenerateModuleInput, NotificationKind,
+    PlanInput, PolicyFinding, PolicyInput, ProvisionRequest, Settings, Stage, Undo,
 };
 
 use super::compensation::{self, checkpoint};

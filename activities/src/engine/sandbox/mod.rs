@@ -71,6 +71,9 @@ impl SandboxEngine {
         let module = Module::load(bundle)?;
         let ctx = module.context(&BTreeMap::new())?;
         let existing = self.cloud.inventory(request_id)?;
+        // What the module asks of resources already held, their references resolved to what
+        // is held: a known value that differs is drift, which the plan updates back.
+        let held_ctx = module.context(&by_type(&existing))?;
         let default_tags = default_tags(&module);
         let mut changes = Vec::new();
         let mut planned_values = Vec::new();
@@ -90,7 +93,15 @@ impl SandboxEngine {
             let (actions, before, after) = match existing.resources.iter().find(|i| i.address == address) {
                 Some(item) => {
                     let held = Value::Object(item.attributes.clone());
-                    (vec!["no-op"], held.clone(), Val::from_json(&held))
+                    let desired = schema::plan_create(schema, &eval_config(&r.body, &held_ctx), &default_tags);
+                    let changed = drifted(&desired, &item.attributes);
+                    let mut after = Val::from_json(&held);
+                    if let (Val::Map(a), Val::Map(d)) = (&mut after, &desired) {
+                        for key in &changed {
+                            a.insert(key.clone(), d[key].clone());
+                        }
+                    }
+                    (vec![if changed.is_empty() { "no-op" } else { "update" }], held, after)
                 }
                 None => (
                     vec!["create"],
@@ -168,6 +179,17 @@ fn expressions(body: &hcl::Body) -> Value {
     Value::Object(out)
 }
 
+/// The top-level attributes whose value the module decides (known at plan time) and that
+/// differ from what is held: drift.
+fn drifted(desired: &Val, held: &Map<String, Value>) -> Vec<String> {
+    let Val::Map(attributes) = desired else { return Vec::new() };
+    attributes
+        .iter()
+        .filter(|(key, value)| value.to_json().is_some_and(|want| held.get(*key).unwrap_or(&Value::Null) != &want))
+        .map(|(key, _)| key.clone())
+        .collect()
+}
+
 /// The provider's `default_tags` as strings.
 fn default_tags(module: &Module) -> BTreeMap<String, String> {
     module
@@ -212,16 +234,24 @@ impl Engine for SandboxEngine {
             let region = region_of(&module);
             let default_tags = default_tags(&module);
             let inv = self.cloud.inventory(request_id)?;
-            if !inv.resources.is_empty() && inv.plan_digest != plan_digest {
+            let changes: BTreeMap<&str, &Value> = plan["resource_changes"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|c| Some((c["address"].as_str()?, c))).collect())
+                .unwrap_or_default();
+            let creates = |address: &str| {
+                changes
+                    .get(address)
+                    .is_some_and(|c| c["change"]["actions"].as_array().is_some_and(|a| a.contains(&json!("create"))))
+            };
+            // A later plan may change what the request holds (drift repaired); one that would
+            // create a held resource again was made without knowing it: a conflict.
+            if inv.plan_digest != plan_digest && inv.resources.iter().any(|i| creates(&i.address)) {
                 return Err(EngineError::PlanConflict(format!(
                     "request {request_id} already holds resources from plan {}, not {plan_digest}",
                     inv.plan_digest
                 )));
             }
-            let planned: Vec<&str> = plan["resource_changes"]
-                .as_array()
-                .map(|a| a.iter().filter_map(|c| c["address"].as_str()).collect())
-                .unwrap_or_default();
+            let planned: Vec<&str> = changes.keys().copied().collect();
             let mut created = 0;
             for r in &module.resources {
                 let address = r.address();
@@ -232,6 +262,12 @@ impl Engine for SandboxEngine {
                 }
                 let inv = self.cloud.inventory(request_id)?;
                 if inv.resources.iter().any(|i| i.address == address) {
+                    let change = &changes[address.as_str()]["change"];
+                    if change["actions"].as_array().is_some_and(|a| a.contains(&json!("update"))) {
+                        let (after, before) = (Val::from_json(&change["after"]), Val::from_json(&change["before"]));
+                        self.cloud.update(request_id, &address, &after, &before).await?;
+                        op.progress.report(&format!("{address}: Modifications complete"));
+                    }
                     continue; // created by an earlier attempt: never twice
                 }
                 let schema = schema::resource(&r.resource_type).ok_or_else(|| cloud::unsupported(&r.resource_type))?;
@@ -456,6 +492,47 @@ mod tests {
         assert_eq!(pab["expressions"]["bucket"]["references"], json!(["aws_s3_bucket.this.id", "aws_s3_bucket.this"]));
         let bucket = resources.iter().find(|r| r["address"] == "aws_s3_bucket.this").unwrap();
         assert_eq!(bucket["expressions"], json!({}), "var and local references are not listed");
+    }
+
+    #[tokio::test]
+    async fn drift_is_planned_as_an_update_and_applied_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let sandbox = SandboxEngine::new(dir.path(), SandboxConfig::default());
+        let b = bundle("ec2", "req-drift");
+        let plan = sandbox.plan("req-drift", &b, op(1)).await.unwrap();
+        sandbox.apply("req-drift", &b, &plan, "sha256:p1", op(1)).await.unwrap();
+        // Nothing changed: everything is a no-op.
+        let again = sandbox.plan("req-drift", &b, op(1)).await.unwrap();
+        let actions: Vec<_> =
+            again["resource_changes"].as_array().unwrap().iter().map(|c| c["change"]["actions"][0].clone()).collect();
+        assert_eq!(actions, vec![json!("no-op"), json!("no-op")]);
+
+        // Someone edits the security group by hand.
+        let mut inv = sandbox.inventory("req-drift").unwrap();
+        let sg = inv.resources.iter_mut().find(|r| r.resource_type == "aws_security_group").unwrap();
+        let approved = sg.attributes["description"].clone();
+        sg.attributes.insert("description".into(), "opened up by hand".into());
+        sandbox.cloud.save(&inv).unwrap();
+        let drift = sandbox.plan("req-drift", &b, op(1)).await.unwrap();
+        let sg =
+            drift["resource_changes"].as_array().unwrap().iter().find(|c| c["type"] == "aws_security_group").unwrap();
+        assert_eq!(sg["change"]["actions"], json!(["update"]));
+        assert_eq!(sg["change"]["before"]["description"], "opened up by hand");
+        assert_eq!(sg["change"]["after"]["description"], approved);
+        let summary = crate::summarize(&drift);
+        assert_eq!(summary.to_change, 1);
+        let changed = summary.changes.iter().find(|c| c.address == "aws_security_group.this").unwrap();
+        assert_eq!(changed.changed_attributes, vec!["description"]);
+
+        // Applying the repair plan restores the approved value; nothing is created.
+        let repaired = sandbox.apply("req-drift", &b, &drift, "sha256:p2", op(1)).await.unwrap();
+        assert_eq!(repaired.created, 0);
+        let inv = sandbox.inventory("req-drift").unwrap();
+        assert_eq!(
+            inv.resources.iter().find(|r| r.resource_type == "aws_security_group").unwrap().attributes["description"],
+            approved
+        );
+        assert_eq!(sandbox.events().unwrap().iter().filter(|e| e.op == "update").count(), 1);
     }
 
     #[test]
