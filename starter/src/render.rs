@@ -74,6 +74,13 @@ pub fn status_json(p: &Progress) -> Value {
             "reason": g.reason,
         })),
         "findings": findings_json(&p.findings),
+        "drift": p.drift.iter().map(|d| json!({
+            "at": time_or_null(&d.at),
+            "changes": d.changes.iter().map(|c| json!({"address": c.address, "actions": c.actions, "attributes": c.changed_attributes})).collect::<Vec<_>>(),
+            "action": d.action,
+            "plan_digest": d.plan_digest,
+        })).collect::<Vec<_>>(),
+        "last_drift_check": time_or_null(&p.last_drift_check),
         "policy_pack": p.policy_pack,
         "approvals": decisions,
         "required_approvals": p.required_approvals,
@@ -257,6 +264,10 @@ pub fn status_text(p: &Progress) -> String {
     }
     if !p.access_instructions.is_empty() {
         row("Access", p.access_instructions.clone());
+    }
+    for d in &p.drift {
+        let at = fmt_time_ms(tollgate_proto::ms(&d.at));
+        row("Drift", format!("{at} {}: {}", tollgate_workflows::drift::describe(&d.changes), d.action));
     }
     if !p.final_reason.is_empty() {
         row("Outcome", p.final_reason.clone());

@@ -88,6 +88,8 @@ const KEYS: &[(&str, KeyKind)] = &[
     ("timeouts.plan", KeyKind::Duration),
     ("timeouts.apply", KeyKind::Duration),
     ("timeouts.destroy", KeyKind::Duration),
+    ("drift.interval", KeyKind::Duration),
+    ("drift.action", KeyKind::Text),
     ("reconcile.interval", KeyKind::Duration),
     ("reconcile.action", KeyKind::Text),
     ("artifacts.url", KeyKind::Text),
@@ -173,6 +175,8 @@ struct RawConfig {
     #[serde(default)]
     timeouts: RawTimeouts,
     #[serde(default)]
+    drift: RawDrift,
+    #[serde(default)]
     reconcile: RawReconcile,
     #[serde(default)]
     artifacts: RawArtifacts,
@@ -229,6 +233,13 @@ struct RawPolicy {
     builtin: Option<bool>,
     dirs: Option<Vec<String>>,
     levels: Option<std::collections::BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDrift {
+    interval: Option<String>,
+    action: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -598,6 +609,16 @@ impl Config {
             "report" => ReconcileAction::Report,
             other => return Err(err("reconcile.action", format!("'{other}' is not an action; use destroy or report"))),
         };
+        let drift_interval = duration("drift.interval", &raw.drift.interval, defaults::DRIFT_INTERVAL_MS)?;
+        let drift_action = raw.drift.action.unwrap_or_else(|| defaults::DRIFT_ACTION.into());
+        if !["report", "reapply"].contains(&drift_action.as_str()) {
+            return Err(err(
+                "drift.action",
+                format!(
+                    "'{drift_action}' is not an action; use report (tell the owner) or reapply (apply the approved configuration again)"
+                ),
+            ));
+        }
         let fault_activities = raw.faults.activities.unwrap_or_default();
         if let Some(bad) = fault_activities.iter().find(|a| !faults::ACTIVITIES.contains(&a.as_str())) {
             return Err(err(
@@ -893,6 +914,8 @@ impl Config {
                     &raw.timeouts.destroy,
                     defaults::DESTROY_TIMEOUT_MS,
                 )?),
+                drift_interval: tollgate_proto::span(drift_interval),
+                drift_action,
             },
             price_book: raw.price_book.map(PathBuf::from),
             channels,

@@ -65,6 +65,8 @@ pub fn settings() -> Settings {
         plan_timeout: tollgate_proto::span(PLAN_TIMEOUT_MS),
         apply_timeout: tollgate_proto::span(APPLY_TIMEOUT_MS),
         destroy_timeout: tollgate_proto::span(DESTROY_TIMEOUT_MS),
+        drift_interval: tollgate_proto::span(DRIFT_INTERVAL_MS),
+        drift_action: DRIFT_ACTION.to_string(),
     }
 }
 
@@ -77,3 +79,8 @@ pub const INFRACOST_TIMEOUT_MS: u64 = 2 * 60_000;
 pub const COST_EXPLORER_ENDPOINT: &str = "https://ce.us-east-1.amazonaws.com";
 /// How long a Cost Explorer baseline is reused (each call is billed).
 pub const COST_EXPLORER_CACHE_MS: u64 = 6 * 3_600_000;
+
+/// How often an ACTIVE request is re-planned to find drift.
+pub const DRIFT_INTERVAL_MS: u64 = 6 * 3_600_000;
+/// What a drift check does with drift: "report" or "reapply".
+pub const DRIFT_ACTION: &str = "report";

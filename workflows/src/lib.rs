@@ -6,6 +6,7 @@
 pub mod activities;
 pub mod catalog;
 pub mod defaults;
+pub mod drift;
 pub mod gate;
 pub mod incoming;
 pub mod lifecycle;

@@ -9,6 +9,7 @@ mod cancellation;
 mod cli;
 mod cost;
 mod dev;
+mod drift;
 mod durability;
 mod failures;
 mod llm;

@@ -32,6 +32,7 @@ const ENDINGS: &[&str] = &[
     "refused_by_policy",
     "policy_approved",
     "over_budget_hard_cap",
+    "drift_reported",
 ];
 
 fn histories() -> PathBuf {
@@ -53,14 +54,17 @@ async fn replay(name: &str, history: WorkflowHistory) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_ending_replays_from_its_recorded_history() {
-    // "1" re-records everything; "policy" or "cost" only the runs recorded for those patches.
+    // "1" re-records everything; "policy", "cost" or "drift" only the runs recorded for those
+    // patches.
     match std::env::var("TOLLGATE_RECORD_HISTORIES").as_deref() {
         Ok("policy") => record_policy().await,
         Ok("cost") => record_cost().await,
+        Ok("drift") => record_drift().await,
         Ok(_) => {
             record().await;
             record_policy().await;
             record_cost().await;
+            record_drift().await;
         }
         Err(_) => {}
     }
@@ -250,5 +254,27 @@ async fn record_cost() {
     env.wait_for(&refused, Stage::Rejected, 60).await;
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     save(&env, "over_budget_hard_cap", &refused, None).await;
+    env.shutdown().await;
+}
+
+/// Through drift checks (patch "drift-checks"): drift found, reported, then destroyed at
+/// expiry.
+async fn record_drift() {
+    let env = TestEnv::start(&format!("{BASE}\n[drift]\ninterval = \"2s\"\n")).await;
+    let id = env.request("ec2", "alice", &[]).await;
+    env.wait_for(&id, Stage::Active, 60).await;
+    let cloud = tollgate_activities::engine::sandbox::Cloud {
+        root: env.sandbox_root(),
+        account_id: "123456789012".into(),
+        latency: std::time::Duration::ZERO,
+    };
+    let mut inv = cloud.inventory(&id).unwrap();
+    let sg = inv.resources.iter_mut().find(|r| r.resource_type == "aws_security_group").unwrap();
+    sg.attributes.insert("description".into(), "opened up by hand".into());
+    cloud.save(&inv).unwrap();
+    let done = env.wait_for(&id, Stage::Destroyed, 90).await;
+    assert_eq!(done.drift.len(), 1, "{:?}", done.timeline);
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    save(&env, "drift_reported", &id, None).await;
     env.shutdown().await;
 }

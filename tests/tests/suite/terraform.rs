@@ -31,7 +31,7 @@ fn terraform_bin() -> PathBuf {
 }
 
 /// A worker configuration on the terraform engine with the sandbox provider.
-fn config(top: &str, latency: &str) -> String {
+pub(crate) fn config(top: &str, latency: &str) -> String {
     format!(
         "engine = \"terraform\"\n{top}\n[terraform]\nbinary = \"{}\"\nsandbox_provider = \"{}\"\n[sandbox]\nlatency = \"{latency}\"\n",
         terraform_bin().display(),

@@ -7,13 +7,20 @@ use tollgate_proto::{NotificationKind, ProvisionInput, Settings, Stage};
 use super::compensation::{self, checkpoint};
 use super::display::{self, set_stage};
 use super::steps::{self, ms, now_ms};
-use super::{Flow, ProvisionWorkflow};
+use super::{Flow, ProvisionWorkflow, drift_check, patches};
 use crate::{lifecycle, search_attributes as sa};
 
 pub(super) async fn live(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> Result<(), Flow> {
     let settings = ctx.state(|s| s.settings());
     let requester = ctx.state(|s| s.requester().to_string());
     let grace = tollgate_proto::span_ms(&settings.grace_period) as i64;
+    // Runs whose settings predate drift checks read 0: off, as they were recorded.
+    let drift_every = tollgate_proto::span_ms(&settings.drift_interval) as i64;
+    let drift_on = drift_every > 0 && ctx.patched(patches::DRIFT_CHECKS);
+    let mut next_drift = ctx.state(|s| {
+        let last = tollgate_proto::ms(&s.progress.last_drift_check);
+        if last > 0 { last } else { tollgate_proto::ms(&s.progress.created_at) }
+    }) + drift_every;
     let mut shown_expiry = ctx.state(|s| tollgate_proto::ms(&s.progress.expires_at));
     let reason = loop {
         checkpoint(ctx)?;
@@ -26,6 +33,11 @@ pub(super) async fn live(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> Result
         }
         if let Some(cmd) = ctx.state(|s| s.destroy_requested.clone()) {
             break format!("destroyed at the request of {}", cmd.user);
+        }
+        if drift_on && now_ms(ctx) >= next_drift {
+            drift_check::check(ctx, &settings).await?;
+            next_drift = now_ms(ctx) + drift_every;
+            continue;
         }
         let (expires_at, last_warning) = ctx.state(|s| {
             (tollgate_proto::ms(&s.progress.expires_at), tollgate_proto::ms(&s.progress.last_expiry_warning))
@@ -54,7 +66,8 @@ pub(super) async fn live(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> Result
                 // Wakes on expiry/warning time, on any accepted message (keep, destroy,
                 // cancel), or on a Temporal cancellation; the loop's first check ends it.
                 let version = ctx.state(|s| s.version);
-                let sleep = TimerOptions::builder(ms(at - now)).summary("lifecycle wait".to_string()).build();
+                let wake = if drift_on { at.min(next_drift) } else { at };
+                let sleep = TimerOptions::builder(ms(wake - now)).summary("lifecycle wait".to_string()).build();
                 temporalio_sdk::workflows::select! {
                     _ = ctx.timer(sleep) => {}
                     _ = ctx.wait_condition(move |s: &ProvisionWorkflow| s.version != version) => {}

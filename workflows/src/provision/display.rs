@@ -74,6 +74,10 @@ pub fn current_details(p: &Progress) -> String {
         }
         lines.push(policy.join("\n"));
     }
+    if let Some(d) = p.drift.last() {
+        let what = format!("{}: {}", crate::drift::describe(&d.changes), d.action);
+        lines.push(format!("**Drift:** {}", escape_markdown(&what)));
+    }
     if p.stage_enum() == Stage::AwaitingApproval {
         lines.push(format!("**Approvals:** {} of {}", p.approvals(), p.required_approvals));
     }

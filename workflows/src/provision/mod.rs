@@ -14,6 +14,7 @@ mod active;
 mod approval;
 mod compensation;
 pub mod display;
+mod drift_check;
 mod flow;
 mod messages;
 pub mod patches;

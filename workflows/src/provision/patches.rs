@@ -24,3 +24,8 @@ pub const POLICY_CHECK: &str = "policy-check";
 /// requester) instead of the settings alone; a request past a budget's hard cap is refused.
 /// Every history recorded before it (all but `over_budget_hard_cap.json`) takes the old path.
 pub const COST_CONTEXT: &str = "cost-context";
+
+/// 2026-11-21: while ACTIVE, a drift check every `drift_interval` (a new timer and steps).
+/// Runs whose settings predate it read an interval of 0 and never call this; every history
+/// recorded before it takes the old path. `drift_reported.json` is recorded with it.
+pub const DRIFT_CHECKS: &str = "drift-checks";

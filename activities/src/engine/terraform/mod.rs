@@ -79,6 +79,8 @@ pub struct TerraformEngine {
     root: PathBuf,
     config: TerraformConfig,
     runner: Runner,
+    /// Held while `terraform init` runs (the shared plugin cache).
+    init_lock: tokio::sync::Mutex<()>,
 }
 
 fn io(what: &str, path: &Path, e: impl std::fmt::Display) -> EngineError {
@@ -107,7 +109,7 @@ impl TerraformEngine {
             env.insert("TF_CLI_CONFIG_FILE".into(), cli_config.display().to_string());
         }
         let runner = Runner { binary: config.binary.clone(), env, stop_timeout: config.stop_timeout };
-        Ok(Self { root, config, runner })
+        Ok(Self { root, config, runner, init_lock: tokio::sync::Mutex::new(()) })
     }
 
     fn request_dir(&self, request_id: &str) -> PathBuf {
@@ -141,6 +143,9 @@ impl TerraformEngine {
             args.push("-lockfile=readonly".into());
         }
         op.progress.report("terraform init");
+        // Terraform's plugin cache is not safe for concurrent `init`s (two installing the same
+        // provider fail with "file exists"): one at a time in this worker.
+        let _one_at_a_time = self.init_lock.lock().await;
         self.runner.run(dir, &args, op).await.map(|_| ())
     }
 

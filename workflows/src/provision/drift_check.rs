@@ -1,0 +1,90 @@
+//! While ACTIVE, every `drift_interval`: re-plan the approved module against what exists.
+//! Drift is recorded with the changed attributes and the owner is told; with
+//! `drift_action = "reapply"` the repair plan is applied, but only when it restores the
+//! approved configuration (never a new change). A failed check is recorded and the request
+//! lives on.
+
+use temporalio_sdk::WorkflowContext;
+use tollgate_proto::{ApplyInput, DriftReport, NotificationKind, PlanInput, Settings};
+
+use super::steps::{self, Scope, now_ms, step};
+use super::{Flow, ProvisionWorkflow};
+use crate::activities::defs as act;
+use crate::drift;
+
+/// Drift reports kept in progress (the newest).
+const KEPT: usize = 10;
+
+pub(super) async fn check(ctx: &mut WorkflowContext<ProvisionWorkflow>, settings: &Settings) -> Result<(), Flow> {
+    let (request_id, module_digest, requester) =
+        ctx.state(|s| (s.progress.request_id.clone(), s.progress.module_digest.clone(), s.requester().to_string()));
+    let started = now_ms(ctx);
+    ctx.state_mut(|s| s.progress.last_drift_check = tollgate_proto::at(started));
+    let options = steps::engine(
+        settings,
+        steps::engine_timeout(&settings.plan_timeout, crate::defaults::PLAN_TIMEOUT_MS),
+        Scope::Cancellable,
+    );
+    let plan = match step(
+        ctx,
+        "drift check",
+        act::Plan,
+        PlanInput { request_id: request_id.clone(), module_digest },
+        options,
+        |p| p.attempt,
+    )
+    .await
+    {
+        Ok(plan) => plan,
+        Err(Flow::Failed(_)) => return Ok(()), // on the timeline; the next check tries again
+        Err(other) => return Err(other),
+    };
+    let changes = drift::changes(&plan.summary.clone().unwrap_or_default());
+    if changes.is_empty() {
+        return Ok(());
+    }
+    // The same drift, already reported: the owner has been told; nothing new to say.
+    let known = ctx.state(|s| s.progress.drift.last().is_some_and(|d| d.changes == changes && d.action == "reported"));
+    if known && settings.drift_action != "reapply" {
+        return Ok(());
+    }
+    let approved: Vec<String> = ctx.state(|s| super::display::planned_addresses(&s.progress));
+    let found = drift::describe(&changes);
+    let mut action = "reported".to_string();
+    if settings.drift_action == "reapply" {
+        match drift::restores_approved(&changes, &approved) {
+            Err(why) => action = format!("not re-applied: {why}; a person must decide"),
+            Ok(()) => {
+                let options = steps::engine(
+                    settings,
+                    steps::engine_timeout(&settings.apply_timeout, crate::defaults::APPLY_TIMEOUT_MS),
+                    Scope::Shielded,
+                );
+                let input = ApplyInput { request_id: request_id.clone(), plan_digest: plan.plan_digest.clone() };
+                match step(ctx, "re-apply", act::Apply, input, options, |a| a.attempt).await {
+                    Ok(applied) => {
+                        ctx.state_mut(|s| s.progress.state_digest = applied.state_digest.clone());
+                        action = "re-applied the approved configuration".into();
+                    }
+                    Err(Flow::Failed(f)) => action = format!("re-apply failed: {}", f.message),
+                    Err(other) => return Err(other),
+                }
+            }
+        }
+    }
+    let report = DriftReport {
+        at: tollgate_proto::at(started),
+        changes,
+        action: action.clone(),
+        plan_digest: plan.plan_digest.clone(),
+    };
+    ctx.state_mut(|s| {
+        s.progress.drift.push(report);
+        let excess = s.progress.drift.len().saturating_sub(KEPT);
+        s.progress.drift.drain(..excess);
+    });
+    steps::record(ctx, "drift", started, format!("{found}: {action}"));
+    let body = format!("{request_id} changed outside Tollgate: {found}. Tollgate {action}.");
+    steps::notify(ctx, NotificationKind::Drift, std::slice::from_ref(&requester), "drift found", body).await;
+    Ok(())
+}
