@@ -18,7 +18,7 @@ settings := ["block_public_acls", "block_public_policy", "ignore_public_acls", "
 full_blocks := {address: pab |
 	some address, pab in lib.present_of_type("aws_s3_bucket_public_access_block")
 	every setting in settings {
-		lib.after(pab)[setting] == true
+		pab.change.after[setting] == true
 	}
 }
 
@@ -30,17 +30,19 @@ blocked_buckets contains bucket if {
 
 blocked_names contains name if {
 	some pab in full_blocks
-	name := lib.after(pab).bucket
+	name := pab.change.after.bucket
 	is_string(name)
 }
 
-blocked(address, _) if address in blocked_buckets
-
-blocked(_, rc) if lib.after(rc).bucket in blocked_names
+# Buckets with a full block: by reference, or by their known name.
+blocked := blocked_buckets | {address |
+	some address, rc in lib.of_type("aws_s3_bucket")
+	rc.change.after.bucket in blocked_names
+}
 
 findings contains finding if {
 	some address, rc in lib.of_type("aws_s3_bucket")
-	not blocked(address, rc)
+	not address in blocked
 	finding := {
 		"address": address,
 		"message": "public access is not blocked: add an aws_s3_bucket_public_access_block for it with all four settings true",
@@ -52,7 +54,7 @@ public_acls := {"public-read", "public-read-write", "authenticated-read"}
 findings contains finding if {
 	some type in ["aws_s3_bucket", "aws_s3_bucket_acl"]
 	some address, rc in lib.of_type(type)
-	acl := object.get(lib.after(rc), "acl", null)
+	acl := object.get(rc.change.after, "acl", null)
 	acl in public_acls
 	finding := {"address": address, "message": sprintf("grants the public ACL %q: use private and share through IAM", [acl])}
 }

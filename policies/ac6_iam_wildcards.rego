@@ -15,16 +15,16 @@ rule := {
 # Resource types whose `policy` attribute is an IAM policy document (JSON).
 policy_types := {"aws_iam_policy", "aws_iam_role_policy", "aws_iam_user_policy", "aws_iam_group_policy"}
 
-documents contains [address, lib.after(rc).policy] if {
+documents contains [address, rc.change.after.policy] if {
 	some type in policy_types
 	some address, rc in lib.of_type(type)
-	is_string(lib.after(rc).policy)
+	is_string(rc.change.after.policy)
 }
 
 # Inline policies of a role.
 documents contains [address, inline.policy] if {
 	some address, rc in lib.of_type("aws_iam_role")
-	some inline in lib.list_attr(lib.after(rc), "inline_policy")
+	some inline in lib.list_attr(rc.change.after, "inline_policy")
 	is_string(inline.policy)
 }
 

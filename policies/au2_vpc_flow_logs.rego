@@ -18,13 +18,13 @@ logged_vpcs contains vpc if {
 
 logged_ids contains id if {
 	some log in lib.present_of_type("aws_flow_log")
-	id := lib.after(log).vpc_id
+	id := log.change.after.vpc_id
 	is_string(id)
 }
 
 logged(address, _) if address in logged_vpcs
 
-logged(_, rc) if lib.after(rc).id in logged_ids
+logged(_, rc) if rc.change.after.id in logged_ids
 
 findings contains finding if {
 	some address, rc in lib.of_type("aws_vpc")

@@ -18,8 +18,8 @@ image_keys := {"image", "image_uri"}
 # definitions (a JSON string).
 images contains [address, value] if {
 	some address, rc in lib.changed
-	contains(json.marshal(lib.after(rc)), "image") # cheap filter before the walk
-	walk(lib.after(rc), [path, value])
+	contains(json.marshal(rc.change.after), "image") # cheap filter before the walk
+	walk(rc.change.after, [path, value])
 	count(path) > 0
 	path[count(path) - 1] in image_keys
 	is_string(value)
@@ -27,8 +27,8 @@ images contains [address, value] if {
 
 images contains [address, container.image] if {
 	some address, rc in lib.of_type("aws_ecs_task_definition")
-	is_string(lib.after(rc).container_definitions)
-	some container in json.unmarshal(lib.after(rc).container_definitions)
+	is_string(rc.change.after.container_definitions)
+	some container in json.unmarshal(rc.change.after.container_definitions)
 	is_string(container.image)
 }
 

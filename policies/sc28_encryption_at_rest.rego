@@ -14,20 +14,20 @@ rule := {
 findings contains finding if {
 	some type in ["aws_db_instance", "aws_rds_cluster"]
 	some address, rc in lib.of_type(type)
-	lib.after(rc).storage_encrypted != true
+	rc.change.after.storage_encrypted != true
 	finding := {"address": address, "message": "storage is not encrypted: set storage_encrypted = true"}
 }
 
 findings contains finding if {
 	some address, rc in lib.of_type("aws_ebs_volume")
-	lib.after(rc).encrypted != true
+	rc.change.after.encrypted != true
 	finding := {"address": address, "message": "volume is not encrypted: set encrypted = true"}
 }
 
 findings contains finding if {
 	some address, rc in lib.of_type("aws_instance")
 	some block in ["root_block_device", "ebs_block_device"]
-	some device in lib.list_attr(lib.after(rc), block)
+	some device in lib.list_attr(rc.change.after, block)
 	device.encrypted != true
 	finding := {
 		"address": address,
@@ -36,8 +36,6 @@ findings contains finding if {
 }
 
 # A bucket is encrypted by an inline block (provider v3) or a companion resource.
-encrypted_bucket(address, rc) if count(lib.list_attr(lib.after(rc), "server_side_encryption_configuration")) > 0
-
 sse_type := "aws_s3_bucket_server_side_encryption_configuration"
 
 encrypted_buckets contains bucket if {
@@ -47,17 +45,22 @@ encrypted_buckets contains bucket if {
 
 encrypted_names contains name if {
 	some sse in lib.present_of_type(sse_type)
-	name := lib.after(sse).bucket
+	name := sse.change.after.bucket
 	is_string(name)
 }
 
-encrypted_bucket(address, _) if address in encrypted_buckets
-
-encrypted_bucket(_, rc) if lib.after(rc).bucket in encrypted_names
+# Buckets with an encryption configuration: inline, by reference, or by known name.
+encrypted := encrypted_buckets | {address |
+	some address, rc in lib.of_type("aws_s3_bucket")
+	rc.change.after.bucket in encrypted_names
+} | {address |
+	some address, rc in lib.of_type("aws_s3_bucket")
+	count(lib.list_attr(rc.change.after, "server_side_encryption_configuration")) > 0
+}
 
 findings contains finding if {
 	some address, rc in lib.of_type("aws_s3_bucket")
-	not encrypted_bucket(address, rc)
+	not address in encrypted
 	finding := {
 		"address": address,
 		"message": "bucket has no server-side encryption configuration: add an aws_s3_bucket_server_side_encryption_configuration for it",

@@ -23,20 +23,20 @@ https_only(from_port, to_port, protocol) if {
 # Ingress entries as [address, from, to, protocol, cidrs].
 entries contains [address, i.from_port, i.to_port, i.protocol, cidrs] if {
 	some address, rc in lib.of_type("aws_security_group")
-	some i in lib.list_attr(lib.after(rc), "ingress")
+	some i in lib.list_attr(rc.change.after, "ingress")
 	cidrs := array.concat(lib.list_attr(i, "cidr_blocks"), lib.list_attr(i, "ipv6_cidr_blocks"))
 }
 
 entries contains [address, a.from_port, a.to_port, a.protocol, cidrs] if {
 	some address, rc in lib.of_type("aws_security_group_rule")
-	a := lib.after(rc)
+	a := rc.change.after
 	a.type == "ingress"
 	cidrs := array.concat(lib.list_attr(a, "cidr_blocks"), lib.list_attr(a, "ipv6_cidr_blocks"))
 }
 
 entries contains [address, a.from_port, a.to_port, a.ip_protocol, [a.cidr_ipv4, a.cidr_ipv6]] if {
 	some address, rc in lib.of_type("aws_vpc_security_group_ingress_rule")
-	a := object.union({"cidr_ipv4": null, "cidr_ipv6": null, "from_port": null, "to_port": null}, lib.after(rc))
+	a := object.union({"cidr_ipv4": null, "cidr_ipv6": null, "from_port": null, "to_port": null}, rc.change.after)
 }
 
 findings contains finding if {

@@ -20,7 +20,7 @@ balancer_types := {"aws_lb", "aws_alb"}
 internal_balancers := {address |
 	some type in balancer_types
 	some address, lb in lib.present_of_type(type)
-	lib.after(lb).internal == true
+	lb.change.after.internal == true
 }
 
 internal_listeners contains from if {
@@ -36,10 +36,10 @@ internal_arns contains arn if {
 
 internal(address, _) if address in internal_listeners
 
-internal(_, rc) if lib.after(rc).load_balancer_arn in internal_arns
+internal(_, rc) if rc.change.after.load_balancer_arn in internal_arns
 
 redirects_to_https(rc) if {
-	actions := lib.list_attr(lib.after(rc), "default_action")
+	actions := lib.list_attr(rc.change.after, "default_action")
 	count(actions) > 0
 	every action in actions {
 		action.type == "redirect"
@@ -51,21 +51,21 @@ redirects_to_https(rc) if {
 findings contains finding if {
 	some type in listener_types
 	some address, rc in lib.of_type(type)
-	protocol := upper(object.get(lib.after(rc), "protocol", "HTTP"))
+	protocol := upper(object.get(rc.change.after, "protocol", "HTTP"))
 	not protocol in {"HTTPS", "TLS"}
 	not internal(address, rc)
 	not redirects_to_https(rc)
 	finding := {
 		"address": address,
-		"message": sprintf("public listener on port %v speaks %s: use HTTPS or TLS with a certificate, or redirect to HTTPS", [object.get(lib.after(rc), "port", "?"), protocol]),
+		"message": sprintf("public listener on port %v speaks %s: use HTTPS or TLS with a certificate, or redirect to HTTPS", [object.get(rc.change.after, "port", "?"), protocol]),
 	}
 }
 
 # Classic load balancers list their listeners inline.
 findings contains finding if {
 	some address, rc in lib.of_type("aws_elb")
-	lib.after(rc).internal != true
-	some listener in lib.list_attr(lib.after(rc), "listener")
+	rc.change.after.internal != true
+	some listener in lib.list_attr(rc.change.after, "listener")
 	not upper(listener.lb_protocol) in {"HTTPS", "SSL"}
 	finding := {
 		"address": address,

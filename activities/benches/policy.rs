@@ -34,7 +34,7 @@ fn main() {
         ms(load),
     );
     let started = Instant::now();
-    let _ = regorus::Value::from(plan.clone());
+    let _ = regorus::Value::from_json_str(&plan.to_string());
     println!("  of which turning the plan into Rego input: {:.0} ms", ms(started.elapsed()));
     per_rule(&plan);
 }

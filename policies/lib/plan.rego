@@ -74,18 +74,9 @@ nonempty(values, name) if {
 
 # References between resources in the configuration (root module), as [from address,
 # attribute, to address]: `bucket = aws_s3_bucket.this.id` gives
-# ["aws_s3_bucket_public_access_block.this", "bucket", "aws_s3_bucket.this"]. Built once per
-# plan; rules test membership in sets built from it rather than searching per resource.
-pointers := {[r.address, attr, target] |
-	some r in input.configuration.root_module.resources
-	some attr, expr in r.expressions
-	is_object(expr) # nested blocks are lists of expression objects: not followed
-	some ref in object.get(expr, "references", [])
-	parts := split(ref, ".")
-	count(parts) >= 2
-	not parts[0] in {"var", "local", "data", "module", "each", "count", "path", "self", "terraform"}
-	target := concat(".", [parts[0], parts[1]])
-}
+# ["aws_s3_bucket_public_access_block.this", "bucket", "aws_s3_bucket.this"]. Built by the
+# evaluator; rules test membership in sets built from it rather than searching per resource.
+pointers := data.tollgate_plan.pointers
 
 # A list attribute, or [] when it is null or absent.
 list(x) := x if {
