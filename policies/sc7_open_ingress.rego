@@ -39,6 +39,11 @@ entries contains [address, a.from_port, a.to_port, a.ip_protocol, [a.cidr_ipv4, 
 	a := object.union({"cidr_ipv4": null, "cidr_ipv6": null, "from_port": null, "to_port": null}, rc.change.after)
 }
 
+# "tcp ports 22-22", or "all protocols and ports" for protocol -1.
+ports(protocol, from_port, to_port) := "all protocols and ports" if {
+	sprintf("%v", [protocol]) == "-1"
+} else := sprintf("%v ports %v-%v", [protocol, from_port, to_port])
+
 findings contains finding if {
 	some [address, from_port, to_port, protocol, cidrs] in entries
 	some cidr in cidrs
@@ -46,6 +51,6 @@ findings contains finding if {
 	not https_only(from_port, to_port, protocol)
 	finding := {
 		"address": address,
-		"message": sprintf("ingress from %s on %v ports %v-%v: only TCP 443 may be open to the internet; narrow the CIDR", [cidr, protocol, from_port, to_port]),
+		"message": sprintf("ingress from %s on %s: only TCP 443 may be open to the internet; narrow the CIDR", [cidr, ports(protocol, from_port, to_port)]),
 	}
 }

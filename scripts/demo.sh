@@ -57,6 +57,9 @@ say "Waiting for both to expire; Tollgate warns the requesters, then destroys th
 "$T" status "$BIG" --follow | tail -n 4
 "$T" list
 
+say "Policy as code: the same Rego pack the worker runs, on a plan that opens SSH to the world"
+"$T" policy check tests/fixtures/policies/open-ingress/fail.json || echo "(exit $?: denied)"
+
 say "The reconciler: resources whose request closed without destroying them"
 "$T" reconcile --dry-run
 
