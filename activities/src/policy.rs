@@ -119,15 +119,6 @@ pub fn parse_level(text: &str) -> Option<Option<FindingLevel>> {
     }
 }
 
-/// The level's name as configuration and output spell it.
-pub fn level_name(level: FindingLevel) -> &'static str {
-    match level {
-        FindingLevel::Deny => "deny",
-        FindingLevel::Approval => "approval",
-        FindingLevel::Warn | FindingLevel::Unspecified => "warn",
-    }
-}
-
 impl PolicySet {
     /// No rules at all (`policy.builtin = false` and no directories).
     pub fn empty() -> Self {

@@ -471,7 +471,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             let config = load_config(&cli.config)?;
             let set = load_policies(&config, flags)?;
             let level = |r: &tollgate_activities::policy::Rule| {
-                r.level.map(tollgate_activities::policy::level_name).unwrap_or("off")
+                r.level.map(tollgate_workflows::policy::level_name).unwrap_or("off")
             };
             if json_out {
                 let rules: Vec<_> = set

@@ -13,13 +13,18 @@ pub fn label(f: &PolicyFinding) -> String {
     format!("[{} {}]{at}: {}", f.control, f.rule_id, f.message)
 }
 
-/// "deny", "approval" or "warn".
-pub fn level_label(f: &PolicyFinding) -> &'static str {
-    match f.level() {
+/// "deny", "approval" or "warn", as configuration and output spell a level.
+pub fn level_name(level: FindingLevel) -> &'static str {
+    match level {
         FindingLevel::Deny => "deny",
         FindingLevel::Approval => "approval",
         FindingLevel::Warn | FindingLevel::Unspecified => "warn",
     }
+}
+
+/// A finding's level name.
+pub fn level_label(f: &PolicyFinding) -> &'static str {
+    level_name(f.level())
 }
 
 fn at_level(findings: &[PolicyFinding], level: FindingLevel) -> Vec<&PolicyFinding> {
@@ -58,8 +63,7 @@ pub fn outcome(findings: &[PolicyFinding], rules: u32) -> String {
         .into_iter()
         .filter_map(|level| {
             let n = at_level(findings, level).len();
-            (n > 0)
-                .then(|| format!("{n} {}", level_label(&PolicyFinding { level: level as i32, ..Default::default() })))
+            (n > 0).then(|| format!("{n} {}", level_name(level)))
         })
         .collect();
     let summary = if counts.is_empty() { "no findings".to_string() } else { counts.join(", ") };

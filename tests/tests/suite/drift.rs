@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use tollgate_activities::engine::sandbox::Cloud;
 use tollgate_proto::{Progress, Stage};
 
 use crate::common::{LONG, TestEnv};
@@ -12,7 +11,7 @@ use crate::common::{LONG, TestEnv};
 /// Edits the request's security group description in the sandbox cloud, as a person with
 /// console access would.
 fn edit_by_hand(env: &TestEnv, id: &str) -> serde_json::Value {
-    let cloud = Cloud { root: env.sandbox_root(), account_id: "123456789012".into(), latency: Duration::ZERO };
+    let cloud = env.cloud();
     let mut inv = cloud.inventory(id).unwrap();
     let sg = inv.resources.iter_mut().find(|r| r.resource_type == "aws_security_group").unwrap();
     let approved = sg.attributes["description"].clone();
@@ -22,7 +21,7 @@ fn edit_by_hand(env: &TestEnv, id: &str) -> serde_json::Value {
 }
 
 fn description(env: &TestEnv, id: &str) -> serde_json::Value {
-    let cloud = Cloud { root: env.sandbox_root(), account_id: "123456789012".into(), latency: Duration::ZERO };
+    let cloud = env.cloud();
     let inv = cloud.inventory(id).unwrap();
     inv.resources.into_iter().find(|r| r.resource_type == "aws_security_group").unwrap().attributes["description"]
         .clone()

@@ -263,11 +263,7 @@ async fn record_drift() {
     let env = TestEnv::start(&format!("{BASE}\n[drift]\ninterval = \"2s\"\n")).await;
     let id = env.request("ec2", "alice", &[]).await;
     env.wait_for(&id, Stage::Active, 60).await;
-    let cloud = tollgate_activities::engine::sandbox::Cloud {
-        root: env.sandbox_root(),
-        account_id: "123456789012".into(),
-        latency: std::time::Duration::ZERO,
-    };
+    let cloud = env.cloud();
     let mut inv = cloud.inventory(&id).unwrap();
     let sg = inv.resources.iter_mut().find(|r| r.resource_type == "aws_security_group").unwrap();
     sg.attributes.insert("description".into(), "opened up by hand".into());

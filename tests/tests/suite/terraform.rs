@@ -362,11 +362,7 @@ async fn a_plan_gone_stale_goes_back_through_the_gate() {
         assert!(tokio::time::Instant::now() < deadline, "Terraform did not finish after the worker died");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let cloud = tollgate_activities::engine::sandbox::Cloud {
-        root: env.sandbox_root(),
-        account_id: "123456789012".into(),
-        latency: Duration::ZERO,
-    };
+    let cloud = env.cloud();
     let mut inv = cloud.inventory(&id).unwrap();
     let sg = inv.resources.iter_mut().find(|r| r.resource_type == "aws_security_group").unwrap();
     sg.attributes.insert("description".into(), "opened up by hand".into());

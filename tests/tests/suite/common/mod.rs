@@ -308,6 +308,16 @@ impl TestEnv {
     }
 
     /// Every create/destroy the sandbox recorded for `id`.
+    /// The sandbox cloud the worker (or the sandbox provider) keeps, to read or edit it as a
+    /// person with console access would.
+    pub fn cloud(&self) -> tollgate_activities::engine::sandbox::Cloud {
+        tollgate_activities::engine::sandbox::Cloud {
+            root: self.sandbox_root(),
+            account_id: "123456789012".into(),
+            latency: Duration::ZERO,
+        }
+    }
+
     pub fn events(&self, id: &str) -> Vec<InventoryEvent> {
         read_events(&self.sandbox_root()).unwrap().into_iter().filter(|e| e.request_id == id).collect()
     }
