@@ -12,6 +12,7 @@ pub mod cost_explorer;
 pub mod engine;
 pub mod faults;
 pub mod infracost;
+pub mod links;
 pub mod llm;
 pub mod notify;
 pub mod policy;

@@ -193,7 +193,7 @@ async fn update_error(client: &Client, id: &str, e: temporalio_client::errors::W
 
 /// The refusal an update failure carries: its code travels as an application failure type
 /// somewhere in the failure's cause chain.
-fn refusal_of(failure: &Failure) -> Refusal {
+pub fn refusal_of(failure: &Failure) -> Refusal {
     let mut code = None;
     let mut next = Some(failure);
     while let Some(f) = next {

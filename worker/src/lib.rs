@@ -19,7 +19,7 @@ use tollgate_activities::{
     notify::Channel,
     sources::ModuleSources,
 };
-use tollgate_workflows::{ProvisionWorkflow, ReconcileWorkflow};
+use tollgate_workflows::{ApprovalWorkflow, ProvisionWorkflow, ReconcileWorkflow};
 
 pub use config::{ArtifactsConfig, ChannelConfig, Config, ConfigError, EngineChoice, ReconcileAction};
 
@@ -242,6 +242,7 @@ pub fn build_worker(config: &Config, client: Client) -> anyhow::Result<Worker> {
     let options = WorkerOptions::new(config.task_queue.clone())
         .register_workflow::<ProvisionWorkflow>()?
         .register_workflow::<ReconcileWorkflow>()?
+        .register_workflow::<ApprovalWorkflow>()?
         .register_activities(build_activities(config, Some(client.clone()))?)
         .build();
     Worker::new(&runtime, client, options).context("creating the worker")

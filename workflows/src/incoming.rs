@@ -16,7 +16,7 @@ use temporalio_common::data_converters::{
     PayloadConversionError, SerializationContext, TemporalDeserializable, TemporalSerializable,
 };
 use temporalio_common::protos::temporal::api::common::v1::Payload;
-use tollgate_proto::{CancelCommand, Decision, LifecycleCommand};
+use tollgate_proto::{ApprovalDecision, CancelCommand, Decision, LifecycleCommand};
 
 use crate::refusal::{Code, Refusal};
 
@@ -185,39 +185,49 @@ impl<T: Message> TemporalSerializable for Incoming<T> {
 
 const USER: Field = Field { name: "user", required: true, max_chars: MAX_USER_CHARS };
 const COMMENT: Field = Field { name: "comment", required: false, max_chars: MAX_TEXT_CHARS };
+/// Set by the gateway for a message that came through a signed one-click link.
+const LINK_ID: Field = Field { name: "link_id", required: false, max_chars: 64 };
 
 impl Message for Decision {
     const EXAMPLE: &'static str = r#"{"user": "carol", "comment": "looks fine"}"#;
-    const FIELDS: &'static [Field] = &[USER, COMMENT, Field { name: "plan_digest", required: false, max_chars: 100 }];
+    const FIELDS: &'static [Field] =
+        &[USER, COMMENT, Field { name: "plan_digest", required: false, max_chars: 100 }, LINK_ID];
 
     fn from_fields(f: &BTreeMap<&'static str, String>) -> Self {
         Decision {
             user: f.get("user").cloned().unwrap_or_default(),
             comment: f.get("comment").cloned().unwrap_or_default(),
             plan_digest: f.get("plan_digest").cloned().unwrap_or_default(),
+            link_id: f.get("link_id").cloned().unwrap_or_default(),
             ..Default::default()
         }
     }
 
     fn to_fields(&self) -> Vec<(&'static str, &str)> {
-        vec![("user", &self.user), ("comment", &self.comment), ("plan_digest", &self.plan_digest)]
+        vec![
+            ("user", &self.user),
+            ("comment", &self.comment),
+            ("plan_digest", &self.plan_digest),
+            ("link_id", &self.link_id),
+        ]
     }
 }
 
 impl Message for LifecycleCommand {
     const EXAMPLE: &'static str = r#"{"user": "alice"}"#;
-    const FIELDS: &'static [Field] = &[USER, COMMENT];
+    const FIELDS: &'static [Field] = &[USER, COMMENT, LINK_ID];
 
     fn from_fields(f: &BTreeMap<&'static str, String>) -> Self {
         LifecycleCommand {
             user: f.get("user").cloned().unwrap_or_default(),
             comment: f.get("comment").cloned().unwrap_or_default(),
+            link_id: f.get("link_id").cloned().unwrap_or_default(),
             ..Default::default()
         }
     }
 
     fn to_fields(&self) -> Vec<(&'static str, &str)> {
-        vec![("user", &self.user), ("comment", &self.comment)]
+        vec![("user", &self.user), ("comment", &self.comment), ("link_id", &self.link_id)]
     }
 }
 
@@ -234,6 +244,27 @@ impl Message for CancelCommand {
 
     fn to_fields(&self) -> Vec<(&'static str, &str)> {
         vec![("user", &self.user), ("reason", &self.reason)]
+    }
+}
+
+impl Message for ApprovalDecision {
+    const EXAMPLE: &'static str = r#"{"decision": "approve", "reviewed_by": "carol", "comment": "go ahead"}"#;
+    const FIELDS: &'static [Field] = &[
+        Field { name: "decision", required: true, max_chars: 16 },
+        Field { name: "reviewed_by", required: true, max_chars: MAX_USER_CHARS },
+        COMMENT,
+    ];
+
+    fn from_fields(f: &BTreeMap<&'static str, String>) -> Self {
+        ApprovalDecision {
+            decision: f.get("decision").cloned().unwrap_or_default(),
+            reviewed_by: f.get("reviewed_by").cloned().unwrap_or_default(),
+            comment: f.get("comment").cloned().unwrap_or_default(),
+        }
+    }
+
+    fn to_fields(&self) -> Vec<(&'static str, &str)> {
+        vec![("decision", &self.decision), ("reviewed_by", &self.reviewed_by), ("comment", &self.comment)]
     }
 }
 
@@ -284,7 +315,7 @@ mod tests {
         assert_eq!(refusal(&json("{}")), format!("malformed payload: field 'user' is missing or empty{fix}"));
         assert_eq!(
             refusal(&json(r#"{"user": "carol", "role": "admin"}"#)),
-            format!("malformed payload: unknown field 'role' (allowed: user, comment, plan_digest){fix}")
+            format!("malformed payload: unknown field 'role' (allowed: user, comment, plan_digest, link_id){fix}")
         );
         assert_eq!(
             refusal(&json(r#"{"user": 7}"#)),

@@ -4,6 +4,7 @@
 //! SDK's workflow context, so every function can be replayed and unit-tested without a server.
 
 pub mod activities;
+pub mod approval;
 pub mod catalog;
 pub mod defaults;
 pub mod drift;
@@ -18,6 +19,7 @@ pub mod refusal;
 pub mod search_attributes;
 pub mod validate;
 
+pub use approval::ApprovalWorkflow;
 pub use incoming::Incoming;
 pub use provision::ProvisionWorkflow;
 pub use reconcile::ReconcileWorkflow;

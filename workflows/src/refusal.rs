@@ -25,6 +25,8 @@ pub enum Code {
     AlreadyEnding,
     /// The payload does not decode into what the message needs.
     Malformed,
+    /// A signed one-click link that has already been used.
+    LinkUsed,
 }
 
 impl Code {
@@ -40,11 +42,12 @@ impl Code {
             Code::NotAllowed => "not_allowed",
             Code::AlreadyEnding => "already_ending",
             Code::Malformed => "malformed",
+            Code::LinkUsed => "link_used",
         }
     }
 
     /// Every code, for documentation and clients.
-    pub const ALL: [Code; 9] = [
+    pub const ALL: [Code; 10] = [
         Code::NotAnApprover,
         Code::SelfApproval,
         Code::AlreadyDecided,
@@ -54,6 +57,7 @@ impl Code {
         Code::NotAllowed,
         Code::AlreadyEnding,
         Code::Malformed,
+        Code::LinkUsed,
     ];
 
     pub fn parse(code: &str) -> Option<Code> {

@@ -12,6 +12,7 @@ mod dev;
 mod drift;
 mod durability;
 mod failures;
+mod gateway;
 mod llm;
 mod messages;
 mod namespace;

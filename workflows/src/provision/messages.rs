@@ -45,6 +45,7 @@ impl ProvisionWorkflow {
     pub(super) fn check_decision(&self, m: &Incoming<Decision>, kind: DecisionKind) -> Result<Decision, Refusal> {
         let mut decision = m.get()?.clone();
         decision.kind = kind as i32;
+        self.check_link(&decision.link_id)?;
         let settings = self.settings();
         quorum::check_decision(
             &quorum::DecisionContext {
@@ -70,6 +71,7 @@ impl ProvisionWorkflow {
         if decision.plan_digest.is_empty() {
             decision.plan_digest = self.progress.plan_digest.clone();
         }
+        self.use_link(&decision.link_id);
         let verb = if kind == DecisionKind::Approve { "approved" } else { "rejected" };
         let message = format!("{} {verb} {}", decision.user, self.progress.request_id);
         self.progress.decisions.push(decision);
@@ -79,6 +81,7 @@ impl ProvisionWorkflow {
 
     pub(super) fn check_keep(&self, m: &Incoming<LifecycleCommand>) -> Result<(LifecycleCommand, i64), Refusal> {
         let command = m.get()?.clone();
+        self.check_link(&command.link_id)?;
         let settings = self.settings();
         lifecycle::check_lifecycle_user(
             self.progress.stage_enum(),
@@ -98,6 +101,7 @@ impl ProvisionWorkflow {
 
     pub(super) fn record_keep(&mut self, now: i64, m: Incoming<LifecycleCommand>) -> Result<Ack, Refusal> {
         let (command, new_expiry) = self.check_keep(&m)?;
+        self.use_link(&command.link_id);
         self.progress.expires_at = tollgate_proto::at(new_expiry);
         self.progress.extensions += 1;
         self.progress.last_expiry_warning = tollgate_proto::at(0);
@@ -116,6 +120,7 @@ impl ProvisionWorkflow {
 
     pub(super) fn check_destroy(&self, m: &Incoming<LifecycleCommand>) -> Result<LifecycleCommand, Refusal> {
         let command = m.get()?.clone();
+        self.check_link(&command.link_id)?;
         lifecycle::check_lifecycle_user(
             self.progress.stage_enum(),
             &command.user,
@@ -129,6 +134,7 @@ impl ProvisionWorkflow {
 
     pub(super) fn record_destroy(&mut self, now: i64, m: Incoming<LifecycleCommand>) -> Result<Ack, Refusal> {
         let mut command = self.check_destroy(&m)?;
+        self.use_link(&command.link_id);
         command.at = tollgate_proto::at(now);
         let message = format!("{} asked to destroy {}", command.user, self.progress.request_id);
         self.destroy_requested = Some(command);
@@ -161,6 +167,21 @@ impl ProvisionWorkflow {
             "{} cancelled {}: nothing more will be created and whatever exists will be destroyed",
             command.user, self.progress.request_id
         )))
+    }
+
+    /// A signed one-click link works once. (Messages without a link, which is every message
+    /// recorded before links existed, are unaffected, so replay does not change.)
+    fn check_link(&self, link_id: &str) -> Result<(), Refusal> {
+        if !link_id.is_empty() && self.progress.used_links.iter().any(|l| l == link_id) {
+            return Err(Refusal::new(crate::refusal::Code::LinkUsed, "this link has already been used"));
+        }
+        Ok(())
+    }
+
+    fn use_link(&mut self, link_id: &str) {
+        if !link_id.is_empty() {
+            self.progress.used_links.push(link_id.to_string());
+        }
     }
 
     fn check_not_ending(&self) -> Result<(), Refusal> {

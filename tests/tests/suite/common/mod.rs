@@ -1,6 +1,8 @@
 //! Shared harness: a real Temporal dev server (the pip-installed CLI) per test, an
 //! in-process or out-of-process Tollgate worker, and a loopback webhook receiver.
 
+pub mod gateway;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -1,0 +1,287 @@
+//! Generic approvals for any agent: `POST /workflows`, `GET /workflows/{id}` (with
+//! `?wait=30s` to long-poll for the decision), `POST /workflows/{id}/approve|reject`. One
+//! `ApprovalWorkflow` per approval holds all state, so a gateway restart loses nothing.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::{Value, json};
+use temporalio_client::errors::WorkflowUpdateError;
+use temporalio_client::{
+    WorkflowDescribeOptions, WorkflowExecuteUpdateOptions, WorkflowExecutionStatus, WorkflowGetResultOptions,
+    WorkflowQueryOptions, WorkflowStartOptions,
+};
+use tollgate_proto::{ApprovalDecision, ApprovalInput, ApprovalRecord, ApprovalStatus};
+use tollgate_workflows::approval::rules::{self, Verdict};
+use tollgate_workflows::refusal::{Code, Refusal};
+use tollgate_workflows::{ApprovalWorkflow, Incoming, fmt_time_ms};
+
+use crate::error::ApiError;
+use crate::{Gateway, auth, body};
+
+/// The largest `context` accepted, as JSON text.
+pub const MAX_CONTEXT_BYTES: usize = 64 * 1024;
+/// The longest long-poll.
+pub const MAX_WAIT: Duration = Duration::from_secs(60);
+/// How long to wait for a worker to take an update or answer a query.
+const WORKER_WAIT: Duration = Duration::from_secs(15);
+const DEFAULT_TIMEOUT_MINUTES: u64 = 30;
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// `POST /workflows`
+pub async fn create(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    raw: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let map = body::object(&raw, &["action", "requested_by", "context", "timeout_minutes"])?;
+    let action = body::required_text(&map, "action", 1024)?;
+    let requested_by = body::required_text(&map, "requested_by", tollgate_workflows::incoming::MAX_USER_CHARS)?;
+    let context = match map.get("context") {
+        None | Some(Value::Null) => json!({}),
+        Some(Value::Object(o)) => Value::Object(o.clone()),
+        Some(other) => {
+            return Err(ApiError::invalid(
+                "context",
+                format!("context must be a JSON object, got {}", body::kind(other)),
+            ));
+        }
+    };
+    let context_json = context.to_string();
+    if context_json.len() > MAX_CONTEXT_BYTES {
+        return Err(ApiError::invalid(
+            "context",
+            format!(
+                "context is {} bytes as JSON, more than the {MAX_CONTEXT_BYTES} accepted; store large data elsewhere and send a reference",
+                context_json.len()
+            ),
+        ));
+    }
+    let max = gw.config.approvals.max_timeout_minutes;
+    let timeout_minutes = match map.get("timeout_minutes") {
+        None | Some(Value::Null) => DEFAULT_TIMEOUT_MINUTES.min(max),
+        Some(Value::Number(n)) => match n.as_i64() {
+            Some(m) if m >= 1 && m as u64 <= max => m as u64,
+            Some(m) => {
+                return Err(ApiError::invalid(
+                    "timeout_minutes",
+                    format!("timeout_minutes must be between 1 and {max}, got {m}"),
+                ));
+            }
+            None => {
+                return Err(ApiError::invalid(
+                    "timeout_minutes",
+                    format!("timeout_minutes must be a whole number, got {n}"),
+                ));
+            }
+        },
+        Some(other) => {
+            return Err(ApiError::invalid(
+                "timeout_minutes",
+                format!("timeout_minutes must be a whole number, got {}", body::kind(other)),
+            ));
+        }
+    };
+    let requested_by = auth::identify(&gw.config, &headers, Some(&requested_by), "requested_by")?;
+
+    let created = now_ms();
+    let expires = created + (gw.config.approvals.timeout_unit.as_millis() as i64) * timeout_minutes as i64;
+    let id = format!("approval-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let input = ApprovalInput {
+        action: action.clone(),
+        requested_by: requested_by.clone(),
+        context_json,
+        created_at: tollgate_proto::at(created),
+        expires_at: tollgate_proto::at(expires),
+        approvers: gw.config.approvals.approvers.clone(),
+    };
+    let summary: String = format!("approval: {action} (requested by {requested_by})").chars().take(200).collect();
+    let options = WorkflowStartOptions::new(gw.config.task_queue.clone(), id.clone()).static_summary(summary).build();
+    gw.client
+        .start_workflow(ApprovalWorkflow::run, input, options)
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("could not start the approval workflow: {e}")))?;
+    tracing::info!(workflow_id = %id, %action, %requested_by, "approval requested");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "workflow_id": id, "status": "PENDING", "expires_at": fmt_time_ms(expires) })),
+    ))
+}
+
+#[derive(serde::Deserialize)]
+pub struct ShowQuery {
+    wait: Option<String>,
+}
+
+/// `GET /workflows/{id}[?wait=30s]`: with `wait`, answers as soon as the approval is decided
+/// or times out, or after `wait` with it still PENDING.
+pub async fn show(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<ShowQuery>,
+) -> Result<Json<Value>, ApiError> {
+    auth::reader(&gw.config, &headers)?;
+    let wait = match q.wait.as_deref() {
+        None => Duration::ZERO,
+        Some(text) => parse_wait(text)?,
+    };
+    let (record, closed) = read(&gw, &id).await?;
+    if closed || record.status() != ApprovalStatus::Pending || wait.is_zero() {
+        return Ok(Json(to_json(&record)));
+    }
+    let handle = gw.client.get_workflow_handle::<ApprovalWorkflow>(&id);
+    if let Ok(Ok(done)) = tokio::time::timeout(wait, handle.get_result(WorkflowGetResultOptions::default())).await {
+        return Ok(Json(to_json(&done)));
+    }
+    let (record, _) = read(&gw, &id).await?;
+    Ok(Json(to_json(&record)))
+}
+
+fn parse_wait(text: &str) -> Result<Duration, ApiError> {
+    let parsed = if text.chars().all(|c| c.is_ascii_digit()) {
+        text.parse::<u64>().ok().map(Duration::from_secs)
+    } else {
+        humantime::parse_duration(text).ok()
+    };
+    match parsed {
+        Some(d) if d <= MAX_WAIT => Ok(d),
+        Some(_) => {
+            Err(ApiError::invalid("wait", format!("wait is at most {}s; ask again after it", MAX_WAIT.as_secs())))
+        }
+        None => Err(ApiError::invalid("wait", format!("wait '{text}' is not a duration such as 30s"))),
+    }
+}
+
+/// `POST /workflows/{id}/approve`
+pub async fn approve(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    raw: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    decide(&gw, &headers, &id, "approve", &raw).await
+}
+
+/// `POST /workflows/{id}/reject`
+pub async fn reject(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    raw: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    decide(&gw, &headers, &id, "reject", &raw).await
+}
+
+async fn decide(gw: &Gateway, headers: &HeaderMap, id: &str, word: &str, raw: &[u8]) -> Result<Json<Value>, ApiError> {
+    let map = body::object(raw, &["reviewed_by", "comment"])?;
+    let claimed = body::text(&map, "reviewed_by", tollgate_workflows::incoming::MAX_USER_CHARS)?;
+    let comment = body::text(&map, "comment", tollgate_workflows::incoming::MAX_TEXT_CHARS)?.unwrap_or_default();
+    let reviewer = auth::identify(&gw.config, headers, claimed.as_deref(), "reviewed_by")?;
+    let decision = ApprovalDecision { decision: word.into(), reviewed_by: reviewer, comment };
+
+    let (record, closed) = read(gw, id).await?;
+    if !closed {
+        let handle = gw.client.get_workflow_handle::<ApprovalWorkflow>(id);
+        let update = handle.execute_update(
+            ApprovalWorkflow::decide,
+            Incoming::new(decision.clone()),
+            WorkflowExecuteUpdateOptions::default(),
+        );
+        match tokio::time::timeout(WORKER_WAIT, update).await {
+            Err(_) => {
+                return Err(ApiError::Unavailable(format!(
+                    "no worker took the decision on {id} within {}s; is a tollgate worker running?",
+                    WORKER_WAIT.as_secs()
+                )));
+            }
+            Ok(Ok(record)) => {
+                tracing::info!(workflow_id = %id, decision = word, by = %decision.reviewed_by, "approval decided");
+                return Ok(Json(to_json(&record)));
+            }
+            Ok(Err(WorkflowUpdateError::Failed(failure))) => {
+                let refusal = tollgate_starter::ops::refusal_of(&failure);
+                let (now, _) = read(gw, id).await?;
+                return Err(refused(refusal, &now));
+            }
+            // Closed meanwhile (the timer fired): judge against the final record below.
+            Ok(Err(WorkflowUpdateError::NotFound(_))) => {}
+            Ok(Err(other)) => return Err(ApiError::Unavailable(format!("{id}: {other}"))),
+        }
+    }
+    let (record, _) = if closed { (record, true) } else { read(gw, id).await? };
+    match rules::check(&record, &decision) {
+        Ok(Verdict::AlreadySo) => Ok(Json(to_json(&record))),
+        Ok(Verdict::Resolve(_)) => Err(ApiError::Unavailable(format!("{id} ended without a decision"))),
+        Err(refusal) => Err(refused(refusal, &record)),
+    }
+}
+
+/// The contract's 409 for a resolved approval; other refusals by their code.
+fn refused(refusal: Refusal, record: &ApprovalRecord) -> ApiError {
+    match refusal.code {
+        Code::AlreadyDecided => ApiError::Conflict {
+            code: None,
+            message: "workflow already resolved".into(),
+            current_status: Some(rules::status_label(record.status()).into()),
+        },
+        _ => refusal.into(),
+    }
+}
+
+/// The record and whether its workflow has closed. 404 for ids that are not approvals.
+pub async fn read(gw: &Gateway, id: &str) -> Result<(ApprovalRecord, bool), ApiError> {
+    let not_found = || ApiError::NotFound("workflow not found".into());
+    let handle = gw.client.get_workflow_handle::<ApprovalWorkflow>(id);
+    let described = handle.describe(WorkflowDescribeOptions::default()).await.map_err(|_| not_found())?;
+    if described.workflow_type() != tollgate_workflows::approval::WORKFLOW_TYPE {
+        return Err(not_found());
+    }
+    match described.status() {
+        WorkflowExecutionStatus::Running => {
+            let query = handle.query(ApprovalWorkflow::approval, (), WorkflowQueryOptions::default());
+            match tokio::time::timeout(WORKER_WAIT, query).await {
+                Ok(Ok(record)) => Ok((record, false)),
+                _ => Err(ApiError::Unavailable(format!("no worker answered for {id}; is a tollgate worker running?"))),
+            }
+        }
+        WorkflowExecutionStatus::Completed => handle
+            .get_result(WorkflowGetResultOptions::default())
+            .await
+            .map(|r| (r, true))
+            .map_err(|e| ApiError::Unavailable(format!("cannot read the result of {id}: {e}"))),
+        other => Err(ApiError::Conflict {
+            code: None,
+            message: format!("approval {id} was stopped in Temporal ({other:?}) without a decision"),
+            current_status: None,
+        }),
+    }
+}
+
+/// The REST shape of a record: RFC 3339 times, nulls while pending.
+pub fn to_json(r: &ApprovalRecord) -> Value {
+    let time = |t: &Option<tollgate_proto::Timestamp>| match tollgate_proto::ms(t) {
+        0 => Value::Null,
+        ms => fmt_time_ms(ms).into(),
+    };
+    let context: Value = serde_json::from_str(&r.context_json).unwrap_or_else(|_| json!({}));
+    json!({
+        "workflow_id": r.workflow_id,
+        "action": r.action,
+        "requested_by": r.requested_by,
+        "context": context,
+        "status": rules::status_label(r.status()),
+        "created_at": time(&r.created_at),
+        "expires_at": time(&r.expires_at),
+        "resolved_at": time(&r.resolved_at),
+        "resolved_by": if r.resolved_by.is_empty() { Value::Null } else { r.resolved_by.clone().into() },
+        "comment": if r.comment.is_empty() { Value::Null } else { r.comment.clone().into() },
+    })
+}

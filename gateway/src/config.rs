@@ -1,0 +1,226 @@
+//! The gateway's configuration: `gateway.toml` (or `--config`, `TOLLGATE_GATEWAY_CONFIG`).
+//! Secrets never sit in the file: API tokens are stored as SHA-256 digests, and the link and
+//! Slack signing secrets are read from environment variables the file names. Temporal
+//! connection settings follow the SDK's envconfig, as for the worker and the CLI.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{source_name}: {message}")]
+pub struct ConfigError {
+    pub source_name: String,
+    pub message: String,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct File {
+    listen: Option<String>,
+    public_url: Option<String>,
+    task_queue: Option<String>,
+    anonymous: Option<bool>,
+    link_secret_env: Option<String>,
+    link_ttl: Option<String>,
+    #[serde(default)]
+    users: Vec<UserFile>,
+    #[serde(default)]
+    approvals: ApprovalsFile,
+    slack: Option<SlackFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserFile {
+    name: String,
+    token_sha256: String,
+    slack_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ApprovalsFile {
+    approvers: Option<Vec<String>>,
+    max_timeout_minutes: Option<u64>,
+    timeout_unit: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SlackFile {
+    signing_secret_env: Option<String>,
+}
+
+/// A person or agent that may call the gateway.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub name: String,
+    /// SHA-256 of the API token.
+    pub token_sha256: [u8; 32],
+    /// The Slack user id (`U0123ABC`) whose button clicks act as this user.
+    pub slack_id: Option<String>,
+}
+
+/// Generic approvals (`/workflows`).
+#[derive(Debug, Clone)]
+pub struct ApprovalsConfig {
+    /// Who may decide; empty: any authenticated user but the requester.
+    pub approvers: Vec<String>,
+    pub max_timeout_minutes: u64,
+    /// How long one `timeout_minutes` unit lasts (a minute; shorter for demos and tests).
+    pub timeout_unit: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    pub listen: String,
+    /// The gateway's address as people reach it, for signed links.
+    pub public_url: String,
+    pub task_queue: String,
+    /// Accept callers without a token, trusting the names they send (local trials only).
+    pub anonymous: bool,
+    pub users: Vec<User>,
+    pub approvals: ApprovalsConfig,
+    /// The key for signed links; `None` turns links off.
+    pub link_secret: Option<Vec<u8>>,
+    pub link_secret_env: String,
+    /// How long a link the gateway signs stays valid.
+    pub link_ttl: Duration,
+    /// Slack's signing secret; `None` turns the Slack endpoint off.
+    pub slack_signing_secret: Option<Vec<u8>>,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8088";
+pub const DEFAULT_LINK_SECRET_ENV: &str = "TOLLGATE_LINK_SECRET";
+pub const DEFAULT_SLACK_SECRET_ENV: &str = "SLACK_SIGNING_SECRET";
+pub const DEFAULT_MAX_TIMEOUT_MINUTES: u64 = 7 * 24 * 60;
+pub const DEFAULT_LINK_TTL: Duration = Duration::from_secs(24 * 3600);
+pub const PATH_ENV: &str = "TOLLGATE_GATEWAY_CONFIG";
+
+impl GatewayConfig {
+    /// Reads `path` (missing file: all defaults) with secrets from the process environment.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let source = path.display().to_string();
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(ConfigError { source_name: source, message: format!("cannot read: {e}") }),
+        };
+        Self::parse(&text, &source, |name| std::env::var(name).ok())
+    }
+
+    pub fn parse(text: &str, source: &str, env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let bad = |message: String| ConfigError { source_name: source.to_string(), message };
+        let file: File = toml::from_str(text).map_err(|e| bad(e.to_string().trim().to_string()))?;
+        let listen = file.listen.unwrap_or_else(|| DEFAULT_LISTEN.into());
+        listen
+            .parse::<std::net::SocketAddr>()
+            .map_err(|_| bad(format!("listen: '{listen}' is not host:port like {DEFAULT_LISTEN}")))?;
+        let public_url =
+            file.public_url.unwrap_or_else(|| format!("http://{listen}")).trim_end_matches('/').to_string();
+        let mut users = Vec::new();
+        for (i, u) in file.users.into_iter().enumerate() {
+            let digest = hex::decode(u.token_sha256.trim())
+                .ok()
+                .and_then(|d| <[u8; 32]>::try_from(d).ok())
+                .ok_or_else(|| {
+                    bad(format!(
+                        "users[{i}] ({}): token_sha256 must be 64 hex digits (tollgate-gateway hash-token prints it)",
+                        u.name
+                    ))
+                })?;
+            if u.name.trim().is_empty() {
+                return Err(bad(format!("users[{i}]: name is empty")));
+            }
+            if users.iter().any(|o: &User| o.name == u.name) {
+                return Err(bad(format!("users[{i}]: '{}' is listed twice", u.name)));
+            }
+            users.push(User { name: u.name, token_sha256: digest, slack_id: u.slack_id });
+        }
+        let timeout_unit = match file.approvals.timeout_unit {
+            Some(text) => humantime::parse_duration(&text)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| bad(format!("approvals.timeout_unit: '{text}' is not a duration such as 1m or 5s")))?,
+            None => Duration::from_secs(60),
+        };
+        let max_timeout_minutes = file.approvals.max_timeout_minutes.unwrap_or(DEFAULT_MAX_TIMEOUT_MINUTES);
+        if max_timeout_minutes == 0 {
+            return Err(bad("approvals.max_timeout_minutes: must be at least 1".into()));
+        }
+        let link_ttl = match file.link_ttl {
+            Some(text) => humantime::parse_duration(&text)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| bad(format!("link_ttl: '{text}' is not a duration such as 24h")))?,
+            None => DEFAULT_LINK_TTL,
+        };
+        let link_secret_env = file.link_secret_env.unwrap_or_else(|| DEFAULT_LINK_SECRET_ENV.into());
+        let link_secret = env(&link_secret_env).filter(|s| !s.is_empty()).map(String::into_bytes);
+        let slack_signing_secret = match file.slack {
+            None => None,
+            Some(slack) => {
+                let name = slack.signing_secret_env.unwrap_or_else(|| DEFAULT_SLACK_SECRET_ENV.into());
+                let secret = env(&name).filter(|s| !s.is_empty()).ok_or_else(|| {
+                    bad(format!("slack.signing_secret_env: the environment variable {name} is not set (Slack app > Basic Information > Signing Secret)"))
+                })?;
+                Some(secret.into_bytes())
+            }
+        };
+        Ok(GatewayConfig {
+            listen,
+            public_url,
+            task_queue: file.task_queue.unwrap_or_else(|| tollgate_workflows::defaults::TASK_QUEUE.into()),
+            anonymous: file.anonymous.unwrap_or(false),
+            users,
+            approvals: ApprovalsConfig {
+                approvers: file.approvals.approvers.unwrap_or_default(),
+                max_timeout_minutes,
+                timeout_unit,
+            },
+            link_secret,
+            link_secret_env,
+            link_ttl,
+            slack_signing_secret,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<GatewayConfig, String> {
+        GatewayConfig::parse(text, "gateway.toml", |n| (n == "SECRET").then(|| "s3cret".to_string()))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_need_no_file() {
+        let c = parse("").unwrap();
+        assert_eq!((c.listen.as_str(), c.public_url.as_str()), (DEFAULT_LISTEN, "http://127.0.0.1:8088"));
+        assert_eq!(c.approvals.timeout_unit, Duration::from_secs(60));
+        assert!(!c.anonymous && c.link_secret.is_none() && c.slack_signing_secret.is_none());
+    }
+
+    #[test]
+    fn bad_values_name_the_key_and_the_fix() {
+        assert_eq!(
+            parse("[[users]]\nname = \"carol\"\ntoken_sha256 = \"abc\"").unwrap_err(),
+            "gateway.toml: users[0] (carol): token_sha256 must be 64 hex digits (tollgate-gateway hash-token prints it)"
+        );
+        assert_eq!(
+            parse("[slack]\nsigning_secret_env = \"NOPE\"").unwrap_err(),
+            "gateway.toml: slack.signing_secret_env: the environment variable NOPE is not set (Slack app > Basic Information > Signing Secret)"
+        );
+        assert_eq!(
+            parse("[approvals]\ntimeout_unit = \"soon\"").unwrap_err(),
+            "gateway.toml: approvals.timeout_unit: 'soon' is not a duration such as 1m or 5s"
+        );
+        assert!(parse("listn = \"x\"").unwrap_err().contains("unknown field `listn`"));
+        let ok = parse("link_secret_env = \"SECRET\"\n[slack]\nsigning_secret_env = \"SECRET\"").unwrap();
+        assert_eq!(ok.link_secret.as_deref(), Some(&b"s3cret"[..]));
+    }
+}

@@ -1,0 +1,66 @@
+//! `tollgate-gateway`: approvers and agents over HTTP. Provisioning requests (list, show,
+//! approve, reject, keep, destroy, cancel), generic approvals for any agent, signed one-click
+//! links, Slack's interactive buttons and a small web inbox. It keeps no state of its own:
+//! every decision goes to a workflow as an update, so the workflow's rules (approvers, quorum,
+//! no self-approval, one plan) decide, and a restart loses nothing.
+
+pub mod approvals;
+pub mod auth;
+pub mod body;
+pub mod config;
+pub mod error;
+pub mod requests;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use temporalio_client::Client;
+
+pub use config::GatewayConfig;
+
+/// What every handler shares.
+pub struct Gateway {
+    pub client: Client,
+    pub config: GatewayConfig,
+}
+
+/// Bodies larger than this are refused (413) before they are read; `context` itself is
+/// limited to 64 KiB.
+const MAX_BODY_BYTES: usize = 256 * 1024;
+
+pub fn router(gateway: Arc<Gateway>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/workflows", post(approvals::create))
+        .route("/workflows/{id}", get(approvals::show))
+        .route("/workflows/{id}/approve", post(approvals::approve))
+        .route("/workflows/{id}/reject", post(approvals::reject))
+        .route("/requests", get(requests::list))
+        .route("/requests/{id}", get(requests::show))
+        .route("/requests/{id}/{action}", post(requests::act))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(gateway)
+}
+
+/// Connects to Temporal and serves until the process is stopped.
+pub async fn serve(config: GatewayConfig) -> anyhow::Result<()> {
+    let client = tollgate_worker::connect().await?;
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("listen: cannot bind {}: {e}", config.listen))?;
+    tracing::info!(
+        listen = %config.listen,
+        users = config.users.len(),
+        links = config.link_secret.is_some(),
+        slack = config.slack_signing_secret.is_some(),
+        "tollgate-gateway serving"
+    );
+    if config.link_secret.is_none() {
+        tracing::info!("signed links are off: set {} to turn them on", config.link_secret_env);
+    }
+    let gateway = Arc::new(Gateway { client, config });
+    axum::serve(listener, router(gateway)).await?;
+    Ok(())
+}

@@ -1,0 +1,62 @@
+//! `tollgate-gateway [--config gateway.toml]` serves; `hash-token` and `new-token` help set up
+//! users.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use tollgate_gateway::{GatewayConfig, auth, config};
+
+#[derive(Parser)]
+#[command(name = "tollgate-gateway", about = "Tollgate's approval gateway: REST, signed links, Slack, the web inbox")]
+struct Args {
+    /// The configuration file (missing: defaults).
+    #[arg(long, env = config::PATH_ENV, default_value = "gateway.toml")]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve (the default).
+    Serve,
+    /// Print the token_sha256 for a token read from standard input.
+    HashToken,
+    /// Make a new random API token and print it with its token_sha256.
+    NewToken,
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
+    let args = Args::parse();
+    let outcome = match args.command.unwrap_or(Command::Serve) {
+        Command::HashToken => {
+            let mut token = String::new();
+            let _ = std::io::stdin().read_to_string(&mut token);
+            if token.trim().is_empty() {
+                Err(anyhow::anyhow!("no token on standard input: echo -n \"$TOKEN\" | tollgate-gateway hash-token"))
+            } else {
+                println!("{}", hex::encode(auth::hash_token(&token)));
+                Ok(())
+            }
+        }
+        Command::NewToken => {
+            let token = auth::new_token();
+            println!("token        = {token}");
+            println!("token_sha256 = \"{}\"", hex::encode(auth::hash_token(&token)));
+            Ok(())
+        }
+        Command::Serve => match GatewayConfig::load(&args.config) {
+            Ok(config) => tollgate_gateway::serve(config).await,
+            Err(e) => Err(e.into()),
+        },
+    };
+    if let Err(e) = outcome {
+        eprintln!("tollgate-gateway: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,300 @@
+//! The approval gateway as its users meet it: a real `tollgate-gateway` process in front of a
+//! real worker and dev server. Generic approvals follow the REST contract to the letter
+//! (201/200/404/409/422, idempotent repeats, TIMED_OUT by a durable timer, long-poll, a
+//! gateway SIGKILLed mid-wait); provisioning requests are decided over HTTP with every refusal
+//! carrying its code.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use temporalio_client::{WorkflowDescribeOptions, WorkflowExecutionStatus};
+use tollgate_proto::Stage;
+use tollgate_workflows::ApprovalWorkflow;
+
+use crate::common::gateway::GatewayProcess;
+use crate::common::{LONG, TestEnv};
+
+/// One `timeout_minutes` unit is a second here, so timeouts happen within a test.
+const APPROVALS: &str =
+    "[approvals]\napprovers = [\"carol\", \"dave\"]\ntimeout_unit = \"1s\"\nmax_timeout_minutes = 600\n";
+
+fn is_rfc3339(v: &Value) -> bool {
+    v.as_str().is_some_and(|s| s.len() == 20 && s.ends_with('Z') && s.as_bytes()[10] == b'T')
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generic_approvals_follow_the_rest_contract() {
+    let env = TestEnv::start(LONG).await;
+    let gateway = GatewayProcess::start(&env, APPROVALS, &[]).await;
+    let http = gateway.client();
+
+    // Create: 201 with the id, PENDING and the expiry; the context comes back byte for byte.
+    let context =
+        json!({"pr": 4242, "big": 12345678901234567u64, "ratio": 0.5, "tags": ["a", "b"], "nested": {"ok": true}});
+    let body =
+        json!({"action": "deploy api to prod", "requested_by": "agent", "context": context, "timeout_minutes": 300});
+    let (status, created) = http.post("/workflows", "tg_agent", &body.to_string()).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["workflow_id"].as_str().unwrap().to_string();
+    assert_eq!(created["status"], "PENDING");
+    assert!(is_rfc3339(&created["expires_at"]), "{created}");
+    assert_eq!(created.as_object().unwrap().len(), 3, "{created}");
+
+    let (status, record) = http.get(&format!("/workflows/{id}"), "tg_agent").await;
+    assert_eq!(status, 200, "{record}");
+    assert_eq!(record["workflow_id"], id.as_str());
+    assert_eq!(record["action"], "deploy api to prod");
+    assert_eq!(record["requested_by"], "agent");
+    assert_eq!(record["context"], context, "numbers and nesting kept exactly");
+    assert_eq!(record["status"], "PENDING");
+    assert!(is_rfc3339(&record["created_at"]) && record["expires_at"] == created["expires_at"], "{record}");
+    assert_eq!((record["resolved_at"].clone(), record["resolved_by"].clone()), (Value::Null, Value::Null));
+    let (status, missing) = http.get("/workflows/approval-000000000000", "tg_agent").await;
+    assert_eq!((status, missing), (404, json!({"detail": {"error": "workflow not found"}})));
+
+    // Defaults: context {} and 30 minutes.
+    let (status, defaults) =
+        http.post("/workflows", "tg_agent", r#"{"action": "rotate keys", "requested_by": "agent"}"#).await;
+    assert_eq!(status, 201, "{defaults}");
+    let (_, d) = http.get(&format!("/workflows/{}", defaults["workflow_id"].as_str().unwrap()), "tg_agent").await;
+    assert_eq!(d["context"], json!({}));
+
+    // Every bad input is a 4xx naming the field; nothing is started.
+    let huge = json!({"action": "x", "requested_by": "agent", "context": {"blob": "x".repeat(64 * 1024)}}).to_string();
+    let cases: Vec<(&str, String, u16, &str)> = vec![
+        ("no action", r#"{"requested_by": "agent"}"#.into(), 422, "action"),
+        ("empty action", r#"{"action": " ", "requested_by": "agent"}"#.into(), 422, "action"),
+        ("no requester", r#"{"action": "x"}"#.into(), 422, "requested_by"),
+        ("requester a number", r#"{"action": "x", "requested_by": 7}"#.into(), 422, "requested_by"),
+        ("context a list", r#"{"action": "x", "requested_by": "agent", "context": [1]}"#.into(), 422, "context"),
+        ("context too big", huge, 422, "context"),
+        (
+            "timeout zero",
+            r#"{"action": "x", "requested_by": "agent", "timeout_minutes": 0}"#.into(),
+            422,
+            "timeout_minutes",
+        ),
+        (
+            "timeout fractional",
+            r#"{"action": "x", "requested_by": "agent", "timeout_minutes": 1.5}"#.into(),
+            422,
+            "timeout_minutes",
+        ),
+        (
+            "timeout a string",
+            r#"{"action": "x", "requested_by": "agent", "timeout_minutes": "30"}"#.into(),
+            422,
+            "timeout_minutes",
+        ),
+        (
+            "timeout too long",
+            r#"{"action": "x", "requested_by": "agent", "timeout_minutes": 601}"#.into(),
+            422,
+            "timeout_minutes",
+        ),
+        ("a typo", r#"{"action": "x", "requested_by": "agent", "timeout_minute": 5}"#.into(), 422, "timeout_minute"),
+    ];
+    for (what, body, want, field) in cases {
+        let (status, answer) = http.post("/workflows", "tg_agent", &body).await;
+        assert_eq!(status, want, "{what}: {answer}");
+        assert_eq!(answer["detail"]["field"], field, "{what}: {answer}");
+        assert!(answer["detail"]["error"].as_str().unwrap().contains(field), "{what}: {answer}");
+    }
+    let (status, answer) = http.post("/workflows", "tg_agent", "{not json").await;
+    assert_eq!(status, 422, "{answer}");
+    assert!(answer["detail"]["error"].as_str().unwrap().starts_with("the body is not valid JSON"), "{answer}");
+    let (status, _) = http.call("POST", "/workflows", None, Some(r#"{"action": "x", "requested_by": "agent"}"#)).await;
+    assert_eq!(status, 401, "no token");
+    let (status, _) = http.post("/workflows", "tg_nobody", r#"{"action": "x", "requested_by": "agent"}"#).await;
+    assert_eq!(status, 401, "unknown token");
+    let (status, answer) = http.post("/workflows", "tg_agent", r#"{"action": "x", "requested_by": "carol"}"#).await;
+    assert_eq!(status, 403, "an agent cannot ask in someone else's name: {answer}");
+    let (status, answer) = http.get(&format!("/workflows/{id}?wait=forever"), "tg_agent").await;
+    assert_eq!((status, answer["detail"]["field"].clone()), (422, json!("wait")));
+
+    // Who may decide: the configured approvers, never the requester.
+    let approve = format!("/workflows/{id}/approve");
+    let (status, answer) = http.post(&approve, "tg_mallory", r#"{"reviewed_by": "mallory"}"#).await;
+    assert_eq!((status, answer["detail"]["code"].clone()), (403, json!("not_an_approver")), "{answer}");
+    let (status, answer) = http.post(&approve, "tg_carol", r#"{"reviewed_by": "dave"}"#).await;
+    assert_eq!(status, 403, "carol's token cannot decide as dave: {answer}");
+    let (status, answer) = http.post(&approve, "tg_carol", r#"{"reviewed_by": 12}"#).await;
+    assert_eq!((status, answer["detail"]["field"].clone()), (422, json!("reviewed_by")), "{answer}");
+
+    // A long-poll waits for the decision instead of polling.
+    let poll = {
+        let http = gateway.client();
+        let path = format!("/workflows/{id}?wait=30s");
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let answer = http.get(&path, "tg_agent").await;
+            (answer, started.elapsed())
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (status, approved) = http.post(&approve, "tg_carol", r#"{"reviewed_by": "carol", "comment": "ship it"}"#).await;
+    assert_eq!(status, 200, "{approved}");
+    assert_eq!((approved["status"].clone(), approved["resolved_by"].clone()), (json!("APPROVED"), json!("carol")));
+    assert!(is_rfc3339(&approved["resolved_at"]));
+    let ((status, polled), waited) = poll.await.unwrap();
+    assert_eq!((status, polled["status"].clone()), (200, json!("APPROVED")), "{polled}");
+    assert!(
+        waited >= Duration::from_secs(1) && waited < Duration::from_secs(20),
+        "answered on the decision: {waited:?}"
+    );
+
+    // Repeating the decision is idempotent (even by the other approver); the opposite is 409.
+    for token in ["tg_carol", "tg_dave"] {
+        let (status, again) = http.post(&approve, token, "{}").await;
+        assert_eq!(status, 200, "{again}");
+        assert_eq!(again, approved, "nothing changed");
+    }
+    let (status, conflict) = http.post(&format!("/workflows/{id}/reject"), "tg_dave", "{}").await;
+    assert_eq!(status, 409);
+    assert_eq!(conflict, json!({"detail": {"error": "workflow already resolved", "current_status": "APPROVED"}}));
+
+    // A rejection, then an approval that comes too late.
+    let (_, second) = http.post("/workflows", "tg_agent", r#"{"action": "drop table", "requested_by": "agent"}"#).await;
+    let second = second["workflow_id"].as_str().unwrap().to_string();
+    let (status, rejected) = http.post(&format!("/workflows/{second}/reject"), "tg_dave", r#"{"comment": "no"}"#).await;
+    assert_eq!(
+        (status, rejected["status"].clone(), rejected["resolved_by"].clone()),
+        (200, json!("REJECTED"), json!("dave"))
+    );
+    let (status, conflict) = http.post(&format!("/workflows/{second}/approve"), "tg_carol", "{}").await;
+    assert_eq!(
+        (status, conflict),
+        (409, json!({"detail": {"error": "workflow already resolved", "current_status": "REJECTED"}}))
+    );
+
+    // TIMED_OUT by the workflow's own timer: it closes with nobody reading it.
+    let (_, third) = http
+        .post("/workflows", "tg_agent", r#"{"action": "late", "requested_by": "agent", "timeout_minutes": 3}"#)
+        .await;
+    let third = third["workflow_id"].as_str().unwrap().to_string();
+    let handle = env.client.get_workflow_handle::<ApprovalWorkflow>(&third);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let d = handle.describe(WorkflowDescribeOptions::default()).await.unwrap();
+        if d.status() == WorkflowExecutionStatus::Completed {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the approval did not time out by itself");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let (status, timed_out) = http.get(&format!("/workflows/{third}"), "tg_agent").await;
+    assert_eq!(
+        (status, timed_out["status"].clone(), timed_out["resolved_by"].clone()),
+        (200, json!("TIMED_OUT"), Value::Null)
+    );
+    assert!(is_rfc3339(&timed_out["resolved_at"]));
+    for verb in ["approve", "reject"] {
+        let (status, conflict) = http.post(&format!("/workflows/{third}/{verb}"), "tg_carol", "{}").await;
+        assert_eq!(
+            (status, conflict),
+            (409, json!({"detail": {"error": "workflow already resolved", "current_status": "TIMED_OUT"}}))
+        );
+    }
+    drop(gateway);
+    env.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_restart_mid_wait_loses_nothing() {
+    let env = TestEnv::start(LONG).await;
+    let mut gateway = GatewayProcess::start(&env, APPROVALS, &[]).await;
+    let http = gateway.client();
+    let (_, created) = http
+        .post("/workflows", "tg_agent", r#"{"action": "scale db", "requested_by": "agent", "timeout_minutes": 120}"#)
+        .await;
+    let id = created["workflow_id"].as_str().unwrap().to_string();
+    let (_, short) = http
+        .post("/workflows", "tg_agent", r#"{"action": "short", "requested_by": "agent", "timeout_minutes": 3}"#)
+        .await;
+    let short = short["workflow_id"].as_str().unwrap().to_string();
+
+    // An agent long-polls; the gateway is SIGKILLed under it.
+    let poll = {
+        let http = gateway.client();
+        let path = format!("/workflows/{id}?wait=30s");
+        tokio::spawn(
+            async move { http.client.get(format!("{}{path}", http.base)).bearer_auth("tg_agent").send().await },
+        )
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    gateway.process.kill();
+    assert!(poll.await.unwrap().is_err(), "the wait was cut by the kill");
+    // While it is down the short approval times out on its own.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    gateway.restart().await;
+
+    let (status, still) = http.get(&format!("/workflows/{id}"), "tg_agent").await;
+    assert_eq!((status, still["status"].clone(), still["action"].clone()), (200, json!("PENDING"), json!("scale db")));
+    let (_, gone) = http.get(&format!("/workflows/{short}"), "tg_agent").await;
+    assert_eq!(gone["status"], "TIMED_OUT");
+    let (status, approved) = http.post(&format!("/workflows/{id}/approve"), "tg_dave", "{}").await;
+    assert_eq!((status, approved["status"].clone()), (200, json!("APPROVED")));
+    let (_, polled) = http.get(&format!("/workflows/{id}?wait=30s"), "tg_agent").await;
+    assert_eq!((polled["status"].clone(), polled["resolved_by"].clone()), (json!("APPROVED"), json!("dave")));
+    drop(gateway);
+    env.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provisioning_requests_are_decided_over_http_with_coded_refusals() {
+    let env = TestEnv::start(LONG).await;
+    let gateway = GatewayProcess::start(&env, "", &[]).await;
+    let http = gateway.client();
+    let id = env.request("rds", "alice", &[("instance_class", "db.r5.2xlarge")]).await;
+    let waiting = env.wait_for(&id, Stage::AwaitingApproval, 60).await;
+
+    // The pending list and the detail carry what an approver weighs.
+    let (status, list) = http.get("/requests", "tg_carol").await;
+    assert_eq!(status, 200, "{list}");
+    let row = list["requests"].as_array().unwrap().iter().find(|r| r["request_id"] == id.as_str()).expect("listed");
+    assert_eq!((row["requester"].clone(), row["kind"].clone()), (json!("alice"), json!("rds")));
+    assert!(row["waiting"]["gate_reason"].as_str().unwrap().contains("baseline"), "{row}");
+    assert_eq!(row["waiting"]["plan_digest"], waiting.plan_digest.as_str());
+    let (status, detail) = http.get(&format!("/requests/{id}"), "tg_carol").await;
+    assert_eq!((status, detail["stage"].clone()), (200, json!("AWAITING_APPROVAL")), "{detail}");
+    assert!(detail["plan"]["changes"].as_array().is_some_and(|c| !c.is_empty()), "{detail}");
+    let (status, _) = http.call("GET", "/requests", None, None).await;
+    assert_eq!(status, 401);
+    let (status, _) = http.get("/requests/req-nope", "tg_carol").await;
+    assert_eq!(status, 404);
+
+    // Every refusal keeps its code: 403, 409, 422.
+    let approve = format!("/requests/{id}/approve");
+    let refusals = [
+        ("tg_alice", "{}".to_string(), 403, "self_approval"),
+        ("tg_mallory", "{}".to_string(), 403, "not_an_approver"),
+        ("tg_carol", r#"{"plan_digest": "sha256:0000"}"#.to_string(), 409, "plan_changed"),
+    ];
+    for (token, body, want, code) in refusals {
+        let (status, answer) = http.post(&approve, token, &body).await;
+        assert_eq!((status, answer["detail"]["code"].clone()), (want, json!(code)), "{answer}");
+    }
+    let (status, answer) = http.post(&approve, "tg_carol", r#"{"comment": 42}"#).await;
+    assert_eq!((status, answer["detail"]["field"].clone()), (422, json!("comment")), "{answer}");
+    let (status, answer) = http.post(&format!("/requests/{id}/launch"), "tg_carol", "{}").await;
+    assert_eq!(status, 404, "{answer}");
+    let (status, ack) = http
+        .post(&approve, "tg_carol", &json!({"comment": "ok", "plan_digest": waiting.plan_digest}).to_string())
+        .await;
+    assert_eq!(status, 200, "{ack}");
+    assert!(ack["message"].as_str().unwrap().contains("carol approved"), "{ack}");
+    let (status, again) = http.post(&approve, "tg_carol", "{}").await;
+    assert_eq!(status, 409, "{again}");
+    let progress = env.wait_for(&id, Stage::Active, 60).await;
+    assert_eq!(progress.decisions[0].user, "carol", "the authenticated name reached the workflow");
+
+    let (status, answer) = http.post(&format!("/requests/{id}/keep"), "tg_mallory", "{}").await;
+    assert_eq!((status, answer["detail"]["code"].clone()), (403, json!("not_allowed")), "{answer}");
+    let (status, ack) = http.post(&format!("/requests/{id}/destroy"), "tg_alice", r#"{"comment": "done"}"#).await;
+    assert_eq!(status, 200, "{ack}");
+    env.wait_for(&id, Stage::Destroyed, 60).await;
+    let (status, answer) = http.post(&format!("/requests/{id}/cancel"), "tg_alice", "{}").await;
+    assert_eq!((status, answer["detail"]["code"].clone()), (409, json!("wrong_stage")), "{answer}");
+    drop(gateway);
+    env.shutdown().await;
+}

@@ -1,0 +1,127 @@
+//! `ApprovalWorkflow`: one generic approval ("may the agent do X?") from `POST /workflows` to
+//! APPROVED, REJECTED or TIMED_OUT. The timeout is a durable timer, so an approval times out on
+//! time even when nobody reads it, and every state lives in Temporal: the gateway keeps none.
+
+pub mod rules;
+
+use std::time::Duration;
+
+use temporalio_macros::{workflow, workflow_methods};
+use temporalio_sdk::{SyncWorkflowContext, TimerOptions, WorkflowContext, WorkflowContextView, WorkflowResult};
+use tollgate_proto::{ApprovalDecision, ApprovalInput, ApprovalRecord, ApprovalStatus};
+
+use crate::incoming::Incoming;
+use crate::provision::epoch_ms;
+use crate::refusal::Refusal;
+
+/// The workflow type name.
+pub const WORKFLOW_TYPE: &str = "ApprovalWorkflow";
+/// Refused `decide` signals kept in the record.
+const MAX_REFUSALS: usize = 20;
+
+type HandlerError = Box<dyn std::error::Error + Send + Sync>;
+
+#[workflow]
+pub struct ApprovalWorkflow {
+    record: ApprovalRecord,
+}
+
+#[workflow_methods]
+impl ApprovalWorkflow {
+    #[init]
+    pub fn new(ctx: &WorkflowContextView, input: ApprovalInput) -> Self {
+        let record = ApprovalRecord {
+            workflow_id: ctx.workflow_id().to_string(),
+            action: input.action,
+            requested_by: input.requested_by,
+            context_json: input.context_json,
+            status: ApprovalStatus::Pending as i32,
+            created_at: input.created_at,
+            expires_at: input.expires_at,
+            approvers: input.approvers,
+            ..Default::default()
+        };
+        Self { record }
+    }
+
+    #[run]
+    pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<ApprovalRecord> {
+        let (action, by, expires) = ctx.state(|s| {
+            (s.record.action.clone(), s.record.requested_by.clone(), tollgate_proto::ms(&s.record.expires_at))
+        });
+        ctx.set_current_details(format!("**Waiting for a decision** on: {action} (requested by {by})"));
+        let remaining = expires - epoch_ms(ctx.workflow_time());
+        if remaining > 0 {
+            let timer = TimerOptions::builder(Duration::from_millis(remaining as u64))
+                .summary("approval timeout".to_string())
+                .build();
+            temporalio_sdk::workflows::select! {
+                _ = ctx.timer(timer) => {}
+                _ = ctx.wait_condition(|s: &ApprovalWorkflow| s.record.status() != ApprovalStatus::Pending) => {}
+            }
+        }
+        let now = epoch_ms(ctx.workflow_time());
+        ctx.state_mut(|s| {
+            if s.record.status() == ApprovalStatus::Pending {
+                s.record.status = ApprovalStatus::TimedOut as i32;
+                s.record.resolved_at = tollgate_proto::at(now);
+            }
+        });
+        let record = ctx.state(|s| s.record.clone());
+        let by = if record.resolved_by.is_empty() { String::new() } else { format!(" by {}", record.resolved_by) };
+        ctx.set_current_details(format!("**{}**{by}: {action}", rules::status_label(record.status())));
+        Ok(record)
+    }
+
+    /// The approval as it stands.
+    #[query]
+    pub fn approval(&self, _ctx: &WorkflowContextView) -> ApprovalRecord {
+        self.record.clone()
+    }
+
+    #[update_validator(decide)]
+    fn validate_decide(&self, _ctx: &WorkflowContextView, m: &Incoming<ApprovalDecision>) -> Result<(), HandlerError> {
+        self.check(m).map(drop).map_err(|r| r.into_failure())
+    }
+
+    /// Approve or reject; answers with the record. Repeating the decision that was taken
+    /// changes nothing and answers the same record.
+    #[update]
+    pub fn decide(
+        &mut self,
+        ctx: &mut SyncWorkflowContext<Self>,
+        m: Incoming<ApprovalDecision>,
+    ) -> Result<ApprovalRecord, HandlerError> {
+        self.record(epoch_ms(ctx.workflow_time()), m).map_err(|r| r.into_failure())
+    }
+
+    /// Signal form of `decide`, for tools that can only signal (the Web UI); refusals are
+    /// kept in the record.
+    #[signal(name = "decide")]
+    pub fn decide_signal(&mut self, ctx: &mut SyncWorkflowContext<Self>, m: Incoming<ApprovalDecision>) {
+        let now = epoch_ms(ctx.workflow_time());
+        if let Err(refusal) = self.record(now, m) {
+            self.record.refusals.push(refusal.record("signal decide", now));
+            let excess = self.record.refusals.len().saturating_sub(MAX_REFUSALS);
+            self.record.refusals.drain(..excess);
+        }
+    }
+}
+
+impl ApprovalWorkflow {
+    fn check(&self, m: &Incoming<ApprovalDecision>) -> Result<(rules::Verdict, ApprovalDecision), Refusal> {
+        let decision = m.get()?.clone();
+        Ok((rules::check(&self.record, &decision)?, decision))
+    }
+
+    fn record(&mut self, now: i64, m: Incoming<ApprovalDecision>) -> Result<ApprovalRecord, Refusal> {
+        let (verdict, decision) = self.check(&m)?;
+        if let rules::Verdict::Resolve(status) = verdict {
+            self.record.status = status as i32;
+            self.record.resolved_at = tollgate_proto::at(now);
+            self.record.resolved_by = decision.reviewed_by;
+            self.record.comment = decision.comment;
+        }
+        Ok(self.record.clone())
+    }
+}
