@@ -9,7 +9,10 @@ pub mod auth;
 pub mod body;
 pub mod config;
 pub mod error;
+pub mod html;
+pub mod links;
 pub mod requests;
+pub mod slack;
 
 use std::sync::Arc;
 
@@ -24,6 +27,8 @@ pub use config::GatewayConfig;
 pub struct Gateway {
     pub client: Client,
     pub config: GatewayConfig,
+    /// For Slack's response_url.
+    pub http: reqwest::Client,
 }
 
 /// Bodies larger than this are refused (413) before they are read; `context` itself is
@@ -33,6 +38,10 @@ const MAX_BODY_BYTES: usize = 256 * 1024;
 pub fn router(gateway: Arc<Gateway>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/", get(|| async { axum::response::Redirect::to("/inbox") }))
+        .route("/inbox", get(|| async { axum::response::Html(include_str!("../assets/inbox.html")) }))
+        .route("/inbox/app.js", get(|| async { asset("text/javascript", include_str!("../assets/app.js")) }))
+        .route("/inbox/style.css", get(|| async { asset("text/css", include_str!("../assets/style.css")) }))
         .route("/workflows", post(approvals::create))
         .route("/workflows/{id}", get(approvals::show))
         .route("/workflows/{id}/approve", post(approvals::approve))
@@ -40,8 +49,15 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/requests", get(requests::list))
         .route("/requests/{id}", get(requests::show))
         .route("/requests/{id}/{action}", post(requests::act))
+        .route("/links/{token}", get(links::show).post(links::act))
+        .route("/slack/interactions", post(slack::interactions))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(gateway)
+}
+
+/// A static file of the web inbox (embedded in the binary: nothing to deploy beside it).
+fn asset(content_type: &'static str, text: &'static str) -> impl axum::response::IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, content_type)], text)
 }
 
 /// Connects to Temporal and serves until the process is stopped.
@@ -60,7 +76,10 @@ pub async fn serve(config: GatewayConfig) -> anyhow::Result<()> {
     if config.link_secret.is_none() {
         tracing::info!("signed links are off: set {} to turn them on", config.link_secret_env);
     }
-    let gateway = Arc::new(Gateway { client, config });
+    // reqwest is built without a bundled crypto provider; use ring, as the worker does.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build()?;
+    let gateway = Arc::new(Gateway { client, config, http });
     axum::serve(listener, router(gateway)).await?;
     Ok(())
 }

@@ -247,7 +247,7 @@ pub async fn cancel(client: &Client, id: &str, user: &str, reason: &str) -> Resu
 }
 
 /// Sends one of the workflow's updates and turns a refusal into `CliError::Refused`.
-async fn send_update<U>(client: &Client, id: &str, update: U, input: U::Input) -> Result<Ack, CliError>
+pub async fn send_update<U>(client: &Client, id: &str, update: U, input: U::Input) -> Result<Ack, CliError>
 where
     U: UpdateDefinition<Workflow = <ProvisionWorkflow as HasWorkflowDefinition>::Run, Output = Ack>,
     U::Input: Send,

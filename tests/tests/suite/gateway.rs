@@ -298,3 +298,53 @@ async fn provisioning_requests_are_decided_over_http_with_coded_refusals() {
     drop(gateway);
     env.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_inbox_in_a_real_browser() {
+    let env = TestEnv::start(LONG).await;
+    let gateway = GatewayProcess::start(&env, "", &[]).await;
+    let id = env.request("rds", "alice", &[("instance_class", "db.r5.2xlarge")]).await;
+    env.wait_for(&id, Stage::AwaitingApproval, 60).await;
+
+    let shots = env.dir.path().join("screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let output = tokio::process::Command::new("node")
+        .arg(crate::common::workspace().join("tests/webui/inbox.mjs"))
+        .args([gateway.url.as_str(), id.as_str(), "tg_mallory", "tg_carol"])
+        .arg(&shots)
+        .output()
+        .await
+        .expect("node runs (scripts/setup.sh installs playwright-core and chromium)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the browser script failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let steps: Vec<Value> = stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let step = |name: &str| {
+        steps
+            .iter()
+            .find(|s| s["step"] == name)
+            .and_then(|s| s["text"].as_str())
+            .unwrap_or_else(|| panic!("no {name}: {stdout}"))
+            .to_string()
+    };
+    assert!(step("before login").contains("Enter your API token"));
+    let list = step("list");
+    assert!(list.contains(&id) && list.contains("alice") && list.contains("$732.30"), "{list}");
+    assert!(list.contains("73.2% of the $1000.00/month baseline"), "the gate's arithmetic: {list}");
+    let detail = step("detail");
+    assert!(detail.contains("create aws_db_instance.this") && detail.contains("Total $732.30/month"), "{detail}");
+    assert!(step("refused").contains("mallory is not"), "{}", step("refused"));
+    assert!(step("approved").contains("carol approved"), "{}", step("approved"));
+    assert_eq!(step("live stage"), "ACTIVE");
+    let progress = env.progress(&id).await;
+    assert_eq!(progress.decisions.len(), 1, "only the approver's click counted");
+    assert_eq!(
+        (progress.decisions[0].user.as_str(), progress.decisions[0].comment.as_str()),
+        ("carol", "approved from the inbox")
+    );
+    drop(gateway);
+    env.shutdown().await;
+}

@@ -1,0 +1,122 @@
+// Tollgate's web inbox: plain JavaScript over the gateway's JSON API, no build step. Data is
+// only ever written with textContent, so nothing a requester typed can run as markup.
+'use strict';
+
+const $ = (id) => document.getElementById(id);
+let token = localStorage.getItem('tollgate_token') || '';
+let current = null; // the request shown in the detail view
+let timer = null;
+
+async function api(method, path, body) {
+  const response = await fetch(path, {
+    method,
+    headers: { 'Authorization': `Bearer ${token}`, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  let data = null;
+  try { data = await response.json(); } catch (_) { data = null; }
+  return { ok: response.ok, status: response.status, data };
+}
+
+const error = (data) => (data && data.detail && data.detail.error) || 'the gateway did not answer';
+const money = (v) => (typeof v === 'number' ? `$${v.toFixed(2)}` : 'unpriced');
+
+function cell(row, text) {
+  const td = document.createElement('td');
+  td.textContent = text;
+  row.appendChild(td);
+}
+
+function item(list, text, cls) {
+  const li = document.createElement('li');
+  li.textContent = text;
+  if (cls) li.className = cls;
+  list.appendChild(li);
+}
+
+async function showList() {
+  clearInterval(timer);
+  $('detail-view').hidden = true;
+  $('list-view').hidden = false;
+  if (!token) return;
+  const { ok, data } = await api('GET', '/requests');
+  if (!ok) { $('list-status').textContent = error(data); $('pending').hidden = true; return; }
+  const body = $('pending').querySelector('tbody');
+  body.replaceChildren();
+  for (const r of data.requests) {
+    const w = r.waiting || {};
+    const row = document.createElement('tr');
+    row.dataset.id = r.request_id;
+    cell(row, r.request_id);
+    cell(row, r.requester);
+    cell(row, r.kind);
+    cell(row, money(w.monthly_cost ?? r.monthly_cost));
+    cell(row, (w.findings || []).map((f) => `${f.level}: ${f.rule}`).join(', ') || 'none');
+    cell(row, w.gate_reason || '');
+    row.addEventListener('click', () => { location.hash = `#/requests/${encodeURIComponent(r.request_id)}`; });
+    body.appendChild(row);
+  }
+  $('pending').hidden = data.requests.length === 0;
+  $('list-status').textContent = data.requests.length ? '' : 'Nothing waits for approval.';
+}
+
+async function loadDetail(id) {
+  const { ok, data } = await api('GET', `/requests/${encodeURIComponent(id)}`);
+  if (!ok) { $('message').textContent = error(data); $('message').className = 'refusal'; return; }
+  current = data;
+  const w = data.waiting || {};
+  $('title').textContent = `${data.request_id}: ${data.request ? data.request.kind : ''}`;
+  $('stage').textContent = data.stopped ? `${data.stage} (stopped: ${data.stopped})` : data.stage;
+  $('requester').textContent = data.request ? data.request.requester : '';
+  $('gate').textContent = w.gate_reason || '';
+  $('approvals').textContent = `${w.approvals} of ${w.required_approvals} (approvers: ${(w.approving_users || []).join(', ')})`;
+  $('plan-digest').textContent = data.plan_digest || '';
+  const changes = $('changes'); changes.replaceChildren();
+  for (const c of (data.plan && data.plan.changes) || []) item(changes, `${(c.actions || []).join('/')} ${c.address}`);
+  const cost = $('cost'); cost.replaceChildren();
+  for (const l of (data.cost && data.cost.lines) || []) item(cost, `${l.address}: ${money(l.monthly)} — ${l.description}`);
+  if (data.cost) item(cost, `Total ${money(data.cost.monthly_total)}/month`);
+  const findings = $('findings'); findings.replaceChildren();
+  for (const f of w.findings || []) item(findings, `${f.level} ${f.rule} (${f.control}) ${f.address}: ${f.message}`, f.level);
+  if (!(w.findings || []).length) item(findings, 'none');
+  const deciding = data.stage === 'AWAITING_APPROVAL';
+  $('approve').disabled = !deciding;
+  $('reject').disabled = !deciding;
+}
+
+async function showDetail(id) {
+  clearInterval(timer);
+  $('list-view').hidden = true;
+  $('detail-view').hidden = false;
+  $('message').textContent = '';
+  await loadDetail(id);
+  // The stage is live: it moves on while the page is open.
+  timer = setInterval(() => loadDetail(id), 2000);
+}
+
+async function decide(action) {
+  if (!current) return;
+  const body = { comment: $('comment').value, plan_digest: current.plan_digest };
+  const { ok, data } = await api('POST', `/requests/${encodeURIComponent(current.request_id)}/${action}`, body);
+  $('message').textContent = ok ? data.message : error(data);
+  $('message').className = ok ? 'outcome' : 'refusal';
+  await loadDetail(current.request_id);
+}
+
+function route() {
+  const match = location.hash.match(/^#\/requests\/(.+)$/);
+  if (match) showDetail(decodeURIComponent(match[1])); else showList();
+}
+
+$('login').addEventListener('submit', (e) => {
+  e.preventDefault();
+  token = $('token').value.trim();
+  localStorage.setItem('tollgate_token', token);
+  $('token').value = '';
+  route();
+});
+$('back').addEventListener('click', (e) => { e.preventDefault(); location.hash = ''; });
+$('approve').addEventListener('click', () => decide('approve'));
+$('reject').addEventListener('click', () => decide('reject'));
+window.addEventListener('hashchange', route);
+route();
