@@ -12,7 +12,7 @@ use temporalio_client::{WorkflowCancelOptions, WorkflowFetchHistoryOptions, Work
 use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
 use tollgate_proto::{DecisionKind, Stage};
 use tollgate_starter::ops;
-use tollgate_workflows::{ProvisionWorkflow, ReconcileWorkflow};
+use tollgate_workflows::{ApprovalWorkflow, ProvisionWorkflow, ReconcileWorkflow};
 
 /// Every ending the checked-in histories must cover.
 const ENDINGS: &[&str] = &[
@@ -33,6 +33,9 @@ const ENDINGS: &[&str] = &[
     "policy_approved",
     "over_budget_hard_cap",
     "drift_reported",
+    "approved_by_link",
+    "generic_approved",
+    "generic_timed_out",
 ];
 
 fn histories() -> PathBuf {
@@ -45,6 +48,8 @@ async fn replay(name: &str, history: WorkflowHistory) {
         .unwrap()
         .register_workflow::<ReconcileWorkflow>()
         .unwrap()
+        .register_workflow::<ApprovalWorkflow>()
+        .unwrap()
         .build();
     let replayer = WorkflowReplayer::new(options).unwrap();
     if let Err(e) = replayer.replay_workflow(history).await {
@@ -54,17 +59,19 @@ async fn replay(name: &str, history: WorkflowHistory) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_ending_replays_from_its_recorded_history() {
-    // "1" re-records everything; "policy", "cost" or "drift" only the runs recorded for those
-    // patches.
+    // "1" re-records everything; "policy", "cost", "drift" or "approvals" only the runs
+    // recorded for those changes.
     match std::env::var("TOLLGATE_RECORD_HISTORIES").as_deref() {
         Ok("policy") => record_policy().await,
         Ok("cost") => record_cost().await,
         Ok("drift") => record_drift().await,
+        Ok("approvals") => record_approvals().await,
         Ok(_) => {
             record().await;
             record_policy().await;
             record_cost().await;
             record_drift().await;
+            record_approvals().await;
         }
         Err(_) => {}
     }
@@ -272,5 +279,75 @@ async fn record_drift() {
     assert_eq!(done.drift.len(), 1, "{:?}", done.timeline);
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     save(&env, "drift_reported", &id, None).await;
+    env.shutdown().await;
+}
+
+/// Approver channels: a request approved through a signed link (its id recorded, a replay of
+/// it refused), and generic approvals that end APPROVED (after a non-approver's refused
+/// signal and a refused self-approval) and TIMED_OUT by their timer.
+async fn record_approvals() {
+    use temporalio_client::{
+        WorkflowExecuteUpdateOptions, WorkflowGetResultOptions, WorkflowSignalOptions, WorkflowStartOptions,
+    };
+    use tollgate_proto::{ApprovalDecision, ApprovalInput, Decision};
+    use tollgate_workflows::Incoming;
+    let env = TestEnv::start(BASE).await;
+    let id = env.request("rds", "alice", BIG_RDS).await;
+    let plan = env.wait_for(&id, Stage::AwaitingApproval, 60).await.plan_digest;
+    let by_link = |link: &str| {
+        Incoming::new(Decision {
+            user: "carol".into(),
+            plan_digest: plan.clone(),
+            link_id: link.into(),
+            ..Default::default()
+        })
+    };
+    ops::send_update(&env.client, &id, ProvisionWorkflow::approve, by_link("0123456789abcdef")).await.unwrap();
+    let again = ops::send_update(&env.client, &id, ProvisionWorkflow::approve, by_link("0123456789abcdef")).await;
+    assert!(again.is_err());
+    env.wait_for(&id, Stage::Destroyed, 90).await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    save(&env, "approved_by_link", &id, None).await;
+
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let start = |name: &str, timeout_ms: i64| {
+        let input = ApprovalInput {
+            action: format!("{name} the api"),
+            requested_by: "agent".into(),
+            context_json: r#"{"pr": 42}"#.into(),
+            created_at: tollgate_proto::at(now),
+            expires_at: tollgate_proto::at(now + timeout_ms),
+            approvers: vec!["carol".into()],
+        };
+        let options = WorkflowStartOptions::new(env.config.task_queue.clone(), format!("approval-{name}")).build();
+        env.client.start_workflow(ApprovalWorkflow::run, input, options)
+    };
+    let approved = start("deploy", 120_000).await.unwrap();
+    let decide = |who: &str| {
+        Incoming::new(ApprovalDecision { decision: "approve".into(), reviewed_by: who.into(), comment: String::new() })
+    };
+    approved
+        .signal(ApprovalWorkflow::decide_signal, decide("mallory"), WorkflowSignalOptions::default())
+        .await
+        .unwrap();
+    assert!(
+        approved
+            .execute_update(ApprovalWorkflow::decide, decide("agent"), WorkflowExecuteUpdateOptions::default())
+            .await
+            .is_err()
+    );
+    approved
+        .execute_update(ApprovalWorkflow::decide, decide("carol"), WorkflowExecuteUpdateOptions::default())
+        .await
+        .unwrap();
+    let record = approved.get_result(WorkflowGetResultOptions::default()).await.unwrap();
+    assert_eq!(record.status(), tollgate_proto::ApprovalStatus::Approved);
+    assert_eq!(record.refusals.len(), 1, "mallory's signal was refused and kept");
+    save(&env, "generic_approved", "approval-deploy", None).await;
+
+    let timed_out = start("rollback", 2_000).await.unwrap();
+    let record = timed_out.get_result(WorkflowGetResultOptions::default()).await.unwrap();
+    assert_eq!(record.status(), tollgate_proto::ApprovalStatus::TimedOut);
+    save(&env, "generic_timed_out", "approval-rollback", None).await;
     env.shutdown().await;
 }
