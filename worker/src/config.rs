@@ -82,6 +82,7 @@ const KEYS: &[(&str, KeyKind)] = &[
     ("notifications.channels", KeyKind::List),
     ("notifications.webhook_url", KeyKind::Text),
     ("notifications.webhook_timeout", KeyKind::Duration),
+    ("notifications.webhook_secret_env", KeyKind::Text),
     ("retry.initial_interval", KeyKind::Duration),
     ("retry.max_interval", KeyKind::Duration),
     ("retry.max_attempts", KeyKind::Integer),
@@ -279,6 +280,7 @@ struct RawNotifications {
     channels: Option<Vec<String>>,
     webhook_url: Option<String>,
     webhook_timeout: Option<String>,
+    webhook_secret_env: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -336,7 +338,12 @@ struct RawSandbox {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ChannelConfig {
     Log,
-    Webhook { url: String, timeout: Duration },
+    /// `secret_env` names the variable holding the signing secret (`X-Tollgate-Signature`).
+    Webhook {
+        url: String,
+        timeout: Duration,
+        secret_env: Option<String>,
+    },
 }
 
 /// The validated configuration.
@@ -588,7 +595,11 @@ impl Config {
                             format!("'{url}' is not an http(s) URL; the webhook channel needs one"),
                         ));
                     }
-                    channels.push(ChannelConfig::Webhook { url, timeout: Duration::from_millis(webhook_timeout) });
+                    channels.push(ChannelConfig::Webhook {
+                        url,
+                        timeout: Duration::from_millis(webhook_timeout),
+                        secret_env: raw.notifications.webhook_secret_env.clone().filter(|v| !v.is_empty()),
+                    });
                 }
                 other => {
                     return Err(err("notifications.channels", format!("unknown channel '{other}'; use log, webhook")));
@@ -1044,7 +1055,11 @@ mod tests {
         assert_eq!(c.sandbox.latency_ms, 250);
         assert_eq!(
             c.channels[1],
-            ChannelConfig::Webhook { url: "http://127.0.0.1:9/hook".into(), timeout: Duration::from_secs(10) }
+            ChannelConfig::Webhook {
+                url: "http://127.0.0.1:9/hook".into(),
+                timeout: Duration::from_secs(10),
+                secret_env: None
+            }
         );
         assert_eq!(c.source, "tollgate.toml (with TOLLGATE_* overrides)");
     }

@@ -60,14 +60,24 @@ pub fn build_activities(config: &Config, client: Option<Client>) -> anyhow::Resu
         }
         None => PriceBook::builtin(),
     };
-    let channels = config
-        .channels
-        .iter()
-        .map(|c| match c {
+    let mut channels = std::collections::BTreeMap::new();
+    for c in &config.channels {
+        let (name, channel) = match c {
             ChannelConfig::Log => ("log".to_string(), Channel::Log),
-            ChannelConfig::Webhook { url, timeout } => ("webhook".to_string(), Channel::webhook(url, *timeout)),
-        })
-        .collect();
+            ChannelConfig::Webhook { url, timeout, secret_env } => {
+                let secret = match secret_env {
+                    Some(var) => Some(std::env::var(var).ok().filter(|v| !v.is_empty()).ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "notifications.webhook_secret_env names {var}, which is not set; set it to the secret the receiver checks X-Tollgate-Signature with"
+                        )
+                    })?),
+                    None => None,
+                };
+                ("webhook".to_string(), Channel::webhook(url, *timeout, secret.map(String::into_bytes)))
+            }
+        };
+        channels.insert(name, channel);
+    }
     let engine = build_engine(config)?;
     let sources = load_sources(config, engine.as_ref())?;
     let mut settings = config.settings.clone();

@@ -16,6 +16,7 @@ mod gateway;
 mod llm;
 mod messages;
 mod namespace;
+mod notifications;
 mod policy;
 mod reconcile;
 mod replay;
