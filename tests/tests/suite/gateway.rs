@@ -533,3 +533,45 @@ fn url_encode(text: &str) -> String {
         })
         .collect()
 }
+
+/// The example agent in `examples/` asks, waits on the long-poll, and acts once approved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_agent_asks_waits_and_acts() {
+    let env = TestEnv::start(LONG).await;
+    let gateway = GatewayProcess::start(&env, APPROVALS, &[]).await;
+    let agent = tokio::process::Command::new("python3")
+        .arg(crate::common::workspace().join("examples/approval_agent.py"))
+        .args(["deploy api v2", "--context", r#"{"pr": 7}"#, "--timeout-minutes", "120"])
+        .env("TOLLGATE_URL", &gateway.url)
+        .env("TOLLGATE_TOKEN", "tg_agent")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let http = gateway.client();
+    // Find the approval the agent asked for through Temporal's visibility, then approve it.
+    let mut id = None;
+    for _ in 0..100 {
+        let mut list = env.client.list_workflows("WorkflowType = 'ApprovalWorkflow'".to_string(), Default::default());
+        if let Some(Ok(found)) = futures::StreamExt::next(&mut list).await {
+            id = Some(found.id().to_string());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let id = id.expect("the agent asked");
+    let (_, record) = http.get(&format!("/workflows/{id}"), "tg_carol").await;
+    assert_eq!((record["action"].clone(), record["context"].clone()), (json!("deploy api v2"), json!({"pr": 7})));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (status, _) = http.post(&format!("/workflows/{id}/approve"), "tg_carol", "{}").await;
+    assert_eq!(status, 200);
+    let out = tokio::time::timeout(Duration::from_secs(40), agent.wait_with_output())
+        .await
+        .expect("the agent finishes")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("approved by carol: doing it now: deploy api v2"), "{stdout}");
+    drop(gateway);
+    env.shutdown().await;
+}
