@@ -195,6 +195,19 @@ async fn generic_approvals_follow_the_rest_contract() {
             (409, json!({"detail": {"error": "workflow already resolved", "current_status": "TIMED_OUT"}}))
         );
     }
+
+    // A Temporal cancellation (Web UI, CLI) is a "no" with its reason, never a timeout.
+    let (_, fourth) = http.post("/workflows", "tg_agent", r#"{"action": "cancel me", "requested_by": "agent"}"#).await;
+    let fourth = fourth["workflow_id"].as_str().unwrap().to_string();
+    let handle = env.client.get_workflow_handle::<ApprovalWorkflow>(&fourth);
+    handle.cancel(temporalio_client::WorkflowCancelOptions::default()).await.unwrap();
+    let (status, cancelled) = http.get(&format!("/workflows/{fourth}?wait=10s"), "tg_agent").await;
+    assert_eq!(
+        (status, cancelled["status"].clone(), cancelled["resolved_by"].clone()),
+        (200, json!("REJECTED"), Value::Null),
+        "{cancelled}"
+    );
+    assert_eq!(cancelled["comment"], "cancelled in Temporal before anyone decided");
     drop(gateway);
     env.shutdown().await;
 }

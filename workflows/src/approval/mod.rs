@@ -61,10 +61,17 @@ impl ApprovalWorkflow {
             }
         }
         let now = epoch_ms(ctx.workflow_time());
+        // A Temporal cancellation wakes the wait too: it is a "no", never a timeout.
+        let cancelled = ctx.cancellation_token().is_cancelled();
         ctx.state_mut(|s| {
             if s.record.status() == ApprovalStatus::Pending {
-                s.record.status = ApprovalStatus::TimedOut as i32;
                 s.record.resolved_at = tollgate_proto::at(now);
+                if cancelled {
+                    s.record.status = ApprovalStatus::Rejected as i32;
+                    s.record.comment = "cancelled in Temporal before anyone decided".into();
+                } else {
+                    s.record.status = ApprovalStatus::TimedOut as i32;
+                }
             }
         });
         let record = ctx.state(|s| s.record.clone());
