@@ -46,13 +46,4 @@ pub fn required_text(map: &Map<String, Value>, field: &str, max_chars: usize) ->
         .ok_or_else(|| ApiError::invalid(field, format!("{field} is required (a non-empty string)")))
 }
 
-pub fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
+pub use tollgate_workflows::incoming::json_type as kind;

@@ -26,14 +26,6 @@ fn now_secs() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
-/// The signed URL for `claims` on this gateway.
-pub fn url(gw: &Gateway, claims: &LinkClaims) -> Option<String> {
-    gw.config
-        .link_secret
-        .as_ref()
-        .map(|secret| format!("{}/links/{}", gw.config.public_url, links::sign(secret, claims)))
-}
-
 fn refusal_page(status: StatusCode, why: &str) -> PageResult {
     let body = format!("<h1>This link cannot be used</h1><p class=\"refusal\">{}</p>", escape(why));
     (status, Html(page("Tollgate: link refused", &body)))

@@ -3,17 +3,12 @@
 // Signal". Prints one JSON object per step on stdout for tests/tests/webui.rs.
 //
 // usage: node approve_in_web_ui.mjs <ui base url> <workflow id> <signal json> <screenshot dir>
-import { chromium } from 'playwright-core';
+import { launch } from './browser.mjs';
 
 const [, , base, workflowId, signalInput, shots] = process.argv;
 const say = (step, data = {}) => console.log(JSON.stringify({ step, ...data }));
 
-const browser = await chromium.launch({
-  executablePath: process.env.TOLLGATE_CHROMIUM || '/usr/bin/chromium',
-  // The UI polls forever: never wait for network idle. No background traffic on a closed network.
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch();
 try {
   const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
   // The list, filtered by Tollgate's stage search attribute.

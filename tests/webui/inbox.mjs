@@ -4,16 +4,12 @@
 // tests/tests/suite/gateway.rs.
 //
 // usage: node inbox.mjs <gateway url> <request id> <non-approver token> <approver token> <screenshot dir>
-import { chromium } from 'playwright-core';
+import { launch } from './browser.mjs';
 
 const [, , base, requestId, outsider, approver, shots] = process.argv;
 const say = (step, data = {}) => console.log(JSON.stringify({ step, ...data }));
 
-const browser = await chromium.launch({
-  executablePath: process.env.TOLLGATE_CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch();
 try {
   const page = await browser.newPage({ viewport: { width: 1300, height: 900 } });
   await page.goto(`${base}/`, { waitUntil: 'load' });

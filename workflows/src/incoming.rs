@@ -135,7 +135,8 @@ fn decode<T: Message>(payloads: &[Payload]) -> Result<T, Refusal> {
     Ok(T::from_fields(&fields))
 }
 
-fn json_type(v: &Value) -> &'static str {
+/// "a string", "an object", ...: how refusals name a JSON value's type.
+pub fn json_type(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
