@@ -41,7 +41,7 @@ async fn webhooks_are_signed_and_retried_with_one_delivery_id() {
     env.config.channels = vec![ChannelConfig::Webhook {
         url,
         timeout: Duration::from_secs(5),
-        secret_env: Some("TOLLGATE_TEST_WEBHOOK_SECRET".into()),
+        secret_env: Some("WEBHOOK_TEST_SECRET".into()),
     }];
     env.start_worker();
     let id = env.request("s3", "alice", &[]).await;
