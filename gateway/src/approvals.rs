@@ -3,7 +3,7 @@
 //! `ApprovalWorkflow` per approval holds all state, so a gateway restart loses nothing.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::Json;
 use axum::body::Bytes;
@@ -21,7 +21,7 @@ use tollgate_workflows::refusal::{Code, Refusal};
 use tollgate_workflows::{ApprovalWorkflow, Incoming, fmt_time_ms};
 
 use crate::error::ApiError;
-use crate::{Gateway, auth, body};
+use crate::{Gateway, auth, body, now_ms};
 
 /// The largest `context` accepted, as JSON text.
 pub const MAX_CONTEXT_BYTES: usize = 64 * 1024;
@@ -30,10 +30,6 @@ pub const MAX_WAIT: Duration = Duration::from_secs(60);
 /// How long to wait for a worker to take an update or answer a query.
 const WORKER_WAIT: Duration = Duration::from_secs(15);
 const DEFAULT_TIMEOUT_MINUTES: u64 = 30;
-
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
 
 /// `POST /workflows`
 pub async fn create(
@@ -187,7 +183,7 @@ async fn decide(gw: &Gateway, headers: &HeaderMap, id: &str, word: &str, raw: &[
     let reviewer = auth::identify(&gw.config, headers, claimed.as_deref(), "reviewed_by")?;
     let decision = ApprovalDecision { decision: word.into(), reviewed_by: reviewer, comment };
 
-    let (record, closed) = read(gw, id).await?;
+    let (mut record, closed) = read(gw, id).await?;
     if !closed {
         let handle = gw.client.get_workflow_handle::<ApprovalWorkflow>(id);
         let update = handle.execute_update(
@@ -212,11 +208,10 @@ async fn decide(gw: &Gateway, headers: &HeaderMap, id: &str, word: &str, raw: &[
                 return Err(refused(refusal, &now));
             }
             // Closed meanwhile (the timer fired): judge against the final record below.
-            Ok(Err(WorkflowUpdateError::NotFound(_))) => {}
+            Ok(Err(WorkflowUpdateError::NotFound(_))) => record = read(gw, id).await?.0,
             Ok(Err(other)) => return Err(ApiError::Unavailable(format!("{id}: {other}"))),
         }
     }
-    let (record, _) = if closed { (record, true) } else { read(gw, id).await? };
     match rules::check(&record, &decision) {
         Ok(Verdict::AlreadySo) => Ok(Json(to_json(&record))),
         Ok(Verdict::Resolve(_)) => Err(ApiError::Unavailable(format!("{id} ended without a decision"))),

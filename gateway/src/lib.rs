@@ -31,6 +31,11 @@ pub struct Gateway {
     pub http: reqwest::Client,
 }
 
+/// The wall clock in Unix milliseconds: approval times, link expiry, Slack timestamps.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
 /// Bodies larger than this are refused (413) before they are read; `context` itself is
 /// limited to 64 KiB.
 const MAX_BODY_BYTES: usize = 256 * 1024;

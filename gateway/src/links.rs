@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Form;
 use axum::extract::{Path, State};
@@ -18,13 +17,9 @@ use tollgate_workflows::{Incoming, ProvisionWorkflow};
 
 use crate::error::ApiError;
 use crate::html::{escape, page};
-use crate::{Gateway, requests};
+use crate::{Gateway, now_ms, requests};
 
 type PageResult = (StatusCode, Html<String>);
-
-fn now_secs() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}
 
 fn refusal_page(status: StatusCode, why: &str) -> PageResult {
     let body = format!("<h1>This link cannot be used</h1><p class=\"refusal\">{}</p>", escape(why));
@@ -36,8 +31,8 @@ async fn open(gw: &Gateway, token: &str) -> Result<(LinkClaims, Progress), PageR
     let Some(secret) = gw.config.link_secret.as_ref() else {
         return Err(refusal_page(StatusCode::NOT_FOUND, "signed links are not turned on at this gateway"));
     };
-    let claims =
-        links::verify(secret, token, now_secs()).map_err(|e| refusal_page(StatusCode::FORBIDDEN, &e.to_string()))?;
+    let claims = links::verify(secret, token, now_ms() / 1000)
+        .map_err(|e| refusal_page(StatusCode::FORBIDDEN, &e.to_string()))?;
     let progress = ops::progress(&gw.client, &claims.request).await.map_err(|e| {
         let e = ApiError::from(e);
         refusal_page(e.status(), &e.to_string())

@@ -7,7 +7,6 @@
 //! to the interaction's `response_url`.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -109,7 +108,7 @@ pub async fn interactions(State(gw): State<Arc<Gateway>>, headers: HeaderMap, bo
         return (StatusCode::NOT_FOUND, "Slack is not configured at this gateway".into());
     };
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let now = crate::now_ms() / 1000;
     if let Err(e) = verify(secret, header("x-slack-request-timestamp"), header("x-slack-signature"), &body, now) {
         tracing::warn!(error = %e, "Slack interaction refused");
         return (StatusCode::UNAUTHORIZED, e.to_string());
