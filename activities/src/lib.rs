@@ -17,6 +17,7 @@ pub mod llm;
 pub mod notify;
 pub mod policy;
 pub mod prices_import;
+pub mod slack;
 pub mod sources;
 
 use std::future::Future;
@@ -49,8 +50,10 @@ pub struct TollgateActivities {
     pub engine: Arc<dyn Engine>,
     pub artifacts: Arc<ArtifactStore>,
     pub prices: PriceBook,
-    /// Notification channels by name (`log`, `webhook`).
+    /// Notification channels by name (`log`, `webhook`, `slack`).
     pub channels: std::collections::BTreeMap<String, Channel>,
+    /// Signs one-click links for approval and expiry notifications (`[links]`).
+    pub links: Option<links::LinkSigner>,
     pub faults: Faults,
     /// For the reconciler, which asks Temporal about requests (None: `request_states` fails).
     pub temporal: Option<temporalio_client::Client>,
@@ -451,12 +454,18 @@ impl TollgateActivities {
         Ok(DestroyResult { destroyed, attempt: ctx.info().attempt })
     }
 
-    async fn notify_work(&self, input: NotifyInput) -> Result<(), ActivityError> {
+    /// `issued_secs`: when the notification was first scheduled (the same for every retry).
+    async fn notify_work(&self, input: NotifyInput, issued_secs: i64) -> Result<(), ActivityError> {
         let notification = input.notification.unwrap_or_default();
+        let links = self
+            .links
+            .as_ref()
+            .map(|l| l.links_for(&notification, &input.delivery_id, issued_secs))
+            .unwrap_or_default();
         if input.channel == tollgate_workflows::provision::ALL_CHANNELS {
             let mut first_error = None;
             for (name, channel) in &self.channels {
-                if let Err(e) = channel.send(&notification, &format!("{}/{name}", input.delivery_id)).await {
+                if let Err(e) = channel.send(&notification, &format!("{}/{name}", input.delivery_id), &links).await {
                     tracing::warn!(channel = %name, error = %e, "notification failed");
                     first_error.get_or_insert(e);
                 }
@@ -469,7 +478,7 @@ impl TollgateActivities {
             return Ok(());
         };
         channel
-            .send(&notification, &input.delivery_id)
+            .send(&notification, &input.delivery_id, &links)
             .await
             .map_err(|e| classified(e.type_name(), e.retryable(), e.to_string()))
     }
@@ -603,7 +612,9 @@ impl TollgateActivities {
 
     #[activity(definition = defs::Notify)]
     pub async fn notify(self: Arc<Self>, ctx: ActivityContext, input: NotifyInput) -> Result<(), ActivityError> {
-        self.faults.wrap("notify", ctx.info().attempt, self.notify_work(input)).await
+        let issued = ctx.info().scheduled_time.or(ctx.info().started_time).unwrap_or_else(std::time::SystemTime::now);
+        let issued_secs = issued.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+        self.faults.wrap("notify", ctx.info().attempt, self.notify_work(input, issued_secs)).await
     }
 }
 

@@ -8,6 +8,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use ring::hmac;
 use serde::{Deserialize, Serialize};
+use sha2::Digest;
+use tollgate_proto::{Notification, NotificationKind};
 
 /// What a link lets its holder do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,6 +86,65 @@ pub fn new_link_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..16].to_string()
 }
 
+/// One signed link in a notification, for one recipient.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SignedLink {
+    pub recipient: String,
+    pub action: LinkAction,
+    pub url: String,
+    /// RFC 3339.
+    pub expires_at: String,
+}
+
+/// Signs the links a notification carries: approve/reject for each approver of a request that
+/// waits for approval, keep/destroy for the owner of one about to expire.
+pub struct LinkSigner {
+    /// The gateway's public address, without a trailing slash.
+    pub public_url: String,
+    pub secret: Vec<u8>,
+    pub ttl_secs: i64,
+}
+
+impl LinkSigner {
+    /// `issued_secs` is when the notification was first scheduled and the ids derive from the
+    /// delivery id, so every retry of one delivery carries the same links (and the same body).
+    pub fn links_for(&self, n: &Notification, delivery_id: &str, issued_secs: i64) -> Vec<SignedLink> {
+        let actions: &[LinkAction] = match NotificationKind::try_from(n.kind).unwrap_or(NotificationKind::Unspecified) {
+            NotificationKind::ApprovalNeeded | NotificationKind::ApprovalReminder => {
+                &[LinkAction::Approve, LinkAction::Reject]
+            }
+            NotificationKind::ExpiryWarning | NotificationKind::ExpiryReminder => {
+                &[LinkAction::Keep, LinkAction::Destroy]
+            }
+            _ => &[],
+        };
+        let plan = n.fields.get("plan_digest").cloned().unwrap_or_default();
+        let expires = issued_secs + self.ttl_secs;
+        let mut links = Vec::new();
+        for recipient in &n.recipients {
+            for &action in actions {
+                let id =
+                    hex::encode(&sha2::Sha256::digest(format!("{delivery_id}\n{recipient}\n{}", action.as_str()))[..8]);
+                let claims = LinkClaims {
+                    request: n.request_id.clone(),
+                    plan: plan.clone(),
+                    approver: recipient.clone(),
+                    action,
+                    expires,
+                    id,
+                };
+                links.push(SignedLink {
+                    recipient: recipient.clone(),
+                    action,
+                    url: format!("{}/links/{}", self.public_url, sign(&self.secret, &claims)),
+                    expires_at: tollgate_workflows::fmt_time_ms(expires * 1000),
+                });
+            }
+        }
+        links
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,5 +178,47 @@ mod tests {
         assert_eq!(verify(b"secret", &format!("{forged_body}.{tag}"), 0), Err(LinkError::Tampered));
         assert_eq!(verify(b"secret", "no-dot", 0), Err(LinkError::Malformed));
         assert_eq!(verify(b"secret", "a.%%%", 0), Err(LinkError::Malformed));
+    }
+
+    #[test]
+    fn notifications_carry_one_link_per_recipient_and_action_stable_across_retries() {
+        let signer = LinkSigner { public_url: "https://gw.example".into(), secret: b"k".to_vec(), ttl_secs: 100 };
+        let mut n = Notification {
+            kind: NotificationKind::ApprovalReminder as i32,
+            request_id: "req-1".into(),
+            recipients: vec!["carol".into(), "dave".into()],
+            ..Default::default()
+        };
+        n.fields.insert("plan_digest".into(), "sha256:p".into());
+        let links = signer.links_for(&n, "req-1/4/webhook", 1_000);
+        let seen: Vec<_> = links.iter().map(|l| (l.recipient.as_str(), l.action)).collect();
+        assert_eq!(
+            seen,
+            [
+                ("carol", LinkAction::Approve),
+                ("carol", LinkAction::Reject),
+                ("dave", LinkAction::Approve),
+                ("dave", LinkAction::Reject)
+            ]
+        );
+        let token = links[2].url.strip_prefix("https://gw.example/links/").unwrap();
+        let claims = verify(b"k", token, 1_050).unwrap();
+        assert_eq!(
+            (claims.request.as_str(), claims.plan.as_str(), claims.approver.as_str()),
+            ("req-1", "sha256:p", "dave")
+        );
+        assert_eq!(claims.expires, 1_100);
+        assert_eq!(links[0].expires_at, "1970-01-01T00:18:20Z");
+        assert_eq!(signer.links_for(&n, "req-1/4/webhook", 1_000), links, "a retry carries the same links");
+        let ids: std::collections::BTreeSet<_> =
+            links.iter().map(|l| verify(b"k", l.url.rsplit('/').next().unwrap(), 0).unwrap().id).collect();
+        assert_eq!(ids.len(), 4, "every link has its own id");
+
+        n.kind = NotificationKind::ExpiryWarning as i32;
+        n.recipients = vec!["alice".into()];
+        let actions: Vec<_> = signer.links_for(&n, "req-1/9/webhook", 0).iter().map(|l| l.action).collect();
+        assert_eq!(actions, [LinkAction::Keep, LinkAction::Destroy]);
+        n.kind = NotificationKind::Created as i32;
+        assert!(signer.links_for(&n, "req-1/10/webhook", 0).is_empty(), "nothing to act on");
     }
 }

@@ -1,18 +1,23 @@
 //! Notifications: who needs to know what, through which channels. `log` writes to the
-//! worker's log; `webhook` POSTs JSON. Slack, e-mail and the HTTP gateway slot in as more
-//! `Channel`s.
+//! worker's log; `webhook` POSTs signed JSON, with one-click links when `[links]` is set;
+//! `slack` posts approval messages with buttons (see `slack`).
 
 use std::time::Duration;
 
 use serde::Serialize;
 use tollgate_proto::{Notification, NotificationKind};
 
+use crate::links::SignedLink;
+use crate::slack::Slack;
+
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
-    #[error("webhook {url} unreachable: {message}")]
+    #[error("{url} unreachable: {message}")]
     Unreachable { url: String, message: String },
-    #[error("webhook {url} answered {status}")]
+    #[error("{url} answered {status}")]
     Status { url: String, status: u16 },
+    #[error("Slack {method} refused: {error}")]
+    Slack { method: String, error: String },
 }
 
 impl NotifyError {
@@ -21,6 +26,7 @@ impl NotifyError {
         match self {
             NotifyError::Unreachable { .. } => true,
             NotifyError::Status { status, .. } => *status >= 500 || *status == 429,
+            NotifyError::Slack { error, .. } => crate::slack::retryable_api_error(error),
         }
     }
 
@@ -28,6 +34,7 @@ impl NotifyError {
         match self {
             NotifyError::Unreachable { .. } => "WebhookUnreachable",
             NotifyError::Status { .. } => "WebhookRefused",
+            NotifyError::Slack { .. } => "SlackRefused",
         }
     }
 }
@@ -43,6 +50,9 @@ pub struct WebhookPayload<'a> {
     pub subject: &'a str,
     pub body: &'a str,
     pub fields: &'a std::collections::BTreeMap<String, String>,
+    /// Signed one-click links, one per recipient and action; absent when there are none.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub links: &'a [SignedLink],
 }
 
 /// `approval_needed`, `created`, ... : the lower-case kind without its prefix.
@@ -62,6 +72,7 @@ pub enum Channel {
         client: reqwest::Client,
         secret: Option<Vec<u8>>,
     },
+    Slack(Slack),
 }
 
 /// The `X-Tollgate-Signature` value for `body`.
@@ -83,10 +94,13 @@ impl Channel {
         match self {
             Channel::Log => "log",
             Channel::Webhook { .. } => "webhook",
+            Channel::Slack(_) => "slack",
         }
     }
 
-    pub async fn send(&self, n: &Notification, delivery_id: &str) -> Result<(), NotifyError> {
+    /// Sends `n`; `links` go to channels that deliver to each recipient (the webhook), never
+    /// to the log or a shared Slack channel, where anyone reading could use them.
+    pub async fn send(&self, n: &Notification, delivery_id: &str, links: &[SignedLink]) -> Result<(), NotifyError> {
         match self {
             Channel::Log => {
                 tracing::info!(
@@ -95,12 +109,14 @@ impl Channel {
                     delivery_id,
                     request_id = %n.request_id,
                     to = %n.recipients.join(","),
+                    links = links.len(),
                     "{}\n{}",
                     n.subject,
                     n.body
                 );
                 Ok(())
             }
+            Channel::Slack(slack) => slack.send(n, delivery_id).await,
             Channel::Webhook { url, client, secret } => {
                 let kind = kind_label(n);
                 let payload = WebhookPayload {
@@ -111,6 +127,7 @@ impl Channel {
                     subject: &n.subject,
                     body: &n.body,
                     fields: &n.fields,
+                    links,
                 };
                 // Signed over the exact bytes sent, so receivers verify before parsing.
                 let body = serde_json::to_vec(&payload).unwrap_or_default();

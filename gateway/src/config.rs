@@ -93,7 +93,7 @@ pub struct GatewayConfig {
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8088";
-pub const DEFAULT_LINK_SECRET_ENV: &str = "TOLLGATE_LINK_SECRET";
+pub const DEFAULT_LINK_SECRET_ENV: &str = tollgate_workflows::defaults::LINK_SECRET_ENV;
 pub const DEFAULT_SLACK_SECRET_ENV: &str = "SLACK_SIGNING_SECRET";
 pub const DEFAULT_MAX_TIMEOUT_MINUTES: u64 = 7 * 24 * 60;
 pub const DEFAULT_LINK_TTL: Duration = Duration::from_secs(24 * 3600);

@@ -61,10 +61,8 @@ pub fn sign(secret: &[u8], timestamp: &str, body: &[u8]) -> String {
     format!("v0={}", hex::encode(hmac::sign(&key, &base).as_ref()))
 }
 
-/// The button value Tollgate's messages carry: `<request id> <plan digest>`.
-pub fn button_value(request_id: &str, plan_digest: &str) -> String {
-    format!("{request_id} {plan_digest}")
-}
+/// The buttons the worker's Slack messages carry (`<request id> <plan digest>`).
+pub use tollgate_activities::slack::button_value;
 
 /// One button click, as far as Tollgate needs it.
 #[derive(Debug, PartialEq)]

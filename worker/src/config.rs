@@ -22,7 +22,8 @@ pub const DEFAULT_PATH: &str = "tollgate.toml";
 /// Environment variable naming the configuration file.
 pub const PATH_ENV: &str = "TOLLGATE_CONFIG";
 /// `TOLLGATE_*` variables that are not settings (everything else under the prefix must be).
-const NOT_SETTINGS: &[&str] = &["CONFIG", "TEMPORAL_BIN", "RECORD_HISTORIES", "ARTIFACT_KEY"];
+/// `LINK_SECRET` is the link key the gateway and the worker share by default.
+const NOT_SETTINGS: &[&str] = &["CONFIG", "TEMPORAL_BIN", "RECORD_HISTORIES", "ARTIFACT_KEY", "LINK_SECRET"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -83,6 +84,13 @@ const KEYS: &[(&str, KeyKind)] = &[
     ("notifications.webhook_url", KeyKind::Text),
     ("notifications.webhook_timeout", KeyKind::Duration),
     ("notifications.webhook_secret_env", KeyKind::Text),
+    ("notifications.approval_slack_channel", KeyKind::Text),
+    ("notifications.slack_token_env", KeyKind::Text),
+    ("notifications.slack_api_url", KeyKind::Text),
+    ("notifications.slack_webhook_url", KeyKind::Text),
+    ("links.public_url", KeyKind::Text),
+    ("links.secret_env", KeyKind::Text),
+    ("links.ttl", KeyKind::Duration),
     ("retry.initial_interval", KeyKind::Duration),
     ("retry.max_interval", KeyKind::Duration),
     ("retry.max_attempts", KeyKind::Integer),
@@ -133,6 +141,7 @@ const KEYS: &[(&str, KeyKind)] = &[
 /// Sections whose keys are written `TOLLGATE_<SECTION>_<KEY>` in the environment.
 const SECTIONS: &[&str] = &[
     "notifications",
+    "links",
     "retry",
     "timeouts",
     "reconcile",
@@ -171,6 +180,8 @@ struct RawConfig {
     register_search_attributes: Option<bool>,
     #[serde(default)]
     notifications: RawNotifications,
+    #[serde(default)]
+    links: RawLinks,
     #[serde(default)]
     retry: RawRetry,
     #[serde(default)]
@@ -281,6 +292,18 @@ struct RawNotifications {
     webhook_url: Option<String>,
     webhook_timeout: Option<String>,
     webhook_secret_env: Option<String>,
+    approval_slack_channel: Option<String>,
+    slack_token_env: Option<String>,
+    slack_api_url: Option<String>,
+    slack_webhook_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLinks {
+    public_url: Option<String>,
+    secret_env: Option<String>,
+    ttl: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -344,6 +367,31 @@ pub enum ChannelConfig {
         timeout: Duration,
         secret_env: Option<String>,
     },
+    Slack {
+        target: SlackTarget,
+        timeout: Duration,
+    },
+}
+
+/// Where Slack messages go.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SlackTarget {
+    /// The Web API (`chat.postMessage`, `chat.update`) with a bot token: messages carry
+    /// Approve/Reject buttons and are updated in place when the request is decided.
+    Api { api_url: String, channel: String, token_env: String },
+    /// An incoming-webhook URL: messages with buttons, but no updates in place.
+    Webhook { url: String },
+}
+
+/// `[links]`: one-click links signed for the gateway (`tollgate-gateway`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinksConfig {
+    /// The gateway's address as approvers reach it; links are `<public_url>/links/<token>`.
+    pub public_url: String,
+    /// The variable holding the key (the same key the gateway verifies with).
+    pub secret_env: String,
+    /// How long a link stays valid.
+    pub ttl: Duration,
 }
 
 /// The validated configuration.
@@ -357,6 +405,8 @@ pub struct Config {
     pub settings: Settings,
     pub price_book: Option<PathBuf>,
     pub channels: Vec<ChannelConfig>,
+    /// Signed links in approval and expiry notifications, when `[links] public_url` is set.
+    pub links: Option<LinksConfig>,
     pub artifacts: ArtifactsConfig,
     /// Module sources (`[[module_sources]]`), fetched when the worker starts.
     pub module_sources: Vec<SourceConfig>,
@@ -583,6 +633,7 @@ impl Config {
         let channel_names = raw
             .notifications
             .channels
+            .clone()
             .unwrap_or_else(|| defaults::NOTIFICATION_CHANNELS.iter().map(|c| c.to_string()).collect());
         for name in &channel_names {
             match name.as_str() {
@@ -601,11 +652,39 @@ impl Config {
                         secret_env: raw.notifications.webhook_secret_env.clone().filter(|v| !v.is_empty()),
                     });
                 }
+                "slack" => channels.push(ChannelConfig::Slack {
+                    target: slack_target(&raw.notifications, &err)?,
+                    timeout: Duration::from_millis(webhook_timeout),
+                }),
                 other => {
-                    return Err(err("notifications.channels", format!("unknown channel '{other}'; use log, webhook")));
+                    return Err(err(
+                        "notifications.channels",
+                        format!("unknown channel '{other}'; use log, webhook, slack"),
+                    ));
                 }
             }
         }
+        let links = match raw.links.public_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+            None => None,
+            Some(url) => {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(err(
+                        "links.public_url",
+                        format!("'{url}' is not an http(s) URL; use the gateway's address as approvers reach it"),
+                    ));
+                }
+                Some(LinksConfig {
+                    public_url: url.trim_end_matches('/').to_string(),
+                    secret_env: raw
+                        .links
+                        .secret_env
+                        .clone()
+                        .filter(|v| !v.trim().is_empty())
+                        .unwrap_or_else(|| defaults::LINK_SECRET_ENV.into()),
+                    ttl: Duration::from_millis(positive("links.ttl", &raw.links.ttl, defaults::LINK_TTL_MS)?),
+                })
+            }
+        };
         let retry_initial =
             positive("retry.initial_interval", &raw.retry.initial_interval, defaults::RETRY_INITIAL_INTERVAL_MS)?;
         let retry_max = positive("retry.max_interval", &raw.retry.max_interval, defaults::RETRY_MAX_INTERVAL_MS)?;
@@ -930,6 +1009,7 @@ impl Config {
             },
             price_book: raw.price_book.map(PathBuf::from),
             channels,
+            links,
             artifacts,
             module_sources,
             llm,
@@ -946,6 +1026,34 @@ impl Config {
             reconcile: ReconcileConfig { interval: Duration::from_millis(reconcile_interval), action },
             register_search_attributes: raw.register_search_attributes.unwrap_or(true),
         })
+    }
+}
+
+/// The Slack channel: the Web API when `approval_slack_channel` is set, else an incoming webhook.
+fn slack_target(n: &RawNotifications, err: &dyn Fn(&str, String) -> ConfigError) -> Result<SlackTarget, ConfigError> {
+    let text = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
+    match (text(&n.approval_slack_channel), text(&n.slack_webhook_url)) {
+        (Some(_), Some(_)) => Err(err(
+            "notifications.slack_webhook_url",
+            "is set together with approval_slack_channel; use one: the channel (Web API, messages updated in place) or the webhook".into(),
+        )),
+        (Some(channel), None) => {
+            let api_url = text(&n.slack_api_url).unwrap_or_else(|| defaults::SLACK_API_URL.into());
+            if !(api_url.starts_with("http://") || api_url.starts_with("https://")) {
+                return Err(err("notifications.slack_api_url", format!("'{api_url}' is not an http(s) URL")));
+            }
+            Ok(SlackTarget::Api {
+                api_url: api_url.trim_end_matches('/').to_string(),
+                channel,
+                token_env: text(&n.slack_token_env).unwrap_or_else(|| defaults::SLACK_TOKEN_ENV.into()),
+            })
+        }
+        (None, Some(url)) if url.starts_with("http://") || url.starts_with("https://") => Ok(SlackTarget::Webhook { url }),
+        (None, Some(url)) => Err(err("notifications.slack_webhook_url", format!("'{url}' is not an http(s) URL"))),
+        (None, None) => Err(err(
+            "notifications.approval_slack_channel",
+            "is not set; the slack channel needs approval_slack_channel (with a bot token in slack_token_env) or slack_webhook_url".into(),
+        )),
     }
 }
 

@@ -16,12 +16,16 @@ use tollgate_activities::{
     engine::Engine,
     engine::sandbox::SandboxEngine,
     engine::terraform::TerraformEngine,
+    links::LinkSigner,
     notify::Channel,
+    slack,
     sources::ModuleSources,
 };
 use tollgate_workflows::{ApprovalWorkflow, ProvisionWorkflow, ReconcileWorkflow};
 
-pub use config::{ArtifactsConfig, ChannelConfig, Config, ConfigError, EngineChoice, ReconcileAction};
+pub use config::{
+    ArtifactsConfig, ChannelConfig, Config, ConfigError, EngineChoice, LinksConfig, ReconcileAction, SlackTarget,
+};
 
 /// Sets up logging at `level` (a level or an `EnvFilter` directive; `RUST_LOG` wins if set).
 pub fn init_logging(level: &str) {
@@ -66,18 +70,45 @@ pub fn build_activities(config: &Config, client: Option<Client>) -> anyhow::Resu
             ChannelConfig::Log => ("log".to_string(), Channel::Log),
             ChannelConfig::Webhook { url, timeout, secret_env } => {
                 let secret = match secret_env {
-                    Some(var) => Some(std::env::var(var).ok().filter(|v| !v.is_empty()).ok_or_else(|| {
-                        anyhow::anyhow!(
-                            "notifications.webhook_secret_env names {var}, which is not set; set it to the secret the receiver checks X-Tollgate-Signature with"
-                        )
-                    })?),
+                    Some(var) => Some(secret_from_env(
+                        "notifications.webhook_secret_env",
+                        var,
+                        "the secret the receiver checks X-Tollgate-Signature with",
+                    )?),
                     None => None,
                 };
                 ("webhook".to_string(), Channel::webhook(url, *timeout, secret.map(String::into_bytes)))
             }
+            ChannelConfig::Slack { target, timeout } => {
+                let target = match target {
+                    SlackTarget::Api { api_url, channel, token_env } => slack::Target::Api {
+                        api_url: api_url.clone(),
+                        channel: channel.clone(),
+                        token: secret_from_env(
+                            "notifications.slack_token_env",
+                            token_env,
+                            "the Slack app's bot token (xoxb-..., scope chat:write)",
+                        )?,
+                    },
+                    SlackTarget::Webhook { url } => slack::Target::Webhook { url: url.clone() },
+                };
+                (
+                    "slack".to_string(),
+                    Channel::Slack(slack::Slack::new(target, *timeout, config.data_dir.join("slack"))),
+                )
+            }
         };
         channels.insert(name, channel);
     }
+    let links = match &config.links {
+        Some(l) => Some(LinkSigner {
+            public_url: l.public_url.clone(),
+            secret: secret_from_env("links.secret_env", &l.secret_env, "the key the gateway verifies links with")?
+                .into_bytes(),
+            ttl_secs: l.ttl.as_secs() as i64,
+        }),
+        None => None,
+    };
     let engine = build_engine(config)?;
     let sources = load_sources(config, engine.as_ref())?;
     let mut settings = config.settings.clone();
@@ -88,6 +119,7 @@ pub fn build_activities(config: &Config, client: Option<Client>) -> anyhow::Resu
         artifacts: Arc::new(build_artifacts(config)?),
         prices,
         channels,
+        links,
         faults: config.faults.clone(),
         temporal: client,
         sources,
@@ -97,6 +129,14 @@ pub fn build_activities(config: &Config, client: Option<Client>) -> anyhow::Resu
         cost_policy: config.cost_policy.clone(),
         cost_explorer: build_cost_explorer(config)?,
     })
+}
+
+/// A secret from the variable a key names; a worker without it refuses to start.
+fn secret_from_env(key: &str, var: &str, what: &str) -> anyhow::Result<String> {
+    std::env::var(var)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| anyhow::anyhow!("{key} names {var}, which is not set; set it to {what}"))
 }
 
 /// The Cost Explorer client, with the standard AWS credential variables.

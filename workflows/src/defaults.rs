@@ -22,6 +22,11 @@ pub const ALLOWED_VENDORS: &[&str] = &["aws"];
 pub const CONTINUE_AS_NEW_AFTER_EVENTS: u32 = 2000;
 pub const NOTIFICATION_CHANNELS: &[&str] = &["log"];
 pub const WEBHOOK_TIMEOUT_MS: u64 = 10 * SECOND;
+pub const SLACK_API_URL: &str = "https://slack.com/api";
+pub const SLACK_TOKEN_ENV: &str = "SLACK_BOT_TOKEN";
+/// The gateway's default too (`link_secret_env`), so one variable serves both.
+pub const LINK_SECRET_ENV: &str = "TOLLGATE_LINK_SECRET";
+pub const LINK_TTL_MS: u64 = 24 * HOUR;
 pub const RETRY_INITIAL_INTERVAL_MS: u64 = SECOND;
 pub const RETRY_MAX_INTERVAL_MS: u64 = MINUTE;
 pub const RETRY_MAX_ATTEMPTS: u32 = 10;

@@ -202,6 +202,10 @@ pub(super) async fn notify(
         if let Some(cost) = &s.progress.cost {
             fields.insert("monthly_cost".to_string(), format!("{:.2}", cost.monthly_total));
         }
+        // Channels sign one-click links and Slack buttons for this exact plan.
+        if !s.progress.plan_digest.is_empty() {
+            fields.insert("plan_digest".to_string(), s.progress.plan_digest.clone());
+        }
         if tollgate_proto::ms(&s.progress.expires_at) > 0 {
             fields.insert("expires_at".to_string(), fmt_time_ms(tollgate_proto::ms(&s.progress.expires_at)));
         }

@@ -1,0 +1,301 @@
+//! Slack messages for approvals. With the Web API (a bot token and `approval_slack_channel`)
+//! an approval request becomes one message with Approve/Reject buttons; reminders are replies
+//! in its thread, and the decision replaces it in place (`chat.update`), buttons gone. With an
+//! incoming-webhook URL the same messages are posted, without updates in place. Other kinds of
+//! notification (created, expiry, drift) are for the owner and do not go to the channel.
+//!
+//! The buttons carry `<request id> <plan digest>`; the gateway's `/slack/interactions` turns a
+//! click into a decision by the Slack user's Tollgate identity. The message's `ts` is kept in
+//! `<data_dir>/slack/<request>.json`, with the deliveries already posted (a retry after a lost
+//! response does not post twice).
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tollgate_proto::{Notification, NotificationKind};
+
+use crate::notify::NotifyError;
+
+/// Slack's limit for a section's text is 3000 characters.
+const MAX_SECTION_CHARS: usize = 2_900;
+
+/// Slack API errors worth retrying; any other `ok: false` is a refusal (bad token, unknown
+/// channel, bot not in channel, missing scope ...) that a retry would not change.
+const RETRYABLE_ERRORS: &[&str] =
+    &["ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"];
+
+/// The button value Tollgate's messages carry: `<request id> <plan digest>`.
+pub fn button_value(request_id: &str, plan_digest: &str) -> String {
+    format!("{request_id} {plan_digest}")
+}
+
+pub fn retryable_api_error(error: &str) -> bool {
+    RETRYABLE_ERRORS.contains(&error)
+}
+
+/// Where messages go.
+pub enum Target {
+    Api { api_url: String, channel: String, token: String },
+    Webhook { url: String },
+}
+
+pub struct Slack {
+    pub target: Target,
+    pub client: reqwest::Client,
+    /// `<data_dir>/slack`: one small file per request with a posted approval message.
+    pub dir: PathBuf,
+}
+
+/// What the worker remembers about a request's approval message.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Posted {
+    /// Empty with an incoming webhook (nothing can be updated there).
+    channel: String,
+    ts: String,
+    title: String,
+    deliveries: Vec<String>,
+}
+
+/// Escapes the three characters Slack's mrkdwn treats as markup.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+fn cut(text: &str, max: usize) -> String {
+    if text.chars().count() <= max { text.to_string() } else { text.chars().take(max).collect::<String>() + "…" }
+}
+
+/// The line under the text: who asked, what it costs, which plan.
+fn context(n: &Notification) -> Value {
+    let mut parts = Vec::new();
+    for (key, label) in [("requester", "requested by"), ("monthly_cost", "monthly cost $"), ("plan_digest", "plan")] {
+        if let Some(v) = n.fields.get(key) {
+            let sep = if label.ends_with('$') { "" } else { " " };
+            parts.push(format!("{label}{sep}{}", escape(v)));
+        }
+    }
+    json!({"type": "context", "elements": [{"type": "mrkdwn", "text": if parts.is_empty() { " ".to_string() } else { parts.join(" · ") }}]})
+}
+
+/// An approval request with its buttons.
+pub fn approval_blocks(n: &Notification, title: &str) -> Value {
+    let value = button_value(&n.request_id, n.fields.get("plan_digest").map(String::as_str).unwrap_or_default());
+    let button = |action: &str, label: &str, style: &str| {
+        json!({"type": "button", "action_id": action, "style": style, "value": value,
+               "text": {"type": "plain_text", "text": label}})
+    };
+    json!([
+        {"type": "section", "text": {"type": "mrkdwn", "text": cut(&format!("*{}*\n{}", escape(title), escape(&n.body)), MAX_SECTION_CHARS)}},
+        context(n),
+        {"type": "actions", "block_id": "tollgate_decision", "elements": [button("approve", "Approve", "primary"), button("reject", "Reject", "danger")]}
+    ])
+}
+
+/// The approval message once decided: the outcome instead of the buttons.
+pub fn outcome_blocks(n: &Notification, title: &str) -> Value {
+    let outcome = format!("*{}*\n{}", escape(title), escape(&format!("{}: {}", outcome_label(n), n.body)));
+    json!([
+        {"type": "section", "text": {"type": "mrkdwn", "text": cut(&outcome, MAX_SECTION_CHARS)}},
+        context(n)
+    ])
+}
+
+/// "APPROVED", "REJECTED", "EXPIRED" ...: the subject's last words (`[tollgate] <id>: approved`).
+fn outcome_label(n: &Notification) -> String {
+    n.subject.rsplit_once(": ").map(|(_, what)| what.to_uppercase()).unwrap_or_else(|| "DECIDED".into())
+}
+
+fn file_name(request_id: &str) -> String {
+    let safe: String =
+        request_id.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
+    format!("{safe}.json")
+}
+
+fn load(dir: &Path, request_id: &str) -> Option<Posted> {
+    let bytes = std::fs::read(dir.join(file_name(request_id))).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+fn save(dir: &Path, request_id: &str, posted: &Posted) {
+    let written = std::fs::create_dir_all(dir).and_then(|()| {
+        crate::artifacts::write_atomically(
+            &dir.join(file_name(request_id)),
+            &serde_json::to_vec(posted).unwrap_or_default(),
+        )
+    });
+    if let Err(e) = written {
+        // The message went out; only its later update in place is lost.
+        tracing::warn!(request_id, error = %e, "could not remember the Slack message");
+    }
+}
+
+impl Slack {
+    pub fn new(target: Target, timeout: std::time::Duration, dir: PathBuf) -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder().timeout(timeout).build().unwrap_or_default();
+        Slack { target, client, dir }
+    }
+
+    pub async fn send(&self, n: &Notification, delivery_id: &str) -> Result<(), NotifyError> {
+        let kind = NotificationKind::try_from(n.kind).unwrap_or(NotificationKind::Unspecified);
+        let posted = load(&self.dir, &n.request_id);
+        if posted.as_ref().is_some_and(|p| p.deliveries.iter().any(|d| d == delivery_id)) {
+            return Ok(());
+        }
+        let title = n.subject.clone();
+        match (kind, posted) {
+            // A reminder without a message to reply to (posted by another worker, or Slack was
+            // added since) posts the buttons afresh.
+            (NotificationKind::ApprovalNeeded, _) | (NotificationKind::ApprovalReminder, None) => {
+                let (channel, ts) = self.post(&title, Some(approval_blocks(n, &title)), None).await?;
+                let posted = Posted { channel, ts, title, deliveries: vec![delivery_id.to_string()] };
+                save(&self.dir, &n.request_id, &posted);
+            }
+            (NotificationKind::ApprovalReminder, Some(mut posted)) => {
+                let thread = (!posted.ts.is_empty()).then_some(posted.ts.as_str());
+                let text = cut(&escape(&n.body), MAX_SECTION_CHARS);
+                self.post(&text, thread.is_none().then(|| approval_blocks(n, &title)), thread).await?;
+                posted.deliveries.push(delivery_id.to_string());
+                save(&self.dir, &n.request_id, &posted);
+            }
+            // The decision (or the end of a request nobody decided) replaces the buttons.
+            (NotificationKind::Decision | NotificationKind::Ended, Some(mut posted)) => {
+                let blocks = outcome_blocks(n, &posted.title);
+                let text = format!("{}: {}", posted.title, outcome_label(n));
+                match &self.target {
+                    Target::Api { .. } => {
+                        let body = json!({"channel": posted.channel, "ts": posted.ts, "text": text, "blocks": blocks});
+                        self.call("chat.update", &body).await?;
+                    }
+                    Target::Webhook { .. } => {
+                        self.post(&text, Some(blocks), None).await?;
+                    }
+                }
+                posted.deliveries.push(delivery_id.to_string());
+                save(&self.dir, &n.request_id, &posted);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Posts a message (in `thread` when given); returns its channel id and ts (empty for a webhook).
+    async fn post(
+        &self,
+        text: &str,
+        blocks: Option<Value>,
+        thread: Option<&str>,
+    ) -> Result<(String, String), NotifyError> {
+        match &self.target {
+            Target::Api { channel, .. } => {
+                let mut body = json!({"channel": channel, "text": text, "unfurl_links": false});
+                if let Some(blocks) = blocks {
+                    body["blocks"] = blocks;
+                }
+                if let Some(ts) = thread {
+                    body["thread_ts"] = json!(ts);
+                }
+                let answer = self.call("chat.postMessage", &body).await?;
+                let field = |k: &str| answer[k].as_str().unwrap_or_default().to_string();
+                Ok((field("channel"), field("ts")))
+            }
+            Target::Webhook { url } => {
+                let mut body = json!({"text": text});
+                if let Some(blocks) = blocks {
+                    body["blocks"] = blocks;
+                }
+                let resp = self
+                    .client
+                    .post(url)
+                    .json(&body)
+                    .send()
+                    .await
+                    .map_err(|e| NotifyError::Unreachable { url: url.clone(), message: e.to_string() })?;
+                let status = resp.status().as_u16();
+                if resp.status().is_success() {
+                    Ok((String::new(), String::new()))
+                } else {
+                    Err(NotifyError::Status { url: url.clone(), status })
+                }
+            }
+        }
+    }
+
+    /// One Web API call: `Authorization: Bearer <token>`, a JSON body, `{"ok": ...}` back.
+    async fn call(&self, method: &str, body: &Value) -> Result<Value, NotifyError> {
+        let Target::Api { api_url, token, .. } = &self.target else {
+            unreachable!("Web API calls are made only with a token");
+        };
+        let url = format!("{api_url}/{method}");
+        let resp = self
+            .client
+            .post(&url)
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| NotifyError::Unreachable { url: url.clone(), message: e.to_string() })?;
+        let status = resp.status();
+        if !status.is_success() {
+            return Err(NotifyError::Status { url, status: status.as_u16() });
+        }
+        let answer: Value =
+            resp.json().await.map_err(|e| NotifyError::Unreachable { url: url.clone(), message: e.to_string() })?;
+        if answer["ok"] == true {
+            Ok(answer)
+        } else {
+            let error = answer["error"].as_str().unwrap_or("no error given").to_string();
+            Err(NotifyError::Slack { method: method.to_string(), error })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn needed() -> Notification {
+        let mut n = Notification {
+            kind: NotificationKind::ApprovalNeeded as i32,
+            request_id: "req-ec2-1".into(),
+            subject: "[tollgate] req-ec2-1: approval needed".into(),
+            body: "alice asks for ec2 <web> & more".into(),
+            ..Default::default()
+        };
+        n.fields.insert("plan_digest".into(), "sha256:abc".into());
+        n.fields.insert("requester".into(), "alice".into());
+        n.fields.insert("monthly_cost".into(), "12.50".into());
+        n
+    }
+
+    #[test]
+    fn approval_messages_carry_buttons_the_gateway_reads() {
+        let blocks = approval_blocks(&needed(), "[tollgate] req-ec2-1: approval needed");
+        let buttons = &blocks[2]["elements"];
+        assert_eq!(buttons[0]["action_id"], "approve");
+        assert_eq!(buttons[1]["action_id"], "reject");
+        assert_eq!(buttons[0]["value"], "req-ec2-1 sha256:abc");
+        let text = blocks[0]["text"]["text"].as_str().unwrap();
+        assert!(text.ends_with("alice asks for ec2 &lt;web&gt; &amp; more"), "{text}");
+        assert_eq!(blocks[1]["elements"][0]["text"], "requested by alice · monthly cost $12.50 · plan sha256:abc");
+    }
+
+    #[test]
+    fn the_outcome_has_no_buttons_and_long_bodies_are_cut() {
+        let mut n = needed();
+        n.subject = "[tollgate] req-ec2-1: approved".into();
+        n.body = "x".repeat(10_000);
+        let blocks = outcome_blocks(&n, "title");
+        assert_eq!(blocks.as_array().unwrap().len(), 2);
+        assert!(blocks[0]["text"]["text"].as_str().unwrap().starts_with("*title*\nAPPROVED: xxx"));
+        assert!(blocks[0]["text"]["text"].as_str().unwrap().chars().count() <= MAX_SECTION_CHARS + 1);
+    }
+
+    #[test]
+    fn only_transient_slack_errors_are_retried() {
+        assert!(retryable_api_error("ratelimited"));
+        assert!(!retryable_api_error("channel_not_found"));
+        assert!(!retryable_api_error("invalid_auth"));
+    }
+}
