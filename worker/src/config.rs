@@ -1200,7 +1200,7 @@ mod tests {
         assert!(e.contains("notifications.webhook_url: '' is not an http(s) URL"), "{e}");
 
         let e = load("[notifications]\nchannels = [\"pager\"]", &[]).unwrap_err().to_string();
-        assert!(e.contains("unknown channel 'pager'; use log, webhook"), "{e}");
+        assert!(e.contains("unknown channel 'pager'; use log, webhook, slack"), "{e}");
 
         let e = load("[retry]\nmax_attempts = 0", &[]).unwrap_err().to_string();
         assert!(e.contains("retry.max_attempts: must be at least 1"), "{e}");
@@ -1293,5 +1293,72 @@ mod tests {
             let c = load(&format!("approval_timeout = \"{text}\""), &[]).unwrap();
             assert_eq!(tollgate_proto::span_ms(&c.settings.approval_timeout), ms, "{text}");
         }
+    }
+
+    #[test]
+    fn slack_is_the_web_api_or_an_incoming_webhook() {
+        let c = load("[notifications]\nchannels = [\"slack\"]\napproval_slack_channel = \"#infra-approvals\"", &[])
+            .unwrap();
+        let ChannelConfig::Slack { target, .. } = &c.channels[0] else { panic!("{:?}", c.channels) };
+        assert_eq!(
+            target,
+            &SlackTarget::Api {
+                api_url: "https://slack.com/api".into(),
+                channel: "#infra-approvals".into(),
+                token_env: "SLACK_BOT_TOKEN".into()
+            }
+        );
+        let c = load(
+            "[notifications]\nchannels = [\"slack\"]\nslack_webhook_url = \"https://hooks.slack.com/services/T/B/x\"",
+            &[],
+        )
+        .unwrap();
+        assert!(
+            matches!(&c.channels[0], ChannelConfig::Slack { target: SlackTarget::Webhook { url }, .. } if url.ends_with("/x"))
+        );
+        let c = load(
+            "",
+            &[
+                ("TOLLGATE_NOTIFICATIONS_CHANNELS", "log,slack"),
+                ("TOLLGATE_NOTIFICATIONS_APPROVAL_SLACK_CHANNEL", "C1"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.settings.notification_channels, ["log", "slack"]);
+
+        let e = load("[notifications]\nchannels = [\"slack\"]", &[]).unwrap_err().to_string();
+        assert!(e.contains("notifications.approval_slack_channel: is not set; the slack channel needs"), "{e}");
+        let both = "[notifications]\nchannels = [\"slack\"]\napproval_slack_channel = \"C1\"\nslack_webhook_url = \"https://h\"";
+        let e = load(both, &[]).unwrap_err().to_string();
+        assert!(
+            e.contains("notifications.slack_webhook_url: is set together with approval_slack_channel; use one"),
+            "{e}"
+        );
+        let e = load("[notifications]\nchannels = [\"slack\"]\nslack_webhook_url = \"hooks\"", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("notifications.slack_webhook_url: 'hooks' is not an http(s) URL"), "{e}");
+    }
+
+    #[test]
+    fn links_need_the_gateways_address_and_share_its_secret_variable() {
+        assert_eq!(load("", &[]).unwrap().links, None);
+        let c = load(
+            "[links]\npublic_url = \"https://approve.example.com/\"\nttl = \"2h\"",
+            &[("TOLLGATE_LINK_SECRET", "s")],
+        )
+        .unwrap();
+        assert_eq!(
+            c.links,
+            Some(LinksConfig {
+                public_url: "https://approve.example.com".into(),
+                secret_env: "TOLLGATE_LINK_SECRET".into(),
+                ttl: Duration::from_secs(7200)
+            })
+        );
+        let e = load("[links]\npublic_url = \"approve.example.com\"", &[]).unwrap_err().to_string();
+        assert!(e.contains("links.public_url: 'approve.example.com' is not an http(s) URL"), "{e}");
+        let e = load("[links]\npublic_url = \"http://gw\"\nttl = \"0s\"", &[]).unwrap_err().to_string();
+        assert!(e.contains("links.ttl: must be longer than zero"), "{e}");
     }
 }

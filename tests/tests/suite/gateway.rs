@@ -538,7 +538,7 @@ async fn slack_buttons_need_a_valid_signature_and_a_linked_approver() {
     env.shutdown().await;
 }
 
-fn url_encode(text: &str) -> String {
+pub(crate) fn url_encode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
