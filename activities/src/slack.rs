@@ -298,4 +298,71 @@ mod tests {
         assert!(!retryable_api_error("channel_not_found"));
         assert!(!retryable_api_error("invalid_auth"));
     }
+
+    /// An incoming webhook on loopback: what it received, and `refuse` answers 403 to all.
+    async fn incoming_webhook(refuse: bool) -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = seen.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+                let seen = kept.clone();
+                async move {
+                    seen.lock().unwrap().push(body);
+                    if refuse {
+                        (axum::http::StatusCode::FORBIDDEN, "invalid_token")
+                    } else {
+                        (axum::http::StatusCode::OK, "ok")
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (url, seen)
+    }
+
+    #[tokio::test]
+    async fn an_incoming_webhook_gets_the_buttons_then_the_outcome_once_each() {
+        let (url, seen) = incoming_webhook(false).await;
+        let dir = tempfile::tempdir().unwrap();
+        let slack = Slack::new(Target::Webhook { url }, std::time::Duration::from_secs(5), dir.path().join("slack"));
+        let n = needed();
+        slack.send(&n, "req-ec2-1/3/slack").await.unwrap();
+        slack.send(&n, "req-ec2-1/3/slack").await.unwrap(); // a retry after a lost completion
+        let mut created = n.clone();
+        created.kind = NotificationKind::Created as i32;
+        slack.send(&created, "req-ec2-1/4/slack").await.unwrap();
+        let mut decided = n.clone();
+        decided.kind = NotificationKind::Decision as i32;
+        decided.subject = "[tollgate] req-ec2-1: rejected".into();
+        decided.body = "too big".into();
+        slack.send(&decided, "req-ec2-1/5/slack").await.unwrap();
+
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 2, "one approval message, one outcome; nothing for 'created': {seen:?}");
+        assert_eq!(seen[0]["blocks"][2]["elements"][1]["value"], "req-ec2-1 sha256:abc");
+        assert_eq!(seen[1]["text"], "[tollgate] req-ec2-1: approval needed: REJECTED");
+        assert!(seen[1]["blocks"][0]["text"]["text"].as_str().unwrap().ends_with("REJECTED: too big"));
+    }
+
+    #[tokio::test]
+    async fn refusals_name_the_endpoint_and_decide_retries() {
+        let (url, _) = incoming_webhook(true).await;
+        let dir = tempfile::tempdir().unwrap();
+        let slack =
+            Slack::new(Target::Webhook { url: url.clone() }, std::time::Duration::from_secs(5), dir.path().into());
+        let e = slack.send(&needed(), "d").await.unwrap_err();
+        assert_eq!(e.to_string(), format!("{url} answered 403"));
+        assert!(!e.retryable());
+        let api = Slack::new(
+            Target::Api { api_url: "http://127.0.0.1:9".into(), channel: "C1".into(), token: "xoxb".into() },
+            std::time::Duration::from_secs(5),
+            dir.path().into(),
+        );
+        let e = api.send(&needed(), "d").await.unwrap_err();
+        assert!(e.to_string().starts_with("http://127.0.0.1:9/chat.postMessage unreachable"), "{e}");
+        assert!(e.retryable());
+    }
 }
