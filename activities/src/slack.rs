@@ -53,7 +53,6 @@ struct Posted {
     /// Empty with an incoming webhook (nothing can be updated there).
     channel: String,
     ts: String,
-    title: String,
     deliveries: Vec<String>,
 }
 
@@ -72,7 +71,9 @@ fn context(n: &Notification) -> Value {
     for (key, label) in [("requester", "requested by"), ("monthly_cost", "monthly cost $"), ("plan_digest", "plan")] {
         if let Some(v) = n.fields.get(key) {
             let sep = if label.ends_with('$') { "" } else { " " };
-            parts.push(format!("{label}{sep}{}", escape(v)));
+            // A digest's first 12 hex digits are enough to tell plans apart on screen.
+            let shown = if key == "plan_digest" { cut(v, "sha256:".len() + 12) } else { v.clone() };
+            parts.push(format!("{label}{sep}{}", escape(&shown)));
         }
     }
     json!({"type": "context", "elements": [{"type": "mrkdwn", "text": if parts.is_empty() { " ".to_string() } else { parts.join(" · ") }}]})
@@ -92,18 +93,14 @@ pub fn approval_blocks(n: &Notification, title: &str) -> Value {
     ])
 }
 
-/// The approval message once decided: the outcome instead of the buttons.
-pub fn outcome_blocks(n: &Notification, title: &str) -> Value {
-    let outcome = format!("*{}*\n{}", escape(title), escape(&format!("{}: {}", outcome_label(n), n.body)));
+/// The approval message once decided: the outcome (`[tollgate] <id>: approved` and why)
+/// instead of the buttons.
+pub fn outcome_blocks(n: &Notification) -> Value {
+    let outcome = format!("*{}*\n{}", escape(&n.subject), escape(&n.body));
     json!([
         {"type": "section", "text": {"type": "mrkdwn", "text": cut(&outcome, MAX_SECTION_CHARS)}},
         context(n)
     ])
-}
-
-/// "APPROVED", "REJECTED", "EXPIRED" ...: the subject's last words (`[tollgate] <id>: approved`).
-fn outcome_label(n: &Notification) -> String {
-    n.subject.rsplit_once(": ").map(|(_, what)| what.to_uppercase()).unwrap_or_else(|| "DECIDED".into())
 }
 
 fn file_name(request_id: &str) -> String {
@@ -143,33 +140,32 @@ impl Slack {
         if posted.as_ref().is_some_and(|p| p.deliveries.iter().any(|d| d == delivery_id)) {
             return Ok(());
         }
-        let title = n.subject.clone();
+        let title = &n.subject;
         match (kind, posted) {
             // A reminder without a message to reply to (posted by another worker, or Slack was
             // added since) posts the buttons afresh.
             (NotificationKind::ApprovalNeeded, _) | (NotificationKind::ApprovalReminder, None) => {
-                let (channel, ts) = self.post(&title, Some(approval_blocks(n, &title)), None).await?;
-                let posted = Posted { channel, ts, title, deliveries: vec![delivery_id.to_string()] };
+                let (channel, ts) = self.post(title, Some(approval_blocks(n, title)), None).await?;
+                let posted = Posted { channel, ts, deliveries: vec![delivery_id.to_string()] };
                 save(&self.dir, &n.request_id, &posted);
             }
             (NotificationKind::ApprovalReminder, Some(mut posted)) => {
                 let thread = (!posted.ts.is_empty()).then_some(posted.ts.as_str());
                 let text = cut(&escape(&n.body), MAX_SECTION_CHARS);
-                self.post(&text, thread.is_none().then(|| approval_blocks(n, &title)), thread).await?;
+                self.post(&text, thread.is_none().then(|| approval_blocks(n, title)), thread).await?;
                 posted.deliveries.push(delivery_id.to_string());
                 save(&self.dir, &n.request_id, &posted);
             }
             // The decision (or the end of a request nobody decided) replaces the buttons.
             (NotificationKind::Decision | NotificationKind::Ended, Some(mut posted)) => {
-                let blocks = outcome_blocks(n, &posted.title);
-                let text = format!("{}: {}", posted.title, outcome_label(n));
+                let blocks = outcome_blocks(n);
                 match &self.target {
                     Target::Api { .. } => {
-                        let body = json!({"channel": posted.channel, "ts": posted.ts, "text": text, "blocks": blocks});
+                        let body = json!({"channel": posted.channel, "ts": posted.ts, "text": title, "blocks": blocks});
                         self.call("chat.update", &body).await?;
                     }
                     Target::Webhook { .. } => {
-                        self.post(&text, Some(blocks), None).await?;
+                        self.post(title, Some(blocks), None).await?;
                     }
                 }
                 posted.deliveries.push(delivery_id.to_string());
@@ -279,6 +275,10 @@ mod tests {
         let text = blocks[0]["text"]["text"].as_str().unwrap();
         assert!(text.ends_with("alice asks for ec2 &lt;web&gt; &amp; more"), "{text}");
         assert_eq!(blocks[1]["elements"][0]["text"], "requested by alice · monthly cost $12.50 · plan sha256:abc");
+        let mut long = needed();
+        long.fields.insert("plan_digest".into(), format!("sha256:{}", "0123456789abcdef".repeat(4)));
+        let shown = approval_blocks(&long, "t")[1]["elements"][0]["text"].as_str().unwrap().to_string();
+        assert!(shown.ends_with("plan sha256:0123456789ab…"), "{shown}");
     }
 
     #[test]
@@ -286,9 +286,9 @@ mod tests {
         let mut n = needed();
         n.subject = "[tollgate] req-ec2-1: approved".into();
         n.body = "x".repeat(10_000);
-        let blocks = outcome_blocks(&n, "title");
+        let blocks = outcome_blocks(&n);
         assert_eq!(blocks.as_array().unwrap().len(), 2);
-        assert!(blocks[0]["text"]["text"].as_str().unwrap().starts_with("*title*\nAPPROVED: xxx"));
+        assert!(blocks[0]["text"]["text"].as_str().unwrap().starts_with("*[tollgate] req-ec2-1: approved*\nxxx"));
         assert!(blocks[0]["text"]["text"].as_str().unwrap().chars().count() <= MAX_SECTION_CHARS + 1);
     }
 
@@ -343,8 +343,8 @@ mod tests {
         let seen = seen.lock().unwrap().clone();
         assert_eq!(seen.len(), 2, "one approval message, one outcome; nothing for 'created': {seen:?}");
         assert_eq!(seen[0]["blocks"][2]["elements"][1]["value"], "req-ec2-1 sha256:abc");
-        assert_eq!(seen[1]["text"], "[tollgate] req-ec2-1: approval needed: REJECTED");
-        assert!(seen[1]["blocks"][0]["text"]["text"].as_str().unwrap().ends_with("REJECTED: too big"));
+        assert_eq!(seen[1]["text"], "[tollgate] req-ec2-1: rejected");
+        assert_eq!(seen[1]["blocks"][0]["text"]["text"], "*[tollgate] req-ec2-1: rejected*\ntoo big");
     }
 
     #[tokio::test]

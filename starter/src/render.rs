@@ -293,6 +293,8 @@ pub fn status_text(p: &Progress) -> String {
         }
     }
     out.push("Timeline".to_string());
+    // As wide as the longest step name (at least 30), so the columns line up.
+    let width = p.timeline.iter().map(|t| t.step.chars().count()).max().unwrap_or(0).max(30);
     for t in &p.timeline {
         let took = if tollgate_proto::ms(&t.ended_at) >= tollgate_proto::ms(&t.started_at)
             && tollgate_proto::ms(&t.ended_at) > 0
@@ -306,7 +308,7 @@ pub fn status_text(p: &Progress) -> String {
             1 => "1 attempt".to_string(),
             n => format!("{n} attempts"),
         };
-        out.push(format!("  {:<30} {:>7}  {:<11} {}", t.step, took, attempts, t.outcome));
+        out.push(format!("  {:<width$} {:>7}  {:<11} {}", t.step, took, attempts, t.outcome));
     }
     out.join("\n")
 }

@@ -354,7 +354,10 @@ async fn slack_gets_one_message_with_buttons_reminders_in_its_thread_and_the_dec
     let blocks = update["blocks"].as_array().unwrap();
     assert!(blocks.iter().all(|b| b["type"] != "actions"), "buttons gone: {update}");
     let outcome = blocks[0]["text"]["text"].as_str().unwrap();
-    assert!(outcome.contains("APPROVED") && outcome.contains("approved by carol"), "{outcome}");
+    assert!(
+        outcome.starts_with(&format!("*[tollgate] {id}: approved*")) && outcome.contains("approved by carol"),
+        "{outcome}"
+    );
     assert!(calls.0.lock().unwrap().iter().all(|c| c.0 == "response_url" || c.1 == "Bearer xoxb-test-token"));
     assert_eq!(top_level(&calls.0.lock().unwrap()), 1, "one approval message per request");
     // Created, expiry and the end are the owner's business, not the approvers' channel.
