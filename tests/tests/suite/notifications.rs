@@ -198,16 +198,18 @@ async fn reminders_and_expiry_warnings_carry_signed_links_the_gateway_accepts() 
     env.shutdown().await;
 }
 
-/// Every call the fake Slack API answered: method, Authorization header, body, answer.
+/// One call the fake Slack API answered: method, Authorization header, body, answer.
+type SlackCall = (String, String, Value, Value);
+
 #[derive(Clone, Default)]
-struct SlackCalls(Arc<Mutex<Vec<(String, String, Value, Value)>>>);
+struct SlackCalls(Arc<Mutex<Vec<SlackCall>>>);
 
 impl SlackCalls {
     fn of(&self, method: &str) -> Vec<(Value, Value)> {
         self.0.lock().unwrap().iter().filter(|c| c.0 == method).map(|c| (c.2.clone(), c.3.clone())).collect()
     }
 
-    async fn wait_for(&self, what: &str, found: impl Fn(&[(String, String, Value, Value)]) -> bool) {
+    async fn wait_for(&self, what: &str, found: impl Fn(&[SlackCall]) -> bool) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
         while !found(&self.0.lock().unwrap()) {
             assert!(tokio::time::Instant::now() < deadline, "Slack never saw {what}: {:#?}", self.0.lock().unwrap());
@@ -301,7 +303,7 @@ async fn slack_gets_one_message_with_buttons_reminders_in_its_thread_and_the_dec
     let plan = env.wait_for(&id, Stage::AwaitingApproval, 60).await.plan_digest;
 
     // The approval message, posted once although Slack rate-limited the first attempt.
-    let top_level = |calls: &[(String, String, Value, Value)]| {
+    let top_level = |calls: &[SlackCall]| {
         calls
             .iter()
             .filter(|c| c.0 == "chat.postMessage" && c.2.get("thread_ts").is_none() && c.3["ok"] == true)
@@ -318,7 +320,7 @@ async fn slack_gets_one_message_with_buttons_reminders_in_its_thread_and_the_dec
     let ts = answer["ts"].as_str().unwrap().to_string();
 
     // Reminders every grace_period go into the message's thread, without buttons.
-    let in_thread = |calls: &[(String, String, Value, Value)], ts: &str| {
+    let in_thread = |calls: &[SlackCall], ts: &str| {
         calls.iter().filter(|c| c.0 == "chat.postMessage" && c.2["thread_ts"] == ts && c.3["ok"] == true).count()
     };
     calls.wait_for("two reminders in the thread", |c| in_thread(c, &ts) >= 2).await;
