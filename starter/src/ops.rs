@@ -161,12 +161,17 @@ pub async fn progress(client: &Client, id: &str) -> Result<Progress, CliError> {
 /// For a request whose workflow stopped without reaching a final stage (terminated or timed
 /// out: no workflow code ran after that), Temporal's status, e.g. `TERMINATED`.
 pub async fn stopped_without_ending(client: &Client, id: &str, progress: &Progress) -> Option<&'static str> {
-    use temporalio_client::WorkflowExecutionStatus as S;
     if progress.stage_enum().is_terminal() {
         return None;
     }
     let handle = client.get_workflow_handle::<ProvisionWorkflow>(id);
-    match handle.describe(WorkflowDescribeOptions::default()).await.ok()?.status() {
+    stopped_from_outside(handle.describe(WorkflowDescribeOptions::default()).await.ok()?.status())
+}
+
+/// The statuses that mean the workflow was stopped from outside, not by its own code.
+fn stopped_from_outside(status: temporalio_client::WorkflowExecutionStatus) -> Option<&'static str> {
+    use temporalio_client::WorkflowExecutionStatus as S;
+    match status {
         S::Terminated => Some("TERMINATED"),
         S::TimedOut => Some("TIMED_OUT"),
         S::Failed => Some("FAILED"),
@@ -182,6 +187,16 @@ async fn update_error(client: &Client, id: &str, e: temporalio_client::errors::W
         E::NotFound(_) => {
             let handle = client.get_workflow_handle::<ProvisionWorkflow>(id);
             match handle.describe(WorkflowDescribeOptions::default()).await {
+                // Stopped from outside (terminated, timed out): it may have left resources.
+                Ok(d) if stopped_from_outside(d.status()).is_some_and(|s| s != "CANCELED") => {
+                    CliError::Refusal(Refusal::new(
+                        Code::WrongStage,
+                        format!(
+                            "request {id} was stopped in Temporal ({}) before it finished; `tollgate reconcile` destroys anything it left behind",
+                            stopped_from_outside(d.status()).unwrap_or_default()
+                        ),
+                    ))
+                }
                 Ok(_) => CliError::Refusal(Refusal::new(Code::WrongStage, format!("request {id} has already ended"))),
                 Err(_) => CliError::NotFound(id.to_string()),
             }

@@ -298,16 +298,17 @@ pub fn build_worker(config: &Config, client: Client) -> anyhow::Result<Worker> {
     Worker::new(&runtime, client, options).context("creating the worker")
 }
 
-/// Runs the worker until Ctrl-C / SIGTERM, then shuts down gracefully. First makes sure the
-/// namespace has Tollgate's search attributes.
+/// Runs the worker until Ctrl-C / SIGTERM, then shuts down gracefully. The activities are
+/// built first (a missing secret or binary stops the worker before it touches the
+/// namespace); then the namespace gets Tollgate's search attributes and the reconcile schedule.
 pub async fn run(config: &Config, client: Client) -> anyhow::Result<()> {
+    let mut worker = build_worker(config, client.clone())?;
     let registered = namespace::ensure_search_attributes(&client, config.register_search_attributes).await?;
     if !registered.is_empty() {
         tracing::info!(attributes = %registered.join(", "), "registered Tollgate's search attributes on the namespace");
     }
     let schedule = schedule::ensure_reconcile_schedule(&client, config).await?;
     tracing::info!(%schedule, every = %humantime::format_duration(config.reconcile.interval), "reconcile schedule in place");
-    let mut worker = build_worker(config, client)?;
     let shutdown = worker.shutdown_handle();
     tokio::spawn(async move {
         wait_for_stop_signal().await;

@@ -36,6 +36,13 @@ async fn a_terminated_request_is_cleaned_up_and_a_running_one_left_alone() {
     let (code, out, err) = env.cli(&["status", &orphan, "--follow"]).await;
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("Stopped    the workflow was TERMINATED by Temporal"), "{out}");
+    // Acting on it points at the reconciler.
+    let (code, _, err) = env.cli(&["destroy", &orphan, "--as", "alice"]).await;
+    assert_ne!(code, 0);
+    assert!(
+        err.contains(&format!("request {orphan} was stopped in Temporal (TERMINATED) before it finished; `tollgate reconcile` destroys anything it left behind")),
+        "{err}"
+    );
 
     // A dry run reports and changes nothing.
     let (code, out, err) = env.cli(&["reconcile", "--dry-run"]).await;
