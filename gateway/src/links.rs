@@ -11,7 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Html;
 use tollgate_activities::links::{self, LinkAction, LinkClaims};
-use tollgate_proto::{Decision, LifecycleCommand, Progress, Stage};
+use tollgate_proto::{Decision, LifecycleCommand, Progress};
 use tollgate_starter::ops;
 use tollgate_workflows::{Incoming, ProvisionWorkflow};
 
@@ -113,10 +113,15 @@ pub async fn act(
     match outcome {
         Ok(ack) => {
             tracing::info!(request_id = %id, action = claims.action.as_str(), user = %claims.approver, "signed link used");
+            // The ack's stage is the one the decision was taken in; the request moves on by
+            // itself, so say where to follow it rather than show a stage about to change.
             let body = format!(
-                "<h1>Done</h1><p class=\"outcome\">{}</p><p>Stage: <span id=\"stage\">{}</span></p>",
+                "<h1>Done</h1><p class=\"outcome\">{}</p><p>The request moves on by itself: \
+<code>tollgate status {}</code> or the <a href=\"{}/inbox#/requests/{}\">inbox</a> show where it is.</p>",
                 escape(&ack.message),
-                Stage::try_from(ack.stage).unwrap_or(Stage::Unspecified).label()
+                escape(id),
+                escape(&gw.config.public_url),
+                escape(&url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()),
             );
             (StatusCode::OK, Html(page("Tollgate: done", &body)))
         }

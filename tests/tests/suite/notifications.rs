@@ -171,7 +171,7 @@ async fn reminders_and_expiry_warnings_carry_signed_links_the_gateway_accepts() 
     // request decided.
     let (status, page) = use_link(&carol_approves).await;
     assert_eq!(status, 200, "{page}");
-    assert!(page.contains("carol approved"), "{page}");
+    assert!(page.contains("carol approved") && page.contains(&format!("tollgate status {id}")), "{page}");
     let active = env.wait_for(&id, Stage::Active, 60).await;
     assert_eq!(active.decisions[0].comment, "from my inbox");
     let response = http_client()
