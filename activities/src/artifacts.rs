@@ -233,6 +233,25 @@ impl ArtifactStore {
         Ok(bytes)
     }
 
+    /// Stores a small mutable record under `area/name` (not content-addressed, never
+    /// encrypted: bookkeeping such as the Slack message of a request), shared by every worker
+    /// that uses this store.
+    pub async fn put_record(&self, area: &str, name: &str, bytes: &[u8]) -> Result<(), ArtifactError> {
+        let path = self.prefix.clone().join(area).join(name);
+        self.store.put(&path, PutPayload::from(bytes.to_vec())).await.map_err(|e| self.store_error(e))?;
+        Ok(())
+    }
+
+    /// The record at `area/name`, or None if there is none.
+    pub async fn get_record(&self, area: &str, name: &str) -> Result<Option<Vec<u8>>, ArtifactError> {
+        let path = self.prefix.clone().join(area).join(name);
+        match self.store.get(&path).await {
+            Ok(r) => Ok(Some(r.bytes().await.map_err(|e| self.store_error(e))?.to_vec())),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.store_error(e)),
+        }
+    }
+
     fn open_sealed(&self, digest: &str, sealed: &[u8]) -> Result<Vec<u8>, ArtifactError> {
         let tampered = || ArtifactError::Tampered(digest.to_string());
         let end = sealed.iter().position(|b| *b == b'\n').ok_or_else(tampered)?;

@@ -6,15 +6,16 @@
 //!
 //! The buttons carry `<request id> <plan digest>`; the gateway's `/slack/interactions` turns a
 //! click into a decision by the Slack user's Tollgate identity. The message's `ts` is kept in
-//! `<data_dir>/slack/<request>.json`, with the deliveries already posted (a retry after a lost
-//! response does not post twice).
+//! the artifact store (`slack/<request>.json`, shared by the workers that share the store),
+//! with the deliveries already posted, so a retry after a lost completion does not post twice.
 
-use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tollgate_proto::{Notification, NotificationKind};
 
+use crate::artifacts::ArtifactStore;
 use crate::notify::NotifyError;
 
 /// Slack's limit for a section's text is 3000 characters.
@@ -43,8 +44,8 @@ pub enum Target {
 pub struct Slack {
     pub target: Target,
     pub client: reqwest::Client,
-    /// `<data_dir>/slack`: one small file per request with a posted approval message.
-    pub dir: PathBuf,
+    /// Where each request's message is remembered (`slack/<request>.json`).
+    pub records: Arc<ArtifactStore>,
 }
 
 /// What the worker remembers about a request's approval message.
@@ -109,34 +110,37 @@ fn file_name(request_id: &str) -> String {
     format!("{safe}.json")
 }
 
-fn load(dir: &Path, request_id: &str) -> Option<Posted> {
-    let bytes = std::fs::read(dir.join(file_name(request_id))).ok()?;
-    serde_json::from_slice(&bytes).ok()
-}
-
-fn save(dir: &Path, request_id: &str, posted: &Posted) {
-    let written = std::fs::create_dir_all(dir).and_then(|()| {
-        crate::artifacts::write_atomically(
-            &dir.join(file_name(request_id)),
-            &serde_json::to_vec(posted).unwrap_or_default(),
-        )
-    });
-    if let Err(e) = written {
-        // The message went out; only its later update in place is lost.
-        tracing::warn!(request_id, error = %e, "could not remember the Slack message");
-    }
-}
+const RECORDS: &str = "slack";
 
 impl Slack {
-    pub fn new(target: Target, timeout: std::time::Duration, dir: PathBuf) -> Self {
+    pub fn new(target: Target, timeout: std::time::Duration, records: Arc<ArtifactStore>) -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder().timeout(timeout).build().unwrap_or_default();
-        Slack { target, client, dir }
+        Slack { target, client, records }
+    }
+
+    /// A store that cannot be read is retried like Slack itself: posting without knowing
+    /// whether the message exists would duplicate it.
+    async fn load(&self, request_id: &str) -> Result<Option<Posted>, NotifyError> {
+        let bytes = self
+            .records
+            .get_record(RECORDS, &file_name(request_id))
+            .await
+            .map_err(|e| NotifyError::Unreachable { url: "the artifact store".into(), message: e.to_string() })?;
+        Ok(bytes.and_then(|b| serde_json::from_slice(&b).ok()))
+    }
+
+    async fn save(&self, request_id: &str, posted: &Posted) {
+        let bytes = serde_json::to_vec(posted).unwrap_or_default();
+        if let Err(e) = self.records.put_record(RECORDS, &file_name(request_id), &bytes).await {
+            // The message went out; only its later update in place is lost.
+            tracing::warn!(request_id, error = %e, "could not remember the Slack message");
+        }
     }
 
     pub async fn send(&self, n: &Notification, delivery_id: &str) -> Result<(), NotifyError> {
         let kind = NotificationKind::try_from(n.kind).unwrap_or(NotificationKind::Unspecified);
-        let posted = load(&self.dir, &n.request_id);
+        let posted = self.load(&n.request_id).await?;
         if posted.as_ref().is_some_and(|p| p.deliveries.iter().any(|d| d == delivery_id)) {
             return Ok(());
         }
@@ -147,14 +151,14 @@ impl Slack {
             (NotificationKind::ApprovalNeeded, _) | (NotificationKind::ApprovalReminder, None) => {
                 let (channel, ts) = self.post(title, Some(approval_blocks(n, title)), None).await?;
                 let posted = Posted { channel, ts, deliveries: vec![delivery_id.to_string()] };
-                save(&self.dir, &n.request_id, &posted);
+                self.save(&n.request_id, &posted).await;
             }
             (NotificationKind::ApprovalReminder, Some(mut posted)) => {
                 let thread = (!posted.ts.is_empty()).then_some(posted.ts.as_str());
                 let text = cut(&escape(&n.body), MAX_SECTION_CHARS);
                 self.post(&text, thread.is_none().then(|| approval_blocks(n, title)), thread).await?;
                 posted.deliveries.push(delivery_id.to_string());
-                save(&self.dir, &n.request_id, &posted);
+                self.save(&n.request_id, &posted).await;
             }
             // The decision (or the end of a request nobody decided) replaces the buttons.
             (NotificationKind::Decision | NotificationKind::Ended, Some(mut posted)) => {
@@ -169,7 +173,7 @@ impl Slack {
                     }
                 }
                 posted.deliveries.push(delivery_id.to_string());
-                save(&self.dir, &n.request_id, &posted);
+                self.save(&n.request_id, &posted).await;
             }
             _ => {}
         }
@@ -327,7 +331,8 @@ mod tests {
     async fn an_incoming_webhook_gets_the_buttons_then_the_outcome_once_each() {
         let (url, seen) = incoming_webhook(false).await;
         let dir = tempfile::tempdir().unwrap();
-        let slack = Slack::new(Target::Webhook { url }, std::time::Duration::from_secs(5), dir.path().join("slack"));
+        let store = Arc::new(ArtifactStore::local(dir.path()).unwrap());
+        let slack = Slack::new(Target::Webhook { url }, std::time::Duration::from_secs(5), store.clone());
         let n = needed();
         slack.send(&n, "req-ec2-1/3/slack").await.unwrap();
         slack.send(&n, "req-ec2-1/3/slack").await.unwrap(); // a retry after a lost completion
@@ -340,6 +345,9 @@ mod tests {
         decided.body = "too big".into();
         slack.send(&decided, "req-ec2-1/5/slack").await.unwrap();
 
+        let record = store.get_record(RECORDS, "req-ec2-1.json").await.unwrap().unwrap();
+        let record: Value = serde_json::from_slice(&record).unwrap();
+        assert_eq!(record["deliveries"], json!(["req-ec2-1/3/slack", "req-ec2-1/5/slack"]));
         let seen = seen.lock().unwrap().clone();
         assert_eq!(seen.len(), 2, "one approval message, one outcome; nothing for 'created': {seen:?}");
         assert_eq!(seen[0]["blocks"][2]["elements"][1]["value"], "req-ec2-1 sha256:abc");
@@ -351,15 +359,15 @@ mod tests {
     async fn refusals_name_the_endpoint_and_decide_retries() {
         let (url, _) = incoming_webhook(true).await;
         let dir = tempfile::tempdir().unwrap();
-        let slack =
-            Slack::new(Target::Webhook { url: url.clone() }, std::time::Duration::from_secs(5), dir.path().into());
+        let store = Arc::new(ArtifactStore::local(dir.path()).unwrap());
+        let slack = Slack::new(Target::Webhook { url: url.clone() }, std::time::Duration::from_secs(5), store.clone());
         let e = slack.send(&needed(), "d").await.unwrap_err();
         assert_eq!(e.to_string(), format!("{url} answered 403"));
         assert!(!e.retryable());
         let api = Slack::new(
             Target::Api { api_url: "http://127.0.0.1:9".into(), channel: "C1".into(), token: "xoxb".into() },
             std::time::Duration::from_secs(5),
-            dir.path().into(),
+            store,
         );
         let e = api.send(&needed(), "d").await.unwrap_err();
         assert!(e.to_string().starts_with("http://127.0.0.1:9/chat.postMessage unreachable"), "{e}");

@@ -64,6 +64,7 @@ pub fn build_activities(config: &Config, client: Option<Client>) -> anyhow::Resu
         }
         None => PriceBook::builtin(),
     };
+    let artifacts = Arc::new(build_artifacts(config)?);
     let mut channels = std::collections::BTreeMap::new();
     for c in &config.channels {
         let (name, channel) = match c {
@@ -92,10 +93,7 @@ pub fn build_activities(config: &Config, client: Option<Client>) -> anyhow::Resu
                     },
                     SlackTarget::Webhook { url } => slack::Target::Webhook { url: url.clone() },
                 };
-                (
-                    "slack".to_string(),
-                    Channel::Slack(slack::Slack::new(target, *timeout, config.data_dir.join("slack"))),
-                )
+                ("slack".to_string(), Channel::Slack(slack::Slack::new(target, *timeout, artifacts.clone())))
             }
         };
         channels.insert(name, channel);
@@ -116,7 +114,7 @@ pub fn build_activities(config: &Config, client: Option<Client>) -> anyhow::Resu
     Ok(TollgateActivities {
         settings,
         engine,
-        artifacts: Arc::new(build_artifacts(config)?),
+        artifacts,
         prices,
         channels,
         links,

@@ -281,6 +281,8 @@ async fn start_fake_slack() -> (String, SlackCalls) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slack_gets_one_message_with_buttons_reminders_in_its_thread_and_the_decision_in_place() {
+    // (The worker is replaced after the first message: the message's ts lives in the artifact
+    // store, not in the worker's data_dir.)
     let (slack, calls) = start_fake_slack().await;
     let mut env = TestEnv::start_without_worker(&format!("{BASE}\n[retry]\ninitial_interval = \"200ms\"\n")).await;
     env.config.channels.push(ChannelConfig::Slack {
@@ -318,6 +320,14 @@ async fn slack_gets_one_message_with_buttons_reminders_in_its_thread_and_the_dec
     assert_eq!((buttons[0]["action_id"].as_str(), buttons[1]["action_id"].as_str()), (Some("approve"), Some("reject")));
     assert_eq!(buttons[0]["value"], format!("{id} {plan}"));
     let ts = answer["ts"].as_str().unwrap().to_string();
+
+    // Another worker takes over: its own data_dir, the same artifact store, where the
+    // message's ts is kept; it threads the reminders and updates the message all the same.
+    env.stop_worker().await;
+    let store = env.config.data_dir.join("artifacts");
+    env.config.data_dir = env.dir.path().join("second-worker");
+    env.config.artifacts.url = Some(format!("file://{}", store.display()));
+    env.start_worker();
 
     // Reminders every grace_period go into the message's thread, without buttons.
     let in_thread = |calls: &[SlackCall], ts: &str| {

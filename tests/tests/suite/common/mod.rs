@@ -344,7 +344,8 @@ impl TestEnv {
         }
     }
 
-    pub async fn shutdown(mut self) {
+    /// Stops the in-process worker gracefully and waits for it (at most 15 s).
+    pub async fn stop_worker(&mut self) {
         if let Some(stop) = self.stop_worker.take() {
             stop();
         }
@@ -352,6 +353,10 @@ impl TestEnv {
             let _ =
                 tokio::time::timeout(Duration::from_secs(15), tokio::task::spawn_blocking(move || thread.join())).await;
         }
+    }
+
+    pub async fn shutdown(mut self) {
+        self.stop_worker().await;
         if let Some(server) = self.server.take() {
             let _ = server.shutdown().await;
         }
