@@ -1,6 +1,7 @@
 //! Generic approvals for any agent: `POST /workflows`, `GET /workflows/{id}` (with
-//! `?wait=30s` to long-poll for the decision), `POST /workflows/{id}/approve|reject`. One
-//! `ApprovalWorkflow` per approval holds all state, so a gateway restart loses nothing.
+//! `?wait=30s` to long-poll for the decision), `POST /workflows/{id}/approve|reject`, and
+//! `GET /workflows` (what waits, for the inbox). One `ApprovalWorkflow` per approval holds all
+//! state, so a gateway restart loses nothing.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,11 +10,12 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
+use futures::StreamExt;
 use serde_json::{Value, json};
 use temporalio_client::errors::WorkflowUpdateError;
 use temporalio_client::{
     WorkflowDescribeOptions, WorkflowExecuteUpdateOptions, WorkflowExecutionStatus, WorkflowGetResultOptions,
-    WorkflowQueryOptions, WorkflowStartOptions,
+    WorkflowListOptions, WorkflowQueryOptions, WorkflowStartOptions,
 };
 use tollgate_proto::{ApprovalDecision, ApprovalInput, ApprovalRecord, ApprovalStatus};
 use tollgate_workflows::approval::rules::{self, Verdict};
@@ -30,6 +32,53 @@ pub const MAX_WAIT: Duration = Duration::from_secs(60);
 /// How long to wait for a worker to take an update or answer a query.
 const WORKER_WAIT: Duration = Duration::from_secs(15);
 const DEFAULT_TIMEOUT_MINUTES: u64 = 30;
+
+#[derive(serde::Deserialize)]
+pub struct ListQuery {
+    /// `pending` (the default) or `all`.
+    status: Option<String>,
+    limit: Option<usize>,
+}
+
+/// `GET /workflows[?status=all&limit=50]`: this deployment's approvals (its task queue),
+/// newest first; by default only those still PENDING.
+pub async fn list(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    auth::reader(&gw.config, &headers)?;
+    let mut query = format!(
+        "WorkflowType = '{}' AND TaskQueue = '{}'",
+        tollgate_workflows::approval::WORKFLOW_TYPE,
+        gw.config.task_queue.replace('\'', "")
+    );
+    match q.status.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("pending") => query.push_str(" AND ExecutionStatus = 'Running'"),
+        Some("all") => {}
+        Some(other) => return Err(ApiError::invalid("status", format!("'{other}' is not pending or all"))),
+    }
+    let limit = q.limit.unwrap_or(50).clamp(1, 200);
+    let mut ids = Vec::new();
+    let mut stream = gw.client.list_workflows(query, WorkflowListOptions::builder().limit(limit).build());
+    while let Some(item) = stream.next().await {
+        let exec = item.map_err(|e| ApiError::Unavailable(format!("listing approvals: {e}")))?;
+        ids.push(exec.id().to_string());
+    }
+    let records = futures::future::join_all(ids.iter().map(|id| read(&gw, id))).await;
+    let mut workflows = Vec::new();
+    for (id, record) in ids.iter().zip(records) {
+        match record {
+            Ok((record, _)) => workflows.push(to_json(&record)),
+            // Stopped in Temporal without a decision: listed with only what is known.
+            Err(ApiError::Conflict { message, .. }) => {
+                workflows.push(json!({"workflow_id": id, "status": "STOPPED", "detail": message}))
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Json(json!({ "workflows": workflows })))
+}
 
 /// `POST /workflows`
 pub async fn create(

@@ -47,7 +47,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/inbox", get(|| async { axum::response::Html(include_str!("../assets/inbox.html")) }))
         .route("/inbox/app.js", get(|| async { asset("text/javascript", include_str!("../assets/app.js")) }))
         .route("/inbox/style.css", get(|| async { asset("text/css", include_str!("../assets/style.css")) }))
-        .route("/workflows", post(approvals::create))
+        .route("/workflows", post(approvals::create).get(approvals::list))
         .route("/workflows/{id}", get(approvals::show))
         .route("/workflows/{id}/approve", post(approvals::approve))
         .route("/workflows/{id}/reject", post(approvals::reject))

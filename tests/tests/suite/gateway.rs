@@ -112,6 +112,29 @@ async fn generic_approvals_follow_the_rest_contract() {
     let (status, answer) = http.get(&format!("/workflows/{id}?wait=forever"), "tg_agent").await;
     assert_eq!((status, answer["detail"]["field"].clone()), (422, json!("wait")));
 
+    // What waits is listed for approvers (visibility is eventually consistent: retry briefly).
+    let listed = |status: &'static str| {
+        let http = gateway.client();
+        async move {
+            let (code, answer) = http.get(&format!("/workflows?status={status}"), "tg_carol").await;
+            assert_eq!(code, 200, "{answer}");
+            answer["workflows"].as_array().unwrap().clone()
+        }
+    };
+    let mut pending = listed("pending").await;
+    for _ in 0..50 {
+        if pending.iter().any(|w| w["workflow_id"] == id.as_str()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        pending = listed("pending").await;
+    }
+    let mine = pending.iter().find(|w| w["workflow_id"] == id.as_str()).expect("the new approval is listed");
+    assert_eq!((mine["status"].as_str(), mine["action"].as_str()), (Some("PENDING"), Some("deploy api to prod")));
+    assert_eq!(mine["context"], context);
+    let (status, answer) = http.get("/workflows?status=done", "tg_carol").await;
+    assert_eq!((status, answer["detail"]["field"].clone()), (422, json!("status")), "{answer}");
+
     // Who may decide: the configured approvers, never the requester.
     let approve = format!("/workflows/{id}/approve");
     let (status, answer) = http.post(&approve, "tg_mallory", r#"{"reviewed_by": "mallory"}"#).await;
@@ -141,6 +164,20 @@ async fn generic_approvals_follow_the_rest_contract() {
     assert!(
         waited >= Duration::from_secs(1) && waited < Duration::from_secs(20),
         "answered on the decision: {waited:?}"
+    );
+
+    // Decided: no longer pending, still listed with status=all.
+    for _ in 0..50 {
+        if !listed("pending").await.iter().any(|w| w["workflow_id"] == id.as_str()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(!listed("pending").await.iter().any(|w| w["workflow_id"] == id.as_str()));
+    let all = listed("all").await;
+    assert_eq!(
+        all.iter().find(|w| w["workflow_id"] == id.as_str()).map(|w| w["status"].clone()),
+        Some(json!("APPROVED"))
     );
 
     // Repeating the decision is idempotent (even by the other approver); the opposite is 409.
