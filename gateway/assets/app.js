@@ -58,6 +58,43 @@ async function showList() {
   }
   $('pending').hidden = data.requests.length === 0;
   $('list-status').textContent = data.requests.length ? '' : 'Nothing waits for approval.';
+  await showAgentApprovals();
+}
+
+// Generic approvals (agents asking "may I?"): decided right in the list.
+async function showAgentApprovals() {
+  const { ok, data } = await api('GET', '/workflows');
+  if (!ok) { $('agent-status').textContent = error(data); $('agent-pending').hidden = true; return; }
+  const body = $('agent-pending').querySelector('tbody');
+  body.replaceChildren();
+  for (const w of data.workflows) {
+    const row = document.createElement('tr');
+    row.dataset.id = w.workflow_id;
+    cell(row, w.action);
+    cell(row, w.requested_by);
+    cell(row, JSON.stringify(w.context));
+    cell(row, w.expires_at || '');
+    const td = document.createElement('td');
+    for (const decision of ['approve', 'reject']) {
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.className = decision;
+      button.textContent = decision === 'approve' ? 'Approve' : 'Reject';
+      button.addEventListener('click', () => decideAgent(w.workflow_id, decision));
+      td.appendChild(button);
+    }
+    row.appendChild(td);
+    body.appendChild(row);
+  }
+  $('agent-pending').hidden = data.workflows.length === 0;
+  $('agent-status').textContent = data.workflows.length ? '' : 'No agent waits for an answer.';
+}
+
+async function decideAgent(id, decision) {
+  const { ok, data } = await api('POST', `/workflows/${encodeURIComponent(id)}/${decision}`, { comment: $('agent-comment').value });
+  $('agent-message').textContent = ok ? `${data.action}: ${data.status} by ${data.resolved_by}` : error(data);
+  $('agent-message').className = ok ? 'outcome' : 'refusal';
+  if (ok) await showAgentApprovals();
 }
 
 async function loadDetail(id) {

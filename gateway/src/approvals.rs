@@ -53,10 +53,13 @@ pub async fn list(
         tollgate_workflows::approval::WORKFLOW_TYPE,
         gw.config.task_queue.replace('\'', "")
     );
-    match q.status.as_deref().map(str::to_ascii_lowercase).as_deref() {
-        None | Some("pending") => query.push_str(" AND ExecutionStatus = 'Running'"),
-        Some("all") => {}
+    let pending_only = match q.status.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("pending") => true,
+        Some("all") => false,
         Some(other) => return Err(ApiError::invalid("status", format!("'{other}' is not pending or all"))),
+    };
+    if pending_only {
+        query.push_str(" AND ExecutionStatus = 'Running'");
     }
     let limit = q.limit.unwrap_or(50).clamp(1, 200);
     let mut ids = Vec::new();
@@ -69,8 +72,11 @@ pub async fn list(
     let mut workflows = Vec::new();
     for (id, record) in ids.iter().zip(records) {
         match record {
+            // Visibility lags a little behind a decision: the record itself is the truth.
+            Ok((record, _)) if pending_only && record.status() != ApprovalStatus::Pending => {}
             Ok((record, _)) => workflows.push(to_json(&record)),
             // Stopped in Temporal without a decision: listed with only what is known.
+            Err(ApiError::Conflict { .. }) if pending_only => {}
             Err(ApiError::Conflict { message, .. }) => {
                 workflows.push(json!({"workflow_id": id, "status": "STOPPED", "detail": message}))
             }

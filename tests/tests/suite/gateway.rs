@@ -352,9 +352,15 @@ async fn provisioning_requests_are_decided_over_http_with_coded_refusals() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_web_inbox_in_a_real_browser() {
     let env = TestEnv::start(LONG).await;
-    let gateway = GatewayProcess::start(&env, "", &[]).await;
+    let gateway = GatewayProcess::start(&env, APPROVALS, &[]).await;
     let id = env.request("rds", "alice", &[("instance_class", "db.r5.2xlarge")]).await;
     env.wait_for(&id, Stage::AwaitingApproval, 60).await;
+    let http = gateway.client();
+    let ask =
+        json!({"action": "deploy api v3", "requested_by": "agent", "context": {"pr": 99}, "timeout_minutes": 600});
+    let (status, asked) = http.post("/workflows", "tg_agent", &ask.to_string()).await;
+    assert_eq!(status, 201, "{asked}");
+    let approval = asked["workflow_id"].as_str().unwrap().to_string();
 
     let shots = env.dir.path().join("screenshots");
     std::fs::create_dir_all(&shots).unwrap();
@@ -362,6 +368,7 @@ async fn the_web_inbox_in_a_real_browser() {
         .arg(crate::common::workspace().join("tests/webui/inbox.mjs"))
         .args([gateway.url.as_str(), id.as_str(), "tg_mallory", "tg_carol"])
         .arg(&shots)
+        .arg("deploy api v3")
         .output()
         .await
         .expect("node runs (scripts/setup.sh installs playwright-core and chromium)");
@@ -389,6 +396,16 @@ async fn the_web_inbox_in_a_real_browser() {
     assert!(step("refused").contains("mallory is not"), "{}", step("refused"));
     assert!(step("approved").contains("carol approved"), "{}", step("approved"));
     assert_eq!(step("live stage"), "ACTIVE");
+    let agents = step("agent list");
+    assert!(
+        agents.contains("deploy api v3") && agents.contains("agent") && agents.contains(r#"{"pr":99}"#),
+        "{agents}"
+    );
+    assert!(step("agent refused").contains("mallory is not"), "{}", step("agent refused"));
+    assert_eq!(step("agent approved"), "deploy api v3: APPROVED by carol");
+    assert_eq!(step("agent list after"), "No agent waits for an answer.");
+    let (_, record) = http.get(&format!("/workflows/{approval}"), "tg_agent").await;
+    assert_eq!((record["status"].as_str(), record["comment"].as_str()), (Some("APPROVED"), Some("go ahead")));
     let progress = env.progress(&id).await;
     assert_eq!(progress.decisions.len(), 1, "only the approver's click counted");
     assert_eq!(
