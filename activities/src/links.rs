@@ -109,6 +109,10 @@ impl LinkSigner {
     /// `issued_secs` is when the notification was first scheduled and the ids derive from the
     /// delivery id, so every retry of one delivery carries the same links (and the same body).
     pub fn links_for(&self, n: &Notification, delivery_id: &str, issued_secs: i64) -> Vec<SignedLink> {
+        // Links act on provisioning requests; agents' approvals are decided in the inbox or Slack.
+        if n.fields.contains_key(tollgate_workflows::approval::GENERIC_FIELD) {
+            return vec![];
+        }
         let actions: &[LinkAction] = match NotificationKind::try_from(n.kind).unwrap_or(NotificationKind::Unspecified) {
             NotificationKind::ApprovalNeeded | NotificationKind::ApprovalReminder => {
                 &[LinkAction::Approve, LinkAction::Reject]
@@ -220,5 +224,8 @@ mod tests {
         assert_eq!(actions, [LinkAction::Keep, LinkAction::Destroy]);
         n.kind = NotificationKind::Created as i32;
         assert!(signer.links_for(&n, "req-1/10/webhook", 0).is_empty(), "nothing to act on");
+        n.kind = NotificationKind::ApprovalNeeded as i32;
+        n.fields.insert("approval".into(), "generic".into());
+        assert!(signer.links_for(&n, "approval-1/1/*", 0).is_empty(), "an agent's approval has no plan-bound links");
     }
 }

@@ -236,7 +236,21 @@ async fn decide(gw: &Gateway, headers: &HeaderMap, id: &str, word: &str, raw: &[
     let claimed = body::text(&map, "reviewed_by", tollgate_workflows::incoming::MAX_USER_CHARS)?;
     let comment = body::text(&map, "comment", tollgate_workflows::incoming::MAX_TEXT_CHARS)?.unwrap_or_default();
     let reviewer = auth::identify(&gw.config, headers, claimed.as_deref(), "reviewed_by")?;
-    let decision = ApprovalDecision { decision: word.into(), reviewed_by: reviewer, comment };
+    decide_as(gw, id, ApprovalDecision { decision: word.into(), reviewed_by: reviewer, comment }).await.map(Json)
+}
+
+/// Whether `id` is a generic approval (and not, say, a provisioning request).
+pub async fn is_approval(gw: &Gateway, id: &str) -> bool {
+    let handle = gw.client.get_workflow_handle::<ApprovalWorkflow>(id);
+    handle
+        .describe(WorkflowDescribeOptions::default())
+        .await
+        .is_ok_and(|d| d.workflow_type() == tollgate_workflows::approval::WORKFLOW_TYPE)
+}
+
+/// Takes `decision` (its reviewer already authenticated); answers the record as JSON.
+pub async fn decide_as(gw: &Gateway, id: &str, decision: ApprovalDecision) -> Result<Value, ApiError> {
+    let word = decision.decision.clone();
 
     let (mut record, closed) = read(gw, id).await?;
     if !closed {
@@ -254,8 +268,8 @@ async fn decide(gw: &Gateway, headers: &HeaderMap, id: &str, word: &str, raw: &[
                 )));
             }
             Ok(Ok(record)) => {
-                tracing::info!(workflow_id = %id, decision = word, by = %decision.reviewed_by, "approval decided");
-                return Ok(Json(to_json(&record)));
+                tracing::info!(workflow_id = %id, decision = %word, by = %decision.reviewed_by, "approval decided");
+                return Ok(to_json(&record));
             }
             Ok(Err(WorkflowUpdateError::Failed(failure))) => {
                 let refusal = tollgate_starter::ops::refusal_of(&failure);
@@ -268,7 +282,7 @@ async fn decide(gw: &Gateway, headers: &HeaderMap, id: &str, word: &str, raw: &[
         }
     }
     match rules::check(&record, &decision) {
-        Ok(Verdict::AlreadySo) => Ok(Json(to_json(&record))),
+        Ok(Verdict::AlreadySo) => Ok(to_json(&record)),
         Ok(Verdict::Resolve(_)) => Err(ApiError::Unavailable(format!("{id} ended without a decision"))),
         Err(refusal) => Err(refused(refusal, &record)),
     }

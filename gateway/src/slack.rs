@@ -135,12 +135,32 @@ async fn decide(gw: &Gateway, click: &Click) -> Value {
             click.slack_user
         ));
     };
+    let verb = if click.kind == DecisionKind::Approve { "Approved" } else { "Rejected" };
+    if crate::approvals::is_approval(gw, &click.request_id).await {
+        let word = if click.kind == DecisionKind::Approve { "approve" } else { "reject" };
+        let decision = tollgate_proto::ApprovalDecision {
+            decision: word.into(),
+            reviewed_by: user.name.clone(),
+            comment: "via Slack".into(),
+        };
+        return match crate::approvals::decide_as(gw, &click.request_id, decision).await {
+            Ok(record) => {
+                tracing::info!(workflow_id = %click.request_id, user = %user.name, "Slack decision on an approval");
+                let action = record["action"].as_str().unwrap_or_default();
+                json!({
+                    "replace_original": true,
+                    "text": format!("{verb} by {} ({}): {action}", user.name, click.request_id),
+                    "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": format!(":white_check_mark: *{verb}* by {} — {action}", user.name)}}],
+                })
+            }
+            Err(e) => ephemeral(&format!("Not recorded: {e}")),
+        };
+    }
     let outcome =
         ops::decide(&gw.client, &click.request_id, click.kind, &user.name, "via Slack", &click.plan_digest).await;
     match outcome {
         Ok(ack) => {
             tracing::info!(request_id = %click.request_id, user = %user.name, "Slack decision accepted");
-            let verb = if click.kind == DecisionKind::Approve { "Approved" } else { "Rejected" };
             let text = format!("{verb} by {} ({}): {}", user.name, click.request_id, ack.message);
             json!({
                 "replace_original": true,

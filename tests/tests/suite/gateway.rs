@@ -15,7 +15,7 @@ use crate::common::gateway::GatewayProcess;
 use crate::common::{LONG, TestEnv};
 
 /// One `timeout_minutes` unit is a second here, so timeouts happen within a test.
-const APPROVALS: &str =
+pub(crate) const APPROVALS: &str =
     "[approvals]\napprovers = [\"carol\", \"dave\"]\ntimeout_unit = \"1s\"\nmax_timeout_minutes = 600\n";
 
 fn is_rfc3339(v: &Value) -> bool {

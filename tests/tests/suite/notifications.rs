@@ -385,3 +385,89 @@ async fn slack_gets_one_message_with_buttons_reminders_in_its_thread_and_the_dec
     drop(gateway);
     env.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agents_approval_reaches_approvers_by_webhook_and_slack_and_a_click_decides_it() {
+    let (slack, calls) = start_fake_slack().await;
+    let mut env = TestEnv::start_without_worker(&format!("{BASE}\n[retry]\ninitial_interval = \"200ms\"\n")).await;
+    env.config.channels.push(ChannelConfig::Slack {
+        target: SlackTarget::Api {
+            api_url: format!("{slack}/api"),
+            channel: "#approvals".into(),
+            token_env: "SLACK_TEST_TOKEN".into(),
+        },
+        timeout: Duration::from_secs(5),
+    });
+    env.config.links = Some(LinksConfig {
+        public_url: "http://127.0.0.1:9".into(),
+        secret_env: "LINK_TEST_SECRET".into(),
+        ttl: Duration::from_secs(3600),
+    });
+    let gateway = GatewayProcess::start(
+        &env,
+        &format!("{}[slack]\nsigning_secret_env = \"SLACK_SIGNING_SECRET\"\n", crate::gateway::APPROVALS),
+        &[("SLACK_SIGNING_SECRET", "slack-secret")],
+    )
+    .await;
+    env.start_worker();
+    let ask =
+        json!({"action": "merge PR 4242", "requested_by": "agent", "context": {"pr": 4242}, "timeout_minutes": 600});
+    let (status, asked) = gateway.client().post("/workflows", "tg_agent", &ask.to_string()).await;
+    assert_eq!(status, 201, "{asked}");
+    let id = asked["workflow_id"].as_str().unwrap().to_string();
+
+    // The approvers hear of it: the webhook (no links: they are bound to a request's plan)...
+    let needed = env.wait_notification(&id, "approval_needed", 30).await;
+    assert_eq!(needed["recipients"], json!(["carol", "dave"]));
+    let body = needed["body"].as_str().unwrap();
+    assert!(body.starts_with("agent asks: merge PR 4242\nContext: {\"pr\":4242}"), "{body}");
+    assert!(needed.get("links").is_none(), "{needed}");
+    // ... and Slack, with buttons for this approval.
+    calls.wait_for("the approval message", |c| c.iter().any(|c| c.0 == "chat.postMessage" && c.3["ok"] == true)).await;
+    let (message, answer) = calls.of("chat.postMessage").into_iter().find(|(_, a)| a["ok"] == true).unwrap();
+    let button = &message["blocks"][2]["elements"][0];
+    assert_eq!(
+        (button["action_id"].as_str(), button["value"].as_str()),
+        (Some("approve"), Some(format!("{id} ").as_str()))
+    );
+
+    // carol clicks Approve in Slack: the gateway decides the approval as carol.
+    let payload = json!({
+        "type": "block_actions",
+        "user": {"id": "U_CAROL"},
+        "response_url": format!("{slack}/response"),
+        "actions": [{"action_id": "approve", "value": button["value"]}],
+    });
+    let body = format!("payload={}", crate::gateway::url_encode(&payload.to_string()));
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs().to_string();
+    let clicked = http_client()
+        .post(format!("{}/slack/interactions", gateway.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("X-Slack-Request-Timestamp", &stamp)
+        .header("X-Slack-Signature", tollgate_gateway::slack::sign(b"slack-secret", &stamp, body.as_bytes()))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(clicked.status().as_u16(), 200);
+    let (_, record) = gateway.client().get(&format!("/workflows/{id}?wait=30s"), "tg_agent").await;
+    assert_eq!(
+        (record["status"].as_str(), record["resolved_by"].as_str()),
+        (Some("APPROVED"), Some("carol")),
+        "{record}"
+    );
+
+    // Everyone hears the outcome; the Slack message is replaced by it.
+    let decided = env.wait_notification(&id, "decision", 30).await;
+    assert_eq!(decided["recipients"], json!(["agent", "carol", "dave"]));
+    assert_eq!(decided["body"], "merge PR 4242: APPROVED by carol (via Slack)");
+    calls.wait_for("chat.update", |c| c.iter().any(|c| c.0 == "chat.update" && c.3["ok"] == true)).await;
+    let (update, _) = calls.of("chat.update").into_iter().find(|(_, a)| a["ok"] == true).unwrap();
+    assert_eq!(update["ts"], answer["ts"]);
+    assert_eq!(
+        update["blocks"][0]["text"]["text"],
+        format!("*[tollgate] {id}: approved*\nmerge PR 4242: APPROVED by carol (via Slack)")
+    );
+    drop(gateway);
+    env.shutdown().await;
+}

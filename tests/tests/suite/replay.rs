@@ -36,6 +36,7 @@ const ENDINGS: &[&str] = &[
     "approved_by_link",
     "generic_approved",
     "generic_timed_out",
+    "generic_notified",
 ];
 
 fn histories() -> PathBuf {
@@ -59,19 +60,21 @@ async fn replay(name: &str, history: WorkflowHistory) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_ending_replays_from_its_recorded_history() {
-    // "1" re-records everything; "policy", "cost", "drift" or "approvals" only the runs
+    // "1" re-records everything; "policy", "cost", "drift", "approvals" or "generic-notify" only the runs
     // recorded for those changes.
     match std::env::var("TOLLGATE_RECORD_HISTORIES").as_deref() {
         Ok("policy") => record_policy().await,
         Ok("cost") => record_cost().await,
         Ok("drift") => record_drift().await,
         Ok("approvals") => record_approvals().await,
+        Ok("generic-notify") => record_generic_notified().await,
         Ok(_) => {
             record().await;
             record_policy().await;
             record_cost().await;
             record_drift().await;
             record_approvals().await;
+            record_generic_notified().await;
         }
         Err(_) => {}
     }
@@ -349,5 +352,36 @@ async fn record_approvals() {
     let record = timed_out.get_result(WorkflowGetResultOptions::default()).await.unwrap();
     assert_eq!(record.status(), tollgate_proto::ApprovalStatus::TimedOut);
     save(&env, "generic_timed_out", "approval-rollback", None).await;
+    env.shutdown().await;
+}
+
+/// A generic approval that tells its approvers (patch `notify-approvers`) and, once carol
+/// approved, tells everyone the outcome.
+async fn record_generic_notified() {
+    use temporalio_client::{WorkflowExecuteUpdateOptions, WorkflowGetResultOptions, WorkflowStartOptions};
+    use tollgate_proto::{ApprovalDecision, ApprovalInput};
+    use tollgate_workflows::Incoming;
+    let env = TestEnv::start(BASE).await;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let input = ApprovalInput {
+        action: "merge the release branch".into(),
+        requested_by: "agent".into(),
+        context_json: r#"{"pr": 7}"#.into(),
+        created_at: tollgate_proto::at(now),
+        expires_at: tollgate_proto::at(now + 120_000),
+        approvers: vec!["carol".into(), "dave".into()],
+    };
+    let options = WorkflowStartOptions::new(env.config.task_queue.clone(), "approval-notified").build();
+    let handle = env.client.start_workflow(ApprovalWorkflow::run, input, options).await.unwrap();
+    env.wait_notification("approval-notified", "approval_needed", 30).await;
+    let decision = Incoming::new(ApprovalDecision {
+        decision: "approve".into(),
+        reviewed_by: "carol".into(),
+        comment: String::new(),
+    });
+    handle.execute_update(ApprovalWorkflow::decide, decision, WorkflowExecuteUpdateOptions::default()).await.unwrap();
+    handle.get_result(WorkflowGetResultOptions::default()).await.unwrap();
+    env.wait_notification("approval-notified", "decision", 30).await;
+    save(&env, "generic_notified", "approval-notified", None).await;
     env.shutdown().await;
 }

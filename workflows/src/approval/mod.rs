@@ -8,16 +8,24 @@ use std::time::Duration;
 
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{SyncWorkflowContext, TimerOptions, WorkflowContext, WorkflowContextView, WorkflowResult};
-use tollgate_proto::{ApprovalDecision, ApprovalInput, ApprovalRecord, ApprovalStatus};
+use tollgate_proto::{
+    ApprovalDecision, ApprovalInput, ApprovalRecord, ApprovalStatus, Notification, NotificationKind, NotifyInput,
+};
 
+use crate::activities::defs as act;
 use crate::incoming::Incoming;
-use crate::provision::epoch_ms;
+use crate::provision::{ALL_CHANNELS, epoch_ms, patches, standalone_notify_options};
 use crate::refusal::Refusal;
 
 /// The workflow type name.
 pub const WORKFLOW_TYPE: &str = "ApprovalWorkflow";
 /// Refused `decide` signals kept in the record.
 const MAX_REFUSALS: usize = 20;
+/// How much of the context a notification shows.
+const MAX_CONTEXT_SHOWN: usize = 1_000;
+/// Marks a notification as a generic approval's (`fields["approval"]`): channels then offer
+/// no plan-bound links, and the gateway routes Slack clicks to the approval.
+pub const GENERIC_FIELD: &str = "approval";
 
 type HandlerError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -50,6 +58,11 @@ impl ApprovalWorkflow {
             (s.record.action.clone(), s.record.requested_by.clone(), tollgate_proto::ms(&s.record.expires_at))
         });
         ctx.set_current_details(format!("**Waiting for a decision** on: {action} (requested by {by})"));
+        let notify = ctx.patched(patches::NOTIFY_APPROVERS);
+        if notify {
+            let n = ctx.state(|s| asking(&s.record));
+            Self::tell(ctx, 1, n).await;
+        }
         let remaining = expires - epoch_ms(ctx.workflow_time());
         if remaining > 0 {
             let timer = TimerOptions::builder(Duration::from_millis(remaining as u64))
@@ -77,6 +90,9 @@ impl ApprovalWorkflow {
         let record = ctx.state(|s| s.record.clone());
         let by = if record.resolved_by.is_empty() { String::new() } else { format!(" by {}", record.resolved_by) };
         ctx.set_current_details(format!("**{}**{by}: {action}", rules::status_label(record.status())));
+        if notify {
+            Self::tell(ctx, 2, outcome(&record)).await;
+        }
         Ok(record)
     }
 
@@ -116,6 +132,17 @@ impl ApprovalWorkflow {
 }
 
 impl ApprovalWorkflow {
+    /// One notification through every channel of the worker; a failure is logged by the
+    /// activity and never changes the approval.
+    async fn tell(ctx: &mut WorkflowContext<Self>, sequence: u32, notification: Notification) {
+        let input = NotifyInput {
+            channel: ALL_CHANNELS.to_string(),
+            delivery_id: format!("{}/{sequence}", notification.request_id),
+            notification: Some(notification),
+        };
+        let _ = ctx.execute_activity(act::Notify, input, standalone_notify_options()).await;
+    }
+
     fn check(&self, m: &Incoming<ApprovalDecision>) -> Result<(rules::Verdict, ApprovalDecision), Refusal> {
         let decision = m.get()?.clone();
         Ok((rules::check(&self.record, &decision)?, decision))
@@ -130,5 +157,55 @@ impl ApprovalWorkflow {
             self.record.comment = decision.comment;
         }
         Ok(self.record.clone())
+    }
+}
+
+fn fields(r: &ApprovalRecord) -> std::collections::BTreeMap<String, String> {
+    let mut fields = std::collections::BTreeMap::new();
+    fields.insert(GENERIC_FIELD.to_string(), "generic".to_string());
+    fields.insert("requester".to_string(), r.requested_by.clone());
+    fields.insert("status".to_string(), rules::status_label(r.status()).to_string());
+    fields.insert("expires_at".to_string(), crate::fmt_time_ms(tollgate_proto::ms(&r.expires_at)));
+    fields
+}
+
+/// "agent asks: deploy api" to the approvers.
+fn asking(r: &ApprovalRecord) -> Notification {
+    let mut context: String = r.context_json.chars().take(MAX_CONTEXT_SHOWN).collect();
+    if context.len() < r.context_json.len() {
+        context.push('…');
+    }
+    Notification {
+        kind: NotificationKind::ApprovalNeeded as i32,
+        request_id: r.workflow_id.clone(),
+        recipients: r.approvers.clone(),
+        subject: format!("[tollgate] {}: approval needed", r.workflow_id),
+        body: format!(
+            "{} asks: {}\nContext: {context}\nDecide by {}.",
+            r.requested_by,
+            r.action,
+            crate::fmt_time_ms(tollgate_proto::ms(&r.expires_at))
+        ),
+        fields: fields(r),
+    }
+}
+
+/// The outcome, to the approvers and the agent's owner.
+fn outcome(r: &ApprovalRecord) -> Notification {
+    let status = rules::status_label(r.status());
+    let by = if r.resolved_by.is_empty() { String::new() } else { format!(" by {}", r.resolved_by) };
+    let comment = if r.comment.is_empty() { String::new() } else { format!(" ({})", r.comment) };
+    let mut recipients = r.approvers.clone();
+    recipients.push(r.requested_by.clone());
+    recipients.sort();
+    recipients.dedup();
+    Notification {
+        kind: if r.status() == ApprovalStatus::TimedOut { NotificationKind::Ended } else { NotificationKind::Decision }
+            as i32,
+        request_id: r.workflow_id.clone(),
+        recipients,
+        subject: format!("[tollgate] {}: {}", r.workflow_id, status.to_lowercase()),
+        body: format!("{}: {status}{by}{comment}", r.action),
+        fields: fields(r),
     }
 }

@@ -21,6 +21,7 @@ pub mod patches;
 mod steps;
 
 pub use steps::ALL_CHANNELS;
+pub(crate) use steps::standalone_notify_options;
 pub(crate) use steps::to_ms as epoch_ms;
 
 use temporalio_macros::{workflow, workflow_methods};

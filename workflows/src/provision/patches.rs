@@ -29,3 +29,9 @@ pub const COST_CONTEXT: &str = "cost-context";
 /// Runs whose settings predate it read an interval of 0 and never call this; every history
 /// recorded before it takes the old path. `drift_reported.json` is recorded with it.
 pub const DRIFT_CHECKS: &str = "drift-checks";
+
+/// 2026-11-22: a generic approval (`ApprovalWorkflow`) tells its approvers through the
+/// worker's notification channels when it starts, and tells them the outcome when it ends.
+/// `generic_approved.json` and `generic_timed_out.json` (recorded before it) take the old,
+/// silent path; `generic_notified.json` is recorded with it.
+pub const NOTIFY_APPROVERS: &str = "notify-approvers";

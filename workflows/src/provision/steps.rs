@@ -54,6 +54,15 @@ fn scoped(mut options: ActivityOptions, scope: Scope) -> ActivityOptions {
     options
 }
 
+/// Notifications outside a request's settings (generic approvals): the default retry policy
+/// cut to a few attempts, detached from the workflow's cancellation so the outcome of a
+/// cancelled approval still goes out.
+pub(crate) fn standalone_notify_options() -> ActivityOptions {
+    let mut settings = defaults::settings();
+    settings.retry_max_attempts = 5;
+    quick(&settings, Scope::Shielded)
+}
+
 /// Loading the worker's settings: before they are loaded there is no configured retry
 /// policy, and the activity does no I/O, so a few quick attempts decide.
 pub(super) fn load_settings_options() -> ActivityOptions {
