@@ -279,11 +279,8 @@ async fn start_fake_slack() -> (String, SlackCalls) {
     (url, calls)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn slack_gets_one_message_with_buttons_reminders_in_its_thread_and_the_decision_in_place() {
-    // (The worker is replaced after the first message: the message's ts lives in the artifact
-    // store, not in the worker's data_dir.)
-    let (slack, calls) = start_fake_slack().await;
+/// A test environment (worker not started) whose notifications also go to the fake Slack.
+async fn env_with_slack(slack: &str) -> TestEnv {
     let mut env = TestEnv::start_without_worker(&format!("{BASE}\n[retry]\ninitial_interval = \"200ms\"\n")).await;
     env.config.channels.push(ChannelConfig::Slack {
         target: SlackTarget::Api {
@@ -294,6 +291,37 @@ async fn slack_gets_one_message_with_buttons_reminders_in_its_thread_and_the_dec
         timeout: Duration::from_secs(5),
     });
     env.config.settings.notification_channels.push("slack".into());
+    env
+}
+
+/// What Slack sends the gateway when `user` clicks `button`: signed with the app's secret.
+async fn click(gateway: &GatewayProcess, slack: &str, user: &str, button: &Value) -> u16 {
+    let payload = json!({
+        "type": "block_actions",
+        "user": {"id": user},
+        "response_url": format!("{slack}/response"),
+        "actions": [{"action_id": button["action_id"], "value": button["value"]}],
+    });
+    let body = format!("payload={}", crate::gateway::url_encode(&payload.to_string()));
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs().to_string();
+    let clicked = http_client()
+        .post(format!("{}/slack/interactions", gateway.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("X-Slack-Request-Timestamp", &stamp)
+        .header("X-Slack-Signature", tollgate_gateway::slack::sign(b"slack-secret", &stamp, body.as_bytes()))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    clicked.status().as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slack_gets_one_message_with_buttons_reminders_in_its_thread_and_the_decision_in_place() {
+    // (The worker is replaced after the first message: the message's ts lives in the artifact
+    // store, not in the worker's data_dir.)
+    let (slack, calls) = start_fake_slack().await;
+    let mut env = env_with_slack(&slack).await;
     let gateway = GatewayProcess::start(
         &env,
         "[slack]\nsigning_secret_env = \"SLACK_SIGNING_SECRET\"\n",
@@ -339,24 +367,7 @@ async fn slack_gets_one_message_with_buttons_reminders_in_its_thread_and_the_dec
     assert!(reply.get("blocks").is_none(), "{reply}");
 
     // carol clicks Approve: Slack signs the click, the gateway decides as carol.
-    let payload = json!({
-        "type": "block_actions",
-        "user": {"id": "U_CAROL"},
-        "response_url": format!("{slack}/response"),
-        "actions": [{"action_id": buttons[0]["action_id"], "value": buttons[0]["value"]}],
-    });
-    let body = format!("payload={}", crate::gateway::url_encode(&payload.to_string()));
-    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs().to_string();
-    let clicked = http_client()
-        .post(format!("{}/slack/interactions", gateway.url))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("X-Slack-Request-Timestamp", &stamp)
-        .header("X-Slack-Signature", tollgate_gateway::slack::sign(b"slack-secret", &stamp, body.as_bytes()))
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(clicked.status().as_u16(), 200);
+    assert_eq!(click(&gateway, &slack, "U_CAROL", &buttons[0]).await, 200);
     env.wait_for(&id, Stage::Active, 60).await;
 
     // The worker replaces the message: the outcome, no buttons, same channel and ts.
@@ -389,15 +400,7 @@ async fn slack_gets_one_message_with_buttons_reminders_in_its_thread_and_the_dec
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agents_approval_reaches_approvers_by_webhook_and_slack_and_a_click_decides_it() {
     let (slack, calls) = start_fake_slack().await;
-    let mut env = TestEnv::start_without_worker(&format!("{BASE}\n[retry]\ninitial_interval = \"200ms\"\n")).await;
-    env.config.channels.push(ChannelConfig::Slack {
-        target: SlackTarget::Api {
-            api_url: format!("{slack}/api"),
-            channel: "#approvals".into(),
-            token_env: "SLACK_TEST_TOKEN".into(),
-        },
-        timeout: Duration::from_secs(5),
-    });
+    let mut env = env_with_slack(&slack).await;
     env.config.links = Some(LinksConfig {
         public_url: "http://127.0.0.1:9".into(),
         secret_env: "LINK_TEST_SECRET".into(),
@@ -432,24 +435,7 @@ async fn an_agents_approval_reaches_approvers_by_webhook_and_slack_and_a_click_d
     );
 
     // carol clicks Approve in Slack: the gateway decides the approval as carol.
-    let payload = json!({
-        "type": "block_actions",
-        "user": {"id": "U_CAROL"},
-        "response_url": format!("{slack}/response"),
-        "actions": [{"action_id": "approve", "value": button["value"]}],
-    });
-    let body = format!("payload={}", crate::gateway::url_encode(&payload.to_string()));
-    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs().to_string();
-    let clicked = http_client()
-        .post(format!("{}/slack/interactions", gateway.url))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("X-Slack-Request-Timestamp", &stamp)
-        .header("X-Slack-Signature", tollgate_gateway::slack::sign(b"slack-secret", &stamp, body.as_bytes()))
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(clicked.status().as_u16(), 200);
+    assert_eq!(click(&gateway, &slack, "U_CAROL", button).await, 200);
     let (_, record) = gateway.client().get(&format!("/workflows/{id}?wait=30s"), "tg_agent").await;
     assert_eq!(
         (record["status"].as_str(), record["resolved_by"].as_str()),
