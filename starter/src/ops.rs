@@ -188,16 +188,17 @@ async fn update_error(client: &Client, id: &str, e: temporalio_client::errors::W
             let handle = client.get_workflow_handle::<ProvisionWorkflow>(id);
             match handle.describe(WorkflowDescribeOptions::default()).await {
                 // Stopped from outside (terminated, timed out): it may have left resources.
-                Ok(d) if stopped_from_outside(d.status()).is_some_and(|s| s != "CANCELED") => {
-                    CliError::Refusal(Refusal::new(
+                Ok(d) => match stopped_from_outside(d.status()).filter(|status| *status != "CANCELED") {
+                    Some(status) => CliError::Refusal(Refusal::new(
                         Code::WrongStage,
                         format!(
-                            "request {id} was stopped in Temporal ({}) before it finished; `tollgate reconcile` destroys anything it left behind",
-                            stopped_from_outside(d.status()).unwrap_or_default()
+                            "request {id} was stopped in Temporal ({status}) before it finished; `tollgate reconcile` destroys anything it left behind"
                         ),
-                    ))
-                }
-                Ok(_) => CliError::Refusal(Refusal::new(Code::WrongStage, format!("request {id} has already ended"))),
+                    )),
+                    None => {
+                        CliError::Refusal(Refusal::new(Code::WrongStage, format!("request {id} has already ended")))
+                    }
+                },
                 Err(_) => CliError::NotFound(id.to_string()),
             }
         }

@@ -23,8 +23,8 @@ pub const WORKFLOW_TYPE: &str = "ApprovalWorkflow";
 const MAX_REFUSALS: usize = 20;
 /// How much of the context a notification shows.
 const MAX_CONTEXT_SHOWN: usize = 1_000;
-/// Marks a notification as a generic approval's (`fields["approval"]`): channels then offer
-/// no plan-bound links, and the gateway routes Slack clicks to the approval.
+/// Marks a notification as a generic approval's (`fields["approval"]`), so channels offer no
+/// links (they are bound to a request's plan).
 pub const GENERIC_FIELD: &str = "approval";
 
 type HandlerError = Box<dyn std::error::Error + Send + Sync>;
