@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use tollgate_workflows::failure::FailureType;
 
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, ObjectStoreScheme, PutPayload};
@@ -49,15 +50,15 @@ impl ArtifactError {
         }
     }
 
-    pub fn type_name(&self) -> &'static str {
+    pub fn type_name(&self) -> FailureType {
         match self {
-            ArtifactError::NotFound(_) => "ArtifactNotFound",
+            ArtifactError::NotFound(_) => FailureType::ArtifactNotFound,
             ArtifactError::Corrupt { .. } | ArtifactError::Tampered(_) | ArtifactError::BadDigest(_) => {
-                "DigestMismatch"
+                FailureType::DigestMismatch
             }
-            ArtifactError::WrongKey { .. } => "ArtifactKey",
-            ArtifactError::Store { .. } => "ArtifactIo",
-            ArtifactError::Config(_) => "ArtifactConfig",
+            ArtifactError::WrongKey { .. } => FailureType::ArtifactKey,
+            ArtifactError::Store { .. } => FailureType::ArtifactIo,
+            ArtifactError::Config(_) => FailureType::ArtifactConfig,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! unpriced with the reason, never counted as $0.
 
 use std::collections::BTreeMap;
+use tollgate_workflows::failure::FailureType;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -45,10 +46,10 @@ impl CostError {
         }
     }
 
-    pub fn type_name(&self) -> &'static str {
+    pub fn type_name(&self) -> FailureType {
         match self {
-            CostError::BadPriceBook { .. } => "BadPriceBook",
-            CostError::BadPlan => "InvalidModule",
+            CostError::BadPriceBook { .. } => FailureType::BadPriceBook,
+            CostError::BadPlan => FailureType::InvalidModule,
         }
     }
 }

@@ -4,27 +4,13 @@
 use std::future::Future;
 
 use temporalio_sdk::activities::ActivityError;
-
-/// Activity names faults can be injected into.
-pub const ACTIVITIES: &[&str] = &[
-    "load_settings",
-    "generate_module",
-    "plan",
-    "check_policy",
-    "estimate_cost",
-    "cost_context",
-    "apply",
-    "destroy",
-    "notify",
-    "list_holdings",
-    "request_states",
-];
+use tollgate_workflows::activities::ActivityName;
+use tollgate_workflows::failure::FailureType;
 
 /// Which activities fail, and how.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Faults {
-    /// Activity names (see `ACTIVITIES`).
-    pub activities: Vec<String>,
+    pub activities: Vec<ActivityName>,
     /// The first N attempts of each named activity fail with a retryable `InjectedFault`.
     pub fail_first_attempts: u32,
     /// Fail after the activity did its work (a lost reply: the side effect happened, the
@@ -33,14 +19,14 @@ pub struct Faults {
 }
 
 impl Faults {
-    fn hits(&self, activity: &str, attempt: u32) -> bool {
-        attempt <= self.fail_first_attempts && self.activities.iter().any(|a| a == activity)
+    fn hits(&self, activity: ActivityName, attempt: u32) -> bool {
+        attempt <= self.fail_first_attempts && self.activities.contains(&activity)
     }
 
     /// Runs `work` for attempt `attempt` of `activity`, failing it if configured to.
     pub async fn wrap<T>(
         &self,
-        activity: &str,
+        activity: ActivityName,
         attempt: u32,
         work: impl Future<Output = Result<T, ActivityError>>,
     ) -> Result<T, ActivityError> {
@@ -54,7 +40,7 @@ impl Faults {
             "before its work"
         };
         Err(crate::classified(
-            "InjectedFault",
+            FailureType::InjectedFault,
             true,
             format!(
                 "injected fault: {activity} attempt {attempt} fails {when} (faults.fail_first_attempts = {})",
@@ -71,19 +57,19 @@ mod tests {
 
     #[tokio::test]
     async fn only_the_named_activity_and_first_attempts_fail() {
-        let faults = Faults { activities: vec!["plan".into()], fail_first_attempts: 2, after_work: false };
+        let faults = Faults { activities: vec![ActivityName::Plan], fail_first_attempts: 2, after_work: false };
         let ran = AtomicU32::new(0);
         let work = || async {
             ran.fetch_add(1, Ordering::SeqCst);
             Ok::<_, ActivityError>(7)
         };
-        assert!(faults.wrap("plan", 2, work()).await.is_err());
+        assert!(faults.wrap(ActivityName::Plan, 2, work()).await.is_err());
         assert_eq!(ran.load(Ordering::SeqCst), 0, "before: the work did not run");
-        assert_eq!(faults.wrap("plan", 3, work()).await.unwrap(), 7);
-        assert_eq!(faults.wrap("apply", 1, work()).await.unwrap(), 7);
+        assert_eq!(faults.wrap(ActivityName::Plan, 3, work()).await.unwrap(), 7);
+        assert_eq!(faults.wrap(ActivityName::Apply, 1, work()).await.unwrap(), 7);
 
         let after = Faults { after_work: true, ..faults };
-        let err = after.wrap("plan", 1, work()).await.unwrap_err();
+        let err = after.wrap(ActivityName::Plan, 1, work()).await.unwrap_err();
         assert!(format!("{err:?}").contains("injected fault: plan attempt 1 fails after its work"), "{err:?}");
         assert_eq!(ran.load(Ordering::SeqCst), 3, "after: the work ran, then the attempt failed");
     }

@@ -12,7 +12,6 @@ pub mod cost_explorer;
 pub mod engine;
 pub mod faults;
 pub mod infracost;
-pub mod links;
 pub mod llm;
 pub mod notify;
 pub mod policy;
@@ -32,7 +31,8 @@ use tollgate_proto::{
     GenerateModuleInput, GeneratedModule, HoldingsResult, NotifyInput, PlanInput, PlanResult, PlanSummary, PolicyInput,
     PolicyResult, RequestState, RequestStatesInput, RequestStatesResult, ResourceChange, Settings,
 };
-use tollgate_workflows::activities::defs;
+use tollgate_workflows::activities::{ActivityName, defs};
+use tollgate_workflows::failure::FailureType;
 
 use artifacts::{ArtifactError, ArtifactKind, ArtifactStore};
 use catalog::ModuleBundle;
@@ -53,7 +53,7 @@ pub struct TollgateActivities {
     /// Notification channels by name (`log`, `webhook`, `slack`).
     pub channels: std::collections::BTreeMap<String, Channel>,
     /// Signs one-click links for approval and expiry notifications (`[links]`).
-    pub links: Option<links::LinkSigner>,
+    pub links: Option<tollgate_client::links::LinkSigner>,
     pub faults: Faults,
     /// For the reconciler, which asks Temporal about requests (None: `request_states` fails).
     pub temporal: Option<temporalio_client::Client>,
@@ -72,10 +72,10 @@ pub struct TollgateActivities {
 }
 
 /// An error the workflow sees as an ApplicationFailure with a type name.
-pub(crate) fn classified(type_name: &str, retryable: bool, message: impl Into<String>) -> ActivityError {
+pub(crate) fn classified(failure: FailureType, retryable: bool, message: impl Into<String>) -> ActivityError {
     let message: String = message.into();
     ActivityError::application(
-        ApplicationFailure::builder(message).type_name(type_name.to_string()).non_retryable(!retryable).build(),
+        ApplicationFailure::builder(message).type_name(failure.as_str().to_string()).non_retryable(!retryable).build(),
     )
 }
 
@@ -88,7 +88,7 @@ fn eng(e: EngineError) -> ActivityError {
 }
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> ActivityError {
-    classified("DigestMismatch", false, format!("{what} is not valid JSON: {e}"))
+    classified(FailureType::DigestMismatch, false, format!("{what} is not valid JSON: {e}"))
 }
 
 /// Runs an engine operation while heartbeating every two seconds with its latest progress,
@@ -159,7 +159,7 @@ impl TollgateActivities {
             None if self.settings.generate == "llm" || !self.has_vetted_module(&request.kind) => {
                 let asked = self.llm.as_ref().map(|c| c.config.max_attempts).unwrap_or_default();
                 return Err(classified(
-                    "InvalidModule",
+                    FailureType::InvalidModule,
                     false,
                     format!(
                         "the LLM did not write an acceptable module for '{}' in {asked} answers (transcript {transcript_digest}){}",
@@ -170,7 +170,7 @@ impl TollgateActivities {
             }
             None => self.vetted_module(&request, &expires)?,
         };
-        let bytes = serde_json::to_vec(&bundle).map_err(|e| classified("Internal", false, e.to_string()))?;
+        let bytes = serde_json::to_vec(&bundle).map_err(|e| classified(FailureType::Internal, false, e.to_string()))?;
         let module_digest = self.artifacts.put(ArtifactKind::Module, &bytes).await.map_err(art)?;
         Ok(GeneratedModule { module_digest, source: bundle.source, attempt: ctx.info().attempt, transcript_digest })
     }
@@ -213,7 +213,7 @@ impl TollgateActivities {
         request: &tollgate_proto::ProvisionRequest,
         expires: &str,
     ) -> Result<ModuleBundle, ActivityError> {
-        let invalid = |e: String| classified("InvalidRequest", false, e);
+        let invalid = |e: String| classified(FailureType::InvalidRequest, false, e);
         match self.sources.get(&request.kind) {
             Some(module) if catalog::module_source(&request.kind).is_none() => {
                 module.render(request, expires).map_err(invalid)
@@ -230,7 +230,11 @@ impl TollgateActivities {
         expires: &str,
     ) -> Result<(Option<ModuleBundle>, String), ActivityError> {
         let Some(client) = &self.llm else {
-            return Err(classified("InvalidModule", false, "generate asks for an LLM but [llm] is not configured"));
+            return Err(classified(
+                FailureType::InvalidModule,
+                false,
+                "generate asks for an LLM but [llm] is not configured",
+            ));
         };
         // The allow-list, narrowed to the vendors requests may use.
         let vendors = &self.settings.allowed_vendors;
@@ -272,13 +276,14 @@ impl TollgateActivities {
             }
         }
         let transcript = conversation.transcript;
-        let bytes = serde_json::to_vec_pretty(&transcript).map_err(|e| classified("Internal", false, e.to_string()))?;
+        let bytes = serde_json::to_vec_pretty(&transcript)
+            .map_err(|e| classified(FailureType::Internal, false, e.to_string()))?;
         let digest = self.artifacts.put(ArtifactKind::Transcript, &bytes).await.map_err(art)?;
         match outcome {
             Ok(_) => Ok((accepted, digest)),
             Err(e) => {
                 let failure = ApplicationFailure::builder(format!("{e} (transcript {digest})"))
-                    .type_name(e.type_name().to_string())
+                    .type_name(e.type_name().as_str().to_string())
                     .non_retryable(!e.retryable());
                 let failure = match e.retry_after() {
                     Some(delay) => failure.next_retry_delay(delay).build(),
@@ -297,7 +302,8 @@ impl TollgateActivities {
             with_heartbeats(ctx, &progress, self.engine.plan(&input.request_id, &bundle, op)).await.map_err(eng)?;
         let summary = summarize(&plan);
         plan[MODULE_DIGEST_KEY] = input.module_digest.clone().into();
-        let bytes = serde_json::to_vec_pretty(&plan).map_err(|e| classified("Internal", false, e.to_string()))?;
+        let bytes =
+            serde_json::to_vec_pretty(&plan).map_err(|e| classified(FailureType::Internal, false, e.to_string()))?;
         let plan_digest = self.artifacts.put(ArtifactKind::Plan, &bytes).await.map_err(art)?;
         Ok(PlanResult { plan_digest, summary: Some(summary), attempt: ctx.info().attempt })
     }
@@ -308,7 +314,7 @@ impl TollgateActivities {
         // Evaluation is CPU work (a large plan takes a noticeable fraction of a second).
         let findings = tokio::task::spawn_blocking(move || policies.evaluate(&plan))
             .await
-            .map_err(|e| classified("PolicyEval", true, format!("policy evaluation stopped: {e}")))?
+            .map_err(|e| classified(FailureType::PolicyEval, true, format!("policy evaluation stopped: {e}")))?
             .map_err(|e| classified(e.type_name(), e.retryable(), e.to_string()))?;
         Ok(PolicyResult {
             findings,
@@ -325,10 +331,10 @@ impl TollgateActivities {
     ) -> Result<CostContext, ActivityError> {
         let client = || {
             self.temporal.as_ref().ok_or_else(|| {
-                classified("Internal", false, "this worker has no Temporal client to read the ledger with")
+                classified(FailureType::Internal, false, "this worker has no Temporal client to read the ledger with")
             })
         };
-        let unavailable = |e: String| classified("TemporalUnavailable", true, e);
+        let unavailable = |e: String| classified(FailureType::TemporalUnavailable, true, e);
         let (baseline_monthly_cost, baseline_source) = match &self.cost_policy.baseline {
             budget::BaselineSource::Static => (self.settings.baseline_monthly_cost, "static".to_string()),
             budget::BaselineSource::Ledger => {
@@ -338,11 +344,15 @@ impl TollgateActivities {
             }
             budget::BaselineSource::AwsCostExplorer(_) => {
                 let explorer = self.cost_explorer.as_ref().ok_or_else(|| {
-                    classified("Internal", false, "baseline_source is aws-cost-explorer but no client was built")
+                    classified(
+                        FailureType::Internal,
+                        false,
+                        "baseline_source is aws-cost-explorer but no client was built",
+                    )
                 })?;
                 // Throttling, outages and bad credentials alike retry with backoff; the
                 // failure (after the retries) names the cause.
-                explorer.baseline().await.map_err(|e| classified("CostExplorerUnavailable", true, e))?
+                explorer.baseline().await.map_err(|e| classified(FailureType::CostExplorerUnavailable, true, e))?
             }
         };
         let budget = match self.cost_policy.budget_for(&input.requester) {
@@ -395,7 +405,7 @@ impl TollgateActivities {
         let plan = self.load_json(&input.plan_digest, "plan artifact").await?;
         let module_digest = plan[MODULE_DIGEST_KEY]
             .as_str()
-            .ok_or_else(|| classified("DigestMismatch", false, "plan does not name its module"))?
+            .ok_or_else(|| classified(FailureType::DigestMismatch, false, "plan does not name its module"))?
             .to_string();
         let bundle = self.load_bundle(&module_digest).await?;
         // "catalog:ec2@1" or "<source>/<kind>@sha256:...".
@@ -414,7 +424,7 @@ impl TollgateActivities {
         let mut state = applied.state;
         state[MODULE_DIGEST_KEY] = module_digest.clone().into();
         let state_bytes =
-            serde_json::to_vec_pretty(&state).map_err(|e| classified("Internal", false, e.to_string()))?;
+            serde_json::to_vec_pretty(&state).map_err(|e| classified(FailureType::Internal, false, e.to_string()))?;
         let state_digest = self.artifacts.put(ArtifactKind::State, &state_bytes).await.map_err(art)?;
         Ok(ApplyResult {
             state_digest,
@@ -462,7 +472,7 @@ impl TollgateActivities {
             .as_ref()
             .map(|l| l.links_for(&notification, &input.delivery_id, issued_secs))
             .unwrap_or_default();
-        if input.channel == tollgate_workflows::provision::ALL_CHANNELS {
+        if input.channel == tollgate_workflows::kit::notify::ALL_CHANNELS {
             let mut first_error = None;
             for (name, channel) in &self.channels {
                 if let Err(e) = channel.send(&notification, &format!("{}/{name}", input.delivery_id), &links).await {
@@ -488,7 +498,11 @@ impl TollgateActivities {
         use temporalio_client::errors::WorkflowInteractionError;
         use tollgate_workflows::search_attributes as sa;
         let Some(client) = &self.temporal else {
-            return Err(classified("Internal", false, "this worker has no Temporal client for the reconciler"));
+            return Err(classified(
+                FailureType::Internal,
+                false,
+                "this worker has no Temporal client for the reconciler",
+            ));
         };
         let mut states = Vec::new();
         for request_id in input.request_ids {
@@ -517,7 +531,13 @@ impl TollgateActivities {
                 Err(WorkflowInteractionError::NotFound(_)) => {
                     RequestState { request_id: request_id.clone(), status: "NOT_FOUND".into(), ..Default::default() }
                 }
-                Err(e) => return Err(classified("TemporalUnavailable", true, format!("describing {request_id}: {e}"))),
+                Err(e) => {
+                    return Err(classified(
+                        FailureType::TemporalUnavailable,
+                        true,
+                        format!("describing {request_id}: {e}"),
+                    ));
+                }
             };
             states.push(state);
         }
@@ -533,7 +553,7 @@ impl TollgateActivities {
         ctx: ActivityContext,
         _request_id: String,
     ) -> Result<Settings, ActivityError> {
-        self.faults.wrap("load_settings", ctx.info().attempt, async { Ok(self.settings.clone()) }).await
+        self.faults.wrap(ActivityName::LoadSettings, ctx.info().attempt, async { Ok(self.settings.clone()) }).await
     }
 
     #[activity(definition = defs::GenerateModule)]
@@ -542,12 +562,12 @@ impl TollgateActivities {
         ctx: ActivityContext,
         input: GenerateModuleInput,
     ) -> Result<GeneratedModule, ActivityError> {
-        self.faults.wrap("generate_module", ctx.info().attempt, self.generate_module_work(&ctx, input)).await
+        self.faults.wrap(ActivityName::GenerateModule, ctx.info().attempt, self.generate_module_work(&ctx, input)).await
     }
 
     #[activity(definition = defs::Plan)]
     pub async fn plan(self: Arc<Self>, ctx: ActivityContext, input: PlanInput) -> Result<PlanResult, ActivityError> {
-        self.faults.wrap("plan", ctx.info().attempt, self.plan_work(&ctx, input)).await
+        self.faults.wrap(ActivityName::Plan, ctx.info().attempt, self.plan_work(&ctx, input)).await
     }
 
     #[activity(definition = defs::EstimateCost)]
@@ -556,7 +576,7 @@ impl TollgateActivities {
         ctx: ActivityContext,
         input: EstimateInput,
     ) -> Result<EstimateResult, ActivityError> {
-        self.faults.wrap("estimate_cost", ctx.info().attempt, self.estimate_work(&ctx, input)).await
+        self.faults.wrap(ActivityName::EstimateCost, ctx.info().attempt, self.estimate_work(&ctx, input)).await
     }
 
     #[activity(definition = defs::CheckPolicy)]
@@ -565,7 +585,7 @@ impl TollgateActivities {
         ctx: ActivityContext,
         input: PolicyInput,
     ) -> Result<PolicyResult, ActivityError> {
-        self.faults.wrap("check_policy", ctx.info().attempt, self.policy_work(&ctx, input)).await
+        self.faults.wrap(ActivityName::CheckPolicy, ctx.info().attempt, self.policy_work(&ctx, input)).await
     }
 
     #[activity(definition = defs::CostContext)]
@@ -574,12 +594,12 @@ impl TollgateActivities {
         ctx: ActivityContext,
         input: CostContextInput,
     ) -> Result<CostContext, ActivityError> {
-        self.faults.wrap("cost_context", ctx.info().attempt, self.cost_context_work(&ctx, input)).await
+        self.faults.wrap(ActivityName::CostContext, ctx.info().attempt, self.cost_context_work(&ctx, input)).await
     }
 
     #[activity(definition = defs::Apply)]
     pub async fn apply(self: Arc<Self>, ctx: ActivityContext, input: ApplyInput) -> Result<ApplyResult, ActivityError> {
-        self.faults.wrap("apply", ctx.info().attempt, self.apply_work(&ctx, input)).await
+        self.faults.wrap(ActivityName::Apply, ctx.info().attempt, self.apply_work(&ctx, input)).await
     }
 
     #[activity(definition = defs::Destroy)]
@@ -588,7 +608,7 @@ impl TollgateActivities {
         ctx: ActivityContext,
         input: DestroyInput,
     ) -> Result<DestroyResult, ActivityError> {
-        self.faults.wrap("destroy", ctx.info().attempt, self.destroy_work(&ctx, input)).await
+        self.faults.wrap(ActivityName::Destroy, ctx.info().attempt, self.destroy_work(&ctx, input)).await
     }
 
     #[activity(definition = defs::ListHoldings)]
@@ -597,8 +617,13 @@ impl TollgateActivities {
         ctx: ActivityContext,
         _why: String,
     ) -> Result<HoldingsResult, ActivityError> {
-        let work = async { Ok(HoldingsResult { holdings: self.engine.holdings().await.map_err(eng)? }) };
-        self.faults.wrap("list_holdings", ctx.info().attempt, work).await
+        // An engine step like any other: it heartbeats, so a dead worker is noticed early.
+        let progress = Progress::default();
+        let work = async {
+            let holdings = with_heartbeats(&ctx, &progress, self.engine.holdings()).await.map_err(eng)?;
+            Ok(HoldingsResult { holdings })
+        };
+        self.faults.wrap(ActivityName::ListHoldings, ctx.info().attempt, work).await
     }
 
     #[activity(definition = defs::RequestStates)]
@@ -607,14 +632,14 @@ impl TollgateActivities {
         ctx: ActivityContext,
         input: RequestStatesInput,
     ) -> Result<RequestStatesResult, ActivityError> {
-        self.faults.wrap("request_states", ctx.info().attempt, self.request_states_work(input)).await
+        self.faults.wrap(ActivityName::RequestStates, ctx.info().attempt, self.request_states_work(input)).await
     }
 
     #[activity(definition = defs::Notify)]
     pub async fn notify(self: Arc<Self>, ctx: ActivityContext, input: NotifyInput) -> Result<(), ActivityError> {
         let issued = ctx.info().scheduled_time.or(ctx.info().started_time).unwrap_or_else(std::time::SystemTime::now);
         let issued_secs = issued.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-        self.faults.wrap("notify", ctx.info().attempt, self.notify_work(input, issued_secs)).await
+        self.faults.wrap(ActivityName::Notify, ctx.info().attempt, self.notify_work(input, issued_secs)).await
     }
 }
 

@@ -5,6 +5,7 @@
 //! (the transcript is stored as an artifact for audit).
 
 use std::time::Duration;
+use tollgate_workflows::failure::FailureType;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -55,11 +56,11 @@ impl LlmError {
         !matches!(self, LlmError::Refused(_))
     }
 
-    pub fn type_name(&self) -> &'static str {
+    pub fn type_name(&self) -> FailureType {
         match self {
-            LlmError::RateLimited { .. } => "LlmRateLimited",
-            LlmError::Unavailable(_) => "LlmUnavailable",
-            LlmError::Refused(_) => "LlmRefused",
+            LlmError::RateLimited { .. } => FailureType::LlmRateLimited,
+            LlmError::Unavailable(_) => FailureType::LlmUnavailable,
+            LlmError::Refused(_) => FailureType::LlmRefused,
         }
     }
 

@@ -3,12 +3,13 @@
 //! `slack` posts approval messages with buttons (see `slack`).
 
 use std::time::Duration;
+use tollgate_workflows::failure::FailureType;
 
 use serde::Serialize;
 use tollgate_proto::{Notification, NotificationKind};
 
-use crate::links::SignedLink;
 use crate::slack::Slack;
+use tollgate_client::links::SignedLink;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
@@ -30,11 +31,11 @@ impl NotifyError {
         }
     }
 
-    pub fn type_name(&self) -> &'static str {
+    pub fn type_name(&self) -> FailureType {
         match self {
-            NotifyError::Unreachable { .. } => "WebhookUnreachable",
-            NotifyError::Status { .. } => "WebhookRefused",
-            NotifyError::Slack { .. } => "SlackRefused",
+            NotifyError::Unreachable { .. } => FailureType::WebhookUnreachable,
+            NotifyError::Status { .. } => FailureType::WebhookRefused,
+            NotifyError::Slack { .. } => FailureType::SlackRefused,
         }
     }
 }

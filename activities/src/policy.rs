@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use tollgate_workflows::failure::FailureType;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -53,12 +54,14 @@ impl PolicyError {
         false
     }
 
-    pub fn type_name(&self) -> &'static str {
+    pub fn type_name(&self) -> FailureType {
         match self {
-            PolicyError::Read { .. } | PolicyError::Compile { .. } | PolicyError::Rule { .. } => "PolicyConfig",
-            PolicyError::Override { .. } => "PolicyConfig",
-            PolicyError::Eval(_) => "PolicyEval",
-            PolicyError::Plan(_) => "InvalidPlan",
+            PolicyError::Read { .. } | PolicyError::Compile { .. } | PolicyError::Rule { .. } => {
+                FailureType::PolicyConfig
+            }
+            PolicyError::Override { .. } => FailureType::PolicyConfig,
+            PolicyError::Eval(_) => FailureType::PolicyEval,
+            PolicyError::Plan(_) => FailureType::InvalidPlan,
         }
     }
 }
@@ -591,7 +594,7 @@ findings contains {"address": rc.address, "message": "too big"} if {
         let dir = team_dir(&[("undefined.rego", &TEAM_RULE.replace("endswith(", "ends_with("))]);
         let config = PolicyConfig { builtin: false, dirs: vec![dir.path().to_path_buf()], ..Default::default() };
         let err = PolicySet::load(&config).unwrap().evaluate(&plan_with_instance("m5.xlarge")).unwrap_err();
-        assert_eq!(err.type_name(), "PolicyEval");
+        assert_eq!(err.type_name(), FailureType::PolicyEval);
         assert!(err.to_string().contains("undefined.rego:7") && err.to_string().contains("ends_with"), "{err}");
 
         let levels = BTreeMap::from([("open-ingres".to_string(), "warn".to_string())]);
@@ -712,6 +715,6 @@ findings contains {"address": rc.address, "message": "too big"} if {
     fn a_document_that_is_not_a_plan_is_refused() {
         let set = PolicySet::load(&PolicyConfig::default()).unwrap();
         let err = set.evaluate(&serde_json::json!({"values": {}})).unwrap_err();
-        assert_eq!(err.type_name(), "InvalidPlan");
+        assert_eq!(err.type_name(), FailureType::InvalidPlan);
     }
 }

@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tollgate_proto::{Notification, NotificationKind};
 
+use tollgate_client::slack as buttons;
+
 use crate::artifacts::ArtifactStore;
 use crate::notify::NotifyError;
 
@@ -25,11 +27,6 @@ const MAX_SECTION_CHARS: usize = 2_900;
 /// channel, bot not in channel, missing scope ...) that a retry would not change.
 const RETRYABLE_ERRORS: &[&str] =
     &["ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"];
-
-/// The button value Tollgate's messages carry: `<request id> <plan digest>`.
-pub fn button_value(request_id: &str, plan_digest: &str) -> String {
-    format!("{request_id} {plan_digest}")
-}
 
 pub fn retryable_api_error(error: &str) -> bool {
     RETRYABLE_ERRORS.contains(&error)
@@ -82,7 +79,8 @@ fn context(n: &Notification) -> Value {
 
 /// An approval request with its buttons.
 pub fn approval_blocks(n: &Notification, title: &str) -> Value {
-    let value = button_value(&n.request_id, n.fields.get("plan_digest").map(String::as_str).unwrap_or_default());
+    let value =
+        buttons::button_value(&n.request_id, n.fields.get("plan_digest").map(String::as_str).unwrap_or_default());
     let button = |action: &str, label: &str, style: &str| {
         json!({"type": "button", "action_id": action, "style": style, "value": value,
                "text": {"type": "plain_text", "text": label}})
@@ -90,7 +88,7 @@ pub fn approval_blocks(n: &Notification, title: &str) -> Value {
     json!([
         {"type": "section", "text": {"type": "mrkdwn", "text": cut(&format!("*{}*\n{}", escape(title), escape(&n.body)), MAX_SECTION_CHARS)}},
         context(n),
-        {"type": "actions", "block_id": "tollgate_decision", "elements": [button("approve", "Approve", "primary"), button("reject", "Reject", "danger")]}
+        {"type": "actions", "block_id": "tollgate_decision", "elements": [button(buttons::APPROVE_ACTION, "Approve", "primary"), button(buttons::REJECT_ACTION, "Reject", "danger")]}
     ])
 }
 

@@ -102,9 +102,9 @@ async function loadDetail(id) {
   if (!ok) { $('message').textContent = error(data); $('message').className = 'refusal'; return; }
   current = data;
   const w = data.waiting || {};
-  $('title').textContent = `${data.request_id}: ${data.request ? data.request.kind : ''}`;
-  $('stage').textContent = data.stopped ? `${data.stage} (stopped: ${data.stopped})` : data.stage;
-  $('requester').textContent = data.request ? data.request.requester : '';
+  $('title').textContent = `${data.request_id}: ${data.kind || ''}`;
+  $('stage').textContent = data.workflow_stopped ? `${data.stage} (stopped: ${data.workflow_stopped})` : data.stage;
+  $('requester').textContent = data.requester || '';
   $('gate').textContent = w.gate_reason || '';
   $('approvals').textContent = `${w.approvals} of ${w.required_approvals} (approvers: ${(w.approving_users || []).join(', ')})`;
   $('plan-digest').textContent = data.plan_digest || '';
@@ -112,7 +112,7 @@ async function loadDetail(id) {
   for (const c of (data.plan && data.plan.changes) || []) item(changes, `${(c.actions || []).join('/')} ${c.address}`);
   const cost = $('cost'); cost.replaceChildren();
   for (const l of (data.cost && data.cost.lines) || []) item(cost, `${l.address}: ${money(l.monthly)} — ${l.description}`);
-  if (data.cost) item(cost, `Total ${money(data.cost.monthly_total)}/month`);
+  if (data.cost) item(cost, `Total ${money(data.monthly_cost)}/month`);
   const findings = $('findings'); findings.replaceChildren();
   for (const f of w.findings || []) item(findings, `${f.level} ${f.rule} (${f.control}) ${f.address}: ${f.message}`, f.level);
   if (!(w.findings || []).length) item(findings, 'none');

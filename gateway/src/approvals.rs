@@ -10,17 +10,13 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use futures::StreamExt;
 use serde_json::{Value, json};
-use temporalio_client::errors::WorkflowUpdateError;
-use temporalio_client::{
-    WorkflowDescribeOptions, WorkflowExecuteUpdateOptions, WorkflowExecutionStatus, WorkflowGetResultOptions,
-    WorkflowListOptions, WorkflowQueryOptions, WorkflowStartOptions,
-};
+use tollgate_client::ClientError;
+use tollgate_client::approvals::{self as client, Decided};
 use tollgate_proto::{ApprovalDecision, ApprovalInput, ApprovalRecord, ApprovalStatus};
-use tollgate_workflows::approval::rules::{self, Verdict};
+use tollgate_workflows::approval::rules;
+use tollgate_workflows::fmt_time_ms;
 use tollgate_workflows::refusal::{Code, Refusal};
-use tollgate_workflows::{ApprovalWorkflow, Incoming, fmt_time_ms};
 
 use crate::error::ApiError;
 use crate::{Gateway, auth, body, now_ms};
@@ -29,8 +25,6 @@ use crate::{Gateway, auth, body, now_ms};
 pub const MAX_CONTEXT_BYTES: usize = 64 * 1024;
 /// The longest long-poll.
 pub const MAX_WAIT: Duration = Duration::from_secs(60);
-/// How long to wait for a worker to take an update or answer a query.
-const WORKER_WAIT: Duration = Duration::from_secs(15);
 const DEFAULT_TIMEOUT_MINUTES: u64 = 30;
 
 #[derive(serde::Deserialize)]
@@ -48,26 +42,13 @@ pub async fn list(
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     auth::reader(&gw.config, &headers)?;
-    let mut query = format!(
-        "WorkflowType = '{}' AND TaskQueue = '{}'",
-        tollgate_workflows::approval::WORKFLOW_TYPE,
-        gw.config.task_queue.replace('\'', "")
-    );
     let pending_only = match q.status.as_deref().map(str::to_ascii_lowercase).as_deref() {
         None | Some("pending") => true,
         Some("all") => false,
         Some(other) => return Err(ApiError::invalid("status", format!("'{other}' is not pending or all"))),
     };
-    if pending_only {
-        query.push_str(" AND ExecutionStatus = 'Running'");
-    }
     let limit = q.limit.unwrap_or(50).clamp(1, 200);
-    let mut ids = Vec::new();
-    let mut stream = gw.client.list_workflows(query, WorkflowListOptions::builder().limit(limit).build());
-    while let Some(item) = stream.next().await {
-        let exec = item.map_err(|e| ApiError::Unavailable(format!("listing approvals: {e}")))?;
-        ids.push(exec.id().to_string());
-    }
+    let ids = client::list_ids(&gw.client, &gw.config.task_queue, pending_only, limit).await?;
     let records = futures::future::join_all(ids.iter().map(|id| read(&gw, id))).await;
     let mut workflows = Vec::new();
     for (id, record) in ids.iter().zip(records) {
@@ -92,6 +73,8 @@ pub async fn create(
     headers: HeaderMap,
     raw: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    // Who is calling comes first: an unauthenticated caller learns nothing about the body.
+    auth::reader(&gw.config, &headers)?;
     let map = body::object(&raw, &["action", "requested_by", "context", "timeout_minutes"])?;
     let action = body::required_text(&map, "action", 1024)?;
     let requested_by = body::required_text(&map, "requested_by", tollgate_workflows::incoming::MAX_USER_CHARS)?;
@@ -144,7 +127,7 @@ pub async fn create(
 
     let created = now_ms();
     let expires = created + (gw.config.approvals.timeout_unit.as_millis() as i64) * timeout_minutes as i64;
-    let id = format!("approval-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let id = client::new_approval_id();
     let input = ApprovalInput {
         action: action.clone(),
         requested_by: requested_by.clone(),
@@ -153,12 +136,7 @@ pub async fn create(
         expires_at: tollgate_proto::at(expires),
         approvers: gw.config.approvals.approvers.clone(),
     };
-    let summary: String = format!("approval: {action} (requested by {requested_by})").chars().take(200).collect();
-    let options = WorkflowStartOptions::new(gw.config.task_queue.clone(), id.clone()).static_summary(summary).build();
-    gw.client
-        .start_workflow(ApprovalWorkflow::run, input, options)
-        .await
-        .map_err(|e| ApiError::Unavailable(format!("could not start the approval workflow: {e}")))?;
+    client::start(&gw.client, &gw.config.task_queue, &id, input).await?;
     tracing::info!(workflow_id = %id, %action, %requested_by, "approval requested");
     Ok((
         StatusCode::CREATED,
@@ -188,8 +166,7 @@ pub async fn show(
     if closed || record.status() != ApprovalStatus::Pending || wait.is_zero() {
         return Ok(Json(to_json(&record)));
     }
-    let handle = gw.client.get_workflow_handle::<ApprovalWorkflow>(&id);
-    if let Ok(Ok(done)) = tokio::time::timeout(wait, handle.get_result(WorkflowGetResultOptions::default())).await {
+    if let Some(done) = client::wait_for_outcome(&gw.client, &id, wait).await {
         return Ok(Json(to_json(&done)));
     }
     let (record, _) = read(&gw, &id).await?;
@@ -232,6 +209,7 @@ pub async fn reject(
 }
 
 async fn decide(gw: &Gateway, headers: &HeaderMap, id: &str, word: &str, raw: &[u8]) -> Result<Json<Value>, ApiError> {
+    auth::reader(&gw.config, headers)?;
     let map = body::object(raw, &["reviewed_by", "comment"])?;
     let claimed = body::text(&map, "reviewed_by", tollgate_workflows::incoming::MAX_USER_CHARS)?;
     let comment = body::text(&map, "comment", tollgate_workflows::incoming::MAX_TEXT_CHARS)?.unwrap_or_default();
@@ -239,52 +217,15 @@ async fn decide(gw: &Gateway, headers: &HeaderMap, id: &str, word: &str, raw: &[
     decide_as(gw, id, ApprovalDecision { decision: word.into(), reviewed_by: reviewer, comment }).await.map(Json)
 }
 
-/// Whether `id` is a generic approval (and not, say, a provisioning request).
-pub async fn is_approval(gw: &Gateway, id: &str) -> bool {
-    let handle = gw.client.get_workflow_handle::<ApprovalWorkflow>(id);
-    handle
-        .describe(WorkflowDescribeOptions::default())
-        .await
-        .is_ok_and(|d| d.workflow_type() == tollgate_workflows::approval::WORKFLOW_TYPE)
-}
-
 /// Takes `decision` (its reviewer already authenticated); answers the record as JSON.
 pub async fn decide_as(gw: &Gateway, id: &str, decision: ApprovalDecision) -> Result<Value, ApiError> {
-    let word = decision.decision.clone();
-
-    let (mut record, closed) = read(gw, id).await?;
-    if !closed {
-        let handle = gw.client.get_workflow_handle::<ApprovalWorkflow>(id);
-        let update = handle.execute_update(
-            ApprovalWorkflow::decide,
-            Incoming::new(decision.clone()),
-            WorkflowExecuteUpdateOptions::default(),
-        );
-        match tokio::time::timeout(WORKER_WAIT, update).await {
-            Err(_) => {
-                return Err(ApiError::Unavailable(format!(
-                    "no worker took the decision on {id} within {}s; is a tollgate worker running?",
-                    WORKER_WAIT.as_secs()
-                )));
-            }
-            Ok(Ok(record)) => {
-                tracing::info!(workflow_id = %id, decision = %word, by = %decision.reviewed_by, "approval decided");
-                return Ok(to_json(&record));
-            }
-            Ok(Err(WorkflowUpdateError::Failed(failure))) => {
-                let refusal = tollgate_starter::ops::refusal_of(&failure);
-                let (now, _) = read(gw, id).await?;
-                return Err(refused(refusal, &now));
-            }
-            // Closed meanwhile (the timer fired): judge against the final record below.
-            Ok(Err(WorkflowUpdateError::NotFound(_))) => record = read(gw, id).await?.0,
-            Ok(Err(other)) => return Err(ApiError::Unavailable(format!("{id}: {other}"))),
+    let (word, by) = (decision.decision.clone(), decision.reviewed_by.clone());
+    match client::decide(&gw.client, id, decision, gw.config.worker_wait).await.map_err(approval_error)? {
+        Decided::Taken(record) => {
+            tracing::info!(workflow_id = %id, decision = %word, %by, "approval decided");
+            Ok(to_json(&record))
         }
-    }
-    match rules::check(&record, &decision) {
-        Ok(Verdict::AlreadySo) => Ok(to_json(&record)),
-        Ok(Verdict::Resolve(_)) => Err(ApiError::Unavailable(format!("{id} ended without a decision"))),
-        Err(refusal) => Err(refused(refusal, &record)),
+        Decided::Refused(refusal, record) => Err(refused(refusal, &record)),
     }
 }
 
@@ -302,30 +243,14 @@ fn refused(refusal: Refusal, record: &ApprovalRecord) -> ApiError {
 
 /// The record and whether its workflow has closed. 404 for ids that are not approvals.
 pub async fn read(gw: &Gateway, id: &str) -> Result<(ApprovalRecord, bool), ApiError> {
-    let not_found = || ApiError::NotFound("workflow not found".into());
-    let handle = gw.client.get_workflow_handle::<ApprovalWorkflow>(id);
-    let described = handle.describe(WorkflowDescribeOptions::default()).await.map_err(|_| not_found())?;
-    if described.workflow_type() != tollgate_workflows::approval::WORKFLOW_TYPE {
-        return Err(not_found());
-    }
-    match described.status() {
-        WorkflowExecutionStatus::Running => {
-            let query = handle.query(ApprovalWorkflow::approval, (), WorkflowQueryOptions::default());
-            match tokio::time::timeout(WORKER_WAIT, query).await {
-                Ok(Ok(record)) => Ok((record, false)),
-                _ => Err(ApiError::Unavailable(format!("no worker answered for {id}; is a tollgate worker running?"))),
-            }
-        }
-        WorkflowExecutionStatus::Completed => handle
-            .get_result(WorkflowGetResultOptions::default())
-            .await
-            .map(|r| (r, true))
-            .map_err(|e| ApiError::Unavailable(format!("cannot read the result of {id}: {e}"))),
-        other => Err(ApiError::Conflict {
-            code: None,
-            message: format!("approval {id} was stopped in Temporal ({other:?}) without a decision"),
-            current_status: None,
-        }),
+    client::read(&gw.client, id, gw.config.worker_wait).await.map_err(approval_error)
+}
+
+/// A client error about an approval: an unknown id is "workflow not found" in the contract.
+fn approval_error(e: ClientError) -> ApiError {
+    match e {
+        ClientError::NotFound(_) => ApiError::NotFound("workflow not found".into()),
+        other => other.into(),
     }
 }
 

@@ -24,6 +24,7 @@ struct File {
     anonymous: Option<bool>,
     link_secret_env: Option<String>,
     link_ttl: Option<String>,
+    worker_wait: Option<String>,
     #[serde(default)]
     users: Vec<UserFile>,
     #[serde(default)]
@@ -90,6 +91,9 @@ pub struct GatewayConfig {
     pub link_ttl: Duration,
     /// Slack's signing secret; `None` turns the Slack endpoint off.
     pub slack_signing_secret: Option<Vec<u8>>,
+    /// How long a call waits for a worker to answer a query or take a message before it is
+    /// answered 503 (no worker running).
+    pub worker_wait: Duration,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8088";
@@ -97,6 +101,7 @@ pub const DEFAULT_LINK_SECRET_ENV: &str = tollgate_workflows::defaults::LINK_SEC
 pub const DEFAULT_SLACK_SECRET_ENV: &str = "SLACK_SIGNING_SECRET";
 pub const DEFAULT_MAX_TIMEOUT_MINUTES: u64 = 7 * 24 * 60;
 pub const DEFAULT_LINK_TTL: Duration = Duration::from_secs(24 * 3600);
+pub const DEFAULT_WORKER_WAIT: Duration = Duration::from_secs(5);
 pub const PATH_ENV: &str = "TOLLGATE_GATEWAY_CONFIG";
 
 impl GatewayConfig {
@@ -157,6 +162,15 @@ impl GatewayConfig {
                 .ok_or_else(|| bad(format!("link_ttl: '{text}' is not a duration such as 24h")))?,
             None => DEFAULT_LINK_TTL,
         };
+        let worker_wait = match file.worker_wait {
+            Some(text) => humantime::parse_duration(&text)
+                .ok()
+                .filter(|d| !d.is_zero() && *d <= Duration::from_secs(60))
+                .ok_or_else(|| {
+                    bad(format!("worker_wait: '{text}' is not a duration between 1ms and 60s, such as 5s"))
+                })?,
+            None => DEFAULT_WORKER_WAIT,
+        };
         let link_secret_env = file.link_secret_env.unwrap_or_else(|| DEFAULT_LINK_SECRET_ENV.into());
         let link_secret = env(&link_secret_env).filter(|s| !s.is_empty()).map(String::into_bytes);
         let slack_signing_secret = match file.slack {
@@ -184,6 +198,7 @@ impl GatewayConfig {
             link_secret_env,
             link_ttl,
             slack_signing_secret,
+            worker_wait,
         })
     }
 }
@@ -202,6 +217,7 @@ mod tests {
         let c = parse("").unwrap();
         assert_eq!((c.listen.as_str(), c.public_url.as_str()), (DEFAULT_LISTEN, "http://127.0.0.1:8088"));
         assert_eq!(c.approvals.timeout_unit, Duration::from_secs(60));
+        assert_eq!(c.worker_wait, DEFAULT_WORKER_WAIT);
         assert!(!c.anonymous && c.link_secret.is_none() && c.slack_signing_secret.is_none());
     }
 
@@ -218,6 +234,10 @@ mod tests {
         assert_eq!(
             parse("[approvals]\ntimeout_unit = \"soon\"").unwrap_err(),
             "gateway.toml: approvals.timeout_unit: 'soon' is not a duration such as 1m or 5s"
+        );
+        assert_eq!(
+            parse("worker_wait = \"2m\"").unwrap_err(),
+            "gateway.toml: worker_wait: '2m' is not a duration between 1ms and 60s, such as 5s"
         );
         assert!(parse("listn = \"x\"").unwrap_err().contains("unknown field `listn`"));
         let ok = parse("link_secret_env = \"SECRET\"\n[slack]\nsigning_secret_env = \"SECRET\"").unwrap();

@@ -5,7 +5,7 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
-use tollgate_starter::ops::CliError;
+use tollgate_client::ClientError;
 use tollgate_workflows::refusal::{Code, Refusal};
 
 #[derive(Debug, thiserror::Error)]
@@ -96,13 +96,14 @@ impl From<Refusal> for ApiError {
     }
 }
 
-impl From<CliError> for ApiError {
-    fn from(e: CliError) -> Self {
+impl From<ClientError> for ApiError {
+    fn from(e: ClientError) -> Self {
         match e {
-            CliError::Refusal(r) => r.into(),
-            CliError::Refused(message) => ApiError::Invalid { field: None, message },
-            CliError::NotFound(id) => ApiError::NotFound(format!("no request with id '{id}'")),
-            CliError::Failed(message) => ApiError::Unavailable(message),
+            ClientError::Refusal(r) => r.into(),
+            ClientError::Refused(message) => ApiError::Invalid { field: None, message },
+            ClientError::NotFound(id) => ApiError::NotFound(format!("no request with id '{id}'")),
+            ClientError::Stopped(message) => ApiError::Conflict { code: None, message, current_status: None },
+            ClientError::Failed(message) => ApiError::Unavailable(message),
         }
     }
 }

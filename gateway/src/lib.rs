@@ -67,7 +67,7 @@ fn asset(content_type: &'static str, text: &'static str) -> impl axum::response:
 
 /// Connects to Temporal and serves until the process is stopped.
 pub async fn serve(config: GatewayConfig) -> anyhow::Result<()> {
-    let client = tollgate_worker::connect().await?;
+    let client = tollgate_client::connect().await?;
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|e| anyhow::anyhow!("listen: cannot bind {}: {e}", config.listen))?;

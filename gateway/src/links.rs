@@ -10,14 +10,14 @@ use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Html;
-use tollgate_activities::links::{self, LinkAction, LinkClaims};
+use tollgate_client::links::{self, LinkAction, LinkClaims};
+use tollgate_client::{render, requests};
 use tollgate_proto::{Decision, LifecycleCommand, Progress};
-use tollgate_starter::ops;
 use tollgate_workflows::{Incoming, ProvisionWorkflow};
 
 use crate::error::ApiError;
 use crate::html::{escape, page};
-use crate::{Gateway, now_ms, requests};
+use crate::{Gateway, now_ms};
 
 type PageResult = (StatusCode, Html<String>);
 
@@ -33,7 +33,7 @@ async fn open(gw: &Gateway, token: &str) -> Result<(LinkClaims, Progress), PageR
     };
     let claims = links::verify(secret, token, now_ms() / 1000)
         .map_err(|e| refusal_page(StatusCode::FORBIDDEN, &e.to_string()))?;
-    let progress = ops::progress(&gw.client, &claims.request).await.map_err(|e| {
+    let progress = requests::progress(&gw.client, &claims.request).await.map_err(|e| {
         let e = ApiError::from(e);
         refusal_page(e.status(), &e.to_string())
     })?;
@@ -55,7 +55,7 @@ pub async fn show(State(gw): State<Arc<Gateway>>, Path(token): Path<String>) -> 
         Ok(opened) => opened,
         Err(refused) => return refused,
     };
-    let waiting = requests::waiting(&progress);
+    let waiting = render::waiting(&progress);
     let verb = claims.action.as_str();
     let body = format!(
         "<h1>{verb} {id}?</h1>\
@@ -105,10 +105,10 @@ pub async fn act(
         })
     };
     let outcome = match claims.action {
-        LinkAction::Approve => ops::send_update(client, id, ProvisionWorkflow::approve, decision(comment)).await,
-        LinkAction::Reject => ops::send_update(client, id, ProvisionWorkflow::reject, decision(comment)).await,
-        LinkAction::Keep => ops::send_update(client, id, ProvisionWorkflow::keep, command(comment)).await,
-        LinkAction::Destroy => ops::send_update(client, id, ProvisionWorkflow::destroy, command(comment)).await,
+        LinkAction::Approve => requests::send_update(client, id, ProvisionWorkflow::approve, decision(comment)).await,
+        LinkAction::Reject => requests::send_update(client, id, ProvisionWorkflow::reject, decision(comment)).await,
+        LinkAction::Keep => requests::send_update(client, id, ProvisionWorkflow::keep, command(comment)).await,
+        LinkAction::Destroy => requests::send_update(client, id, ProvisionWorkflow::destroy, command(comment)).await,
     };
     match outcome {
         Ok(ack) => {

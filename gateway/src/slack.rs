@@ -13,8 +13,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use ring::hmac;
 use serde_json::{Value, json};
+use tollgate_client::requests;
+use tollgate_client::slack as buttons;
 use tollgate_proto::DecisionKind;
-use tollgate_starter::ops;
 
 use crate::Gateway;
 use crate::error::ApiError;
@@ -62,7 +63,7 @@ pub fn sign(secret: &[u8], timestamp: &str, body: &[u8]) -> String {
 }
 
 /// The buttons the worker's Slack messages carry (`<request id> <plan digest>`).
-pub use tollgate_activities::slack::button_value;
+pub use tollgate_client::slack::button_value;
 
 /// One button click, as far as Tollgate needs it.
 #[derive(Debug, PartialEq)]
@@ -84,13 +85,12 @@ fn parse_click(body: &[u8]) -> Result<Click, String> {
         return Err(format!("interaction type {} is not handled", payload["type"]));
     }
     let action = &payload["actions"][0];
-    let kind = match action["action_id"].as_str() {
-        Some("approve") => DecisionKind::Approve,
-        Some("reject") => DecisionKind::Reject,
-        other => return Err(format!("action {other:?} is not approve or reject")),
+    let kind = match action["action_id"].as_str().and_then(buttons::decision_of) {
+        Some(kind) => kind,
+        None => return Err(format!("action {:?} is not approve or reject", action["action_id"].as_str())),
     };
     let (request_id, plan_digest) =
-        action["value"].as_str().and_then(|v| v.split_once(' ')).ok_or("the button carries no request")?;
+        action["value"].as_str().and_then(buttons::parse_button_value).ok_or("the button carries no request")?;
     Ok(Click {
         slack_user: payload["user"]["id"].as_str().unwrap_or_default().to_string(),
         kind,
@@ -136,7 +136,7 @@ async fn decide(gw: &Gateway, click: &Click) -> Value {
         ));
     };
     let verb = if click.kind == DecisionKind::Approve { "Approved" } else { "Rejected" };
-    if crate::approvals::is_approval(gw, &click.request_id).await {
+    if tollgate_client::approvals::is_approval(&gw.client, &click.request_id).await {
         let word = if click.kind == DecisionKind::Approve { "approve" } else { "reject" };
         let decision = tollgate_proto::ApprovalDecision {
             decision: word.into(),
@@ -157,7 +157,7 @@ async fn decide(gw: &Gateway, click: &Click) -> Value {
         };
     }
     let outcome =
-        ops::decide(&gw.client, &click.request_id, click.kind, &user.name, "via Slack", &click.plan_digest).await;
+        requests::decide(&gw.client, &click.request_id, click.kind, &user.name, "via Slack", &click.plan_digest).await;
     match outcome {
         Ok(ack) => {
             tracing::info!(request_id = %click.request_id, user = %user.name, "Slack decision accepted");

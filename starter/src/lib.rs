@@ -1,5 +1,16 @@
-//! The `tollgate` CLI as a library: client operations, rendering and the dev environment.
+//! The `tollgate` CLI as a library: rendering for people and the dev environment. Talking to
+//! Temporal is `tollgate-client`'s job.
 
 pub mod dev;
-pub mod ops;
 pub mod render;
+
+use tollgate_client::ClientError;
+
+/// The CLI's exit code for an error: 2 refused (nothing changed), 3 not found, 1 broken.
+pub fn exit_code(e: &ClientError) -> i32 {
+    match e {
+        ClientError::Refused(_) | ClientError::Refusal(_) => 2,
+        ClientError::NotFound(_) => 3,
+        ClientError::Stopped(_) | ClientError::Failed(_) => 1,
+    }
+}

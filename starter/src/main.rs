@@ -8,8 +8,8 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde_json::json;
+use tollgate_client::{ClientError, requests};
 use tollgate_proto::{Ack, DecisionKind, Progress, ProvisionRequest, Stage};
-use tollgate_starter::ops::{self, CliError};
 use tollgate_starter::{dev, render};
 use tollgate_worker::Config;
 
@@ -213,10 +213,13 @@ async fn main() {
     let output = cli.output;
     if let Err(e) = run(cli).await {
         if output == Output::Json {
-            println!("{}", json!({ "error": e.to_string(), "code": e.code(), "exit_code": e.exit_code() }));
+            println!(
+                "{}",
+                json!({ "error": e.to_string(), "code": e.code(), "exit_code": tollgate_starter::exit_code(&e) })
+            );
         }
         eprintln!("tollgate: {e}");
-        std::process::exit(e.exit_code());
+        std::process::exit(tollgate_starter::exit_code(&e));
     }
 }
 
@@ -228,24 +231,25 @@ fn import_prices(
     book: Option<PathBuf>,
     out: Option<PathBuf>,
     version: Option<String>,
-) -> Result<serde_json::Value, CliError> {
+) -> Result<serde_json::Value, ClientError> {
     use tollgate_activities::cost::PriceBook;
-    let read = |p: &PathBuf| std::fs::read_to_string(p).map_err(|e| CliError::Refused(format!("{}: {e}", p.display())));
+    let read =
+        |p: &PathBuf| std::fs::read_to_string(p).map_err(|e| ClientError::Refused(format!("{}: {e}", p.display())));
     let source = book.or_else(|| config.price_book.clone());
     let mut prices = match &source {
-        Some(path) => {
-            PriceBook::parse(&read(path)?, &path.display().to_string()).map_err(|e| CliError::Refused(e.to_string()))?
-        }
+        Some(path) => PriceBook::parse(&read(path)?, &path.display().to_string())
+            .map_err(|e| ClientError::Refused(e.to_string()))?,
         None => PriceBook::builtin(),
     };
-    let offers = files.iter().map(|f| Ok((f.display().to_string(), read(f)?))).collect::<Result<Vec<_>, CliError>>()?;
+    let offers =
+        files.iter().map(|f| Ok((f.display().to_string(), read(f)?))).collect::<Result<Vec<_>, ClientError>>()?;
     let report = tollgate_activities::prices_import::import(&mut prices, &offers)
-        .map_err(|e| CliError::Refused(e.to_string()))?;
+        .map_err(|e| ClientError::Refused(e.to_string()))?;
     let date =
         report.offers.iter().filter_map(|o| o.split(' ').nth(1)).max().map(|v| v.chars().take(8).collect::<String>());
     prices.version = version.unwrap_or_else(|| format!("aws-price-list-{}", date.unwrap_or_default()));
     let out = out.or(source).unwrap_or_else(|| PathBuf::from("price_book.toml"));
-    std::fs::write(&out, prices.to_toml()).map_err(|e| CliError::Failed(format!("{}: {e}", out.display())))?;
+    std::fs::write(&out, prices.to_toml()).map_err(|e| ClientError::Failed(format!("{}: {e}", out.display())))?;
     let mut text = vec![format!("read {}", report.offers.join(", "))];
     for (region, item, old, new) in &report.changes {
         let was = old.map(|o| format!("{o}")).unwrap_or_else(|| "new".into());
@@ -265,7 +269,7 @@ fn import_prices(
 }
 
 /// The policy pack as the configuration and the flags describe it.
-fn load_policies(config: &Config, flags: PolicyFlags) -> Result<tollgate_activities::policy::PolicySet, CliError> {
+fn load_policies(config: &Config, flags: PolicyFlags) -> Result<tollgate_activities::policy::PolicySet, ClientError> {
     let mut policy = config.policy.clone();
     policy.dirs.extend(flags.dirs);
     if flags.no_builtin {
@@ -273,11 +277,11 @@ fn load_policies(config: &Config, flags: PolicyFlags) -> Result<tollgate_activit
     }
     for pair in flags.levels {
         let Some((rule, level)) = pair.split_once('=') else {
-            return Err(CliError::Refused(format!("--level {pair}: write RULE=LEVEL, e.g. open-ingress=warn")));
+            return Err(ClientError::Refused(format!("--level {pair}: write RULE=LEVEL, e.g. open-ingress=warn")));
         };
         policy.levels.insert(rule.to_string(), level.to_string());
     }
-    tollgate_activities::policy::PolicySet::load(&policy).map_err(|e| CliError::Refused(e.to_string()))
+    tollgate_activities::policy::PolicySet::load(&policy).map_err(|e| ClientError::Refused(e.to_string()))
 }
 
 /// Exit code of a `policy check` whose findings reach the --fail-on level.
@@ -290,16 +294,16 @@ fn check_policy(
     flags: PolicyFlags,
     fail_on: FailOn,
     json_out: bool,
-) -> Result<bool, CliError> {
+) -> Result<bool, ClientError> {
     use tollgate_proto::FindingLevel;
     let set = load_policies(config, flags)?;
     let text = if plan.as_os_str() == "-" {
-        std::io::read_to_string(std::io::stdin()).map_err(|e| CliError::Refused(format!("stdin: {e}")))?
+        std::io::read_to_string(std::io::stdin()).map_err(|e| ClientError::Refused(format!("stdin: {e}")))?
     } else {
-        std::fs::read_to_string(plan).map_err(|e| CliError::Refused(format!("{}: {e}", plan.display())))?
+        std::fs::read_to_string(plan).map_err(|e| ClientError::Refused(format!("{}: {e}", plan.display())))?
     };
     let plan_json: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-        CliError::Refused(format!(
+        ClientError::Refused(format!(
             "{}: not JSON ({e}); give the output of `terraform show -json <planfile>`",
             plan.display()
         ))
@@ -309,7 +313,7 @@ fn check_policy(
         Some(_) => plan_json,
         None => tollgate_activities::policy::plan_from_state(&plan_json).unwrap_or(plan_json),
     };
-    let findings = set.evaluate(&plan_json).map_err(|e| CliError::Refused(format!("{}: {e}", plan.display())))?;
+    let findings = set.evaluate(&plan_json).map_err(|e| ClientError::Refused(format!("{}: {e}", plan.display())))?;
     let threshold = match fail_on {
         FailOn::Deny => FindingLevel::Deny,
         FailOn::Approval => FindingLevel::Approval,
@@ -323,7 +327,7 @@ fn check_policy(
                 "plan": plan.display().to_string(),
                 "pack": set.pack(),
                 "rules": set.rules().iter().filter(|r| r.level.is_some()).count(),
-                "findings": render::findings_json(&findings),
+                "findings": tollgate_client::render::findings_json(&findings),
                 "failed": failed,
             }))
             .unwrap_or_default()
@@ -337,15 +341,15 @@ fn check_policy(
     Ok(failed)
 }
 
-fn load_config(path: &Option<PathBuf>) -> Result<Config, CliError> {
-    Config::load(path.as_deref()).map_err(|e| CliError::Refused(format!("configuration error: {e}")))
+fn load_config(path: &Option<PathBuf>) -> Result<Config, ClientError> {
+    Config::load(path.as_deref()).map_err(|e| ClientError::Refused(format!("configuration error: {e}")))
 }
 
-async fn client() -> Result<temporalio_client::Client, CliError> {
-    tollgate_worker::connect().await.map_err(|e| CliError::Failed(format!("{e:#}")))
+async fn client() -> Result<temporalio_client::Client, ClientError> {
+    tollgate_client::connect().await
 }
 
-async fn run(cli: Cli) -> Result<(), CliError> {
+async fn run(cli: Cli) -> Result<(), ClientError> {
     let json_out = cli.output == Output::Json;
     match cli.command {
         Command::Request { kind, requester, params, ttl, environment, region, name, vendor, dry_run, id } => {
@@ -354,13 +358,13 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             for p in params {
                 let (k, v) = p
                     .split_once('=')
-                    .ok_or_else(|| CliError::Refused(format!("--param '{p}' must look like key=value")))?;
+                    .ok_or_else(|| ClientError::Refused(format!("--param '{p}' must look like key=value")))?;
                 param_map.insert(k.trim().to_string(), v.trim().to_string());
             }
             let ttl_ms = match ttl {
                 Some(t) => humantime::parse_duration(&t)
                     .map_err(|e| {
-                        CliError::Refused(format!("--ttl '{t}' is not a duration ({e}); use forms like 2h, 3d, 1w"))
+                        ClientError::Refused(format!("--ttl '{t}' is not a duration ({e}); use forms like 2h, 3d, 1w"))
                     })?
                     .as_millis() as u64,
                 None => 0,
@@ -378,9 +382,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 dry_run,
             };
             // Checked before connecting, so a bad request fails fast even with no server.
-            let checked = ops::prepare_request(request, &config.settings)?;
+            let checked = requests::prepare_request(request, &config.settings)?;
             let client = client().await?;
-            let id = ops::start_request(&client, &config.task_queue, &config.settings, checked).await?;
+            let id = requests::start_request(&client, &config.task_queue, &config.settings, checked).await?;
             if json_out {
                 println!("{}", json!({ "request_id": id }));
             } else {
@@ -392,13 +396,11 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             let progress = if watch || follow {
                 watch_progress(&client, &id, follow, json_out).await?
             } else {
-                ops::progress(&client, &id).await?
+                requests::progress(&client, &id).await?
             };
-            let stopped = ops::stopped_without_ending(&client, &id, &progress).await;
+            let stopped = requests::stopped_without_ending(&client, &id, &progress).await;
             if json_out {
-                let mut status = render::status_json(&progress);
-                status["workflow_stopped"] = json!(stopped);
-                println!("{status}");
+                println!("{}", tollgate_client::render::request_json(&progress, stopped));
             } else {
                 println!("{}", render::status_text(&progress));
                 if let Some(how) = stopped {
@@ -409,14 +411,14 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::List { stage, limit } => {
             let stage = match stage {
                 Some(s) => Some(Stage::from_label(&s).ok_or_else(|| {
-                    CliError::Refused(format!(
+                    ClientError::Refused(format!(
                         "--stage '{s}' is unknown; use one of REQUESTED, GENERATING, PLANNING, ESTIMATING, AWAITING_APPROVAL, APPLYING, ACTIVE, DESTROYING, DESTROYED, REJECTED, EXPIRED, FAILED, DRY_RUN_DONE, CANCELLED"
                     ))
                 })?),
                 None => None,
             };
             let client = client().await?;
-            let rows = ops::list(&client, stage, limit).await?;
+            let rows = requests::list(&client, stage, limit).await?;
             if json_out {
                 println!("{}", json!({ "requests": rows }));
             } else if rows.is_empty() {
@@ -427,34 +429,35 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Approve { id, user, comment, plan } => {
             let client = client().await?;
-            let ack = ops::decide(&client, &id, DecisionKind::Approve, &user, &comment, plan.as_deref().unwrap_or(""))
-                .await?;
+            let ack =
+                requests::decide(&client, &id, DecisionKind::Approve, &user, &comment, plan.as_deref().unwrap_or(""))
+                    .await?;
             print_ack(&id, &ack, json_out);
         }
         Command::Reject { id, user, reason } => {
             let client = client().await?;
-            let ack = ops::decide(&client, &id, DecisionKind::Reject, &user, &reason, "").await?;
+            let ack = requests::decide(&client, &id, DecisionKind::Reject, &user, &reason, "").await?;
             print_ack(&id, &ack, json_out);
         }
         Command::Keep { id, user } => {
             let client = client().await?;
-            let ack = ops::keep(&client, &id, &user).await?;
+            let ack = requests::keep(&client, &id, &user).await?;
             print_ack(&id, &ack, json_out);
         }
         Command::Destroy { id, user } => {
             let client = client().await?;
-            let ack = ops::destroy(&client, &id, &user).await?;
+            let ack = requests::destroy(&client, &id, &user).await?;
             print_ack(&id, &ack, json_out);
         }
         Command::Cancel { id, user, reason } => {
             let client = client().await?;
-            let ack = ops::cancel(&client, &id, &user, &reason).await?;
+            let ack = requests::cancel(&client, &id, &user, &reason).await?;
             print_ack(&id, &ack, json_out);
         }
         Command::Reconcile { dry_run } => {
             let config = load_config(&cli.config)?;
             let client = client().await?;
-            let report = ops::reconcile(&client, &config.task_queue, dry_run).await?;
+            let report = requests::reconcile(&client, &config.task_queue, dry_run).await?;
             if json_out {
                 println!("{}", render::reconcile_json(&report));
             } else {
@@ -505,7 +508,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             let db_file = db.unwrap_or_else(|| config.data_dir.join("temporal.db"));
             dev::run(&config, dev::DevOptions { port, ui_port, db_file })
                 .await
-                .map_err(|e| CliError::Failed(format!("{e:#}")))?;
+                .map_err(|e| ClientError::Failed(format!("{e:#}")))?;
         }
     }
     Ok(())
@@ -537,7 +540,7 @@ async fn watch_progress(
     id: &str,
     follow: bool,
     quiet: bool,
-) -> Result<Progress, CliError> {
+) -> Result<Progress, ClientError> {
     let fancy = !quiet && std::io::stderr().is_terminal();
     let multi = MultiProgress::new();
     let running =
@@ -553,7 +556,7 @@ async fn watch_progress(
     let mut printed: Option<usize> = None;
     let mut last_stage = Stage::Unspecified;
     loop {
-        let p = ops::progress(client, id).await?;
+        let p = requests::progress(client, id).await?;
         // Plain output shows only what happens while watching (the status follows anyway).
         let printed = printed
             .get_or_insert_with(|| p.timeline.iter().take_while(|t| tollgate_proto::ms(&t.ended_at) > 0).count());
@@ -599,7 +602,7 @@ async fn watch_progress(
         stage_bar.set_message(format!("{id}: {}", stage.label()));
         // A terminated workflow never reaches a final stage: stop watching it.
         let settled = if follow { stage.is_terminal() } else { stage.is_settled() }
-            || ops::stopped_without_ending(client, id, &p).await.is_some();
+            || requests::stopped_without_ending(client, id, &p).await.is_some();
         if settled {
             stage_bar.finish_and_clear();
             return Ok(p);

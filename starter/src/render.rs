@@ -1,119 +1,11 @@
-//! Human and JSON views of a request.
+//! What people read: `status`, `list`, `reconcile` and `policy check` as text (and the
+//! reconcile report as JSON); a request's JSON is `tollgate_client::render`.
 
 use serde_json::{Value, json};
+use tollgate_client::render::time_or_null;
+use tollgate_client::requests::ListedRequest;
 use tollgate_proto::{DecisionKind, PolicyFinding, Progress, ReconcileReport};
 use tollgate_workflows::fmt_time_ms;
-
-use crate::ops::ListedRequest;
-
-fn time_or_null(t: &Option<tollgate_proto::Timestamp>) -> Value {
-    let ms = tollgate_proto::ms(t);
-    if ms > 0 { Value::String(fmt_time_ms(ms)) } else { Value::Null }
-}
-
-/// The `status --output json` object.
-pub fn status_json(p: &Progress) -> Value {
-    let request = p.request.clone().unwrap_or_default();
-    let decisions: Vec<Value> = p
-        .decisions
-        .iter()
-        .map(|d| {
-            json!({
-                "user": d.user,
-                "decision": if d.kind == DecisionKind::Reject as i32 { "reject" } else { "approve" },
-                "comment": d.comment,
-                "plan_digest": d.plan_digest,
-                "at": time_or_null(&d.at),
-            })
-        })
-        .collect();
-    let timeline: Vec<Value> = p
-        .timeline
-        .iter()
-        .map(|t| {
-            json!({
-                "step": t.step,
-                "started_at": time_or_null(&t.started_at),
-                "ended_at": time_or_null(&t.ended_at),
-                "attempts": t.attempts,
-                "outcome": t.outcome,
-            })
-        })
-        .collect();
-    json!({
-        "request_id": p.request_id,
-        "stage": p.stage_enum().label(),
-        "kind": request.kind,
-        "name": request.name,
-        "requester": request.requester,
-        "environment": request.environment,
-        "region": request.region,
-        "params": request.params,
-        "monthly_cost": p.cost.as_ref().map(|c| c.monthly_total),
-        "cost": p.cost.as_ref().map(|c| json!({
-            "currency": c.currency,
-            "lines": c.lines.iter().map(|l| json!({"address": l.address, "monthly": l.monthly, "description": l.description})).collect::<Vec<_>>(),
-            "unpriced": c.unpriced.iter().map(|u| json!({"address": u.address, "reason": u.reason})).collect::<Vec<_>>(),
-            "assumptions": c.assumptions,
-            "price_book": c.price_book_version,
-        })),
-        "approval_required": p.gate.as_ref().map(|g| g.approval_required),
-        "gate": p.gate.as_ref().map(|g| json!({
-            "approval_required": g.approval_required,
-            "baseline_monthly_cost": g.baseline_monthly_cost,
-            "estimated_monthly_cost": g.estimated_monthly_cost,
-            "increase_percent": g.increase_percent,
-            "threshold_percent": g.threshold_percent,
-            "baseline_source": g.baseline_source,
-            "budget": g.budget.as_ref().map(|b| json!({
-                "name": b.name, "members": b.members, "monthly_limit": b.monthly_limit,
-                "hard_cap": (b.hard_cap > 0.0).then_some(b.hard_cap), "spent": b.spent,
-            })),
-            "deciding": g.deciding,
-            "refused": g.refused,
-            "reason": g.reason,
-        })),
-        "findings": findings_json(&p.findings),
-        "drift": p.drift.iter().map(|d| json!({
-            "at": time_or_null(&d.at),
-            "changes": d.changes.iter().map(|c| json!({"address": c.address, "actions": c.actions, "attributes": c.changed_attributes})).collect::<Vec<_>>(),
-            "action": d.action,
-            "plan_digest": d.plan_digest,
-        })).collect::<Vec<_>>(),
-        "last_drift_check": time_or_null(&p.last_drift_check),
-        "policy_pack": p.policy_pack,
-        "approvals": decisions,
-        "required_approvals": p.required_approvals,
-        "approval_deadline": time_or_null(&p.approval_deadline),
-        "plan_digest": p.plan_digest,
-        "plan": p.plan.as_ref().map(|s| json!({
-            "to_add": s.to_add, "to_change": s.to_change, "to_destroy": s.to_destroy,
-            "resources": s.changes.iter().map(|c| &c.address).collect::<Vec<_>>(),
-        })),
-        "created_at": time_or_null(&p.created_at),
-        "expires_at": time_or_null(&p.expires_at),
-        "max_expires_at": time_or_null(&p.max_expires_at),
-        "extensions": p.extensions,
-        "outputs": p.outputs,
-        "access_instructions": p.access_instructions,
-        "final_reason": p.final_reason,
-        "refusals": p.refusals.iter().map(|r| json!({
-            "code": r.code, "message": r.message, "source": r.source, "at": time_or_null(&r.at),
-        })).collect::<Vec<_>>(),
-        "cancellation": p.cancellation.as_ref().map(|c| json!({
-            "by": c.by,
-            "reason": c.reason,
-            "at": time_or_null(&c.at),
-            "stage": tollgate_proto::Stage::try_from(c.stage).unwrap_or_default().label(),
-        })),
-        "failure": p.failure.as_ref().map(|f| json!({
-            "step": f.step, "type": f.type_name, "non_retryable": f.non_retryable, "timed_out": f.timed_out,
-            "message": f.message,
-        })),
-        "pending_undo": p.undo.iter().map(|u| json!({"step": u.step, "action": u.action, "description": u.description})).collect::<Vec<_>>(),
-        "timeline": timeline,
-    })
-}
 
 /// The `reconcile --output json` object.
 pub fn reconcile_json(r: &ReconcileReport) -> Value {
@@ -163,22 +55,6 @@ pub fn stopped_note(how: &str) -> String {
     format!(
         "Stopped    the workflow was {how} by Temporal: no Tollgate code ran after that, so the stage above is where it stopped; `tollgate reconcile` destroys what it left"
     )
-}
-
-/// Policy findings as JSON objects.
-pub fn findings_json(findings: &[PolicyFinding]) -> Value {
-    findings
-        .iter()
-        .map(|f| {
-            json!({
-                "rule": f.rule_id,
-                "control": f.control,
-                "level": tollgate_workflows::policy::level_label(f),
-                "address": f.address,
-                "message": f.message,
-            })
-        })
-        .collect()
 }
 
 /// `tollgate policy check`: one line per finding and a verdict.
@@ -394,33 +270,6 @@ Approvals  1 of 2 (carol approved)
 Timeline
   plan                              0.5s  2 attempts  ok";
         assert_eq!(status_text(&sample()), expected);
-    }
-
-    #[test]
-    fn status_json_has_the_documented_fields() {
-        let v = status_json(&sample());
-        for key in [
-            "request_id",
-            "stage",
-            "monthly_cost",
-            "approval_required",
-            "approvals",
-            "expires_at",
-            "outputs",
-            "timeline",
-        ] {
-            assert!(v.get(key).is_some(), "missing {key}");
-        }
-        assert_eq!(v["stage"], "AWAITING_APPROVAL");
-        assert_eq!(v["monthly_cost"], 732.3);
-        assert_eq!(v["approvals"][0]["user"], "carol");
-        assert_eq!(v["approvals"][0]["at"], "2026-11-21T09:30:00Z");
-        assert_eq!(v["expires_at"], Value::Null);
-        assert_eq!(v["timeline"][0]["attempts"], 2);
-        assert_eq!(
-            v["findings"][0],
-            json!({"rule": "iac-version-tag", "control": "CM-3", "level": "warn", "address": "aws_db_instance.this", "message": "no IacVersion tag"})
-        );
     }
 
     #[test]

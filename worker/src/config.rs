@@ -11,10 +11,11 @@ use tollgate_activities::budget::{BaselineSource, BudgetConfig, CostPolicy};
 use tollgate_activities::cost_explorer::CostExplorerConfig;
 use tollgate_activities::engine::sandbox::SandboxConfig;
 use tollgate_activities::engine::terraform::TerraformConfig;
-use tollgate_activities::faults::{self, Faults};
+use tollgate_activities::faults::Faults;
 use tollgate_activities::policy::{self, PolicyConfig};
 use tollgate_activities::sources::SourceConfig;
 use tollgate_proto::Settings;
+use tollgate_workflows::activities::ActivityName;
 use tollgate_workflows::{defaults, fmt_duration_ms};
 
 /// Where the configuration file is looked for when no path is given.
@@ -709,12 +710,13 @@ impl Config {
                 ),
             ));
         }
-        let fault_activities = raw.faults.activities.unwrap_or_default();
-        if let Some(bad) = fault_activities.iter().find(|a| !faults::ACTIVITIES.contains(&a.as_str())) {
-            return Err(err(
-                "faults.activities",
-                format!("unknown activity '{bad}'; use {}", faults::ACTIVITIES.join(", ")),
-            ));
+        let mut fault_activities = Vec::new();
+        for name in raw.faults.activities.unwrap_or_default() {
+            let Some(activity) = ActivityName::parse(&name) else {
+                let known: Vec<&str> = ActivityName::ALL.iter().map(|a| a.as_str()).collect();
+                return Err(err("faults.activities", format!("unknown activity '{name}'; use {}", known.join(", "))));
+            };
+            fault_activities.push(activity);
         }
         let sandbox_defaults = SandboxConfig::default();
         let sandbox = SandboxConfig {

@@ -1,13 +1,12 @@
 //! The Tollgate worker: configuration, logging, connection, registration and the run loop.
 
 pub mod config;
-pub mod namespace;
 pub mod schedule;
 
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use temporalio_client::{Client, ClientOptions, Connection, envconfig::LoadClientConfigProfileOptions};
+use temporalio_client::Client;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 use tollgate_activities::{
     TollgateActivities,
@@ -16,11 +15,11 @@ use tollgate_activities::{
     engine::Engine,
     engine::sandbox::SandboxEngine,
     engine::terraform::TerraformEngine,
-    links::LinkSigner,
     notify::Channel,
     slack,
     sources::ModuleSources,
 };
+use tollgate_client::{links::LinkSigner, namespace};
 use tollgate_workflows::{ApprovalWorkflow, ProvisionWorkflow, ReconcileWorkflow};
 
 pub use config::{
@@ -38,20 +37,7 @@ pub fn init_logging(level: &str) {
         .try_init();
 }
 
-/// Connects with the SDK's envconfig: `TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE`, profiles.
-pub async fn connect() -> anyhow::Result<Client> {
-    let (conn_opts, client_opts) =
-        ClientOptions::load_from_config(LoadClientConfigProfileOptions::default()).map_err(|e| {
-            anyhow::anyhow!(
-                "reading Temporal connection settings (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, profile): {e:?}"
-            )
-        })?;
-    let target = conn_opts.target.to_string();
-    let connection = Connection::connect(conn_opts)
-        .await
-        .with_context(|| format!("connecting to Temporal at {target}; is the server running (tollgate dev)?"))?;
-    Ok(Client::new(connection, client_opts)?)
-}
+pub use tollgate_client::connect;
 
 /// The activity implementations for `config`; `client` lets the reconciler ask Temporal
 /// about requests.

@@ -90,3 +90,91 @@ impl ProvisionActivities {
 pub mod defs {
     pub use super::provision_activities::*;
 }
+
+/// Every activity by name: the declarations above, the fault wrapper and `[faults]
+/// activities` all use it. `as_str` is the Temporal activity type (the macro needs the same
+/// literal above; a test holds them equal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActivityName {
+    LoadSettings,
+    GenerateModule,
+    Plan,
+    CheckPolicy,
+    EstimateCost,
+    CostContext,
+    Apply,
+    Destroy,
+    Notify,
+    ListHoldings,
+    RequestStates,
+}
+
+impl ActivityName {
+    pub const ALL: [ActivityName; 11] = [
+        ActivityName::LoadSettings,
+        ActivityName::GenerateModule,
+        ActivityName::Plan,
+        ActivityName::CheckPolicy,
+        ActivityName::EstimateCost,
+        ActivityName::CostContext,
+        ActivityName::Apply,
+        ActivityName::Destroy,
+        ActivityName::Notify,
+        ActivityName::ListHoldings,
+        ActivityName::RequestStates,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActivityName::LoadSettings => "load_settings",
+            ActivityName::GenerateModule => "generate_module",
+            ActivityName::Plan => "plan",
+            ActivityName::CheckPolicy => "check_policy",
+            ActivityName::EstimateCost => "estimate_cost",
+            ActivityName::CostContext => "cost_context",
+            ActivityName::Apply => "apply",
+            ActivityName::Destroy => "destroy",
+            ActivityName::Notify => "notify",
+            ActivityName::ListHoldings => "list_holdings",
+            ActivityName::RequestStates => "request_states",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<ActivityName> {
+        ActivityName::ALL.into_iter().find(|a| a.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for ActivityName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use temporalio_common::ActivityDefinition;
+
+    /// The macro takes a literal; this holds every literal equal to the enum's name.
+    #[test]
+    fn declared_names_are_the_enum_names() {
+        let declared: [(&str, ActivityName); 11] = [
+            (defs::LoadSettings.name(), ActivityName::LoadSettings),
+            (defs::GenerateModule.name(), ActivityName::GenerateModule),
+            (defs::Plan.name(), ActivityName::Plan),
+            (defs::CheckPolicy.name(), ActivityName::CheckPolicy),
+            (defs::EstimateCost.name(), ActivityName::EstimateCost),
+            (defs::CostContext.name(), ActivityName::CostContext),
+            (defs::Apply.name(), ActivityName::Apply),
+            (defs::Destroy.name(), ActivityName::Destroy),
+            (defs::Notify.name(), ActivityName::Notify),
+            (defs::ListHoldings.name(), ActivityName::ListHoldings),
+            (defs::RequestStates.name(), ActivityName::RequestStates),
+        ];
+        for (name, activity) in declared {
+            assert_eq!(name, activity.as_str());
+            assert_eq!(ActivityName::parse(name), Some(activity));
+        }
+    }
+}

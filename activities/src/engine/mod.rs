@@ -8,6 +8,7 @@ pub mod sandbox;
 pub mod terraform;
 
 use std::collections::BTreeMap;
+use tollgate_workflows::failure::FailureType;
 
 use futures::future::BoxFuture;
 
@@ -50,15 +51,15 @@ impl EngineError {
         }
     }
 
-    pub fn type_name(&self) -> &'static str {
+    pub fn type_name(&self) -> FailureType {
         match self {
-            EngineError::InvalidModule(_) => "InvalidModule",
-            EngineError::PlanConflict(_) => "DigestMismatch",
-            EngineError::Io(_) => "EngineIo",
-            EngineError::Transient(_) => "EngineTransient",
-            EngineError::StalePlan(_) => "StalePlan",
-            EngineError::Cancelled(_) => "Cancelled",
-            EngineError::Config(_) => "EngineConfig",
+            EngineError::InvalidModule(_) => FailureType::InvalidModule,
+            EngineError::PlanConflict(_) => FailureType::DigestMismatch,
+            EngineError::Io(_) => FailureType::EngineIo,
+            EngineError::Transient(_) => FailureType::EngineTransient,
+            EngineError::StalePlan(_) => FailureType::StalePlan,
+            EngineError::Cancelled(_) => FailureType::Cancelled,
+            EngineError::Config(_) => FailureType::EngineConfig,
         }
     }
 }

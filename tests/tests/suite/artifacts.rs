@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use temporalio_client::WorkflowFetchHistoryOptions;
 use tollgate_activities::artifacts::{ArtifactError, ArtifactKind, ArtifactStore, Key};
+use tollgate_client::requests;
 use tollgate_proto::Stage;
-use tollgate_starter::ops;
 use tollgate_workflows::ProvisionWorkflow;
 
 use crate::common::{TestEnv, start_moto};
@@ -83,7 +83,7 @@ async fn a_request_keeps_its_artifacts_in_s3_encrypted_with_only_digests_in_hist
     assert!(text.contains(&active.state_digest), "the state digest is in history");
     assert!(!text.contains("tollgate_plan_file") && !text.contains("\"resources\""), "no plan or state in history");
 
-    ops::destroy(&env.client, &id, "alice").await.unwrap();
+    requests::destroy(&env.client, &id, "alice").await.unwrap();
     env.wait_for(&id, Stage::Destroyed, 60).await;
     worker.kill();
     env.shutdown().await;

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use crate::common::TestEnv;
 use temporalio_client::{WorkflowCancelOptions, WorkflowDescribeOptions, WorkflowExecutionStatus};
+use tollgate_client::{ClientError, requests};
 use tollgate_proto::Stage;
-use tollgate_starter::ops::{self, CliError};
 use tollgate_workflows::ProvisionWorkflow;
 use tollgate_workflows::refusal::Code;
 
@@ -77,8 +77,8 @@ async fn cancelled_while_awaiting_approval_tells_the_approvers() {
     assert_eq!(ended["recipients"], serde_json::json!(["alice", "carol", "dave"]));
     assert_eq!(execution_status(&env, &id).await, WorkflowExecutionStatus::Canceled);
     // A late approval is refused: the request has ended.
-    match ops::decide(&env.client, &id, tollgate_proto::DecisionKind::Approve, "carol", "", "").await {
-        Err(CliError::Refusal(r)) => assert_eq!(r.code, Code::WrongStage),
+    match requests::decide(&env.client, &id, tollgate_proto::DecisionKind::Approve, "carol", "", "").await {
+        Err(ClientError::Refusal(r)) => assert_eq!(r.code, Code::WrongStage),
         other => panic!("{other:?}"),
     }
     env.shutdown().await;
@@ -132,7 +132,7 @@ async fn cancelled_while_destroying_lets_the_destroy_complete() {
     let env = TestEnv::start(&config("1s")).await;
     let id = env.request("ec2", "alice", &[]).await;
     env.wait_for(&id, Stage::Active, 60).await;
-    ops::destroy(&env.client, &id, "alice").await.unwrap();
+    requests::destroy(&env.client, &id, "alice").await.unwrap();
     env.wait_for(&id, Stage::Destroying, 30).await;
     cancel_through_temporal(&env, &id, "").await;
     let done = env.wait_for(&id, Stage::Cancelled, 60).await;
@@ -157,17 +157,17 @@ async fn tollgate_cancel_withdraws_at_any_stage() {
     env.wait_for(&waiting, Stage::AwaitingApproval, 30).await;
     env.wait_for(&active, Stage::Active, 30).await;
 
-    match ops::cancel(&env.client, &waiting, "mallory", "").await {
-        Err(CliError::Refusal(r)) => {
+    match requests::cancel(&env.client, &waiting, "mallory", "").await {
+        Err(ClientError::Refusal(r)) => {
             assert_eq!(r.code, Code::NotAllowed);
             assert_eq!(r.message, "mallory may not cancel this request: only the requester (alice) or an approver may");
         }
         other => panic!("{other:?}"),
     }
-    let ack = ops::cancel(&env.client, &waiting, "alice", "found a cheaper way").await.unwrap();
+    let ack = requests::cancel(&env.client, &waiting, "alice", "found a cheaper way").await.unwrap();
     assert!(ack.message.starts_with(&format!("alice cancelled {waiting}")), "{}", ack.message);
-    match ops::cancel(&env.client, &waiting, "carol", "").await {
-        Err(CliError::Refusal(r)) => assert!(matches!(r.code, Code::AlreadyEnding | Code::WrongStage), "{r:?}"),
+    match requests::cancel(&env.client, &waiting, "carol", "").await {
+        Err(ClientError::Refusal(r)) => assert!(matches!(r.code, Code::AlreadyEnding | Code::WrongStage), "{r:?}"),
         other => panic!("a second cancel is refused: {other:?}"),
     }
     let done = env.wait_for(&waiting, Stage::Cancelled, 30).await;
@@ -178,7 +178,7 @@ async fn tollgate_cancel_withdraws_at_any_stage() {
     assert_eq!(execution_status(&env, &waiting).await, WorkflowExecutionStatus::Completed);
 
     // An approver may withdraw someone else's active request.
-    ops::cancel(&env.client, &active, "dave", "budget freeze").await.unwrap();
+    requests::cancel(&env.client, &active, "dave", "budget freeze").await.unwrap();
     let done = env.wait_for(&active, Stage::Cancelled, 30).await;
     assert!(
         done.final_reason.starts_with("cancelled by dave (budget freeze) while ACTIVE; destroyed "),

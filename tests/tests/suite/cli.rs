@@ -68,7 +68,7 @@ async fn cli_commands_their_output_and_their_refusals() {
     assert_eq!(code, 3);
 
     // Bad requests are refused before anything starts.
-    let before = tollgate_starter::ops::list(&env.client, None, 100).await.unwrap().len();
+    let before = tollgate_client::requests::list(&env.client, None, 100).await.unwrap().len();
     for (args, reason) in [
         (vec!["request", "redis", "--requester", "alice"], "unknown kind 'redis': choose one of ec2, s3, rds"),
         (vec!["request", "ec2", "--requester", "alice", "--ttl", "2m"], "ttl 2m is above max_ttl 1m"),
@@ -87,7 +87,7 @@ async fn cli_commands_their_output_and_their_refusals() {
         assert!(err.contains(reason), "{args:?}: {err}");
         assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
     }
-    assert_eq!(tollgate_starter::ops::list(&env.client, None, 100).await.unwrap().len(), before, "nothing started");
+    assert_eq!(tollgate_client::requests::list(&env.client, None, 100).await.unwrap().len(), before, "nothing started");
 
     // approve, keep, list, destroy.
     let (code, out, err) = env.cli(&["approve", &big, "--as", "carol", "--comment", "ok", "-o", "json"]).await;

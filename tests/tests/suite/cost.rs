@@ -87,7 +87,7 @@ async fn the_ledger_is_the_baseline_and_budgets_ask_then_refuse() {
         gate.reason
     );
     assert!(gate.budget.is_none(), "erin has no budget");
-    tollgate_starter::ops::decide(&env.client, &first, DecisionKind::Approve, "carol", "", "").await.unwrap();
+    tollgate_client::requests::decide(&env.client, &first, DecisionKind::Approve, "carol", "", "").await.unwrap();
     env.wait_for(&first, Stage::Active, 60).await;
 
     // erin's box is the ledger now; alice's budget has room.

@@ -5,8 +5,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::common::{KillOnDrop, binary, free_port, temporal_bin, workspace};
+use tollgate_client::requests;
 use tollgate_proto::{ProvisionRequest, Stage};
-use tollgate_starter::{dev, ops};
+use tollgate_starter::dev;
 use tollgate_worker::Config;
 
 fn start_dev(dir: &std::path::Path, port: u16, ui_port: u16) -> Child {
@@ -61,7 +62,7 @@ async fn sigkilled_dev_leaves_no_server_and_a_restart_resumes_requests() {
     let request = ProvisionRequest { kind: "s3".into(), requester: "alice".into(), ..Default::default() };
     // The worker registers nothing here (dev registers the attributes), but give it a moment.
     let id = loop {
-        match ops::start_request(&client, &config.task_queue, &config.settings, request.clone()).await {
+        match requests::start_request(&client, &config.task_queue, &config.settings, request.clone()).await {
             Ok(id) => break id,
             Err(e) => {
                 eprintln!("waiting for tollgate dev: {e}");
@@ -71,7 +72,7 @@ async fn sigkilled_dev_leaves_no_server_and_a_restart_resumes_requests() {
     };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        if let Ok(p) = ops::progress(&client, &id).await
+        if let Ok(p) = requests::progress(&client, &id).await
             && p.stage_enum() == Stage::Active
         {
             break;
@@ -89,7 +90,7 @@ async fn sigkilled_dev_leaves_no_server_and_a_restart_resumes_requests() {
     let client = dev::connect_local(port, Duration::from_secs(60)).await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let resumed = loop {
-        match ops::progress(&client, &id).await {
+        match requests::progress(&client, &id).await {
             Ok(p) => break p,
             Err(e) if tokio::time::Instant::now() < deadline => {
                 eprintln!("waiting for the restarted worker: {e}");
@@ -99,10 +100,10 @@ async fn sigkilled_dev_leaves_no_server_and_a_restart_resumes_requests() {
         }
     };
     assert_eq!(resumed.stage_enum(), Stage::Active, "the request survived the restart");
-    ops::destroy(&client, &id, "alice").await.unwrap();
+    requests::destroy(&client, &id, "alice").await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let p = ops::progress(&client, &id).await.unwrap();
+        let p = requests::progress(&client, &id).await.unwrap();
         if p.stage_enum() == Stage::Destroyed {
             break;
         }

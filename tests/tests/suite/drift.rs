@@ -70,7 +70,7 @@ async fn both_actions(engine_config: impl Fn(&str) -> String) {
             assert_eq!(env.count(&id, "create"), 2, "nothing created twice");
         }
         assert_eq!(p.stage_enum(), Stage::Active);
-        tollgate_starter::ops::destroy(&env.client, &id, "alice").await.unwrap();
+        tollgate_client::requests::destroy(&env.client, &id, "alice").await.unwrap();
         env.wait_for(&id, Stage::Destroyed, 90).await;
         env.shutdown().await;
     }

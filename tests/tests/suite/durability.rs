@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::common::{KillOnDrop, TestEnv};
+use tollgate_client::requests;
 use tollgate_proto::Stage;
-use tollgate_starter::ops;
 
 fn spawn_worker(env: &TestEnv) -> KillOnDrop {
     env.spawn_worker_process()
@@ -44,7 +44,7 @@ async fn killed_worker_mid_apply_creates_each_resource_exactly_once() {
     assert_eq!(apply.attempts, 2, "the apply was retried after the kill");
     assert!(active.outputs["instance_id"].starts_with("i-"));
 
-    ops::destroy(&env.client, &id, "alice").await.unwrap();
+    requests::destroy(&env.client, &id, "alice").await.unwrap();
     env.wait_for(&id, Stage::Destroyed, 60).await;
     assert_eq!(env.count(&id, "destroy"), 2);
     worker.kill();

@@ -107,6 +107,12 @@ async fn generic_approvals_follow_the_rest_contract() {
     assert_eq!(status, 401, "no token");
     let (status, _) = http.post("/workflows", "tg_nobody", r#"{"action": "x", "requested_by": "agent"}"#).await;
     assert_eq!(status, 401, "unknown token");
+    // Who is calling comes first: a body that would be refused as 422 is 401 without a token.
+    for (path, body) in [("/workflows", "{not json"), (&format!("/workflows/{id}/approve") as &str, r#"{"typo": 1}"#)] {
+        let (status, answer) = http.call("POST", path, None, Some(body)).await;
+        assert_eq!(status, 401, "{path}: {answer}");
+        assert!(answer["detail"].get("field").is_none(), "no validation detail leaks: {answer}");
+    }
     let (status, answer) = http.post("/workflows", "tg_agent", r#"{"action": "x", "requested_by": "carol"}"#).await;
     assert_eq!(status, 403, "an agent cannot ask in someone else's name: {answer}");
     let (status, answer) = http.get(&format!("/workflows/{id}?wait=forever"), "tg_agent").await;
@@ -308,6 +314,16 @@ async fn provisioning_requests_are_decided_over_http_with_coded_refusals() {
     let (status, detail) = http.get(&format!("/requests/{id}"), "tg_carol").await;
     assert_eq!((status, detail["stage"].clone()), (200, json!("AWAITING_APPROVAL")), "{detail}");
     assert!(detail["plan"]["changes"].as_array().is_some_and(|c| !c.is_empty()), "{detail}");
+    // One rendering: the gateway's request is the CLI's `status -o json`.
+    let progress = tollgate_client::requests::progress(&env.client, &id).await.unwrap();
+    let cli = tollgate_client::render::request_json(&progress, None);
+    let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&detail), keys(&cli), "the same fields");
+    for field in ["request_id", "stage", "kind", "requester", "plan", "cost", "gate", "module", "plan_digest"] {
+        assert_eq!(detail[field], cli[field], "{field}");
+    }
+    let (status, answer) = http.call("POST", &format!("/requests/{id}/approve"), None, Some("{not json")).await;
+    assert_eq!(status, 401, "auth before the body: {answer}");
     let (status, _) = http.call("GET", "/requests", None, None).await;
     assert_eq!(status, 401);
     let (status, _) = http.get("/requests/req-nope", "tg_carol").await;
@@ -422,7 +438,7 @@ fn now_secs() -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signed_links_work_once_for_one_person_one_plan_until_they_expire() {
-    use tollgate_activities::links::{LinkAction, LinkClaims, new_link_id, sign};
+    use tollgate_client::links::{LinkAction, LinkClaims, new_link_id, sign};
     let env = TestEnv::start(LONG).await;
     let gateway = GatewayProcess::start(&env, "", &[("TOLLGATE_LINK_SECRET", "link-secret")]).await;
     let http = gateway.client();
@@ -502,7 +518,7 @@ async fn signed_links_work_once_for_one_person_one_plan_until_they_expire() {
         ..Default::default()
     });
     let refused =
-        tollgate_starter::ops::send_update(&env.client, &id, tollgate_workflows::ProvisionWorkflow::keep, again)
+        tollgate_client::requests::send_update(&env.client, &id, tollgate_workflows::ProvisionWorkflow::keep, again)
             .await
             .unwrap_err();
     assert_eq!(refused.code(), Some("link_used"), "{refused}");

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tollgate_activities::artifacts::ArtifactStore;
+use tollgate_client::requests;
 use tollgate_proto::{DecisionKind, ProvisionRequest, Stage};
-use tollgate_starter::ops;
 
 use crate::common::{LONG, TestEnv};
 
@@ -105,7 +105,7 @@ async fn the_repair_loop_turns_bad_answers_into_an_approved_module() {
     let waiting = env.wait_for(&id, Stage::AwaitingApproval, 60).await;
     assert!(waiting.gate.unwrap().reason.contains("an LLM wrote the module"));
     assert_eq!(waiting.module_source, "llm:scripted-1");
-    ops::decide(&env.client, &id, DecisionKind::Approve, "carol", "", "").await.unwrap();
+    requests::decide(&env.client, &id, DecisionKind::Approve, "carol", "", "").await.unwrap();
     let active = env.wait_for(&id, Stage::Active, 60).await;
     assert_eq!(active.outputs["bucket"], "applogs-logs");
     assert_eq!(active.access_instructions, ACCESS, "written by the LLM from the outputs");
@@ -137,7 +137,7 @@ async fn the_repair_loop_turns_bad_answers_into_an_approved_module() {
     assert_eq!(transcript["verdicts"][3], "");
     assert_eq!(transcript["messages"].as_array().unwrap().iter().filter(|m| m["role"] == "assistant").count(), 4);
 
-    ops::destroy(&env.client, &id, "alice").await.unwrap();
+    requests::destroy(&env.client, &id, "alice").await.unwrap();
     env.wait_for(&id, Stage::Destroyed, 60).await;
     assert_eq!(env.count(&id, "destroy"), 4, "bucket, access block, encryption, versioning");
     env.shutdown().await;

@@ -9,8 +9,8 @@ use temporalio_client::{WorkflowExecuteUpdateOptions, WorkflowSignalOptions};
 use temporalio_common::data_converters::RawValue;
 use temporalio_common::protos::temporal::api::common::v1::Payload;
 use temporalio_common::{HasWorkflowDefinition, SignalDefinition, UpdateDefinition};
+use tollgate_client::requests;
 use tollgate_proto::{Decision, Stage};
-use tollgate_starter::ops;
 use tollgate_workflows::{Incoming, ProvisionWorkflow};
 
 type Run = <ProvisionWorkflow as HasWorkflowDefinition>::Run;
@@ -128,7 +128,7 @@ async fn malformed_payloads_change_nothing_and_later_messages_work() {
     let approve = Incoming::new(Decision { user: "carol".into(), comment: "ok".into(), ..Default::default() });
     handle.signal(ProvisionWorkflow::approve_signal, approve, WorkflowSignalOptions::default()).await.unwrap();
     env.wait_for(&id, Stage::Active, 60).await;
-    ops::destroy(&env.client, &id, "alice").await.unwrap();
+    requests::destroy(&env.client, &id, "alice").await.unwrap();
     env.wait_for(&id, Stage::Destroyed, 60).await;
     env.shutdown().await;
 }

@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use crate::common::{BASE, TestEnv, binary};
+use tollgate_client::ClientError;
+use tollgate_client::namespace::{NamespaceError, ensure_search_attributes, missing_search_attributes};
 use tollgate_proto::Stage;
-use tollgate_starter::ops::CliError;
-use tollgate_worker::namespace::{NamespaceError, ensure_search_attributes, missing_search_attributes};
 use tollgate_workflows::search_attributes::REGISTRATION;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -23,7 +23,7 @@ async fn the_worker_registers_missing_search_attributes_on_a_bare_namespace() {
         ..Default::default()
     });
     match refused.await {
-        Err(CliError::Failed(why)) => {
+        Err(ClientError::Failed(why)) => {
             assert!(why.contains("the namespace lacks Tollgate's search attributes"), "{why}");
             assert!(
                 why.contains(
@@ -65,7 +65,7 @@ async fn the_worker_registers_missing_search_attributes_on_a_bare_namespace() {
     env.wait_for(&id, Stage::Active, 60).await;
     worker.kill();
     env.start_worker();
-    tollgate_starter::ops::destroy(&env.client, &id, "alice").await.unwrap();
+    tollgate_client::requests::destroy(&env.client, &id, "alice").await.unwrap();
     env.wait_for(&id, Stage::Destroyed, 60).await;
     env.shutdown().await;
 }

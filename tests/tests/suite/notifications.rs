@@ -12,7 +12,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
-use tollgate_activities::links::{LinkAction, verify};
+use tollgate_client::links::{LinkAction, verify};
 use tollgate_proto::Stage;
 use tollgate_worker::config::{ChannelConfig, LinksConfig, SlackTarget};
 

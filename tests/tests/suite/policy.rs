@@ -4,8 +4,8 @@
 //! rule stops the worker at start naming its file and line; `tollgate policy check` runs the
 //! same evaluation on any plan JSON.
 
+use tollgate_client::requests;
 use tollgate_proto::{DecisionKind, FindingLevel, ProvisionRequest, Stage};
-use tollgate_starter::ops;
 
 use crate::common::{LONG, TestEnv, binary, fixtures, git_repo, workspace};
 
@@ -120,7 +120,7 @@ async fn approval_findings_ask_a_human_and_warnings_are_shown() {
     );
     assert!(out.contains("Policy     warn     [AC-17 ssh-bastion] aws_security_group.ssh: opens SSH (22)"), "{out}");
 
-    ops::decide(&env.client, &id, DecisionKind::Approve, "carol", "jump host for the drill", "").await.unwrap();
+    requests::decide(&env.client, &id, DecisionKind::Approve, "carol", "jump host for the drill", "").await.unwrap();
     env.wait_for(&id, Stage::Active, 60).await;
     assert_eq!(env.count(&id, "create"), 1);
     env.shutdown().await;

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use crate::common::{LONG, TestEnv};
 use temporalio_client::{WorkflowDescribeOptions, WorkflowTerminateOptions};
+use tollgate_client::requests;
 use tollgate_proto::Stage;
-use tollgate_starter::ops;
 use tollgate_workflows::ProvisionWorkflow;
 
 async fn terminate(env: &TestEnv, id: &str) {
@@ -60,7 +60,7 @@ async fn a_terminated_request_is_cleaned_up_and_a_running_one_left_alone() {
     );
     assert_eq!(holds(&env, &orphan), 4);
 
-    let report = ops::reconcile(&env.client, &env.config.task_queue, false).await.unwrap();
+    let report = requests::reconcile(&env.client, &env.config.task_queue, false).await.unwrap();
     let found = report.findings.iter().find(|f| f.request_id == orphan).unwrap();
     assert_eq!((found.workflow_status.as_str(), found.action.as_str()), ("TERMINATED", "destroyed"));
     assert_eq!(holds(&env, &orphan), 0, "the leftovers are gone");
@@ -73,9 +73,9 @@ async fn a_terminated_request_is_cleaned_up_and_a_running_one_left_alone() {
     assert!(told["body"].as_str().unwrap().contains("ended terminated at stage 'ACTIVE'"), "{told}");
 
     // Nothing left to do; the running request still works.
-    let again = ops::reconcile(&env.client, &env.config.task_queue, false).await.unwrap();
+    let again = requests::reconcile(&env.client, &env.config.task_queue, false).await.unwrap();
     assert_eq!(again.summary, "1 request holds resources; all running; nothing to do");
-    ops::destroy(&env.client, &running, "bob").await.unwrap();
+    requests::destroy(&env.client, &running, "bob").await.unwrap();
     env.wait_for(&running, Stage::Destroyed, 60).await;
     env.shutdown().await;
 }

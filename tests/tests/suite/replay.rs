@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use crate::common::{BASE, TestEnv};
 use temporalio_client::{WorkflowCancelOptions, WorkflowFetchHistoryOptions, WorkflowHistory};
 use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
+use tollgate_client::requests;
 use tollgate_proto::{DecisionKind, Stage};
-use tollgate_starter::ops;
 use tollgate_workflows::{ApprovalWorkflow, ProvisionWorkflow, ReconcileWorkflow};
 
 /// Every ending the checked-in histories must cover.
@@ -135,9 +135,9 @@ async fn record() {
     let dry = env.dry_run_request("ec2", "alice").await;
 
     env.wait_for(&kept, Stage::AwaitingApproval, 60).await;
-    ops::decide(&env.client, &kept, DecisionKind::Approve, "carol", "recorded", "").await.unwrap();
+    requests::decide(&env.client, &kept, DecisionKind::Approve, "carol", "recorded", "").await.unwrap();
     env.wait_for(&rejected, Stage::AwaitingApproval, 60).await;
-    ops::decide(&env.client, &rejected, DecisionKind::Reject, "dave", "too big", "").await.unwrap();
+    requests::decide(&env.client, &rejected, DecisionKind::Reject, "dave", "too big", "").await.unwrap();
     env.wait_for(&cancel_waiting, Stage::AwaitingApproval, 60).await;
     env.client
         .get_workflow_handle::<ProvisionWorkflow>(&cancel_waiting)
@@ -145,9 +145,9 @@ async fn record() {
         .await
         .unwrap();
     env.wait_for(&kept, Stage::Active, 60).await;
-    ops::keep(&env.client, &kept, "alice").await.unwrap();
+    requests::keep(&env.client, &kept, "alice").await.unwrap();
     env.wait_for(&deleted, Stage::Active, 60).await;
-    ops::destroy(&env.client, &deleted, "alice").await.unwrap();
+    requests::destroy(&env.client, &deleted, "alice").await.unwrap();
     env.wait_for(&cancel_active, Stage::Active, 60).await;
     env.client
         .get_workflow_handle::<ProvisionWorkflow>(&cancel_active)
@@ -155,7 +155,7 @@ async fn record() {
         .await
         .unwrap();
     env.wait_for(&withdrawn, Stage::Active, 60).await;
-    ops::cancel(&env.client, &withdrawn, "bob", "recorded").await.unwrap();
+    requests::cancel(&env.client, &withdrawn, "bob", "recorded").await.unwrap();
 
     for (id, stage) in [
         (&expiry, Stage::Destroyed),
@@ -185,7 +185,7 @@ async fn record() {
     ] {
         save(&env, name, id, None).await;
     }
-    let report = ops::reconcile(&env.client, &env.config.task_queue, true).await.unwrap();
+    let report = requests::reconcile(&env.client, &env.config.task_queue, true).await.unwrap();
     assert_eq!(report.mode, "destroy");
     let reconcile_id = {
         use futures::StreamExt;
@@ -246,7 +246,7 @@ async fn record_policy() {
         TestEnv::start(&format!("{BASE}\n{source}\n[policy]\nlevels = {{ \"open-ingress\" = \"approval\" }}\n")).await;
     let approved = env.try_request(open_ssh()).await.unwrap();
     env.wait_for(&approved, Stage::AwaitingApproval, 60).await;
-    ops::decide(&env.client, &approved, DecisionKind::Approve, "carol", "recorded", "").await.unwrap();
+    requests::decide(&env.client, &approved, DecisionKind::Approve, "carol", "recorded", "").await.unwrap();
     env.wait_for(&approved, Stage::Destroyed, 90).await;
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     save(&env, "policy_approved", &approved, None).await;
@@ -305,8 +305,8 @@ async fn record_approvals() {
             ..Default::default()
         })
     };
-    ops::send_update(&env.client, &id, ProvisionWorkflow::approve, by_link("0123456789abcdef")).await.unwrap();
-    let again = ops::send_update(&env.client, &id, ProvisionWorkflow::approve, by_link("0123456789abcdef")).await;
+    requests::send_update(&env.client, &id, ProvisionWorkflow::approve, by_link("0123456789abcdef")).await.unwrap();
+    let again = requests::send_update(&env.client, &id, ProvisionWorkflow::approve, by_link("0123456789abcdef")).await;
     assert!(again.is_err());
     env.wait_for(&id, Stage::Destroyed, 90).await;
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;

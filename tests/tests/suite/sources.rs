@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use tollgate_activities::sources::{ModuleSources, SourceConfig, SourceError, content_digest};
+use tollgate_client::requests;
 use tollgate_proto::{ProvisionRequest, Stage};
-use tollgate_starter::ops;
 
 use crate::common::{TestEnv, binary, fixtures, git_repo, workspace};
 
@@ -156,7 +156,7 @@ async fn a_source_kind_runs_end_to_end_on_both_engines() {
         let waiting = env.wait_for(&id, Stage::AwaitingApproval, 60).await;
         let gate = waiting.gate.unwrap();
         assert!(gate.reason.contains("unpriced resources: aws_s3_bucket.logs"), "{}", gate.reason);
-        ops::decide(&env.client, &id, tollgate_proto::DecisionKind::Approve, "carol", "", "").await.unwrap();
+        requests::decide(&env.client, &id, tollgate_proto::DecisionKind::Approve, "carol", "", "").await.unwrap();
         let active = env.wait_for(&id, Stage::Active, 60).await;
         assert_eq!(active.outputs["bucket"], "app-logs-14d", "{text}");
         assert_eq!(
@@ -180,7 +180,7 @@ async fn a_source_kind_runs_end_to_end_on_both_engines() {
             done.final_reason
         );
 
-        ops::destroy(&env.client, &id, "alice").await.unwrap();
+        requests::destroy(&env.client, &id, "alice").await.unwrap();
         env.wait_for(&id, Stage::Destroyed, 60).await;
         assert_eq!(env.count(&id, "destroy"), 4);
         env.shutdown().await;

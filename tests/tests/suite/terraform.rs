@@ -17,8 +17,8 @@ use tollgate_activities::engine::sandbox::{SandboxConfig, SandboxEngine, read_ev
 use tollgate_activities::engine::terraform::{TerraformConfig, TerraformEngine};
 use tollgate_activities::engine::{Engine, EngineError, OpContext, Progress};
 use tollgate_activities::policy::{PolicyConfig, PolicySet};
+use tollgate_client::requests;
 use tollgate_proto::{DecisionKind, ProvisionRequest, Stage};
-use tollgate_starter::ops;
 use tollgate_workflows::ProvisionWorkflow;
 use tollgate_workflows::catalog::CATALOG;
 
@@ -275,7 +275,7 @@ async fn requests_run_end_to_end_on_terraform() {
 
     env.wait_for(&approved, Stage::AwaitingApproval, 60).await;
     assert!(env.events(&approved).is_empty(), "nothing is created before approval");
-    ops::decide(&env.client, &approved, DecisionKind::Approve, "carol", "ok", "").await.unwrap();
+    requests::decide(&env.client, &approved, DecisionKind::Approve, "carol", "ok", "").await.unwrap();
     let db = env.wait_for(&approved, Stage::Active, 60).await;
     assert!(db.outputs["endpoint"].ends_with(":5432"), "{:?}", db.outputs);
     assert!(db.outputs["master_user_secret_arn"].starts_with("arn:aws:secretsmanager:"), "{:?}", db.outputs);
@@ -326,7 +326,7 @@ async fn a_worker_killed_mid_apply_leaves_terraform_to_finish_and_the_retry_cont
     assert_eq!(apply.attempts, 2, "the apply was retried after the kill");
     assert!(active.outputs["instance_id"].starts_with("i-"), "{:?}", active.outputs);
 
-    ops::destroy(&env.client, &id, "alice").await.unwrap();
+    requests::destroy(&env.client, &id, "alice").await.unwrap();
     env.wait_for(&id, Stage::Destroyed, 90).await;
     assert_eq!(env.count(&id, "destroy"), 2);
     worker.kill();
@@ -348,7 +348,7 @@ async fn a_plan_gone_stale_goes_back_through_the_gate() {
     };
     let id = env.try_request(request).await.unwrap();
     env.wait_for(&id, Stage::AwaitingApproval, 60).await;
-    ops::decide(&env.client, &id, DecisionKind::Approve, "carol", "", "").await.unwrap();
+    requests::decide(&env.client, &id, DecisionKind::Approve, "carol", "", "").await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while env.count(&id, "create") == 0 {
         assert!(tokio::time::Instant::now() < deadline, "apply never started");
@@ -376,7 +376,7 @@ async fn a_plan_gone_stale_goes_back_through_the_gate() {
     let plan = again.plan.clone().unwrap();
     assert_eq!((plan.to_add, plan.to_change), (0, 1), "the new plan repairs the drift: {plan:?}");
     // carol's approval was for the old plan: she decides again, on this one.
-    ops::decide(&env.client, &id, DecisionKind::Approve, "carol", "", "").await.unwrap();
+    requests::decide(&env.client, &id, DecisionKind::Approve, "carol", "", "").await.unwrap();
     let active = env.wait_for(&id, Stage::Active, 90).await;
     assert_eq!(creates_by_type(&env, &id), once(&["aws_instance", "aws_security_group"]));
     assert_eq!(env.count(&id, "update"), 1);
@@ -384,7 +384,7 @@ async fn a_plan_gone_stale_goes_back_through_the_gate() {
     assert!(sg.unwrap().attributes["description"].as_str().unwrap().starts_with("Tollgate "));
     assert!(active.outputs["instance_id"].starts_with("i-"));
 
-    ops::destroy(&env.client, &id, "alice").await.unwrap();
+    requests::destroy(&env.client, &id, "alice").await.unwrap();
     env.wait_for(&id, Stage::Destroyed, 90).await;
     assert_eq!(env.count(&id, "destroy"), 2);
     worker.kill();

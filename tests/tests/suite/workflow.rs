@@ -2,8 +2,8 @@
 
 use crate::common::{BASE, TestEnv};
 use temporalio_client::WorkflowSignalOptions;
+use tollgate_client::{ClientError, requests};
 use tollgate_proto::{Decision, DecisionKind, ProvisionRequest, Stage};
-use tollgate_starter::ops::{self, CliError};
 use tollgate_workflows::refusal::Code;
 use tollgate_workflows::{Incoming, ProvisionWorkflow};
 
@@ -74,7 +74,7 @@ async fn approval_path_then_delete_destroys() {
     assert_eq!(needed["recipients"], serde_json::json!(["carol", "dave"]));
 
     let ack =
-        ops::decide(&env.client, &id, DecisionKind::Approve, "carol", "fine", &waiting.plan_digest).await.unwrap();
+        requests::decide(&env.client, &id, DecisionKind::Approve, "carol", "fine", &waiting.plan_digest).await.unwrap();
     assert_eq!(ack.message, format!("carol approved {id}"));
     let active = env.wait_for(&id, Stage::Active, 60).await;
     assert_eq!(active.decisions.len(), 1);
@@ -94,7 +94,7 @@ async fn approval_path_then_delete_destroys() {
     assert_eq!(created[1]["recipients"], serde_json::json!(["carol"]));
     assert!(created[1]["body"].as_str().unwrap().contains("approved by carol, was applied exactly as approved"));
 
-    ops::destroy(&env.client, &id, "alice").await.unwrap();
+    requests::destroy(&env.client, &id, "alice").await.unwrap();
     let done = env.wait_for(&id, Stage::Destroyed, 60).await;
     assert!(done.final_reason.starts_with("destroyed at the request of alice"), "{}", done.final_reason);
     assert_eq!(env.count(&id, "destroy"), 1);
@@ -108,7 +108,7 @@ async fn rejection_ends_the_request_and_applies_nothing() {
     let env = TestEnv::start(BASE).await;
     let id = env.request("rds", "alice", BIG_RDS).await;
     env.wait_for(&id, Stage::AwaitingApproval, 60).await;
-    ops::decide(&env.client, &id, DecisionKind::Reject, "dave", "too expensive", "").await.unwrap();
+    requests::decide(&env.client, &id, DecisionKind::Reject, "dave", "too expensive", "").await.unwrap();
     let done = env.wait_for(&id, Stage::Rejected, 30).await;
     assert_eq!(done.final_reason, "rejected by dave: too expensive");
     assert!(done.outputs.is_empty());
@@ -123,17 +123,17 @@ async fn refused_decisions_change_nothing() {
     let id = env.request("rds", "alice", BIG_RDS).await;
     let before = env.wait_for(&id, Stage::AwaitingApproval, 60).await;
 
-    let refused = |r: Result<_, CliError>| match r {
-        Err(CliError::Refusal(why)) => why.message,
+    let refused = |r: Result<_, ClientError>| match r {
+        Err(ClientError::Refusal(why)) => why.message,
         other => panic!("expected a refusal, got {other:?}"),
     };
-    let why = refused(ops::decide(&env.client, &id, DecisionKind::Approve, "alice", "", "").await);
+    let why = refused(requests::decide(&env.client, &id, DecisionKind::Approve, "alice", "", "").await);
     assert_eq!(why, "alice cannot approve their own request");
-    let why = refused(ops::decide(&env.client, &id, DecisionKind::Approve, "mallory", "", "").await);
+    let why = refused(requests::decide(&env.client, &id, DecisionKind::Approve, "mallory", "", "").await);
     assert_eq!(why, "mallory is not an approver (approving_users: carol, dave)");
-    let why = refused(ops::decide(&env.client, &id, DecisionKind::Approve, "carol", "", "sha256:0000").await);
+    let why = refused(requests::decide(&env.client, &id, DecisionKind::Approve, "carol", "", "sha256:0000").await);
     assert!(why.starts_with("this decision is for plan 0000 but the current plan is"), "{why}");
-    let why = refused(ops::keep(&env.client, &id, "alice").await);
+    let why = refused(requests::keep(&env.client, &id, "alice").await);
     assert_eq!(why, "request is AWAITING_APPROVAL; keep applies only to ACTIVE requests");
 
     // The signal path (the Web UI's) shares the handler: refused and recorded, nothing else.
@@ -161,7 +161,7 @@ async fn refused_decisions_change_nothing() {
     let signal = Incoming::new(Decision { user: "dave".into(), ..Default::default() });
     handle.signal(ProvisionWorkflow::approve_signal, signal, WorkflowSignalOptions::default()).await.unwrap();
     env.wait_for(&id, Stage::Active, 60).await;
-    ops::destroy(&env.client, &id, "dave").await.unwrap();
+    requests::destroy(&env.client, &id, "dave").await.unwrap();
     env.wait_for(&id, Stage::Destroyed, 60).await;
     env.shutdown().await;
 }
@@ -177,8 +177,8 @@ async fn approval_timeout_expires_with_reminders_and_nothing_applied() {
     env.wait_notification(&id, "ended", 10).await;
     let kinds = env.inbox.kinds_for(&id);
     assert!(kinds.iter().filter(|k| *k == "approval_reminder").count() >= 1, "{kinds:?}");
-    let why = match ops::decide(&env.client, &id, DecisionKind::Approve, "carol", "", "").await {
-        Err(CliError::Refusal(why)) => why,
+    let why = match requests::decide(&env.client, &id, DecisionKind::Approve, "carol", "", "").await {
+        Err(ClientError::Refusal(why)) => why,
         other => panic!("late approval must be refused: {other:?}"),
     };
     // Refused by the ended workflow, or by the stage check while its last notifications go out.
@@ -200,13 +200,13 @@ async fn keep_extends_until_the_max_ttl_cap() {
     let (created, first) = (tollgate_proto::ms(&active.created_at), tollgate_proto::ms(&active.expires_at));
     assert_eq!(first - created, 8_000);
 
-    let ack = ops::keep(&env.client, &id, "alice").await.unwrap();
+    let ack = requests::keep(&env.client, &id, "alice").await.unwrap();
     assert_eq!(tollgate_proto::ms(&ack.expires_at), first + 8_000);
-    let ack = ops::keep(&env.client, &id, "carol").await.unwrap();
+    let ack = requests::keep(&env.client, &id, "carol").await.unwrap();
     assert_eq!(tollgate_proto::ms(&ack.expires_at), created + 20_000, "capped at max_ttl");
     assert!(ack.message.ends_with("(the max_ttl cap)"), "{}", ack.message);
-    match ops::keep(&env.client, &id, "alice").await {
-        Err(CliError::Refusal(why)) => {
+    match requests::keep(&env.client, &id, "alice").await {
+        Err(ClientError::Refusal(why)) => {
             assert_eq!(
                 (why.code, why.message.as_str()),
                 (Code::OverMaxTtl, "already at the max_ttl cap; it cannot be kept longer")
@@ -214,8 +214,10 @@ async fn keep_extends_until_the_max_ttl_cap() {
         }
         other => panic!("{other:?}"),
     }
-    match ops::keep(&env.client, &id, "mallory").await {
-        Err(CliError::Refusal(why)) => assert!(why.message.starts_with("mallory may not keep this request"), "{why}"),
+    match requests::keep(&env.client, &id, "mallory").await {
+        Err(ClientError::Refusal(why)) => {
+            assert!(why.message.starts_with("mallory may not keep this request"), "{why}")
+        }
         other => panic!("{other:?}"),
     }
     let p = env.progress(&id).await;
@@ -266,7 +268,7 @@ async fn transient_engine_faults_are_retried() {
         assert_eq!(entry.attempts, 3, "{step} took its retries");
     }
     assert_eq!(env.count(&id, "create"), 4, "retries never create twice");
-    ops::destroy(&env.client, &id, "alice").await.unwrap();
+    requests::destroy(&env.client, &id, "alice").await.unwrap();
     env.wait_for(&id, Stage::Destroyed, 60).await;
     env.shutdown().await;
 }
@@ -316,7 +318,7 @@ async fn long_lives_continue_as_new_and_still_expire() {
         assert!(tokio::time::Instant::now() < deadline, "never continued as new");
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    let ack = ops::keep(&env.client, &id, "alice").await.unwrap();
+    let ack = requests::keep(&env.client, &id, "alice").await.unwrap();
     let done = env.wait_for(&id, Stage::Destroyed, 60).await;
     assert!(done.continued_as_new >= 1);
     assert_eq!(done.extensions, 1);

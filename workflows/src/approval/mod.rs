@@ -9,12 +9,14 @@ use std::time::Duration;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{SyncWorkflowContext, TimerOptions, WorkflowContext, WorkflowContextView, WorkflowResult};
 use tollgate_proto::{
-    ApprovalDecision, ApprovalInput, ApprovalRecord, ApprovalStatus, Notification, NotificationKind, NotifyInput,
+    ApprovalDecision, ApprovalInput, ApprovalRecord, ApprovalStatus, Notification, NotificationKind, TimelineEntry,
 };
 
-use crate::activities::defs as act;
 use crate::incoming::Incoming;
-use crate::provision::{ALL_CHANNELS, epoch_ms, patches, standalone_notify_options};
+use crate::kit::clock::epoch_ms;
+use crate::kit::notify::{self, ALL_CHANNELS};
+use crate::kit::{Tracked, options};
+use crate::patches;
 use crate::refusal::Refusal;
 
 /// The workflow type name.
@@ -131,16 +133,19 @@ impl ApprovalWorkflow {
     }
 }
 
+impl Tracked for ApprovalWorkflow {
+    fn timeline_mut(&mut self) -> &mut Vec<TimelineEntry> {
+        &mut self.record.timeline
+    }
+}
+
 impl ApprovalWorkflow {
     /// One notification through every channel of the worker; a failure is logged by the
     /// activity and never changes the approval.
     async fn tell(ctx: &mut WorkflowContext<Self>, sequence: u32, notification: Notification) {
-        let input = NotifyInput {
-            channel: ALL_CHANNELS.to_string(),
-            delivery_id: format!("{}/{sequence}", notification.request_id),
-            notification: Some(notification),
-        };
-        let _ = ctx.execute_activity(act::Notify, input, standalone_notify_options()).await;
+        let delivery_id = format!("{}/{sequence}", notification.request_id);
+        let channels = [ALL_CHANNELS.to_string()];
+        notify::send(ctx, notification, &channels, |_| delivery_id.clone(), options::standalone_notify()).await;
     }
 
     fn check(&self, m: &Incoming<ApprovalDecision>) -> Result<(rules::Verdict, ApprovalDecision), Refusal> {

@@ -6,8 +6,9 @@ use tollgate_proto::{NotificationKind, ProvisionInput, Settings, Stage};
 
 use super::compensation::{self, checkpoint};
 use super::display::{self, set_stage};
-use super::steps::{self, ms, now_ms};
-use super::{Flow, ProvisionWorkflow, drift_check, patches};
+use super::{Flow, ProvisionWorkflow, drift_check, notifications};
+use crate::kit::clock;
+use crate::patches;
 use crate::{lifecycle, search_attributes as sa};
 
 pub(super) async fn live(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> Result<(), Flow> {
@@ -34,15 +35,15 @@ pub(super) async fn live(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> Result
         if let Some(cmd) = ctx.state(|s| s.destroy_requested.clone()) {
             break format!("destroyed at the request of {}", cmd.user);
         }
-        if drift_on && now_ms(ctx) >= next_drift {
+        if drift_on && clock::now_ms(ctx) >= next_drift {
             drift_check::check(ctx, &settings).await?;
-            next_drift = now_ms(ctx) + drift_every;
+            next_drift = clock::now_ms(ctx) + drift_every;
             continue;
         }
         let (expires_at, last_warning) = ctx.state(|s| {
             (tollgate_proto::ms(&s.progress.expires_at), tollgate_proto::ms(&s.progress.last_expiry_warning))
         });
-        let now = now_ms(ctx);
+        let now = clock::now_ms(ctx);
         match lifecycle::next(now, expires_at, grace, last_warning) {
             lifecycle::Next::Destroy => break "expired".to_string(),
             lifecycle::Next::Warn { first } => {
@@ -53,7 +54,7 @@ pub(super) async fn live(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> Result
                 };
                 let body = ctx.state(|s| display::expiry_body(&s.progress, &requester));
                 ctx.state_mut(|s| s.progress.last_expiry_warning = tollgate_proto::at(now));
-                steps::notify(ctx, kind, std::slice::from_ref(&requester), subject, body).await;
+                notifications::notify(ctx, kind, std::slice::from_ref(&requester), subject, body).await;
             }
             lifecycle::Next::SleepUntil(at) => {
                 if should_continue_as_new(ctx, &settings) {
@@ -67,7 +68,8 @@ pub(super) async fn live(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> Result
                 // cancel), or on a Temporal cancellation; the loop's first check ends it.
                 let version = ctx.state(|s| s.version);
                 let wake = if drift_on { at.min(next_drift) } else { at };
-                let sleep = TimerOptions::builder(ms(wake - now)).summary("lifecycle wait".to_string()).build();
+                let sleep =
+                    TimerOptions::builder(clock::wait_ms(wake - now)).summary("lifecycle wait".to_string()).build();
                 temporalio_sdk::workflows::select! {
                     _ = ctx.timer(sleep) => {}
                     _ = ctx.wait_condition(move |s: &ProvisionWorkflow| s.version != version) => {}

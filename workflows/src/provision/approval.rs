@@ -6,8 +6,9 @@ use tollgate_proto::{DecisionKind, NotificationKind, ProvisionRequest, Settings,
 
 use super::compensation::checkpoint;
 use super::display::{self, finish, set_stage};
-use super::steps::{self, ms, now_ms};
+use super::notifications;
 use super::{Flow, ProvisionWorkflow};
+use crate::kit::{self, clock};
 use crate::{fmt_duration_ms, quorum};
 
 /// Returns true when approved; false when the request ended (rejected or expired).
@@ -16,7 +17,7 @@ pub(super) async fn await_approval(
     settings: &Settings,
     request: &ProvisionRequest,
 ) -> Result<bool, Flow> {
-    let started = now_ms(ctx);
+    let started = clock::now_ms(ctx);
     let deadline = started + tollgate_proto::span_ms(&settings.approval_timeout) as i64;
     ctx.state_mut(|s| s.progress.approval_deadline = tollgate_proto::at(deadline));
     set_stage(ctx, Stage::AwaitingApproval);
@@ -24,7 +25,7 @@ pub(super) async fn await_approval(
     let mut everyone = vec![request.requester.clone()];
     everyone.extend(approvers.iter().cloned());
     let body = ctx.state(|s| display::approval_needed_body(&s.progress, deadline));
-    steps::notify(ctx, NotificationKind::ApprovalNeeded, &approvers, "approval needed", body).await;
+    notifications::notify(ctx, NotificationKind::ApprovalNeeded, &approvers, "approval needed", body).await;
 
     let required = settings.required_approvals.max(1);
     let grace = tollgate_proto::span_ms(&settings.grace_period).max(1) as i64;
@@ -53,7 +54,7 @@ pub(super) async fn await_approval(
             }
             quorum::Verdict::Pending { .. } => {}
         }
-        let now = now_ms(ctx);
+        let now = clock::now_ms(ctx);
         if now >= deadline {
             close_wait(ctx, started, "no decision in time".into());
             let reason = format!(
@@ -66,7 +67,7 @@ pub(super) async fn await_approval(
         }
         if now >= next_reminder {
             let body = ctx.state(|s| display::approval_reminder_body(&s.progress, deadline, required));
-            steps::notify(ctx, NotificationKind::ApprovalReminder, &approvers, "approval reminder", body).await;
+            notifications::notify(ctx, NotificationKind::ApprovalReminder, &approvers, "approval reminder", body).await;
             next_reminder = now + grace;
             continue;
         }
@@ -74,7 +75,7 @@ pub(super) async fn await_approval(
         // futures inherit it); the loop's first check then ends the wait.
         let wake_at = next_reminder.min(deadline);
         let version = ctx.state(|s| s.version);
-        let sleep = TimerOptions::builder(ms(wake_at - now)).summary("approval wait".to_string()).build();
+        let sleep = TimerOptions::builder(clock::wait_ms(wake_at - now)).summary("approval wait".to_string()).build();
         temporalio_sdk::workflows::select! {
             _ = ctx.timer(sleep) => {}
             _ = ctx.wait_condition(move |s: &ProvisionWorkflow| s.version != version) => {}
@@ -85,10 +86,10 @@ pub(super) async fn await_approval(
     });
     close_wait(ctx, started, format!("approved by {}", approvers_said.join(", ")));
     let body = format!("{} was approved by {}; applying now.", request.request_id, approvers_said.join(", "));
-    steps::notify(ctx, NotificationKind::Decision, &everyone, "approved", body).await;
+    notifications::notify(ctx, NotificationKind::Decision, &everyone, "approved", body).await;
     Ok(true)
 }
 
 fn close_wait(ctx: &mut WorkflowContext<ProvisionWorkflow>, started: i64, outcome: String) {
-    steps::record(ctx, "await approval", started, outcome);
+    kit::record(ctx, "await approval", started, outcome);
 }

@@ -4,8 +4,8 @@
 use temporalio_sdk::WorkflowContext;
 use tollgate_proto::{NotificationKind, Progress, Stage};
 
-use super::ProvisionWorkflow;
-use super::steps;
+use super::{ProvisionWorkflow, notifications};
+use crate::kit::markdown::escape_markdown;
 use crate::{fmt_time_ms, search_attributes as sa};
 
 /// Moves to `stage` and mirrors it to search attributes and the Web UI's current details.
@@ -35,20 +35,7 @@ pub(super) async fn notify_ended(
 ) {
     let (stage, reason) = ctx.state(|s| (s.progress.stage_enum(), s.progress.final_reason.clone()));
     let subject = stage.label().to_lowercase();
-    steps::notify(ctx, kind, recipients, &subject, reason).await;
-}
-
-/// Escapes what the Web UI's markdown renderer would interpret (a pair of `$` is math there,
-/// `*` and `_` emphasis, and so on), so amounts and names show as written.
-pub fn escape_markdown(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '\\' | '$' | '*' | '_' | '`' | '[' | ']' | '<' | '>' | '#' | '|' | '~') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
+    notifications::notify(ctx, kind, recipients, &subject, reason).await;
 }
 
 /// Findings listed one by one in the Web UI's details and in notifications.

@@ -7,10 +7,11 @@
 use temporalio_sdk::WorkflowContext;
 use tollgate_proto::{ApplyInput, DriftReport, NotificationKind, PlanInput, Settings};
 
-use super::steps::{self, Scope, now_ms, step};
-use super::{Flow, ProvisionWorkflow};
+use super::{Flow, ProvisionWorkflow, notifications};
 use crate::activities::defs as act;
 use crate::drift;
+use crate::kit::options::{self, Scope};
+use crate::kit::{self, StepError, clock, step};
 
 /// Drift reports kept in progress (the newest).
 const KEPT: usize = 10;
@@ -18,11 +19,11 @@ const KEPT: usize = 10;
 pub(super) async fn check(ctx: &mut WorkflowContext<ProvisionWorkflow>, settings: &Settings) -> Result<(), Flow> {
     let (request_id, module_digest, requester) =
         ctx.state(|s| (s.progress.request_id.clone(), s.progress.module_digest.clone(), s.requester().to_string()));
-    let started = now_ms(ctx);
+    let started = clock::now_ms(ctx);
     ctx.state_mut(|s| s.progress.last_drift_check = tollgate_proto::at(started));
-    let options = steps::engine(
+    let options = options::engine(
         settings,
-        steps::engine_timeout(&settings.plan_timeout, crate::defaults::PLAN_TIMEOUT_MS),
+        options::engine_timeout(&settings.plan_timeout, crate::defaults::PLAN_TIMEOUT_MS),
         Scope::Cancellable,
     );
     let plan = match step(
@@ -36,8 +37,8 @@ pub(super) async fn check(ctx: &mut WorkflowContext<ProvisionWorkflow>, settings
     .await
     {
         Ok(plan) => plan,
-        Err(Flow::Failed(_)) => return Ok(()), // on the timeline; the next check tries again
-        Err(other) => return Err(other),
+        Err(StepError::Failed(_)) => return Ok(()), // on the timeline; the next check tries again
+        Err(StepError::Cancelled) => return Err(Flow::Cancelled),
     };
     let changes = drift::changes(&plan.summary.clone().unwrap_or_default());
     if changes.is_empty() {
@@ -55,9 +56,9 @@ pub(super) async fn check(ctx: &mut WorkflowContext<ProvisionWorkflow>, settings
         match drift::restores_approved(&changes, &approved) {
             Err(why) => action = format!("not re-applied: {why}; a person must decide"),
             Ok(()) => {
-                let options = steps::engine(
+                let options = options::engine(
                     settings,
-                    steps::engine_timeout(&settings.apply_timeout, crate::defaults::APPLY_TIMEOUT_MS),
+                    options::engine_timeout(&settings.apply_timeout, crate::defaults::APPLY_TIMEOUT_MS),
                     Scope::Shielded,
                 );
                 let input = ApplyInput { request_id: request_id.clone(), plan_digest: plan.plan_digest.clone() };
@@ -66,8 +67,8 @@ pub(super) async fn check(ctx: &mut WorkflowContext<ProvisionWorkflow>, settings
                         ctx.state_mut(|s| s.progress.state_digest = applied.state_digest.clone());
                         action = "re-applied the approved configuration".into();
                     }
-                    Err(Flow::Failed(f)) => action = format!("re-apply failed: {}", f.message),
-                    Err(other) => return Err(other),
+                    Err(StepError::Failed(f)) => action = format!("re-apply failed: {}", f.message),
+                    Err(StepError::Cancelled) => return Err(Flow::Cancelled),
                 }
             }
         }
@@ -83,8 +84,8 @@ pub(super) async fn check(ctx: &mut WorkflowContext<ProvisionWorkflow>, settings
         let excess = s.progress.drift.len().saturating_sub(KEPT);
         s.progress.drift.drain(..excess);
     });
-    steps::record(ctx, "drift", started, format!("{found}: {action}"));
+    kit::record(ctx, "drift", started, format!("{found}: {action}"));
     let body = format!("{request_id} changed outside Tollgate: {found}. Tollgate {action}.");
-    steps::notify(ctx, NotificationKind::Drift, std::slice::from_ref(&requester), "drift found", body).await;
+    notifications::notify(ctx, NotificationKind::Drift, std::slice::from_ref(&requester), "drift found", body).await;
     Ok(())
 }

@@ -4,14 +4,18 @@
 use temporalio_sdk::WorkflowContext;
 use tollgate_proto::{
     ApplyInput, CostContext, CostContextInput, DecisionKind, EstimateInput, GenerateModuleInput, NotificationKind,
-    PlanInput, PolicyFinding, PolicyInput, ProvisionRequest, Settings, Stage, Undo,
+    PlanInput, PolicyFinding, PolicyInput, ProvisionRequest, Settings, Stage,
 };
 
-use super::compensation::{self, checkpoint};
+use super::compensation::checkpoint;
 use super::display::{self, finish, set_stage};
-use super::steps::{self, Scope, now_ms, step};
-use super::{Flow, ProvisionWorkflow, active, approval, patches};
+use super::{Flow, ProvisionWorkflow, active, approval, notifications};
 use crate::activities::defs as act;
+use crate::failure::FailureType;
+use crate::kit::options::{self, Scope};
+use crate::kit::undo::{self, UndoAction};
+use crate::kit::{self, clock, step};
+use crate::patches;
 use crate::{gate, lifecycle, search_attributes as sa, validate};
 
 pub(super) async fn provision(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> Result<(), Flow> {
@@ -25,8 +29,7 @@ pub(super) async fn provision(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> R
 
     // 1. settings and validation
     let settings =
-        step(ctx, "load settings", act::LoadSettings, request_id.clone(), steps::load_settings_options(), |_| 1)
-            .await?;
+        step(ctx, "load settings", act::LoadSettings, request_id.clone(), options::load_settings(), |_| 1).await?;
     ctx.state_mut(|s| {
         s.progress.required_approvals = settings.required_approvals.max(1);
         s.progress.settings = Some(settings.clone());
@@ -45,13 +48,13 @@ pub(super) async fn provision(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> R
 
     // 2. generate
     set_stage(ctx, Stage::Generating);
-    let planned_expiry = now_ms(ctx) + ttl_ms as i64;
+    let planned_expiry = clock::now_ms(ctx) + ttl_ms as i64;
     let module = step(
         ctx,
         "generate module",
         act::GenerateModule,
         GenerateModuleInput { request: Some(request.clone()), expires_at: tollgate_proto::at(planned_expiry) },
-        steps::quick(&settings, Scope::Cancellable),
+        options::quick(&settings, Scope::Cancellable),
         |m| m.attempt,
     )
     .await?;
@@ -71,17 +74,19 @@ pub(super) async fn provision(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> R
         };
         match applied {
             Err(Flow::Failed(failure))
-                if failure.type_name == STALE_PLAN && replans < MAX_REPLANS && ctx.patched(patches::REPLAN_STALE) =>
+                if kit::step::failure_type(&failure) == Some(FailureType::StalePlan)
+                    && replans < MAX_REPLANS
+                    && ctx.patched(patches::REPLAN_STALE) =>
             {
                 replans += 1;
                 let outcome = format!("the approved plan went stale ({}); planning again", failure.message);
-                steps::record(ctx, "re-plan", now_ms(ctx), outcome);
+                kit::record(ctx, "re-plan", clock::now_ms(ctx), outcome);
                 checkpoint(ctx)?;
             }
             other => break other?,
         }
     };
-    let created_at = now_ms(ctx);
+    let created_at = clock::now_ms(ctx);
     let max_expires = lifecycle::cap(created_at, tollgate_proto::span_ms(&settings.max_ttl));
     let expires_at = (created_at + ttl_ms as i64).min(max_expires);
     ctx.state_mut(|s| {
@@ -97,8 +102,14 @@ pub(super) async fn provision(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> R
     checkpoint(ctx)?;
     set_stage(ctx, Stage::Active);
     let body = display::created_body(&request.request_id, expires_at, &applied.access_instructions);
-    steps::notify(ctx, NotificationKind::Created, std::slice::from_ref(&request.requester), "resources created", body)
-        .await;
+    notifications::notify(
+        ctx,
+        NotificationKind::Created,
+        std::slice::from_ref(&request.requester),
+        "resources created",
+        body,
+    )
+    .await;
     let approvers: Vec<String> = ctx.state(|s| {
         crate::quorum::for_plan(&s.progress.decisions, &s.progress.plan_digest)
             .iter()
@@ -108,7 +119,8 @@ pub(super) async fn provision(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> R
     });
     if !approvers.is_empty() && ctx.patched(patches::TELL_APPROVERS_APPLIED) {
         let body = display::applied_body(&request.request_id, &approvers, expires_at);
-        steps::notify(ctx, NotificationKind::Created, &approvers, "the plan you approved was applied", body).await;
+        notifications::notify(ctx, NotificationKind::Created, &approvers, "the plan you approved was applied", body)
+            .await;
     }
 
     // 9-10. lifecycle until destroyed
@@ -119,8 +131,6 @@ pub(super) async fn provision(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> R
 /// the apply's result (a stale plan comes back as a failure for the caller to re-plan).
 type Applied = Option<Result<tollgate_proto::ApplyResult, Flow>>;
 
-/// The failure type of an apply whose approved plan no longer fits the world.
-const STALE_PLAN: &str = "StalePlan";
 /// Re-plans after stale plans before the request fails.
 const MAX_REPLANS: u32 = 3;
 
@@ -141,9 +151,9 @@ async fn plan_gate_apply(
         "plan",
         act::Plan,
         PlanInput { request_id: request_id.clone(), module_digest: module_digest.to_string() },
-        steps::engine(
+        options::engine(
             settings,
-            steps::engine_timeout(&settings.plan_timeout, crate::defaults::PLAN_TIMEOUT_MS),
+            options::engine_timeout(&settings.plan_timeout, crate::defaults::PLAN_TIMEOUT_MS),
             Scope::Cancellable,
         ),
         |p| p.attempt,
@@ -172,7 +182,7 @@ async fn plan_gate_apply(
         "estimate cost",
         act::EstimateCost,
         EstimateInput { plan_digest: plan.plan_digest.clone(), region: request.region.clone() },
-        steps::quick(settings, Scope::Cancellable),
+        options::quick(settings, Scope::Cancellable),
         |e| e.attempt,
     )
     .await?
@@ -183,7 +193,7 @@ async fn plan_gate_apply(
     // 6. gate, with the baseline and the owner's budget as the worker sees them now
     let context = if ctx.patched(patches::COST_CONTEXT) {
         let input = CostContextInput { request_id: request_id.clone(), requester: request.requester.clone() };
-        step(ctx, "cost context", act::CostContext, input, steps::quick(settings, Scope::Cancellable), |c| c.attempt)
+        step(ctx, "cost context", act::CostContext, input, options::quick(settings, Scope::Cancellable), |c| c.attempt)
             .await?
     } else {
         CostContext {
@@ -211,7 +221,7 @@ async fn plan_gate_apply(
         s.progress.cost = Some(estimate.clone());
         s.progress.gate = Some(decision.clone());
     });
-    steps::record(ctx, "gate", now_ms(ctx), decision.reason.clone());
+    kit::record(ctx, "gate", clock::now_ms(ctx), decision.reason.clone());
     if decision.refused {
         let reason = format!("refused at the gate: {}; nothing was applied", decision.reason);
         if settings.dry_run || request.dry_run {
@@ -238,29 +248,22 @@ async fn plan_gate_apply(
     // 8. apply exactly the plan that was gated (and approved). The undo is registered before
     // the apply starts: a failed or interrupted apply may have created part of the plan.
     set_stage(ctx, Stage::Applying);
-    compensation::register(
-        ctx,
-        Undo {
-            step: "apply".into(),
-            action: "destroy".into(),
-            description: "destroy everything the request holds".into(),
-        },
-    );
+    undo::register(ctx, "apply", UndoAction::Destroy, "destroy everything the request holds".into());
     let approved_digest = ctx.state(|s| s.progress.plan_digest.clone());
     let applied = step(
         ctx,
         "apply",
         act::Apply,
         ApplyInput { request_id: request_id.clone(), plan_digest: approved_digest },
-        steps::engine(
+        options::engine(
             settings,
-            steps::engine_timeout(&settings.apply_timeout, crate::defaults::APPLY_TIMEOUT_MS),
+            options::engine_timeout(&settings.apply_timeout, crate::defaults::APPLY_TIMEOUT_MS),
             Scope::Shielded,
         ),
         |a| a.attempt,
     )
     .await;
-    Ok(Some(applied))
+    Ok(Some(applied.map_err(Flow::from)))
 }
 
 /// Step 4: the worker's policy pack over the plan. Returns the findings, or `None` when a
@@ -278,7 +281,7 @@ async fn check_policy(
         "check policy",
         act::CheckPolicy,
         PolicyInput { plan_digest: plan_digest.to_string() },
-        steps::quick(settings, Scope::Cancellable),
+        options::quick(settings, Scope::Cancellable),
         |r| r.attempt,
     )
     .await?;

@@ -7,8 +7,8 @@ use tollgate_proto::{
 };
 
 use super::ProvisionWorkflow;
-use super::steps::to_ms;
 use crate::incoming::Incoming;
+use crate::kit::clock;
 use crate::refusal::Refusal;
 use crate::{defaults, fmt_time_ms, lifecycle, quorum};
 
@@ -17,7 +17,7 @@ use crate::{defaults, fmt_time_ms, lifecycle, quorum};
 const MAX_REFUSALS: usize = 50;
 
 pub(super) fn now(ctx: &SyncWorkflowContext<ProvisionWorkflow>) -> i64 {
-    to_ms(ctx.workflow_time())
+    clock::epoch_ms(ctx.workflow_time())
 }
 
 impl ProvisionWorkflow {

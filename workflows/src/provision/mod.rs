@@ -17,12 +17,7 @@ pub mod display;
 mod drift_check;
 mod flow;
 mod messages;
-pub mod patches;
-mod steps;
-
-pub use steps::ALL_CHANNELS;
-pub(crate) use steps::standalone_notify_options;
-pub(crate) use steps::to_ms as epoch_ms;
+mod notifications;
 
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{ContinueAsNewOptions, SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult};
@@ -32,6 +27,8 @@ use tollgate_proto::{
 };
 
 use crate::incoming::Incoming;
+use crate::kit::undo::Compensating;
+use crate::kit::{StepError, Tracked};
 use crate::validate;
 
 type HandlerError = Box<dyn std::error::Error + Send + Sync>;
@@ -52,6 +49,43 @@ pub(crate) enum Flow {
     /// Cancelled through Temporal or withdrawn with the `cancel` update or signal.
     Cancelled,
     ContinueAsNew(Box<ProvisionInput>),
+}
+
+impl From<StepError> for Flow {
+    fn from(e: StepError) -> Self {
+        match e {
+            StepError::Failed(failure) => Flow::Failed(failure),
+            StepError::Cancelled => Flow::Cancelled,
+        }
+    }
+}
+
+impl Tracked for ProvisionWorkflow {
+    fn timeline_mut(&mut self) -> &mut Vec<tollgate_proto::TimelineEntry> {
+        &mut self.progress.timeline
+    }
+}
+
+/// The request's undos live in its progress, so they survive continue-as-new.
+impl Compensating for ProvisionWorkflow {
+    fn undos_mut(&mut self) -> &mut Vec<tollgate_proto::Undo> {
+        &mut self.progress.undo
+    }
+
+    fn undos(&self) -> &[tollgate_proto::Undo] {
+        &self.progress.undo
+    }
+
+    fn settings(&self) -> tollgate_proto::Settings {
+        ProvisionWorkflow::settings(self)
+    }
+
+    fn destroy_input(&self) -> tollgate_proto::DestroyInput {
+        tollgate_proto::DestroyInput {
+            request_id: self.progress.request_id.clone(),
+            state_digest: self.progress.state_digest.clone(),
+        }
+    }
 }
 
 #[workflow_methods]

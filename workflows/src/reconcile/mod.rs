@@ -6,15 +6,18 @@
 
 pub mod decide;
 
-use std::time::Duration;
-
 use temporalio_macros::{workflow, workflow_methods};
-use temporalio_sdk::{ActivityOptions, WorkflowContext, WorkflowContextView, WorkflowResult};
+use temporalio_sdk::{WorkflowContext, WorkflowContextView, WorkflowResult};
 use tollgate_proto::{
-    DestroyInput, Notification, NotificationKind, NotifyInput, ReconcileInput, ReconcileReport, RequestStatesInput,
+    DestroyInput, Notification, NotificationKind, ReconcileInput, ReconcileReport, RequestStatesInput, Settings,
+    TimelineEntry,
 };
 
 use crate::activities::defs as act;
+use crate::kit::markdown::escape_markdown;
+use crate::kit::notify::{self, channels_or_all};
+use crate::kit::options::{self, Scope};
+use crate::kit::{StepError, Tracked, clock, step};
 use crate::{defaults, fmt_time_ms};
 
 /// The workflow type name.
@@ -28,32 +31,55 @@ pub struct ReconcileWorkflow {
     report: ReconcileReport,
 }
 
-fn options(seconds: u64) -> ActivityOptions {
-    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(seconds))
-        .retry_policy(
-            temporalio_common::RetryPolicy::builder()
-                .initial_interval(Duration::from_secs(1))
-                .maximum_attempts(5)
-                .build(),
-        )
-        .build()
+impl Tracked for ReconcileWorkflow {
+    fn timeline_mut(&mut self) -> &mut Vec<TimelineEntry> {
+        &mut self.report.timeline
+    }
+}
+
+/// The reconciler retries a few times and then reports: the next scheduled run tries again.
+const ATTEMPTS: u32 = 5;
+
+/// A workflow failure from a step that could not run (the schedule runs the next pass).
+fn broke(e: StepError) -> temporalio_sdk::WorkflowTermination {
+    let message = match e {
+        StepError::Failed(f) => format!("{} failed: {}", f.step, f.message),
+        StepError::Cancelled => "cancelled".to_string(),
+    };
+    temporalio_sdk::ApplicationFailure::builder(message).build().into()
 }
 
 #[workflow_methods]
 impl ReconcileWorkflow {
     #[run]
     pub async fn run(ctx: &mut WorkflowContext<Self>, input: ReconcileInput) -> WorkflowResult<ReconcileReport> {
-        let started_ms = crate::provision::epoch_ms(ctx.workflow_time());
-        let settings = ctx.execute_activity(act::LoadSettings, "reconcile".to_string(), options(30)).await?;
+        let started_ms = clock::now_ms(ctx);
+        let mut first = defaults::settings();
+        first.retry_max_attempts = ATTEMPTS;
+        let quick = options::quick(&first, Scope::Cancellable);
+        let mut settings: Settings =
+            step(ctx, "load settings", act::LoadSettings, "reconcile".to_string(), quick, |_| 1)
+                .await
+                .map_err(broke)?;
+        settings.retry_max_attempts = ATTEMPTS;
+        let quick = options::quick(&settings, Scope::Cancellable);
+        let destroy_timeout = options::engine_timeout(&settings.destroy_timeout, defaults::DESTROY_TIMEOUT_MS);
+        let engine = |timeout| options::engine(&settings, timeout, Scope::Cancellable);
         let mode = if settings.reconcile_action.is_empty() {
             defaults::RECONCILE_ACTION.to_string()
         } else {
             settings.reconcile_action.clone()
         };
-        let holdings = ctx.execute_activity(act::ListHoldings, "reconcile".to_string(), options(120)).await?.holdings;
+        let list_timeout = options::engine_timeout(&settings.plan_timeout, defaults::PLAN_TIMEOUT_MS);
+        let holdings =
+            step(ctx, "list holdings", act::ListHoldings, "reconcile".to_string(), engine(list_timeout), |_| 1)
+                .await
+                .map_err(broke)?
+                .holdings;
         let request_ids = holdings.iter().map(|h| h.request_id.clone()).collect();
+        let asked = RequestStatesInput { request_ids };
         let states =
-            ctx.execute_activity(act::RequestStates, RequestStatesInput { request_ids }, options(120)).await?.states;
+            step(ctx, "request states", act::RequestStates, asked, quick.clone(), |_| 1).await.map_err(broke)?.states;
 
         let mut findings = Vec::new();
         for holding in &holdings {
@@ -70,33 +96,38 @@ impl ReconcileWorkflow {
                 finding.action = "reported".into();
             } else {
                 let destroy = DestroyInput { request_id: holding.request_id.clone(), state_digest: String::new() };
-                match ctx.execute_activity(act::Destroy, destroy, options(900)).await {
+                let name = format!("destroy {}", holding.request_id);
+                match step(ctx, &name, act::Destroy, destroy, engine(destroy_timeout), |d| d.attempt).await {
                     Ok(done) => {
                         finding.action = "destroyed".into();
                         finding.detail = done.destroyed.join(", ");
                     }
-                    Err(e) => {
+                    Err(StepError::Failed(f)) => {
                         finding.action = "destroy failed".into();
-                        finding.detail = e.to_string();
+                        finding.detail = f.message;
+                    }
+                    Err(StepError::Cancelled) => {
+                        finding.action = "destroy failed".into();
+                        finding.detail = "cancelled".into();
                     }
                 }
             }
             if !input.dry_run {
-                Self::tell_owner(ctx, &settings.notification_channels, &finding, started_ms).await;
+                Self::tell_owner(ctx, &settings, &finding, started_ms).await;
             }
             findings.push(finding);
         }
         let summary = decide::summary(&findings, holdings.len());
-        let report = ReconcileReport {
-            started_at: tollgate_proto::at(started_ms),
-            dry_run: input.dry_run,
-            mode,
-            requests_holding_resources: holdings.len() as u32,
-            findings,
-            summary: summary.clone(),
-        };
-        ctx.set_current_details(format!("**Reconcile:** {}", crate::provision::display::escape_markdown(&summary)));
-        ctx.state_mut(|s| s.report = report.clone());
+        ctx.set_current_details(format!("**Reconcile:** {}", escape_markdown(&summary)));
+        let report = ctx.state_mut(|s| {
+            s.report.started_at = tollgate_proto::at(started_ms);
+            s.report.dry_run = input.dry_run;
+            s.report.mode = mode;
+            s.report.requests_holding_resources = holdings.len() as u32;
+            s.report.findings = findings;
+            s.report.summary = summary;
+            s.report.clone()
+        });
         Ok(report)
     }
 
@@ -110,7 +141,7 @@ impl ReconcileWorkflow {
 impl ReconcileWorkflow {
     async fn tell_owner(
         ctx: &mut WorkflowContext<Self>,
-        channels: &[String],
+        settings: &Settings,
         finding: &tollgate_proto::ReconcileFinding,
         started_ms: i64,
     ) {
@@ -135,17 +166,10 @@ impl ReconcileWorkflow {
             body,
             fields: Default::default(),
         };
-        let channels =
-            if channels.is_empty() { vec![crate::provision::ALL_CHANNELS.to_string()] } else { channels.to_vec() };
+        let channels = channels_or_all(&settings.notification_channels);
         let run_id = ctx.info().run_id().to_string();
-        for channel in channels {
-            let input = NotifyInput {
-                delivery_id: format!("reconcile/{run_id}/{}/{channel}", finding.request_id),
-                channel,
-                notification: Some(notification.clone()),
-            };
-            // A failed notification is in the history; the report stands.
-            let _ = ctx.execute_activity(act::Notify, input, options(30)).await;
-        }
+        let delivery_id = |channel: &str| format!("reconcile/{run_id}/{}/{channel}", finding.request_id);
+        // A failed notification is on the timeline; the report stands.
+        notify::send(ctx, notification, &channels, delivery_id, options::quick(settings, Scope::Cancellable)).await;
     }
 }

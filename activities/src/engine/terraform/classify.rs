@@ -120,6 +120,7 @@ fn useful_lines(text: &str) -> Vec<String> {
 mod tests {
     use super::*;
     use serde_json::json;
+    use tollgate_workflows::failure::FailureType;
 
     #[test]
     fn diagnostics_become_the_message_and_decide_the_kind() {
@@ -148,7 +149,7 @@ mod tests {
             "",
             "Error: Saved plan is stale\n\nThe given plan file can no longer be applied",
         );
-        assert_eq!(stale.type_name(), "StalePlan");
+        assert_eq!(stale.type_name(), FailureType::StalePlan);
         assert!(!stale.retryable());
         let throttled = classify("creating aws_instance.this: RequestLimitExceeded: Request limit exceeded.".into());
         assert!(throttled.retryable());

@@ -10,8 +10,8 @@ use std::time::Duration;
 use temporalio_client::Client;
 use temporalio_sdk::testing::{EphemeralExe, LocalServer, LocalWorkflowEnvironmentOptions, WorkflowEnvironment};
 use tollgate_activities::engine::sandbox::{InventoryEvent, read_events};
+use tollgate_client::requests;
 use tollgate_proto::{Progress, ProvisionRequest, Stage};
-use tollgate_starter::ops;
 use tollgate_worker::Config;
 
 /// The workspace root (tests run with the package directory as cwd).
@@ -71,13 +71,25 @@ pub fn free_port() -> u16 {
 }
 
 /// Starts an in-memory dev server with `extra_args` (no search attributes unless given).
+/// The SDK gives a server 5 s to answer; on a loaded 2-core machine several starting at once
+/// can take longer, so a start that timed out is tried again before the test gives up.
 pub async fn start_server_with(port: u16, extra_args: Vec<String>) -> WorkflowEnvironment<LocalServer> {
-    let options = LocalWorkflowEnvironmentOptions::builder()
-        .server_executable(EphemeralExe::ExistingPath(temporal_bin()))
-        .port(port)
-        .extra_args(extra_args)
-        .build();
-    WorkflowEnvironment::start_local(options).await.expect("dev server starts")
+    let mut attempt = 1;
+    loop {
+        let options = LocalWorkflowEnvironmentOptions::builder()
+            .server_executable(EphemeralExe::ExistingPath(temporal_bin()))
+            .port(port)
+            .extra_args(extra_args.clone())
+            .build();
+        match WorkflowEnvironment::start_local(options).await {
+            Ok(env) => return env,
+            Err(e) if attempt < 3 => {
+                eprintln!("dev server on port {port} did not start (attempt {attempt}): {e:?}; trying again");
+                attempt += 1;
+            }
+            Err(e) => panic!("dev server starts: {e:?}"),
+        }
+    }
 }
 
 /// Notifications a webhook received.
@@ -249,12 +261,12 @@ impl TestEnv {
         self.try_request(request).await.expect("request starts")
     }
 
-    pub async fn try_request(&self, request: ProvisionRequest) -> Result<String, ops::CliError> {
-        ops::start_request(&self.client, &self.config.task_queue, &self.config.settings, request).await
+    pub async fn try_request(&self, request: ProvisionRequest) -> Result<String, tollgate_client::ClientError> {
+        requests::start_request(&self.client, &self.config.task_queue, &self.config.settings, request).await
     }
 
     pub async fn progress(&self, id: &str) -> Progress {
-        ops::progress(&self.client, id).await.expect("progress")
+        requests::progress(&self.client, id).await.expect("progress")
     }
 
     /// Polls until the request reaches `stage` (panics after `secs`, or if it ends elsewhere).
@@ -262,9 +274,9 @@ impl TestEnv {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
         loop {
             // A worker that just (re)started may not answer at once: retry until the deadline.
-            let p = match ops::progress(&self.client, id).await {
+            let p = match requests::progress(&self.client, id).await {
                 Ok(p) => p,
-                Err(ops::CliError::Failed(why)) if tokio::time::Instant::now() < deadline => {
+                Err(tollgate_client::ClientError::Failed(why)) if tokio::time::Instant::now() < deadline => {
                     eprintln!("waiting for {id}: {why}");
                     tokio::time::sleep(Duration::from_millis(500)).await;
                     continue;
@@ -295,7 +307,7 @@ impl TestEnv {
     pub async fn wait_until_applied(&self, id: &str, secs: u64) -> Progress {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
         loop {
-            if let Ok(p) = ops::progress(&self.client, id).await
+            if let Ok(p) = requests::progress(&self.client, id).await
                 && p.created_at.is_some()
             {
                 return p;

@@ -1,54 +1,26 @@
-//! What the CLI does, as functions over a Temporal client (the tests call these too).
+//! Provisioning requests: start one (after the same validation the workflow runs), read its
+//! progress, send its updates (approve, reject, keep, destroy, cancel), list them, and run
+//! the reconciler. The CLI, the gateway and the tests call these.
+
+use std::time::Duration;
 
 use futures::StreamExt;
 use temporalio_client::{
-    Client, NamespacedClient, WorkflowDescribeOptions, WorkflowExecuteUpdateOptions, WorkflowGetResultOptions,
-    WorkflowListOptions, WorkflowQueryOptions, WorkflowStartOptions,
+    Client, NamespacedClient, WorkflowDescribeOptions, WorkflowGetResultOptions, WorkflowListOptions,
+    WorkflowQueryOptions, WorkflowStartOptions,
 };
-use temporalio_common::protos::temporal::api::failure::v1::{Failure, failure::FailureInfo};
 use temporalio_common::search_attributes::SearchAttributes;
 use temporalio_common::{HasWorkflowDefinition, UpdateDefinition};
 use tollgate_proto::{
     Ack, CancelCommand, Decision, DecisionKind, LifecycleCommand, Progress, ProvisionInput, ProvisionRequest,
     ReconcileInput, ReconcileReport, Settings, Stage,
 };
-use tollgate_workflows::refusal::{Code, Refusal};
 use tollgate_workflows::{Incoming, ProvisionWorkflow, ReconcileWorkflow, search_attributes as sa, validate};
 
-/// Why a command did not do what was asked. Each maps to an exit code.
-#[derive(Debug, thiserror::Error)]
-pub enum CliError {
-    /// The input or the caller was refused; nothing changed (exit 2).
-    #[error("{0}")]
-    Refused(String),
-    /// The workflow refused the message, with a stable code; nothing changed (exit 2).
-    #[error("{0}")]
-    Refusal(Refusal),
-    /// No such request (exit 3).
-    #[error("no request with id '{0}'")]
-    NotFound(String),
-    /// Something broke: connection, server, worker (exit 1).
-    #[error("{0}")]
-    Failed(String),
-}
+use crate::{ClientError, updates};
 
-impl CliError {
-    /// The refusal code, when the workflow refused.
-    pub fn code(&self) -> Option<&'static str> {
-        match self {
-            CliError::Refusal(r) => Some(r.code.as_str()),
-            _ => None,
-        }
-    }
-
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            CliError::Refused(_) | CliError::Refusal(_) => 2,
-            CliError::NotFound(_) => 3,
-            CliError::Failed(_) => 1,
-        }
-    }
-}
+/// How long an update waits for a worker to take it before the caller hears that none runs.
+pub const WORKER_WAIT: Duration = Duration::from_secs(30);
 
 /// A new request id such as `req-ec2-3f9a1c2b`.
 pub fn new_request_id(kind: &str) -> String {
@@ -68,12 +40,12 @@ pub fn static_summary(r: &ProvisionRequest) -> String {
 
 /// Gives a request its id and defaults and checks it; needs no server, so the CLI refuses
 /// bad input before it connects.
-pub fn prepare_request(mut request: ProvisionRequest, settings: &Settings) -> Result<ProvisionRequest, CliError> {
+pub fn prepare_request(mut request: ProvisionRequest, settings: &Settings) -> Result<ProvisionRequest, ClientError> {
     if request.request_id.is_empty() {
         request.request_id = new_request_id(&request.kind);
     }
     let request = validate::with_defaults(request);
-    validate::validate_request(&request, settings).map_err(|e| CliError::Refused(e.to_string()))?;
+    validate::validate_request(&request, settings).map_err(|e| ClientError::Refused(e.to_string()))?;
     Ok(request)
 }
 
@@ -83,7 +55,7 @@ pub async fn start_request(
     task_queue: &str,
     settings: &Settings,
     request: ProvisionRequest,
-) -> Result<String, CliError> {
+) -> Result<String, ClientError> {
     let request = prepare_request(request, settings)?;
     let id = request.request_id.clone();
     let params: Vec<String> = request.params.iter().map(|(k, v)| format!("- {k} = {v}")).collect();
@@ -103,25 +75,25 @@ pub async fn start_request(
         .await
         .map_err(|e| match e {
             temporalio_client::errors::WorkflowStartError::AlreadyStarted { .. } => {
-                CliError::Refused(format!("a request with id '{id}' already exists"))
+                ClientError::Refused(format!("a request with id '{id}' already exists"))
             }
             temporalio_client::errors::WorkflowStartError::Rpc(status)
                 if status.message().contains("no mapping defined for search attribute") =>
             {
                 let missing: Vec<String> = sa::REGISTRATION.iter().map(|(n, _)| n.to_string()).collect();
-                CliError::Failed(format!(
+                ClientError::Failed(format!(
                     "the namespace lacks Tollgate's search attributes ({}). Start a tollgate worker (it registers them) or ask an operator to run:\n  {}",
                     status.message(),
-                    tollgate_worker::namespace::create_command(&client.namespace(), &missing)
+                    crate::namespace::create_command(&client.namespace(), &missing)
                 ))
             }
-            other => CliError::Failed(format!("could not start the request: {other}")),
+            other => ClientError::Failed(format!("could not start the request: {other}")),
         })?;
     Ok(id)
 }
 
 /// The request's progress: from the live workflow, or its final report once it has ended.
-pub async fn progress(client: &Client, id: &str) -> Result<Progress, CliError> {
+pub async fn progress(client: &Client, id: &str) -> Result<Progress, ClientError> {
     let handle = client.get_workflow_handle::<ProvisionWorkflow>(id);
     // A running workflow is queried through a worker; do not hang when none is running.
     let query = handle.query(ProvisionWorkflow::progress, (), WorkflowQueryOptions::default());
@@ -135,7 +107,7 @@ pub async fn progress(client: &Client, id: &str) -> Result<Progress, CliError> {
             let result = if running { None } else { handle.get_result(WorkflowGetResultOptions::default()).await.ok() };
             return match result {
                 Some(p) => Ok(p),
-                None => Err(CliError::Failed(format!(
+                None => Err(ClientError::Failed(format!(
                     "no worker answered for {id} within 10s; is a tollgate worker running (tollgate dev or tollgate-worker)?"
                 ))),
             };
@@ -143,16 +115,23 @@ pub async fn progress(client: &Client, id: &str) -> Result<Progress, CliError> {
     };
     match answered {
         Ok(p) => Ok(p),
-        Err(temporalio_client::errors::WorkflowQueryError::NotFound(_)) => Err(CliError::NotFound(id.to_string())),
+        Err(temporalio_client::errors::WorkflowQueryError::NotFound(_)) => Err(ClientError::NotFound(id.to_string())),
         Err(query_error) => {
             // A closed workflow with no worker to answer queries still has its result.
-            let describe = handle.describe(WorkflowDescribeOptions::default()).await;
-            if let Err(temporalio_client::errors::WorkflowInteractionError::NotFound(_)) = describe {
-                return Err(CliError::NotFound(id.to_string()));
+            let running = match handle.describe(WorkflowDescribeOptions::default()).await {
+                Err(temporalio_client::errors::WorkflowInteractionError::NotFound(_)) => {
+                    return Err(ClientError::NotFound(id.to_string()));
+                }
+                Ok(d) => d.status() == temporalio_client::WorkflowExecutionStatus::Running,
+                Err(_) => true,
+            };
+            // A running workflow's result would wait for the request to end: say why instead.
+            if running {
+                return Err(ClientError::Failed(format!("cannot read progress of {id}: {query_error}")));
             }
             match handle.get_result(WorkflowGetResultOptions::default()).await {
                 Ok(p) => Ok(p),
-                Err(_) => Err(CliError::Failed(format!("cannot read progress of {id}: {query_error}"))),
+                Err(_) => Err(ClientError::Failed(format!("cannot read progress of {id}: {query_error}"))),
             }
         }
     }
@@ -165,61 +144,7 @@ pub async fn stopped_without_ending(client: &Client, id: &str, progress: &Progre
         return None;
     }
     let handle = client.get_workflow_handle::<ProvisionWorkflow>(id);
-    stopped_from_outside(handle.describe(WorkflowDescribeOptions::default()).await.ok()?.status())
-}
-
-/// The statuses that mean the workflow was stopped from outside, not by its own code.
-fn stopped_from_outside(status: temporalio_client::WorkflowExecutionStatus) -> Option<&'static str> {
-    use temporalio_client::WorkflowExecutionStatus as S;
-    match status {
-        S::Terminated => Some("TERMINATED"),
-        S::TimedOut => Some("TIMED_OUT"),
-        S::Failed => Some("FAILED"),
-        S::Canceled => Some("CANCELED"),
-        _ => None,
-    }
-}
-
-async fn update_error(client: &Client, id: &str, e: temporalio_client::errors::WorkflowUpdateError) -> CliError {
-    use temporalio_client::errors::WorkflowUpdateError as E;
-    match e {
-        // The server answers NotFound both for unknown ids and for requests that have ended.
-        E::NotFound(_) => {
-            let handle = client.get_workflow_handle::<ProvisionWorkflow>(id);
-            match handle.describe(WorkflowDescribeOptions::default()).await {
-                // Stopped from outside (terminated, timed out): it may have left resources.
-                Ok(d) => match stopped_from_outside(d.status()).filter(|status| *status != "CANCELED") {
-                    Some(status) => CliError::Refusal(Refusal::new(
-                        Code::WrongStage,
-                        format!(
-                            "request {id} was stopped in Temporal ({status}) before it finished; `tollgate reconcile` destroys anything it left behind"
-                        ),
-                    )),
-                    None => {
-                        CliError::Refusal(Refusal::new(Code::WrongStage, format!("request {id} has already ended")))
-                    }
-                },
-                Err(_) => CliError::NotFound(id.to_string()),
-            }
-        }
-        E::Failed(failure) => CliError::Refusal(refusal_of(&failure)),
-        other => CliError::Failed(format!("{id}: {other}")),
-    }
-}
-
-/// The refusal an update failure carries: its code travels as an application failure type
-/// somewhere in the failure's cause chain.
-pub fn refusal_of(failure: &Failure) -> Refusal {
-    let mut code = None;
-    let mut next = Some(failure);
-    while let Some(f) = next {
-        if let Some(FailureInfo::ApplicationFailureInfo(info)) = &f.failure_info {
-            code = code.or_else(|| Code::parse(&info.r#type));
-        }
-        next = f.cause.as_deref();
-    }
-    // A failure without a Tollgate code (e.g. an SDK rejection) still refuses, as malformed.
-    Refusal::new(code.unwrap_or(Code::Malformed), failure.message.clone())
+    updates::stopped_from_outside(handle.describe(WorkflowDescribeOptions::default()).await.ok()?.status())
 }
 
 /// Approve or reject (`kind`) as `user`.
@@ -230,7 +155,7 @@ pub async fn decide(
     user: &str,
     comment: &str,
     plan_digest: &str,
-) -> Result<Ack, CliError> {
+) -> Result<Ack, ClientError> {
     let decision = Incoming::new(Decision {
         user: user.to_string(),
         comment: comment.to_string(),
@@ -245,39 +170,35 @@ pub async fn decide(
 }
 
 /// Keep (extend) as `user`.
-pub async fn keep(client: &Client, id: &str, user: &str) -> Result<Ack, CliError> {
+pub async fn keep(client: &Client, id: &str, user: &str) -> Result<Ack, ClientError> {
     let command = Incoming::new(LifecycleCommand { user: user.to_string(), ..Default::default() });
     send_update(client, id, ProvisionWorkflow::keep, command).await
 }
 
 /// Destroy now as `user`.
-pub async fn destroy(client: &Client, id: &str, user: &str) -> Result<Ack, CliError> {
+pub async fn destroy(client: &Client, id: &str, user: &str) -> Result<Ack, ClientError> {
     let command = Incoming::new(LifecycleCommand { user: user.to_string(), ..Default::default() });
     send_update(client, id, ProvisionWorkflow::destroy, command).await
 }
 
 /// Withdraw the request as `user`: nothing more is created, whatever exists is destroyed.
-pub async fn cancel(client: &Client, id: &str, user: &str, reason: &str) -> Result<Ack, CliError> {
+pub async fn cancel(client: &Client, id: &str, user: &str, reason: &str) -> Result<Ack, ClientError> {
     let command = Incoming::new(CancelCommand { user: user.to_string(), reason: reason.to_string() });
     send_update(client, id, ProvisionWorkflow::cancel, command).await
 }
 
-/// Sends one of the workflow's updates and turns a refusal into `CliError::Refused`.
-pub async fn send_update<U>(client: &Client, id: &str, update: U, input: U::Input) -> Result<Ack, CliError>
+/// Sends one of `ProvisionWorkflow`'s updates; a refusal keeps its code.
+pub async fn send_update<U>(client: &Client, id: &str, update: U, input: U::Input) -> Result<Ack, ClientError>
 where
     U: UpdateDefinition<Workflow = <ProvisionWorkflow as HasWorkflowDefinition>::Run, Output = Ack>,
     U::Input: Send,
 {
-    let handle = client.get_workflow_handle::<ProvisionWorkflow>(id);
-    match handle.execute_update(update, input, WorkflowExecuteUpdateOptions::default()).await {
-        Ok(ack) => Ok(ack),
-        Err(e) => Err(update_error(client, id, e).await),
-    }
+    updates::send::<ProvisionWorkflow, U>(client, id, update, input, WORKER_WAIT).await
 }
 
 /// Runs the reconciler now (a `ReconcileWorkflow` on the worker's task queue) and waits for
 /// its report. `dry_run` only reports.
-pub async fn reconcile(client: &Client, task_queue: &str, dry_run: bool) -> Result<ReconcileReport, CliError> {
+pub async fn reconcile(client: &Client, task_queue: &str, dry_run: bool) -> Result<ReconcileReport, ClientError> {
     let id = format!(
         "{}-manual-{}",
         tollgate_workflows::reconcile::SCHEDULE_ID,
@@ -289,7 +210,7 @@ pub async fn reconcile(client: &Client, task_queue: &str, dry_run: bool) -> Resu
     let handle = client
         .start_workflow(ReconcileWorkflow::run, ReconcileInput { dry_run }, options)
         .await
-        .map_err(|e| CliError::Failed(format!("could not start the reconciler: {e}")))?;
+        .map_err(|e| ClientError::Failed(format!("could not start the reconciler: {e}")))?;
     match tokio::time::timeout(
         std::time::Duration::from_secs(600),
         handle.get_result(WorkflowGetResultOptions::default()),
@@ -297,8 +218,8 @@ pub async fn reconcile(client: &Client, task_queue: &str, dry_run: bool) -> Resu
     .await
     {
         Ok(Ok(report)) => Ok(report),
-        Ok(Err(e)) => Err(CliError::Failed(format!("the reconciler ({id}) failed: {e}"))),
-        Err(_) => Err(CliError::Failed(format!(
+        Ok(Err(e)) => Err(ClientError::Failed(format!("the reconciler ({id}) failed: {e}"))),
+        Err(_) => Err(ClientError::Failed(format!(
             "the reconciler ({id}) did not finish within 10 minutes; is a tollgate worker running on task queue '{task_queue}'?"
         ))),
     }
@@ -318,7 +239,7 @@ pub struct ListedRequest {
 }
 
 /// Requests, newest first, optionally only those in `stage`.
-pub async fn list(client: &Client, stage: Option<Stage>, limit: usize) -> Result<Vec<ListedRequest>, CliError> {
+pub async fn list(client: &Client, stage: Option<Stage>, limit: usize) -> Result<Vec<ListedRequest>, ClientError> {
     let mut query = format!("WorkflowType = '{}'", tollgate_workflows::WORKFLOW_TYPE);
     if let Some(s) = stage {
         query.push_str(&format!(" AND TollgateStage = '{}'", s.label()));
@@ -327,7 +248,7 @@ pub async fn list(client: &Client, stage: Option<Stage>, limit: usize) -> Result
     let mut stream = client.list_workflows(query, options);
     let mut rows = Vec::new();
     while let Some(item) = stream.next().await {
-        let exec = item.map_err(|e| CliError::Failed(format!("listing requests: {e}")))?;
+        let exec = item.map_err(|e| ClientError::Failed(format!("listing requests: {e}")))?;
         let attrs = exec.search_attributes();
         rows.push(ListedRequest {
             request_id: exec.id().to_string(),

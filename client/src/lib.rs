@@ -1,0 +1,35 @@
+//! `tollgate-client`: everything a program needs to talk to Tollgate through Temporal, and
+//! nothing of the worker. The CLI, the gateway (and later an MCP server) use it: connecting
+//! with the SDK's envconfig, starting and messaging each workflow type, turning an update's
+//! failure into a [`Refusal`](tollgate_workflows::refusal::Refusal) for any workflow, reading
+//! progress, rendering it once for every JSON consumer, and the signed-link format the worker
+//! signs and the gateway verifies.
+
+pub mod approvals;
+pub mod error;
+pub mod links;
+pub mod namespace;
+pub mod render;
+pub mod requests;
+pub mod slack;
+pub mod updates;
+
+pub use error::ClientError;
+pub use temporalio_client::Client;
+
+use temporalio_client::{ClientOptions, Connection, envconfig::LoadClientConfigProfileOptions};
+
+/// Connects with the SDK's envconfig: `TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE`, profiles.
+pub async fn connect() -> Result<Client, ClientError> {
+    let (conn_opts, client_opts) =
+        ClientOptions::load_from_config(LoadClientConfigProfileOptions::default()).map_err(|e| {
+            ClientError::Failed(format!(
+                "reading Temporal connection settings (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, profile): {e:?}"
+            ))
+        })?;
+    let target = conn_opts.target.to_string();
+    let connection = Connection::connect(conn_opts).await.map_err(|e| {
+        ClientError::Failed(format!("connecting to Temporal at {target}; is the server running (tollgate dev)?: {e}"))
+    })?;
+    Client::new(connection, client_opts).map_err(|e| ClientError::Failed(format!("connecting to Temporal: {e}")))
+}

@@ -1,0 +1,250 @@
+//! One rendering of a request for programs: the CLI's `status -o json`, the gateway's JSON
+//! and its inbox all read [`request_json`], so a field added here reaches every one of them.
+
+use serde_json::{Value, json};
+use tollgate_proto::{DecisionKind, PolicyFinding, Progress};
+use tollgate_workflows::fmt_time_ms;
+
+/// A timestamp as RFC 3339, or null when unset.
+pub fn time_or_null(t: &Option<tollgate_proto::Timestamp>) -> Value {
+    let ms = tollgate_proto::ms(t);
+    if ms > 0 { Value::String(fmt_time_ms(ms)) } else { Value::Null }
+}
+
+/// A request as JSON: `tollgate status -o json`, the gateway's `GET /requests/{id}` and
+/// anything else that shows a request to a program. `stopped` is Temporal's status when the
+/// workflow was stopped from outside before it reached a final stage.
+pub fn request_json(p: &Progress, stopped: Option<&str>) -> Value {
+    let request = p.request.clone().unwrap_or_default();
+    let decisions: Vec<Value> = p
+        .decisions
+        .iter()
+        .map(|d| {
+            json!({
+                "user": d.user,
+                "decision": if d.kind == DecisionKind::Reject as i32 { "reject" } else { "approve" },
+                "comment": d.comment,
+                "plan_digest": d.plan_digest,
+                "at": time_or_null(&d.at),
+            })
+        })
+        .collect();
+    let timeline: Vec<Value> = p
+        .timeline
+        .iter()
+        .map(|t| {
+            json!({
+                "step": t.step,
+                "started_at": time_or_null(&t.started_at),
+                "ended_at": time_or_null(&t.ended_at),
+                "attempts": t.attempts,
+                "outcome": t.outcome,
+            })
+        })
+        .collect();
+    json!({
+        "request_id": p.request_id,
+        "stage": p.stage_enum().label(),
+        "kind": request.kind,
+        "name": request.name,
+        "requester": request.requester,
+        "environment": request.environment,
+        "region": request.region,
+        "params": request.params,
+        "monthly_cost": p.cost.as_ref().map(|c| c.monthly_total),
+        "cost": p.cost.as_ref().map(|c| json!({
+            "currency": c.currency,
+            "lines": c.lines.iter().map(|l| json!({"address": l.address, "monthly": l.monthly, "description": l.description})).collect::<Vec<_>>(),
+            "unpriced": c.unpriced.iter().map(|u| json!({"address": u.address, "reason": u.reason})).collect::<Vec<_>>(),
+            "assumptions": c.assumptions,
+            "price_book": c.price_book_version,
+        })),
+        "approval_required": p.gate.as_ref().map(|g| g.approval_required),
+        "gate": p.gate.as_ref().map(|g| json!({
+            "approval_required": g.approval_required,
+            "baseline_monthly_cost": g.baseline_monthly_cost,
+            "estimated_monthly_cost": g.estimated_monthly_cost,
+            "increase_percent": g.increase_percent,
+            "threshold_percent": g.threshold_percent,
+            "baseline_source": g.baseline_source,
+            "budget": g.budget.as_ref().map(|b| json!({
+                "name": b.name, "members": b.members, "monthly_limit": b.monthly_limit,
+                "hard_cap": (b.hard_cap > 0.0).then_some(b.hard_cap), "spent": b.spent,
+            })),
+            "deciding": g.deciding,
+            "refused": g.refused,
+            "reason": g.reason,
+        })),
+        "findings": findings_json(&p.findings),
+        "drift": p.drift.iter().map(|d| json!({
+            "at": time_or_null(&d.at),
+            "changes": d.changes.iter().map(|c| json!({"address": c.address, "actions": c.actions, "attributes": c.changed_attributes})).collect::<Vec<_>>(),
+            "action": d.action,
+            "plan_digest": d.plan_digest,
+        })).collect::<Vec<_>>(),
+        "last_drift_check": time_or_null(&p.last_drift_check),
+        "policy_pack": p.policy_pack,
+        "approvals": decisions,
+        "required_approvals": p.required_approvals,
+        "approval_deadline": time_or_null(&p.approval_deadline),
+        "plan_digest": p.plan_digest,
+        "plan": p.plan.as_ref().map(|s| json!({
+            "to_add": s.to_add, "to_change": s.to_change, "to_destroy": s.to_destroy,
+            "resources": s.changes.iter().map(|c| &c.address).collect::<Vec<_>>(),
+            "changes": s.changes.iter().map(|c| json!({"address": c.address, "actions": c.actions})).collect::<Vec<_>>(),
+        })),
+        // Where the module came from: `catalog:<kind>`, `source:<name>@<pin>`, `llm:<model>`.
+        "module": {
+            "source": (!p.module_source.is_empty()).then_some(&p.module_source),
+            "transcript_digest": (!p.transcript_digest.is_empty()).then_some(&p.transcript_digest),
+        },
+        "created_at": time_or_null(&p.created_at),
+        "expires_at": time_or_null(&p.expires_at),
+        "max_expires_at": time_or_null(&p.max_expires_at),
+        "extensions": p.extensions,
+        "outputs": p.outputs,
+        "access_instructions": p.access_instructions,
+        "final_reason": p.final_reason,
+        "refusals": p.refusals.iter().map(|r| json!({
+            "code": r.code, "message": r.message, "source": r.source, "at": time_or_null(&r.at),
+        })).collect::<Vec<_>>(),
+        "cancellation": p.cancellation.as_ref().map(|c| json!({
+            "by": c.by,
+            "reason": c.reason,
+            "at": time_or_null(&c.at),
+            "stage": tollgate_proto::Stage::try_from(c.stage).unwrap_or_default().label(),
+        })),
+        "failure": p.failure.as_ref().map(|f| json!({
+            "step": f.step, "type": f.type_name, "non_retryable": f.non_retryable, "timed_out": f.timed_out,
+            "message": f.message,
+        })),
+        "pending_undo": p.undo.iter().map(|u| json!({"step": u.step, "action": u.action, "description": u.description})).collect::<Vec<_>>(),
+        "timeline": timeline,
+        "workflow_stopped": stopped,
+        "waiting": waiting(p),
+    })
+}
+
+/// What an approver needs to decide, taken from the progress.
+pub fn waiting(p: &Progress) -> Value {
+    let request = p.request.clone().unwrap_or_default();
+    let gate = p.gate.clone().unwrap_or_default();
+    json!({
+        "name": request.name,
+        "environment": request.environment,
+        "monthly_cost": p.cost.as_ref().map(|c| c.monthly_total),
+        "gate_reason": gate.reason,
+        "findings": findings_json(&p.findings),
+        "plan_digest": p.plan_digest,
+        "approvals": p.approvals(),
+        "required_approvals": p.required_approvals,
+        "approving_users": p.settings.as_ref().map(|s| s.approving_users.clone()).unwrap_or_default(),
+        "approval_deadline": fmt_time_ms(tollgate_proto::ms(&p.approval_deadline)),
+    })
+}
+
+/// Policy findings as JSON objects.
+pub fn findings_json(findings: &[PolicyFinding]) -> Value {
+    findings
+        .iter()
+        .map(|f| {
+            json!({
+                "rule": f.rule_id,
+                "control": f.control,
+                "level": tollgate_workflows::policy::level_label(f),
+                "address": f.address,
+                "message": f.message,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tollgate_proto::{CostEstimate, Decision, GateDecision, ProvisionRequest, Stage, TimelineEntry};
+
+    fn sample() -> Progress {
+        let mut p = Progress {
+            request_id: "req-rds-1".into(),
+            stage: Stage::AwaitingApproval as i32,
+            request: Some(ProvisionRequest {
+                request_id: "req-rds-1".into(),
+                kind: "rds".into(),
+                name: "orders".into(),
+                requester: "alice".into(),
+                environment: "dev".into(),
+                region: "us-east-1".into(),
+                ..Default::default()
+            }),
+            module_source: "source:team-modules@3f9a1c2".into(),
+            cost: Some(CostEstimate {
+                monthly_total: 732.3,
+                price_book_version: "aws-on-demand-2024".into(),
+                ..Default::default()
+            }),
+            gate: Some(GateDecision {
+                approval_required: true,
+                reason: "approval required".into(),
+                ..Default::default()
+            }),
+            required_approvals: 2,
+            findings: vec![PolicyFinding {
+                rule_id: "iac-version-tag".into(),
+                control: "CM-3".into(),
+                level: tollgate_proto::FindingLevel::Warn as i32,
+                message: "no IacVersion tag".into(),
+                address: "aws_db_instance.this".into(),
+            }],
+            ..Default::default()
+        };
+        p.decisions.push(Decision {
+            kind: DecisionKind::Approve as i32,
+            user: "carol".into(),
+            at: tollgate_proto::at(1_795_253_400_000),
+            ..Default::default()
+        });
+        p.timeline.push(TimelineEntry {
+            step: "plan".into(),
+            started_at: tollgate_proto::at(1_795_253_400_000),
+            ended_at: tollgate_proto::at(1_795_253_400_500),
+            attempts: 2,
+            outcome: "ok".into(),
+        });
+        p
+    }
+
+    #[test]
+    fn a_request_has_the_documented_fields() {
+        let v = request_json(&sample(), None);
+        for key in [
+            "request_id",
+            "stage",
+            "monthly_cost",
+            "approval_required",
+            "approvals",
+            "expires_at",
+            "outputs",
+            "timeline",
+            "module",
+            "waiting",
+            "workflow_stopped",
+        ] {
+            assert!(v.get(key).is_some(), "missing {key}");
+        }
+        assert_eq!(v["stage"], "AWAITING_APPROVAL");
+        assert_eq!(v["monthly_cost"], 732.3);
+        assert_eq!(v["approvals"][0]["user"], "carol");
+        assert_eq!(v["approvals"][0]["at"], "2026-11-21T09:30:00Z");
+        assert_eq!(v["expires_at"], Value::Null);
+        assert_eq!(v["timeline"][0]["attempts"], 2);
+        assert_eq!(v["module"], json!({"source": "source:team-modules@3f9a1c2", "transcript_digest": null}));
+        assert_eq!(v["workflow_stopped"], Value::Null);
+        assert_eq!(v["waiting"]["approvals"], 1);
+        assert_eq!(v["waiting"]["required_approvals"], 2);
+        let finding = json!({"rule": "iac-version-tag", "control": "CM-3", "level": "warn", "address": "aws_db_instance.this", "message": "no IacVersion tag"});
+        assert_eq!(v["findings"][0], finding);
+        assert_eq!(v["waiting"]["findings"][0], finding, "one shape for a finding");
+        assert_eq!(request_json(&sample(), Some("TERMINATED"))["workflow_stopped"], "TERMINATED");
+    }
+}

@@ -1,0 +1,43 @@
+//! Notifications from any workflow: one `notify` activity per channel with a stable delivery
+//! id, so a retry never re-sends through a channel that already succeeded. A failed
+//! notification is on the timeline but never changes the workflow's outcome.
+
+use temporalio_sdk::{ActivityOptions, WorkflowContext};
+use tollgate_proto::{Notification, NotifyInput};
+
+use super::{Tracked, step};
+use crate::activities::defs as act;
+
+/// The channel name that means "every channel the worker has" (used before a workflow knows
+/// the configured channels, and by workflows that send to all of them).
+pub const ALL_CHANNELS: &str = "*";
+
+/// The channels to use: the configured ones, or every channel when none are known yet.
+pub fn channels_or_all(configured: &[String]) -> Vec<String> {
+    if configured.is_empty() { vec![ALL_CHANNELS.to_string()] } else { configured.to_vec() }
+}
+
+/// Sends `notification` once through each of `channels`; `delivery_id(channel)` names each
+/// delivery (stable across retries and replays).
+pub async fn send<W: Tracked>(
+    ctx: &mut WorkflowContext<W>,
+    notification: Notification,
+    channels: &[String],
+    delivery_id: impl Fn(&str) -> String,
+    options: ActivityOptions,
+) {
+    let label = tollgate_proto::NotificationKind::try_from(notification.kind)
+        .unwrap_or_default()
+        .as_str_name()
+        .trim_start_matches("NOTIFICATION_KIND_")
+        .to_lowercase();
+    for channel in channels {
+        let input = NotifyInput {
+            delivery_id: delivery_id(channel),
+            channel: channel.clone(),
+            notification: Some(notification.clone()),
+        };
+        let name = format!("notify {label} ({channel})");
+        let _ = step(ctx, &name, act::Notify, input, options.clone(), |_| 1).await;
+    }
+}
