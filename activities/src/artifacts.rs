@@ -180,6 +180,29 @@ impl ArtifactStore {
     }
 
     /// Encrypts plans and state from now on (and can read what this key encrypted).
+    /// The store `[artifacts]` names (or `<data_dir>/artifacts`), with the encryption key
+    /// from the environment variable it names, if any.
+    pub fn from_config(config: &tollgate_config::ArtifactsConfig, data_dir: &Path) -> Result<Self, ArtifactError> {
+        let store = match &config.url {
+            Some(url) => ArtifactStore::open(url, &config.options)?,
+            None => ArtifactStore::local(&data_dir.join("artifacts"))?,
+        };
+        let key = match &config.encryption_key_env {
+            None => None,
+            Some(var) => {
+                let text = std::env::var(var).map_err(|_| {
+                    ArtifactError::Config(format!(
+                        "artifacts.encryption_key_env names {var}, which is not set; set it to 64 hex characters (openssl rand -hex 32)"
+                    ))
+                })?;
+                let key = Key::parse(&text, config.encryption_key_id.as_deref())
+                    .map_err(|e| ArtifactError::Config(format!("the key in {var}: {e}")))?;
+                Some(key)
+            }
+        };
+        Ok(store.with_key(key))
+    }
+
     pub fn with_key(mut self, key: Option<Key>) -> Self {
         self.key = key;
         self

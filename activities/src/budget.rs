@@ -6,42 +6,7 @@ use futures::StreamExt;
 use temporalio_client::{Client, WorkflowListOptions};
 use tollgate_workflows::search_attributes as sa;
 
-/// A monthly budget (`[[budgets]]`): a team (several members) or one requester.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BudgetConfig {
-    pub name: String,
-    pub members: Vec<String>,
-    /// Past this, a request needs approval.
-    pub monthly: f64,
-    /// Past this, a request is refused.
-    pub hard_cap: Option<f64>,
-}
-
-/// Where the gate's baseline comes from (`baseline_source`).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub enum BaselineSource {
-    /// `baseline_monthly_cost`.
-    #[default]
-    Static,
-    /// The monthly cost of what Tollgate keeps alive.
-    Ledger,
-    /// The last three full months' average from AWS Cost Explorer.
-    AwsCostExplorer(crate::cost_explorer::CostExplorerConfig),
-}
-
-/// Where the baseline comes from and which budgets apply.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct CostPolicy {
-    pub baseline: BaselineSource,
-    pub budgets: Vec<BudgetConfig>,
-}
-
-impl CostPolicy {
-    /// The budget that covers a requester (configuration refuses a member of two).
-    pub fn budget_for(&self, requester: &str) -> Option<&BudgetConfig> {
-        self.budgets.iter().find(|b| b.members.iter().any(|m| m == requester))
-    }
-}
+pub use tollgate_config::{BaselineSource, BudgetConfig, CostPolicy};
 
 /// Stages in which a request's resources exist or are being created.
 const ALIVE: &str = "TollgateStage IN ('ACTIVE', 'APPLYING')";

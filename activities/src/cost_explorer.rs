@@ -13,16 +13,7 @@ use rust_decimal::prelude::ToPrimitive;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-/// Where and how to ask (`[cost_explorer]`); credentials are the standard AWS variables.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CostExplorerConfig {
-    /// `https://ce.us-east-1.amazonaws.com` (Cost Explorer lives in us-east-1).
-    pub endpoint: String,
-    pub region: String,
-    /// Only costs of resources tagged `tag_key = tag_value`, when set.
-    pub tag: Option<(String, String)>,
-    pub cache: Duration,
-}
+pub use tollgate_config::CostExplorerConfig;
 
 /// AWS credentials.
 #[derive(Clone)]

@@ -7,47 +7,37 @@ use temporalio_sdk::activities::ActivityError;
 use tollgate_workflows::activities::ActivityName;
 use tollgate_workflows::failure::FailureType;
 
-/// Which activities fail, and how.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Faults {
-    pub activities: Vec<ActivityName>,
-    /// The first N attempts of each named activity fail with a retryable `InjectedFault`.
-    pub fail_first_attempts: u32,
-    /// Fail after the activity did its work (a lost reply: the side effect happened, the
-    /// workflow never heard), instead of before.
-    pub after_work: bool,
+/// Which activities fail, and how (`[faults]`).
+pub use tollgate_config::FaultsConfig as Faults;
+
+fn hits(faults: &Faults, activity: ActivityName, attempt: u32) -> bool {
+    attempt <= faults.fail_first_attempts && faults.activities.contains(&activity)
 }
 
-impl Faults {
-    fn hits(&self, activity: ActivityName, attempt: u32) -> bool {
-        attempt <= self.fail_first_attempts && self.activities.contains(&activity)
+/// Runs `work` for attempt `attempt` of `activity`, failing it if `faults` say so.
+pub async fn wrap<T>(
+    faults: &Faults,
+    activity: ActivityName,
+    attempt: u32,
+    work: impl Future<Output = Result<T, ActivityError>>,
+) -> Result<T, ActivityError> {
+    if !hits(faults, activity, attempt) {
+        return work.await;
     }
-
-    /// Runs `work` for attempt `attempt` of `activity`, failing it if configured to.
-    pub async fn wrap<T>(
-        &self,
-        activity: ActivityName,
-        attempt: u32,
-        work: impl Future<Output = Result<T, ActivityError>>,
-    ) -> Result<T, ActivityError> {
-        if !self.hits(activity, attempt) {
-            return work.await;
-        }
-        let when = if self.after_work {
-            work.await?;
-            "after its work"
-        } else {
-            "before its work"
-        };
-        Err(crate::classified(
-            FailureType::InjectedFault,
-            true,
-            format!(
-                "injected fault: {activity} attempt {attempt} fails {when} (faults.fail_first_attempts = {})",
-                self.fail_first_attempts
-            ),
-        ))
-    }
+    let when = if faults.after_work {
+        work.await?;
+        "after its work"
+    } else {
+        "before its work"
+    };
+    Err(crate::classified(
+        FailureType::InjectedFault,
+        true,
+        format!(
+            "injected fault: {activity} attempt {attempt} fails {when} (faults.fail_first_attempts = {})",
+            faults.fail_first_attempts
+        ),
+    ))
 }
 
 #[cfg(test)]
@@ -63,13 +53,13 @@ mod tests {
             ran.fetch_add(1, Ordering::SeqCst);
             Ok::<_, ActivityError>(7)
         };
-        assert!(faults.wrap(ActivityName::Plan, 2, work()).await.is_err());
+        assert!(wrap(&faults, ActivityName::Plan, 2, work()).await.is_err());
         assert_eq!(ran.load(Ordering::SeqCst), 0, "before: the work did not run");
-        assert_eq!(faults.wrap(ActivityName::Plan, 3, work()).await.unwrap(), 7);
-        assert_eq!(faults.wrap(ActivityName::Apply, 1, work()).await.unwrap(), 7);
+        assert_eq!(wrap(&faults, ActivityName::Plan, 3, work()).await.unwrap(), 7);
+        assert_eq!(wrap(&faults, ActivityName::Apply, 1, work()).await.unwrap(), 7);
 
         let after = Faults { after_work: true, ..faults };
-        let err = after.wrap(ActivityName::Plan, 1, work()).await.unwrap_err();
+        let err = wrap(&after, ActivityName::Plan, 1, work()).await.unwrap_err();
         assert!(format!("{err:?}").contains("injected fault: plan attempt 1 fails after its work"), "{err:?}");
         assert_eq!(ran.load(Ordering::SeqCst), 3, "after: the work ran, then the attempt failed");
     }

@@ -11,24 +11,10 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 use tollgate_proto::{ProvisionRequest, SourceKind, SourceParam};
 
+pub use tollgate_config::SourceConfig;
+
 use crate::catalog::ModuleBundle;
 use crate::engine::sandbox::cloud::sanitize;
-
-/// One configured source.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SourceConfig {
-    pub name: String,
-    /// A git repository URL (`file://`, `https://`, `ssh://`) ...
-    pub git: Option<String>,
-    /// ... at this branch, tag or commit (default: its HEAD).
-    pub git_ref: Option<String>,
-    /// Or an HTTP(S) URL of a `.tar.gz` archive.
-    pub url: Option<String>,
-    /// The content digest it must have (`sha256:...`); unset: whatever is fetched (logged).
-    pub digest: Option<String>,
-    /// The directory in the source that holds the module directories (default: its root).
-    pub path: Option<String>,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {

@@ -159,64 +159,65 @@ pub fn findings_json(findings: &[PolicyFinding]) -> Value {
         .collect()
 }
 
+/// An example request waiting for approval (one of two approvals given, a policy warning, a
+/// team module): the fixture every rendering of a request is snapshot-tested on.
+pub fn example_request() -> Progress {
+    let mut p = Progress {
+        request_id: "req-rds-1".into(),
+        stage: tollgate_proto::Stage::AwaitingApproval as i32,
+        request: Some(tollgate_proto::ProvisionRequest {
+            request_id: "req-rds-1".into(),
+            kind: "rds".into(),
+            name: "orders".into(),
+            requester: "alice".into(),
+            environment: "dev".into(),
+            region: "us-east-1".into(),
+            ..Default::default()
+        }),
+        module_source: "source:team-modules@3f9a1c2".into(),
+        cost: Some(tollgate_proto::CostEstimate {
+            monthly_total: 732.3,
+            price_book_version: "aws-on-demand-2024".into(),
+            ..Default::default()
+        }),
+        gate: Some(tollgate_proto::GateDecision {
+            approval_required: true,
+            reason: "+$732.30/month is 73.2% of the $1000.00/month baseline (threshold 10%): approval required (cost increase at or above threshold)".into(),
+            ..Default::default()
+        }),
+        required_approvals: 2,
+        findings: vec![PolicyFinding {
+            rule_id: "iac-version-tag".into(),
+            control: "CM-3".into(),
+            level: tollgate_proto::FindingLevel::Warn as i32,
+            message: "no IacVersion tag".into(),
+            address: "aws_db_instance.this".into(),
+        }],
+        ..Default::default()
+    };
+    p.decisions.push(tollgate_proto::Decision {
+        kind: DecisionKind::Approve as i32,
+        user: "carol".into(),
+        at: tollgate_proto::at(1_795_253_400_000),
+        ..Default::default()
+    });
+    p.timeline.push(tollgate_proto::TimelineEntry {
+        step: "plan".into(),
+        started_at: tollgate_proto::at(1_795_253_400_000),
+        ended_at: tollgate_proto::at(1_795_253_400_500),
+        attempts: 2,
+        outcome: "ok".into(),
+    });
+    p
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tollgate_proto::{CostEstimate, Decision, GateDecision, ProvisionRequest, Stage, TimelineEntry};
-
-    fn sample() -> Progress {
-        let mut p = Progress {
-            request_id: "req-rds-1".into(),
-            stage: Stage::AwaitingApproval as i32,
-            request: Some(ProvisionRequest {
-                request_id: "req-rds-1".into(),
-                kind: "rds".into(),
-                name: "orders".into(),
-                requester: "alice".into(),
-                environment: "dev".into(),
-                region: "us-east-1".into(),
-                ..Default::default()
-            }),
-            module_source: "source:team-modules@3f9a1c2".into(),
-            cost: Some(CostEstimate {
-                monthly_total: 732.3,
-                price_book_version: "aws-on-demand-2024".into(),
-                ..Default::default()
-            }),
-            gate: Some(GateDecision {
-                approval_required: true,
-                reason: "approval required".into(),
-                ..Default::default()
-            }),
-            required_approvals: 2,
-            findings: vec![PolicyFinding {
-                rule_id: "iac-version-tag".into(),
-                control: "CM-3".into(),
-                level: tollgate_proto::FindingLevel::Warn as i32,
-                message: "no IacVersion tag".into(),
-                address: "aws_db_instance.this".into(),
-            }],
-            ..Default::default()
-        };
-        p.decisions.push(Decision {
-            kind: DecisionKind::Approve as i32,
-            user: "carol".into(),
-            at: tollgate_proto::at(1_795_253_400_000),
-            ..Default::default()
-        });
-        p.timeline.push(TimelineEntry {
-            step: "plan".into(),
-            started_at: tollgate_proto::at(1_795_253_400_000),
-            ended_at: tollgate_proto::at(1_795_253_400_500),
-            attempts: 2,
-            outcome: "ok".into(),
-        });
-        p
-    }
 
     #[test]
     fn a_request_has_the_documented_fields() {
-        let v = request_json(&sample(), None);
+        let v = request_json(&example_request(), None);
         for key in [
             "request_id",
             "stage",
@@ -245,6 +246,6 @@ mod tests {
         let finding = json!({"rule": "iac-version-tag", "control": "CM-3", "level": "warn", "address": "aws_db_instance.this", "message": "no IacVersion tag"});
         assert_eq!(v["findings"][0], finding);
         assert_eq!(v["waiting"]["findings"][0], finding, "one shape for a finding");
-        assert_eq!(request_json(&sample(), Some("TERMINATED"))["workflow_stopped"], "TERMINATED");
+        assert_eq!(request_json(&example_request(), Some("TERMINATED"))["workflow_stopped"], "TERMINATED");
     }
 }

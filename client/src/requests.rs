@@ -58,6 +58,9 @@ pub async fn start_request(
 ) -> Result<String, ClientError> {
     let request = prepare_request(request, settings)?;
     let id = request.request_id.clone();
+    // A kind only the worker knows (module sources it fetched) is validated by the worker.
+    let deferred = !tollgate_workflows::catalog::kind_names().contains(&request.kind.as_str())
+        && settings.source_kinds.iter().any(|k| k.kind == validate::SOURCE_KINDS_UNFETCHED);
     let params: Vec<String> = request.params.iter().map(|(k, v)| format!("- {k} = {v}")).collect();
     let details = format!("**Requested by** {}\n\n**Parameters**\n{}", request.requester, params.join("\n"));
     let attributes = SearchAttributes::new([
@@ -89,7 +92,39 @@ pub async fn start_request(
             }
             other => ClientError::Failed(format!("could not start the request: {other}")),
         })?;
+    if deferred {
+        wait_validated(client, &id).await?;
+    }
     Ok(id)
+}
+
+/// How long `start_request` waits for the worker to validate a request whose kind only the
+/// worker knows (a module source's), before it answers with the id anyway.
+pub const VALIDATION_WAIT: Duration = Duration::from_secs(15);
+
+/// Waits until the worker has validated the request: a refusal comes back as `Refused`
+/// (exit 2, 422), the same as a catalog kind's, naming the parameter. With no worker
+/// answering within `VALIDATION_WAIT` the request stands and `status` shows the outcome.
+async fn wait_validated(client: &Client, id: &str) -> Result<(), ClientError> {
+    let deadline = tokio::time::Instant::now() + VALIDATION_WAIT;
+    loop {
+        match progress(client, id).await {
+            Ok(p) if p.stage_enum() == Stage::Rejected && p.module_digest.is_empty() => {
+                return Err(ClientError::Refused(format!(
+                    "{} (request {id} is recorded as REJECTED; nothing was created)",
+                    p.final_reason
+                )));
+            }
+            // Past validation: generating, or any later stage.
+            Ok(p) if p.stage_enum() != Stage::Requested => return Ok(()),
+            Ok(_) | Err(ClientError::Failed(_)) => {}
+            Err(other) => return Err(other),
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// The request's progress: from the live workflow, or its final report once it has ended.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions};
-use tollgate_worker::Config;
+use tollgate_config::Config;
 
 fn find_on_path(name: &str) -> Option<PathBuf> {
     let paths = std::env::var_os("PATH")?;

@@ -215,61 +215,21 @@ pub fn list_table(rows: &[ListedRequest]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tollgate_proto::{CostEstimate, Decision, GateDecision, ProvisionRequest, Stage, TimelineEntry};
-
-    fn sample() -> Progress {
-        let mut p = Progress {
-            request_id: "req-rds-1".into(),
-            stage: Stage::AwaitingApproval as i32,
-            request: Some(ProvisionRequest {
-                request_id: "req-rds-1".into(),
-                kind: "rds".into(),
-                name: "orders".into(),
-                requester: "alice".into(),
-                environment: "dev".into(),
-                region: "us-east-1".into(),
-                ..Default::default()
-            }),
-            cost: Some(CostEstimate { monthly_total: 732.3, price_book_version: "aws-on-demand-2024".into(), ..Default::default() }),
-            gate: Some(GateDecision { approval_required: true, reason: "+$732.30/month is 73.2% of the $1000.00/month baseline (threshold 10%): approval required (cost increase at or above threshold)".into(), ..Default::default() }),
-            required_approvals: 2,
-            findings: vec![PolicyFinding {
-                rule_id: "iac-version-tag".into(),
-                control: "CM-3".into(),
-                level: tollgate_proto::FindingLevel::Warn as i32,
-                message: "no IacVersion tag".into(),
-                address: "aws_db_instance.this".into(),
-            }],
-            ..Default::default()
-        };
-        p.decisions.push(Decision {
-            kind: DecisionKind::Approve as i32,
-            user: "carol".into(),
-            at: tollgate_proto::at(1_795_253_400_000),
-            ..Default::default()
-        });
-        p.timeline.push(TimelineEntry {
-            step: "plan".into(),
-            started_at: tollgate_proto::at(1_795_253_400_000),
-            ended_at: tollgate_proto::at(1_795_253_400_500),
-            attempts: 2,
-            outcome: "ok".into(),
-        });
-        p
-    }
+    use tollgate_client::render::example_request;
 
     #[test]
     fn status_text_snapshot() {
         let expected = "\
 Request    req-rds-1 (rds 'orders' in dev, us-east-1) by alice
 Stage      AWAITING_APPROVAL
+Module     source:team-modules@3f9a1c2
 Cost       $732.30/month (aws-on-demand-2024)
 Gate       +$732.30/month is 73.2% of the $1000.00/month baseline (threshold 10%): approval required (cost increase at or above threshold)
 Policy     warn     [CM-3 iac-version-tag] aws_db_instance.this: no IacVersion tag
 Approvals  1 of 2 (carol approved)
 Timeline
   plan                              0.5s  2 attempts  ok";
-        assert_eq!(status_text(&sample()), expected);
+        assert_eq!(status_text(&example_request()), expected);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The Tollgate worker: configuration, logging, connection, registration and the run loop.
 
-pub mod config;
+pub mod check;
 pub mod schedule;
 
 use std::sync::Arc;
@@ -10,7 +10,7 @@ use temporalio_client::Client;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 use tollgate_activities::{
     TollgateActivities,
-    artifacts::{ArtifactStore, Key},
+    artifacts::ArtifactStore,
     cost::PriceBook,
     engine::Engine,
     engine::sandbox::SandboxEngine,
@@ -22,9 +22,7 @@ use tollgate_activities::{
 use tollgate_client::{links::LinkSigner, namespace};
 use tollgate_workflows::{ApprovalWorkflow, ProvisionWorkflow, ReconcileWorkflow};
 
-pub use config::{
-    ArtifactsConfig, ChannelConfig, Config, ConfigError, EngineChoice, LinksConfig, ReconcileAction, SlackTarget,
-};
+use tollgate_config::{ChannelConfig, Config, EngineChoice, SlackTarget};
 
 /// Sets up logging at `level` (a level or an `EnvFilter` directive; `RUST_LOG` wins if set).
 pub fn init_logging(level: &str) {
@@ -125,8 +123,8 @@ fn secret_from_env(key: &str, var: &str, what: &str) -> anyhow::Result<String> {
 
 /// The Cost Explorer client, with the standard AWS credential variables.
 fn build_cost_explorer(config: &Config) -> anyhow::Result<Option<tollgate_activities::cost_explorer::CostExplorer>> {
-    use tollgate_activities::budget::BaselineSource;
     use tollgate_activities::cost_explorer::{CostExplorer, Credentials};
+    use tollgate_config::BaselineSource;
     let BaselineSource::AwsCostExplorer(ce) = &config.cost_policy.baseline else { return Ok(None) };
     let credentials = Credentials::from_env().ok_or_else(|| {
         anyhow::anyhow!(
@@ -155,7 +153,7 @@ fn build_infracost(config: &Config) -> anyhow::Result<Option<tollgate_activities
 
 /// Compiles the policy pack; a rule that does not compile stops the worker naming its file.
 pub fn build_policies(
-    config: &tollgate_activities::policy::PolicyConfig,
+    config: &tollgate_config::PolicyConfig,
 ) -> anyhow::Result<tollgate_activities::policy::PolicySet> {
     let set = tollgate_activities::policy::PolicySet::load(config)?;
     tracing::info!(pack = set.pack(), rules = set.rules().len(), "policies compiled");
@@ -178,7 +176,10 @@ fn build_llm(config: &Config) -> anyhow::Result<Option<tollgate_activities::llm:
         azure_api_version: l.azure_api_version.clone(),
         timeout: l.timeout,
         max_attempts: l.max_attempts,
-        allowed_resource_types: l.allowed_resource_types.clone(),
+        // Unless configured, the types the sandbox cloud implements.
+        allowed_resource_types: l.allowed_resource_types.clone().unwrap_or_else(|| {
+            tollgate_activities::engine::sandbox::schema::RESOURCES.iter().map(|r| r.type_name.to_string()).collect()
+        }),
     })?;
     Ok(Some(client))
 }
@@ -227,23 +228,7 @@ fn load_sources(config: &Config, engine: &dyn Engine) -> anyhow::Result<ModuleSo
 /// The configured artifact store, with the encryption key from the environment if one is
 /// named.
 pub fn build_artifacts(config: &Config) -> anyhow::Result<ArtifactStore> {
-    let a = &config.artifacts;
-    let store = match &a.url {
-        Some(url) => ArtifactStore::open(url, &a.options)?,
-        None => ArtifactStore::local(&config.data_dir.join("artifacts"))?,
-    };
-    let key = match &a.encryption_key_env {
-        None => None,
-        Some(var) => {
-            let text = std::env::var(var).map_err(|_| {
-                anyhow::anyhow!(
-                    "artifacts.encryption_key_env names {var}, which is not set; set it to 64 hex characters (openssl rand -hex 32)"
-                )
-            })?;
-            Some(Key::parse(&text, a.encryption_key_id.as_deref()).with_context(|| format!("the key in {var}"))?)
-        }
-    };
-    Ok(store.with_key(key))
+    Ok(ArtifactStore::from_config(&config.artifacts, &config.data_dir)?)
 }
 
 /// The configured engine. Under `terraform` with the sandbox provider, the provider gets the

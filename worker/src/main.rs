@@ -10,7 +10,8 @@ struct Args {
     /// Configuration file (default: $TOLLGATE_CONFIG, else ./tollgate.toml if present).
     #[arg(long, short)]
     config: Option<PathBuf>,
-    /// Check the configuration, print the effective settings and exit.
+    /// Check everything the worker checks at start (the file, its secrets, module sources,
+    /// the policy pack, the engine), print a short summary and exit (2 when something fails).
     #[arg(long)]
     check_config: bool,
 }
@@ -18,7 +19,7 @@ struct Args {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    let config = match tollgate_worker::Config::load(args.config.as_deref()) {
+    let config = match tollgate_config::Config::load(args.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("tollgate-worker: configuration error: {e}");
@@ -26,7 +27,13 @@ async fn main() {
         }
     };
     if args.check_config {
-        println!("configuration OK ({})\n{config:#?}", config.source);
+        match tollgate_worker::build_activities(&config, None) {
+            Ok(built) => println!("{}", tollgate_worker::check::summary(&config, &built)),
+            Err(e) => {
+                eprintln!("tollgate-worker: configuration error: {e:#}");
+                std::process::exit(2);
+            }
+        }
         return;
     }
     tollgate_worker::init_logging(&config.log_level);

@@ -50,6 +50,27 @@ async fn cli_commands_their_output_and_their_refusals() {
 
     let (_, out, _) = env.cli(&["status", &big, "--watch", "-o", "json"]).await;
     assert_eq!(json(&out)["stage"], "AWAITING_APPROVAL");
+    assert_eq!(s["module"]["source"], "catalog:s3@2", "where the module came from");
+
+    // show: the stored artifacts by name, no store layout needed.
+    let (code, out, err) = env.cli(&["show", &small, "plan"]).await;
+    assert_eq!(code, 0, "{err}");
+    let plan = json(&out);
+    assert!(plan["resource_changes"].as_array().is_some_and(|c| c.len() == 4), "{out}");
+    assert!(plan.get("tollgate_plan_file").is_none(), "no binary plan on screen");
+    let (code, out, err) = env.cli(&["show", &small, "state", "-o", "json"]).await;
+    assert_eq!(code, 0, "{err}");
+    let state = json(&out);
+    assert_eq!(state["artifact"], "state");
+    assert!(state["digest"].as_str().unwrap().starts_with("sha256:"));
+    assert!(state["content"]["resources"].as_array().is_some_and(|r| !r.is_empty()), "{out}");
+    let (code, _, err) = env.cli(&["show", &big, "state"]).await;
+    assert_eq!((code, err.trim()), (2, format!("tollgate: request {big} has no state: nothing was applied").as_str()));
+    let (code, _, err) = env.cli(&["show", &small, "transcript"]).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no LLM wrote its module (module source: catalog:s3@2)"), "{err}");
+    let (code, _, err) = env.cli(&["show", &small, "secrets"]).await;
+    assert_eq!(code, 2, "clap refuses an unknown artifact: {err}");
 
     // Refusals: one line on stderr, exit 2, nothing changed.
     let (code, out, err) = env.cli(&["approve", &big, "--as", "alice"]).await;
@@ -193,4 +214,39 @@ fn prices_import_writes_a_book_the_worker_reads() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not JSON"), "{}", String::from_utf8_lossy(&bad.stderr));
     assert!(!dir.path().join("other.toml").exists());
+}
+
+/// `tollgate-worker --check-config` runs the worker's start-up checks without a server:
+/// a module source that cannot be fetched fails it (exit 2, the reason), a good file prints
+/// a short summary.
+#[test]
+fn check_config_checks_what_the_worker_checks_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |text: &str| {
+        let file = dir.path().join("tollgate.toml");
+        std::fs::write(&file, format!("data_dir = \"{}\"\n{text}", dir.path().join("data").display())).unwrap();
+        let out = std::process::Command::new(crate::common::binary("tollgate-worker"))
+            .args(["--check-config", "--config", file.to_str().unwrap()])
+            .env_remove("TOLLGATE_CONFIG")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (code, out, err) = run("approving_users = [\"carol\"]\n");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.starts_with("configuration OK ("), "{out}");
+    assert!(out.contains("approvers     carol (1 needed)"), "{out}");
+    assert!(out.contains("engine        sandbox"), "{out}");
+    assert!(out.contains("Not checked here: the Temporal server"), "{out}");
+    assert!(out.lines().count() < 20, "a short summary, not a dump: {out}");
+
+    let missing = dir.path().join("no-such-repo");
+    let (code, out, err) =
+        run(&format!("[[module_sources]]\nname = \"team\"\ngit = \"file://{}\"\n", missing.display()));
+    assert_eq!(code, Some(2), "{out}");
+    assert!(err.contains("configuration error") && err.contains("team"), "{err}");
 }

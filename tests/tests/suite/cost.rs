@@ -51,7 +51,7 @@ fn infracost_without_its_key_stops_the_worker_at_start() {
         "data_dir = \"{}\"\n[infracost]\nbinary = \"infracost\"\napi_key_env = \"INFRACOST_TEST_NO_SUCH_KEY\"\n",
         dir.path().display()
     );
-    let config = tollgate_worker::Config::from_sources(&text, "test", &[]).unwrap();
+    let config = tollgate_config::Config::from_sources(&text, "test", &[]).unwrap();
     let err = tollgate_worker::build_activities(&config, None).err().expect("refuses to start").to_string();
     assert_eq!(
         err,
@@ -138,7 +138,7 @@ async fn the_ledger_is_the_baseline_and_budgets_ask_then_refuse() {
 
 #[test]
 fn budgets_that_cannot_work_are_refused_at_start() {
-    let refuse = |text: &str| tollgate_worker::Config::from_sources(text, "test", &[]).unwrap_err().to_string();
+    let refuse = |text: &str| tollgate_config::Config::from_sources(text, "test", &[]).unwrap_err().to_string();
     let err = refuse("[[budgets]]\nname = \"t\"\nmembers = [\"a\"]\nmonthly = 100\nhard_cap = 50\n");
     assert!(err.contains("budgets[0]: 't': hard_cap 50 is below monthly 100"), "{err}");
     let err = refuse(

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use crate::common::{KillOnDrop, binary, free_port, temporal_bin, workspace};
 use tollgate_client::requests;
+use tollgate_config::Config;
 use tollgate_proto::{ProvisionRequest, Stage};
 use tollgate_starter::dev;
-use tollgate_worker::Config;
 
 fn start_dev(dir: &std::path::Path, port: u16, ui_port: u16) -> Child {
     Command::new(binary("tollgate"))

@@ -167,6 +167,15 @@ async fn rate_limits_and_timeouts_retry_and_a_model_that_never_gets_it_right_fal
     let done = env.wait_for(&fallback, Stage::DryRunDone, 60).await;
     assert_eq!(done.module_source, "catalog:s3@2", "fell back to the catalog");
     assert!(!done.transcript_digest.is_empty(), "the failed conversation is kept");
+    let generate = done.timeline.iter().find(|t| t.step == "generate module").unwrap();
+    assert_eq!(
+        generate.outcome,
+        format!(
+            "ok: the LLM wrote no acceptable module in 2 answers (transcript {}); the vetted module was used",
+            done.transcript_digest
+        ),
+        "the fallback is on the timeline, with why"
+    );
     // ... and a kind nobody vetted fails clearly, without retrying.
     let failed = env.try_request(request("logs", true)).await.unwrap();
     let done = env.wait_for(&failed, Stage::Failed, 60).await;
@@ -256,6 +265,12 @@ async fn an_endpoint_down_on_every_attempt_leaves_the_vetted_module() {
     assert_eq!(done.module_source, "catalog:s3@2");
     let generate = done.timeline.iter().find(|t| t.step == "generate module").unwrap();
     assert_eq!(generate.attempts, 2, "the endpoint was tried on each attempt the policy allows");
+    assert!(
+        generate.outcome.starts_with("ok: the LLM endpoint failed on every attempt (")
+            && generate.outcome.ends_with("); the vetted module was used"),
+        "{}",
+        generate.outcome
+    );
     assert_eq!(s.seen.lock().unwrap().len(), 2);
     env.shutdown().await;
 }

@@ -13,8 +13,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 use tollgate_client::links::{LinkAction, verify};
+use tollgate_config::{ChannelConfig, LinksConfig, SlackTarget};
 use tollgate_proto::Stage;
-use tollgate_worker::config::{ChannelConfig, LinksConfig, SlackTarget};
 
 use crate::common::gateway::{GatewayProcess, http_client};
 use crate::common::{BASE, TestEnv};

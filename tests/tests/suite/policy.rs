@@ -134,21 +134,21 @@ fn a_broken_team_rule_stops_the_worker_naming_the_file_and_line() {
     std::fs::write(rules.join("team.rego"), "package tollgate.rules.team\nimport rego.v1\n\nrule := {\"id\": \"x\",\n")
         .unwrap();
     let text = format!("data_dir = \"{}\"\n[policy]\ndirs = [\"{}\"]\n", dir.path().display(), rules.display());
-    let config = tollgate_worker::Config::from_sources(&text, "test", &[]).unwrap();
+    let config = tollgate_config::Config::from_sources(&text, "test", &[]).unwrap();
     let err = tollgate_worker::build_activities(&config, None).err().expect("the worker refuses to start").to_string();
     assert!(err.starts_with(&format!("policy {} does not compile:", rules.join("team.rego").display())), "{err}");
     assert!(err.contains("team.rego:5:1"), "names the line: {err}");
 
     // An unknown rule id in the level overrides, or an unknown level, is a configuration error.
     let text = "[policy]\nlevels = { \"open-ingres\" = \"warn\" }\n";
-    let config = tollgate_worker::Config::from_sources(text, "test", &[]).unwrap();
+    let config = tollgate_config::Config::from_sources(text, "test", &[]).unwrap();
     let err = tollgate_worker::build_activities(&config, None).err().unwrap().to_string();
     assert!(
         err.starts_with("policy.levels.open-ingres: no rule has this id; the rules are encryption-at-rest"),
         "{err}"
     );
     let err =
-        tollgate_worker::Config::from_sources("[policy]\nlevels = { \"open-ingress\" = \"maybe\" }\n", "test", &[])
+        tollgate_config::Config::from_sources("[policy]\nlevels = { \"open-ingress\" = \"maybe\" }\n", "test", &[])
             .unwrap_err()
             .to_string();
     assert!(

@@ -170,15 +170,22 @@ async fn a_source_kind_runs_end_to_end_on_both_engines() {
             "bucket, access block, encryption and versioning, once each"
         );
 
-        // The worker checks source kinds' parameters: a missing required one is refused.
-        let refused = env.try_request(request(&[("versioned", "maybe")])).await.unwrap();
-        let done = env.wait_for(&refused, Stage::Rejected, 30).await;
-        assert!(done.final_reason.contains("parameter versioned='maybe' must be a bool"), "{}", done.final_reason);
-        assert!(
-            done.final_reason.contains("parameter 'retention_days' is required for logs-bucket"),
-            "{}",
-            done.final_reason
-        );
+        // The worker checks source kinds' parameters, and the caller hears it at once, as for
+        // a catalog kind: a wrong-typed, a missing required or an unknown parameter is refused.
+        let refused = env.try_request(request(&[("versioned", "maybe"), ("colour", "red")])).await;
+        let Err(tollgate_client::ClientError::Refused(why)) = refused else { panic!("refused at once: {refused:?}") };
+        assert!(why.contains("parameter versioned='maybe' must be a bool"), "{why}");
+        assert!(why.contains("parameter 'retention_days' is required for logs-bucket"), "{why}");
+        assert!(why.contains("parameter 'colour' is not known for logs-bucket"), "{why}");
+        assert!(why.contains("REJECTED; nothing was created"), "{why}");
+        // The CLI: exit 2 and the reason, no id on stdout; a misspelt kind too.
+        let (code, out, err) =
+            env.cli(&["request", "logs-bucket", "--requester", "alice", "--param", "versioned=maybe"]).await;
+        assert_eq!((code, out.as_str()), (2, ""), "{err}");
+        assert!(err.contains("parameter 'retention_days' is required for logs-bucket"), "{err}");
+        let (code, out, err) = env.cli(&["request", "logs-buckett", "--requester", "alice"]).await;
+        assert_eq!((code, out.as_str()), (2, ""), "{err}");
+        assert!(err.contains("logs-buckett"), "{err}");
 
         requests::destroy(&env.client, &id, "alice").await.unwrap();
         env.wait_for(&id, Stage::Destroyed, 60).await;
@@ -190,6 +197,23 @@ async fn a_source_kind_runs_end_to_end_on_both_engines() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_terraform_engine_validates_source_modules_before_the_worker_starts() {
     let dir = tempfile::tempdir().unwrap();
+    // A type the sandbox provider does not implement is named as the sandbox's, with its list.
+    let unsupported = git_repo(dir.path(), "modules-unsupported");
+    let text = format!(
+        "engine = \"terraform\"\ndata_dir = \"{}\"\n[[module_sources]]\nname = \"team\"\ngit = \"{unsupported}\"\npath = \"modules\"\n\
+         [terraform]\nbinary = \"{}\"\nsandbox_provider = \"{}\"\n",
+        dir.path().join("data-unsupported").display(),
+        workspace().join(".tools/bin/terraform").display(),
+        binary("tollgate-sandbox-provider").display()
+    );
+    let config = tollgate_config::Config::from_sources(&text, "test", &[]).unwrap();
+    let err = tollgate_worker::build_activities(&config, None).err().expect("the worker refuses to start").to_string();
+    assert!(
+        err.contains("aws_sqs_queue is not implemented by Tollgate's sandbox provider")
+            && err.contains("it implements aws_security_group, aws_instance, aws_s3_bucket"),
+        "{err}"
+    );
+
     let repo = git_repo(dir.path(), "modules-invalid");
     let text = format!(
         "engine = \"terraform\"\ndata_dir = \"{}\"\n[[module_sources]]\nname = \"team\"\ngit = \"{repo}\"\npath = \"modules\"\n\
@@ -198,7 +222,7 @@ async fn the_terraform_engine_validates_source_modules_before_the_worker_starts(
         workspace().join(".tools/bin/terraform").display(),
         binary("tollgate-sandbox-provider").display()
     );
-    let config = tollgate_worker::Config::from_sources(&text, "test", &[]).unwrap();
+    let config = tollgate_config::Config::from_sources(&text, "test", &[]).unwrap();
     let err = tollgate_worker::build_activities(&config, None).err().expect("the worker refuses to start").to_string();
     assert!(err.starts_with("module source kind 'colourful' (team/colourful@sha256:"), "{err}");
     assert!(

@@ -269,6 +269,13 @@ async fn requests_run_end_to_end_on_terraform() {
     // Approval path: an expensive database needs carol's approval; then a Temporal cancel.
     let approved = env.request("rds", "bob", &[("instance_class", "db.r5.2xlarge")]).await;
 
+    // A request that ends after its plan (here a dry run; a policy refusal or a rejection
+    // ends the same way) leaves no working directory behind.
+    let dry = env.dry_run_request("s3", "alice").await;
+    env.wait_for(&dry, Stage::DryRunDone, 60).await;
+    let requests_dir = env.config.data_dir.join("terraform/requests");
+    assert!(!requests_dir.join(&dry).exists(), "the plan's directory is gone once the plan is stored");
+
     let active = env.wait_for(&direct, Stage::Active, 60).await;
     assert!(active.outputs["bucket_arn"].starts_with("arn:aws:s3:::"), "{:?}", active.outputs);
     assert!(active.access_instructions.contains("s3://"), "{}", active.access_instructions);
@@ -301,6 +308,7 @@ async fn requests_run_end_to_end_on_terraform() {
     ] {
         assert_eq!(creates_by_type(&env, id), once(types), "{id}: each resource created exactly once");
         assert_eq!(env.count(id, "destroy"), types.len(), "{id}: everything destroyed");
+        assert!(!requests_dir.join(id).exists(), "{id}: nothing left under the engine's directory");
     }
     env.shutdown().await;
 }

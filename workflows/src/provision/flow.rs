@@ -62,6 +62,12 @@ pub(super) async fn provision(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> R
         s.progress.module_digest = module.module_digest.clone();
         s.progress.module_source = module.source.clone();
         s.progress.transcript_digest = module.transcript_digest.clone();
+        // A fallback to the vetted module is said on the step's line, with why.
+        if !module.fallback.is_empty()
+            && let Some(entry) = s.progress.timeline.iter_mut().rev().find(|t| t.step == "generate module")
+        {
+            entry.outcome = format!("ok: {}", module.fallback);
+        }
     });
     checkpoint(ctx)?;
 

@@ -26,20 +26,7 @@ use crate::catalog::ModuleBundle;
 const TF_VERSION: &str = "1.0.3";
 pub const AWS_PROVIDER: &str = "registry.terraform.io/hashicorp/aws";
 
-#[derive(Debug, Clone)]
-pub struct SandboxConfig {
-    /// Delay per resource created or destroyed (and per plan), to make progress visible and to
-    /// leave room to kill a worker mid-apply.
-    pub latency_ms: u64,
-    /// Account id used in synthetic ARNs.
-    pub account_id: String,
-}
-
-impl Default for SandboxConfig {
-    fn default() -> Self {
-        Self { latency_ms: 0, account_id: "123456789012".into() }
-    }
-}
+pub use tollgate_config::SandboxConfig;
 
 pub struct SandboxEngine {
     cloud: Cloud,

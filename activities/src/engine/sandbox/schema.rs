@@ -454,6 +454,15 @@ pub fn fill_unknowns(schema: &BlockSchema, value: &mut Val, computed: &dyn Fn(&s
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The README lists exactly the types the sandbox implements.
+    #[test]
+    fn the_readme_lists_every_sandbox_type() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+        let listed: Vec<String> = RESOURCES.iter().map(|r| format!("`{}`", r.type_name)).collect();
+        let line = format!("Resource types the sandbox (embedded and provider) implements: {}.", listed.join(", "));
+        assert!(readme.contains(&line), "README.md should say:\n{line}");
+    }
     use serde_json::json;
 
     #[test]

@@ -14,12 +14,10 @@ mod run;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use base64::Engine as _;
 use futures::future::BoxFuture;
 use serde_json::Value;
-use tollgate_workflows::defaults;
 
 use super::sandbox::cloud::sanitize;
 use super::sandbox::state_addresses;
@@ -45,35 +43,7 @@ const MARKER: &str = ".tollgate-plan-digest";
 const STATE: &str = "terraform.tfstate";
 const LOCK: &str = ".terraform.lock.hcl";
 
-#[derive(Debug, Clone)]
-pub struct TerraformConfig {
-    /// `terraform` or `tofu` (a name on PATH or a path).
-    pub binary: PathBuf,
-    /// Extra arguments for plan, apply and destroy (e.g. `-parallelism=4`).
-    pub args: Vec<String>,
-    /// Extra environment for Terraform and its providers (e.g. `AWS_PROFILE`).
-    pub env: BTreeMap<String, String>,
-    /// Install this sandbox provider binary as `hashicorp/aws` (a filesystem mirror), for
-    /// running the catalog offline.
-    pub sandbox_provider: Option<PathBuf>,
-    /// After a cancellation's SIGINT, how long Terraform may take to stop before SIGKILL.
-    pub stop_timeout: Duration,
-    /// How long to wait for a state lock another run holds.
-    pub lock_timeout: Duration,
-}
-
-impl Default for TerraformConfig {
-    fn default() -> Self {
-        Self {
-            binary: defaults::TERRAFORM_BINARY.into(),
-            args: vec![],
-            env: BTreeMap::new(),
-            sandbox_provider: None,
-            stop_timeout: Duration::from_millis(defaults::TERRAFORM_STOP_TIMEOUT_MS),
-            lock_timeout: Duration::from_millis(defaults::TERRAFORM_LOCK_TIMEOUT_MS),
-        }
-    }
-}
+pub use tollgate_config::TerraformConfig;
 
 pub struct TerraformEngine {
     root: PathBuf,
@@ -121,6 +91,34 @@ impl TerraformEngine {
         std::fs::create_dir_all(&base).map_err(|e| io("creating", &base, e))?;
         std::fs::write(base.join("request_id"), request_id).map_err(|e| io("writing", &base, e))?;
         Ok(base.join(op))
+    }
+
+    /// With the sandbox provider installed as `hashicorp/aws`, Terraform blames "the provider
+    /// hashicorp/aws" for a type the sandbox does not implement: say which provider it is and
+    /// what it implements.
+    fn explain(&self, message: String) -> String {
+        const UNSUPPORTED: &str = "does not support resource type \"";
+        let Some(at) = message.find(UNSUPPORTED).filter(|_| self.config.sandbox_provider.is_some()) else {
+            return message;
+        };
+        let rest = &message[at + UNSUPPORTED.len()..];
+        let ty = rest.split('"').next().unwrap_or_default();
+        let known: Vec<&str> = crate::engine::sandbox::schema::RESOURCES.iter().map(|r| r.type_name).collect();
+        format!(
+            "{ty} is not implemented by Tollgate's sandbox provider (terraform.sandbox_provider, installed as hashicorp/aws for offline runs); it implements {}. Terraform said: {message}",
+            known.join(", ")
+        )
+    }
+
+    /// Removes the request's directory when nothing but its id is left in it.
+    fn forget_if_empty(&self, request_id: &str) {
+        let base = self.request_dir(request_id);
+        let only_id = std::fs::read_dir(&base)
+            .map(|entries| entries.flatten().all(|e| e.file_name() == "request_id"))
+            .unwrap_or(false);
+        if only_id {
+            let _ = std::fs::remove_dir_all(&base);
+        }
     }
 
     fn lock_timeout(&self) -> String {
@@ -216,21 +214,33 @@ impl Engine for TerraformEngine {
     ) -> BoxFuture<'a, Result<Value, EngineError>> {
         Box::pin(async move {
             let dir = self.op_dir(request_id, "plan")?;
-            fresh_dir(&dir)?;
-            write_module(&dir, module)?;
-            // Plan against what the request holds now, so existing resources are no-ops.
-            if let Some(state) = self.current_state(request_id)? {
-                write_file(&dir.join(STATE), &serde_json::to_vec_pretty(&state).unwrap_or_default())?;
+            let planned = async {
+                fresh_dir(&dir)?;
+                write_module(&dir, module)?;
+                // Plan against what the request holds now, so existing resources are no-ops.
+                if let Some(state) = self.current_state(request_id)? {
+                    write_file(&dir.join(STATE), &serde_json::to_vec_pretty(&state).unwrap_or_default())?;
+                }
+                self.init(&dir, &op).await?;
+                self.runner.run(&dir, &self.args(&["plan"], &[&format!("-out={PLAN_FILE}")]), &op).await?;
+                let mut plan = self.show(&dir, PLAN_FILE, &op).await?;
+                let binary = std::fs::read(dir.join(PLAN_FILE)).map_err(|e| io("reading", &dir, e))?;
+                plan[PLAN_FILE_KEY] = base64::engine::general_purpose::STANDARD.encode(binary).into();
+                if let Ok(lock) = std::fs::read_to_string(dir.join(LOCK)) {
+                    plan[LOCK_FILE_KEY] = lock.into();
+                }
+                Ok(plan)
             }
-            self.init(&dir, &op).await?;
-            self.runner.run(&dir, &self.args(&["plan"], &[&format!("-out={PLAN_FILE}")]), &op).await?;
-            let mut plan = self.show(&dir, PLAN_FILE, &op).await?;
-            let binary = std::fs::read(dir.join(PLAN_FILE)).map_err(|e| io("reading", &dir, e))?;
-            plan[PLAN_FILE_KEY] = base64::engine::general_purpose::STANDARD.encode(binary).into();
-            if let Ok(lock) = std::fs::read_to_string(dir.join(LOCK)) {
-                plan[LOCK_FILE_KEY] = lock.into();
-            }
-            Ok(plan)
+            .await;
+            // The plan travels in the artifact store: its working directory is never used
+            // again, so a request that ends before apply (refused by policy, rejected,
+            // expired, a dry run, failed) leaves nothing under the engine's directory.
+            remove_dir(&dir)?;
+            self.forget_if_empty(request_id);
+            planned.map_err(|e| match e {
+                EngineError::InvalidModule(message) => EngineError::InvalidModule(self.explain(message)),
+                other => other,
+            })
         })
     }
 
@@ -322,7 +332,7 @@ impl Engine for TerraformEngine {
                     format!("{}{at}: {detail}", d["summary"].as_str().unwrap_or_default())
                 })
                 .collect();
-            Err(format!("terraform validate: {}", problems.join("; ")))
+            Err(self.explain(format!("terraform validate: {}", problems.join("; "))))
         })
     }
 

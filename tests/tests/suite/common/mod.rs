@@ -11,8 +11,8 @@ use temporalio_client::Client;
 use temporalio_sdk::testing::{EphemeralExe, LocalServer, LocalWorkflowEnvironmentOptions, WorkflowEnvironment};
 use tollgate_activities::engine::sandbox::{InventoryEvent, read_events};
 use tollgate_client::requests;
+use tollgate_config::Config;
 use tollgate_proto::{Progress, ProvisionRequest, Stage};
-use tollgate_worker::Config;
 
 /// The workspace root (tests run with the package directory as cwd).
 pub fn workspace() -> PathBuf {

@@ -1,0 +1,37 @@
+//! Notifications: one delivery through one channel, with the signed links it carries.
+
+use temporalio_sdk::activities::ActivityError;
+use tollgate_proto::NotifyInput;
+
+use crate::{TollgateActivities, classified};
+
+impl TollgateActivities {
+    /// `issued_secs`: when the notification was first scheduled (the same for every retry).
+    pub(crate) async fn notify_work(&self, input: NotifyInput, issued_secs: i64) -> Result<(), ActivityError> {
+        let notification = input.notification.unwrap_or_default();
+        let links = self
+            .links
+            .as_ref()
+            .map(|l| l.links_for(&notification, &input.delivery_id, issued_secs))
+            .unwrap_or_default();
+        if input.channel == tollgate_workflows::kit::notify::ALL_CHANNELS {
+            let mut first_error = None;
+            for (name, channel) in &self.channels {
+                if let Err(e) = channel.send(&notification, &format!("{}/{name}", input.delivery_id), &links).await {
+                    tracing::warn!(channel = %name, error = %e, "notification failed");
+                    first_error.get_or_insert(e);
+                }
+            }
+            return first_error.map_or(Ok(()), |e| Err(classified(e.type_name(), e.retryable(), e.to_string())));
+        }
+        let Some(channel) = self.channels.get(&input.channel) else {
+            // The workflow was started by a worker with other channels: nothing to send here.
+            tracing::warn!(channel = %input.channel, delivery_id = %input.delivery_id, "notification channel not configured on this worker");
+            return Ok(());
+        };
+        channel
+            .send(&notification, &input.delivery_id, &links)
+            .await
+            .map_err(|e| classified(e.type_name(), e.retryable(), e.to_string()))
+    }
+}

@@ -1,0 +1,8 @@
+//! What each activity does, by step. `lib.rs` declares the activities (and the fault
+//! wrapper around each); the work they do lives here, one file per stage of a request.
+
+mod apply;
+mod deliver;
+mod generate;
+mod plan;
+mod reconcile;

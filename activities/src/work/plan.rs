@@ -1,0 +1,123 @@
+//! Steps 3-5 and the gate's context: plan with the engine, judge the plan with the policy pack, price it, and the baseline and budget it is compared with.
+
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+use tollgate_proto::{
+    CostContext, CostContextInput, EstimateInput, EstimateResult, PlanInput, PlanResult, PolicyInput, PolicyResult,
+};
+use tollgate_workflows::failure::FailureType;
+
+use crate::artifacts::ArtifactKind;
+use crate::engine::{OpContext, Progress};
+use crate::{MODULE_DIGEST_KEY, TollgateActivities, art, budget, classified, eng, summarize, with_heartbeats};
+
+impl TollgateActivities {
+    pub(crate) async fn plan_work(&self, ctx: &ActivityContext, input: PlanInput) -> Result<PlanResult, ActivityError> {
+        let bundle = self.load_bundle(&input.module_digest).await?;
+        let progress = Progress::default();
+        let op = OpContext { attempt: ctx.info().attempt, progress: &progress };
+        let mut plan =
+            with_heartbeats(ctx, &progress, self.engine.plan(&input.request_id, &bundle, op)).await.map_err(eng)?;
+        let summary = summarize(&plan);
+        plan[MODULE_DIGEST_KEY] = input.module_digest.clone().into();
+        let bytes =
+            serde_json::to_vec_pretty(&plan).map_err(|e| classified(FailureType::Internal, false, e.to_string()))?;
+        let plan_digest = self.artifacts.put(ArtifactKind::Plan, &bytes).await.map_err(art)?;
+        Ok(PlanResult { plan_digest, summary: Some(summary), attempt: ctx.info().attempt })
+    }
+
+    pub(crate) async fn policy_work(
+        &self,
+        ctx: &ActivityContext,
+        input: PolicyInput,
+    ) -> Result<PolicyResult, ActivityError> {
+        let plan = self.load_json(&input.plan_digest, "plan artifact").await?;
+        let policies = self.policies.clone();
+        // Evaluation is CPU work (a large plan takes a noticeable fraction of a second).
+        let findings = tokio::task::spawn_blocking(move || policies.evaluate(&plan))
+            .await
+            .map_err(|e| classified(FailureType::PolicyEval, true, format!("policy evaluation stopped: {e}")))?
+            .map_err(|e| classified(e.type_name(), e.retryable(), e.to_string()))?;
+        Ok(PolicyResult {
+            findings,
+            pack: self.policies.pack().to_string(),
+            rules: self.policies.rules().iter().filter(|r| r.level.is_some()).count() as u32,
+            attempt: ctx.info().attempt,
+        })
+    }
+
+    pub(crate) async fn cost_context_work(
+        &self,
+        ctx: &ActivityContext,
+        input: CostContextInput,
+    ) -> Result<CostContext, ActivityError> {
+        let client = || {
+            self.temporal.as_ref().ok_or_else(|| {
+                classified(FailureType::Internal, false, "this worker has no Temporal client to read the ledger with")
+            })
+        };
+        let unavailable = |e: String| classified(FailureType::TemporalUnavailable, true, e);
+        let (baseline_monthly_cost, baseline_source) = match &self.cost_policy.baseline {
+            budget::BaselineSource::Static => (self.settings.baseline_monthly_cost, "static".to_string()),
+            budget::BaselineSource::Ledger => {
+                let (total, count) = budget::ledger(client()?, None, &input.request_id).await.map_err(unavailable)?;
+                let plural = if count == 1 { "" } else { "s" };
+                (total, format!("ledger: {count} active request{plural}"))
+            }
+            budget::BaselineSource::AwsCostExplorer(_) => {
+                let explorer = self.cost_explorer.as_ref().ok_or_else(|| {
+                    classified(
+                        FailureType::Internal,
+                        false,
+                        "baseline_source is aws-cost-explorer but no client was built",
+                    )
+                })?;
+                // Throttling, outages and bad credentials alike retry with backoff; the
+                // failure (after the retries) names the cause.
+                explorer.baseline().await.map_err(|e| classified(FailureType::CostExplorerUnavailable, true, e))?
+            }
+        };
+        let budget = match self.cost_policy.budget_for(&input.requester) {
+            None => None,
+            Some(b) => {
+                let (spent, _) =
+                    budget::ledger(client()?, Some(&b.members), &input.request_id).await.map_err(unavailable)?;
+                Some(tollgate_proto::Budget {
+                    name: b.name.clone(),
+                    members: b.members.clone(),
+                    monthly_limit: b.monthly,
+                    hard_cap: b.hard_cap.unwrap_or_default(),
+                    spent,
+                })
+            }
+        };
+        Ok(CostContext { baseline_monthly_cost, baseline_source, budget, attempt: ctx.info().attempt })
+    }
+
+    pub(crate) async fn estimate_work(
+        &self,
+        ctx: &ActivityContext,
+        input: EstimateInput,
+    ) -> Result<EstimateResult, ActivityError> {
+        let plan = self.load_json(&input.plan_digest, "plan artifact").await?;
+        let book = || {
+            self.prices
+                .estimate(&plan, &input.region)
+                .map_err(|e| classified(e.type_name(), e.retryable(), e.to_string()))
+        };
+        let estimate = match &self.infracost {
+            None => book()?,
+            Some(infracost) => match infracost.estimate(&plan).await {
+                Ok(estimate) => estimate,
+                Err(why) => {
+                    tracing::warn!(error = %why, "Infracost could not price the plan; using the price book");
+                    let mut estimate = book()?;
+                    estimate
+                        .assumptions
+                        .insert(0, format!("Infracost could not price this plan ({why}); the price book did"));
+                    estimate
+                }
+            },
+        };
+        Ok(EstimateResult { estimate: Some(estimate), attempt: ctx.info().attempt })
+    }
+}

@@ -1,0 +1,241 @@
+//! Tollgate's configuration: `tollgate.toml` (path overridable) plus `TOLLGATE_*` environment
+//! overrides. Every bad value fails at start with the key, where it came from and what is
+//! allowed. Temporal connection settings are not here: they follow the SDK's envconfig
+//! (`TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE`, profiles).
+//!
+//! One module per concern, each with the raw section it reads and the typed value it
+//! validates into: `requests` (approvers, lifetimes, the gate's numbers), `notifications`
+//! (channels, links), `lifecycle` (retry, timeouts, drift, reconcile), `engine` (engine,
+//! Terraform, sandbox, artifacts), `cost` (baseline, budgets, Infracost, price book),
+//! `modules` (generate, LLM, module sources), `policy` (policy pack, faults). Every key, its
+//! default and its meaning are in `keys`, which the README's table is checked against.
+
+mod check;
+pub mod cost;
+pub mod engine;
+mod env;
+pub mod keys;
+pub mod lifecycle;
+pub mod modules;
+pub mod notifications;
+pub mod policy;
+mod requests;
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use tollgate_proto::Settings;
+use tollgate_workflows::defaults;
+
+pub use cost::{BaselineSource, BudgetConfig, CostExplorerConfig, CostPolicy, InfracostSettings};
+pub use engine::{ArtifactsConfig, EngineChoice, SandboxConfig, TerraformConfig};
+pub use lifecycle::{ReconcileAction, ReconcileConfig};
+pub use modules::{LlmSettings, SourceConfig};
+pub use notifications::{ChannelConfig, LinksConfig, SlackTarget};
+pub use policy::{FaultsConfig, PolicyConfig};
+
+use check::Check;
+
+/// Where the configuration file is looked for when no path is given.
+pub const DEFAULT_PATH: &str = "tollgate.toml";
+/// Environment variable naming the configuration file.
+pub const PATH_ENV: &str = "TOLLGATE_CONFIG";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{source_name}: cannot read: {error}")]
+    Read { source_name: String, error: std::io::Error },
+    #[error("{source_name}: {message}")]
+    Invalid { source_name: String, message: String },
+}
+
+/// The file as read: the top-level keys, and each concern's keys and sections. Unknown keys
+/// are refused against the key registry before this is read (see `unknown_key`).
+#[derive(Debug, Clone, Deserialize)]
+struct RawConfig {
+    task_queue: Option<String>,
+    log_level: Option<String>,
+    data_dir: Option<String>,
+    register_search_attributes: Option<bool>,
+    #[serde(flatten)]
+    requests: requests::RawRequests,
+    #[serde(flatten)]
+    notify: notifications::RawNotify,
+    #[serde(flatten)]
+    lifecycle: lifecycle::RawLifecycle,
+    #[serde(flatten)]
+    engine: engine::RawEngine,
+    #[serde(flatten)]
+    cost: cost::RawCost,
+    #[serde(flatten)]
+    modules: modules::RawModules,
+    #[serde(flatten)]
+    checks: policy::RawChecks,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the file came from (or "defaults" when there was none).
+    pub source: String,
+    pub task_queue: String,
+    pub log_level: String,
+    pub data_dir: PathBuf,
+    /// What the workflow reads (through the `load_settings` activity).
+    pub settings: Settings,
+    pub price_book: Option<PathBuf>,
+    pub channels: Vec<ChannelConfig>,
+    /// Signed links in approval and expiry notifications, when `[links] public_url` is set.
+    pub links: Option<LinksConfig>,
+    pub artifacts: ArtifactsConfig,
+    /// Module sources (`[[module_sources]]`), fetched when the worker starts.
+    pub module_sources: Vec<SourceConfig>,
+    /// The LLM (`[llm]`), when one is configured; its key is read from the environment.
+    pub llm: Option<LlmSettings>,
+    pub engine: EngineChoice,
+    pub sandbox: SandboxConfig,
+    /// Which policies judge plans (`[policy]`); compiled when the worker starts.
+    pub policy: PolicyConfig,
+    /// Infracost (`[infracost]`), when its binary is configured.
+    pub infracost: Option<InfracostSettings>,
+    /// The gate's baseline source and the budgets (`baseline_source`, `[[budgets]]`).
+    pub cost_policy: CostPolicy,
+    pub faults: FaultsConfig,
+    pub reconcile: ReconcileConfig,
+    /// Register missing search attributes at start (needs operator rights on the namespace).
+    pub register_search_attributes: bool,
+}
+
+impl Config {
+    /// Loads `path`, or `$TOLLGATE_CONFIG`, or `./tollgate.toml` if it exists, or defaults;
+    /// then applies `TOLLGATE_*` overrides from the process environment.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        let explicit = path.map(Path::to_path_buf).or_else(|| std::env::var_os(PATH_ENV).map(PathBuf::from));
+        let (text, source) = match explicit {
+            Some(p) => {
+                let text = std::fs::read_to_string(&p)
+                    .map_err(|error| ConfigError::Read { source_name: p.display().to_string(), error })?;
+                (text, p.display().to_string())
+            }
+            None if Path::new(DEFAULT_PATH).exists() => {
+                let text = std::fs::read_to_string(DEFAULT_PATH)
+                    .map_err(|error| ConfigError::Read { source_name: DEFAULT_PATH.into(), error })?;
+                (text, DEFAULT_PATH.to_string())
+            }
+            None => (String::new(), "defaults".to_string()),
+        };
+        Self::from_sources(&text, &source, &env)
+    }
+
+    /// Builds a configuration from TOML text and environment pairs (only `TOLLGATE_*` are read).
+    pub fn from_sources(text: &str, source: &str, env: &[(String, String)]) -> Result<Self, ConfigError> {
+        let invalid =
+            |source_name: &str, message: String| ConfigError::Invalid { source_name: source_name.to_string(), message };
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| invalid(source, describe_toml_error(&e)))?;
+        env::apply(&mut table, env)?;
+        let origin =
+            if env::overrides_any(env) { format!("{source} (with TOLLGATE_* overrides)") } else { source.to_string() };
+        if let Some(message) = unknown_key(&table) {
+            return Err(invalid(&origin, message));
+        }
+        let raw: RawConfig =
+            table.try_into().map_err(|e: toml::de::Error| invalid(&origin, describe_toml_error(&e)))?;
+        Self::validate(raw, &Check { origin: &origin })
+    }
+
+    fn validate(raw: RawConfig, c: &Check) -> Result<Self, ConfigError> {
+        let r = raw.requests.validate(c)?;
+        let log_level = raw.log_level.unwrap_or_else(|| defaults::LOG_LEVEL.into());
+        if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
+            return Err(c.err(
+                "log_level",
+                format!("'{log_level}' is not a level or filter; use error, warn, info, debug or trace"),
+            ));
+        }
+        let notify = raw.notify.validate(c)?;
+        let life = raw.lifecycle.validate(c)?;
+        let checks = raw.checks.validate(c)?;
+        let engines = raw.engine.validate(c)?;
+        let cost = raw.cost.validate(c)?;
+        let modules = raw.modules.validate(c)?;
+        let task_queue = raw.task_queue.unwrap_or_else(|| defaults::TASK_QUEUE.into());
+        if task_queue.trim().is_empty() {
+            return Err(c.err("task_queue", "is empty"));
+        }
+        let span = tollgate_proto::span;
+        let settings = Settings {
+            approving_users: r.approving_users,
+            required_approvals: r.required_approvals,
+            grace_period: span(r.grace_period),
+            max_ttl: span(r.max_ttl),
+            extension_period: span(r.extension_period),
+            default_ttl: span(r.default_ttl),
+            approval_timeout: span(r.approval_timeout),
+            cost_threshold_percent: r.cost_threshold_percent,
+            baseline_monthly_cost: r.baseline_monthly_cost,
+            allowed_vendors: r.allowed_vendors,
+            dry_run: r.dry_run,
+            continue_as_new_after_events: r.continue_as_new_after_events,
+            retry_initial_interval: span(life.retry_initial_ms),
+            retry_max_interval: span(life.retry_max_ms),
+            retry_max_attempts: life.retry_attempts,
+            notification_channels: notify.channel_names,
+            reconcile_action: life.reconcile.action.as_str().to_string(),
+            // The worker fills in the real kinds once it has fetched the sources.
+            source_kinds: if modules.module_sources.is_empty() {
+                vec![]
+            } else {
+                vec![tollgate_proto::SourceKind {
+                    kind: tollgate_workflows::validate::SOURCE_KINDS_UNFETCHED.into(),
+                    ..Default::default()
+                }]
+            },
+            generate: modules.generate,
+            plan_timeout: span(life.plan_timeout_ms),
+            apply_timeout: span(life.apply_timeout_ms),
+            destroy_timeout: span(life.destroy_timeout_ms),
+            drift_interval: span(life.drift_interval_ms),
+            drift_action: life.drift_action,
+        };
+        Ok(Config {
+            source: c.origin.to_string(),
+            task_queue,
+            log_level,
+            data_dir: PathBuf::from(raw.data_dir.unwrap_or_else(|| defaults::DATA_DIR.into())),
+            settings,
+            price_book: cost.price_book,
+            channels: notify.channels,
+            links: notify.links,
+            artifacts: engines.artifacts,
+            module_sources: modules.module_sources,
+            llm: modules.llm,
+            engine: engines.engine,
+            sandbox: engines.sandbox,
+            policy: checks.policy,
+            infracost: cost.infracost,
+            cost_policy: cost.cost_policy,
+            faults: checks.faults,
+            reconcile: life.reconcile,
+            register_search_attributes: raw.register_search_attributes.unwrap_or(true),
+        })
+    }
+}
+
+/// A top-level key the registry does not know (a section's own keys are checked by its
+/// struct, which refuses unknown fields).
+fn unknown_key(table: &toml::Table) -> Option<String> {
+    let sections = keys::sections();
+    let known = |name: &str| keys::find(name).is_some_and(|k| !k.name.contains('.')) || sections.contains(&name);
+    let unknown = table.keys().find(|k| !known(k))?;
+    Some(format!("unknown field `{unknown}` (known keys: {})", keys::names()))
+}
+
+/// toml's message plus, for an unknown key, the list of known ones.
+fn describe_toml_error(e: &toml::de::Error) -> String {
+    let message = e.message().trim().to_string();
+    if message.starts_with("unknown field") { format!("{message} (known keys: {})", keys::names()) } else { message }
+}
+
+#[cfg(test)]
+mod tests;

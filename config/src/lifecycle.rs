@@ -1,0 +1,131 @@
+//! How steps retry and how long they may take (`[retry]`, `[timeouts]`), and what runs beside
+//! a request's life: drift checks (`[drift]`) and the reconciler (`[reconcile]`).
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use tollgate_workflows::defaults;
+
+use crate::ConfigError;
+use crate::check::Check;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct RawLifecycle {
+    #[serde(default)]
+    retry: RawRetry,
+    #[serde(default)]
+    timeouts: RawTimeouts,
+    #[serde(default)]
+    drift: RawDrift,
+    #[serde(default)]
+    reconcile: RawReconcile,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetry {
+    initial_interval: Option<String>,
+    max_interval: Option<String>,
+    max_attempts: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTimeouts {
+    plan: Option<String>,
+    apply: Option<String>,
+    destroy: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDrift {
+    interval: Option<String>,
+    action: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReconcile {
+    interval: Option<String>,
+    action: Option<String>,
+}
+
+/// What the reconciler does with resources whose request closed without destroying them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReconcileAction {
+    Destroy,
+    Report,
+}
+
+impl ReconcileAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReconcileAction::Destroy => "destroy",
+            ReconcileAction::Report => "report",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReconcileConfig {
+    /// How often the schedule runs the reconciler.
+    pub interval: Duration,
+    pub action: ReconcileAction,
+}
+
+/// Validated, in milliseconds where the workflow's settings carry them.
+pub(crate) struct Lifecycle {
+    pub retry_initial_ms: u64,
+    pub retry_max_ms: u64,
+    pub retry_attempts: u32,
+    pub plan_timeout_ms: u64,
+    pub apply_timeout_ms: u64,
+    pub destroy_timeout_ms: u64,
+    pub drift_interval_ms: u64,
+    pub drift_action: String,
+    pub reconcile: ReconcileConfig,
+}
+
+impl RawLifecycle {
+    pub fn validate(self, c: &Check) -> Result<Lifecycle, ConfigError> {
+        let (r, t) = (self.retry, self.timeouts);
+        let retry_initial_ms =
+            c.positive("retry.initial_interval", &r.initial_interval, defaults::RETRY_INITIAL_INTERVAL_MS)?;
+        let retry_max_ms = c.positive("retry.max_interval", &r.max_interval, defaults::RETRY_MAX_INTERVAL_MS)?;
+        let retry_attempts = r.max_attempts.unwrap_or(defaults::RETRY_MAX_ATTEMPTS);
+        if retry_attempts == 0 {
+            return Err(c.err("retry.max_attempts", "must be at least 1 (1 means no retries)"));
+        }
+        let reconcile_interval =
+            c.span("reconcile.interval", &self.reconcile.interval, defaults::RECONCILE_INTERVAL_MS)?;
+        let action = match self.reconcile.action.as_deref().unwrap_or(defaults::RECONCILE_ACTION) {
+            "destroy" => ReconcileAction::Destroy,
+            "report" => ReconcileAction::Report,
+            other => {
+                return Err(c.err("reconcile.action", format!("'{other}' is not an action; use destroy or report")));
+            }
+        };
+        let drift_interval_ms = c.duration("drift.interval", &self.drift.interval, defaults::DRIFT_INTERVAL_MS)?;
+        let drift_action = self.drift.action.unwrap_or_else(|| defaults::DRIFT_ACTION.into());
+        if !["report", "reapply"].contains(&drift_action.as_str()) {
+            return Err(c.err(
+                "drift.action",
+                format!(
+                    "'{drift_action}' is not an action; use report (tell the owner) or reapply (apply the approved configuration again)"
+                ),
+            ));
+        }
+        Ok(Lifecycle {
+            retry_initial_ms,
+            retry_max_ms,
+            retry_attempts,
+            plan_timeout_ms: c.positive("timeouts.plan", &t.plan, defaults::PLAN_TIMEOUT_MS)?,
+            apply_timeout_ms: c.positive("timeouts.apply", &t.apply, defaults::APPLY_TIMEOUT_MS)?,
+            destroy_timeout_ms: c.positive("timeouts.destroy", &t.destroy, defaults::DESTROY_TIMEOUT_MS)?,
+            drift_interval_ms,
+            drift_action,
+            reconcile: ReconcileConfig { interval: reconcile_interval, action },
+        })
+    }
+}

@@ -1,0 +1,75 @@
+//! `tollgate show <request> module|plan|state|transcript`: a request's stored artifacts,
+//! found by the digests its progress names, without knowing the store's layout.
+
+use serde_json::{Value, json};
+use tollgate_activities::artifacts::ArtifactStore;
+use tollgate_activities::engine::terraform::{LOCK_FILE_KEY, PLAN_FILE_KEY};
+use tollgate_client::{Client, ClientError, requests};
+use tollgate_config::Config;
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Artifact {
+    /// The Terraform root module (files and variables) that was planned.
+    Module,
+    /// Terraform's plan JSON (`terraform show -json`) that was gated and approved.
+    Plan,
+    /// The Terraform state after the last apply.
+    State,
+    /// The LLM conversation that wrote the module (every prompt and answer).
+    Transcript,
+}
+
+impl Artifact {
+    fn name(self) -> &'static str {
+        match self {
+            Artifact::Module => "module",
+            Artifact::Plan => "plan",
+            Artifact::State => "state",
+            Artifact::Transcript => "transcript",
+        }
+    }
+}
+
+pub(crate) async fn show(
+    config: &Config,
+    client: &Client,
+    id: &str,
+    what: Artifact,
+    json_out: bool,
+) -> Result<(), ClientError> {
+    let p = requests::progress(client, id).await?;
+    let (digest, missing) = match what {
+        Artifact::Module => (&p.module_digest, "no module was generated (it ended before)".to_string()),
+        Artifact::Plan => (&p.plan_digest, "nothing was planned (it ended before)".to_string()),
+        Artifact::State => (&p.state_digest, "nothing was applied".to_string()),
+        Artifact::Transcript => (
+            &p.transcript_digest,
+            format!(
+                "no LLM wrote its module (module source: {})",
+                if p.module_source.is_empty() { "none" } else { &p.module_source }
+            ),
+        ),
+    };
+    if digest.is_empty() {
+        return Err(ClientError::Refused(format!("request {id} has no {}: {missing}", what.name())));
+    }
+    let store = ArtifactStore::from_config(&config.artifacts, &config.data_dir)
+        .map_err(|e| ClientError::Refused(format!("{e}")))?;
+    let bytes = store.get(digest).await.map_err(|e| ClientError::Failed(format!("reading {digest}: {e}")))?;
+    let mut content: Value = serde_json::from_slice(&bytes).map_err(|e| {
+        ClientError::Failed(format!("{digest} is not JSON ({e}); the store may be shared with something else"))
+    })?;
+    if let Some(plan) = content.as_object_mut() {
+        // The binary plan file and the provider lock travel with the plan for apply; a person
+        // reads the plan JSON.
+        for key in [PLAN_FILE_KEY, LOCK_FILE_KEY] {
+            plan.remove(key);
+        }
+    }
+    if json_out {
+        println!("{}", json!({ "request_id": id, "artifact": what.name(), "digest": digest, "content": content }));
+    } else {
+        println!("{}", serde_json::to_string_pretty(&content).unwrap_or_default());
+    }
+    Ok(())
+}
