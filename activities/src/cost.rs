@@ -72,6 +72,11 @@ impl PriceBook {
     /// Estimates how the plan changes the monthly bill: what it creates adds its price, what
     /// it destroys subtracts its price, an update adds the difference; no-ops cost nothing new.
     pub fn estimate(&self, plan: &Value, region: &str) -> Result<CostEstimate, CostError> {
+        self.estimate_with(plan, region, &Usage::default())
+    }
+
+    /// [`estimate`](Self::estimate) with the module's usage assumptions (`usage.toml`).
+    pub fn estimate_with(&self, plan: &Value, region: &str, usage: &Usage) -> Result<CostEstimate, CostError> {
         let changes = plan["resource_changes"].as_array().ok_or(CostError::BadPlan)?;
         let mut estimate = CostEstimate {
             currency: self.currency.clone(),
@@ -80,7 +85,8 @@ impl PriceBook {
             ..Default::default()
         };
         let prices = self.regions.get(region);
-        let usage_gb = plan["variables"]["storage_gb"]["value"].as_f64();
+        // A `storage_gb` variable (the catalog's s3) is the assumption for every bucket.
+        let module_gb = plan["variables"]["storage_gb"]["value"].as_f64();
         for change in changes {
             let actions: Vec<&str> =
                 change["change"]["actions"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
@@ -91,6 +97,7 @@ impl PriceBook {
             }
             let address = change["address"].as_str().unwrap_or_default().to_string();
             let ty = change["type"].as_str().unwrap_or_default().to_string();
+            let usage_gb = usage.storage_gb(&address, plan).or(module_gb);
             let price = |values: &Value| match prices {
                 None => Err(format!("no prices for region {region}")),
                 Some(p) => self.price(&ty, values, p, usage_gb),
@@ -163,13 +170,87 @@ impl PriceBook {
                 ))
             }
             "aws_s3_bucket" => {
-                let gb = usage_gb.ok_or("no storage_gb usage assumption in the plan")?;
+                let gb = usage_gb
+                    .ok_or("no storage_gb usage assumption (a storage_gb variable, or the module's usage.toml)")?;
                 Ok((
                     gb * p.s3_standard_gb_month,
                     format!("{gb} GB Standard x ${}/GB (usage assumption)", p.s3_standard_gb_month),
                 ))
             }
             other => Err(format!("no price book entry for {other}")),
+        }
+    }
+}
+
+/// The file beside a module source's `.tf` files that declares usage assumptions.
+pub const USAGE_FILE: &str = "usage.toml";
+
+/// Usage a plan cannot show, declared with a module (as Infracost's usage file does): per
+/// resource address, e.g. how many GB an S3 bucket will hold. A value is a number or
+/// `"var.<name>"` (a variable of the module, so each request's own value is priced).
+///
+/// ```toml
+/// [resource_usage."aws_s3_bucket.logs"]
+/// storage_gb = "var.expected_gb"
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Usage {
+    #[serde(default)]
+    pub resource_usage: BTreeMap<String, ResourceUsage>,
+}
+
+/// What one resource is assumed to use.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceUsage {
+    /// GB stored (S3 Standard).
+    pub storage_gb: Option<UsageValue>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(untagged)]
+pub enum UsageValue {
+    Number(f64),
+    /// `var.<name>`.
+    Variable(String),
+}
+
+impl Usage {
+    /// Reads `usage.toml`; `variables` are the module's, which references must name.
+    pub fn parse(text: &str, variables: &[String]) -> Result<Usage, String> {
+        let usage: Usage = toml::from_str(text).map_err(|e| format!("{USAGE_FILE}: {}", e.message().trim()))?;
+        for (address, r) in &usage.resource_usage {
+            match &r.storage_gb {
+                Some(UsageValue::Number(n)) if !(n.is_finite() && *n >= 0.0) => {
+                    return Err(format!("{USAGE_FILE}: {address}.storage_gb is {n}; give GB, zero or more"));
+                }
+                Some(UsageValue::Variable(v)) => {
+                    let name = v.strip_prefix("var.").unwrap_or_default();
+                    if !variables.iter().any(|d| d == name) {
+                        return Err(format!(
+                            "{USAGE_FILE}: {address}.storage_gb is \"{v}\"; give a number or var.<name> of a variable the module declares ({})",
+                            variables.join(", ")
+                        ));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(usage)
+    }
+
+    /// The usage declared for `address` (an indexed address `a.b[0]` matches `a.b` too),
+    /// resolved against the plan's variables.
+    fn storage_gb(&self, address: &str, plan: &Value) -> Option<f64> {
+        let bare = address.split('[').next().unwrap_or(address);
+        let r = self.resource_usage.get(address).or_else(|| self.resource_usage.get(bare))?;
+        match r.storage_gb.as_ref()? {
+            UsageValue::Number(n) => Some(*n),
+            UsageValue::Variable(v) => {
+                let value = &plan["variables"][v.trim_start_matches("var.")]["value"];
+                value.as_f64().or_else(|| value.as_str().and_then(|s| s.parse().ok()))
+            }
         }
     }
 }

@@ -351,6 +351,14 @@ fn load_module(
                 .into(),
         ));
     }
+    // Usage assumptions for the cost estimate travel with the module (engines read only .tf).
+    let usage_path = dir.join(crate::cost::USAGE_FILE);
+    if usage_path.exists() {
+        let text =
+            std::fs::read_to_string(&usage_path).map_err(|e| invalid(format!("{}: {e}", crate::cost::USAGE_FILE)))?;
+        crate::cost::Usage::parse(&text, &declared).map_err(invalid)?;
+        files.insert(crate::cost::USAGE_FILE.to_string(), text);
+    }
     let summary = if description.is_empty() { format!("module {module} from {}", config.name) } else { description };
     let kind =
         SourceKind { kind: module.clone(), summary, source: format!("{}/{module}@{digest}", config.name), params };

@@ -22,7 +22,7 @@ pub fn request_json(p: &Progress, stopped: Option<&str>) -> Value {
         .map(|d| {
             json!({
                 "user": d.user,
-                "decision": if d.kind == DecisionKind::Reject as i32 { "reject" } else { "approve" },
+                "decision": tollgate_workflows::decision::word_of(d.kind),
                 "comment": d.comment,
                 "plan_digest": d.plan_digest,
                 "at": time_or_null(&d.at),

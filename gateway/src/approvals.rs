@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 use tollgate_client::ClientError;
 use tollgate_client::approvals::{self as client, Decided};
-use tollgate_proto::{ApprovalDecision, ApprovalInput, ApprovalRecord, ApprovalStatus};
+use tollgate_proto::{ApprovalDecision, ApprovalInput, ApprovalRecord, ApprovalStatus, DecisionKind};
 use tollgate_workflows::approval::rules;
 use tollgate_workflows::fmt_time_ms;
 use tollgate_workflows::refusal::{Code, Refusal};
@@ -195,7 +195,7 @@ pub async fn approve(
     Path(id): Path<String>,
     raw: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    decide(&gw, &headers, &id, "approve", &raw).await
+    decide(&gw, &headers, &id, DecisionKind::Approve, &raw).await
 }
 
 /// `POST /workflows/{id}/reject`
@@ -205,15 +205,22 @@ pub async fn reject(
     Path(id): Path<String>,
     raw: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    decide(&gw, &headers, &id, "reject", &raw).await
+    decide(&gw, &headers, &id, DecisionKind::Reject, &raw).await
 }
 
-async fn decide(gw: &Gateway, headers: &HeaderMap, id: &str, word: &str, raw: &[u8]) -> Result<Json<Value>, ApiError> {
+async fn decide(
+    gw: &Gateway,
+    headers: &HeaderMap,
+    id: &str,
+    kind: DecisionKind,
+    raw: &[u8],
+) -> Result<Json<Value>, ApiError> {
     auth::reader(&gw.config, headers)?;
     let map = body::object(raw, &["reviewed_by", "comment"])?;
     let claimed = body::text(&map, "reviewed_by", tollgate_workflows::incoming::MAX_USER_CHARS)?;
     let comment = body::text(&map, "comment", tollgate_workflows::incoming::MAX_TEXT_CHARS)?.unwrap_or_default();
     let reviewer = auth::identify(&gw.config, headers, claimed.as_deref(), "reviewed_by")?;
+    let word = tollgate_workflows::decision::word(kind);
     decide_as(gw, id, ApprovalDecision { decision: word.into(), reviewed_by: reviewer, comment }).await.map(Json)
 }
 

@@ -137,7 +137,7 @@ async fn decide(gw: &Gateway, click: &Click) -> Value {
     };
     let verb = if click.kind == DecisionKind::Approve { "Approved" } else { "Rejected" };
     if tollgate_client::approvals::is_approval(&gw.client, &click.request_id).await {
-        let word = if click.kind == DecisionKind::Approve { "approve" } else { "reject" };
+        let word = tollgate_workflows::decision::word(click.kind);
         let decision = tollgate_proto::ApprovalDecision {
             decision: word.into(),
             reviewed_by: user.name.clone(),

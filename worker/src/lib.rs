@@ -9,15 +9,8 @@ use anyhow::Context as _;
 use temporalio_client::Client;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 use tollgate_activities::{
-    TollgateActivities,
-    artifacts::ArtifactStore,
-    cost::PriceBook,
-    engine::Engine,
-    engine::sandbox::SandboxEngine,
-    engine::terraform::TerraformEngine,
-    notify::Channel,
-    slack,
-    sources::ModuleSources,
+    TollgateActivities, artifacts::ArtifactStore, cost::PriceBook, engine::Engine, engine::sandbox::SandboxEngine,
+    engine::terraform::TerraformEngine, notify::Channel, slack, sources::ModuleSources,
 };
 use tollgate_client::{links::LinkSigner, namespace};
 use tollgate_workflows::{ApprovalWorkflow, ProvisionWorkflow, ReconcileWorkflow};

@@ -6,6 +6,7 @@
 pub mod activities;
 pub mod approval;
 pub mod catalog;
+pub mod decision;
 pub mod defaults;
 pub mod drift;
 pub mod failure;

@@ -31,7 +31,7 @@ pub fn check_decision(ctx: &DecisionContext<'_>, decision: &Decision) -> Result<
         ));
     }
     if user == ctx.requester {
-        let verb = if decision.kind == DecisionKind::Reject as i32 { "reject" } else { "approve" };
+        let verb = crate::decision::word_of(decision.kind);
         return Err(Refusal::new(Code::SelfApproval, format!("{user} cannot {verb} their own request")));
     }
     if !ctx.approving_users.iter().any(|a| a == user) {

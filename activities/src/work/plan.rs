@@ -11,6 +11,16 @@ use crate::engine::{OpContext, Progress};
 use crate::{MODULE_DIGEST_KEY, TollgateActivities, art, budget, classified, eng, summarize, with_heartbeats};
 
 impl TollgateActivities {
+    /// The usage assumptions the plan's module declares (`usage.toml`), if any.
+    async fn usage_of(&self, plan: &serde_json::Value) -> Result<crate::cost::Usage, ActivityError> {
+        let Some(module_digest) = plan[MODULE_DIGEST_KEY].as_str() else { return Ok(Default::default()) };
+        let bundle = self.load_bundle(module_digest).await?;
+        let Some(text) = bundle.files.get(crate::cost::USAGE_FILE) else { return Ok(Default::default()) };
+        // Checked when the source was loaded; a variable list is not needed to read it again.
+        toml::from_str(text)
+            .map_err(|e| classified(FailureType::InvalidModule, false, format!("{}: {e}", crate::cost::USAGE_FILE)))
+    }
+
     pub(crate) async fn plan_work(&self, ctx: &ActivityContext, input: PlanInput) -> Result<PlanResult, ActivityError> {
         let bundle = self.load_bundle(&input.module_digest).await?;
         let progress = Progress::default();
@@ -99,9 +109,10 @@ impl TollgateActivities {
         input: EstimateInput,
     ) -> Result<EstimateResult, ActivityError> {
         let plan = self.load_json(&input.plan_digest, "plan artifact").await?;
+        let usage = self.usage_of(&plan).await?;
         let book = || {
             self.prices
-                .estimate(&plan, &input.region)
+                .estimate_with(&plan, &input.region, &usage)
                 .map_err(|e| classified(e.type_name(), e.retryable(), e.to_string()))
         };
         let estimate = match &self.infracost {

@@ -232,3 +232,41 @@ async fn the_terraform_engine_validates_source_modules_before_the_worker_starts(
         "{err}"
     );
 }
+
+/// A module source declares what its plan cannot show (`usage.toml`, as Infracost's usage
+/// file): the bucket is priced from the request's own value, so the gate can decide without
+/// a person; a usage file that names no declared variable is refused (the
+/// worker does not start with it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_assumptions_price_a_source_module() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = git_repo(dir.path(), "modules-priced");
+    let text =
+        format!("{}\n[[module_sources]]\nname = \"data\"\ngit = \"{repo}\"\npath = \"modules\"\n", crate::common::LONG);
+    let env = TestEnv::start(&text).await;
+    let request = ProvisionRequest {
+        kind: "priced-bucket".into(),
+        requester: "alice".into(),
+        name: "app".into(),
+        params: [("expected_gb".to_string(), "400".to_string())].into(),
+        dry_run: true,
+        ..Default::default()
+    };
+    let id = env.try_request(request).await.unwrap();
+    let done = env.wait_for(&id, Stage::DryRunDone, 60).await;
+    let cost = done.cost.clone().unwrap_or_else(|| panic!("priced: {} {:?}", done.final_reason, done.timeline));
+    assert!(cost.unpriced.is_empty(), "{:?}", cost.unpriced);
+    let line = cost.lines.iter().find(|l| l.address == "aws_s3_bucket.data").unwrap();
+    assert!(line.description.starts_with("400 GB Standard"), "{}", line.description);
+    env.shutdown().await;
+
+    let err = tollgate_activities::cost::Usage::parse(
+        "[resource_usage.\"aws_s3_bucket.data\"]\nstorage_gb = \"var.size\"\n",
+        &["name".into(), "tags".into(), "expected_gb".into()],
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        "usage.toml: aws_s3_bucket.data.storage_gb is \"var.size\"; give a number or var.<name> of a variable the module declares (name, tags, expected_gb)"
+    );
+}

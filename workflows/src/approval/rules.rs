@@ -2,7 +2,7 @@
 //! handler, and by the gateway for an approval whose workflow has already closed (so a repeat
 //! of the same decision still answers 200, and a conflicting one 409).
 
-use tollgate_proto::{ApprovalDecision, ApprovalRecord, ApprovalStatus};
+use tollgate_proto::{ApprovalDecision, ApprovalRecord, ApprovalStatus, DecisionKind};
 
 use crate::refusal::{Code, Refusal};
 
@@ -27,10 +27,11 @@ pub fn status_label(status: ApprovalStatus) -> &'static str {
 
 /// Checks `decision` against `record`: the decision word, who may decide, then the status.
 pub fn check(record: &ApprovalRecord, decision: &ApprovalDecision) -> Result<Verdict, Refusal> {
-    let wanted = match decision.decision.as_str() {
-        "approve" => ApprovalStatus::Approved,
-        "reject" => ApprovalStatus::Rejected,
-        other => {
+    let wanted = match crate::decision::parse(&decision.decision) {
+        Some(DecisionKind::Approve) => ApprovalStatus::Approved,
+        Some(DecisionKind::Reject) => ApprovalStatus::Rejected,
+        _ => {
+            let other = decision.decision.as_str();
             return Err(Refusal::new(
                 Code::Malformed,
                 format!(
