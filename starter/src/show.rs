@@ -68,6 +68,11 @@ pub(crate) async fn show(
     }
     if json_out {
         println!("{}", json!({ "request_id": id, "artifact": what.name(), "digest": digest, "content": content }));
+    } else if let (Artifact::Module, Some(files)) = (what, content["files"].as_object()) {
+        // A module is files: show them as files, each under its name.
+        for (name, text) in files {
+            println!("# ---- {name} ----\n{}", text.as_str().unwrap_or_default().trim_end());
+        }
     } else {
         println!("{}", serde_json::to_string_pretty(&content).unwrap_or_default());
     }
