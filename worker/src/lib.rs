@@ -41,7 +41,7 @@ pub fn build_activities(config: &Config, client: Option<Client>) -> anyhow::Resu
         }
         None => PriceBook::builtin(),
     };
-    let artifacts = Arc::new(build_artifacts(config)?);
+    let artifacts = Arc::new(ArtifactStore::from_config(&config.artifacts, &config.data_dir)?);
     let mut channels = std::collections::BTreeMap::new();
     for c in &config.channels {
         let (name, channel) = match c {
@@ -216,12 +216,6 @@ fn load_sources(config: &Config, engine: &dyn Engine) -> anyhow::Result<ModuleSo
         tracing::info!(kind = %kind.kind, source = %kind.source, "module source kind");
     }
     Ok(loaded)
-}
-
-/// The configured artifact store, with the encryption key from the environment if one is
-/// named.
-pub fn build_artifacts(config: &Config) -> anyhow::Result<ArtifactStore> {
-    Ok(ArtifactStore::from_config(&config.artifacts, &config.data_dir)?)
 }
 
 /// The configured engine. Under `terraform` with the sandbox provider, the provider gets the
