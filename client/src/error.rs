@@ -23,11 +23,26 @@ pub enum ClientError {
 }
 
 impl ClientError {
-    /// The refusal code, when the workflow refused.
-    pub fn code(&self) -> Option<&'static str> {
+    /// A stable code for programs: the refusal's code when the workflow refused, else what
+    /// kind of failure this is (`invalid_input`, `unknown_request`, `workflow_stopped`,
+    /// `unavailable`).
+    pub fn code(&self) -> &'static str {
         match self {
-            ClientError::Refusal(r) => Some(r.code.as_str()),
-            _ => None,
+            ClientError::Refusal(r) => r.code.as_str(),
+            ClientError::Refused(_) => "invalid_input",
+            ClientError::NotFound(_) => "unknown_request",
+            ClientError::Stopped(_) => "workflow_stopped",
+            ClientError::Failed(_) => "unavailable",
         }
     }
+}
+
+/// The innermost cause of an error, which is the part a person can act on (tonic's transport
+/// errors repeat their outer text at every level).
+pub fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut current = e;
+    while let Some(next) = current.source() {
+        current = next;
+    }
+    current.to_string()
 }

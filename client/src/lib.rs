@@ -13,6 +13,7 @@ pub mod render;
 pub mod requests;
 pub mod slack;
 pub mod updates;
+pub mod webui;
 
 pub use error::ClientError;
 pub use temporalio_client::Client;
@@ -29,7 +30,10 @@ pub async fn connect() -> Result<Client, ClientError> {
         })?;
     let target = conn_opts.target.to_string();
     let connection = Connection::connect(conn_opts).await.map_err(|e| {
-        ClientError::Failed(format!("connecting to Temporal at {target}; is the server running (tollgate dev)?: {e}"))
+        ClientError::Failed(format!(
+            "cannot reach Temporal at {target} ({}): start a server (tollgate dev) or point TEMPORAL_ADDRESS at one",
+            error::root_cause(&e)
+        ))
     })?;
     Client::new(connection, client_opts).map_err(|e| ClientError::Failed(format!("connecting to Temporal: {e}")))
 }

@@ -5,6 +5,16 @@ use serde_json::{Value, json};
 use tollgate_proto::{DecisionKind, PolicyFinding, Progress};
 use tollgate_workflows::fmt_time_ms;
 
+/// Dollars rounded to cents, as the text shows them (no `73.22999999999999`).
+pub fn dollars(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
+/// A percentage rounded to one decimal, as the gate's reason shows it.
+pub fn percent(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
+}
+
 /// A timestamp as RFC 3339, or null when unset.
 pub fn time_or_null(t: &Option<tollgate_proto::Timestamp>) -> Value {
     let ms = tollgate_proto::ms(t);
@@ -51,10 +61,10 @@ pub fn request_json(p: &Progress, stopped: Option<&str>) -> Value {
         "environment": request.environment,
         "region": request.region,
         "params": request.params,
-        "monthly_cost": p.cost.as_ref().map(|c| c.monthly_total),
+        "monthly_cost": p.cost.as_ref().map(|c| dollars(c.monthly_total)),
         "cost": p.cost.as_ref().map(|c| json!({
             "currency": c.currency,
-            "lines": c.lines.iter().map(|l| json!({"address": l.address, "monthly": l.monthly, "description": l.description})).collect::<Vec<_>>(),
+            "lines": c.lines.iter().map(|l| json!({"address": l.address, "monthly": dollars(l.monthly), "description": l.description})).collect::<Vec<_>>(),
             "unpriced": c.unpriced.iter().map(|u| json!({"address": u.address, "reason": u.reason})).collect::<Vec<_>>(),
             "assumptions": c.assumptions,
             "price_book": c.price_book_version,
@@ -62,14 +72,15 @@ pub fn request_json(p: &Progress, stopped: Option<&str>) -> Value {
         "approval_required": p.gate.as_ref().map(|g| g.approval_required),
         "gate": p.gate.as_ref().map(|g| json!({
             "approval_required": g.approval_required,
-            "baseline_monthly_cost": g.baseline_monthly_cost,
-            "estimated_monthly_cost": g.estimated_monthly_cost,
-            "increase_percent": g.increase_percent,
+            "baseline_monthly_cost": dollars(g.baseline_monthly_cost),
+            "estimated_monthly_cost": dollars(g.estimated_monthly_cost),
+            // Null when there is no baseline to compare with (the reason says so).
+            "increase_percent": (g.increase_percent < f64::MAX).then(|| percent(g.increase_percent)),
             "threshold_percent": g.threshold_percent,
             "baseline_source": g.baseline_source,
             "budget": g.budget.as_ref().map(|b| json!({
-                "name": b.name, "members": b.members, "monthly_limit": b.monthly_limit,
-                "hard_cap": (b.hard_cap > 0.0).then_some(b.hard_cap), "spent": b.spent,
+                "name": b.name, "members": b.members, "monthly_limit": dollars(b.monthly_limit),
+                "hard_cap": (b.hard_cap > 0.0).then(|| dollars(b.hard_cap)), "spent": dollars(b.spent),
             })),
             "deciding": g.deciding,
             "refused": g.refused,
@@ -98,6 +109,9 @@ pub fn request_json(p: &Progress, stopped: Option<&str>) -> Value {
             "source": (!p.module_source.is_empty()).then_some(&p.module_source),
             "transcript_digest": (!p.transcript_digest.is_empty()).then_some(&p.transcript_digest),
         },
+        // When the request started (its first step), and when its resources were created
+        // (null until they are: while it waits for approval, or when nothing was applied).
+        "requested_at": p.timeline.first().map_or(Value::Null, |t| time_or_null(&t.started_at)),
         "created_at": time_or_null(&p.created_at),
         "expires_at": time_or_null(&p.expires_at),
         "max_expires_at": time_or_null(&p.max_expires_at),
@@ -132,7 +146,7 @@ pub fn waiting(p: &Progress) -> Value {
     json!({
         "name": request.name,
         "environment": request.environment,
-        "monthly_cost": p.cost.as_ref().map(|c| c.monthly_total),
+        "monthly_cost": p.cost.as_ref().map(|c| dollars(c.monthly_total)),
         "gate_reason": gate.reason,
         "findings": findings_json(&p.findings),
         "plan_digest": p.plan_digest,
@@ -247,5 +261,23 @@ mod tests {
         assert_eq!(v["findings"][0], finding);
         assert_eq!(v["waiting"]["findings"][0], finding, "one shape for a finding");
         assert_eq!(request_json(&example_request(), Some("TERMINATED"))["workflow_stopped"], "TERMINATED");
+        assert_eq!(v["requested_at"], "2026-11-21T09:30:00Z");
+        assert_eq!(v["created_at"], Value::Null, "nothing created while it waits");
+    }
+
+    #[test]
+    fn money_and_percentages_are_rounded_as_the_text_shows_them() {
+        let mut p = example_request();
+        p.cost.as_mut().unwrap().monthly_total = 732.299999999;
+        let gate = p.gate.as_mut().unwrap();
+        (gate.increase_percent, gate.estimated_monthly_cost, gate.baseline_monthly_cost) =
+            (73.22999999999999, 732.299999999, 1000.0);
+        let v = request_json(&p, None);
+        assert_eq!(v["monthly_cost"], 732.3);
+        assert_eq!(v["waiting"]["monthly_cost"], 732.3);
+        assert_eq!(v["gate"]["increase_percent"], 73.2);
+        assert_eq!(v["gate"]["estimated_monthly_cost"], 732.3);
+        p.gate.as_mut().unwrap().increase_percent = f64::MAX;
+        assert_eq!(request_json(&p, None)["gate"]["increase_percent"], Value::Null, "no baseline: no percentage");
     }
 }

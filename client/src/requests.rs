@@ -285,15 +285,22 @@ pub async fn list(client: &Client, stage: Option<Stage>, limit: usize) -> Result
     while let Some(item) = stream.next().await {
         let exec = item.map_err(|e| ClientError::Failed(format!("listing requests: {e}")))?;
         let attrs = exec.search_attributes();
+        let stage: String = attrs.get(&sa::STAGE).unwrap_or_default();
+        let status = format!("{:?}", exec.status());
+        // An ended request (or a stopped workflow) will not expire: show no expiry for it.
+        let ended = Stage::from_label(&stage).is_some_and(Stage::is_terminal) || status != "Running";
         rows.push(ListedRequest {
             request_id: exec.id().to_string(),
-            stage: attrs.get(&sa::STAGE).unwrap_or_default(),
+            stage,
             kind: attrs.get(&sa::KIND).unwrap_or_default(),
             requester: attrs.get(&sa::REQUESTER).unwrap_or_default(),
-            monthly_cost: attrs.get(&sa::MONTHLY_COST),
+            monthly_cost: attrs.get(&sa::MONTHLY_COST).map(crate::render::dollars),
             approval_required: attrs.get(&sa::APPROVAL_REQUIRED),
-            expires_at: attrs.get(&sa::EXPIRES_AT).map(|t| tollgate_workflows::fmt_time_ms(t.seconds() * 1000)),
-            status: format!("{:?}", exec.status()),
+            expires_at: attrs
+                .get(&sa::EXPIRES_AT)
+                .filter(|_| !ended)
+                .map(|t| tollgate_workflows::fmt_time_ms(t.seconds() * 1000)),
+            status,
         });
     }
     Ok(rows)

@@ -58,7 +58,18 @@ pub const KEYS: &[Key] = &[
         "`.tollgate`",
         "artifacts (modules, plans, state), sandbox inventory, dev-server database",
     ),
-    key("approving_users", KeyKind::List, "`[]`", "who may approve or reject; nobody approves their own request"),
+    key(
+        "web_ui_url",
+        KeyKind::Text,
+        "port + 1000 on a local `TEMPORAL_ADDRESS` (the dev server's)",
+        "the Temporal Web UI's address, for the links `tollgate status` and `tollgate dev` print",
+    ),
+    key(
+        "approving_users",
+        KeyKind::List,
+        "`[]`",
+        "who may approve or reject; nobody approves their own request; fixed per request when it starts; none: a request that needs approval is refused",
+    ),
     key("required_approvals", KeyKind::Integer, "`1`", "approvals needed; one rejection ends the request"),
     key(
         "grace_period",

@@ -56,6 +56,7 @@ struct RawConfig {
     task_queue: Option<String>,
     log_level: Option<String>,
     data_dir: Option<String>,
+    web_ui_url: Option<String>,
     register_search_attributes: Option<bool>,
     #[serde(flatten)]
     requests: requests::RawRequests,
@@ -81,6 +82,8 @@ pub struct Config {
     pub task_queue: String,
     pub log_level: String,
     pub data_dir: PathBuf,
+    /// The Temporal Web UI, when configured (`web_ui_url`); else derived from the address.
+    pub web_ui_url: Option<String>,
     /// What the workflow reads (through the `load_settings` activity).
     pub settings: Settings,
     pub price_book: Option<PathBuf>,
@@ -203,6 +206,7 @@ impl Config {
             task_queue,
             log_level,
             data_dir: PathBuf::from(raw.data_dir.unwrap_or_else(|| defaults::DATA_DIR.into())),
+            web_ui_url: raw.web_ui_url.map(|u| u.trim().trim_end_matches('/').to_string()).filter(|u| !u.is_empty()),
             settings,
             price_book: cost.price_book,
             channels: notify.channels,

@@ -240,7 +240,7 @@ pub async fn decide_as(gw: &Gateway, id: &str, decision: ApprovalDecision) -> Re
 fn refused(refusal: Refusal, record: &ApprovalRecord) -> ApiError {
     match refusal.code {
         Code::AlreadyDecided => ApiError::Conflict {
-            code: None,
+            code: Some("already_decided"),
             message: "workflow already resolved".into(),
             current_status: Some(rules::status_label(record.status()).into()),
         },

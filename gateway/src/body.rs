@@ -11,12 +11,9 @@ pub fn object(body: &[u8], allowed: &[&str]) -> Result<Map<String, Value>, ApiEr
         return Ok(Map::new());
     }
     let value: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::Invalid { field: None, message: format!("the body is not valid JSON ({e})") })?;
+        .map_err(|e| ApiError::invalid_body(format!("the body is not valid JSON ({e})")))?;
     let Value::Object(map) = value else {
-        return Err(ApiError::Invalid {
-            field: None,
-            message: format!("the body must be a JSON object, got {}", kind(&value)),
-        });
+        return Err(ApiError::invalid_body(format!("the body must be a JSON object, got {}", kind(&value))));
     };
     if let Some(unknown) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
         let shown: String = unknown.chars().take(40).collect();

@@ -1,5 +1,7 @@
 //! Every way a gateway call can fail, each with its HTTP status. Bodies follow one shape,
-//! `{"detail": {"error": "...", ...}}`; refusals from a workflow add their stable `code`.
+//! `{"detail": {"error": "...", "code": "...", ...}}`: a refusal from a workflow carries its
+//! stable refusal code, every other error a code for its kind. Errors axum answers itself
+//! (unknown route, wrong method, body too large) are given the same shape by [`json_errors`].
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -7,6 +9,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use tollgate_client::ClientError;
 use tollgate_workflows::refusal::{Code, Refusal};
+
+const INVALID_INPUT: &str = "invalid_input";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -21,9 +25,10 @@ pub enum ApiError {
     /// The request is not in a state where this applies (decided, ended, plan changed).
     #[error("{message}")]
     Conflict { code: Option<&'static str>, message: String, current_status: Option<String> },
-    /// The input does not say what is needed: names the field and the fix.
+    /// The input does not say what is needed: names the field and the fix. `code` is
+    /// `malformed` when a workflow refused the payload, `invalid_input` otherwise.
     #[error("{message}")]
-    Invalid { field: Option<String>, message: String },
+    Invalid { field: Option<String>, message: String, code: &'static str },
     /// Temporal or the worker did not answer.
     #[error("{0}")]
     Unavailable(String),
@@ -31,7 +36,12 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
-        ApiError::Invalid { field: Some(field.to_string()), message: message.into() }
+        ApiError::Invalid { field: Some(field.to_string()), message: message.into(), code: INVALID_INPUT }
+    }
+
+    /// Input refused as a whole (not one field).
+    pub fn invalid_body(message: impl Into<String>) -> Self {
+        ApiError::Invalid { field: None, message: message.into(), code: INVALID_INPUT }
     }
 
     pub fn status(&self) -> StatusCode {
@@ -45,28 +55,25 @@ impl ApiError {
         }
     }
 
-    /// The refusal code, when a workflow refused.
-    pub fn code(&self) -> Option<&'static str> {
+    /// The stable code: the refusal code when a workflow refused, else the error's kind.
+    pub fn code(&self) -> &'static str {
         match self {
-            ApiError::Forbidden { code, .. } | ApiError::Conflict { code, .. } => *code,
-            _ => None,
+            ApiError::Unauthorized(_) => "unauthenticated",
+            ApiError::Forbidden { code, .. } => code.unwrap_or("wrong_user"),
+            ApiError::NotFound(_) => "not_found",
+            ApiError::Conflict { code, .. } => code.unwrap_or("workflow_stopped"),
+            ApiError::Invalid { code, .. } => code,
+            ApiError::Unavailable(_) => "unavailable",
         }
     }
 
     pub fn body(&self) -> Value {
         let mut detail = Map::new();
         detail.insert("error".into(), self.to_string().into());
+        detail.insert("code".into(), self.code().into());
         match self {
-            ApiError::Forbidden { code: Some(code), .. } => {
-                detail.insert("code".into(), (*code).into());
-            }
-            ApiError::Conflict { code, current_status, .. } => {
-                if let Some(code) = code {
-                    detail.insert("code".into(), (*code).into());
-                }
-                if let Some(status) = current_status {
-                    detail.insert("current_status".into(), status.clone().into());
-                }
+            ApiError::Conflict { current_status: Some(status), .. } => {
+                detail.insert("current_status".into(), status.clone().into());
             }
             ApiError::Invalid { field: Some(field), .. } => {
                 detail.insert("field".into(), field.clone().into());
@@ -91,7 +98,7 @@ impl From<Refusal> for ApiError {
             | Code::OverMaxTtl
             | Code::AlreadyEnding
             | Code::LinkUsed => ApiError::Conflict { code, message: r.message, current_status: None },
-            Code::Malformed => ApiError::Invalid { field: None, message: r.message },
+            Code::Malformed => ApiError::Invalid { field: None, message: r.message, code: r.code.as_str() },
         }
     }
 }
@@ -100,7 +107,7 @@ impl From<ClientError> for ApiError {
     fn from(e: ClientError) -> Self {
         match e {
             ClientError::Refusal(r) => r.into(),
-            ClientError::Refused(message) => ApiError::Invalid { field: None, message },
+            ClientError::Refused(message) => ApiError::invalid_body(message),
             ClientError::NotFound(id) => ApiError::NotFound(format!("no request with id '{id}'")),
             ClientError::Stopped(message) => ApiError::Conflict { code: None, message, current_status: None },
             ClientError::Failed(message) => ApiError::Unavailable(message),
@@ -115,4 +122,37 @@ impl IntoResponse for ApiError {
         }
         (self.status(), Json(self.body())).into_response()
     }
+}
+
+/// Gives the errors axum answers by itself (404 for an unknown path, 405, 413 for a body
+/// over the limit, a path that does not parse) the gateway's JSON shape and a code, so a
+/// client reads every error the same way.
+pub async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let text = axum::body::to_bytes(response.into_body(), 64 * 1024).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text).trim().to_string();
+    let code = match status {
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        s if s.is_server_error() => "unavailable",
+        _ => INVALID_INPUT,
+    };
+    let error = match (status, text.is_empty()) {
+        (StatusCode::NOT_FOUND, _) => "no such endpoint; see the gateway's REST table in the README".to_string(),
+        (StatusCode::METHOD_NOT_ALLOWED, _) => "this endpoint does not take that method".to_string(),
+        (StatusCode::PAYLOAD_TOO_LARGE, _) => format!("the body is larger than {} KiB", crate::MAX_BODY_BYTES / 1024),
+        (_, true) => status.canonical_reason().unwrap_or("error").to_string(),
+        (_, false) => text,
+    };
+    (status, Json(json!({ "detail": { "error": error, "code": code } }))).into_response()
 }

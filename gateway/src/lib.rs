@@ -38,7 +38,7 @@ pub fn now_ms() -> i64 {
 
 /// Bodies larger than this are refused (413) before they are read; `context` itself is
 /// limited to 64 KiB.
-const MAX_BODY_BYTES: usize = 256 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 256 * 1024;
 
 pub fn router(gateway: Arc<Gateway>) -> Router {
     Router::new()
@@ -56,8 +56,30 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/requests/{id}/{action}", post(requests::act))
         .route("/links/{token}", get(links::show).post(links::act))
         .route("/slack/interactions", post(slack::interactions))
+        .route("/me", get(me))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::map_response(error::json_errors))
         .with_state(gateway)
+}
+
+/// Who the token belongs to, and what they may decide: the inbox shows it once signed in.
+async fn me(
+    axum::extract::State(gw): axum::extract::State<Arc<Gateway>>,
+    headers: axum::http::HeaderMap,
+) -> Result<axum::Json<serde_json::Value>, error::ApiError> {
+    // Anonymous gateways take names from bodies: no token, nobody in particular.
+    let user = match auth::identify(&gw.config, &headers, None, "user") {
+        Ok(user) => Some(user),
+        Err(error::ApiError::Invalid { .. }) if gw.config.anonymous => None,
+        Err(e) => return Err(e),
+    };
+    let approvers = &gw.config.approvals.approvers;
+    Ok(axum::Json(serde_json::json!({
+        "user": user,
+        "anonymous": gw.config.anonymous,
+        // Generic approvals: an empty list means anyone authenticated but the requester.
+        "decides_agent_approvals": user.as_ref().is_some_and(|u| approvers.is_empty() || approvers.contains(u)),
+    })))
 }
 
 /// A static file of the web inbox (embedded in the binary: nothing to deploy beside it).

@@ -37,6 +37,11 @@ impl Stage {
         self.as_str_name().trim_start_matches("STAGE_")
     }
 
+    /// Every stage's label, in the order a request passes them.
+    pub fn labels() -> Vec<&'static str> {
+        (1..).map_while(|n| Stage::try_from(n).ok()).map(Stage::label).collect()
+    }
+
     /// Parses a label such as `ACTIVE` or `active` (with or without the `STAGE_` prefix).
     pub fn from_label(label: &str) -> Option<Self> {
         let upper = label.trim().to_ascii_uppercase();

@@ -1,12 +1,15 @@
 //! `tollgate dev`: a local Temporal dev server (with the Web UI and Tollgate's search
-//! attributes) and a worker, in the foreground.
+//! attributes) and a worker in the foreground, and with `--gateway` the approval gateway
+//! with a token for each approver. The children's logs go to files under `data_dir`.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use sha2::{Digest, Sha256};
 use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions};
+use tollgate_client::webui::{self, WebUi};
 use tollgate_config::Config;
 
 fn find_on_path(name: &str) -> Option<PathBuf> {
@@ -36,6 +39,10 @@ pub struct DevOptions {
     pub port: u16,
     pub ui_port: u16,
     pub db_file: PathBuf,
+    /// Run the approval gateway on this port too.
+    pub gateway: Option<u16>,
+    /// The server's log in the foreground instead of `<data_dir>/temporal-server.log`.
+    pub server_log: bool,
 }
 
 /// Connects to a server at `127.0.0.1:port`, retrying until `timeout`.
@@ -62,9 +69,36 @@ fn url_for(port: u16) -> anyhow::Result<temporalio_client::Url> {
     Ok(format!("http://127.0.0.1:{port}").parse()?)
 }
 
-/// Runs the dev server and a worker until Ctrl-C.
+/// A child that must not outlive `tollgate dev`, even when it is SIGKILLed (no destructor
+/// runs then): `setpriv --pdeathsig KILL` has the kernel kill it when this process dies.
+fn child_command(program: &Path, args: Vec<String>) -> tokio::process::Command {
+    let mut command = match find_on_path("setpriv") {
+        Some(setpriv) => {
+            let mut c = tokio::process::Command::new(setpriv);
+            c.args(["--pdeathsig", "KILL", "--"]).arg(program);
+            c
+        }
+        None => {
+            eprintln!(
+                "tollgate dev: setpriv (util-linux) not found: if tollgate dev is killed with SIGKILL, stop {} by hand",
+                program.display()
+            );
+            tokio::process::Command::new(program)
+        }
+    };
+    command.args(args).stdin(Stdio::null()).kill_on_drop(true);
+    command
+}
+
+/// A log file for a child's output, truncated at each start.
+fn log_file(path: &Path) -> anyhow::Result<Stdio> {
+    Ok(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?.into())
+}
+
+/// Runs the dev server, a worker (and the gateway, when asked) until Ctrl-C.
 pub async fn run(config: &Config, options: DevOptions) -> anyhow::Result<()> {
     let temporal = find_temporal()?;
+    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
     if let Some(parent) = options.db_file.parent() {
         std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
@@ -83,40 +117,118 @@ pub async fn run(config: &Config, options: DevOptions) -> anyhow::Result<()> {
         "warn".into(),
     ];
     args.extend(tollgate_workflows::search_attributes::dev_server_args());
-    // The server must not outlive `tollgate dev`, even when it is SIGKILLed (no destructor
-    // runs then): `setpriv --pdeathsig KILL` has the kernel kill it when this process dies.
-    let (program, args) = match find_on_path("setpriv") {
-        Some(setpriv) => {
-            let mut wrapped: Vec<String> = vec!["--pdeathsig".into(), "KILL".into(), "--".into()];
-            wrapped.push(temporal.display().to_string());
-            wrapped.extend(args);
-            (setpriv, wrapped)
-        }
-        None => {
-            eprintln!(
-                "tollgate dev: setpriv (util-linux) not found: if tollgate dev is killed with SIGKILL, stop the Temporal server by hand"
-            );
-            (temporal.clone(), args)
-        }
-    };
-    let mut server = tokio::process::Command::new(&program)
-        .args(&args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("starting {}", temporal.display()))?;
+    let server_log = config.data_dir.join("temporal-server.log");
+    let mut command = child_command(&temporal, args);
+    command.stdout(Stdio::null());
+    command.stderr(if options.server_log { Stdio::inherit() } else { log_file(&server_log)? });
+    let mut server = command.spawn().with_context(|| format!("starting {}", temporal.display()))?;
     let client = tokio::select! {
         c = connect_local(options.port, Duration::from_secs(60)) => c?,
-        status = server.wait() => bail!("the Temporal dev server exited early ({status:?}); is port {} or {} in use?", options.port, options.ui_port),
+        status = server.wait() => bail!(
+            "the Temporal dev server exited early ({status:?}); is port {} or {} in use? (its log: {})",
+            options.port, options.ui_port, server_log.display()
+        ),
     };
-    println!("Temporal dev server: 127.0.0.1:{}  (database {})", options.port, options.db_file.display());
-    println!("Web UI:              http://127.0.0.1:{}/namespaces/default/workflows", options.ui_port);
+    let log_note =
+        if options.server_log { String::new() } else { format!("; its log: {}", server_log.display()) };
+    println!("Temporal dev server: 127.0.0.1:{}  (database {}{log_note})", options.port, options.db_file.display());
+    let ui = WebUi { base: format!("http://127.0.0.1:{}", options.ui_port), namespace: "default".into() };
+    println!("Web UI:              {}", ui.list(webui::ALL_REQUESTS));
+    println!("  awaiting approval: {}", ui.list(webui::AWAITING_APPROVAL));
     println!("Worker:              task queue '{}', config {}", config.task_queue, config.source);
+    println!("Approvers:           {}", tollgate_worker::check::approvers(config));
+    let mut gateway = match options.gateway {
+        Some(port) => Some(start_gateway(config, options.port, port).await?),
+        None => None,
+    };
+    let gateway_stopped = async {
+        match gateway.as_mut() {
+            Some(g) => g.wait().await,
+            None => std::future::pending().await,
+        }
+    };
     let result = tokio::select! {
         r = tollgate_worker::run(config, client) => r,
         status = server.wait() => Err(anyhow::anyhow!("the Temporal dev server stopped ({status:?})")),
+        status = gateway_stopped => Err(anyhow::anyhow!(
+            "the gateway stopped ({status:?}); its log: {}", config.data_dir.join("gateway.log").display()
+        )),
     };
     let _ = server.kill().await;
     result
+}
+
+/// Starts `tollgate-gateway` beside the worker with a configuration written for it: one API
+/// token per approver, kept in `<data_dir>/dev-tokens.toml` so a browser's token survives
+/// restarts. Prints the inbox's address and the tokens.
+async fn start_gateway(config: &Config, temporal_port: u16, port: u16) -> anyhow::Result<tokio::process::Child> {
+    let binary = sibling_binary("tollgate-gateway")
+        .context("tollgate-gateway was not found beside tollgate or on PATH: build it (make build)")?;
+    let tokens = dev_tokens(&config.data_dir, &config.settings.approving_users)?;
+    let mut text = format!(
+        "# Written by `tollgate dev --gateway` at each start: the local inbox, one token per approver.\n\
+         listen = \"127.0.0.1:{port}\"\ntask_queue = {:?}\n",
+        config.task_queue
+    );
+    for (name, token) in &tokens {
+        let digest = hex::encode(Sha256::digest(token.as_bytes()));
+        text.push_str(&format!("\n[[users]]\nname = {name:?}\ntoken_sha256 = \"{digest}\"\n"));
+    }
+    let gateway_config = config.data_dir.join("dev-gateway.toml");
+    std::fs::write(&gateway_config, text).with_context(|| format!("writing {}", gateway_config.display()))?;
+    let log = config.data_dir.join("gateway.log");
+    let mut command = child_command(&binary, vec!["--config".into(), gateway_config.display().to_string()]);
+    command
+        .env("TEMPORAL_ADDRESS", format!("127.0.0.1:{temporal_port}"))
+        .env("TEMPORAL_NAMESPACE", "default")
+        .stdout(log_file(&log)?)
+        .stderr(Stdio::from(std::fs::OpenOptions::new().append(true).open(&log)?));
+    let mut child = command.spawn().with_context(|| format!("starting {}", binary.display()))?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        if let Some(status) = child.try_wait()? {
+            bail!("the gateway exited at once ({status}); is port {port} in use? (its log: {})", log.display());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            bail!("the gateway did not listen on 127.0.0.1:{port} within 20s (its log: {})", log.display());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!("Inbox:               http://127.0.0.1:{port}/inbox  (gateway log: {})", log.display());
+    if tokens.is_empty() {
+        println!("  nobody can sign in: no approvers are configured");
+    }
+    for (name, token) in &tokens {
+        println!("  sign in as {name:<8} {token}");
+    }
+    Ok(child)
+}
+
+/// A binary next to this one (as cargo builds them), else on PATH.
+fn sibling_binary(name: &str) -> Option<PathBuf> {
+    let beside = std::env::current_exe().ok()?.parent()?.join(name);
+    if beside.is_file() { Some(beside) } else { find_on_path(name) }
+}
+
+/// A token per approver, reusing those already in `<data_dir>/dev-tokens.toml`.
+fn dev_tokens(data_dir: &Path, approvers: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    let path = data_dir.join("dev-tokens.toml");
+    let known: std::collections::BTreeMap<String, String> = match std::fs::read_to_string(&path) {
+        Ok(text) => toml::from_str(&text).unwrap_or_default(),
+        Err(_) => Default::default(),
+    };
+    let tokens: Vec<(String, String)> = approvers
+        .iter()
+        .map(|name| {
+            let token =
+                known.get(name).cloned().unwrap_or_else(|| format!("tg_{}", uuid::Uuid::new_v4().simple()));
+            (name.clone(), token)
+        })
+        .collect();
+    let mut text = String::from("# API tokens of the dev gateway's users (tollgate dev --gateway); local use only.\n");
+    for (name, token) in &tokens {
+        text.push_str(&format!("{name:?} = {token:?}\n"));
+    }
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    Ok(tokens)
 }

@@ -37,7 +37,9 @@ enum Output {
 enum Command {
     /// Ask for a resource from the catalog (ec2, s3, rds); prints the request id.
     Request {
+        /// What to create: a catalog kind (ec2, s3, rds) or a kind from a module source.
         kind: String,
+        /// Who asks (and owns) it; they are told of every step and may keep, destroy or cancel it.
         #[arg(long)]
         requester: String,
         /// Kind parameter, e.g. --param instance_type=t3.small (repeatable).
@@ -49,10 +51,13 @@ enum Command {
         /// dev, staging or prod (prod always needs approval).
         #[arg(long = "env", default_value = "dev")]
         environment: String,
+        /// Where to create it: us-east-1 (default) or eu-west-1.
         #[arg(long)]
         region: Option<String>,
+        /// A readable name for the resources (default: made from the kind and requester).
         #[arg(long)]
         name: Option<String>,
+        /// The cloud (only those in allowed_vendors are accepted).
         #[arg(long, default_value = "aws")]
         vendor: String,
         /// Stop after the gate and report what would happen.
@@ -64,6 +69,7 @@ enum Command {
     },
     /// Show a request's progress.
     Status {
+        /// The request id `tollgate request` printed.
         id: String,
         /// Show live progress until the request settles (active, awaiting approval or ended).
         #[arg(long)]
@@ -77,14 +83,18 @@ enum Command {
         /// Only requests in this stage (e.g. ACTIVE, AWAITING_APPROVAL).
         #[arg(long)]
         stage: Option<String>,
+        /// At most this many rows.
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
     /// Approve a request awaiting approval.
     Approve {
+        /// The request id.
         id: String,
+        /// Who approves (one of approving_users; not the requester).
         #[arg(long = "as", value_name = "USER")]
         user: String,
+        /// Why, for the record and the requester.
         #[arg(long, default_value = "")]
         comment: String,
         /// The plan digest you reviewed; refused if the plan has changed.
@@ -93,29 +103,39 @@ enum Command {
     },
     /// Reject a request awaiting approval (one rejection ends it).
     Reject {
+        /// The request id.
         id: String,
+        /// Who rejects (one of approving_users; not the requester).
         #[arg(long = "as", value_name = "USER")]
         user: String,
+        /// Why (required): the requester reads it.
         #[arg(long)]
         reason: String,
     },
     /// Keep an active request for another extension_period (capped at max_ttl).
     Keep {
+        /// The request id.
         id: String,
+        /// Who keeps it (the requester or an approver).
         #[arg(long = "as", value_name = "USER")]
         user: String,
     },
     /// Destroy an active request's resources now.
     Destroy {
+        /// The request id.
         id: String,
+        /// Who destroys it (the requester or an approver).
         #[arg(long = "as", value_name = "USER")]
         user: String,
     },
     /// Withdraw a request at any stage: nothing more is created and whatever exists is destroyed.
     Cancel {
+        /// The request id.
         id: String,
+        /// Who withdraws it (the requester or an approver).
         #[arg(long = "as", value_name = "USER")]
         user: String,
+        /// Why, for the record.
         #[arg(long, default_value = "")]
         reason: String,
     },
@@ -123,7 +143,9 @@ enum Command {
     /// JSON), its state, or the LLM's transcript; read from the artifact store the worker uses
     /// (decrypted with the key `artifacts.encryption_key_env` names).
     Show {
+        /// The request id.
         id: String,
+        /// Which artifact.
         #[arg(value_enum)]
         what: show::Artifact,
     },
@@ -145,13 +167,24 @@ enum Command {
     },
     /// Run a local Temporal dev server (with Web UI) and a worker in the foreground.
     Dev {
+        /// The dev server's gRPC port (TEMPORAL_ADDRESS=127.0.0.1:<port> for the CLI).
         #[arg(long, default_value_t = 7233)]
         port: u16,
+        /// The Temporal Web UI's port.
         #[arg(long, default_value_t = 8233)]
         ui_port: u16,
         /// SQLite file for the dev server (default: <data_dir>/temporal.db).
         #[arg(long)]
         db: Option<PathBuf>,
+        /// Also run the approval gateway (the web inbox), with a token for each approver.
+        #[arg(long)]
+        gateway: bool,
+        /// The gateway's port, with --gateway.
+        #[arg(long, default_value_t = 8088)]
+        gateway_port: u16,
+        /// Show the Temporal server's own log here (default: <data_dir>/temporal-server.log).
+        #[arg(long)]
+        server_log: bool,
     },
 }
 
@@ -273,14 +306,16 @@ async fn run(cli: Cli) -> Result<(), ClientError> {
                 if let Some(how) = stopped {
                     println!("{}", render::stopped_note(how));
                 }
+                let configured = Config::load(cli.config.as_deref()).ok().and_then(|c| c.web_ui_url);
+                if let Some(ui) = tollgate_client::webui::locate(configured.as_deref()) {
+                    println!("Web UI     {}", ui.request(&progress.request_id));
+                }
             }
         }
         Command::List { stage, limit } => {
             let stage = match stage {
                 Some(s) => Some(Stage::from_label(&s).ok_or_else(|| {
-                    ClientError::Refused(format!(
-                        "--stage '{s}' is unknown; use one of REQUESTED, GENERATING, PLANNING, ESTIMATING, AWAITING_APPROVAL, APPLYING, ACTIVE, DESTROYING, DESTROYED, REJECTED, EXPIRED, FAILED, DRY_RUN_DONE, CANCELLED"
-                    ))
+                    ClientError::Refused(format!("--stage '{s}' is unknown; use one of {}", Stage::labels().join(", ")))
                 })?),
                 None => None,
             };
@@ -353,11 +388,12 @@ async fn run(cli: Cli) -> Result<(), ClientError> {
                 println!("{}", summary["text"].as_str().unwrap_or_default());
             }
         }
-        Command::Dev { port, ui_port, db } => {
+        Command::Dev { port, ui_port, db, gateway, gateway_port, server_log } => {
             let config = load_config(&cli.config)?;
             tollgate_worker::init_logging(&config.log_level);
             let db_file = db.unwrap_or_else(|| config.data_dir.join("temporal.db"));
-            dev::run(&config, dev::DevOptions { port, ui_port, db_file })
+            let gateway = gateway.then_some(gateway_port);
+            dev::run(&config, dev::DevOptions { port, ui_port, db_file, gateway, server_log })
                 .await
                 .map_err(|e| ClientError::Failed(format!("{e:#}")))?;
         }

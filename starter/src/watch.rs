@@ -1,5 +1,5 @@
 //! Following a request: the acknowledgement of an update, and `status --watch` (a spinner
-//! per step, or plain lines when stderr is not a terminal).
+//! per step on a terminal; plain lines, each naming the request, when stdout is a pipe).
 
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -8,6 +8,9 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde_json::json;
 use tollgate_client::{ClientError, requests};
 use tollgate_proto::{Ack, Progress, Stage};
+
+/// How long a settled request's running steps are waited for before the watch ends anyway.
+const SETTLE_WAIT: Duration = Duration::from_secs(5);
 
 pub(crate) fn print_ack(id: &str, ack: &Ack, json_out: bool) {
     if json_out {
@@ -29,15 +32,16 @@ pub(crate) fn print_ack(id: &str, ack: &Ack, json_out: bool) {
 }
 
 /// Polls progress, drawing a spinner per step, until the request settles (or ends, with
-/// `follow`). Plain lines replace the spinners when stderr is not a terminal.
+/// `follow`) and the steps it started have finished. Progress goes to stdout, so a pipe
+/// reads it; plain lines replace the spinners when stdout is not a terminal.
 pub(crate) async fn watch_progress(
     client: &temporalio_client::Client,
     id: &str,
     follow: bool,
     quiet: bool,
 ) -> Result<Progress, ClientError> {
-    let fancy = !quiet && std::io::stderr().is_terminal();
-    let multi = MultiProgress::new();
+    let fancy = !quiet && std::io::stdout().is_terminal();
+    let multi = MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::stdout());
     let running =
         ProgressStyle::with_template("{spinner:.cyan} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner());
     let done = ProgressStyle::with_template("{msg}").unwrap_or_else(|_| ProgressStyle::default_spinner());
@@ -50,6 +54,7 @@ pub(crate) async fn watch_progress(
     }
     let mut printed: Option<usize> = None;
     let mut last_stage = Stage::Unspecified;
+    let mut settled_since: Option<tokio::time::Instant> = None;
     loop {
         let p = requests::progress(client, id).await?;
         // Plain output shows only what happens while watching (the status follows anyway).
@@ -84,13 +89,13 @@ pub(crate) async fn watch_progress(
                     bars[i].set_message(line);
                 }
             } else if !quiet && finished && i >= *printed {
-                eprintln!("{line}");
+                println!("  {line}");
                 *printed = i + 1;
             }
         }
         if stage != last_stage {
             if !fancy && !quiet {
-                eprintln!("stage: {}", stage.label());
+                println!("{id}: {}", stage.label());
             }
             last_stage = stage;
         }
@@ -98,9 +103,15 @@ pub(crate) async fn watch_progress(
         // A terminated workflow never reaches a final stage: stop watching it.
         let settled = if follow { stage.is_terminal() } else { stage.is_settled() }
             || requests::stopped_without_ending(client, id, &p).await.is_some();
+        // A stage is set before the step that announces it (the notice) has run: give the
+        // steps already started a moment to finish, so the watch does not end on a spinner.
+        let steps_done = p.timeline.iter().all(|t| tollgate_proto::ms(&t.ended_at) > 0);
         if settled {
-            stage_bar.finish_and_clear();
-            return Ok(p);
+            let since = *settled_since.get_or_insert_with(tokio::time::Instant::now);
+            if steps_done || since.elapsed() > SETTLE_WAIT {
+                stage_bar.finish_and_clear();
+                return Ok(p);
+            }
         }
         tokio::time::sleep(Duration::from_millis(400)).await;
     }

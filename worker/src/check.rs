@@ -6,19 +6,22 @@ use tollgate_activities::TollgateActivities;
 use tollgate_config::{BaselineSource, ChannelConfig, Config, EngineChoice};
 use tollgate_workflows::fmt_duration_ms;
 
+/// Who may approve, as the worker's start line and the summary say it.
+pub fn approvers(config: &Config) -> String {
+    let s = &config.settings;
+    if s.approving_users.is_empty() {
+        "none configured: a request that needs approval is refused at once (set approving_users, or TOLLGATE_APPROVING_USERS=carol,dave)".into()
+    } else {
+        format!("{} ({} needed)", s.approving_users.join(", "), s.required_approvals.max(1))
+    }
+}
+
 /// The summary of a configuration that passed every check the worker makes at start.
 pub fn summary(config: &Config, built: &TollgateActivities) -> String {
     let s = &config.settings;
     let mut rows: Vec<(&str, String)> = Vec::new();
     rows.push(("task queue", config.task_queue.clone()));
-    rows.push((
-        "approvers",
-        if s.approving_users.is_empty() {
-            "none configured: a request that needs approval can never be approved (set approving_users)".into()
-        } else {
-            format!("{} ({} needed)", s.approving_users.join(", "), s.required_approvals)
-        },
-    ));
+    rows.push(("approvers", approvers(config)));
     rows.push((
         "lifetimes",
         format!(

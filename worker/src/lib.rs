@@ -271,7 +271,12 @@ pub async fn run(config: &Config, client: Client) -> anyhow::Result<()> {
         tracing::info!("stopping the worker");
         shutdown();
     });
-    tracing::info!(task_queue = %config.task_queue, config = %config.source, "tollgate worker running");
+    tracing::info!(
+        task_queue = %config.task_queue,
+        config = %config.source,
+        approvers = %check::approvers(config),
+        "tollgate worker running"
+    );
     worker.run().await.context("worker stopped with an error")
 }
 

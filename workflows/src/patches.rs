@@ -35,3 +35,8 @@ pub const DRIFT_CHECKS: &str = "drift-checks";
 /// `generic_approved.json` and `generic_timed_out.json` (recorded before it) take the old,
 /// silent path; `generic_notified.json` is recorded with it.
 pub const NOTIFY_APPROVERS: &str = "notify-approvers";
+
+/// 2026-12-02: a request that needs approval while no approvers are configured ends at once
+/// (REJECTED, naming `approving_users`) instead of waiting out `approval_timeout` for a
+/// decision nobody may give. `no_approvers_waited.json` (recorded before it) keeps waiting.
+pub const REFUSE_UNAPPROVABLE: &str = "refuse-unapprovable";

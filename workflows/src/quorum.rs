@@ -21,6 +21,10 @@ pub struct DecisionContext<'a> {
     pub current_plan_digest: &'a str,
 }
 
+/// Why a restarted worker's new approvers do not reach an older request.
+pub const FIXED_AT_START: &str =
+    "the approvers are those configured when the request started: to use a new list, cancel it and request again";
+
 /// Checks that `decision` may be recorded (the payload was decoded and trimmed already).
 pub fn check_decision(ctx: &DecisionContext<'_>, decision: &Decision) -> Result<(), Refusal> {
     let user = decision.user.as_str();
@@ -39,7 +43,9 @@ pub fn check_decision(ctx: &DecisionContext<'_>, decision: &Decision) -> Result<
             if ctx.approving_users.is_empty() { "none configured".to_string() } else { ctx.approving_users.join(", ") };
         return Err(Refusal::new(
             Code::NotAnApprover,
-            format!("{user} is not an approver (approving_users: {listed})"),
+            // The list is part of the request's settings, fixed when it started (a later
+            // configuration change does not reach running requests): say so, and the way out.
+            format!("{user} is not an approver (approving_users: {listed}; {FIXED_AT_START})"),
         ));
     }
     if ctx.decisions.iter().any(|d| d.user == user) {
@@ -120,7 +126,7 @@ mod tests {
         let approvers = vec!["carol".to_string()];
         let err = check_decision(&ctx(&approvers, &[]), &approve("bob")).unwrap_err();
         assert_eq!(err.code, Code::NotAnApprover);
-        assert_eq!(err.message, "bob is not an approver (approving_users: carol)");
+        assert_eq!(err.message, format!("bob is not an approver (approving_users: carol; {FIXED_AT_START})"));
         assert!(check_decision(&ctx(&approvers, &[]), &approve("carol")).is_ok());
     }
 

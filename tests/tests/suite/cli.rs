@@ -3,6 +3,7 @@
 use crate::common::{BASE, TestEnv};
 use serde_json::Value;
 use tollgate_proto::Stage;
+use tollgate_workflows::quorum::FIXED_AT_START;
 
 fn json(out: &str) -> Value {
     serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("not one JSON object ({e}): {out}"))
@@ -76,10 +77,10 @@ async fn cli_commands_their_output_and_their_refusals() {
     let (code, out, err) = env.cli(&["approve", &big, "--as", "alice"]).await;
     assert_eq!((code, out.as_str(), err.trim()), (2, "", "tollgate: alice cannot approve their own request"));
     let (code, _, err) = env.cli(&["approve", &big, "--as", "bob"]).await;
-    assert_eq!((code, err.trim()), (2, "tollgate: bob is not an approver (approving_users: carol, dave)"));
+    assert_eq!((code, err.trim()), (2, format!("tollgate: bob is not an approver (approving_users: carol, dave; {FIXED_AT_START})").as_str()));
     let (code, out, _) = env.cli(&["approve", &big, "--as", "bob", "-o", "json"]).await;
     assert_eq!(code, 2);
-    assert_eq!(json(&out)["error"], "bob is not an approver (approving_users: carol, dave)");
+    assert_eq!(json(&out)["error"], format!("bob is not an approver (approving_users: carol, dave; {FIXED_AT_START})"));
     assert_eq!(env.progress(&big).await.decisions.len(), 0);
 
     // Unknown id: exit 3.

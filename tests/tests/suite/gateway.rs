@@ -521,7 +521,7 @@ async fn signed_links_work_once_for_one_person_one_plan_until_they_expire() {
         tollgate_client::requests::send_update(&env.client, &id, tollgate_workflows::ProvisionWorkflow::keep, again)
             .await
             .unwrap_err();
-    assert_eq!(refused.code(), Some("link_used"), "{refused}");
+    assert_eq!(refused.code(), "link_used", "{refused}");
     assert_eq!(env.progress(&id).await.extensions, 1);
     drop(gateway);
     env.shutdown().await;

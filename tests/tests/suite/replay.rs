@@ -37,6 +37,8 @@ const ENDINGS: &[&str] = &[
     "generic_approved",
     "generic_timed_out",
     "generic_notified",
+    "no_approvers_waited",
+    "no_approvers_refused",
 ];
 
 fn histories() -> PathBuf {
@@ -68,6 +70,8 @@ async fn every_ending_replays_from_its_recorded_history() {
         Ok("drift") => record_drift().await,
         Ok("approvals") => record_approvals().await,
         Ok("generic-notify") => record_generic_notified().await,
+        Ok("no-approvers-waited") => record_no_approvers("no_approvers_waited", Stage::Expired).await,
+        Ok("no-approvers") => record_no_approvers("no_approvers_refused", Stage::Rejected).await,
         Ok(_) => {
             record().await;
             record_policy().await;
@@ -75,6 +79,7 @@ async fn every_ending_replays_from_its_recorded_history() {
             record_drift().await;
             record_approvals().await;
             record_generic_notified().await;
+            record_no_approvers("no_approvers_refused", Stage::Rejected).await;
         }
         Err(_) => {}
     }
@@ -282,6 +287,18 @@ async fn record_drift() {
     assert_eq!(done.drift.len(), 1, "{:?}", done.timeline);
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     save(&env, "drift_reported", &id, None).await;
+    env.shutdown().await;
+}
+
+/// A request that needs approval with no approvers configured: before the patch
+/// "refuse-unapprovable" it waited out approval_timeout (recorded as `no_approvers_waited`
+/// with the code of that time), with it it is refused at the gate (`no_approvers_refused`).
+async fn record_no_approvers(name: &str, ending: Stage) {
+    let env = TestEnv::start("grace_period = \"2s\"\napproval_timeout = \"4s\"\ndefault_ttl = \"6s\"").await;
+    let id = env.request("rds", "bob", BIG_RDS).await;
+    env.wait_for(&id, ending, 60).await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    save(&env, name, &id, None).await;
     env.shutdown().await;
 }
 

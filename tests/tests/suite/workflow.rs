@@ -4,6 +4,7 @@ use crate::common::{BASE, TestEnv};
 use temporalio_client::WorkflowSignalOptions;
 use tollgate_client::{ClientError, requests};
 use tollgate_proto::{Decision, DecisionKind, ProvisionRequest, Stage};
+use tollgate_workflows::quorum::FIXED_AT_START;
 use tollgate_workflows::refusal::Code;
 use tollgate_workflows::{Incoming, ProvisionWorkflow};
 
@@ -118,6 +119,30 @@ async fn rejection_ends_the_request_and_applies_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_approvers_a_request_that_needs_one_is_refused_at_once() {
+    // No approving_users: a cheap request is still created directly, a large one is refused
+    // at the gate (not left waiting for a decision nobody may give), naming the setting.
+    let env = TestEnv::start("default_ttl = \"1m\"\napproval_timeout = \"10m\"").await;
+    let small = env.request("s3", "alice", &[]).await;
+    let big = env.request("rds", "alice", BIG_RDS).await;
+    let done = env.wait_for(&big, Stage::Rejected, 60).await;
+    assert!(
+        done.final_reason.starts_with("refused at the gate: it needs approval but no approvers are configured (")
+            && done.final_reason.ends_with(
+                "set approving_users in the worker's configuration (or TOLLGATE_APPROVING_USERS), restart the worker and request again; nothing was applied"
+            ),
+        "{}",
+        done.final_reason
+    );
+    assert!(done.decisions.is_empty() && done.outputs.is_empty());
+    assert!(env.events(&big).is_empty(), "nothing was created");
+    let ended = env.wait_notification(&big, "ended", 10).await;
+    assert_eq!(ended["recipients"], serde_json::json!(["alice"]));
+    env.wait_for(&small, Stage::Active, 60).await;
+    env.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_decisions_change_nothing() {
     let env = TestEnv::start(BASE).await;
     let id = env.request("rds", "alice", BIG_RDS).await;
@@ -130,7 +155,7 @@ async fn refused_decisions_change_nothing() {
     let why = refused(requests::decide(&env.client, &id, DecisionKind::Approve, "alice", "", "").await);
     assert_eq!(why, "alice cannot approve their own request");
     let why = refused(requests::decide(&env.client, &id, DecisionKind::Approve, "mallory", "", "").await);
-    assert_eq!(why, "mallory is not an approver (approving_users: carol, dave)");
+    assert_eq!(why, format!("mallory is not an approver (approving_users: carol, dave; {FIXED_AT_START})"));
     let why = refused(requests::decide(&env.client, &id, DecisionKind::Approve, "carol", "", "sha256:0000").await);
     assert!(why.starts_with("this decision is for plan 0000 but the current plan is"), "{why}");
     let why = refused(requests::keep(&env.client, &id, "alice").await);
@@ -151,7 +176,7 @@ async fn refused_decisions_change_nothing() {
     assert_eq!(after.refusals.len(), 1);
     assert_eq!(after.refusals[0].code, "not_an_approver");
     assert_eq!(after.refusals[0].source, "signal approve");
-    assert_eq!(after.refusals[0].message, "mallory is not an approver (approving_users: carol, dave)");
+    assert_eq!(after.refusals[0].message, format!("mallory is not an approver (approving_users: carol, dave; {FIXED_AT_START})"));
     assert_eq!(after.stage_enum(), Stage::AwaitingApproval);
     assert!(after.decisions.is_empty());
     assert_eq!(after.plan_digest, before.plan_digest);

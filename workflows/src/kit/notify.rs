@@ -37,7 +37,28 @@ pub async fn send<W: Tracked>(
             channel: channel.clone(),
             notification: Some(notification.clone()),
         };
-        let name = format!("notify {label} ({channel})");
+        let name = format!("notify {label} to {} ({channel})", who(&notification.recipients));
         let _ = step(ctx, &name, act::Notify, input, options.clone(), |_| 1).await;
+    }
+}
+
+/// The recipients as a timeline label shows them: two notices of one kind to different
+/// people read differently ("created to alice", "created to carol, dave").
+fn who(recipients: &[String]) -> String {
+    match recipients.len() {
+        0 => "nobody".into(),
+        1..=3 => recipients.join(", "),
+        n => format!("{} and {} more", recipients[..2].join(", "), n - 2),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn recipients_are_named_briefly() {
+        let names = |n: usize| (0..n).map(|i| format!("u{i}")).collect::<Vec<_>>();
+        assert_eq!(super::who(&[]), "nobody");
+        assert_eq!(super::who(&names(2)), "u0, u1");
+        assert_eq!(super::who(&names(5)), "u0, u1 and 3 more");
     }
 }

@@ -240,12 +240,23 @@ async fn plan_gate_apply(
     }
 
     if settings.dry_run || request.dry_run {
-        let verb = if decision.approval_required { "would wait for approval" } else { "would be created directly" };
+        let verb = match (decision.approval_required, settings.approving_users.is_empty()) {
+            (true, true) => "would be refused: it needs approval and no approvers are configured (approving_users)",
+            (true, false) => "would wait for approval",
+            (false, _) => "would be created directly",
+        };
         finish(ctx, Stage::DryRunDone, format!("dry run: nothing applied; {verb} ({})", decision.reason));
         return Ok(None);
     }
 
-    // 7. approval
+    // 7. approval. With no approvers configured nobody could ever say yes: end at once,
+    // naming the setting, instead of waiting out approval_timeout.
+    if decision.approval_required && settings.approving_users.is_empty() && ctx.patched(patches::REFUSE_UNAPPROVABLE)
+    {
+        finish(ctx, Stage::Rejected, unapprovable_reason(&decision.reason));
+        display::notify_ended(ctx, NotificationKind::Ended, std::slice::from_ref(&request.requester)).await;
+        return Ok(None);
+    }
     if decision.approval_required && !approval::await_approval(ctx, settings, request).await? {
         return Ok(None);
     }
@@ -270,6 +281,15 @@ async fn plan_gate_apply(
     )
     .await;
     Ok(Some(applied.map_err(Flow::from)))
+}
+
+/// Why a request that needs approval was refused when nobody may approve it.
+pub(crate) fn unapprovable_reason(gate_reason: &str) -> String {
+    format!(
+        "refused at the gate: it needs approval but no approvers are configured ({gate_reason}); \
+         set approving_users in the worker's configuration (or TOLLGATE_APPROVING_USERS), restart the worker \
+         and request again; nothing was applied"
+    )
 }
 
 /// Step 4: the worker's policy pack over the plan. Returns the findings, or `None` when a
