@@ -50,7 +50,7 @@ async fn generic_approvals_follow_the_rest_contract() {
     assert!(is_rfc3339(&record["created_at"]) && record["expires_at"] == created["expires_at"], "{record}");
     assert_eq!((record["resolved_at"].clone(), record["resolved_by"].clone()), (Value::Null, Value::Null));
     let (status, missing) = http.get("/workflows/approval-000000000000", "tg_agent").await;
-    assert_eq!((status, missing), (404, json!({"detail": {"error": "workflow not found"}})));
+    assert_eq!((status, missing), (404, json!({"detail": {"error": "workflow not found", "code": "not_found"}})));
 
     // Defaults: context {} and 30 minutes.
     let (status, defaults) =
@@ -103,10 +103,23 @@ async fn generic_approvals_follow_the_rest_contract() {
     let (status, answer) = http.post("/workflows", "tg_agent", "{not json").await;
     assert_eq!(status, 422, "{answer}");
     assert!(answer["detail"]["error"].as_str().unwrap().starts_with("the body is not valid JSON"), "{answer}");
-    let (status, _) = http.call("POST", "/workflows", None, Some(r#"{"action": "x", "requested_by": "agent"}"#)).await;
-    assert_eq!(status, 401, "no token");
-    let (status, _) = http.post("/workflows", "tg_nobody", r#"{"action": "x", "requested_by": "agent"}"#).await;
-    assert_eq!(status, 401, "unknown token");
+    let (status, answer) =
+        http.call("POST", "/workflows", None, Some(r#"{"action": "x", "requested_by": "agent"}"#)).await;
+    assert_eq!((status, answer["detail"]["code"].clone()), (401, json!("unauthenticated")), "no token: {answer}");
+    let (status, answer) = http.post("/workflows", "tg_nobody", r#"{"action": "x", "requested_by": "agent"}"#).await;
+    assert_eq!((status, answer["detail"]["code"].clone()), (401, json!("unauthenticated")), "unknown token: {answer}");
+    // Every error body has the one shape with a code, including those axum answers itself.
+    let too_big = format!(r#"{{"action": "{}", "requested_by": "agent"}}"#, "x".repeat(300 * 1024));
+    for (method, path, body, want, code) in [
+        ("GET", "/no/such/route", None, 404, "not_found"),
+        ("DELETE", "/workflows", None, 405, "method_not_allowed"),
+        ("POST", "/workflows", Some(too_big.as_str()), 413, "too_large"),
+        ("POST", "/workflows", Some("{not json"), 422, "invalid_input"),
+    ] {
+        let (status, answer) = http.call(method, path, Some("tg_agent"), body).await;
+        assert_eq!((status, answer["detail"]["code"].clone()), (want, json!(code)), "{method} {path}: {answer}");
+        assert!(answer["detail"]["error"].as_str().is_some_and(|e| !e.is_empty()), "{method} {path}: {answer}");
+    }
     // Who is calling comes first: a body that would be refused as 422 is 401 without a token.
     for (path, body) in [("/workflows", "{not json"), (&format!("/workflows/{id}/approve") as &str, r#"{"typo": 1}"#)] {
         let (status, answer) = http.call("POST", path, None, Some(body)).await;
@@ -194,7 +207,7 @@ async fn generic_approvals_follow_the_rest_contract() {
     }
     let (status, conflict) = http.post(&format!("/workflows/{id}/reject"), "tg_dave", "{}").await;
     assert_eq!(status, 409);
-    assert_eq!(conflict, json!({"detail": {"error": "workflow already resolved", "current_status": "APPROVED"}}));
+    assert_eq!(conflict, json!({"detail": {"error": "workflow already resolved", "code": "already_decided", "current_status": "APPROVED"}}));
 
     // A rejection, then an approval that comes too late.
     let (_, second) = http.post("/workflows", "tg_agent", r#"{"action": "drop table", "requested_by": "agent"}"#).await;
@@ -207,7 +220,7 @@ async fn generic_approvals_follow_the_rest_contract() {
     let (status, conflict) = http.post(&format!("/workflows/{second}/approve"), "tg_carol", "{}").await;
     assert_eq!(
         (status, conflict),
-        (409, json!({"detail": {"error": "workflow already resolved", "current_status": "REJECTED"}}))
+        (409, json!({"detail": {"error": "workflow already resolved", "code": "already_decided", "current_status": "REJECTED"}}))
     );
 
     // TIMED_OUT by the workflow's own timer: it closes with nobody reading it.
@@ -235,7 +248,7 @@ async fn generic_approvals_follow_the_rest_contract() {
         let (status, conflict) = http.post(&format!("/workflows/{third}/{verb}"), "tg_carol", "{}").await;
         assert_eq!(
             (status, conflict),
-            (409, json!({"detail": {"error": "workflow already resolved", "current_status": "TIMED_OUT"}}))
+            (409, json!({"detail": {"error": "workflow already resolved", "code": "already_decided", "current_status": "TIMED_OUT"}}))
         );
     }
 
