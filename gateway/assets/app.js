@@ -34,11 +34,37 @@ function item(list, text, cls) {
   list.appendChild(li);
 }
 
+// Who the token belongs to (GET /me), shown in the header; null before sign-in.
+let me = null;
+
+async function signIn() {
+  me = null;
+  $('login').hidden = Boolean(token);
+  $('signed-in').hidden = true;
+  $('agents').hidden = true;
+  if (!token) return false;
+  const { ok, data } = await api('GET', '/me');
+  if (!ok || !data.user) {
+    $('list-status').textContent = `${error(data)}. Enter your API token to see what waits for you.`;
+    $('list-status').className = 'refusal';
+    $('pending').hidden = true;
+    token = '';
+    localStorage.removeItem('tollgate_token');
+    $('login').hidden = false;
+    return false;
+  }
+  me = data;
+  $('who').textContent = `Signed in as ${me.user}`;
+  $('signed-in').hidden = false;
+  $('list-status').className = '';
+  return true;
+}
+
 async function showList() {
   clearInterval(timer);
   $('detail-view').hidden = true;
   $('list-view').hidden = false;
-  if (!token) return;
+  if (!me && !(await signIn())) return;
   const { ok, data } = await api('GET', '/requests');
   if (!ok) { $('list-status').textContent = error(data); $('pending').hidden = true; return; }
   const body = $('pending').querySelector('tbody');
@@ -61,12 +87,14 @@ async function showList() {
   await showAgentApprovals();
 }
 
-// Generic approvals (agents asking "may I?"): decided right in the list.
+// Generic approvals (agents asking "may I?"): decided right in the list, by those who may.
 async function showAgentApprovals() {
+  $('agents').hidden = false;
   const { ok, data } = await api('GET', '/workflows');
   if (!ok) { $('agent-status').textContent = error(data); $('agent-pending').hidden = true; return; }
   const body = $('agent-pending').querySelector('tbody');
   body.replaceChildren();
+  let decidable = 0;
   for (const w of data.workflows) {
     const row = document.createElement('tr');
     row.dataset.id = w.workflow_id;
@@ -75,19 +103,29 @@ async function showAgentApprovals() {
     cell(row, JSON.stringify(w.context));
     cell(row, w.expires_at || '');
     const td = document.createElement('td');
-    for (const decision of ['approve', 'reject']) {
-      const button = document.createElement('button');
-      button.type = 'button';
-      button.className = decision;
-      button.textContent = decision === 'approve' ? 'Approve' : 'Reject';
-      button.addEventListener('click', () => decideAgent(w.workflow_id, decision));
-      td.appendChild(button);
+    if (!me.decides_agent_approvals) {
+      td.textContent = 'approvers only';
+    } else if (w.requested_by === me.user) {
+      td.textContent = 'asked by you';
+    } else {
+      decidable += 1;
+      for (const decision of ['approve', 'reject']) {
+        const button = document.createElement('button');
+        button.type = 'button';
+        button.className = decision;
+        button.textContent = decision === 'approve' ? 'Approve' : 'Reject';
+        button.addEventListener('click', () => decideAgent(w.workflow_id, decision));
+        td.appendChild(button);
+      }
     }
     row.appendChild(td);
     body.appendChild(row);
   }
   $('agent-pending').hidden = data.workflows.length === 0;
-  $('agent-status').textContent = data.workflows.length ? '' : 'No agent waits for an answer.';
+  $('agent-decide').hidden = decidable === 0;
+  $('agent-status').textContent = data.workflows.length
+    ? (me.decides_agent_approvals ? '' : `${me.user} is not an approver of agents' requests: read only.`)
+    : 'No agent waits for an answer.';
 }
 
 async function decideAgent(id, decision) {
@@ -106,8 +144,18 @@ async function loadDetail(id) {
   $('stage').textContent = data.workflow_stopped ? `${data.stage} (stopped: ${data.workflow_stopped})` : data.stage;
   $('requester').textContent = data.requester || '';
   $('gate').textContent = w.gate_reason || '';
-  $('approvals').textContent = `${w.approvals} of ${w.required_approvals} (approvers: ${(w.approving_users || []).join(', ')})`;
   $('plan-digest').textContent = data.plan_digest || '';
+  const approvers = w.approving_users || [];
+  $('approvals').textContent = `${w.approvals} of ${w.required_approvals}`;
+  const decisions = $('decisions'); decisions.replaceChildren();
+  for (const d of data.approvals || []) {
+    const said = d.comment ? `: “${d.comment}”` : '';
+    item(decisions, `${d.user} ${d.decision === 'approve' ? 'approved' : 'rejected'}${said} (${d.at || ''})`);
+  }
+  if (!(data.approvals || []).length) item(decisions, 'nobody yet');
+  $('approvers').textContent = approvers.length
+    ? approvers.join(', ')
+    : 'none configured: nobody can approve this request (approving_users)';
   const changes = $('changes'); changes.replaceChildren();
   for (const c of (data.plan && data.plan.changes) || []) item(changes, `${(c.actions || []).join('/')} ${c.address}`);
   const cost = $('cost'); cost.replaceChildren();
@@ -116,9 +164,18 @@ async function loadDetail(id) {
   const findings = $('findings'); findings.replaceChildren();
   for (const f of w.findings || []) item(findings, `${f.level} ${f.rule} (${f.control}) ${f.address}: ${f.message}`, f.level);
   if (!(w.findings || []).length) item(findings, 'none');
-  const deciding = data.stage === 'AWAITING_APPROVAL';
-  $('approve').disabled = !deciding;
-  $('reject').disabled = !deciding;
+  // Only what this user can do: the buttons for an approver who has not decided yet.
+  const user = me && me.user;
+  let why = '';
+  if (data.stage !== 'AWAITING_APPROVAL' || data.workflow_stopped) why = '';
+  else if (user === data.requester) why = `${user} asked for this request, so someone else decides.`;
+  else if (!approvers.includes(user)) why = `${user} is not an approver of this request.`;
+  else if ((data.approvals || []).some((d) => d.user === user)) why = `${user} has decided already.`;
+  const deciding = data.stage === 'AWAITING_APPROVAL' && !data.workflow_stopped && !why;
+  $('decide').hidden = !deciding;
+  $('cannot-decide').hidden = !why;
+  $('cannot-decide').textContent = why;
+  $('cannot-decide').className = 'note';
 }
 
 async function showDetail(id) {
@@ -140,7 +197,8 @@ async function decide(action) {
   await loadDetail(current.request_id);
 }
 
-function route() {
+async function route() {
+  if (!me && !(await signIn())) { $('detail-view').hidden = true; $('list-view').hidden = false; return; }
   const match = location.hash.match(/^#\/requests\/(.+)$/);
   if (match) showDetail(decodeURIComponent(match[1])); else showList();
 }
@@ -150,7 +208,19 @@ $('login').addEventListener('submit', (e) => {
   token = $('token').value.trim();
   localStorage.setItem('tollgate_token', token);
   $('token').value = '';
+  me = null;
   route();
+});
+$('logout').addEventListener('click', () => {
+  token = '';
+  me = null;
+  localStorage.removeItem('tollgate_token');
+  clearInterval(timer);
+  $('detail-view').hidden = true;
+  $('list-view').hidden = false;
+  $('pending').hidden = true;
+  $('list-status').textContent = 'Enter your API token to see what waits for you.';
+  signIn();
 });
 $('back').addEventListener('click', (e) => { e.preventDefault(); location.hash = ''; });
 $('approve').addEventListener('click', () => decide('approve'));

@@ -408,31 +408,41 @@ async fn the_web_inbox_in_a_real_browser() {
         String::from_utf8_lossy(&output.stderr)
     );
     let steps: Vec<Value> = stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
-    let step = |name: &str| {
-        steps
-            .iter()
-            .find(|s| s["step"] == name)
-            .and_then(|s| s["text"].as_str())
-            .unwrap_or_else(|| panic!("no {name}: {stdout}"))
-            .to_string()
+    let found = |name: &str| {
+        steps.iter().find(|s| s["step"] == name).cloned().unwrap_or_else(|| panic!("no {name}: {stdout}"))
     };
-    assert!(step("before login").contains("Enter your API token"));
+    let step = |name: &str| found(name)["text"].as_str().unwrap_or_default().to_string();
+    let before = found("before login");
+    assert!(before["text"].as_str().unwrap().contains("Enter your API token"), "{before}");
+    assert_eq!((&before["agents"], &before["comment"], &before["who"]), (&json!(false), &json!(false), &json!(false)));
+    let wrong = found("wrong token");
+    assert!(wrong["text"].as_str().unwrap().starts_with("the API token matches no user"), "{wrong}");
+    assert_eq!(wrong["login"], true, "the sign-in form stays");
+    assert_eq!(step("who"), "Signed in as mallory");
     let list = step("list");
     assert!(list.contains(&id) && list.contains("alice") && list.contains("$732.30"), "{list}");
     assert!(list.contains("73.2% of the $1000.00/month baseline"), "the gate's arithmetic: {list}");
-    let detail = step("detail");
-    assert!(detail.contains("create aws_db_instance.this") && detail.contains("Total $732.30/month"), "{detail}");
-    assert!(step("refused").contains("mallory is not"), "{}", step("refused"));
+    let agents = found("agent list");
+    let text = agents["text"].as_str().unwrap();
+    assert!(text.contains("deploy api v3") && text.contains("agent") && text.contains(r#"{"pr":99}"#), "{agents}");
+    assert_eq!(agents["status"], "mallory is not an approver of agents' requests: read only.");
+    assert_eq!((&agents["buttons"], &agents["comment"]), (&json!(0), &json!(false)), "nothing mallory cannot use");
+    let detail = found("detail");
+    let text = detail["text"].as_str().unwrap();
+    assert!(text.contains("create aws_db_instance.this") && text.contains("Total $732.30/month"), "{detail}");
+    assert!(text.contains("Approvers\ncarol, dave") && text.contains("Decided\nnobody yet"), "{detail}");
+    assert!(text.contains("Plan digest\nsha256:") && text.contains("Changes\n"), "one label each: {detail}");
+    assert_eq!((detail["why"].as_str(), &detail["buttons"]), (Some("mallory is not an approver of this request."), &json!(false)));
+    assert_eq!(step("approver"), "Signed in as carol");
     assert!(step("approved").contains("carol approved"), "{}", step("approved"));
-    assert_eq!(step("live stage"), "ACTIVE");
-    let agents = step("agent list");
-    assert!(
-        agents.contains("deploy api v3") && agents.contains("agent") && agents.contains(r#"{"pr":99}"#),
-        "{agents}"
-    );
-    assert!(step("agent refused").contains("mallory is not"), "{}", step("agent refused"));
+    let live = found("live stage");
+    assert_eq!((live["text"].as_str(), live["approvals"].as_str()), (Some("ACTIVE"), Some("1 of 1")));
+    let decided = live["decided"].as_str().unwrap();
+    assert!(decided.starts_with("carol approved: \u{201c}approved from the inbox\u{201d} (20"), "who decided: {decided}");
+    assert_eq!(live["buttons"], false, "no buttons once decided");
     assert_eq!(step("agent approved"), "deploy api v3: APPROVED by carol");
     assert_eq!(step("agent list after"), "No agent waits for an answer.");
+    assert_eq!(found("agent list after")["comment"], false);
     let (_, record) = http.get(&format!("/workflows/{approval}"), "tg_agent").await;
     assert_eq!((record["status"].as_str(), record["comment"].as_str()), (Some("APPROVED"), Some("go ahead")));
     let progress = env.progress(&id).await;
