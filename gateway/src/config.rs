@@ -222,6 +222,15 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_is_a_valid_configuration() {
+        let c = parse(include_str!("../../examples/gateway.toml")).unwrap();
+        let names: Vec<&str> = c.users.iter().map(|u| u.name.as_str()).collect();
+        assert_eq!(names, ["carol", "dave", "deploy-bot"]);
+        assert_eq!(c.approvals.approvers, ["carol", "dave"]);
+        assert_eq!((c.listen.as_str(), c.worker_wait), (DEFAULT_LISTEN, DEFAULT_WORKER_WAIT));
+    }
+
+    #[test]
     fn bad_values_name_the_key_and_the_fix() {
         assert_eq!(
             parse("[[users]]\nname = \"carol\"\ntoken_sha256 = \"abc\"").unwrap_err(),

@@ -100,6 +100,12 @@ pub async fn serve(config: GatewayConfig) -> anyhow::Result<()> {
         slack = config.slack_signing_secret.is_some(),
         "tollgate-gateway serving"
     );
+    tracing::info!("web inbox: {}/", config.public_url);
+    if config.users.is_empty() && !config.anonymous {
+        tracing::warn!(
+            "no [[users]] configured: every call but the inbox page is refused 401; add one (tollgate-gateway new-token --name carol)"
+        );
+    }
     if config.link_secret.is_none() {
         tracing::info!("signed links are off: set {} to turn them on", config.link_secret_env);
     }

@@ -23,8 +23,13 @@ enum Command {
     Serve,
     /// Print the token_sha256 for a token read from standard input.
     HashToken,
-    /// Make a new random API token and print it with its token_sha256.
-    NewToken,
+    /// Make a new random API token; prints it and the `[[users]]` entry to paste into gateway.toml.
+    NewToken {
+        /// Whose token it is (the `[[users]]` name; for provisioning decisions, one of the
+        /// worker's approving_users).
+        #[arg(long, default_value = "NAME")]
+        name: String,
+    },
 }
 
 #[tokio::main]
@@ -44,14 +49,24 @@ async fn main() {
                 Ok(())
             }
         }
-        Command::NewToken => {
+        Command::NewToken { name } => {
             let token = auth::new_token();
-            println!("token        = {token}");
+            println!("# {name}'s API token: give it to them; it is shown only now (the gateway keeps its SHA-256)");
+            println!("{token}");
+            println!();
+            println!("# paste into gateway.toml:");
+            println!("[[users]]");
+            println!("name = {name:?}");
             println!("token_sha256 = \"{}\"", hex::encode(auth::hash_token(&token)));
             Ok(())
         }
         Command::Serve => match GatewayConfig::load(&args.config) {
-            Ok(config) => tollgate_gateway::serve(config).await,
+            Ok(config) => {
+                if !args.config.exists() {
+                    tracing::warn!(config = %args.config.display(), "no such file: using the defaults (examples/gateway.toml is a start)");
+                }
+                tollgate_gateway::serve(config).await
+            }
             Err(e) => Err(e.into()),
         },
     };
