@@ -5,8 +5,11 @@
 setup:
 	@scripts/setup.sh
 
+# One build serves the demo and the tests: the binaries are built with the tests' feature set
+# (a plain `cargo build --bins` resolves features without the dev-dependencies and would
+# recompile about 50 crates), so `make demo` after `make test`, or the reverse, compiles nothing.
 build: setup
-	cargo build --bins
+	cargo build --workspace --bins --tests
 
 demo: build
 	scripts/demo.sh
@@ -14,9 +17,7 @@ demo: build
 dev: build
 	target/debug/tollgate dev
 
-test: setup
-	# Bins and tests in one build: the same feature set as `cargo test`, so nothing compiles twice.
-	cargo build --workspace --bins --tests
+test: build
 	# The integration tests mostly wait on timers and servers: run four at a time.
 	cargo test --workspace --no-fail-fast -- --test-threads 4
 

@@ -68,6 +68,7 @@ enum Command {
         id: Option<String>,
     },
     /// Show a request's progress.
+    #[command(group(clap::ArgGroup::new("live").args(["watch", "follow"]).multiple(true)))]
     Status {
         /// The request id `tollgate request` printed.
         id: String,
@@ -77,6 +78,10 @@ enum Command {
         /// Like --watch, but until the request has ended.
         #[arg(long)]
         follow: bool,
+        /// With --watch or --follow: only the steps as they happen and how it ended, not the
+        /// whole status afterwards.
+        #[arg(long, requires = "live")]
+        brief: bool,
     },
     /// List requests, newest first.
     List {
@@ -208,6 +213,7 @@ enum PolicyCommand {
     /// (a state file, or `terraform show -json` of one). Exits 4 when a finding is at the
     /// --fail-on level or above (default deny), 2 on unreadable input.
     Check {
+        /// The plan or state as JSON: a file, or - for standard input.
         plan: PathBuf,
         #[command(flatten)]
         flags: PolicyFlags,
@@ -291,7 +297,7 @@ async fn run(cli: Cli) -> Result<(), ClientError> {
             };
             start_request(&load_config(&cli.config)?, request, json_out).await?;
         }
-        Command::Status { id, watch, follow } => {
+        Command::Status { id, watch, follow, brief } => {
             let client = client().await?;
             let progress = if watch || follow {
                 watch::watch_progress(&client, &id, follow, json_out).await?
@@ -299,7 +305,14 @@ async fn run(cli: Cli) -> Result<(), ClientError> {
                 requests::progress(&client, &id).await?
             };
             let stopped = requests::stopped_without_ending(&client, &id, &progress).await;
-            if json_out {
+            if brief && !json_out {
+                if !progress.final_reason.is_empty() {
+                    println!("{id}: {}", progress.final_reason);
+                }
+                if let Some(how) = stopped {
+                    println!("{}", render::stopped_note(how));
+                }
+            } else if json_out {
                 println!("{}", tollgate_client::render::request_json(&progress, stopped));
             } else {
                 println!("{}", render::status_text(&progress));
@@ -434,4 +447,32 @@ async fn start_request(config: &Config, request: ProvisionRequest, json_out: boo
         println!("{id}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// `--help` explains every command and every argument a person can type.
+    #[test]
+    fn every_command_and_argument_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if !matches!(id, "help" | "version") && arg.get_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                let sub_path = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() {
+                    missing.push(format!("{sub_path} (the command itself)"));
+                }
+                walk(sub, &sub_path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&super::Cli::command(), "tollgate", &mut missing);
+        assert!(missing.is_empty(), "no help for: {missing:#?}");
+    }
 }

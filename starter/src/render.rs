@@ -195,9 +195,17 @@ pub fn list_table(rows: &[ListedRequest]) -> String {
     table.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
     table.set_header(["REQUEST", "STAGE", "KIND", "REQUESTER", "$/MONTH", "APPROVAL", "EXPIRES"]);
     for r in rows {
+        // A workflow stopped in Temporal (terminated, timed out) never reached a final stage:
+        // its stage alone would read as if it were still looked after.
+        let ended = tollgate_proto::Stage::from_label(&r.stage).is_some_and(tollgate_proto::Stage::is_terminal);
+        let stage = if ended || r.status == "Running" {
+            r.stage.clone()
+        } else {
+            format!("{} ({})", r.stage, r.status.to_lowercase())
+        };
         table.add_row([
             r.request_id.clone(),
-            r.stage.clone(),
+            stage,
             r.kind.clone(),
             r.requester.clone(),
             r.monthly_cost.map(|c| format!("{c:.2}")).unwrap_or_else(|| "-".into()),
@@ -250,5 +258,10 @@ Timeline
         for cell in ["ACTIVE", "s3", "alice", "1.15", "no", "2026-11-28T09:30:00Z"] {
             assert!(line.contains(cell), "{line}");
         }
+        let stopped = ListedRequest { status: "Terminated".into(), expires_at: None, ..rows[0].clone() };
+        let done = ListedRequest { stage: "DESTROYED".into(), status: "Completed".into(), ..rows[0].clone() };
+        let text = list_table(&[stopped, done]);
+        assert!(text.contains("ACTIVE (terminated)") && text.contains("DESTROYED "), "{text}");
+        assert!(!text.contains("(completed)"), "{text}");
     }
 }
