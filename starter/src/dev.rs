@@ -129,8 +129,7 @@ pub async fn run(config: &Config, options: DevOptions) -> anyhow::Result<()> {
             options.port, options.ui_port, server_log.display()
         ),
     };
-    let log_note =
-        if options.server_log { String::new() } else { format!("; its log: {}", server_log.display()) };
+    let log_note = if options.server_log { String::new() } else { format!("; its log: {}", server_log.display()) };
     println!("Temporal dev server: 127.0.0.1:{}  (database {}{log_note})", options.port, options.db_file.display());
     let ui = WebUi { base: format!("http://127.0.0.1:{}", options.ui_port), namespace: "default".into() };
     println!("Web UI:              {}", ui.list(webui::ALL_REQUESTS));
@@ -220,8 +219,7 @@ fn dev_tokens(data_dir: &Path, approvers: &[String]) -> anyhow::Result<Vec<(Stri
     let tokens: Vec<(String, String)> = approvers
         .iter()
         .map(|name| {
-            let token =
-                known.get(name).cloned().unwrap_or_else(|| format!("tg_{}", uuid::Uuid::new_v4().simple()));
+            let token = known.get(name).cloned().unwrap_or_else(|| format!("tg_{}", uuid::Uuid::new_v4().simple()));
             (name.clone(), token)
         })
         .collect();

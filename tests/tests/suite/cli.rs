@@ -77,7 +77,10 @@ async fn cli_commands_their_output_and_their_refusals() {
     let (code, out, err) = env.cli(&["approve", &big, "--as", "alice"]).await;
     assert_eq!((code, out.as_str(), err.trim()), (2, "", "tollgate: alice cannot approve their own request"));
     let (code, _, err) = env.cli(&["approve", &big, "--as", "bob"]).await;
-    assert_eq!((code, err.trim()), (2, format!("tollgate: bob is not an approver (approving_users: carol, dave; {FIXED_AT_START})").as_str()));
+    assert_eq!(
+        (code, err.trim()),
+        (2, format!("tollgate: bob is not an approver (approving_users: carol, dave; {FIXED_AT_START})").as_str())
+    );
     let (code, out, _) = env.cli(&["approve", &big, "--as", "bob", "-o", "json"]).await;
     assert_eq!(code, 2);
     assert_eq!(json(&out)["error"], format!("bob is not an approver (approving_users: carol, dave; {FIXED_AT_START})"));
@@ -88,6 +91,25 @@ async fn cli_commands_their_output_and_their_refusals() {
     assert_eq!((code, err.trim()), (3, "tollgate: no request with id 'req-nope-1'"));
     let (code, _, _) = env.cli(&["approve", "req-nope-1", "--as", "carol"]).await;
     assert_eq!(code, 3);
+    let (code, out, _) = env.cli(&["status", "req-nope-1", "-o", "json"]).await;
+    assert_eq!((code, json(&out)["code"].clone()), (3, Value::from("unknown_request")), "{out}");
+
+    // No server at the address: one line naming it and what to do, code `unavailable`.
+    let out = tokio::process::Command::new(crate::common::binary("tollgate"))
+        .args(["list", "-o", "json"])
+        .env("TEMPORAL_ADDRESS", format!("127.0.0.1:{}", crate::common::free_port()))
+        .env("TOLLGATE_CONFIG", env.config_file())
+        .output()
+        .await
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!((out.status.code(), json(&stdout)["code"].clone()), (Some(1), Value::from("unavailable")), "{stdout}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("tollgate: cannot reach Temporal at http://127.0.0.1:")
+            && stderr.trim_end().ends_with("start a server (tollgate dev) or point TEMPORAL_ADDRESS at one"),
+        "{stderr}"
+    );
 
     // Bad requests are refused before anything starts.
     let before = tollgate_client::requests::list(&env.client, None, 100).await.unwrap().len();

@@ -114,3 +114,78 @@ async fn sigkilled_dev_leaves_no_server_and_a_restart_resumes_requests() {
     second.0.wait().unwrap();
     wait_until("the second server outlived tollgate dev", 10, || servers_for(&db).is_empty()).await;
 }
+
+/// Processes whose command line contains `needle`.
+fn processes_with(needle: &str) -> Vec<u32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { continue };
+        if String::from_utf8_lossy(&cmdline).replace('\0', " ").contains(needle) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_with_the_gateway_says_who_approves_and_signs_them_in() {
+    // The first hour: `TOLLGATE_APPROVING_USERS=carol,dave tollgate dev --gateway` prints who
+    // may approve and a working inbox token for each; the server's log stays in a file.
+    let _ = workspace();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (port, ui_port, gateway_port) = (free_port(), free_port(), free_port());
+    let stdout = dir.path().join("dev.out");
+    let child = Command::new(binary("tollgate"))
+        .args(["dev", "--port", &port.to_string(), "--ui-port", &ui_port.to_string(), "--gateway"])
+        .args(["--gateway-port", &gateway_port.to_string()])
+        .current_dir(dir.path())
+        .env("TOLLGATE_TEMPORAL_BIN", temporal_bin())
+        .env("TOLLGATE_DATA_DIR", &data)
+        .env("TOLLGATE_APPROVING_USERS", "carol,dave")
+        .env("RUST_LOG", "warn")
+        .stdout(std::fs::File::create(&stdout).unwrap())
+        .spawn()
+        .unwrap();
+    let mut dev = KillOnDrop(child);
+    let read = || std::fs::read_to_string(&stdout).unwrap_or_default();
+    wait_until("tollgate dev did not print the inbox's tokens", 90, || read().contains("sign in as dave")).await;
+    let text = read();
+    assert!(text.contains("Approvers:           carol, dave (1 needed)"), "{text}");
+    assert!(text.contains(&format!("Inbox:               http://127.0.0.1:{gateway_port}/inbox")), "{text}");
+    assert!(text.contains(&format!("http://127.0.0.1:{ui_port}/namespaces/default/workflows?query=")), "{text}");
+    assert!(!text.contains("level=WARN") && !text.contains("level=INFO"), "the server's log stays out: {text}");
+    assert!(data.join("temporal-server.log").exists(), "the server's log is kept in the data dir");
+    let token = |name: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(&format!("sign in as {name} ")))
+            .and_then(|l| l.split_whitespace().last())
+            .unwrap_or_else(|| panic!("no token for {name}: {text}"))
+            .to_string()
+    };
+    let http = reqwest::Client::new();
+    for name in ["carol", "dave"] {
+        let me: serde_json::Value = http
+            .get(format!("http://127.0.0.1:{gateway_port}/me"))
+            .bearer_auth(token(name))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(me["user"], name, "{me}");
+    }
+    let refused =
+        http.get(format!("http://127.0.0.1:{gateway_port}/me")).bearer_auth("tg_nobody").send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+
+    // SIGKILL: neither the server nor the gateway outlives it.
+    let config = data.join("dev-gateway.toml").display().to_string();
+    assert_eq!(processes_with(&config).len(), 1, "one gateway runs with the written config");
+    dev.0.kill().unwrap();
+    dev.0.wait().unwrap();
+    wait_until("the gateway outlived tollgate dev", 10, || processes_with(&config).is_empty()).await;
+    wait_until("the server outlived tollgate dev", 10, || servers_for(&data.join("temporal.db")).is_empty()).await;
+}

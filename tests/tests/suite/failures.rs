@@ -123,7 +123,10 @@ async fn notification_failures_never_fail_a_request() {
         .filter(|t| t.step.starts_with("notify") && t.outcome.starts_with("failed: injected fault"))
         .map(|t| t.step.as_str())
         .collect();
-    assert!(failed.contains(&"notify created to alice (webhook)") && failed.contains(&"notify created to alice (log)"), "{failed:?}");
+    assert!(
+        failed.contains(&"notify created to alice (webhook)") && failed.contains(&"notify created to alice (log)"),
+        "{failed:?}"
+    );
     assert!(env.inbox.kinds_for(&id).is_empty(), "nothing reached the webhook");
     assert_eq!(env.count(&id, "create"), env.count(&id, "destroy"));
     env.shutdown().await;

@@ -207,7 +207,10 @@ async fn generic_approvals_follow_the_rest_contract() {
     }
     let (status, conflict) = http.post(&format!("/workflows/{id}/reject"), "tg_dave", "{}").await;
     assert_eq!(status, 409);
-    assert_eq!(conflict, json!({"detail": {"error": "workflow already resolved", "code": "already_decided", "current_status": "APPROVED"}}));
+    assert_eq!(
+        conflict,
+        json!({"detail": {"error": "workflow already resolved", "code": "already_decided", "current_status": "APPROVED"}})
+    );
 
     // A rejection, then an approval that comes too late.
     let (_, second) = http.post("/workflows", "tg_agent", r#"{"action": "drop table", "requested_by": "agent"}"#).await;
@@ -220,7 +223,10 @@ async fn generic_approvals_follow_the_rest_contract() {
     let (status, conflict) = http.post(&format!("/workflows/{second}/approve"), "tg_carol", "{}").await;
     assert_eq!(
         (status, conflict),
-        (409, json!({"detail": {"error": "workflow already resolved", "code": "already_decided", "current_status": "REJECTED"}}))
+        (
+            409,
+            json!({"detail": {"error": "workflow already resolved", "code": "already_decided", "current_status": "REJECTED"}})
+        )
     );
 
     // TIMED_OUT by the workflow's own timer: it closes with nobody reading it.
@@ -248,7 +254,10 @@ async fn generic_approvals_follow_the_rest_contract() {
         let (status, conflict) = http.post(&format!("/workflows/{third}/{verb}"), "tg_carol", "{}").await;
         assert_eq!(
             (status, conflict),
-            (409, json!({"detail": {"error": "workflow already resolved", "code": "already_decided", "current_status": "TIMED_OUT"}}))
+            (
+                409,
+                json!({"detail": {"error": "workflow already resolved", "code": "already_decided", "current_status": "TIMED_OUT"}})
+            )
         );
     }
 
@@ -408,9 +417,8 @@ async fn the_web_inbox_in_a_real_browser() {
         String::from_utf8_lossy(&output.stderr)
     );
     let steps: Vec<Value> = stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
-    let found = |name: &str| {
-        steps.iter().find(|s| s["step"] == name).cloned().unwrap_or_else(|| panic!("no {name}: {stdout}"))
-    };
+    let found =
+        |name: &str| steps.iter().find(|s| s["step"] == name).cloned().unwrap_or_else(|| panic!("no {name}: {stdout}"));
     let step = |name: &str| found(name)["text"].as_str().unwrap_or_default().to_string();
     let before = found("before login");
     assert!(before["text"].as_str().unwrap().contains("Enter your API token"), "{before}");
@@ -432,13 +440,19 @@ async fn the_web_inbox_in_a_real_browser() {
     assert!(text.contains("create aws_db_instance.this") && text.contains("Total $732.30/month"), "{detail}");
     assert!(text.contains("Approvers\ncarol, dave") && text.contains("Decided\nnobody yet"), "{detail}");
     assert!(text.contains("Plan digest\nsha256:") && text.contains("Changes\n"), "one label each: {detail}");
-    assert_eq!((detail["why"].as_str(), &detail["buttons"]), (Some("mallory is not an approver of this request."), &json!(false)));
+    assert_eq!(
+        (detail["why"].as_str(), &detail["buttons"]),
+        (Some("mallory is not an approver of this request."), &json!(false))
+    );
     assert_eq!(step("approver"), "Signed in as carol");
     assert!(step("approved").contains("carol approved"), "{}", step("approved"));
     let live = found("live stage");
     assert_eq!((live["text"].as_str(), live["approvals"].as_str()), (Some("ACTIVE"), Some("1 of 1")));
     let decided = live["decided"].as_str().unwrap();
-    assert!(decided.starts_with("carol approved: \u{201c}approved from the inbox\u{201d} (20"), "who decided: {decided}");
+    assert!(
+        decided.starts_with("carol approved: \u{201c}approved from the inbox\u{201d} (20"),
+        "who decided: {decided}"
+    );
     assert_eq!(live["buttons"], false, "no buttons once decided");
     assert_eq!(step("agent approved"), "deploy api v3: APPROVED by carol");
     assert_eq!(step("agent list after"), "No agent waits for an answer.");

@@ -176,7 +176,10 @@ async fn refused_decisions_change_nothing() {
     assert_eq!(after.refusals.len(), 1);
     assert_eq!(after.refusals[0].code, "not_an_approver");
     assert_eq!(after.refusals[0].source, "signal approve");
-    assert_eq!(after.refusals[0].message, format!("mallory is not an approver (approving_users: carol, dave; {FIXED_AT_START})"));
+    assert_eq!(
+        after.refusals[0].message,
+        format!("mallory is not an approver (approving_users: carol, dave; {FIXED_AT_START})")
+    );
     assert_eq!(after.stage_enum(), Stage::AwaitingApproval);
     assert!(after.decisions.is_empty());
     assert_eq!(after.plan_digest, before.plan_digest);

@@ -251,8 +251,7 @@ async fn plan_gate_apply(
 
     // 7. approval. With no approvers configured nobody could ever say yes: end at once,
     // naming the setting, instead of waiting out approval_timeout.
-    if decision.approval_required && settings.approving_users.is_empty() && ctx.patched(patches::REFUSE_UNAPPROVABLE)
-    {
+    if decision.approval_required && settings.approving_users.is_empty() && ctx.patched(patches::REFUSE_UNAPPROVABLE) {
         finish(ctx, Stage::Rejected, unapprovable_reason(&decision.reason));
         display::notify_ended(ctx, NotificationKind::Ended, std::slice::from_ref(&request.requester)).await;
         return Ok(None);
