@@ -1,4 +1,4 @@
-//! Fault injection for resilience tests and drills: one wrapper around every activity,
+//! Fault injection for resilience tests and drills, applied to every activity by `attempt::run`,
 //! configured by activity name, so any step can be made to fail without engine-specific code.
 
 use std::future::Future;
@@ -15,7 +15,7 @@ fn hits(faults: &Faults, activity: ActivityName, attempt: u32) -> bool {
 }
 
 /// Runs `work` for attempt `attempt` of `activity`, failing it if `faults` say so.
-pub async fn wrap<T>(
+pub async fn inject<T>(
     faults: &Faults,
     activity: ActivityName,
     attempt: u32,
@@ -53,13 +53,13 @@ mod tests {
             ran.fetch_add(1, Ordering::SeqCst);
             Ok::<_, ActivityError>(7)
         };
-        assert!(wrap(&faults, ActivityName::Plan, 2, work()).await.is_err());
+        assert!(inject(&faults, ActivityName::Plan, 2, work()).await.is_err());
         assert_eq!(ran.load(Ordering::SeqCst), 0, "before: the work did not run");
-        assert_eq!(wrap(&faults, ActivityName::Plan, 3, work()).await.unwrap(), 7);
-        assert_eq!(wrap(&faults, ActivityName::Apply, 1, work()).await.unwrap(), 7);
+        assert_eq!(inject(&faults, ActivityName::Plan, 3, work()).await.unwrap(), 7);
+        assert_eq!(inject(&faults, ActivityName::Apply, 1, work()).await.unwrap(), 7);
 
         let after = Faults { after_work: true, ..faults };
-        let err = wrap(&after, ActivityName::Plan, 1, work()).await.unwrap_err();
+        let err = inject(&after, ActivityName::Plan, 1, work()).await.unwrap_err();
         assert!(format!("{err:?}").contains("injected fault: plan attempt 1 fails after its work"), "{err:?}");
         assert_eq!(ran.load(Ordering::SeqCst), 3, "after: the work ran, then the attempt failed");
     }

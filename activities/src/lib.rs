@@ -5,6 +5,7 @@
 //! retryable; bad input, invalid modules and digest mismatches fail fast with a type name.
 
 pub mod artifacts;
+mod attempt;
 pub mod budget;
 pub mod catalog;
 pub mod cost;
@@ -126,7 +127,8 @@ impl TollgateActivities {
     }
 }
 
-/// What each activity does; the `#[activities]` methods below wrap these with fault injection.
+/// What each activity does; the `#[activities]` methods below run each through `attempt::run`
+/// (log span, fault injection, failure metric).
 #[activities]
 impl TollgateActivities {
     #[activity(definition = defs::LoadSettings)]
@@ -135,7 +137,7 @@ impl TollgateActivities {
         ctx: ActivityContext,
         _request_id: String,
     ) -> Result<Settings, ActivityError> {
-        faults::wrap(&self.faults, ActivityName::LoadSettings, ctx.info().attempt, async { Ok(self.settings.clone()) })
+        attempt::run(&self.faults, ActivityName::LoadSettings, ctx.info(), async { Ok(self.settings.clone()) })
             .await
     }
 
@@ -145,18 +147,13 @@ impl TollgateActivities {
         ctx: ActivityContext,
         input: GenerateModuleInput,
     ) -> Result<GeneratedModule, ActivityError> {
-        faults::wrap(
-            &self.faults,
-            ActivityName::GenerateModule,
-            ctx.info().attempt,
-            self.generate_module_work(&ctx, input),
-        )
-        .await
+        attempt::run(&self.faults, ActivityName::GenerateModule, ctx.info(), self.generate_module_work(&ctx, input))
+            .await
     }
 
     #[activity(definition = defs::Plan)]
     pub async fn plan(self: Arc<Self>, ctx: ActivityContext, input: PlanInput) -> Result<PlanResult, ActivityError> {
-        faults::wrap(&self.faults, ActivityName::Plan, ctx.info().attempt, self.plan_work(&ctx, input)).await
+        attempt::run(&self.faults, ActivityName::Plan, ctx.info(), self.plan_work(&ctx, input)).await
     }
 
     #[activity(definition = defs::EstimateCost)]
@@ -165,7 +162,7 @@ impl TollgateActivities {
         ctx: ActivityContext,
         input: EstimateInput,
     ) -> Result<EstimateResult, ActivityError> {
-        faults::wrap(&self.faults, ActivityName::EstimateCost, ctx.info().attempt, self.estimate_work(&ctx, input))
+        attempt::run(&self.faults, ActivityName::EstimateCost, ctx.info(), self.estimate_work(&ctx, input))
             .await
     }
 
@@ -175,7 +172,7 @@ impl TollgateActivities {
         ctx: ActivityContext,
         input: PolicyInput,
     ) -> Result<PolicyResult, ActivityError> {
-        faults::wrap(&self.faults, ActivityName::CheckPolicy, ctx.info().attempt, self.policy_work(&ctx, input)).await
+        attempt::run(&self.faults, ActivityName::CheckPolicy, ctx.info(), self.policy_work(&ctx, input)).await
     }
 
     #[activity(definition = defs::CostContext)]
@@ -184,13 +181,13 @@ impl TollgateActivities {
         ctx: ActivityContext,
         input: CostContextInput,
     ) -> Result<CostContext, ActivityError> {
-        faults::wrap(&self.faults, ActivityName::CostContext, ctx.info().attempt, self.cost_context_work(&ctx, input))
+        attempt::run(&self.faults, ActivityName::CostContext, ctx.info(), self.cost_context_work(&ctx, input))
             .await
     }
 
     #[activity(definition = defs::Apply)]
     pub async fn apply(self: Arc<Self>, ctx: ActivityContext, input: ApplyInput) -> Result<ApplyResult, ActivityError> {
-        faults::wrap(&self.faults, ActivityName::Apply, ctx.info().attempt, self.apply_work(&ctx, input)).await
+        attempt::run(&self.faults, ActivityName::Apply, ctx.info(), self.apply_work(&ctx, input)).await
     }
 
     #[activity(definition = defs::Destroy)]
@@ -199,7 +196,7 @@ impl TollgateActivities {
         ctx: ActivityContext,
         input: DestroyInput,
     ) -> Result<DestroyResult, ActivityError> {
-        faults::wrap(&self.faults, ActivityName::Destroy, ctx.info().attempt, self.destroy_work(&ctx, input)).await
+        attempt::run(&self.faults, ActivityName::Destroy, ctx.info(), self.destroy_work(&ctx, input)).await
     }
 
     #[activity(definition = defs::ListHoldings)]
@@ -214,7 +211,7 @@ impl TollgateActivities {
             let holdings = with_heartbeats(&ctx, &progress, self.engine.holdings()).await.map_err(eng)?;
             Ok(HoldingsResult { holdings })
         };
-        faults::wrap(&self.faults, ActivityName::ListHoldings, ctx.info().attempt, work).await
+        attempt::run(&self.faults, ActivityName::ListHoldings, ctx.info(), work).await
     }
 
     #[activity(definition = defs::RequestStates)]
@@ -223,7 +220,7 @@ impl TollgateActivities {
         ctx: ActivityContext,
         input: RequestStatesInput,
     ) -> Result<RequestStatesResult, ActivityError> {
-        faults::wrap(&self.faults, ActivityName::RequestStates, ctx.info().attempt, self.request_states_work(input))
+        attempt::run(&self.faults, ActivityName::RequestStates, ctx.info(), self.request_states_work(input))
             .await
     }
 
@@ -231,7 +228,7 @@ impl TollgateActivities {
     pub async fn notify(self: Arc<Self>, ctx: ActivityContext, input: NotifyInput) -> Result<(), ActivityError> {
         let issued = ctx.info().scheduled_time.or(ctx.info().started_time).unwrap_or_else(std::time::SystemTime::now);
         let issued_secs = issued.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-        faults::wrap(&self.faults, ActivityName::Notify, ctx.info().attempt, self.notify_work(input, issued_secs)).await
+        attempt::run(&self.faults, ActivityName::Notify, ctx.info(), self.notify_work(input, issued_secs)).await
     }
 }
 

@@ -4,6 +4,7 @@
 //! the module passes or `max_attempts` answers were tried. Every prompt and answer is kept
 //! (the transcript is stored as an artifact for audit).
 
+use tollgate_workflows::kit::metrics::{self, Metric};
 use std::time::Duration;
 use tollgate_workflows::failure::FailureType;
 
@@ -88,8 +89,21 @@ impl ChatClient {
         Ok(Self { http, config })
     }
 
-    /// One chat completion: the assistant's text.
+    /// One chat completion: the assistant's text. Counted by outcome
+    /// (`tollgate_llm_calls_total`).
     pub async fn complete(&self, messages: &[Message]) -> Result<String, LlmError> {
+        let answer = self.call(messages).await;
+        let outcome = match &answer {
+            Ok(_) => "ok",
+            Err(LlmError::RateLimited { .. }) => "rate_limited",
+            Err(LlmError::Unavailable(_)) => "unavailable",
+            Err(LlmError::Refused(_)) => "refused",
+        };
+        metrics::add(Metric::LlmCalls, &[outcome], 1);
+        answer
+    }
+
+    async fn call(&self, messages: &[Message]) -> Result<String, LlmError> {
         let mut url = format!("{}/chat/completions", self.config.base_url.trim_end_matches('/'));
         if let Some(version) = &self.config.azure_api_version {
             url = format!("{url}?api-version={version}");
@@ -199,6 +213,7 @@ impl Conversation {
     }
 
     pub fn refuse(&mut self, why: &str) {
+        metrics::add(Metric::LlmRepairs, &[], 1);
         self.transcript.verdicts.push(why.to_string());
         self.transcript.messages.push(Message::new(
             "user",

@@ -273,6 +273,40 @@ pub struct ListedRequest {
     pub status: String,
 }
 
+/// What waits and what is alive right now, for the worker's gauges.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LiveFigures {
+    pub awaiting_approval: usize,
+    /// Since the start of the longest-waiting request (0 when none waits).
+    pub oldest_wait_secs: f64,
+    pub active: usize,
+    pub active_monthly_cost: f64,
+}
+
+/// Reads [`LiveFigures`] from visibility: running requests awaiting approval, and ACTIVE ones
+/// with their monthly cost.
+pub async fn live_figures(client: &Client) -> Result<LiveFigures, ClientError> {
+    let running = format!("WorkflowType = '{}' AND ExecutionStatus = 'Running'", tollgate_workflows::WORKFLOW_TYPE);
+    let mut figures = LiveFigures::default();
+    let now = std::time::SystemTime::now();
+    for stage in [Stage::AwaitingApproval, Stage::Active] {
+        let query = format!("{running} AND TollgateStage = '{}'", stage.label());
+        let mut stream = client.list_workflows(query, WorkflowListOptions::builder().build());
+        while let Some(item) = stream.next().await {
+            let exec = item.map_err(|e| ClientError::Failed(format!("listing requests: {e}")))?;
+            if stage == Stage::Active {
+                figures.active += 1;
+                figures.active_monthly_cost += exec.search_attributes().get(&sa::MONTHLY_COST).unwrap_or_default();
+            } else {
+                figures.awaiting_approval += 1;
+                let waited = exec.start_time().and_then(|t| now.duration_since(t).ok()).unwrap_or_default();
+                figures.oldest_wait_secs = figures.oldest_wait_secs.max(waited.as_secs_f64());
+            }
+        }
+    }
+    Ok(figures)
+}
+
 /// Requests, newest first, optionally only those in `stage`.
 pub async fn list(client: &Client, stage: Option<Stage>, limit: usize) -> Result<Vec<ListedRequest>, ClientError> {
     let mut query = format!("WorkflowType = '{}'", tollgate_workflows::WORKFLOW_TYPE);

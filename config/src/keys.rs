@@ -53,6 +53,18 @@ pub const KEYS: &[Key] = &[
     key("task_queue", KeyKind::Text, "`tollgate`", "Temporal task queue of the worker"),
     key("log_level", KeyKind::Text, "`info`", "error, warn, info, debug, trace (`RUST_LOG` wins if set)"),
     key(
+        "log_format",
+        KeyKind::Text,
+        "`text`",
+        "`text` (for people) or `json` (one object per line with the request id, workflow and run ids, activity and stage as fields, for a log collector)",
+    ),
+    key(
+        "metrics.listen",
+        KeyKind::Text,
+        "none (off)",
+        "serve Prometheus metrics on this address (`GET /metrics`): the SDK's worker metrics and Tollgate's own; see [Metrics](#metrics)",
+    ),
+    key(
         "data_dir",
         KeyKind::Text,
         "`.tollgate`",

@@ -7,7 +7,8 @@
 //! validates into: `requests` (approvers, lifetimes, the gate's numbers), `notifications`
 //! (channels, links), `lifecycle` (retry, timeouts, drift, reconcile), `engine` (engine,
 //! Terraform, sandbox, artifacts), `cost` (baseline, budgets, Infracost, price book),
-//! `modules` (generate, LLM, module sources), `policy` (policy pack, faults). Every key, its
+//! `modules` (generate, LLM, module sources), `policy` (policy pack, faults), `telemetry`
+//! (log format, metrics endpoint). Every key, its
 //! default and its meaning are in `keys`, which the README's table is checked against.
 
 mod check;
@@ -20,6 +21,7 @@ pub mod modules;
 pub mod notifications;
 pub mod policy;
 mod requests;
+pub mod telemetry;
 
 use std::path::{Path, PathBuf};
 
@@ -33,6 +35,7 @@ pub use lifecycle::{ReconcileAction, ReconcileConfig};
 pub use modules::{LlmSettings, SourceConfig};
 pub use notifications::{ChannelConfig, LinksConfig, SlackTarget};
 pub use policy::{FaultsConfig, PolicyConfig};
+pub use telemetry::{LogFormat, TelemetryConfig};
 
 use check::Check;
 
@@ -72,6 +75,8 @@ struct RawConfig {
     modules: modules::RawModules,
     #[serde(flatten)]
     checks: policy::RawChecks,
+    #[serde(flatten)]
+    telemetry: telemetry::RawTelemetry,
 }
 
 /// The validated configuration.
@@ -107,6 +112,8 @@ pub struct Config {
     pub reconcile: ReconcileConfig,
     /// Register missing search attributes at start (needs operator rights on the namespace).
     pub register_search_attributes: bool,
+    /// The log format and the metrics endpoint.
+    pub telemetry: TelemetryConfig,
 }
 
 impl Config {
@@ -162,6 +169,7 @@ impl Config {
         let engines = raw.engine.validate(c)?;
         let cost = raw.cost.validate(c)?;
         let modules = raw.modules.validate(c)?;
+        let telemetry = raw.telemetry.validate(c)?;
         let task_queue = raw.task_queue.unwrap_or_else(|| defaults::TASK_QUEUE.into());
         if task_queue.trim().is_empty() {
             return Err(c.err("task_queue", "is empty"));
@@ -222,6 +230,7 @@ impl Config {
             faults: checks.faults,
             reconcile: life.reconcile,
             register_search_attributes: raw.register_search_attributes.unwrap_or(true),
+            telemetry,
         })
     }
 }

@@ -403,7 +403,7 @@ async fn run(cli: Cli) -> Result<(), ClientError> {
         }
         Command::Dev { port, ui_port, db, gateway, gateway_port, server_log } => {
             let config = load_config(&cli.config)?;
-            tollgate_worker::init_logging(&config.log_level);
+            tollgate_worker::init_logging(&config.log_level, config.telemetry.log_format);
             let db_file = db.unwrap_or_else(|| config.data_dir.join("temporal.db"));
             let gateway = gateway.then_some(gateway_port);
             dev::run(&config, dev::DevOptions { port, ui_port, db_file, gateway, server_log })

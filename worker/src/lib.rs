@@ -1,6 +1,7 @@
 //! The Tollgate worker: configuration, logging, connection, registration and the run loop.
 
 pub mod check;
+pub mod metrics;
 pub mod schedule;
 
 use std::sync::Arc;
@@ -15,17 +16,21 @@ use tollgate_activities::{
 use tollgate_client::{links::LinkSigner, namespace};
 use tollgate_workflows::{ApprovalWorkflow, ProvisionWorkflow, ReconcileWorkflow};
 
-use tollgate_config::{ChannelConfig, Config, EngineChoice, SlackTarget};
+use tollgate_config::{ChannelConfig, Config, EngineChoice, LogFormat, SlackTarget};
 
 /// Sets up logging at `level` (a level or an `EnvFilter` directive; `RUST_LOG` wins if set).
-pub fn init_logging(level: &str) {
+pub fn init_logging(level: &str, format: LogFormat) {
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| {
         format!("warn,tollgate={level},tollgate_worker={level},tollgate_activities={level},tollgate_starter={level}")
     });
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_default())
-        .with_target(false)
-        .try_init();
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_default();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        // One object per line; the activity span's fields (request id, workflow and run ids,
+        // activity, attempt) ride along on each line.
+        LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).try_init(),
+    };
 }
 
 pub use tollgate_client::connect;
@@ -242,9 +247,19 @@ pub fn build_engine(config: &Config) -> anyhow::Result<Arc<dyn Engine>> {
     })
 }
 
-/// A worker polling `config.task_queue`, ready to run.
-pub fn build_worker(config: &Config, client: Client) -> anyhow::Result<Worker> {
-    let runtime = Runtime::from_current_tokio(Default::default()).context("starting the Temporal runtime")?;
+/// A worker polling `config.task_queue`, ready to run; `meter` receives the SDK's worker
+/// metrics (the metrics endpoint's, when `[metrics] listen` is set).
+pub fn build_worker(
+    config: &Config,
+    client: Client,
+    meter: Option<Arc<dyn temporalio_common::telemetry::metrics::CoreMeter>>,
+) -> anyhow::Result<Worker> {
+    let telemetry = temporalio_common::telemetry::TelemetryOptions::builder().maybe_metrics(meter).build();
+    let options = temporalio_sdk::runtime::RuntimeOptions::builder()
+        .telemetry_options(telemetry)
+        .build()
+        .map_err(|e| anyhow::anyhow!("runtime options: {e}"))?;
+    let runtime = Runtime::from_current_tokio(options).context("starting the Temporal runtime")?;
     let options = WorkerOptions::new(config.task_queue.clone())
         .register_workflow::<ProvisionWorkflow>()?
         .register_workflow::<ReconcileWorkflow>()?
@@ -258,7 +273,12 @@ pub fn build_worker(config: &Config, client: Client) -> anyhow::Result<Worker> {
 /// built first (a missing secret or binary stops the worker before it touches the
 /// namespace); then the namespace gets Tollgate's search attributes and the reconcile schedule.
 pub async fn run(config: &Config, client: Client) -> anyhow::Result<()> {
-    let mut worker = build_worker(config, client.clone())?;
+    let endpoint = config.telemetry.metrics_listen.map(metrics::start).transpose()?;
+    let mut worker = build_worker(config, client.clone(), endpoint.as_ref().map(|e| e.meter.clone()))?;
+    if let Some(endpoint) = &endpoint {
+        metrics::spawn_gauges(endpoint.meter.clone(), client.clone());
+        tracing::info!(address = %endpoint.addr, "metrics served at /metrics");
+    }
     let registered = namespace::ensure_search_attributes(&client, config.register_search_attributes).await?;
     if !registered.is_empty() {
         tracing::info!(attributes = %registered.join(", "), "registered Tollgate's search attributes on the namespace");

@@ -36,7 +36,7 @@ async fn main() {
         }
         return;
     }
-    tollgate_worker::init_logging(&config.log_level);
+    tollgate_worker::init_logging(&config.log_level, config.telemetry.log_format);
     let result = async {
         let client = tollgate_worker::connect().await?;
         tollgate_worker::run(&config, client).await

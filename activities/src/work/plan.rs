@@ -1,5 +1,6 @@
 //! Steps 3-5 and the gate's context: plan with the engine, judge the plan with the policy pack, price it, and the baseline and budget it is compared with.
 
+use tollgate_workflows::kit::metrics::{self, Metric};
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tollgate_proto::{
     CostContext, CostContextInput, EstimateInput, EstimateResult, PlanInput, PlanResult, PolicyInput, PolicyResult,
@@ -47,6 +48,10 @@ impl TollgateActivities {
             .await
             .map_err(|e| classified(FailureType::PolicyEval, true, format!("policy evaluation stopped: {e}")))?
             .map_err(|e| classified(e.type_name(), e.retryable(), e.to_string()))?;
+        for f in &findings {
+            let level = tollgate_workflows::policy::level_label(f);
+            metrics::add(Metric::PolicyFindings, &[&f.rule_id, level], 1);
+        }
         Ok(PolicyResult {
             findings,
             pack: self.policies.pack().to_string(),

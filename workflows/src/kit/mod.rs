@@ -10,9 +10,11 @@
 //! - [`notify`]: one notification through each channel, a stable delivery id per channel.
 //! - [`undo`]: compensation as data, run newest first.
 //! - [`clock`] and [`markdown`]: workflow time in Unix milliseconds; Web UI text.
+//! - [`metrics`]: Tollgate's own metrics, recorded outside replay.
 
 pub mod clock;
 pub mod markdown;
+pub mod metrics;
 pub mod notify;
 pub mod options;
 pub mod step;

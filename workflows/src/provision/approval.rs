@@ -7,6 +7,7 @@ use tollgate_proto::{DecisionKind, NotificationKind, ProvisionRequest, Settings,
 use super::compensation::checkpoint;
 use super::display::{self, finish, set_stage};
 use super::notifications;
+use super::observe::WaitOutcome;
 use super::{Flow, ProvisionWorkflow};
 use crate::kit::{self, clock};
 use crate::{fmt_duration_ms, quorum};
@@ -32,7 +33,7 @@ pub(super) async fn await_approval(
     let mut next_reminder = started + grace;
     loop {
         if checkpoint(ctx).is_err() {
-            close_wait(ctx, started, "cancelled".into());
+            close_wait(ctx, started, WaitOutcome::Cancelled, "cancelled".into());
             return Err(Flow::Cancelled);
         }
         match ctx
@@ -47,7 +48,7 @@ pub(super) async fn await_approval(
                         .map(|d| (d.user.clone(), d.comment.clone()))
                         .unwrap_or_default()
                 });
-                close_wait(ctx, started, format!("rejected by {who}"));
+                close_wait(ctx, started, WaitOutcome::Rejected, format!("rejected by {who}"));
                 finish(ctx, Stage::Rejected, format!("rejected by {who}: {why}"));
                 display::notify_ended(ctx, NotificationKind::Decision, &everyone).await;
                 return Ok(false);
@@ -56,7 +57,7 @@ pub(super) async fn await_approval(
         }
         let now = clock::now_ms(ctx);
         if now >= deadline {
-            close_wait(ctx, started, "no decision in time".into());
+            close_wait(ctx, started, WaitOutcome::Expired, "no decision in time".into());
             let reason = format!(
                 "no decision within approval_timeout {}; nothing was applied",
                 fmt_duration_ms(tollgate_proto::span_ms(&settings.approval_timeout))
@@ -84,12 +85,13 @@ pub(super) async fn await_approval(
     let approvers_said: Vec<String> = ctx.state(|s| {
         quorum::for_plan(&s.progress.decisions, &s.progress.plan_digest).iter().map(|d| d.user.clone()).collect()
     });
-    close_wait(ctx, started, format!("approved by {}", approvers_said.join(", ")));
+    close_wait(ctx, started, WaitOutcome::Approved, format!("approved by {}", approvers_said.join(", ")));
     let body = format!("{} was approved by {}; applying now.", request.request_id, approvers_said.join(", "));
     notifications::notify(ctx, NotificationKind::Decision, &everyone, "approved", body).await;
     Ok(true)
 }
 
-fn close_wait(ctx: &mut WorkflowContext<ProvisionWorkflow>, started: i64, outcome: String) {
+fn close_wait(ctx: &mut WorkflowContext<ProvisionWorkflow>, started: i64, how: WaitOutcome, outcome: String) {
     kit::record(ctx, "await approval", started, outcome);
+    super::observe::approval_wait(ctx, clock::now_ms(ctx) - started, how);
 }

@@ -10,7 +10,9 @@ use crate::{fmt_time_ms, search_attributes as sa};
 
 /// Moves to `stage` and mirrors it to search attributes and the Web UI's current details.
 pub(super) fn set_stage(ctx: &mut WorkflowContext<ProvisionWorkflow>, stage: Stage) {
+    let from = ctx.state(|s| s.progress.stage_enum());
     ctx.state_mut(|s| s.progress.stage = stage as i32);
+    super::observe::stage_changed(ctx, from, stage);
     let (expires_at, details) =
         ctx.state(|s| (tollgate_proto::ms(&s.progress.expires_at), current_details(&s.progress)));
     let mut updates = vec![sa::STAGE.value_set(stage.label().to_string())];

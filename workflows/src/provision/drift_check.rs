@@ -85,6 +85,7 @@ pub(super) async fn check(ctx: &mut WorkflowContext<ProvisionWorkflow>, settings
         s.progress.drift.drain(..excess);
     });
     kit::record(ctx, "drift", started, format!("{found}: {action}"));
+    super::observe::drift_found(ctx, action.starts_with("re-applied"));
     let body = format!("{request_id} changed outside Tollgate: {found}. Tollgate {action}.");
     notifications::notify(ctx, NotificationKind::Drift, std::slice::from_ref(&requester), "drift found", body).await;
     Ok(())

@@ -228,6 +228,7 @@ async fn plan_gate_apply(
         s.progress.gate = Some(decision.clone());
     });
     kit::record(ctx, "gate", clock::now_ms(ctx), decision.reason.clone());
+    super::observe::gate(ctx, &decision);
     if decision.refused {
         let reason = format!("refused at the gate: {}; nothing was applied", decision.reason);
         if settings.dry_run || request.dry_run {

@@ -18,6 +18,7 @@ mod drift_check;
 mod flow;
 mod messages;
 mod notifications;
+mod observe;
 
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{ContinueAsNewOptions, SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult};

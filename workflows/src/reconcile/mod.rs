@@ -6,6 +6,7 @@
 
 pub mod decide;
 
+use crate::kit::metrics::{self, Metric};
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{WorkflowContext, WorkflowContextView, WorkflowResult};
 use tollgate_proto::{
@@ -114,6 +115,10 @@ impl ReconcileWorkflow {
             }
             if !input.dry_run {
                 Self::tell_owner(ctx, &settings, &finding, started_ms).await;
+            }
+            if !ctx.is_replaying() {
+                // The action words are a fixed set ("destroyed", "reported", ...): a label.
+                metrics::add(Metric::ReconcileFindings, &[&finding.action.replace(' ', "_")], 1);
             }
             findings.push(finding);
         }

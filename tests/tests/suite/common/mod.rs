@@ -233,7 +233,7 @@ impl TestEnv {
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
             runtime.block_on(async move {
-                let mut worker = tollgate_worker::build_worker(&config, client).expect("worker builds");
+                let mut worker = tollgate_worker::build_worker(&config, client, None).expect("worker builds");
                 tx.send(worker.shutdown_handle()).unwrap();
                 worker.run().await.expect("worker runs");
             });
@@ -376,7 +376,7 @@ impl TestEnv {
 }
 
 fn tracing_subscriber_init() {
-    tollgate_worker::init_logging("warn");
+    tollgate_worker::init_logging("warn", Default::default());
 }
 
 /// Path of a workspace binary, building the binaries first if they are missing.
