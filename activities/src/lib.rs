@@ -137,8 +137,7 @@ impl TollgateActivities {
         ctx: ActivityContext,
         _request_id: String,
     ) -> Result<Settings, ActivityError> {
-        attempt::run(&self.faults, ActivityName::LoadSettings, ctx.info(), async { Ok(self.settings.clone()) })
-            .await
+        attempt::run(&self.faults, ActivityName::LoadSettings, ctx.info(), async { Ok(self.settings.clone()) }).await
     }
 
     #[activity(definition = defs::GenerateModule)]
@@ -162,8 +161,7 @@ impl TollgateActivities {
         ctx: ActivityContext,
         input: EstimateInput,
     ) -> Result<EstimateResult, ActivityError> {
-        attempt::run(&self.faults, ActivityName::EstimateCost, ctx.info(), self.estimate_work(&ctx, input))
-            .await
+        attempt::run(&self.faults, ActivityName::EstimateCost, ctx.info(), self.estimate_work(&ctx, input)).await
     }
 
     #[activity(definition = defs::CheckPolicy)]
@@ -181,8 +179,7 @@ impl TollgateActivities {
         ctx: ActivityContext,
         input: CostContextInput,
     ) -> Result<CostContext, ActivityError> {
-        attempt::run(&self.faults, ActivityName::CostContext, ctx.info(), self.cost_context_work(&ctx, input))
-            .await
+        attempt::run(&self.faults, ActivityName::CostContext, ctx.info(), self.cost_context_work(&ctx, input)).await
     }
 
     #[activity(definition = defs::Apply)]
@@ -220,8 +217,7 @@ impl TollgateActivities {
         ctx: ActivityContext,
         input: RequestStatesInput,
     ) -> Result<RequestStatesResult, ActivityError> {
-        attempt::run(&self.faults, ActivityName::RequestStates, ctx.info(), self.request_states_work(input))
-            .await
+        attempt::run(&self.faults, ActivityName::RequestStates, ctx.info(), self.request_states_work(input)).await
     }
 
     #[activity(definition = defs::Notify)]

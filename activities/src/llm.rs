@@ -4,9 +4,9 @@
 //! the module passes or `max_attempts` answers were tried. Every prompt and answer is kept
 //! (the transcript is stored as an artifact for audit).
 
-use tollgate_workflows::kit::metrics::{self, Metric};
 use std::time::Duration;
 use tollgate_workflows::failure::FailureType;
+use tollgate_workflows::kit::metrics::{self, Metric};
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;

@@ -65,6 +65,12 @@ pub const KEYS: &[Key] = &[
         "serve Prometheus metrics on this address (`GET /metrics`): the SDK's worker metrics and Tollgate's own; see [Metrics](#metrics)",
     ),
     key(
+        "metrics.refresh",
+        KeyKind::Duration,
+        "`30s`",
+        "how often the gauges read from Temporal (approvals waiting, active requests and their cost) are refreshed",
+    ),
+    key(
         "data_dir",
         KeyKind::Text,
         "`.tollgate`",

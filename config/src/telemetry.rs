@@ -2,6 +2,7 @@
 //! endpoint (`log_format`, `[metrics] listen`).
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -19,6 +20,7 @@ pub(crate) struct RawTelemetry {
 #[serde(deny_unknown_fields)]
 struct RawMetrics {
     listen: Option<String>,
+    refresh: Option<String>,
 }
 
 /// How log lines are written.
@@ -31,13 +33,23 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TelemetryConfig {
     pub log_format: LogFormat,
     /// Where Prometheus scrapes `GET /metrics` (the SDK's worker metrics and Tollgate's own);
     /// None: no metrics endpoint.
     pub metrics_listen: Option<SocketAddr>,
+    /// How often the gauges read from Temporal's visibility are refreshed.
+    pub metrics_refresh: Duration,
 }
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self { log_format: LogFormat::Text, metrics_listen: None, metrics_refresh: DEFAULT_REFRESH }
+    }
+}
+
+const DEFAULT_REFRESH: Duration = Duration::from_secs(30);
 
 impl RawTelemetry {
     pub(crate) fn validate(self, c: &Check) -> Result<TelemetryConfig, ConfigError> {
@@ -52,6 +64,7 @@ impl RawTelemetry {
                 c.err("metrics.listen", format!("'{addr}' is not host:port; use an address such as 0.0.0.0:9464"))
             })?),
         };
-        Ok(TelemetryConfig { log_format, metrics_listen })
+        let metrics_refresh = c.span("metrics.refresh", &self.metrics.refresh, DEFAULT_REFRESH.as_millis() as u64)?;
+        Ok(TelemetryConfig { log_format, metrics_listen, metrics_refresh })
     }
 }

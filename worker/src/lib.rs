@@ -276,7 +276,7 @@ pub async fn run(config: &Config, client: Client) -> anyhow::Result<()> {
     let endpoint = config.telemetry.metrics_listen.map(metrics::start).transpose()?;
     let mut worker = build_worker(config, client.clone(), endpoint.as_ref().map(|e| e.meter.clone()))?;
     if let Some(endpoint) = &endpoint {
-        metrics::spawn_gauges(endpoint.meter.clone(), client.clone());
+        metrics::spawn_gauges(endpoint.meter.clone(), client.clone(), config.telemetry.metrics_refresh);
         tracing::info!(address = %endpoint.addr, "metrics served at /metrics");
     }
     let registered = namespace::ensure_search_attributes(&client, config.register_search_attributes).await?;

@@ -2,7 +2,7 @@
 //! SDK's worker metrics (`temporal_*`: task slots, poll latency, activity and workflow task
 //! outcomes) and Tollgate's own (`tollgate_*`, recorded through the workflow kit's
 //! `metrics`), plus gauges of what waits and what is alive, refreshed from Temporal's
-//! visibility every 30 seconds (every worker reports the same figures: take the max).
+//! visibility every `metrics.refresh` (every worker reports the same figures: take the max).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -18,9 +18,6 @@ use temporalio_common::telemetry::{
     HistogramBucketOverrides, PrometheusExporterOptions, start_prometheus_metric_exporter,
 };
 use tollgate_workflows::kit::metrics::{Metric, Recorder, Shape};
-
-/// How often the visibility gauges are refreshed.
-const GAUGE_REFRESH: Duration = Duration::from_secs(30);
 
 /// Gauges read from Temporal's visibility (names fixed here; the dashboard uses them).
 pub const APPROVALS_WAITING: &str = "tollgate_approvals_waiting";
@@ -100,7 +97,7 @@ impl Recorder for PromRecorder {
 
 /// Refreshes the visibility gauges until the process ends. A failed read keeps the last
 /// figures and is logged once per failure streak.
-pub fn spawn_gauges(meter: Arc<dyn CoreMeter>, client: Client) {
+pub fn spawn_gauges(meter: Arc<dyn CoreMeter>, client: Client, every: Duration) {
     let gauge = |name: &'static str, help: &'static str| -> GaugeF64 {
         meter.gauge_f64(MetricParameters::builder().name(name).description(help).build())
     };
@@ -126,7 +123,7 @@ pub fn spawn_gauges(meter: Arc<dyn CoreMeter>, client: Client) {
                 }
                 Err(_) => {}
             }
-            tokio::time::sleep(GAUGE_REFRESH).await;
+            tokio::time::sleep(every).await;
         }
     });
 }

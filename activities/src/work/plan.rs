@@ -1,11 +1,11 @@
 //! Steps 3-5 and the gate's context: plan with the engine, judge the plan with the policy pack, price it, and the baseline and budget it is compared with.
 
-use tollgate_workflows::kit::metrics::{self, Metric};
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tollgate_proto::{
     CostContext, CostContextInput, EstimateInput, EstimateResult, PlanInput, PlanResult, PolicyInput, PolicyResult,
 };
 use tollgate_workflows::failure::FailureType;
+use tollgate_workflows::kit::metrics::{self, Metric};
 
 use crate::artifacts::ArtifactKind;
 use crate::engine::{OpContext, Progress};

@@ -164,7 +164,7 @@ async fn dev_with_the_gateway_says_who_approves_and_signs_them_in() {
             .unwrap_or_else(|| panic!("no token for {name}: {text}"))
             .to_string()
     };
-    let http = reqwest::Client::new();
+    let http = crate::common::gateway::http_client();
     for name in ["carol", "dave"] {
         let me: serde_json::Value = http
             .get(format!("http://127.0.0.1:{gateway_port}/me"))

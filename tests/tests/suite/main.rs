@@ -15,6 +15,7 @@ mod failures;
 mod gateway;
 mod llm;
 mod messages;
+mod metrics;
 mod namespace;
 mod notifications;
 mod policy;

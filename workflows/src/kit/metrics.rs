@@ -148,7 +148,8 @@ pub fn observe(metric: Metric, values: &[&str], value: f64) {
 /// A request's kind as a label: kinds the worker offers (the catalog and its module sources)
 /// as they are, anything else (a misspelt kind that validation will refuse) as `other`.
 pub fn kind_label(kind: &str, source_kinds: &[tollgate_proto::SourceKind]) -> String {
-    let offered = crate::catalog::kind_names().iter().any(|k| *k == kind) || source_kinds.iter().any(|s| s.kind == kind);
+    let offered =
+        crate::catalog::kind_names().iter().any(|k| *k == kind) || source_kinds.iter().any(|s| s.kind == kind);
     if offered { kind.to_string() } else { "other".to_string() }
 }
 
@@ -164,7 +165,10 @@ mod tests {
         assert_eq!(names.len(), Metric::ALL.len());
         for m in Metric::ALL {
             let name = m.name();
-            assert!(name.starts_with("tollgate_") && name.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{name}");
+            assert!(
+                name.starts_with("tollgate_") && name.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                "{name}"
+            );
             assert_eq!(matches!(m.shape(), Shape::Counter), name.ends_with("_total"), "{name}");
             for label in m.labels() {
                 assert!(!["request_id", "user", "requester", "approver", "id"].contains(label), "{name}: {label}");

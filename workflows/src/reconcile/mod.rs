@@ -117,8 +117,9 @@ impl ReconcileWorkflow {
                 Self::tell_owner(ctx, &settings, &finding, started_ms).await;
             }
             if !ctx.is_replaying() {
-                // The action words are a fixed set ("destroyed", "reported", ...): a label.
-                metrics::add(Metric::ReconcileFindings, &[&finding.action.replace(' ', "_")], 1);
+                // The action words are a fixed set ("destroyed", "left (running)", ...): a label.
+                let label = finding.action.replace(" (", "_").replace(')', "").replace(' ', "_");
+                metrics::add(Metric::ReconcileFindings, &[&label], 1);
             }
             findings.push(finding);
         }
