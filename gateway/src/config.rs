@@ -30,6 +30,14 @@ struct File {
     #[serde(default)]
     approvals: ApprovalsFile,
     slack: Option<SlackFile>,
+    #[serde(default)]
+    metrics: MetricsFile,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct MetricsFile {
+    listen: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -94,6 +102,8 @@ pub struct GatewayConfig {
     /// How long a call waits for a worker to answer a query or take a message before it is
     /// answered 503 (no worker running).
     pub worker_wait: Duration,
+    /// Where Prometheus scrapes the gateway's metrics (`[metrics] listen`); None: off.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8088";
@@ -171,6 +181,12 @@ impl GatewayConfig {
                 })?,
             None => DEFAULT_WORKER_WAIT,
         };
+        let metrics_listen = match file.metrics.listen.as_deref().map(str::trim).filter(|l| !l.is_empty()) {
+            Some(text) => Some(text.parse().map_err(|_| {
+                bad(format!("metrics.listen: '{text}' is not host:port; use an address such as 0.0.0.0:9465"))
+            })?),
+            None => None,
+        };
         let link_secret_env = file.link_secret_env.unwrap_or_else(|| DEFAULT_LINK_SECRET_ENV.into());
         let link_secret = env(&link_secret_env).filter(|s| !s.is_empty()).map(String::into_bytes);
         let slack_signing_secret = match file.slack {
@@ -199,6 +215,7 @@ impl GatewayConfig {
             link_ttl,
             slack_signing_secret,
             worker_wait,
+            metrics_listen,
         })
     }
 }

@@ -11,6 +11,7 @@ pub mod config;
 pub mod error;
 pub mod html;
 pub mod links;
+pub mod metrics;
 pub mod requests;
 pub mod slack;
 
@@ -29,6 +30,8 @@ pub struct Gateway {
     pub config: GatewayConfig,
     /// For Slack's response_url.
     pub http: reqwest::Client,
+    /// The metrics endpoint's counters, when `[metrics] listen` is set.
+    pub metrics: Option<Arc<metrics::Metrics>>,
 }
 
 /// The wall clock in Unix milliseconds: approval times, link expiry, Slack timestamps.
@@ -57,6 +60,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/links/{token}", get(links::show).post(links::act))
         .route("/slack/interactions", post(slack::interactions))
         .route("/me", get(me))
+        .route_layer(axum::middleware::from_fn_with_state(gateway.clone(), metrics::count))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::map_response(error::json_errors))
         .with_state(gateway)
@@ -112,7 +116,15 @@ pub async fn serve(config: GatewayConfig) -> anyhow::Result<()> {
     // reqwest is built without a bundled crypto provider; use ring, as the worker does.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build()?;
-    let gateway = Arc::new(Gateway { client, config, http });
+    let metrics = match config.metrics_listen {
+        Some(listen) => {
+            let m = metrics::Metrics::start(listen)?;
+            tracing::info!(address = %m.addr, "metrics served at /metrics");
+            Some(Arc::new(m))
+        }
+        None => None,
+    };
+    let gateway = Arc::new(Gateway { client, config, http, metrics });
     axum::serve(listener, router(gateway)).await?;
     Ok(())
 }

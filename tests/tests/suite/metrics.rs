@@ -162,3 +162,56 @@ async fn the_worker_exports_its_metrics_with_exact_counts_and_few_labels() {
     second.kill();
     env.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_counts_calls_decisions_and_refused_credentials() {
+    use crate::common::gateway::GatewayProcess;
+    let env = TestEnv::start(LONG).await;
+    let port = free_port();
+    let gateway = GatewayProcess::start(
+        &env,
+        &format!("[metrics]\nlisten = \"127.0.0.1:{port}\""),
+        &[("TOLLGATE_LINK_SECRET", "link-secret")],
+    )
+    .await;
+    let http = gateway.client();
+    let id = env.request("rds", "alice", &[("instance_class", "db.r5.2xlarge")]).await;
+    env.wait_for(&id, Stage::AwaitingApproval, 60).await;
+    let (status, _) = http.post(&format!("/requests/{id}/approve"), "tg_mallory", "{}").await;
+    assert_eq!(status, 403);
+    let (status, _) = http.post(&format!("/requests/{id}/approve"), "tg_carol", r#"{"comment": "ok"}"#).await;
+    assert_eq!(status, 200);
+    let (status, _) = http.get("/requests", "tg_nobody").await;
+    assert_eq!(status, 401);
+    let (status, _) = http.call("GET", "/links/not-a-link", None, None).await;
+    assert_eq!(status, 403);
+    let (status, _) = http.call("POST", "/slack/interactions", None, Some("payload=x")).await;
+    assert!(status == 401 || status == 404, "{status}");
+
+    let m = scrape(port).await;
+    let route = "/requests/{id}/{action}";
+    assert_eq!(
+        value(&m, &format!(r#"tollgate_gateway_requests_total{{method="POST",route="{route}",status="200"}}"#)),
+        1.0
+    );
+    assert_eq!(
+        value(&m, &format!(r#"tollgate_gateway_requests_total{{method="POST",route="{route}",status="403"}}"#)),
+        1.0
+    );
+    assert_eq!(
+        value(&m, r#"tollgate_gateway_decisions_total{decision="approve",on="request",outcome="accepted"}"#),
+        1.0
+    );
+    assert_eq!(
+        value(&m, r#"tollgate_gateway_decisions_total{decision="approve",on="request",outcome="refused"}"#),
+        1.0
+    );
+    assert_eq!(value(&m, r#"tollgate_gateway_verifications_refused_total{what="token"}"#), 1.0);
+    assert_eq!(value(&m, r#"tollgate_gateway_verifications_refused_total{what="link"}"#), 1.0);
+    for series in m.keys() {
+        assert!(!series.contains("req-") && !series.contains("not-a-link"), "an id in {series}");
+        assert!(!series.contains("carol") && !series.contains("mallory"), "a person in {series}");
+    }
+    drop(gateway);
+    env.shutdown().await;
+}
