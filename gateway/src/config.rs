@@ -44,7 +44,9 @@ struct MetricsFile {
 #[serde(deny_unknown_fields)]
 struct UserFile {
     name: String,
-    token_sha256: String,
+    token_sha256: Option<String>,
+    /// The variable holding the digest instead (deployments keep even digests out of files).
+    token_sha256_env: Option<String>,
     slack_id: Option<String>,
 }
 
@@ -137,15 +139,24 @@ impl GatewayConfig {
             file.public_url.unwrap_or_else(|| format!("http://{listen}")).trim_end_matches('/').to_string();
         let mut users = Vec::new();
         for (i, u) in file.users.into_iter().enumerate() {
-            let digest = hex::decode(u.token_sha256.trim())
-                .ok()
-                .and_then(|d| <[u8; 32]>::try_from(d).ok())
-                .ok_or_else(|| {
-                    bad(format!(
-                        "users[{i}] ({}): token_sha256 must be 64 hex digits (tollgate-gateway hash-token prints it)",
+            let text = match (&u.token_sha256, &u.token_sha256_env) {
+                (Some(text), None) => text.clone(),
+                (None, Some(var)) => env(var).filter(|v| !v.trim().is_empty()).ok_or_else(|| {
+                    bad(format!("users[{i}] ({}): token_sha256_env: the environment variable {var} is not set", u.name))
+                })?,
+                _ => {
+                    return Err(bad(format!(
+                        "users[{i}] ({}): give token_sha256 or token_sha256_env (one of them)",
                         u.name
-                    ))
-                })?;
+                    )));
+                }
+            };
+            let digest = hex::decode(text.trim()).ok().and_then(|d| <[u8; 32]>::try_from(d).ok()).ok_or_else(|| {
+                bad(format!(
+                    "users[{i}] ({}): token_sha256 must be 64 hex digits (tollgate-gateway hash-token prints it)",
+                    u.name
+                ))
+            })?;
             if u.name.trim().is_empty() {
                 return Err(bad(format!("users[{i}]: name is empty")));
             }
@@ -245,6 +256,28 @@ mod tests {
         assert_eq!(names, ["carol", "dave", "deploy-bot"]);
         assert_eq!(c.approvals.approvers, ["carol", "dave"]);
         assert_eq!((c.listen.as_str(), c.worker_wait), (DEFAULT_LISTEN, DEFAULT_WORKER_WAIT));
+    }
+
+    #[test]
+    fn a_digest_can_come_from_the_environment() {
+        let digest = "ab".repeat(32);
+        let with = |vars: &[(&str, &str)], text: &str| {
+            let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            GatewayConfig::parse(text, "gateway.toml", |n| vars.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()))
+                .map_err(|e| e.to_string())
+        };
+        let text = "[[users]]\nname = \"carol\"\ntoken_sha256_env = \"CAROL_SHA\"\n";
+        let c = with(&[("CAROL_SHA", &digest)], text).unwrap();
+        assert_eq!(hex::encode(c.users[0].token_sha256), digest);
+        assert_eq!(
+            with(&[], text).unwrap_err(),
+            "gateway.toml: users[0] (carol): token_sha256_env: the environment variable CAROL_SHA is not set"
+        );
+        let both = format!("[[users]]\nname = \"carol\"\ntoken_sha256 = \"{digest}\"\ntoken_sha256_env = \"X\"\n");
+        assert_eq!(
+            with(&[], &both).unwrap_err(),
+            "gateway.toml: users[0] (carol): give token_sha256 or token_sha256_env (one of them)"
+        );
     }
 
     #[test]

@@ -22,6 +22,7 @@ mod policy;
 mod reconcile;
 mod replay;
 mod sources;
+mod stack;
 mod terraform;
 mod webui;
 mod workflow;

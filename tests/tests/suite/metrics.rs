@@ -54,6 +54,31 @@ pub(crate) async fn scrape(port: u16) -> Samples {
     }
 }
 
+/// Every metric the provisioned Grafana dashboard queries (histogram series by base name).
+fn dashboard_metrics() -> std::collections::BTreeSet<String> {
+    let path = crate::common::workspace().join("deploy/grafana/dashboards/tollgate.json");
+    let dashboard: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut found = std::collections::BTreeSet::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            for (at, _) in expr.match_indices(|c: char| c == 't') {
+                let rest = &expr[at..];
+                if !(rest.starts_with("tollgate_") || rest.starts_with("temporal_"))
+                    || expr[..at].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+                {
+                    continue;
+                }
+                let name: String = rest.chars().take_while(|c| c.is_ascii_lowercase() || *c == '_').collect();
+                let base = ["_bucket", "_sum", "_count"].iter().find_map(|s| name.strip_suffix(s)).unwrap_or(&name);
+                found.insert(base.to_string());
+            }
+        }
+    }
+    assert!(found.len() > 10, "{found:?}");
+    found
+}
+
 fn value(samples: &Samples, series: &str) -> f64 {
     *samples.get(series).unwrap_or_else(|| {
         let near: Vec<&String> = samples.keys().filter(|k| k.starts_with(series.split('{').next().unwrap())).collect();
@@ -124,6 +149,10 @@ async fn the_worker_exports_its_metrics_with_exact_counts_and_few_labels() {
         "temporal_sticky_cache_size",
     ] {
         assert!(all.contains(sdk), "{sdk} missing from {all:#?}");
+    }
+    // Every worker metric the Grafana dashboard queries is one this worker exports.
+    for wanted in dashboard_metrics().iter().filter(|m| !m.starts_with("tollgate_gateway_")) {
+        assert!(all.contains(wanted), "the dashboard queries {wanted}, which the worker does not export");
     }
     // Cardinality: no series names a request or a person.
     let people = ["alice", "bob", "carol", "dave"];
@@ -208,6 +237,10 @@ async fn the_gateway_counts_calls_decisions_and_refused_credentials() {
     );
     assert_eq!(value(&m, r#"tollgate_gateway_verifications_refused_total{what="token"}"#), 1.0);
     assert_eq!(value(&m, r#"tollgate_gateway_verifications_refused_total{what="link"}"#), 1.0);
+    let exported = names(&m);
+    for wanted in dashboard_metrics().iter().filter(|m| m.starts_with("tollgate_gateway_")) {
+        assert!(exported.contains(wanted), "the dashboard queries {wanted}, which the gateway does not export");
+    }
     for series in m.keys() {
         assert!(!series.contains("req-") && !series.contains("not-a-link"), "an id in {series}");
         assert!(!series.contains("carol") && !series.contains("mallory"), "a person in {series}");
