@@ -6,6 +6,7 @@
 //! signs and the gateway verifies.
 
 pub mod approvals;
+pub mod codec;
 pub mod error;
 pub mod links;
 pub mod namespace;
@@ -20,14 +21,16 @@ pub use temporalio_client::Client;
 
 use temporalio_client::{ClientOptions, Connection, envconfig::LoadClientConfigProfileOptions};
 
-/// Connects with the SDK's envconfig: `TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE`, profiles.
+/// Connects with the SDK's envconfig (`TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE`, profiles) and
+/// the payload codec (`TOLLGATE_PAYLOAD_KEYS`: encrypted payloads; see [`codec`]).
 pub async fn connect() -> Result<Client, ClientError> {
-    let (conn_opts, client_opts) =
+    let (conn_opts, mut client_opts) =
         ClientOptions::load_from_config(LoadClientConfigProfileOptions::default()).map_err(|e| {
             ClientError::Failed(format!(
                 "reading Temporal connection settings (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, profile): {e:?}"
             ))
         })?;
+    with_codec(&mut client_opts)?;
     let target = conn_opts.target.to_string();
     let connection = Connection::connect(conn_opts).await.map_err(|e| {
         ClientError::Failed(format!(
@@ -36,4 +39,18 @@ pub async fn connect() -> Result<Client, ClientError> {
         ))
     })?;
     Client::new(connection, client_opts).map_err(|e| ClientError::Failed(format!("connecting to Temporal: {e}")))
+}
+
+/// Puts the payload codec (`TOLLGATE_PAYLOAD_KEYS`) into `options`: every client that talks
+/// to Tollgate's workflows, and the worker built from it, reads and writes the same way.
+pub fn with_codec(options: &mut temporalio_client::ClientOptions) -> Result<(), ClientError> {
+    let cipher = codec::PayloadCipher::from_env().map_err(|e| ClientError::Refused(e.to_string()))?;
+    // Even without keys: an encrypted payload then fails with the key id it needs, not with
+    // the JSON converter's "wrong encoding".
+    options.data_converter = temporalio_common::data_converters::DataConverter::new(
+        Default::default(),
+        temporalio_common::data_converters::DefaultFailureConverter::default(),
+        codec::EncryptionCodec { cipher },
+    );
+    Ok(())
 }

@@ -6,7 +6,9 @@ use crate::keys::{self, KeyKind};
 
 /// `TOLLGATE_*` variables that are not settings (everything else under the prefix must be).
 /// `LINK_SECRET` is the link key the gateway and the worker share by default.
-pub const NOT_SETTINGS: &[&str] = &["CONFIG", "TEMPORAL_BIN", "RECORD_HISTORIES", "ARTIFACT_KEY", "LINK_SECRET"];
+/// `PAYLOAD_KEYS` are the payload codec's keys, read by every process that talks to Temporal.
+pub const NOT_SETTINGS: &[&str] =
+    &["CONFIG", "TEMPORAL_BIN", "RECORD_HISTORIES", "ARTIFACT_KEY", "LINK_SECRET", "PAYLOAD_KEYS"];
 
 /// Whether any variable in `env` overrides a setting.
 pub fn overrides_any(env: &[(String, String)]) -> bool {

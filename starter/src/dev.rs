@@ -52,7 +52,9 @@ pub async fn connect_local(port: u16, timeout: Duration) -> anyhow::Result<Clien
     loop {
         let attempt = async {
             let connection = Connection::connect(ConnectionOptions::new(url.clone()).build()).await?;
-            anyhow::Ok(Client::new(connection, ClientOptions::new("default").build())?)
+            let mut options = ClientOptions::new("default").build();
+            tollgate_client::with_codec(&mut options)?;
+            anyhow::Ok(Client::new(connection, options)?)
         }
         .await;
         match attempt {

@@ -255,8 +255,27 @@ enum PricesCommand {
     },
 }
 
+/// A reader that stops early (`tollgate list | head -1`) closes the pipe: end quietly, as
+/// Unix tools do, instead of panicking in `println!`.
+fn quiet_on_closed_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.contains("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
+}
+
 #[tokio::main]
 async fn main() {
+    quiet_on_closed_pipe();
     let cli = Cli::parse();
     let output = cli.output;
     if let Err(e) = run(cli).await {
