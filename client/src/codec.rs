@@ -65,7 +65,10 @@ impl PayloadCipher {
             })?;
             let id = id.trim();
             if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-                return Err(CodecError::Keys(format!("entry {}: the key id '{id}' must be letters, digits, - _ .", i + 1)));
+                return Err(CodecError::Keys(format!(
+                    "entry {}: the key id '{id}' must be letters, digits, - _ .",
+                    i + 1
+                )));
             }
             let bytes = hex::decode(hex_key.trim())
                 .ok()
@@ -100,8 +103,11 @@ impl PayloadCipher {
         let mut out = nonce.to_vec();
         out.extend_from_slice(&data);
         Payload {
-            metadata: [("encoding".to_string(), ENCODING.as_bytes().to_vec()), (KEY_ID.to_string(), id.as_bytes().to_vec())]
-                .into(),
+            metadata: [
+                ("encoding".to_string(), ENCODING.as_bytes().to_vec()),
+                (KEY_ID.to_string(), id.as_bytes().to_vec()),
+            ]
+            .into(),
             data: out,
             ..Default::default()
         }
@@ -112,7 +118,8 @@ impl PayloadCipher {
         if !is_encrypted(&payload) {
             return Ok(payload);
         }
-        let id = String::from_utf8_lossy(payload.metadata.get(KEY_ID).map(Vec::as_slice).unwrap_or_default()).to_string();
+        let id =
+            String::from_utf8_lossy(payload.metadata.get(KEY_ID).map(Vec::as_slice).unwrap_or_default()).to_string();
         let Some(cipher) = this else { return Err(CodecError::NoKeys(id)) };
         let (_, key) = cipher.keys.iter().find(|(k, _)| *k == id).ok_or_else(|| CodecError::UnknownKey(id.clone()))?;
         if payload.data.len() < NONCE_LEN {
@@ -121,7 +128,9 @@ impl PayloadCipher {
         let (nonce, sealed) = payload.data.split_at(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| CodecError::Corrupt(id.clone()))?;
         let mut sealed = sealed.to_vec();
-        let plain = key.open_in_place(nonce, Aad::from(id.as_bytes()), &mut sealed).map_err(|_| CodecError::Corrupt(id.clone()))?;
+        let plain = key
+            .open_in_place(nonce, Aad::from(id.as_bytes()), &mut sealed)
+            .map_err(|_| CodecError::Corrupt(id.clone()))?;
         Payload::decode(&*plain).map_err(|_| CodecError::Corrupt(id))
     }
 }
@@ -221,6 +230,9 @@ mod tests {
         assert_eq!(err("abc"), "TOLLGATE_PAYLOAD_KEYS: entry 1 is not id:hex (e.g. 2026-12:<64 hex digits>)");
         assert_eq!(err("k1:abcd"), "TOLLGATE_PAYLOAD_KEYS: key 'k1' must be 64 hex digits (openssl rand -hex 32)");
         assert_eq!(err(&format!("k1:{K1},k1:{K2}")), "TOLLGATE_PAYLOAD_KEYS: key id 'k1' is given twice");
-        assert_eq!(err(&format!("a b:{K1}")), "TOLLGATE_PAYLOAD_KEYS: entry 1: the key id 'a b' must be letters, digits, - _ .");
+        assert_eq!(
+            err(&format!("a b:{K1}")),
+            "TOLLGATE_PAYLOAD_KEYS: entry 1: the key id 'a b' must be letters, digits, - _ ."
+        );
     }
 }

@@ -24,8 +24,8 @@ use temporalio_client::{ClientOptions, Connection, envconfig::LoadClientConfigPr
 /// Connects with the SDK's envconfig (`TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE`, profiles) and
 /// the payload codec (`TOLLGATE_PAYLOAD_KEYS`: encrypted payloads; see [`codec`]).
 pub async fn connect() -> Result<Client, ClientError> {
-    let (conn_opts, mut client_opts) =
-        ClientOptions::load_from_config(LoadClientConfigProfileOptions::default()).map_err(|e| {
+    let (conn_opts, mut client_opts) = ClientOptions::load_from_config(LoadClientConfigProfileOptions::default())
+        .map_err(|e| {
             ClientError::Failed(format!(
                 "reading Temporal connection settings (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, profile): {e:?}"
             ))

@@ -11,6 +11,7 @@ mod cost;
 mod dev;
 mod drift;
 mod durability;
+mod encryption;
 mod failures;
 mod gateway;
 mod llm;

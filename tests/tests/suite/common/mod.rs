@@ -423,8 +423,14 @@ impl TestEnv {
 
     /// Runs the `tollgate` CLI against this environment; returns (exit code, stdout, stderr).
     pub async fn cli(&self, args: &[&str]) -> (i32, String, String) {
+        self.cli_with(args, &[]).await
+    }
+
+    /// The CLI with extra environment (e.g. the payload keys).
+    pub async fn cli_with(&self, args: &[&str], vars: &[(&str, &str)]) -> (i32, String, String) {
         let out = tokio::process::Command::new(binary("tollgate"))
             .args(args)
+            .envs(vars.iter().copied())
             .env("TEMPORAL_ADDRESS", format!("127.0.0.1:{}", self.port))
             .env("TOLLGATE_CONFIG", self.config_file())
             .env_remove("TEMPORAL_NAMESPACE")

@@ -1,0 +1,157 @@
+//! Encrypted payloads end to end: a worker process and the CLI with `TOLLGATE_PAYLOAD_KEYS`;
+//! the history as Temporal stores it holds only ciphertext (read here without the key); the
+//! CLI decrypts; a process without the key, or with another one, is refused naming the key id;
+//! a rotated key list (new first, old kept) still reads the request the old key wrote and
+//! writes with the new one.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions, WorkflowFetchHistoryOptions};
+use tollgate_client::codec::{EncryptionCodec, PayloadCipher};
+use tollgate_proto::Stage;
+use tollgate_workflows::ProvisionWorkflow;
+
+use crate::common::{LONG, TestEnv};
+
+const OLD: &str = "2026-06:1111111111111111111111111111111111111111111111111111111111111111";
+const NEW: &str = "2026-12:2222222222222222222222222222222222222222222222222222222222222222";
+
+/// The history as stored: every payload outside the search attributes, the Web UI's summary
+/// and details and the SDK's patch markers (which no codec touches) with its encoding and key id, and whether a
+/// plaintext `needle` appears anywhere in the history.
+async fn stored(env: &TestEnv, id: &str, needle: &str) -> (Vec<(String, String)>, bool) {
+    use base64::Engine as _;
+    let b64 =
+        |s: &str| String::from_utf8_lossy(&base64::engine::general_purpose::STANDARD.decode(s).unwrap()).to_string();
+    let handle = env.client.get_workflow_handle::<ProvisionWorkflow>(id);
+    let json = handle.fetch_history(WorkflowFetchHistoryOptions::default()).to_json().await.unwrap();
+    let text = String::from_utf8_lossy(&json).to_string();
+    let history: Value = serde_json::from_str(&text).unwrap();
+    fn walk(v: &Value, path: &str, out: &mut Vec<(String, Value)>) {
+        match v {
+            Value::Object(m) => {
+                if let (Some(Value::Object(_)), Some(_)) = (m.get("metadata"), m.get("data")) {
+                    out.push((path.to_string(), v.clone()));
+                }
+                for (k, x) in m {
+                    walk(x, &format!("{path}/{k}"), out);
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|x| walk(x, path, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    walk(&history, "", &mut all);
+    let mut found = Vec::new();
+    for (path, payload) in all {
+        if path.contains("/search_attributes/") || path.contains("/user_metadata/") || path.contains("/patch-data") {
+            continue; // never encoded: Temporal indexes and shows them as they are; patch ids are the SDK's
+        }
+        let meta = &payload["metadata"];
+        let enc = meta["encoding"].as_str().map(&b64).unwrap_or_default();
+        let key = meta["encryption-key-id"].as_str().map(&b64).unwrap_or_default();
+        found.push((enc, key));
+    }
+    let encoded = base64::engine::general_purpose::STANDARD.encode(needle);
+    (found, text.contains(needle) || text.contains(&encoded[..encoded.len() - 4]))
+}
+
+/// A client that reads what the keys encrypted, like the CLI's.
+async fn client_with(env: &TestEnv, keys: &str) -> Client {
+    let connection = Connection::connect(
+        ConnectionOptions::new(format!("http://127.0.0.1:{}", env.port).parse::<temporalio_client::Url>().unwrap())
+            .build(),
+    )
+    .await
+    .unwrap();
+    let mut options = ClientOptions::new("default").build();
+    options.data_converter = temporalio_common::data_converters::DataConverter::new(
+        Default::default(),
+        temporalio_common::data_converters::DefaultFailureConverter::default(),
+        EncryptionCodec { cipher: PayloadCipher::parse(keys).unwrap() },
+    );
+    Client::new(connection, options).unwrap()
+}
+
+async fn wait_for(client: &Client, id: &str, stage: Stage) -> tollgate_proto::Progress {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(p) = tollgate_client::requests::progress(client, id).await
+            && p.stage_enum() == stage
+        {
+            return p;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{id} never reached {}", stage.label());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payloads_are_ciphertext_at_rest_and_keys_rotate() {
+    let env = TestEnv::start_without_worker(LONG).await;
+    let mut worker = env.spawn_worker_process_with(&[("TOLLGATE_PAYLOAD_KEYS", OLD)]);
+    let keys = [("TOLLGATE_PAYLOAD_KEYS", OLD)];
+    let (code, out, err) = env
+        .cli_with(
+            &[
+                "request",
+                "rds",
+                "--requester",
+                "bob",
+                "--param",
+                "instance_class=db.r5.2xlarge",
+                "--name",
+                "orders-secret",
+            ],
+            &keys,
+        )
+        .await;
+    assert_eq!(code, 0, "{err}");
+    let id = out.trim().to_string();
+    let old_client = client_with(&env, OLD).await;
+    let waiting = wait_for(&old_client, &id, Stage::AwaitingApproval).await;
+    assert_eq!(waiting.request.as_ref().unwrap().name, "orders-secret");
+
+    // At rest: every payload is encrypted with the old key; no plaintext of the request.
+    let (payloads, _) = stored(&env, &id, "").await;
+    assert!(payloads.len() > 10, "{payloads:?}");
+    assert!(payloads.iter().all(|(enc, key)| enc == "binary/encrypted" && key == "2026-06"), "{payloads:?}");
+
+    // The CLI with the key reads it; without a key, or with only another, it names the key.
+    let (code, out, _) = env.cli_with(&["status", &id, "-o", "json"], &keys).await;
+    assert_eq!(code, 0);
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["name"], "orders-secret");
+    let (code, _, err) = env.cli_with(&["status", &id], &[("TOLLGATE_PAYLOAD_KEYS", "")]).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("encrypted (key '2026-06') and this process has no keys: set TOLLGATE_PAYLOAD_KEYS"), "{err}");
+    let (code, _, err) = env.cli_with(&["status", &id], &[("TOLLGATE_PAYLOAD_KEYS", NEW)]).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("encrypted with key '2026-06', which is not among this process's keys"), "{err}");
+    let (code, _, err) = env.cli_with(&["status", &id], &[("TOLLGATE_PAYLOAD_KEYS", "2026-06:abc")]).await;
+    assert_eq!(code, 2, "a malformed key list is bad input");
+    assert!(err.contains("TOLLGATE_PAYLOAD_KEYS: key '2026-06' must be 64 hex digits"), "{err}");
+
+    // Rotation: the worker gets the new key first (and keeps the old); the approval is written
+    // with the new key, the request the old key wrote is still read, and it goes on.
+    worker.kill();
+    let rotated = format!("{NEW},{OLD}");
+    let mut worker = env.spawn_worker_process_with(&[("TOLLGATE_PAYLOAD_KEYS", &rotated)]);
+    let comment = "capacity-plan-7f3a";
+    let (code, _, err) = env
+        .cli_with(&["approve", &id, "--as", "carol", "--comment", comment], &[("TOLLGATE_PAYLOAD_KEYS", &rotated)])
+        .await;
+    assert_eq!(code, 0, "{err}");
+    let new_client = client_with(&env, &rotated).await;
+    let active = wait_for(&new_client, &id, Stage::Active).await;
+    assert_eq!(active.decisions[0].user, "carol");
+    assert_eq!(active.decisions[0].comment, comment);
+    let (payloads, plaintext) = stored(&env, &id, comment).await;
+    assert!(!plaintext, "the approval's comment is readable in the history");
+    assert!(!stored(&env, &id, &active.outputs["address"]).await.1, "the database's address is readable");
+    assert!(payloads.iter().all(|(enc, _)| enc == "binary/encrypted"), "{payloads:?}");
+    assert!(payloads.iter().any(|(_, key)| key == "2026-12") && payloads.iter().any(|(_, key)| key == "2026-06"));
+    worker.kill();
+    env.shutdown().await;
+}
