@@ -54,6 +54,8 @@ async function signIn() {
     return false;
   }
   me = data;
+  // The session cookie lets the Temporal Web UI decode payloads through this gateway's codec.
+  await api('POST', '/session');
   $('who').textContent = `Signed in as ${me.user}`;
   $('signed-in').hidden = false;
   $('list-status').className = '';
@@ -212,6 +214,7 @@ $('login').addEventListener('submit', (e) => {
   route();
 });
 $('logout').addEventListener('click', () => {
+  fetch('/session', { method: 'DELETE' });
   token = '';
   me = null;
   localStorage.removeItem('tollgate_token');

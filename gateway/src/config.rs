@@ -32,6 +32,24 @@ struct File {
     slack: Option<SlackFile>,
     #[serde(default)]
     metrics: MetricsFile,
+    #[serde(default)]
+    codec: CodecFile,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct CodecFile {
+    cors_origins: Option<Vec<String>>,
+    readers: Option<Vec<String>>,
+}
+
+/// The codec endpoint (`[codec]`): which Web UI origins may call it from a browser, and who
+/// may read payloads through it.
+#[derive(Debug, Clone, Default)]
+pub struct CodecConfig {
+    pub cors_origins: Vec<String>,
+    /// Empty: every user.
+    pub readers: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -106,6 +124,7 @@ pub struct GatewayConfig {
     pub worker_wait: Duration,
     /// Where Prometheus scrapes the gateway's metrics (`[metrics] listen`); None: off.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    pub codec: CodecConfig,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8088";
@@ -198,6 +217,14 @@ impl GatewayConfig {
             })?),
             None => None,
         };
+        let cors_origins: Vec<String> =
+            file.codec.cors_origins.unwrap_or_default().into_iter().map(|o| o.trim().trim_end_matches('/').to_string()).collect();
+        if let Some(bad_origin) = cors_origins.iter().find(|o| !(o.starts_with("http://") || o.starts_with("https://"))) {
+            return Err(bad(format!(
+                "codec.cors_origins: '{bad_origin}' is not an origin such as http://localhost:8080 (the Web UI's address)"
+            )));
+        }
+        let codec = CodecConfig { cors_origins, readers: file.codec.readers.unwrap_or_default() };
         let link_secret_env = file.link_secret_env.unwrap_or_else(|| DEFAULT_LINK_SECRET_ENV.into());
         let link_secret = env(&link_secret_env).filter(|s| !s.is_empty()).map(String::into_bytes);
         let slack_signing_secret = match file.slack {
@@ -227,6 +254,7 @@ impl GatewayConfig {
             slack_signing_secret,
             worker_wait,
             metrics_listen,
+            codec,
         })
     }
 }

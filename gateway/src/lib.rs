@@ -7,6 +7,7 @@
 pub mod approvals;
 pub mod auth;
 pub mod body;
+pub mod codec;
 pub mod config;
 pub mod error;
 pub mod html;
@@ -32,6 +33,8 @@ pub struct Gateway {
     pub http: reqwest::Client,
     /// The metrics endpoint's counters, when `[metrics] listen` is set.
     pub metrics: Option<Arc<metrics::Metrics>>,
+    /// The payload keys (`TOLLGATE_PAYLOAD_KEYS`), for the codec endpoint.
+    pub cipher: Option<tollgate_client::codec::PayloadCipher>,
 }
 
 /// The wall clock in Unix milliseconds: approval times, link expiry, Slack timestamps.
@@ -60,6 +63,8 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/links/{token}", get(links::show).post(links::act))
         .route("/slack/interactions", post(slack::interactions))
         .route("/me", get(me))
+        .route("/session", post(codec::open_session).delete(codec::close_session))
+        .route("/codec/{*rest}", post(codec::endpoint).options(codec::preflight))
         .route_layer(axum::middleware::from_fn_with_state(gateway.clone(), metrics::count))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::map_response(error::json_errors))
@@ -124,7 +129,11 @@ pub async fn serve(config: GatewayConfig) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let gateway = Arc::new(Gateway { client, config, http, metrics });
+    let cipher = tollgate_client::codec::PayloadCipher::from_env()?;
+    if cipher.is_some() {
+        tracing::info!(origins = ?config.codec.cors_origins, "codec endpoint at /codec/{{namespace}}/decode");
+    }
+    let gateway = Arc::new(Gateway { client, config, http, metrics, cipher });
     axum::serve(listener, router(gateway)).await?;
     Ok(())
 }

@@ -155,3 +155,100 @@ async fn payloads_are_ciphertext_at_rest_and_keys_rotate() {
     worker.kill();
     env.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_codec_endpoint_decodes_for_signed_in_people_only() {
+    use crate::common::gateway::{GatewayProcess, http_client};
+    let env = TestEnv::start_without_worker(LONG).await;
+    let mut worker = env.spawn_worker_process_with(&[("TOLLGATE_PAYLOAD_KEYS", OLD)]);
+    let gateway = GatewayProcess::start(
+        &env,
+        "[codec]\ncors_origins = [\"http://ui.example:8080\"]\nreaders = [\"carol\"]\n",
+        &[("TOLLGATE_PAYLOAD_KEYS", OLD)],
+    )
+    .await;
+    let keys = [("TOLLGATE_PAYLOAD_KEYS", OLD)];
+    let (code, out, err) = env.cli_with(&["request", "s3", "--requester", "alice", "--name", "ledger-7c1"], &keys).await;
+    assert_eq!(code, 0, "{err}");
+    let id = out.trim().to_string();
+    wait_for(&client_with(&env, OLD).await, &id, Stage::Active).await;
+
+    // The start event's input, exactly as Temporal stores it (and the Web UI fetches it).
+    let history = env
+        .client
+        .get_workflow_handle::<ProvisionWorkflow>(&id)
+        .fetch_history(WorkflowFetchHistoryOptions::default())
+        .to_json()
+        .await
+        .unwrap();
+    let history: Value = serde_json::from_slice(&history).unwrap();
+    let input = history["events"][0]["attributes"]["WorkflowExecutionStartedEventAttributes"]["input"]["payloads"][0].clone();
+    assert!(input["data"].is_string(), "{input}");
+    let body = serde_json::json!({ "payloads": [input] }).to_string();
+
+    let http = http_client();
+    let url = |path: &str| format!("{}{path}", gateway.url);
+    let origin = "http://ui.example:8080";
+    let post = |path: &str, body: String| http.post(url(path)).header("content-type", "application/json").header("origin", origin).body(body);
+    let text_of = |data: &Value| {
+        use base64::Engine as _;
+        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(data.as_str().unwrap()).unwrap()).unwrap()
+    };
+
+    // The browser's preflight: CORS for the Web UI's origin, with credentials; none for others.
+    let preflight = http.request(reqwest::Method::OPTIONS, url("/codec/default/decode")).header("origin", origin).send().await.unwrap();
+    assert_eq!(preflight.status(), 204);
+    assert_eq!(preflight.headers()["access-control-allow-origin"], origin);
+    assert_eq!(preflight.headers()["access-control-allow-credentials"], "true");
+    assert!(preflight.headers()["access-control-allow-headers"].to_str().unwrap().contains("X-Namespace"));
+    let stranger = http.request(reqwest::Method::OPTIONS, url("/codec/default/decode")).header("origin", "http://evil.example").send().await.unwrap();
+    assert!(stranger.headers().get("access-control-allow-origin").is_none());
+
+    // Nobody signed in: 401 (with CORS, so the Web UI can read why).
+    let refused = post("/codec/default/decode", body.clone()).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    assert_eq!(refused.headers()["access-control-allow-origin"], origin);
+    // An API token of a reader decodes; the last path segment decides, X-Namespace is checked.
+    let decoded: Value = post("/codec/default/decode", body.clone()).bearer_auth("tg_carol").header("x-namespace", "default").send().await.unwrap().json().await.unwrap();
+    let plain = text_of(&decoded["payloads"][0]["data"]);
+    assert!(plain.contains("ledger-7c1") && plain.contains("alice"), "{plain}");
+    assert_eq!(text_of(&decoded["payloads"][0]["metadata"]["encoding"]), "json/plain");
+    let forbidden = post("/codec/decode", body.clone()).bearer_auth("tg_dave").send().await.unwrap();
+    assert_eq!(forbidden.status(), 403, "dave is not in codec.readers");
+    let other_ns = post("/codec/other/decode", body.clone()).bearer_auth("tg_carol").header("x-namespace", "other").send().await.unwrap();
+    assert_eq!(other_ns.status(), 403);
+    let garbage = post("/codec/default/decode", "{not json".into()).bearer_auth("tg_carol").send().await.unwrap();
+    assert_eq!(garbage.status(), 400);
+    // Encode, then decode again: the same payload back.
+    let plain_payload = serde_json::json!({"payloads": [decoded["payloads"][0].clone()]}).to_string();
+    let encoded: Value = post("/codec/default/encode", plain_payload).bearer_auth("tg_carol").send().await.unwrap().json().await.unwrap();
+    assert_eq!(text_of(&encoded["payloads"][0]["metadata"]["encoding"]), "binary/encrypted");
+    let again: Value = post("/codec/default/decode", serde_json::json!({"payloads": encoded["payloads"]}).to_string()).bearer_auth("tg_carol").send().await.unwrap().json().await.unwrap();
+    assert_eq!(again["payloads"][0], decoded["payloads"][0]);
+    // A payload under a key the gateway lacks: 400 naming the key id.
+    let foreign = PayloadCipher::parse(NEW).unwrap().unwrap().encrypt(&Default::default());
+    let foreign = serde_json::json!({"payloads": [{"metadata": {"encoding": base64_of(&foreign.metadata["encoding"]), "encryption-key-id": base64_of(&foreign.metadata["encryption-key-id"])}, "data": base64_of(&foreign.data)}]});
+    let unknown = post("/codec/default/decode", foreign.to_string()).bearer_auth("tg_carol").send().await.unwrap();
+    assert_eq!(unknown.status(), 400);
+    assert!(unknown.text().await.unwrap().contains("key '2026-12'"));
+
+    // The inbox's sign-in sets the session cookie the Web UI's calls carry (path /codec only).
+    let session = http.post(url("/session")).bearer_auth("tg_carol").send().await.unwrap();
+    assert_eq!(session.status(), 200);
+    let cookie = session.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(cookie.contains("Path=/codec") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    let pair = cookie.split(';').next().unwrap().to_string();
+    let by_cookie = post("/codec/default/decode", body.clone()).header("cookie", &pair).send().await.unwrap();
+    assert_eq!(by_cookie.status(), 200);
+    // The cookie does not act anywhere else.
+    let elsewhere = http.get(url("/requests")).header("cookie", &pair).send().await.unwrap();
+    assert_eq!(elsewhere.status(), 401);
+    worker.kill();
+    drop(gateway);
+    env.shutdown().await;
+}
+
+fn base64_of(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
