@@ -118,8 +118,9 @@ fn reader(gw: &Gateway, headers: &HeaderMap) -> Result<String, ApiError> {
     if headers.contains_key(header::AUTHORIZATION) {
         return crate::auth::identify(&gw.config, headers, None, "user");
     }
-    let token = session_token(headers)
-        .ok_or_else(|| ApiError::Unauthorized("sign in to the inbox (it sets the session) or send an API token".into()))?;
+    let token = session_token(headers).ok_or_else(|| {
+        ApiError::Unauthorized("sign in to the inbox (it sets the session) or send an API token".into())
+    })?;
     crate::auth::user_for_token(&gw.config, &token)
         .map(str::to_string)
         .ok_or_else(|| ApiError::Unauthorized("the session matches no user; sign in to the inbox again".into()))
@@ -181,9 +182,11 @@ pub async fn open_session(State(gw): State<Arc<Gateway>>, headers: HeaderMap) ->
     let secure = if gw.config.public_url.starts_with("https://") { "; Secure" } else { "" };
     let cookie = format!("{SESSION_COOKIE}={token}; Path=/codec; HttpOnly; SameSite=Strict{secure}");
     let mut response = axum::Json(json!({ "user": user })).into_response();
-    response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).map_err(|_| {
-        ApiError::Unauthorized("the API token has characters a cookie cannot hold".into())
-    })?);
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie)
+            .map_err(|_| ApiError::Unauthorized("the API token has characters a cookie cannot hold".into()))?,
+    );
     Ok(response)
 }
 

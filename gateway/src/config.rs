@@ -217,9 +217,15 @@ impl GatewayConfig {
             })?),
             None => None,
         };
-        let cors_origins: Vec<String> =
-            file.codec.cors_origins.unwrap_or_default().into_iter().map(|o| o.trim().trim_end_matches('/').to_string()).collect();
-        if let Some(bad_origin) = cors_origins.iter().find(|o| !(o.starts_with("http://") || o.starts_with("https://"))) {
+        let cors_origins: Vec<String> = file
+            .codec
+            .cors_origins
+            .unwrap_or_default()
+            .into_iter()
+            .map(|o| o.trim().trim_end_matches('/').to_string())
+            .collect();
+        if let Some(bad_origin) = cors_origins.iter().find(|o| !(o.starts_with("http://") || o.starts_with("https://")))
+        {
             return Err(bad(format!(
                 "codec.cors_origins: '{bad_origin}' is not an origin such as http://localhost:8080 (the Web UI's address)"
             )));

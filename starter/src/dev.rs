@@ -139,7 +139,7 @@ pub async fn run(config: &Config, options: DevOptions) -> anyhow::Result<()> {
     println!("Worker:              task queue '{}', config {}", config.task_queue, config.source);
     println!("Approvers:           {}", tollgate_worker::check::approvers(config));
     let mut gateway = match options.gateway {
-        Some(port) => Some(start_gateway(config, options.port, port).await?),
+        Some(port) => Some(start_gateway(config, options.port, options.ui_port, port).await?),
         None => None,
     };
     let gateway_stopped = async {
@@ -162,13 +162,20 @@ pub async fn run(config: &Config, options: DevOptions) -> anyhow::Result<()> {
 /// Starts `tollgate-gateway` beside the worker with a configuration written for it: one API
 /// token per approver, kept in `<data_dir>/dev-tokens.toml` so a browser's token survives
 /// restarts. Prints the inbox's address and the tokens.
-async fn start_gateway(config: &Config, temporal_port: u16, port: u16) -> anyhow::Result<tokio::process::Child> {
+async fn start_gateway(
+    config: &Config,
+    temporal_port: u16,
+    ui_port: u16,
+    port: u16,
+) -> anyhow::Result<tokio::process::Child> {
     let binary = sibling_binary("tollgate-gateway")
         .context("tollgate-gateway was not found beside tollgate or on PATH: build it (make build)")?;
     let tokens = dev_tokens(&config.data_dir, &config.settings.approving_users)?;
     let mut text = format!(
         "# Written by `tollgate dev --gateway` at each start: the local inbox, one token per approver.\n\
-         listen = \"127.0.0.1:{port}\"\ntask_queue = {:?}\n",
+         listen = \"127.0.0.1:{port}\"\ntask_queue = {:?}\n\n\
+         # The Web UI may decode payloads through /codec (with TOLLGATE_PAYLOAD_KEYS set).\n\
+         [codec]\ncors_origins = [\"http://127.0.0.1:{ui_port}\", \"http://localhost:{ui_port}\"]\n",
         config.task_queue
     );
     for (name, token) in &tokens {
@@ -201,6 +208,12 @@ async fn start_gateway(config: &Config, temporal_port: u16, port: u16) -> anyhow
     }
     for (name, token) in &tokens {
         println!("  sign in as {name:<8} {token}");
+    }
+    if std::env::var(tollgate_client::codec::KEYS_ENV).is_ok_and(|k| !k.trim().is_empty()) {
+        println!(
+            "Payloads are encrypted: to read them in the Web UI, sign in to the inbox, then in the UI's\n  \
+             Codec Server settings use the browser endpoint http://127.0.0.1:{port}/codec with cross-origin credentials"
+        );
     }
     Ok(child)
 }

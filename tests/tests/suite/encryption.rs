@@ -168,7 +168,8 @@ async fn the_gateway_codec_endpoint_decodes_for_signed_in_people_only() {
     )
     .await;
     let keys = [("TOLLGATE_PAYLOAD_KEYS", OLD)];
-    let (code, out, err) = env.cli_with(&["request", "s3", "--requester", "alice", "--name", "ledger-7c1"], &keys).await;
+    let (code, out, err) =
+        env.cli_with(&["request", "s3", "--requester", "alice", "--name", "ledger-7c1"], &keys).await;
     assert_eq!(code, 0, "{err}");
     let id = out.trim().to_string();
     wait_for(&client_with(&env, OLD).await, &id, Stage::Active).await;
@@ -182,26 +183,39 @@ async fn the_gateway_codec_endpoint_decodes_for_signed_in_people_only() {
         .await
         .unwrap();
     let history: Value = serde_json::from_slice(&history).unwrap();
-    let input = history["events"][0]["attributes"]["WorkflowExecutionStartedEventAttributes"]["input"]["payloads"][0].clone();
+    let input =
+        history["events"][0]["attributes"]["WorkflowExecutionStartedEventAttributes"]["input"]["payloads"][0].clone();
     assert!(input["data"].is_string(), "{input}");
     let body = serde_json::json!({ "payloads": [input] }).to_string();
 
     let http = http_client();
     let url = |path: &str| format!("{}{path}", gateway.url);
     let origin = "http://ui.example:8080";
-    let post = |path: &str, body: String| http.post(url(path)).header("content-type", "application/json").header("origin", origin).body(body);
+    let post = |path: &str, body: String| {
+        http.post(url(path)).header("content-type", "application/json").header("origin", origin).body(body)
+    };
     let text_of = |data: &Value| {
         use base64::Engine as _;
         String::from_utf8(base64::engine::general_purpose::STANDARD.decode(data.as_str().unwrap()).unwrap()).unwrap()
     };
 
     // The browser's preflight: CORS for the Web UI's origin, with credentials; none for others.
-    let preflight = http.request(reqwest::Method::OPTIONS, url("/codec/default/decode")).header("origin", origin).send().await.unwrap();
+    let preflight = http
+        .request(reqwest::Method::OPTIONS, url("/codec/default/decode"))
+        .header("origin", origin)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(preflight.status(), 204);
     assert_eq!(preflight.headers()["access-control-allow-origin"], origin);
     assert_eq!(preflight.headers()["access-control-allow-credentials"], "true");
     assert!(preflight.headers()["access-control-allow-headers"].to_str().unwrap().contains("X-Namespace"));
-    let stranger = http.request(reqwest::Method::OPTIONS, url("/codec/default/decode")).header("origin", "http://evil.example").send().await.unwrap();
+    let stranger = http
+        .request(reqwest::Method::OPTIONS, url("/codec/default/decode"))
+        .header("origin", "http://evil.example")
+        .send()
+        .await
+        .unwrap();
     assert!(stranger.headers().get("access-control-allow-origin").is_none());
 
     // Nobody signed in: 401 (with CORS, so the Web UI can read why).
@@ -209,21 +223,48 @@ async fn the_gateway_codec_endpoint_decodes_for_signed_in_people_only() {
     assert_eq!(refused.status(), 401);
     assert_eq!(refused.headers()["access-control-allow-origin"], origin);
     // An API token of a reader decodes; the last path segment decides, X-Namespace is checked.
-    let decoded: Value = post("/codec/default/decode", body.clone()).bearer_auth("tg_carol").header("x-namespace", "default").send().await.unwrap().json().await.unwrap();
+    let decoded: Value = post("/codec/default/decode", body.clone())
+        .bearer_auth("tg_carol")
+        .header("x-namespace", "default")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let plain = text_of(&decoded["payloads"][0]["data"]);
     assert!(plain.contains("ledger-7c1") && plain.contains("alice"), "{plain}");
     assert_eq!(text_of(&decoded["payloads"][0]["metadata"]["encoding"]), "json/plain");
     let forbidden = post("/codec/decode", body.clone()).bearer_auth("tg_dave").send().await.unwrap();
     assert_eq!(forbidden.status(), 403, "dave is not in codec.readers");
-    let other_ns = post("/codec/other/decode", body.clone()).bearer_auth("tg_carol").header("x-namespace", "other").send().await.unwrap();
+    let other_ns = post("/codec/other/decode", body.clone())
+        .bearer_auth("tg_carol")
+        .header("x-namespace", "other")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(other_ns.status(), 403);
     let garbage = post("/codec/default/decode", "{not json".into()).bearer_auth("tg_carol").send().await.unwrap();
     assert_eq!(garbage.status(), 400);
     // Encode, then decode again: the same payload back.
     let plain_payload = serde_json::json!({"payloads": [decoded["payloads"][0].clone()]}).to_string();
-    let encoded: Value = post("/codec/default/encode", plain_payload).bearer_auth("tg_carol").send().await.unwrap().json().await.unwrap();
+    let encoded: Value = post("/codec/default/encode", plain_payload)
+        .bearer_auth("tg_carol")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(text_of(&encoded["payloads"][0]["metadata"]["encoding"]), "binary/encrypted");
-    let again: Value = post("/codec/default/decode", serde_json::json!({"payloads": encoded["payloads"]}).to_string()).bearer_auth("tg_carol").send().await.unwrap().json().await.unwrap();
+    let again: Value = post("/codec/default/decode", serde_json::json!({"payloads": encoded["payloads"]}).to_string())
+        .bearer_auth("tg_carol")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(again["payloads"][0], decoded["payloads"][0]);
     // A payload under a key the gateway lacks: 400 naming the key id.
     let foreign = PayloadCipher::parse(NEW).unwrap().unwrap().encrypt(&Default::default());
@@ -236,7 +277,10 @@ async fn the_gateway_codec_endpoint_decodes_for_signed_in_people_only() {
     let session = http.post(url("/session")).bearer_auth("tg_carol").send().await.unwrap();
     assert_eq!(session.status(), 200);
     let cookie = session.headers()["set-cookie"].to_str().unwrap().to_string();
-    assert!(cookie.contains("Path=/codec") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(
+        cookie.contains("Path=/codec") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
     let pair = cookie.split(';').next().unwrap().to_string();
     let by_cookie = post("/codec/default/decode", body.clone()).header("cookie", &pair).send().await.unwrap();
     assert_eq!(by_cookie.status(), 200);
@@ -251,4 +295,60 @@ async fn the_gateway_codec_endpoint_decodes_for_signed_in_people_only() {
 fn base64_of(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_ui_shows_decoded_payloads_through_the_gateway_codec() {
+    use crate::common::gateway::GatewayProcess;
+    use temporalio_sdk::testing::{EphemeralExe, LocalWorkflowEnvironmentOptions, WorkflowEnvironment};
+    let (port, ui_port) = (crate::common::free_port(), crate::common::free_port());
+    let options = LocalWorkflowEnvironmentOptions::builder()
+        .server_executable(EphemeralExe::ExistingPath(crate::common::temporal_bin()))
+        .port(port)
+        .ui(true)
+        .ui_port(ui_port)
+        .extra_args(tollgate_workflows::search_attributes::dev_server_args())
+        .build();
+    let server = WorkflowEnvironment::start_local(options).await.expect("dev server with UI starts");
+    let env = TestEnv::with_server_without_worker(LONG, server, port).await;
+    let mut worker = env.spawn_worker_process_with(&[("TOLLGATE_PAYLOAD_KEYS", OLD)]);
+    let codec = format!("[codec]\ncors_origins = [\"http://127.0.0.1:{ui_port}\"]\n");
+    let gateway = GatewayProcess::start(&env, &codec, &[("TOLLGATE_PAYLOAD_KEYS", OLD)]).await;
+    let keys = [("TOLLGATE_PAYLOAD_KEYS", OLD)];
+    let (code, out, err) =
+        env.cli_with(&["request", "s3", "--requester", "alice", "--name", "ledger-ui-42"], &keys).await;
+    assert_eq!(code, 0, "{err}");
+    let id = out.trim().to_string();
+    wait_for(&client_with(&env, OLD).await, &id, Stage::Active).await;
+
+    let shots = env.dir.path().join("screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let output = tokio::process::Command::new("node")
+        .arg(crate::common::workspace().join("tests/webui/codec_in_web_ui.mjs"))
+        .args([gateway.url.as_str(), "tg_carol", &format!("http://127.0.0.1:{ui_port}"), id.as_str()])
+        .arg(&shots)
+        .output()
+        .await
+        .expect("node runs (scripts/setup.sh installs playwright-core and chromium)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the browser script failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let steps: Vec<Value> = stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let step = |name: &str| {
+        steps.iter().find(|s| s["step"] == name).unwrap_or_else(|| panic!("no {name}: {stdout}"))["text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(step("signed in"), "Signed in as carol");
+    let before = step("before");
+    assert!(before.contains("Input") && !before.contains("ledger-ui-42"), "ciphertext before the codec: {before}");
+    let after = step("after");
+    assert!(after.contains("\"name\": \"ledger-ui-42\"") && after.contains("\"requester\": \"alice\""), "{after}");
+    worker.kill();
+    drop(gateway);
+    env.shutdown().await;
 }

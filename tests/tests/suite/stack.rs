@@ -69,6 +69,8 @@ fn filled_env() -> BTreeMap<String, String> {
         .map(|(k, v)| {
             let value = if !v.is_empty() {
                 v
+            } else if k == "TOLLGATE_PAYLOAD_KEYS" {
+                format!("2026-12:{}", "cd".repeat(32))
             } else if k.starts_with("GATEWAY_TOKEN_SHA256_") || k.ends_with("_KEY") || k.ends_with("_SECRET") {
                 "ab".repeat(32)
             } else {
@@ -139,6 +141,8 @@ fn the_binaries_accept_every_setting_and_port_the_stack_gives_them() {
     assert_eq!(config.artifacts.url.as_deref(), Some("s3://tollgate/artifacts"));
     assert_eq!(config.artifacts.options.get("endpoint").map(String::as_str), Some("http://minio:9000"));
     assert!(env.iter().any(|(k, v)| k == "TOLLGATE_ARTIFACT_KEY" && v.len() == 64));
+    let payload_keys = env.iter().find(|(k, _)| k == "TOLLGATE_PAYLOAD_KEYS").expect("payloads are encrypted");
+    assert!(tollgate_client::codec::PayloadCipher::parse(&payload_keys.1).unwrap().is_some());
     assert!(services["minio-setup"]["command"][0].as_str().unwrap().contains("store/tollgate"), "the bucket is made");
 
     // The gateway: the same for its loader; the published port is the one it listens on.
@@ -153,6 +157,16 @@ fn the_binaries_accept_every_setting_and_port_the_stack_gives_them() {
     let published: Vec<&str> = gateway["ports"].as_sequence().unwrap().iter().filter_map(Value::as_str).collect();
     assert_eq!(published, [format!("{0}:{0}", listen.port())]);
     let gateway_metrics = g.metrics_listen.expect("the gateway serves metrics").port();
+
+    // The Web UI decodes through the gateway's codec as the browser reaches it (the published
+    // port), with credentials, and the gateway answers that origin.
+    let ui = &services["temporal-ui"];
+    let ui_env: BTreeMap<String, String> = service_env(ui, &vars).into_iter().collect();
+    assert_eq!(ui_env["TEMPORAL_CODEC_ENDPOINT"], format!("http://localhost:{}/codec", listen.port()));
+    assert_eq!(ui_env["TEMPORAL_CODEC_INCLUDE_CREDENTIALS"], "true");
+    let ui_port = ui["ports"][0].as_str().unwrap().split(':').next().unwrap().to_string();
+    assert_eq!(g.codec.cors_origins, [format!("http://localhost:{ui_port}")]);
+    assert!(env.contains_key("TOLLGATE_PAYLOAD_KEYS"), "the gateway decodes with the worker's keys");
 
     // Prometheus scrapes exactly those ports.
     let prometheus: Value =

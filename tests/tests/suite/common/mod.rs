@@ -210,6 +210,15 @@ impl TestEnv {
         env
     }
 
+    /// Around a server started by the test, with no worker (the test starts worker processes).
+    pub async fn with_server_without_worker(
+        toml_text: &str,
+        server: WorkflowEnvironment<LocalServer>,
+        port: u16,
+    ) -> TestEnv {
+        Self::around(toml_text, server, port).await
+    }
+
     async fn start_on(toml_text: &str, server_args: Vec<String>) -> TestEnv {
         let port = free_port();
         let server = start_server_with(port, server_args).await;
