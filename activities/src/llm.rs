@@ -103,6 +103,7 @@ impl ChatClient {
         answer
     }
 
+    #[tracing::instrument(name = "llm", skip_all, fields(model = %self.config.model))]
     async fn call(&self, messages: &[Message]) -> Result<String, LlmError> {
         let mut url = format!("{}/chat/completions", self.config.base_url.trim_end_matches('/'));
         if let Some(version) = &self.config.azure_api_version {

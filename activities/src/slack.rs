@@ -221,6 +221,7 @@ impl Slack {
     }
 
     /// One Web API call: `Authorization: Bearer <token>`, a JSON body, `{"ok": ...}` back.
+    #[tracing::instrument(name = "slack", skip_all, fields(method = %method))]
     async fn call(&self, method: &str, body: &Value) -> Result<Value, NotifyError> {
         let Target::Api { api_url, token, .. } = &self.target else {
             unreachable!("Web API calls are made only with a token");

@@ -10,6 +10,7 @@ pub mod codec;
 pub mod error;
 pub mod links;
 pub mod namespace;
+pub mod otel;
 pub mod render;
 pub mod requests;
 pub mod slack;
@@ -24,13 +25,13 @@ use temporalio_client::{ClientOptions, Connection, envconfig::LoadClientConfigPr
 /// Connects with the SDK's envconfig (`TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE`, profiles) and
 /// the payload codec (`TOLLGATE_PAYLOAD_KEYS`: encrypted payloads; see [`codec`]).
 pub async fn connect() -> Result<Client, ClientError> {
-    let (conn_opts, mut client_opts) = ClientOptions::load_from_config(LoadClientConfigProfileOptions::default())
-        .map_err(|e| {
+    let (conn_opts, client_opts) =
+        ClientOptions::load_from_config(LoadClientConfigProfileOptions::default()).map_err(|e| {
             ClientError::Failed(format!(
                 "reading Temporal connection settings (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, profile): {e:?}"
             ))
         })?;
-    with_codec(&mut client_opts)?;
+    let client_opts = configure(client_opts)?;
     let target = conn_opts.target.to_string();
     let connection = Connection::connect(conn_opts).await.map_err(|e| {
         ClientError::Failed(format!(
@@ -41,16 +42,23 @@ pub async fn connect() -> Result<Client, ClientError> {
     Client::new(connection, client_opts).map_err(|e| ClientError::Failed(format!("connecting to Temporal: {e}")))
 }
 
-/// Puts the payload codec (`TOLLGATE_PAYLOAD_KEYS`) into `options`: every client that talks
-/// to Tollgate's workflows, and the worker built from it, reads and writes the same way.
-pub fn with_codec(options: &mut temporalio_client::ClientOptions) -> Result<(), ClientError> {
+/// `options` with the payload codec (`TOLLGATE_PAYLOAD_KEYS`) and, when tracing is on
+/// ([`otel`]), the SDK's tracing plugin: every client that talks to Tollgate's workflows, and
+/// the worker built from it, reads, writes and traces the same way.
+pub fn configure(options: temporalio_client::ClientOptions) -> Result<temporalio_client::ClientOptions, ClientError> {
     let cipher = codec::PayloadCipher::from_env().map_err(|e| ClientError::Refused(e.to_string()))?;
     // Even without keys: an encrypted payload then fails with the key id it needs, not with
     // the JSON converter's "wrong encoding".
-    options.data_converter = temporalio_common::data_converters::DataConverter::new(
+    let converter = temporalio_common::data_converters::DataConverter::new(
         Default::default(),
         temporalio_common::data_converters::DefaultFailureConverter::default(),
         codec::EncryptionCodec { cipher },
     );
-    Ok(())
+    let mut builder = temporalio_client::ClientOptions::new(options.namespace.clone())
+        .data_converter(converter)
+        .client_interceptors(options.client_interceptors.clone());
+    if let Some(plugin) = otel::plugin() {
+        builder = builder.plugin(plugin);
+    }
+    Ok(builder.build())
 }

@@ -38,6 +38,14 @@ async fn main() {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     let args = Args::parse();
+    // Calls through the gateway start traces that run on into the workflows.
+    let traces = match tollgate_client::otel::init("tollgate-gateway") {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("tollgate-gateway: {e}");
+            std::process::exit(2);
+        }
+    };
     let outcome = match args.command.unwrap_or(Command::Serve) {
         Command::HashToken => {
             let mut token = String::new();
@@ -70,6 +78,7 @@ async fn main() {
             Err(e) => Err(e.into()),
         },
     };
+    drop(traces);
     if let Err(e) = outcome {
         eprintln!("tollgate-gateway: {e:#}");
         std::process::exit(1);

@@ -52,8 +52,7 @@ pub async fn connect_local(port: u16, timeout: Duration) -> anyhow::Result<Clien
     loop {
         let attempt = async {
             let connection = Connection::connect(ConnectionOptions::new(url.clone()).build()).await?;
-            let mut options = ClientOptions::new("default").build();
-            tollgate_client::with_codec(&mut options)?;
+            let options = tollgate_client::configure(ClientOptions::new("default").build())?;
             anyhow::Ok(Client::new(connection, options)?)
         }
         .await;

@@ -278,7 +278,21 @@ async fn main() {
     quiet_on_closed_pipe();
     let cli = Cli::parse();
     let output = cli.output;
-    if let Err(e) = run(cli).await {
+    let traces = tollgate_client::otel::init(if matches!(cli.command, Command::Dev { .. }) {
+        "tollgate-dev"
+    } else {
+        "tollgate"
+    });
+    let traces = match traces {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("tollgate: {e}");
+            std::process::exit(2);
+        }
+    };
+    let outcome = run(cli, &traces).await;
+    drop(traces); // sends the spans of this command before the process ends
+    if let Err(e) = outcome {
         if output == Output::Json {
             println!(
                 "{}",
@@ -298,7 +312,7 @@ async fn client() -> Result<temporalio_client::Client, ClientError> {
     tollgate_client::connect().await
 }
 
-async fn run(cli: Cli) -> Result<(), ClientError> {
+async fn run(cli: Cli, traces: &tollgate_client::otel::Tracing) -> Result<(), ClientError> {
     let json_out = cli.output == Output::Json;
     match cli.command {
         Command::Request { kind, requester, params, ttl, environment, region, name, vendor, dry_run, id } => {
@@ -422,7 +436,7 @@ async fn run(cli: Cli) -> Result<(), ClientError> {
         }
         Command::Dev { port, ui_port, db, gateway, gateway_port, server_log } => {
             let config = load_config(&cli.config)?;
-            tollgate_worker::init_logging(&config.log_level, config.telemetry.log_format);
+            tollgate_worker::init_logging(&config.log_level, config.telemetry.log_format, Some(traces));
             let db_file = db.unwrap_or_else(|| config.data_dir.join("temporal.db"));
             let gateway = gateway.then_some(gateway_port);
             dev::run(&config, dev::DevOptions { port, ui_port, db_file, gateway, server_log })

@@ -19,18 +19,36 @@ use tollgate_workflows::{ApprovalWorkflow, ProvisionWorkflow, ReconcileWorkflow}
 use tollgate_config::{ChannelConfig, Config, EngineChoice, LogFormat, SlackTarget};
 
 /// Sets up logging at `level` (a level or an `EnvFilter` directive; `RUST_LOG` wins if set).
-pub fn init_logging(level: &str, format: LogFormat) {
+pub fn init_logging(level: &str, format: LogFormat, traces: Option<&tollgate_client::otel::Tracing>) {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| {
         format!("warn,tollgate={level},tollgate_worker={level},tollgate_activities={level},tollgate_starter={level}")
     });
     let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_default();
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
+    let lines = match format {
+        LogFormat::Text => tracing_subscriber::fmt::layer().with_target(false).boxed(),
         // One object per line; the activity span's fields (request id, workflow and run ids,
         // activity, attempt) ride along on each line.
-        LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).try_init(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .with_target(false)
+            .with_current_span(true)
+            .with_span_list(false)
+            .boxed(),
     };
+    // With tracing on, Tollgate's own spans (an activity's attempt, and what it does inside)
+    // join the trace the SDK's plugin started for the activity.
+    // Its own filter: the log's level does not decide which spans a trace gets.
+    let spans = traces.and_then(|t| t.provider()).map(|provider| {
+        use opentelemetry::trace::TracerProvider as _;
+        let ours = tracing_subscriber::filter::Targets::new()
+            .with_target("tollgate_activities", tracing::Level::INFO)
+            .with_target("tollgate_worker", tracing::Level::INFO);
+        tracing_opentelemetry::layer().with_tracer(provider.tracer("tollgate")).with_filter(ours)
+    });
+    let _ = tracing_subscriber::registry().with(lines.with_filter(filter)).with(spans).try_init();
 }
 
 pub use tollgate_client::connect;

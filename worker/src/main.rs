@@ -36,12 +36,20 @@ async fn main() {
         }
         return;
     }
-    tollgate_worker::init_logging(&config.log_level, config.telemetry.log_format);
+    let traces = match tollgate_client::otel::init("tollgate-worker") {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("tollgate-worker: {e}");
+            std::process::exit(2);
+        }
+    };
+    tollgate_worker::init_logging(&config.log_level, config.telemetry.log_format, Some(&traces));
     let result = async {
         let client = tollgate_worker::connect().await?;
         tollgate_worker::run(&config, client).await
     }
     .await;
+    drop(traces); // sends the spans not yet sent
     if let Err(e) = result {
         eprintln!("tollgate-worker: {e:#}");
         std::process::exit(1);

@@ -25,5 +25,6 @@ mod replay;
 mod sources;
 mod stack;
 mod terraform;
+mod traces;
 mod webui;
 mod workflow;

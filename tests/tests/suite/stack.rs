@@ -141,6 +141,10 @@ fn the_binaries_accept_every_setting_and_port_the_stack_gives_them() {
     assert_eq!(config.artifacts.url.as_deref(), Some("s3://tollgate/artifacts"));
     assert_eq!(config.artifacts.options.get("endpoint").map(String::as_str), Some("http://minio:9000"));
     assert!(env.iter().any(|(k, v)| k == "TOLLGATE_ARTIFACT_KEY" && v.len() == 64));
+    // Traces go to the stack's OTLP/HTTP collector.
+    let otlp = env.iter().find(|(k, _)| k == "OTEL_EXPORTER_OTLP_ENDPOINT").expect("the worker sends traces");
+    assert_eq!(otlp.1, "http://jaeger:4318");
+    assert!(services["jaeger"]["environment"]["COLLECTOR_OTLP_ENABLED"].as_str() == Some("true"));
     let payload_keys = env.iter().find(|(k, _)| k == "TOLLGATE_PAYLOAD_KEYS").expect("payloads are encrypted");
     assert!(tollgate_client::codec::PayloadCipher::parse(&payload_keys.1).unwrap().is_some());
     assert!(services["minio-setup"]["command"][0].as_str().unwrap().contains("store/tollgate"), "the bucket is made");

@@ -44,7 +44,9 @@ impl Runner {
         Err(classify::failure(&describe(args), &out.events, &out.stdout, &err))
     }
 
-    /// Runs a command to its end: whether it succeeded, its output and its error text.
+    /// Runs a command to its end: whether it succeeded, its output and its error text. A span
+    /// per command, so a trace shows each Terraform call inside its activity.
+    #[tracing::instrument(name = "terraform", skip_all, fields(command = %describe(args)))]
     pub async fn run_to_end(
         &self,
         dir: &Path,

@@ -385,7 +385,7 @@ impl TestEnv {
 }
 
 fn tracing_subscriber_init() {
-    tollgate_worker::init_logging("warn", Default::default());
+    tollgate_worker::init_logging("warn", Default::default(), None);
 }
 
 /// Path of a workspace binary, building the binaries first if they are missing.
