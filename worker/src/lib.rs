@@ -24,7 +24,9 @@ pub fn init_logging(level: &str, format: LogFormat, traces: Option<&tollgate_cli
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| {
-        format!("warn,tollgate={level},tollgate_worker={level},tollgate_activities={level},tollgate_starter={level}")
+        format!(
+            "warn,tollgate={level},tollgate_worker={level},tollgate_activities={level},tollgate_starter={level},tollgate_workflows={level}"
+        )
     });
     let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_default();
     let lines = match format {

@@ -27,6 +27,7 @@ pub(super) fn stage_changed(ctx: &WorkflowContext<ProvisionWorkflow>, from: Stag
     ctx.state(|s| {
         let p = &s.progress;
         let kind = kind(p);
+        tracing::info!(request_id = %p.request_id, kind = %kind, stage = to.label(), from = from.label(), "stage");
         if from == Stage::Requested {
             metrics::add(Metric::RequestsStarted, &[&kind], 1);
         }
