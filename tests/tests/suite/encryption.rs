@@ -248,23 +248,14 @@ async fn the_gateway_codec_endpoint_decodes_for_signed_in_people_only() {
     assert_eq!(garbage.status(), 400);
     // Encode, then decode again: the same payload back.
     let plain_payload = serde_json::json!({"payloads": [decoded["payloads"][0].clone()]}).to_string();
-    let encoded: Value = post("/codec/default/encode", plain_payload)
-        .bearer_auth("tg_carol")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let as_carol = |path: &str, body: String| {
+        let request = post(path, body).bearer_auth("tg_carol");
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let encoded = as_carol("/codec/default/encode", plain_payload).await;
     assert_eq!(text_of(&encoded["payloads"][0]["metadata"]["encoding"]), "binary/encrypted");
-    let again: Value = post("/codec/default/decode", serde_json::json!({"payloads": encoded["payloads"]}).to_string())
-        .bearer_auth("tg_carol")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let again =
+        as_carol("/codec/default/decode", serde_json::json!({"payloads": encoded["payloads"]}).to_string()).await;
     assert_eq!(again["payloads"][0], decoded["payloads"][0]);
     // A payload under a key the gateway lacks: 400 naming the key id.
     let foreign = PayloadCipher::parse(NEW).unwrap().unwrap().encrypt(&Default::default());
@@ -300,16 +291,8 @@ fn base64_of(bytes: &[u8]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_web_ui_shows_decoded_payloads_through_the_gateway_codec() {
     use crate::common::gateway::GatewayProcess;
-    use temporalio_sdk::testing::{EphemeralExe, LocalWorkflowEnvironmentOptions, WorkflowEnvironment};
     let (port, ui_port) = (crate::common::free_port(), crate::common::free_port());
-    let options = LocalWorkflowEnvironmentOptions::builder()
-        .server_executable(EphemeralExe::ExistingPath(crate::common::temporal_bin()))
-        .port(port)
-        .ui(true)
-        .ui_port(ui_port)
-        .extra_args(tollgate_workflows::search_attributes::dev_server_args())
-        .build();
-    let server = WorkflowEnvironment::start_local(options).await.expect("dev server with UI starts");
+    let server = crate::common::start_server_with_ui(port, ui_port).await;
     let env = TestEnv::with_server_without_worker(LONG, server, port).await;
     let mut worker = env.spawn_worker_process_with(&[("TOLLGATE_PAYLOAD_KEYS", OLD)]);
     let codec = format!("[codec]\ncors_origins = [\"http://127.0.0.1:{ui_port}\"]\n");
@@ -323,26 +306,10 @@ async fn the_web_ui_shows_decoded_payloads_through_the_gateway_codec() {
 
     let shots = env.dir.path().join("screenshots");
     std::fs::create_dir_all(&shots).unwrap();
-    let output = tokio::process::Command::new("node")
-        .arg(crate::common::workspace().join("tests/webui/codec_in_web_ui.mjs"))
-        .args([gateway.url.as_str(), "tg_carol", &format!("http://127.0.0.1:{ui_port}"), id.as_str()])
-        .arg(&shots)
-        .output()
-        .await
-        .expect("node runs (scripts/setup.sh installs playwright-core and chromium)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "the browser script failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let steps: Vec<Value> = stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
-    let step = |name: &str| {
-        steps.iter().find(|s| s["step"] == name).unwrap_or_else(|| panic!("no {name}: {stdout}"))["text"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    };
+    let ui = format!("http://127.0.0.1:{ui_port}");
+    let args = [gateway.url.as_str(), "tg_carol", ui.as_str(), id.as_str()].map(std::ffi::OsStr::new);
+    let run = crate::common::BrowserRun::of("codec_in_web_ui.mjs", &[&args[..], &[shots.as_os_str()]].concat()).await;
+    let step = |name: &str| run.text(name);
     assert_eq!(step("signed in"), "Signed in as carol");
     let before = step("before");
     assert!(before.contains("Input") && !before.contains("ledger-ui-42"), "ciphertext before the codec: {before}");

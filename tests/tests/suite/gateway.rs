@@ -402,24 +402,14 @@ async fn the_web_inbox_in_a_real_browser() {
 
     let shots = env.dir.path().join("screenshots");
     std::fs::create_dir_all(&shots).unwrap();
-    let output = tokio::process::Command::new("node")
-        .arg(crate::common::workspace().join("tests/webui/inbox.mjs"))
-        .args([gateway.url.as_str(), id.as_str(), "tg_mallory", "tg_carol"])
-        .arg(&shots)
-        .arg("deploy api v3")
-        .output()
-        .await
-        .expect("node runs (scripts/setup.sh installs playwright-core and chromium)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "the browser script failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let steps: Vec<Value> = stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
-    let found =
-        |name: &str| steps.iter().find(|s| s["step"] == name).cloned().unwrap_or_else(|| panic!("no {name}: {stdout}"));
-    let step = |name: &str| found(name)["text"].as_str().unwrap_or_default().to_string();
+    let args = [gateway.url.as_str(), id.as_str(), "tg_mallory", "tg_carol"].map(std::ffi::OsStr::new);
+    let run = crate::common::BrowserRun::of(
+        "inbox.mjs",
+        &[&args[..], &[shots.as_os_str(), std::ffi::OsStr::new("deploy api v3")]].concat(),
+    )
+    .await;
+    let found = |name: &str| run.step(name);
+    let step = |name: &str| run.text(name);
     let before = found("before login");
     assert!(before["text"].as_str().unwrap().contains("Enter your API token"), "{before}");
     assert_eq!((&before["agents"], &before["comment"], &before["who"]), (&json!(false), &json!(false), &json!(false)));

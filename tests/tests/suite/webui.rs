@@ -4,7 +4,6 @@
 //! from the UI's "Send a Signal" dialog moves a real request on.
 
 use crate::common::{BASE, TestEnv, free_port, workspace};
-use temporalio_sdk::testing::{EphemeralExe, LocalWorkflowEnvironmentOptions, WorkflowEnvironment};
 use tollgate_proto::{DecisionKind, Stage};
 
 const STANDBY_RULE: &str = r#"package tollgate.rules.db_standby
@@ -20,14 +19,7 @@ findings contains {"address": address, "message": "single-AZ: no standby to fail
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approve_through_the_web_ui_signal_dialog() {
     let (port, ui_port) = (free_port(), free_port());
-    let options = LocalWorkflowEnvironmentOptions::builder()
-        .server_executable(EphemeralExe::ExistingPath(crate::common::temporal_bin()))
-        .port(port)
-        .ui(true)
-        .ui_port(ui_port)
-        .extra_args(tollgate_workflows::search_attributes::dev_server_args())
-        .build();
-    let server = WorkflowEnvironment::start_local(options).await.expect("dev server with UI starts");
+    let server = crate::common::start_server_with_ui(port, ui_port).await;
     // A team rule that warns about the request, so its finding shows in the details.
     let rules = tempfile::tempdir().unwrap();
     std::fs::write(rules.path().join("standby.rego"), STANDBY_RULE).unwrap();

@@ -532,3 +532,52 @@ pub async fn http_ok(port: u16, method: &str, path: &str, body: &str) -> bool {
     let _ = stream.read_to_end(&mut answer).await;
     String::from_utf8_lossy(&answer).split(' ').nth(1).is_some_and(|code| code.starts_with('2'))
 }
+
+/// A dev server with the Web UI on `ui_port` and Tollgate's search attributes.
+pub async fn start_server_with_ui(port: u16, ui_port: u16) -> WorkflowEnvironment<LocalServer> {
+    use temporalio_sdk::testing::{EphemeralExe, LocalWorkflowEnvironmentOptions};
+    let options = LocalWorkflowEnvironmentOptions::builder()
+        .server_executable(EphemeralExe::ExistingPath(temporal_bin()))
+        .port(port)
+        .ui(true)
+        .ui_port(ui_port)
+        .extra_args(tollgate_workflows::search_attributes::dev_server_args())
+        .build();
+    WorkflowEnvironment::start_local(options).await.expect("dev server with UI starts")
+}
+
+/// What a browser script in `tests/webui/` printed: one JSON object per step.
+pub struct BrowserRun {
+    pub stdout: String,
+    pub steps: Vec<serde_json::Value>,
+}
+
+impl BrowserRun {
+    /// Runs `node tests/webui/<script> <args...>` and requires it to succeed.
+    pub async fn of(script: &str, args: &[&std::ffi::OsStr]) -> BrowserRun {
+        let output = tokio::process::Command::new("node")
+            .arg(workspace().join("tests/webui").join(script))
+            .args(args)
+            .output()
+            .await
+            .expect("node runs (scripts/setup.sh installs playwright-core and chromium)");
+        let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+        assert!(
+            output.status.success(),
+            "the browser script {script} failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let steps = stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        BrowserRun { stdout, steps }
+    }
+
+    /// The step named `name` (panics, showing everything printed, when there is none).
+    pub fn step(&self, name: &str) -> serde_json::Value {
+        self.steps.iter().find(|s| s["step"] == name).cloned().unwrap_or_else(|| panic!("no {name}: {}", self.stdout))
+    }
+
+    /// The `text` of the step named `name`.
+    pub fn text(&self, name: &str) -> String {
+        self.step(name)["text"].as_str().unwrap_or_default().to_string()
+    }
+}
