@@ -6,9 +6,18 @@ use crate::keys::{self, KeyKind};
 
 /// `TOLLGATE_*` variables that are not settings (everything else under the prefix must be).
 /// `LINK_SECRET` is the link key the gateway and the worker share by default.
-/// `PAYLOAD_KEYS` are the payload codec's keys, read by every process that talks to Temporal.
-pub const NOT_SETTINGS: &[&str] =
-    &["CONFIG", "TEMPORAL_BIN", "RECORD_HISTORIES", "ARTIFACT_KEY", "LINK_SECRET", "PAYLOAD_KEYS"];
+/// `PAYLOAD_KEYS` are the payload codec's keys, read by every process that talks to Temporal;
+/// `GATEWAY_URL` and `GATEWAY_TOKEN` are where `tollgate approval ask` asks, and as whom.
+pub const NOT_SETTINGS: &[&str] = &[
+    "CONFIG",
+    "TEMPORAL_BIN",
+    "RECORD_HISTORIES",
+    "ARTIFACT_KEY",
+    "LINK_SECRET",
+    "PAYLOAD_KEYS",
+    "GATEWAY_URL",
+    "GATEWAY_TOKEN",
+];
 
 /// Whether any variable in `env` overrides a setting.
 pub fn overrides_any(env: &[(String, String)]) -> bool {

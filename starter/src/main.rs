@@ -10,6 +10,7 @@ use tollgate_config::Config;
 use tollgate_proto::{DecisionKind, ProvisionRequest, Stage};
 use tollgate_starter::{dev, render};
 
+mod approval_ask;
 mod offline;
 mod show;
 mod watch;
@@ -160,6 +161,11 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Ask a person "may I?" through the approval gateway (for pipelines), and wait.
+    Approval {
+        #[command(subcommand)]
+        action: ApprovalCommand,
+    },
     /// Run the policy pack on a Terraform plan JSON, as the worker does (for your own CI).
     Policy {
         #[command(subcommand)]
@@ -205,6 +211,34 @@ struct PolicyFlags {
     /// Override a rule's level: RULE=deny|approval|warn|off (repeatable).
     #[arg(long = "level", value_name = "RULE=LEVEL")]
     levels: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum ApprovalCommand {
+    /// Create a generic approval at the gateway; with --wait, block until it is decided and
+    /// print the record as JSON. Exits 0 approved, 1 rejected, 3 timed out, 2 refused by the
+    /// gateway (token, context), 5 gateway unreachable.
+    Ask {
+        /// What the pipeline wants to do, as the approvers will read it.
+        #[arg(long)]
+        action: String,
+        /// A JSON object with what the approvers (and reviewers) should see: repository,
+        /// commit, image tags, changed files...
+        #[arg(long)]
+        context_file: Option<PathBuf>,
+        /// How long a decision may take before the approval times out (e.g. 30m, 2h).
+        #[arg(long, default_value = "30m", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+        /// Wait for the decision (long-polling the gateway) and exit with its code.
+        #[arg(long)]
+        wait: bool,
+        /// The gateway's address.
+        #[arg(long, env = "TOLLGATE_GATEWAY_URL")]
+        gateway: String,
+        /// The pipeline's API token (keep it in the CI's secrets).
+        #[arg(long, env = "TOLLGATE_GATEWAY_TOKEN", hide_env_values = true)]
+        token: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -414,6 +448,24 @@ async fn run(cli: Cli, traces: &tollgate_client::otel::Tracing) -> Result<(), Cl
                 println!("{}", render::reconcile_json(&report));
             } else {
                 println!("{}", render::reconcile_text(&report));
+            }
+        }
+        Command::Approval { action: ApprovalCommand::Ask { action, context_file, timeout, wait, gateway, token } } => {
+            let ask = approval_ask::Ask { gateway, token, action, context_file, timeout, wait };
+            match approval_ask::run(&ask, |line| eprintln!("tollgate: {line}")).await {
+                Ok(record) => {
+                    println!("{record}");
+                    if wait {
+                        std::process::exit(approval_ask::exit_for(record["status"].as_str().unwrap_or_default()));
+                    }
+                }
+                Err(e) => {
+                    if json_out {
+                        println!("{}", json!({ "error": e.to_string(), "exit_code": e.exit_code() }));
+                    }
+                    eprintln!("tollgate: {e}");
+                    std::process::exit(e.exit_code());
+                }
             }
         }
         Command::Policy { action: PolicyCommand::Check { plan, flags, fail_on } } => {

@@ -19,6 +19,7 @@ mod messages;
 mod metrics;
 mod namespace;
 mod notifications;
+mod pipelines;
 mod policy;
 mod reconcile;
 mod replay;
