@@ -22,8 +22,8 @@ pub use temporalio_client::Client;
 
 use temporalio_client::{ClientOptions, Connection, envconfig::LoadClientConfigProfileOptions};
 
-/// Connects with the SDK's envconfig (`TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE`, profiles) and
-/// the payload codec (`TOLLGATE_PAYLOAD_KEYS`: encrypted payloads; see [`codec`]).
+/// Connects with the SDK's envconfig (`TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE`, profiles), the
+/// payload codec (`TOLLGATE_PAYLOAD_KEYS`; see [`codec`]) and tracing when it is on ([`otel`]).
 pub async fn connect() -> Result<Client, ClientError> {
     let (conn_opts, client_opts) =
         ClientOptions::load_from_config(LoadClientConfigProfileOptions::default()).map_err(|e| {
