@@ -95,15 +95,28 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> ActivityError {
 
 /// Runs an engine operation while heartbeating every two seconds with its latest progress,
 /// so a dead worker is noticed within the activity's heartbeat timeout (and the retry runs
-/// elsewhere), and passes the activity's cancellation on to the engine.
+/// elsewhere), and passes the activity's cancellation on to the engine. An attempt past its
+/// start-to-close deadline is stopped too: Temporal has timed it out and will retry, and a
+/// late attempt must not go on creating what the retry creates.
 async fn with_heartbeats<T>(ctx: &ActivityContext, progress: &Progress, work: impl Future<Output = T>) -> T {
     let mut work = std::pin::pin!(work);
     let mut tick = tokio::time::interval(Duration::from_secs(2));
     let mut cancelled = std::pin::pin!(ctx.cancelled());
+    let deadline = ctx.info().deadline;
+    let mut past_deadline = std::pin::pin!(async move {
+        match deadline {
+            Some(at) => tokio::time::sleep(at.duration_since(std::time::SystemTime::now()).unwrap_or_default()).await,
+            None => std::future::pending().await,
+        }
+    });
     loop {
         tokio::select! {
             out = &mut work => return out,
             _ = &mut cancelled, if !progress.cancel.is_cancelled() => progress.cancel.cancel(),
+            _ = &mut past_deadline, if !progress.cancel.is_cancelled() => {
+                tracing::warn!("the attempt passed its start-to-close deadline: stopping the engine");
+                progress.cancel.cancel();
+            }
             _ = tick.tick() => {
                 let latest = progress.latest();
                 let message = if latest.is_empty() { "working".to_string() } else { latest };
