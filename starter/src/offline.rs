@@ -132,7 +132,6 @@ pub(crate) fn check_policy(
 
 /// `tollgate policy rules`: the pack's rules with their levels.
 pub(crate) fn print_rules(config: &Config, flags: PolicyFlags, json_out: bool) -> Result<(), ClientError> {
-    let config = config;
     let set = load_policies(config, flags)?;
     let level =
         |r: &tollgate_activities::policy::Rule| r.level.map(tollgate_workflows::policy::level_name).unwrap_or("off");

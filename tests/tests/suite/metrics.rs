@@ -62,7 +62,7 @@ fn dashboard_metrics() -> std::collections::BTreeSet<String> {
     for panel in dashboard["panels"].as_array().unwrap() {
         for target in panel["targets"].as_array().unwrap() {
             let expr = target["expr"].as_str().unwrap();
-            for (at, _) in expr.match_indices(|c: char| c == 't') {
+            for (at, _) in expr.match_indices('t') {
                 let rest = &expr[at..];
                 if !(rest.starts_with("tollgate_") || rest.starts_with("temporal_"))
                     || expr[..at].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_')

@@ -148,8 +148,7 @@ pub fn observe(metric: Metric, values: &[&str], value: f64) {
 /// A request's kind as a label: kinds the worker offers (the catalog and its module sources)
 /// as they are, anything else (a misspelt kind that validation will refuse) as `other`.
 pub fn kind_label(kind: &str, source_kinds: &[tollgate_proto::SourceKind]) -> String {
-    let offered =
-        crate::catalog::kind_names().iter().any(|k| *k == kind) || source_kinds.iter().any(|s| s.kind == kind);
+    let offered = crate::catalog::kind_names().contains(&kind) || source_kinds.iter().any(|s| s.kind == kind);
     if offered { kind.to_string() } else { "other".to_string() }
 }
 

@@ -10,7 +10,7 @@ use crate::kit::metrics::{self, Metric};
 
 fn kind(p: &Progress) -> String {
     let source_kinds = p.settings.as_ref().map(|s| s.source_kinds.as_slice()).unwrap_or_default();
-    metrics::kind_label(&p.request.as_ref().map(|r| r.kind.as_str()).unwrap_or_default(), source_kinds)
+    metrics::kind_label(p.request.as_ref().map(|r| r.kind.as_str()).unwrap_or_default(), source_kinds)
 }
 
 fn monthly_cost(p: &Progress) -> f64 {
