@@ -14,6 +14,7 @@ pub mod otel;
 pub mod render;
 pub mod requests;
 pub mod slack;
+pub mod tokens;
 pub mod updates;
 pub mod webui;
 

@@ -3,20 +3,11 @@
 //! that names someone else is refused rather than trusted.
 
 use axum::http::HeaderMap;
-use sha2::{Digest, Sha256};
 
 use crate::config::GatewayConfig;
 use crate::error::ApiError;
 
-/// The SHA-256 digest a token is stored as.
-pub fn hash_token(token: &str) -> [u8; 32] {
-    Sha256::digest(token.trim().as_bytes()).into()
-}
-
-/// A new random API token (`tg_` and 32 hex digits).
-pub fn new_token() -> String {
-    format!("tg_{}", uuid::Uuid::new_v4().simple())
-}
+pub use tollgate_client::tokens::{hash_token, new_token};
 
 /// Compares without stopping at the first difference.
 pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
@@ -36,6 +27,15 @@ pub fn user_for_token<'a>(config: &'a GatewayConfig, token: &str) -> Option<&'a 
     found
 }
 
+/// The token of `Authorization: Bearer <token>`, if any.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+}
+
 /// Who acts. `claimed` is the name the body gives (`reviewed_by`, `requested_by`, `user`):
 /// with a token it must match the token's user (or be absent); without one it is accepted
 /// only when the gateway runs `anonymous = true`.
@@ -45,12 +45,7 @@ pub fn identify(
     claimed: Option<&str>,
     field: &str,
 ) -> Result<String, ApiError> {
-    let bearer = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim);
-    match bearer {
+    match bearer(headers) {
         Some(token) => {
             let user = user_for_token(config, token).ok_or_else(|| {
                 ApiError::Unauthorized("the API token matches no user; check the token or ask for a new one".into())

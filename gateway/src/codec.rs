@@ -172,13 +172,7 @@ fn to_json(p: &Payload) -> Value {
 /// `POST /session`: the inbox's sign-in also sets the cookie the Web UI's codec calls carry.
 pub async fn open_session(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Result<Response, ApiError> {
     let user = crate::auth::identify(&gw.config, &headers, None, "user")?;
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default()
-        .trim()
-        .to_string();
+    let token = crate::auth::bearer(&headers).unwrap_or_default().to_string();
     let secure = if gw.config.public_url.starts_with("https://") { "; Secure" } else { "" };
     let cookie = format!("{SESSION_COOKIE}={token}; Path=/codec; HttpOnly; SameSite=Strict{secure}");
     let mut response = axum::Json(json!({ "user": user })).into_response();

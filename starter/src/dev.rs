@@ -7,7 +7,6 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use sha2::{Digest, Sha256};
 use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions};
 use tollgate_client::webui::{self, WebUi};
 use tollgate_config::Config;
@@ -178,7 +177,7 @@ async fn start_gateway(
         config.task_queue
     );
     for (name, token) in &tokens {
-        let digest = hex::encode(Sha256::digest(token.as_bytes()));
+        let digest = hex::encode(tollgate_client::tokens::hash_token(token));
         text.push_str(&format!("\n[[users]]\nname = {name:?}\ntoken_sha256 = \"{digest}\"\n"));
     }
     let gateway_config = config.data_dir.join("dev-gateway.toml");
@@ -233,7 +232,7 @@ fn dev_tokens(data_dir: &Path, approvers: &[String]) -> anyhow::Result<Vec<(Stri
     let tokens: Vec<(String, String)> = approvers
         .iter()
         .map(|name| {
-            let token = known.get(name).cloned().unwrap_or_else(|| format!("tg_{}", uuid::Uuid::new_v4().simple()));
+            let token = known.get(name).cloned().unwrap_or_else(tollgate_client::tokens::new_token);
             (name.clone(), token)
         })
         .collect();
