@@ -11,6 +11,8 @@ use tollgate_proto::{Ack, Progress, Stage};
 
 /// How long a settled request's running steps are waited for before the watch ends anyway.
 const SETTLE_WAIT: Duration = Duration::from_secs(5);
+/// How long a watch waits for a worker that stopped answering before it gives up.
+const WORKER_WAIT: Duration = Duration::from_secs(120);
 
 pub(crate) fn print_ack(id: &str, ack: &Ack, json_out: bool) {
     if json_out {
@@ -55,8 +57,25 @@ pub(crate) async fn watch_progress(
     let mut printed: Option<usize> = None;
     let mut last_stage = Stage::Unspecified;
     let mut settled_since: Option<tokio::time::Instant> = None;
+    let mut unanswered_since: Option<tokio::time::Instant> = None;
     loop {
-        let p = requests::progress(client, id).await?;
+        // A worker that is restarting does not answer for a while: a watch waits for it (a
+        // one-shot `status` says so at once).
+        let p = match requests::progress(client, id).await {
+            Ok(p) => {
+                unanswered_since = None;
+                p
+            }
+            Err(ClientError::Failed(why)) if unanswered_since.is_none_or(|t| t.elapsed() < WORKER_WAIT) => {
+                if unanswered_since.is_none() && !quiet {
+                    eprintln!("tollgate: {why} (still watching)");
+                }
+                unanswered_since.get_or_insert_with(tokio::time::Instant::now);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         // Plain output shows only what happens while watching (the status follows anyway).
         let printed = printed
             .get_or_insert_with(|| p.timeline.iter().take_while(|t| tollgate_proto::ms(&t.ended_at) > 0).count());

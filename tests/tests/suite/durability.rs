@@ -50,3 +50,28 @@ async fn killed_worker_mid_apply_creates_each_resource_exactly_once() {
     worker.kill();
     env.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_waits_for_a_restarted_worker_instead_of_giving_up() {
+    let text = "approving_users = [\"carol\"]\n[sandbox]\nlatency = \"1500ms\"";
+    let env = TestEnv::start_without_worker(text).await;
+    let mut worker = spawn_worker(&env);
+    let id = env.request("ec2", "alice", &[]).await;
+    env.wait_for(&id, Stage::Applying, 60).await;
+    // `tollgate status --watch` as a person runs it, while the worker dies and comes back.
+    let watch = {
+        let env = &env;
+        let id = id.clone();
+        async move { env.cli(&["status", &id, "--watch", "--brief"]).await }
+    };
+    let restart = async {
+        worker.kill();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        spawn_worker(&env)
+    };
+    let ((code, out, err), mut second) = tokio::join!(watch, restart);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.trim_end().ends_with(&format!("{id}: ACTIVE")), "{out}");
+    second.kill();
+    env.shutdown().await;
+}
