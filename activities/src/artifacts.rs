@@ -70,6 +70,8 @@ pub enum ArtifactKind {
     Plan,
     State,
     Transcript,
+    /// The AI approver's review record (inputs, prompt, tool calls, answers).
+    Review,
 }
 
 impl ArtifactKind {

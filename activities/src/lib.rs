@@ -17,6 +17,7 @@ pub mod llm;
 pub mod notify;
 pub mod policy;
 pub mod prices_import;
+pub mod review;
 pub mod slack;
 pub mod sources;
 mod work;
@@ -29,9 +30,9 @@ use temporalio_common::error::ApplicationFailure;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tollgate_proto::{
-    ApplyInput, ApplyResult, CostContext, CostContextInput, DestroyInput, DestroyResult, EstimateInput, EstimateResult,
+    AiReview, ApplyInput, ApplyResult, CostContext, CostContextInput, DestroyInput, DestroyResult, EstimateInput, EstimateResult,
     GenerateModuleInput, GeneratedModule, HoldingsResult, NotifyInput, PlanInput, PlanResult, PlanSummary, PolicyInput,
-    PolicyResult, RequestStatesInput, RequestStatesResult, ResourceChange, Settings,
+    PolicyResult, RequestStatesInput, RequestStatesResult, ResourceChange, ReviewInput, Settings,
 };
 use tollgate_workflows::activities::{ActivityName, defs};
 use tollgate_workflows::failure::FailureType;
@@ -71,6 +72,8 @@ pub struct TollgateActivities {
     pub cost_policy: budget::CostPolicy,
     /// The Cost Explorer client, for `baseline_source = "aws-cost-explorer"`.
     pub cost_explorer: Option<cost_explorer::CostExplorer>,
+    /// The AI approver's reviewer (None: `[ai_approver] mode = "off"`).
+    pub ai: Option<review::AiReviewer>,
 }
 
 /// An error the workflow sees as an ApplicationFailure with a type name.
@@ -231,6 +234,12 @@ impl TollgateActivities {
         input: RequestStatesInput,
     ) -> Result<RequestStatesResult, ActivityError> {
         attempt::run(&self.faults, ActivityName::RequestStates, ctx.info(), self.request_states_work(input)).await
+    }
+
+    #[activity(definition = defs::Review)]
+    pub async fn review(self: Arc<Self>, ctx: ActivityContext, input: ReviewInput) -> Result<AiReview, ActivityError> {
+        let attempt = ctx.info().attempt;
+        attempt::run(&self.faults, ActivityName::Review, ctx.info(), self.review_work(input, attempt)).await
     }
 
     #[activity(definition = defs::Notify)]

@@ -11,6 +11,7 @@
 //! (log format, metrics endpoint). Every key, its
 //! default and its meaning are in `keys`, which the README's table is checked against.
 
+pub mod ai;
 mod check;
 pub mod cost;
 pub mod engine;
@@ -29,6 +30,7 @@ use serde::Deserialize;
 use tollgate_proto::Settings;
 use tollgate_workflows::defaults;
 
+pub use ai::{AiApproverConfig, PromptConfig, Reviewer};
 pub use cost::{BaselineSource, BudgetConfig, CostExplorerConfig, CostPolicy, InfracostSettings};
 pub use engine::{ArtifactsConfig, EngineChoice, SandboxConfig, TerraformConfig};
 pub use lifecycle::{ReconcileAction, ReconcileConfig};
@@ -77,6 +79,8 @@ struct RawConfig {
     checks: policy::RawChecks,
     #[serde(flatten)]
     telemetry: telemetry::RawTelemetry,
+    #[serde(flatten)]
+    ai: ai::RawAiSection,
 }
 
 /// The validated configuration.
@@ -114,6 +118,8 @@ pub struct Config {
     pub register_search_attributes: bool,
     /// The log format and the metrics endpoint.
     pub telemetry: TelemetryConfig,
+    /// The AI approver (`[ai_approver]`); its mode and limits are in `settings` too.
+    pub ai_approver: AiApproverConfig,
 }
 
 impl Config {
@@ -170,6 +176,13 @@ impl Config {
         let cost = raw.cost.validate(c)?;
         let modules = raw.modules.validate(c)?;
         let telemetry = raw.telemetry.validate(c)?;
+        let ai_approver = raw.ai.validate(c, &r.approving_users)?;
+        if ai_approver.reviewer == Reviewer::Llm && modules.llm.is_none() {
+            return Err(c.err(
+                "ai_approver.reviewer",
+                "\"llm\" needs the [llm] section (llm.base_url and llm.model, an OpenAI-compatible endpoint)",
+            ));
+        }
         let task_queue = raw.task_queue.unwrap_or_else(|| defaults::TASK_QUEUE.into());
         if task_queue.trim().is_empty() {
             return Err(c.err("task_queue", "is empty"));
@@ -208,6 +221,8 @@ impl Config {
             destroy_timeout: span(life.destroy_timeout_ms),
             drift_interval: span(life.drift_interval_ms),
             drift_action: life.drift_action,
+            ai_approver: (ai_approver.mode() != tollgate_workflows::ai::Mode::Off)
+                .then(|| ai_approver.settings.clone()),
         };
         Ok(Config {
             source: c.origin.to_string(),
@@ -231,6 +246,7 @@ impl Config {
             reconcile: life.reconcile,
             register_search_attributes: raw.register_search_attributes.unwrap_or(true),
             telemetry,
+            ai_approver,
         })
     }
 }

@@ -128,7 +128,20 @@ pub fn build_activities(config: &Config, client: Option<Client>) -> anyhow::Resu
         infracost: build_infracost(config)?,
         cost_policy: config.cost_policy.clone(),
         cost_explorer: build_cost_explorer(config)?,
+        ai: build_ai_reviewer(config)?,
     })
+}
+
+/// The AI approver's reviewer, with its prompt file read and its rules checked (a bad rule
+/// stops the worker naming the file, the rule and the reason). None when the AI is off.
+fn build_ai_reviewer(config: &Config) -> anyhow::Result<Option<tollgate_activities::review::AiReviewer>> {
+    let ai = &config.ai_approver;
+    if ai.mode() == tollgate_workflows::ai::Mode::Off {
+        return Ok(None);
+    }
+    let prompt = tollgate_config::ai::load_prompt(ai.prompt_file.as_deref())?;
+    tracing::info!(mode = ai.mode().as_str(), rules = prompt.rules.len(), "AI approver on");
+    Ok(Some(tollgate_activities::review::AiReviewer::new(ai.clone(), prompt)))
 }
 
 /// A secret from the variable a key names; a worker without it refuses to start.

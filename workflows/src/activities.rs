@@ -7,9 +7,9 @@
 use temporalio_macros::activity_definitions;
 use temporalio_sdk::activities::ActivityError;
 use tollgate_proto::{
-    ApplyInput, ApplyResult, CostContext, CostContextInput, DestroyInput, DestroyResult, EstimateInput, EstimateResult,
+    AiReview, ApplyInput, ApplyResult, CostContext, CostContextInput, DestroyInput, DestroyResult, EstimateInput, EstimateResult,
     GenerateModuleInput, GeneratedModule, HoldingsResult, NotifyInput, PlanInput, PlanResult, PolicyInput,
-    PolicyResult, RequestStatesInput, RequestStatesResult, Settings,
+    PolicyResult, RequestStatesInput, RequestStatesResult, ReviewInput, Settings,
 };
 
 pub struct ProvisionActivities;
@@ -83,6 +83,13 @@ impl ProvisionActivities {
     pub fn request_states(input: RequestStatesInput) -> Result<RequestStatesResult, ActivityError> {
         unimplemented!()
     }
+
+    /// The AI approver's review of a request at its gate, or of a generic approval: its rules,
+    /// and the LLM when configured. Answers `mode = "off"` settings when the AI is off.
+    #[activity(name = "review")]
+    pub fn review(input: ReviewInput) -> Result<AiReview, ActivityError> {
+        unimplemented!()
+    }
 }
 
 /// The activity marker types, public so the implementing crate can name them in
@@ -107,10 +114,11 @@ pub enum ActivityName {
     Notify,
     ListHoldings,
     RequestStates,
+    Review,
 }
 
 impl ActivityName {
-    pub const ALL: [ActivityName; 11] = [
+    pub const ALL: [ActivityName; 12] = [
         ActivityName::LoadSettings,
         ActivityName::GenerateModule,
         ActivityName::Plan,
@@ -122,6 +130,7 @@ impl ActivityName {
         ActivityName::Notify,
         ActivityName::ListHoldings,
         ActivityName::RequestStates,
+        ActivityName::Review,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -137,6 +146,7 @@ impl ActivityName {
             ActivityName::Notify => "notify",
             ActivityName::ListHoldings => "list_holdings",
             ActivityName::RequestStates => "request_states",
+            ActivityName::Review => "review",
         }
     }
 
@@ -159,7 +169,7 @@ mod tests {
     /// The macro takes a literal; this holds every literal equal to the enum's name.
     #[test]
     fn declared_names_are_the_enum_names() {
-        let declared: [(&str, ActivityName); 11] = [
+        let declared: [(&str, ActivityName); 12] = [
             (defs::LoadSettings.name(), ActivityName::LoadSettings),
             (defs::GenerateModule.name(), ActivityName::GenerateModule),
             (defs::Plan.name(), ActivityName::Plan),
@@ -171,6 +181,7 @@ mod tests {
             (defs::Notify.name(), ActivityName::Notify),
             (defs::ListHoldings.name(), ActivityName::ListHoldings),
             (defs::RequestStates.name(), ActivityName::RequestStates),
+            (defs::Review.name(), ActivityName::Review),
         ];
         for (name, activity) in declared {
             assert_eq!(name, activity.as_str());

@@ -45,6 +45,9 @@ pub const TERRAFORM_BINARY: &str = "terraform";
 pub const TERRAFORM_STOP_TIMEOUT_MS: u64 = 2 * MINUTE;
 pub const TERRAFORM_LOCK_TIMEOUT_MS: u64 = MINUTE;
 
+/// One AI review's start-to-close timeout when the settings name none.
+pub const AI_REVIEW_TIMEOUT_MS: u64 = 60_000;
+
 /// The settings a worker with no configuration uses.
 pub fn settings() -> Settings {
     Settings {
@@ -72,6 +75,7 @@ pub fn settings() -> Settings {
         destroy_timeout: tollgate_proto::span(DESTROY_TIMEOUT_MS),
         drift_interval: tollgate_proto::span(DRIFT_INTERVAL_MS),
         drift_action: DRIFT_ACTION.to_string(),
+        ai_approver: None,
     }
 }
 

@@ -4,6 +4,7 @@
 //! SDK's workflow context, so every function can be replayed and unit-tested without a server.
 
 pub mod activities;
+pub mod ai;
 pub mod approval;
 pub mod catalog;
 pub mod decision;

@@ -40,3 +40,14 @@ pub const NOTIFY_APPROVERS: &str = "notify-approvers";
 /// (REJECTED, naming `approving_users`) instead of waiting out `approval_timeout` for a
 /// decision nobody may give. `no_approvers_waited.json` (recorded before it) keeps waiting.
 pub const REFUSE_UNAPPROVABLE: &str = "refuse-unapprovable";
+
+/// 2026-12-03: with `[ai_approver]` on, the approval wait starts with the AI approver's
+/// `review` activity, and its outcome may count, decide alone or start an overturn window.
+/// Runs whose settings have no AI approver never call this (every history recorded before it);
+/// `ai_co_approved.json`, `ai_approved_alone.json` and `ai_rejected_overturned.json` are recorded with it.
+pub const AI_REVIEW: &str = "ai-review";
+
+/// 2026-12-03: a generic approval loads the worker's settings and, with the AI approver on,
+/// has it review the approval first. `generic_notified.json` (recorded before it) takes the
+/// old path; `generic_ai_approved.json` is recorded with it.
+pub const AI_REVIEW_APPROVALS: &str = "ai-review-approvals";

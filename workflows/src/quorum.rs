@@ -73,21 +73,38 @@ pub fn for_plan(decisions: &[Decision], plan_digest: &str) -> Vec<Decision> {
     decisions.iter().filter(|d| d.plan_digest.is_empty() || d.plan_digest == plan_digest).cloned().collect()
 }
 
-/// One rejection ends the request; `required` distinct approvals approve it.
+/// One human rejection ends the request; `required` distinct approvals approve it. The AI
+/// approver's decisions (`ai`) are recorded only when they count: its approval counts once at
+/// most and never alone (at least one human approves), and its rejection is never here.
 pub fn verdict(decisions: &[Decision], required: u32) -> Verdict {
-    if decisions.iter().any(|d| d.kind == DecisionKind::Reject as i32) {
+    let humans = || decisions.iter().filter(|d| !d.ai);
+    if humans().any(|d| d.kind == DecisionKind::Reject as i32) {
         return Verdict::Rejected;
     }
     let mut approvers: Vec<&str> =
-        decisions.iter().filter(|d| d.kind == DecisionKind::Approve as i32).map(|d| d.user.as_str()).collect();
+        humans().filter(|d| d.kind == DecisionKind::Approve as i32).map(|d| d.user.as_str()).collect();
     approvers.sort_unstable();
     approvers.dedup();
-    let approvals = approvers.len() as u32;
-    if approvals >= required.max(1) {
+    let human = approvers.len() as u32;
+    let ai = u32::from(decisions.iter().any(|d| d.ai && d.kind == DecisionKind::Approve as i32));
+    let approvals = human + ai;
+    if human >= 1 && approvals >= required.max(1) {
         Verdict::Approved
     } else {
         Verdict::Pending { approvals, required: required.max(1) }
     }
+}
+
+/// Human approvals among `decisions`.
+pub fn human_approvals(decisions: &[Decision]) -> u32 {
+    let mut users: Vec<&str> = decisions
+        .iter()
+        .filter(|d| !d.ai && d.kind == DecisionKind::Approve as i32)
+        .map(|d| d.user.as_str())
+        .collect();
+    users.sort_unstable();
+    users.dedup();
+    users.len() as u32
 }
 
 fn short(digest: &str) -> &str {
@@ -183,5 +200,19 @@ mod tests {
         let mut new = approve("b");
         new.plan_digest = "sha256:new".into();
         assert_eq!(for_plan(&[old, new.clone()], "sha256:new"), vec![new]);
+    }
+
+    #[test]
+    fn the_ai_counts_once_and_never_alone() {
+        let mut ai = approve("tollgate-ai");
+        ai.ai = true;
+        assert_eq!(verdict(&[ai.clone()], 1), Verdict::Pending { approvals: 1, required: 1 });
+        assert_eq!(verdict(&[ai.clone()], 2), Verdict::Pending { approvals: 1, required: 2 });
+        assert_eq!(verdict(&[ai.clone(), approve("carol")], 2), Verdict::Approved);
+        assert_eq!(verdict(&[ai.clone(), approve("carol")], 3), Verdict::Pending { approvals: 2, required: 3 });
+        let mut ai_reject = ai.clone();
+        ai_reject.kind = DecisionKind::Reject as i32;
+        assert_eq!(verdict(&[ai_reject, approve("carol")], 1), Verdict::Approved);
+        assert_eq!(human_approvals(&[ai, approve("carol"), approve("carol")]), 1);
     }
 }

@@ -9,13 +9,16 @@ use std::time::Duration;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{SyncWorkflowContext, TimerOptions, WorkflowContext, WorkflowContextView, WorkflowResult};
 use tollgate_proto::{
-    ApprovalDecision, ApprovalInput, ApprovalRecord, ApprovalStatus, Notification, NotificationKind, TimelineEntry,
+    AiOutcome, AiReview, ApprovalDecision, ApprovalInput, ApprovalRecord, ApprovalStatus, Notification,
+    NotificationKind, ReviewInput, TimelineEntry,
 };
 
+use crate::activities::defs as act;
+use crate::ai::{self, Mode};
 use crate::incoming::Incoming;
 use crate::kit::clock::epoch_ms;
 use crate::kit::notify::{self, ALL_CHANNELS};
-use crate::kit::{Tracked, options};
+use crate::kit::{StepError, Tracked, options, step};
 use crate::patches;
 use crate::refusal::Refusal;
 
@@ -61,20 +64,39 @@ impl ApprovalWorkflow {
         });
         ctx.set_current_details(format!("**Waiting for a decision** on: {action} (requested by {by})"));
         let notify = ctx.patched(patches::NOTIFY_APPROVERS);
-        if notify {
+        if ctx.patched(patches::AI_REVIEW_APPROVALS) {
+            Self::review(ctx).await;
+        }
+        let pending = ctx.state(|s| s.record.status() == ApprovalStatus::Pending);
+        if notify && pending {
             let n = ctx.state(|s| asking(&s.record));
             Self::tell(ctx, 1, n).await;
         }
-        let remaining = expires - epoch_ms(ctx.workflow_time());
+        // Until the timeout, or sooner when the AI rejected alone and nobody overturns it.
+        let overturn = ctx.state(|s| s.rejected_alone_until());
+        let until = overturn.map_or(expires, |o| o.min(expires));
+        let remaining = until - epoch_ms(ctx.workflow_time());
         if remaining > 0 {
             let timer = TimerOptions::builder(Duration::from_millis(remaining as u64))
-                .summary("approval timeout".to_string())
+                .summary(if overturn.is_some() { "overturn window" } else { "approval timeout" }.to_string())
                 .build();
             temporalio_sdk::workflows::select! {
                 _ = ctx.timer(timer) => {}
                 _ = ctx.wait_condition(|s: &ApprovalWorkflow| s.record.status() != ApprovalStatus::Pending) => {}
             }
         }
+        let cancelled = ctx.cancellation_token().is_cancelled();
+        ctx.state_mut(|s| {
+            if s.record.status() == ApprovalStatus::Pending
+                && !cancelled
+                && let Some(review) = s.record.ai_review.clone().filter(|r| r.outcome() == AiOutcome::RejectedAlone)
+            {
+                s.record.status = ApprovalStatus::Rejected as i32;
+                s.record.resolved_at = tollgate_proto::at(until);
+                s.record.resolved_by = review.settings.unwrap_or_default().name;
+                s.record.comment = format!("{}; no approver overturned it", review.reasons.join("; "));
+            }
+        });
         let now = epoch_ms(ctx.workflow_time());
         // A Temporal cancellation wakes the wait too: it is a "no", never a timeout.
         let cancelled = ctx.cancellation_token().is_cancelled();
@@ -140,6 +162,77 @@ impl Tracked for ApprovalWorkflow {
 }
 
 impl ApprovalWorkflow {
+    /// When the AI's rejection stands unless a human approves first.
+    fn rejected_alone_until(&self) -> Option<i64> {
+        let review = self.record.ai_review.as_ref().filter(|r| r.outcome() == AiOutcome::RejectedAlone)?;
+        Some(tollgate_proto::ms(&review.overturn_deadline))
+    }
+
+    /// The AI approver's review, when the worker's settings turn it on: recorded, and in `full`
+    /// mode within its limits it decides alone. A failed step leaves the approval to the humans.
+    async fn review(ctx: &mut WorkflowContext<Self>) {
+        let id = ctx.state(|s| s.record.workflow_id.clone());
+        let Ok(settings) = step(ctx, "load settings", act::LoadSettings, id, options::load_settings(), |_| 1).await
+        else {
+            return;
+        };
+        let Some(ai) = settings.ai_approver.clone().filter(|a| Mode::of(Some(a)) != Mode::Off) else { return };
+        let input = ctx.state(|s| ReviewInput {
+            workflow_id: s.record.workflow_id.clone(),
+            action: s.record.action.clone(),
+            context_json: s.record.context_json.clone(),
+            requested_by: s.record.requested_by.clone(),
+            ..Default::default()
+        });
+        let result = step(ctx, "ai review", act::Review, input, options::review(&settings, &ai), |r| r.attempt).await;
+        let now = epoch_ms(ctx.workflow_time());
+        let mut review = match result {
+            Ok(review) => review,
+            Err(e) => AiReview {
+                outcome: AiOutcome::Failed as i32,
+                outcome_reason: match e {
+                    StepError::Failed(f) => format!("the review failed ({}): the humans decide", f.message),
+                    StepError::Cancelled => "cancelled".into(),
+                },
+                ..Default::default()
+            },
+        };
+        review.at = tollgate_proto::at(now);
+        if review.outcome() != AiOutcome::Failed {
+            let pending = ctx.state(|s| s.record.status() == ApprovalStatus::Pending);
+            let (outcome, why) = if !pending {
+                (AiOutcome::TooLate, "a human decided before the review was done".to_string())
+            } else if Mode::of(review.settings.as_ref()) == Mode::Off {
+                (AiOutcome::Escalated, "the AI approver is off on the worker that reviewed it".to_string())
+            } else {
+                let action = ctx.state(|s| s.record.action.clone());
+                ai::outcome(&ai, &ai::Subject::Approval { action: &action }, &review, 0, 1)
+            };
+            review.outcome = outcome as i32;
+            review.outcome_reason = why;
+        }
+        review.settings = Some(ai.clone());
+        if review.outcome() == AiOutcome::RejectedAlone {
+            review.overturn_deadline =
+                tollgate_proto::at(now + tollgate_proto::span_ms(&ai.overturn_window) as i64);
+        }
+        let line = ai::summary(&review);
+        ctx.state_mut(|s| {
+            if review.outcome() == AiOutcome::ApprovedAlone {
+                s.record.status = ApprovalStatus::Approved as i32;
+                s.record.resolved_at = tollgate_proto::at(now);
+                s.record.resolved_by = ai.name.clone();
+                s.record.comment = review.reasons.join("; ");
+            }
+            if review.outcome() != AiOutcome::Failed
+                && let Some(entry) = s.record.timeline.iter_mut().rev().find(|t| t.step == "ai review")
+            {
+                entry.outcome = line;
+            }
+            s.record.ai_review = Some(review);
+        });
+    }
+
     /// One notification through every channel of the worker; a failure is logged by the
     /// activity and never changes the approval.
     async fn tell(ctx: &mut WorkflowContext<Self>, sequence: u32, notification: Notification) {
@@ -156,6 +249,14 @@ impl ApprovalWorkflow {
     fn record(&mut self, now: i64, m: Incoming<ApprovalDecision>) -> Result<ApprovalRecord, Refusal> {
         let (verdict, decision) = self.check(&m)?;
         if let rules::Verdict::Resolve(status) = verdict {
+            if let Some(review) = self.record.ai_review.as_mut()
+                && review.outcome() == AiOutcome::RejectedAlone
+                && status == ApprovalStatus::Approved
+            {
+                review.outcome = AiOutcome::Overturned as i32;
+                review.overturned_by = decision.reviewed_by.clone();
+                review.outcome_reason = format!("{} overturned its rejection", decision.reviewed_by);
+            }
             self.record.status = status as i32;
             self.record.resolved_at = tollgate_proto::at(now);
             self.record.resolved_by = decision.reviewed_by;
@@ -180,13 +281,17 @@ fn asking(r: &ApprovalRecord) -> Notification {
     if context.len() < r.context_json.len() {
         context.push('…');
     }
+    let ai = match r.ai_review.as_ref().filter(|review| review.outcome != 0) {
+        Some(review) => format!("\nAI approver: {}", ai::summary(review)),
+        None => String::new(),
+    };
     Notification {
         kind: NotificationKind::ApprovalNeeded as i32,
         request_id: r.workflow_id.clone(),
         recipients: r.approvers.clone(),
         subject: format!("[tollgate] {}: approval needed", r.workflow_id),
         body: format!(
-            "{} asks: {}\nContext: {context}\nDecide by {}.",
+            "{} asks: {}\nContext: {context}{ai}\nDecide by {}.",
             r.requested_by,
             r.action,
             crate::fmt_time_ms(tollgate_proto::ms(&r.expires_at))

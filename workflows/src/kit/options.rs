@@ -97,3 +97,18 @@ pub fn standalone_notify() -> ActivityOptions {
     settings.retry_max_attempts = 5;
     quick(&settings, Scope::Shielded)
 }
+
+/// Attempts at one AI review before the humans decide without it.
+pub const REVIEW_ATTEMPTS: u32 = 3;
+
+/// The AI approver's review: its configured timeout, the worker's retry policy cut to a few
+/// attempts (a review that keeps failing is left to the humans, never waited on for long).
+pub fn review(settings: &Settings, ai: &tollgate_proto::AiApprover) -> ActivityOptions {
+    let mut settings = settings.clone();
+    settings.retry_max_attempts = REVIEW_ATTEMPTS;
+    let timeout = engine_timeout(&ai.review_timeout, defaults::AI_REVIEW_TIMEOUT_MS);
+    scoped(
+        ActivityOptions::with_start_to_close_timeout(timeout).retry_policy(retry(&settings)).build(),
+        Scope::Cancellable,
+    )
+}

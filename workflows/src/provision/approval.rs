@@ -2,15 +2,17 @@
 //! rejected, timed out or cancelled.
 
 use temporalio_sdk::{TimerOptions, WorkflowContext};
-use tollgate_proto::{DecisionKind, NotificationKind, ProvisionRequest, Settings, Stage};
+use tollgate_proto::{AiOutcome, DecisionKind, NotificationKind, ProvisionRequest, Settings, Stage};
 
 use super::compensation::checkpoint;
 use super::display::{self, finish, set_stage};
 use super::notifications;
 use super::observe::WaitOutcome;
+use super::review::{self, outcome_of};
 use super::{Flow, ProvisionWorkflow};
+use crate::ai::Mode;
 use crate::kit::{self, clock};
-use crate::{fmt_duration_ms, quorum};
+use crate::{fmt_duration_ms, fmt_time_ms, patches, quorum};
 
 /// Returns true when approved; false when the request ended (rejected or expired).
 pub(super) async fn await_approval(
@@ -25,8 +27,25 @@ pub(super) async fn await_approval(
     let approvers = settings.approving_users.clone();
     let mut everyone = vec![request.requester.clone()];
     everyone.extend(approvers.iter().cloned());
-    let body = ctx.state(|s| display::approval_needed_body(&s.progress, deadline));
-    notifications::notify(ctx, NotificationKind::ApprovalNeeded, &approvers, "approval needed", body).await;
+    // The AI approver reviews first, so the humans are asked with its review attached (or
+    // not asked at all when it approves alone).
+    if let Some(ai) = settings.ai_approver.as_ref().filter(|a| Mode::of(Some(a)) != Mode::Off)
+        && ctx.patched(patches::AI_REVIEW)
+    {
+        review::review(ctx, settings, ai, request).await?;
+    }
+    match ctx.state(outcome_of) {
+        AiOutcome::ApprovedAlone => {}
+        AiOutcome::RejectedAlone => {
+            let body = ctx.state(|s| display::approval_needed_body(&s.progress, deadline));
+            let subject = "rejected by the AI approver: approve to overturn";
+            notifications::notify(ctx, NotificationKind::ApprovalNeeded, &approvers, subject, body).await;
+        }
+        _ => {
+            let body = ctx.state(|s| display::approval_needed_body(&s.progress, deadline));
+            notifications::notify(ctx, NotificationKind::ApprovalNeeded, &approvers, "approval needed", body).await;
+        }
+    }
 
     let required = settings.required_approvals.max(1);
     let grace = tollgate_proto::span_ms(&settings.grace_period).max(1) as i64;
@@ -35,6 +54,13 @@ pub(super) async fn await_approval(
         if checkpoint(ctx).is_err() {
             close_wait(ctx, started, WaitOutcome::Cancelled, "cancelled".into());
             return Err(Flow::Cancelled);
+        }
+        let (ai_outcome, overturn_deadline) = ctx.state(|s| {
+            let deadline = s.progress.ai_review.as_ref().map(|r| tollgate_proto::ms(&r.overturn_deadline));
+            (outcome_of(s), deadline.unwrap_or_default())
+        });
+        if ai_outcome == AiOutcome::ApprovedAlone {
+            break;
         }
         match ctx
             .state(|s| quorum::verdict(&quorum::for_plan(&s.progress.decisions, &s.progress.plan_digest), required))
@@ -56,6 +82,21 @@ pub(super) async fn await_approval(
             quorum::Verdict::Pending { .. } => {}
         }
         let now = clock::now_ms(ctx);
+        // The AI's rejection stands once its overturn window (or the approval deadline) passed.
+        if ai_outcome == AiOutcome::RejectedAlone && now >= overturn_deadline.min(deadline) {
+            let (name, summary) = ctx.state(|s| {
+                let r = s.progress.ai_review.clone().unwrap_or_default();
+                (r.settings.clone().unwrap_or_default().name, r.reasons.join("; "))
+            });
+            close_wait(ctx, started, WaitOutcome::Rejected, format!("rejected by {name}"));
+            let reason = format!(
+                "rejected by {name}: {summary}; no approver overturned it by {}",
+                fmt_time_ms(overturn_deadline.min(deadline))
+            );
+            finish(ctx, Stage::Rejected, reason);
+            display::notify_ended(ctx, NotificationKind::Decision, &everyone).await;
+            return Ok(false);
+        }
         if now >= deadline {
             close_wait(ctx, started, WaitOutcome::Expired, "no decision in time".into());
             let reason = format!(
@@ -74,7 +115,10 @@ pub(super) async fn await_approval(
         }
         // Wakes on the timer, on any accepted message, or on a Temporal cancellation (both
         // futures inherit it); the loop's first check then ends the wait.
-        let wake_at = next_reminder.min(deadline);
+        let mut wake_at = next_reminder.min(deadline);
+        if ai_outcome == AiOutcome::RejectedAlone {
+            wake_at = wake_at.min(overturn_deadline);
+        }
         let version = ctx.state(|s| s.version);
         let sleep = TimerOptions::builder(clock::wait_ms(wake_at - now)).summary("approval wait".to_string()).build();
         temporalio_sdk::workflows::select! {

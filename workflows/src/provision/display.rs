@@ -67,6 +67,9 @@ pub fn current_details(p: &Progress) -> String {
         let what = format!("{}: {}", crate::drift::describe(&d.changes), d.action);
         lines.push(format!("**Drift:** {}", escape_markdown(&what)));
     }
+    if let Some(review) = p.ai_review.as_ref().filter(|r| r.outcome != 0) {
+        lines.push(format!("**AI approver:** {}", escape_markdown(&ai_line(review))));
+    }
     if p.stage_enum() == Stage::AwaitingApproval {
         lines.push(format!("**Approvals:** {} of {}", p.approvals(), p.required_approvals));
     }
@@ -111,8 +114,12 @@ pub(super) fn approval_needed_body(p: &Progress, deadline: i64) -> String {
         .take(MAX_FINDINGS_SHOWN)
         .map(|f| format!("policy {}: {}\n", crate::policy::level_label(f), crate::policy::label(f)))
         .collect();
+    let ai = match p.ai_review.as_ref().filter(|r| r.outcome != 0) {
+        Some(review) => format!("AI approver: {}\n", ai_line(review)),
+        None => String::new(),
+    };
     format!(
-        "{} asks for {} '{}' in {} ({}).\n{gate}\n{findings}Approve: tollgate approve {id} --as <you>   Reject: tollgate reject {id} --as <you> --reason <why>\nDecide by {}.",
+        "{} asks for {} '{}' in {} ({}).\n{gate}\n{findings}{ai}Approve: tollgate approve {id} --as <you>   Reject: tollgate reject {id} --as <you> --reason <why>\nDecide by {}.",
         r.requester,
         r.kind,
         r.name,
@@ -121,6 +128,19 @@ pub(super) fn approval_needed_body(p: &Progress, deadline: i64) -> String {
         fmt_time_ms(deadline),
         id = r.request_id,
     )
+}
+
+/// The AI's review for people, with what came of it (and the overturn window when it rejected
+/// alone).
+pub fn ai_line(review: &tollgate_proto::AiReview) -> String {
+    let mut line = crate::ai::summary(review);
+    if review.outcome() == tollgate_proto::AiOutcome::RejectedAlone {
+        line.push_str(&format!(
+            "; it ends REJECTED at {} unless an approver approves first",
+            fmt_time_ms(tollgate_proto::ms(&review.overturn_deadline))
+        ));
+    }
+    line
 }
 
 pub(super) fn approval_reminder_body(p: &Progress, deadline: i64, required: u32) -> String {

@@ -119,7 +119,7 @@ pub(super) async fn provision(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> R
     let approvers: Vec<String> = ctx.state(|s| {
         crate::quorum::for_plan(&s.progress.decisions, &s.progress.plan_digest)
             .iter()
-            .filter(|d| d.kind == DecisionKind::Approve as i32)
+            .filter(|d| d.kind == DecisionKind::Approve as i32 && !d.ai)
             .map(|d| d.user.clone())
             .collect()
     });

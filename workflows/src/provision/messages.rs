@@ -3,7 +3,7 @@
 
 use temporalio_sdk::SyncWorkflowContext;
 use tollgate_proto::{
-    Ack, CancelCommand, Cancellation, Decision, DecisionKind, LifecycleCommand, Settings, TimelineEntry,
+    Ack, AiOutcome, CancelCommand, Cancellation, Decision, DecisionKind, LifecycleCommand, Settings, TimelineEntry,
 };
 
 use super::ProvisionWorkflow;
@@ -73,7 +73,17 @@ impl ProvisionWorkflow {
         }
         self.use_link(&decision.link_id);
         let verb = if kind == DecisionKind::Approve { "approved" } else { "rejected" };
-        let message = format!("{} {verb} {}", decision.user, self.progress.request_id);
+        let mut message = format!("{} {verb} {}", decision.user, self.progress.request_id);
+        // An approval while the AI's rejection awaits its overturn window overturns it.
+        if let Some(review) = self.progress.ai_review.as_mut()
+            && review.outcome() == AiOutcome::RejectedAlone
+            && kind == DecisionKind::Approve
+        {
+            review.outcome = AiOutcome::Overturned as i32;
+            review.overturned_by = decision.user.clone();
+            review.outcome_reason = format!("{} overturned its rejection", decision.user);
+            message.push_str(" (the AI approver's rejection is overturned)");
+        }
         self.progress.decisions.push(decision);
         self.version += 1;
         Ok(self.ack(message))

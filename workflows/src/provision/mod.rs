@@ -19,6 +19,7 @@ mod flow;
 mod messages;
 mod notifications;
 mod observe;
+mod review;
 
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{ContinueAsNewOptions, SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult};
