@@ -30,9 +30,10 @@ use temporalio_common::error::ApplicationFailure;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tollgate_proto::{
-    AiReview, ApplyInput, ApplyResult, CostContext, CostContextInput, DestroyInput, DestroyResult, EstimateInput, EstimateResult,
-    GenerateModuleInput, GeneratedModule, HoldingsResult, NotifyInput, PlanInput, PlanResult, PlanSummary, PolicyInput,
-    PolicyResult, RequestStatesInput, RequestStatesResult, ResourceChange, ReviewInput, Settings,
+    AiReview, ApplyInput, ApplyResult, CostContext, CostContextInput, DestroyInput, DestroyResult, EstimateInput,
+    EstimateResult, GenerateModuleInput, GeneratedModule, HoldingsResult, NotifyInput, PlanInput, PlanResult,
+    PlanSummary, PolicyInput, PolicyResult, RequestStatesInput, RequestStatesResult, ResourceChange, ReviewInput,
+    Settings,
 };
 use tollgate_workflows::activities::{ActivityName, defs};
 use tollgate_workflows::failure::FailureType;

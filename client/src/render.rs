@@ -36,6 +36,8 @@ pub fn request_json(p: &Progress, stopped: Option<&str>) -> Value {
                 "comment": d.comment,
                 "plan_digest": d.plan_digest,
                 "at": time_or_null(&d.at),
+                "ai": d.ai,
+                "confidence": d.ai.then(|| percent(d.confidence * 100.0) / 100.0),
             })
         })
         .collect();
@@ -96,6 +98,7 @@ pub fn request_json(p: &Progress, stopped: Option<&str>) -> Value {
         "last_drift_check": time_or_null(&p.last_drift_check),
         "policy_pack": p.policy_pack,
         "approvals": decisions,
+        "ai_review": p.ai_review.as_ref().map(ai_review_json),
         "required_approvals": p.required_approvals,
         "approval_deadline": time_or_null(&p.approval_deadline),
         "plan_digest": p.plan_digest,
@@ -154,6 +157,38 @@ pub fn waiting(p: &Progress) -> Value {
         "required_approvals": p.required_approvals,
         "approving_users": p.settings.as_ref().map(|s| s.approving_users.clone()).unwrap_or_default(),
         "approval_deadline": fmt_time_ms(tollgate_proto::ms(&p.approval_deadline)),
+        "ai_review": p.ai_review.as_ref().map(ai_review_json),
+    })
+}
+
+/// The AI approver's review as JSON: its verdict, confidence and reasons, the rule that
+/// decided, what came of it, and the digest of its full record (`tollgate artifact`).
+pub fn ai_review_json(r: &tollgate_proto::AiReview) -> Value {
+    let settings = r.settings.clone().unwrap_or_default();
+    let outcome = r.outcome().as_str_name().trim_start_matches("AI_OUTCOME_").to_lowercase();
+    let text = |s: &str| if s.is_empty() { Value::Null } else { Value::String(s.to_string()) };
+    json!({
+        "approver": settings.name,
+        "mode": settings.mode,
+        "reviewer": r.reviewer,
+        "decision": text(&r.decision),
+        "confidence": percent(r.confidence * 100.0) / 100.0,
+        "reasons": r.reasons,
+        "rule": text(&r.rule_id),
+        "overridden_by_rule": text(&r.overridden_by_rule),
+        "model_decision": text(&r.model_decision),
+        "model_reasons": r.model_reasons,
+        "fallback": text(&r.fallback),
+        "tool_calls": r.tool_calls.iter().map(|t| json!({
+            "name": t.name, "server": t.server, "result_bytes": t.result_bytes, "error": text(&t.error),
+        })).collect::<Vec<_>>(),
+        "outcome": outcome,
+        "outcome_reason": r.outcome_reason,
+        "overturn_deadline": time_or_null(&r.overturn_deadline),
+        "overturned_by": text(&r.overturned_by),
+        "record_digest": text(&r.record_digest),
+        "at": time_or_null(&r.at),
+        "summary": tollgate_workflows::ai::summary(r),
     })
 }
 

@@ -77,9 +77,8 @@ impl RawAiSection {
     pub(crate) fn validate(self, c: &Check, approving_users: &[String]) -> Result<AiApproverConfig, ConfigError> {
         let a = self.ai_approver;
         let mode_text = text(&a.mode).unwrap_or_else(|| "off".into());
-        let mode = Mode::parse(&mode_text).ok_or_else(|| {
-            c.err("ai_approver.mode", format!("'{mode_text}' is not a mode; use {}", Mode::NAMES))
-        })?;
+        let mode = Mode::parse(&mode_text)
+            .ok_or_else(|| c.err("ai_approver.mode", format!("'{mode_text}' is not a mode; use {}", Mode::NAMES)))?;
         let name = text(&a.name).unwrap_or_else(|| DEFAULT_NAME.into());
         if approving_users.contains(&name) {
             return Err(c.err(
@@ -121,12 +120,7 @@ impl RawAiSection {
             actions,
             review_timeout: tollgate_proto::span(timeout.as_millis() as u64),
         };
-        Ok(AiApproverConfig {
-            settings,
-            reviewer,
-            prompt_file: text(&a.prompt_file).map(PathBuf::from),
-            timeout,
-        })
+        Ok(AiApproverConfig { settings, reviewer, prompt_file: text(&a.prompt_file).map(PathBuf::from), timeout })
     }
 }
 
@@ -227,8 +221,8 @@ pub fn load_prompt(path: Option<&Path>) -> Result<PromptConfig, ConfigError> {
         return Ok(PromptConfig { base_prompt: DEFAULT_BASE_PROMPT.into(), ..Default::default() });
     };
     let source_name = path.display().to_string();
-    let text = std::fs::read_to_string(path)
-        .map_err(|error| ConfigError::Read { source_name: source_name.clone(), error })?;
+    let text =
+        std::fs::read_to_string(path).map_err(|error| ConfigError::Read { source_name: source_name.clone(), error })?;
     parse_prompt(&text, &source_name)
 }
 
@@ -367,10 +361,14 @@ mod tests {
             err(&format!("{twice}{twice}")),
             "reviewer.toml: rules[1] 'x': the id is used by an earlier rule; ids must be unique"
         );
-        assert!(err("[[rules]]\nid = \"x\"\nverdict = \"reject\"\nmessage = \"m\"\nwhen = { colour = \"red\" }\n")
-            .contains("unknown field `colour`"));
+        assert!(
+            err("[[rules]]\nid = \"x\"\nverdict = \"reject\"\nmessage = \"m\"\nwhen = { colour = \"red\" }\n")
+                .contains("unknown field `colour`")
+        );
         assert_eq!(
-            err("[[rules]]\nid = \"x\"\nverdict = \"reject\"\nmessage = \"m\"\nwhen = { requester_clean_for = \"a month\" }\n"),
+            err(
+                "[[rules]]\nid = \"x\"\nverdict = \"reject\"\nmessage = \"m\"\nwhen = { requester_clean_for = \"a month\" }\n"
+            ),
             "reviewer.toml: rules[0] 'x': requester_clean_for: 'a month' is not a duration (unknown time unit \
              \"month\"); use forms like 30d"
                 .replace("unknown time unit \"month\"", &humantime::parse_duration("a month").unwrap_err().to_string())

@@ -110,7 +110,12 @@ pub const KEYS: &[Key] = &[
         "`off`",
         "the AI approver: `off`, `co-approver` (reviews every request needing approval; its approval counts once, never as the last) or `full` (may decide alone within the limits below); see [The AI approver](#the-ai-approver)",
     ),
-    key("ai_approver.name", KeyKind::Text, "`tollgate-ai`", "the name its decisions carry (never one of `approving_users`)"),
+    key(
+        "ai_approver.name",
+        KeyKind::Text,
+        "`tollgate-ai`",
+        "the name its decisions carry (never one of `approving_users`)",
+    ),
     key(
         "ai_approver.reviewer",
         KeyKind::Text,
@@ -123,9 +128,24 @@ pub const KEYS: &[Key] = &[
         "none",
         "a TOML file with `base_prompt`, `considerations` and `[[rules]]`; a bad rule stops the worker naming the file and rule",
     ),
-    key("ai_approver.min_confidence", KeyKind::Number, "`0.9`", "`full`: the least confidence with which it decides alone"),
-    key("ai_approver.max_monthly_cost", KeyKind::Number, "`50`", "`full`: it approves alone only requests adding at most this (USD/month)"),
-    key("ai_approver.environments", KeyKind::List, "`[\"dev\"]`", "`full`: the environments in which it approves alone"),
+    key(
+        "ai_approver.min_confidence",
+        KeyKind::Number,
+        "`0.9`",
+        "`full`: the least confidence with which it decides alone",
+    ),
+    key(
+        "ai_approver.max_monthly_cost",
+        KeyKind::Number,
+        "`50`",
+        "`full`: it approves alone only requests adding at most this (USD/month)",
+    ),
+    key(
+        "ai_approver.environments",
+        KeyKind::List,
+        "`[\"dev\"]`",
+        "`full`: the environments in which it approves alone",
+    ),
     key(
         "ai_approver.actions",
         KeyKind::List,
@@ -139,7 +159,12 @@ pub const KEYS: &[Key] = &[
         "`full`: it may reject alone, only for a rule's reason; a human may overturn that within `overturn_window`",
     ),
     key("ai_approver.overturn_window", KeyKind::Duration, "`1h`", "how long a human may overturn its rejection"),
-    key("ai_approver.timeout", KeyKind::Duration, "`1m`", "one review, tool calls included; a late review is retried, then left to the humans"),
+    key(
+        "ai_approver.timeout",
+        KeyKind::Duration,
+        "`1m`",
+        "one review, tool calls included; a late review is retried, then left to the humans",
+    ),
     key(
         "cost_threshold_percent",
         KeyKind::Number,

@@ -279,5 +279,6 @@ pub fn to_json(r: &ApprovalRecord) -> Value {
         "resolved_at": time(&r.resolved_at),
         "resolved_by": if r.resolved_by.is_empty() { Value::Null } else { r.resolved_by.clone().into() },
         "comment": if r.comment.is_empty() { Value::Null } else { r.comment.clone().into() },
+        "ai_review": r.ai_review.as_ref().map(tollgate_client::render::ai_review_json),
     })
 }

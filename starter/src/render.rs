@@ -119,11 +119,18 @@ pub fn status_text(p: &Progress) -> String {
             .iter()
             .map(|d| {
                 let verb = if d.kind == DecisionKind::Reject as i32 { "rejected" } else { "approved" };
-                format!("{} {verb}", d.user)
+                let ai = if d.ai { " (the AI approver)" } else { "" };
+                format!("{}{ai} {verb}", d.user)
             })
             .collect();
         let who = if who.is_empty() { String::new() } else { format!(" ({})", who.join(", ")) };
         row("Approvals", format!("{} of {}{who}", p.approvals(), p.required_approvals));
+    }
+    if let Some(review) = p.ai_review.as_ref().filter(|r| r.outcome != 0) {
+        row("AI approver", tollgate_workflows::provision::display::ai_line(review));
+        if !review.record_digest.is_empty() {
+            row("AI record", format!("tollgate show {} review", p.request_id));
+        }
     }
     if tollgate_proto::ms(&p.expires_at) > 0 {
         row(

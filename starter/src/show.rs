@@ -17,6 +17,9 @@ pub(crate) enum Artifact {
     State,
     /// The LLM conversation that wrote the module (every prompt and answer).
     Transcript,
+    /// The AI approver's review: what it judged, the rules that matched, its prompt, tool
+    /// calls and answers.
+    Review,
 }
 
 impl Artifact {
@@ -26,6 +29,7 @@ impl Artifact {
             Artifact::Plan => "plan",
             Artifact::State => "state",
             Artifact::Transcript => "transcript",
+            Artifact::Review => "review",
         }
     }
 }
@@ -38,6 +42,7 @@ pub(crate) async fn show(
     json_out: bool,
 ) -> Result<(), ClientError> {
     let p = requests::progress(client, id).await?;
+    let review_digest = p.ai_review.as_ref().map(|r| r.record_digest.clone()).unwrap_or_default();
     let (digest, missing) = match what {
         Artifact::Module => (&p.module_digest, "no module was generated (it ended before)".to_string()),
         Artifact::Plan => (&p.plan_digest, "nothing was planned (it ended before)".to_string()),
@@ -49,6 +54,7 @@ pub(crate) async fn show(
                 if p.module_source.is_empty() { "none" } else { &p.module_source }
             ),
         ),
+        Artifact::Review => (&review_digest, "the AI approver did not review it ([ai_approver] mode)".to_string()),
     };
     if digest.is_empty() {
         return Err(ClientError::Refused(format!("request {id} has no {}: {missing}", what.name())));

@@ -54,6 +54,7 @@ pub fn summary(config: &Config, built: &TollgateActivities) -> String {
             if kinds.is_empty() { String::new() } else { format!("; sources: {}", kinds.join(", ")) }
         ),
     ));
+    rows.push(("AI approver", ai_approver(built)));
     rows.push(("policy", format!("{} rules, pack {}", built.policies.rules().len(), built.policies.pack())));
     let baseline = match &config.cost_policy.baseline {
         BaselineSource::Static => format!("${:.2}/month (static)", s.baseline_monthly_cost),
@@ -110,4 +111,27 @@ pub fn summary(config: &Config, built: &TollgateActivities) -> String {
         "Not checked here: the Temporal server and its namespace (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE); the worker checks them, and registers its search attributes, when it starts.",
     );
     out
+}
+
+/// "off", or the mode with its reviewer, rules and limits.
+fn ai_approver(built: &TollgateActivities) -> String {
+    let Some(ai) = &built.ai else { return "off".into() };
+    let s = &ai.config.settings;
+    let reviewer = match ai.config.reviewer {
+        tollgate_config::Reviewer::Rules => "rules reviewer",
+        tollgate_config::Reviewer::Llm => "LLM reviewer over the rules",
+    };
+    let alone = if s.mode == "full" {
+        format!(
+            "; alone: up to ${:.2}/month in {}, confidence {:.2}+, actions [{}]{}",
+            s.max_monthly_cost,
+            s.environments.join(", "),
+            s.min_confidence,
+            s.actions.join(", "),
+            if s.may_reject { ", may reject (overturnable)" } else { "" }
+        )
+    } else {
+        String::new()
+    };
+    format!("{} ({reviewer}, {} rules, as {}{alone})", s.mode, ai.prompt.rules.len(), s.name)
 }

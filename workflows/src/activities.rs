@@ -7,9 +7,9 @@
 use temporalio_macros::activity_definitions;
 use temporalio_sdk::activities::ActivityError;
 use tollgate_proto::{
-    AiReview, ApplyInput, ApplyResult, CostContext, CostContextInput, DestroyInput, DestroyResult, EstimateInput, EstimateResult,
-    GenerateModuleInput, GeneratedModule, HoldingsResult, NotifyInput, PlanInput, PlanResult, PolicyInput,
-    PolicyResult, RequestStatesInput, RequestStatesResult, ReviewInput, Settings,
+    AiReview, ApplyInput, ApplyResult, CostContext, CostContextInput, DestroyInput, DestroyResult, EstimateInput,
+    EstimateResult, GenerateModuleInput, GeneratedModule, HoldingsResult, NotifyInput, PlanInput, PlanResult,
+    PolicyInput, PolicyResult, RequestStatesInput, RequestStatesResult, ReviewInput, Settings,
 };
 
 pub struct ProvisionActivities;

@@ -46,12 +46,7 @@ pub const ESCALATE: &str = "escalate";
 /// What is reviewed, as far as the limits of `full` mode care.
 pub enum Subject<'a> {
     /// A provisioning request at its gate.
-    Request {
-        monthly_cost: f64,
-        environment: &'a str,
-        findings: &'a [PolicyFinding],
-        module_source: &'a str,
-    },
+    Request { monthly_cost: f64, environment: &'a str, findings: &'a [PolicyFinding], module_source: &'a str },
     /// An agent's generic approval.
     Approval { action: &'a str },
 }
@@ -154,7 +149,8 @@ pub fn summary(review: &AiReview) -> String {
     } else {
         format!(" (rule {} replaced the model's {})", review.overridden_by_rule, review.model_decision)
     };
-    let outcome = if review.outcome_reason.is_empty() { String::new() } else { format!(" [{}]", review.outcome_reason) };
+    let outcome =
+        if review.outcome_reason.is_empty() { String::new() } else { format!(" [{}]", review.outcome_reason) };
     format!(
         "{name} ({}) says {}, confidence {:.2}: {reasons}{rule}{outcome}",
         review.reviewer, review.decision, review.confidence
@@ -196,7 +192,10 @@ mod tests {
         assert_eq!(outcome(&s, &cheap, &ok, 1, 2).0, AiOutcome::Recommended);
         // With a quorum of one, it can never count.
         let (o, why) = outcome(&s, &cheap, &ok, 0, 1);
-        assert_eq!((o, why.as_str()), (AiOutcome::Recommended, "a recommendation: a human always gives the last approval"));
+        assert_eq!(
+            (o, why.as_str()),
+            (AiOutcome::Recommended, "a recommendation: a human always gives the last approval")
+        );
         assert_eq!(outcome(&s, &cheap, &review(REJECT, 1.0, "r"), 0, 2).0, AiOutcome::Recommended);
         assert_eq!(outcome(&s, &cheap, &review(ESCALATE, 0.0, ""), 0, 2).0, AiOutcome::Escalated);
     }

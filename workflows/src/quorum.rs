@@ -97,11 +97,8 @@ pub fn verdict(decisions: &[Decision], required: u32) -> Verdict {
 
 /// Human approvals among `decisions`.
 pub fn human_approvals(decisions: &[Decision]) -> u32 {
-    let mut users: Vec<&str> = decisions
-        .iter()
-        .filter(|d| !d.ai && d.kind == DecisionKind::Approve as i32)
-        .map(|d| d.user.as_str())
-        .collect();
+    let mut users: Vec<&str> =
+        decisions.iter().filter(|d| !d.ai && d.kind == DecisionKind::Approve as i32).map(|d| d.user.as_str()).collect();
     users.sort_unstable();
     users.dedup();
     users.len() as u32

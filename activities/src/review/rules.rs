@@ -66,25 +66,17 @@ fn holds(w: &Conditions, input: &ReviewInput, history: &History) -> Option<Strin
     let mut detail = Vec::new();
     let requester = request.map(|r| r.requester.as_str()).unwrap_or(input.requested_by.as_str());
     if let Some(kinds) = &w.kinds {
-        if !kinds.iter().any(|k| Some(k.as_str()) == request.map(|r| r.kind.as_str())) {
-            return None;
-        }
+        holds_if(kinds.iter().any(|k| Some(k.as_str()) == request.map(|r| r.kind.as_str())))?;
     }
     if let Some(envs) = &w.environments {
-        if !envs.iter().any(|e| Some(e.as_str()) == request.map(|r| r.environment.as_str())) {
-            return None;
-        }
+        holds_if(envs.iter().any(|e| Some(e.as_str()) == request.map(|r| r.environment.as_str())))?;
     }
     let cost = request.map(|_| input.cost.as_ref().map(|c| c.monthly_total).unwrap_or_default());
     if let Some(max) = w.max_monthly_cost {
-        if !cost.is_some_and(|c| c <= max) {
-            return None;
-        }
+        holds_if(cost.is_some_and(|c| c <= max))?;
     }
     if let Some(min) = w.min_monthly_cost {
-        if !cost.is_some_and(|c| c >= min) {
-            return None;
-        }
+        holds_if(cost.is_some_and(|c| c >= min))?;
     }
     if let Some(types) = &w.resource_types {
         let changes = input.plan.as_ref().map(|p| p.changes.as_slice()).unwrap_or_default();
@@ -96,24 +88,16 @@ fn holds(w: &Conditions, input: &ReviewInput, history: &History) -> Option<Strin
         detail.push(format!("policy finding {}", hit.rule_id));
     }
     if let Some(sources) = &w.module_sources {
-        if request.is_none() || !any_glob(sources, &input.module_source) {
-            return None;
-        }
+        holds_if(request.is_some() && any_glob(sources, &input.module_source))?;
     }
     if let Some(who) = &w.requesters {
-        if !any_glob(who, requester) {
-            return None;
-        }
+        holds_if(any_glob(who, requester))?;
     }
     if let Some(window) = clean_for_ms(w) {
-        if history.rejections_within.get(&window).copied().unwrap_or(u64::MAX) != 0 {
-            return None;
-        }
+        holds_if(history.rejections_within.get(&window) == Some(&0))?;
     }
     if let Some(actions) = &w.actions {
-        if request.is_some() || !any_glob(actions, &input.action) {
-            return None;
-        }
+        holds_if(request.is_none() && any_glob(actions, &input.action))?;
     }
     if let Some(patterns) = &w.context_values {
         let values = match request {
@@ -124,6 +108,11 @@ fn holds(w: &Conditions, input: &ReviewInput, history: &History) -> Option<Strin
         detail.push(format!("value {hit}"));
     }
     Some(detail.join(", "))
+}
+
+/// `Some(())` when `condition` holds, so a failed condition ends `holds` with `?`.
+fn holds_if(condition: bool) -> Option<()> {
+    condition.then_some(())
 }
 
 /// Every text value in a JSON document, at any depth (numbers and booleans as text too).
@@ -180,7 +169,11 @@ mod tests {
             plan: Some(PlanSummary {
                 changes: types
                     .iter()
-                    .map(|t| ResourceChange { resource_type: t.to_string(), address: format!("{t}.this"), ..Default::default() })
+                    .map(|t| ResourceChange {
+                        resource_type: t.to_string(),
+                        address: format!("{t}.this"),
+                        ..Default::default()
+                    })
                     .collect(),
                 ..Default::default()
             }),

@@ -4,6 +4,7 @@
 
 mod common;
 
+mod ai_approver;
 mod artifacts;
 mod cancellation;
 mod cli;

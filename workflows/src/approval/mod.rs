@@ -213,8 +213,7 @@ impl ApprovalWorkflow {
         }
         review.settings = Some(ai.clone());
         if review.outcome() == AiOutcome::RejectedAlone {
-            review.overturn_deadline =
-                tollgate_proto::at(now + tollgate_proto::span_ms(&ai.overturn_window) as i64);
+            review.overturn_deadline = tollgate_proto::at(now + tollgate_proto::span_ms(&ai.overturn_window) as i64);
         }
         let line = ai::summary(&review);
         ctx.state_mut(|s| {

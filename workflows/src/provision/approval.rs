@@ -34,6 +34,22 @@ pub(super) async fn await_approval(
     {
         review::review(ctx, settings, ai, request).await?;
     }
+    // Nobody to ask (full mode, no human approvers): what the AI did not approve ends here.
+    let reviewed = ctx.state(|s| s.progress.ai_review.is_some());
+    if approvers.is_empty() && reviewed && ctx.state(outcome_of) != AiOutcome::ApprovedAlone {
+        let (gate, ai) = ctx.state(|s| {
+            let gate = s.progress.gate.as_ref().map(|g| g.reason.clone()).unwrap_or_default();
+            (gate, s.progress.ai_review.as_ref().map(display::ai_line).unwrap_or_default())
+        });
+        close_wait(ctx, started, WaitOutcome::Rejected, "nobody may approve it".into());
+        finish(
+            ctx,
+            Stage::Rejected,
+            format!("{}; the AI approver did not approve it alone: {ai}", super::flow::unapprovable_reason(&gate)),
+        );
+        display::notify_ended(ctx, NotificationKind::Ended, std::slice::from_ref(&request.requester)).await;
+        return Ok(false);
+    }
     match ctx.state(outcome_of) {
         AiOutcome::ApprovedAlone => {}
         AiOutcome::RejectedAlone => {

@@ -252,7 +252,13 @@ async fn plan_gate_apply(
 
     // 7. approval. With no approvers configured nobody could ever say yes: end at once,
     // naming the setting, instead of waiting out approval_timeout.
-    if decision.approval_required && settings.approving_users.is_empty() && ctx.patched(patches::REFUSE_UNAPPROVABLE) {
+    // (In full mode the AI approver may still decide alone: it reviews first, see approval.rs.)
+    let ai_full = crate::ai::Mode::of(settings.ai_approver.as_ref()) == crate::ai::Mode::Full;
+    if decision.approval_required
+        && settings.approving_users.is_empty()
+        && !ai_full
+        && ctx.patched(patches::REFUSE_UNAPPROVABLE)
+    {
         finish(ctx, Stage::Rejected, unapprovable_reason(&decision.reason));
         display::notify_ended(ctx, NotificationKind::Ended, std::slice::from_ref(&request.requester)).await;
         return Ok(None);

@@ -1,0 +1,260 @@
+//! The AI approver with the rules reviewer, on provisioning requests: `co-approver` counts its
+//! approval once and never as the last, `full` decides alone within its limits and escalates
+//! outside them one limit at a time, rejects alone only for a rule, and a human overturns
+//! that within the window. Every decision shows in the progress, `tollgate status`, the JSON
+//! and the notifications.
+
+use std::time::Duration;
+
+use tollgate_client::requests;
+use tollgate_proto::{AiOutcome, DecisionKind, Progress, ProvisionRequest, Stage};
+use tollgate_workflows::{Incoming, ProvisionWorkflow};
+
+use crate::common::{LONG, TestEnv};
+
+/// The rules the tests run with: small requests in dev are fine, IAM goes to a human, the
+/// biggest instance type is refused.
+pub const RULES: &str = r#"
+considerations = ["Dev boxes are small."]
+
+[[rules]]
+id = "small-dev"
+verdict = "approve"
+message = "small and in dev"
+when = { max_monthly_cost = 100, environments = ["dev"] }
+
+[[rules]]
+id = "big-box"
+verdict = "reject"
+message = "m5.2xlarge is more than a dev box needs"
+when = { kinds = ["ec2"], context_values = ["m5.2xlarge"] }
+
+[[rules]]
+id = "no-latest"
+verdict = "reject"
+message = "images must be pinned, not :latest"
+when = { context_values = ["*:latest"] }
+
+[[rules]]
+id = "staging-deploys"
+verdict = "approve"
+message = "deploys to staging are routine"
+when = { actions = ["deploy * to staging"] }
+"#;
+
+/// The worker's settings: every request of a dollar or more needs approval (baseline $10),
+/// and `ai` is the `[ai_approver]` section's body.
+pub fn settings(dir: &std::path::Path, required: u32, ai: &str) -> String {
+    let rules = dir.join("reviewer.toml");
+    std::fs::write(&rules, RULES).unwrap();
+    format!(
+        "{LONG}required_approvals = {required}\nbaseline_monthly_cost = 10\n\n[ai_approver]\nprompt_file = \"{}\"\n{ai}\n",
+        rules.display()
+    )
+}
+
+/// Waits until the AI's review is recorded.
+pub async fn reviewed(env: &TestEnv, id: &str) -> Progress {
+    for _ in 0..150 {
+        let p = env.progress(id).await;
+        if p.ai_review.is_some() {
+            return p;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("{id} was never reviewed by the AI approver");
+}
+
+async fn decide(env: &TestEnv, id: &str, user: &str, kind: DecisionKind) -> Result<(), String> {
+    let decision =
+        Incoming::new(tollgate_proto::Decision { user: user.into(), comment: "checked".into(), ..Default::default() });
+    let sent = if kind == DecisionKind::Approve {
+        requests::send_update(&env.client, id, ProvisionWorkflow::approve, decision).await
+    } else {
+        requests::send_update(&env.client, id, ProvisionWorkflow::reject, decision).await
+    };
+    sent.map(drop).map_err(|e| e.to_string())
+}
+
+async fn request_in(env: &TestEnv, kind: &str, environment: &str, params: &[(&str, &str)]) -> String {
+    env.try_request(ProvisionRequest {
+        kind: kind.into(),
+        requester: "alice".into(),
+        environment: environment.into(),
+        params: params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_co_approver_counts_once_never_last_and_its_rejection_is_a_recommendation() {
+    let rules_dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::start(&settings(rules_dir.path(), 2, "mode = \"co-approver\"")).await;
+
+    // A small ec2 in dev: the rule approves; it counts as 1 of 2; a human gives the second.
+    let id = request_in(&env, "ec2", "dev", &[]).await;
+    let p = reviewed(&env, &id).await;
+    let review = p.ai_review.clone().unwrap();
+    assert_eq!((review.decision.as_str(), review.rule_id.as_str()), ("approve", "small-dev"));
+    assert_eq!((review.reviewer.as_str(), review.confidence), ("rules", 1.0));
+    assert_eq!(review.outcome(), AiOutcome::Counted, "{}", review.outcome_reason);
+    assert!(review.record_digest.starts_with("sha256:"), "the full review is an artifact");
+    assert_eq!(p.stage_enum(), Stage::AwaitingApproval);
+    let ai: Vec<_> = p.decisions.iter().filter(|d| d.ai).collect();
+    assert_eq!(ai.len(), 1);
+    assert_eq!((ai[0].user.as_str(), ai[0].comment.as_str()), ("tollgate-ai", "small and in dev (rule small-dev)"));
+    assert_eq!(p.approvals(), 1, "1 of 2");
+    // The approvers are asked with the review attached.
+    let needed = env.wait_notification(&id, "approval_needed", 30).await;
+    let body = needed["body"].as_str().unwrap();
+    assert!(
+        body.contains("AI approver: tollgate-ai (rules) says approve, confidence 1.00: small and in dev (rule small-dev) [counted as 1 of 2 approvals; a human decides the rest]"),
+        "{body}"
+    );
+    // Still waiting after the review: the AI alone never approves.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(env.progress(&id).await.stage_enum(), Stage::AwaitingApproval);
+    // `tollgate status` and its JSON show it like any approver, marked as the AI.
+    let (code, out, _) = env.cli(&["status", &id]).await;
+    assert_eq!(code, 0);
+    assert!(out.contains("1 of 2 (tollgate-ai (the AI approver) approved)"), "{out}");
+    assert!(out.contains("AI approver"), "{out}");
+    assert!(out.contains(&format!("tollgate show {id} review")), "{out}");
+    let (_, json, _) = env.cli(&["status", &id, "-o", "json"]).await;
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["ai_review"]["outcome"], "counted");
+    assert_eq!(v["ai_review"]["rule"], "small-dev");
+    assert_eq!(v["approvals"][0]["ai"], true);
+    assert_eq!(v["approvals"][0]["confidence"], 1.0);
+    assert_eq!(v["waiting"]["ai_review"]["decision"], "approve");
+    // The review's record: what it judged and which rules matched.
+    let (code, record, err) = env.cli(&["show", &id, "review", "-o", "json"]).await;
+    assert_eq!(code, 0, "{err}");
+    let record: serde_json::Value = serde_json::from_str(&record).unwrap();
+    assert_eq!(record["content"]["rules_matched"][0]["id"], "small-dev");
+    assert_eq!(record["content"]["inputs"]["request"]["kind"], "ec2");
+    decide(&env, &id, "carol", DecisionKind::Approve).await.unwrap();
+    let p = env.wait_for(&id, Stage::Active, 60).await;
+    assert_eq!(p.decisions.iter().filter(|d| !d.ai).count(), 1, "one human, one AI");
+
+    // m5.2xlarge: the rule rejects, but a co-approver only recommends: humans decide, and
+    // the AI's "no" counts nowhere (two humans approve it).
+    let big = request_in(&env, "ec2", "dev", &[("instance_type", "m5.2xlarge")]).await;
+    let p = reviewed(&env, &big).await;
+    let review = p.ai_review.unwrap();
+    assert_eq!((review.decision.as_str(), review.rule_id.as_str()), ("reject", "big-box"));
+    assert_eq!(review.outcome(), AiOutcome::Recommended);
+    assert!(p.decisions.is_empty(), "a recommendation is not a decision");
+    decide(&env, &big, "carol", DecisionKind::Approve).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(env.progress(&big).await.stage_enum(), Stage::AwaitingApproval, "one human is 1 of 2");
+    decide(&env, &big, "dave", DecisionKind::Approve).await.unwrap();
+    env.wait_for(&big, Stage::Active, 60).await;
+
+    // prod: no rule matches, so it escalates; the AI name cannot be used by a person.
+    let prod = request_in(&env, "s3", "prod", &[]).await;
+    let review = reviewed(&env, &prod).await.ai_review.unwrap();
+    assert_eq!((review.decision.as_str(), review.outcome()), ("escalate", AiOutcome::Escalated));
+    let refused = decide(&env, &prod, "tollgate-ai", DecisionKind::Approve).await.unwrap_err();
+    assert!(refused.contains("tollgate-ai is not an approver"), "{refused}");
+    env.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_mode_decides_alone_within_its_limits_and_a_human_overturns_its_rejection() {
+    let rules_dir = tempfile::tempdir().unwrap();
+    let ai = "mode = \"full\"\nmin_confidence = 0.9\nmax_monthly_cost = 50\nenvironments = [\"dev\"]\nmay_reject = true\noverturn_window = \"6s\"";
+    let env = TestEnv::start(&settings(rules_dir.path(), 2, ai)).await;
+
+    // Within every limit: approved alone, nobody asked, applied.
+    let id = request_in(&env, "ec2", "dev", &[]).await;
+    let p = env.wait_for(&id, Stage::Active, 60).await;
+    let review = p.ai_review.clone().unwrap();
+    assert_eq!(review.outcome(), AiOutcome::ApprovedAlone, "{}", review.outcome_reason);
+    assert_eq!(p.decisions.len(), 1);
+    assert!(p.decisions[0].ai);
+    assert!(env.inbox.find(&id, "approval_needed").is_none(), "nobody was asked");
+    let approved = env.wait_notification(&id, "decision", 30).await;
+    assert!(approved["body"].as_str().unwrap().contains("was approved by tollgate-ai"), "{approved}");
+
+    // Outside one limit each: escalated with why; the humans decide.
+    let over = request_in(&env, "ec2", "dev", &[("instance_type", "m5.large")]).await;
+    let review = reviewed(&env, &over).await.ai_review.unwrap();
+    assert_eq!((review.decision.as_str(), review.outcome()), ("approve", AiOutcome::Escalated));
+    assert!(review.outcome_reason.contains("is over its limit of $50.00/month"), "{}", review.outcome_reason);
+    let staging = request_in(&env, "s3", "staging", &[]).await;
+    let review = reviewed(&env, &staging).await.ai_review.unwrap();
+    // No rule approves staging: an escalation, not an approval outside the limits.
+    assert_eq!((review.decision.as_str(), review.outcome()), ("escalate", AiOutcome::Escalated));
+
+    // A rule rejects: it ends REJECTED when the window passes...
+    let big = request_in(&env, "ec2", "dev", &[("instance_type", "m5.2xlarge")]).await;
+    let review = reviewed(&env, &big).await.ai_review.unwrap();
+    assert_eq!(review.outcome(), AiOutcome::RejectedAlone, "{}", review.outcome_reason);
+    let needed = env.wait_notification(&big, "approval_needed", 30).await;
+    assert_eq!(needed["subject"], format!("[tollgate] {big}: rejected by the AI approver: approve to overturn"));
+    let done = env.wait_for(&big, Stage::Rejected, 60).await;
+    assert!(
+        done.final_reason.starts_with(
+            "rejected by tollgate-ai: m5.2xlarge is more than a dev box needs (rule big-box: value m5.2xlarge); no approver overturned it by"
+        ),
+        "{}",
+        done.final_reason
+    );
+    assert_eq!(env.count(&big, "create"), 0, "nothing applied");
+
+    // ... unless an approver approves within it: overturned, and the quorum goes on as usual.
+    let again = request_in(&env, "ec2", "dev", &[("instance_type", "m5.2xlarge")]).await;
+    assert_eq!(reviewed(&env, &again).await.ai_review.unwrap().outcome(), AiOutcome::RejectedAlone);
+    decide(&env, &again, "carol", DecisionKind::Approve).await.unwrap();
+    let review = env.progress(&again).await.ai_review.unwrap();
+    assert_eq!((review.outcome(), review.overturned_by.as_str()), (AiOutcome::Overturned, "carol"));
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    assert_eq!(env.progress(&again).await.stage_enum(), Stage::AwaitingApproval, "the window no longer ends it");
+    decide(&env, &again, "dave", DecisionKind::Approve).await.unwrap();
+    env.wait_for(&again, Stage::Active, 60).await;
+    env.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_rules_stop_the_worker_naming_the_file_the_rule_and_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("reviewer.toml");
+    std::fs::write(
+        &rules,
+        "[[rules]]\nid = \"cheap\"\nverdict = \"approve\"\nmessage = \"cheap\"\nwhen = { max_monthly_cost = -5 }\n",
+    )
+    .unwrap();
+    let config = dir.path().join("tollgate.toml");
+    std::fs::write(&config, format!("[ai_approver]\nmode = \"full\"\nprompt_file = \"{}\"\n", rules.display()))
+        .unwrap();
+    let out = std::process::Command::new(crate::common::binary("tollgate-worker"))
+        .args(["--config", &config.display().to_string(), "--check-config"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(
+        err.trim(),
+        format!(
+            "tollgate-worker: configuration error: {}: rules[0] 'cheap': max_monthly_cost: must be 0 or more (USD per month)",
+            rules.display()
+        )
+    );
+    // A good file: the check says what the AI approver will do.
+    std::fs::write(&rules, RULES).unwrap();
+    let out = std::process::Command::new(crate::common::binary("tollgate-worker"))
+        .args(["--config", &config.display().to_string(), "--check-config"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        text.contains(
+            "AI approver   full (rules reviewer, 4 rules, as tollgate-ai; alone: up to $50.00/month in dev, confidence 0.90+"
+        ),
+        "{text}"
+    );
+}
