@@ -14,7 +14,7 @@ use crate::common::{LONG, TestEnv, binary, free_port};
 use crate::gateway::APPROVALS;
 
 /// Starts `tollgate approval ask ...` as a pipeline step would.
-fn ask(url: &str, token: &str, args: &[&str]) -> tokio::process::Child {
+pub(crate) fn ask(url: &str, token: &str, args: &[&str]) -> tokio::process::Child {
     tokio::process::Command::new(binary("tollgate"))
         .args(["approval", "ask"])
         .args(args)
@@ -28,7 +28,7 @@ fn ask(url: &str, token: &str, args: &[&str]) -> tokio::process::Child {
 }
 
 /// The approval id the step announces on stderr, and the rest of what it prints.
-async fn announced(child: &mut tokio::process::Child) -> String {
+pub(crate) async fn announced(child: &mut tokio::process::Child) -> String {
     let stderr = child.stderr.take().unwrap();
     let mut lines = tokio::io::BufReader::new(stderr).lines();
     let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await.unwrap().unwrap().unwrap();
@@ -36,7 +36,7 @@ async fn announced(child: &mut tokio::process::Child) -> String {
     line.split_whitespace().nth(4).unwrap().trim_end_matches(':').to_string()
 }
 
-async fn finish(child: tokio::process::Child) -> (i32, Value) {
+pub(crate) async fn finish(child: tokio::process::Child) -> (i32, Value) {
     let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output()).await.unwrap().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     (out.status.code().unwrap_or(-1), serde_json::from_str(stdout.trim()).unwrap_or(Value::String(stdout)))
