@@ -4,7 +4,7 @@
 
 mod common;
 
-mod ai_approver;
+pub(crate) mod ai_approver;
 mod artifacts;
 mod cancellation;
 mod cli;

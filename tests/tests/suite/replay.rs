@@ -39,6 +39,10 @@ const ENDINGS: &[&str] = &[
     "generic_notified",
     "no_approvers_waited",
     "no_approvers_refused",
+    "ai_co_approved",
+    "ai_approved_alone",
+    "ai_rejected_overturned",
+    "generic_ai_approved",
 ];
 
 fn histories() -> PathBuf {
@@ -72,6 +76,7 @@ async fn every_ending_replays_from_its_recorded_history() {
         Ok("generic-notify") => record_generic_notified().await,
         Ok("no-approvers-waited") => record_no_approvers("no_approvers_waited", Stage::Expired).await,
         Ok("no-approvers") => record_no_approvers("no_approvers_refused", Stage::Rejected).await,
+        Ok("ai") => record_ai().await,
         Ok(_) => {
             record().await;
             record_policy().await;
@@ -80,6 +85,7 @@ async fn every_ending_replays_from_its_recorded_history() {
             record_approvals().await;
             record_generic_notified().await;
             record_no_approvers("no_approvers_refused", Stage::Rejected).await;
+            record_ai().await;
         }
         Err(_) => {}
     }
@@ -400,5 +406,55 @@ async fn record_generic_notified() {
     handle.get_result(WorkflowGetResultOptions::default()).await.unwrap();
     env.wait_notification("approval-notified", "decision", 30).await;
     save(&env, "generic_notified", "approval-notified", None).await;
+    env.shutdown().await;
+}
+
+/// The AI approver (patches `ai-review` and `ai-review-approvals`): a co-approver's counted
+/// approval plus carol's, an approval alone in full mode, a rejection alone that carol
+/// overturns, and an agent's approval decided alone; each request lives until its expiry.
+async fn record_ai() {
+    use temporalio_client::{WorkflowGetResultOptions, WorkflowStartOptions};
+    use tollgate_proto::{ApprovalInput, Decision};
+    use tollgate_workflows::Incoming;
+    let rules = tempfile::tempdir().unwrap();
+    let text = |mode: &str| {
+        crate::ai_approver::settings(rules.path(), 2, mode).replace(crate::common::LONG, BASE)
+    };
+    let approve = |user: &str| Incoming::new(Decision { user: user.into(), ..Default::default() });
+    let env = TestEnv::start(&text("mode = \"co-approver\"")).await;
+    let id = env.request("ec2", "alice", &[]).await;
+    crate::ai_approver::reviewed(&env, &id).await;
+    requests::send_update(&env.client, &id, ProvisionWorkflow::approve, approve("carol")).await.unwrap();
+    env.wait_for(&id, Stage::Destroyed, 90).await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    save(&env, "ai_co_approved", &id, None).await;
+    env.shutdown().await;
+
+    let full = "mode = \"full\"\nmay_reject = true\noverturn_window = \"1m\"\nactions = [\"deploy * to staging\"]";
+    let env = TestEnv::start(&text(full)).await;
+    let alone = env.request("ec2", "alice", &[]).await;
+    let big = env.request("ec2", "alice", &[("instance_type", "m5.2xlarge")]).await;
+    crate::ai_approver::reviewed(&env, &big).await;
+    requests::send_update(&env.client, &big, ProvisionWorkflow::approve, approve("carol")).await.unwrap();
+    requests::send_update(&env.client, &big, ProvisionWorkflow::approve, approve("dave")).await.unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let input = ApprovalInput {
+        action: "deploy api to staging".into(),
+        requested_by: "agent".into(),
+        context_json: r#"{"images": ["api:1.4.0"]}"#.into(),
+        created_at: tollgate_proto::at(now),
+        expires_at: tollgate_proto::at(now + 120_000),
+        approvers: vec!["carol".into()],
+    };
+    let options = WorkflowStartOptions::new(env.config.task_queue.clone(), "approval-ai").build();
+    let handle = env.client.start_workflow(ApprovalWorkflow::run, input, options).await.unwrap();
+    let record = handle.get_result(WorkflowGetResultOptions::default()).await.unwrap();
+    assert_eq!(record.resolved_by, "tollgate-ai");
+    env.wait_for(&alone, Stage::Destroyed, 90).await;
+    env.wait_for(&big, Stage::Destroyed, 90).await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    save(&env, "ai_approved_alone", &alone, None).await;
+    save(&env, "ai_rejected_overturned", &big, None).await;
+    save(&env, "generic_ai_approved", "approval-ai", None).await;
     env.shutdown().await;
 }
