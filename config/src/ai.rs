@@ -18,6 +18,8 @@ pub const DEFAULT_NAME: &str = "tollgate-ai";
 const DEFAULT_MIN_CONFIDENCE: f64 = 0.9;
 const DEFAULT_MAX_MONTHLY_COST: f64 = 50.0;
 const DEFAULT_OVERTURN_WINDOW_MS: u64 = 3_600_000;
+const DEFAULT_MAX_TOOL_CALLS: u32 = 8;
+const DEFAULT_MAX_TOOL_RESULT_BYTES: u32 = 16_384;
 const DEFAULT_TIMEOUT_MS: u64 = tollgate_workflows::defaults::AI_REVIEW_TIMEOUT_MS;
 
 /// The instructions the LLM reviewer starts from when the prompt file gives none.
@@ -46,6 +48,36 @@ struct RawAi {
     environments: Option<Vec<String>>,
     actions: Option<Vec<String>>,
     timeout: Option<String>,
+    max_tool_calls: Option<u32>,
+    max_tool_result_bytes: Option<u32>,
+    #[serde(default)]
+    mcp_servers: Vec<RawMcpServer>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMcpServer {
+    name: Option<String>,
+    command: Option<Vec<String>>,
+    url: Option<String>,
+    tools: Option<Vec<String>>,
+}
+
+/// A team's MCP server whose tools the LLM reviewer may call (`[[ai_approver.mcp_servers]]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct McpServerConfig {
+    pub name: String,
+    pub transport: McpTransport,
+    /// The tools the reviewer may call (exact names); every other tool is never offered.
+    pub tools: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum McpTransport {
+    /// A local process speaking MCP on stdin/stdout: the program and its arguments.
+    Stdio(Vec<String>),
+    /// A streamable-HTTP endpoint.
+    Http(String),
 }
 
 /// Who reviews: the rules alone, or the LLM (with the rules over it, and as its fallback).
@@ -65,6 +97,11 @@ pub struct AiApproverConfig {
     pub prompt_file: Option<PathBuf>,
     /// How long one review may take, tool calls included.
     pub timeout: Duration,
+    /// Tool calls the LLM reviewer may make in one review.
+    pub max_tool_calls: u32,
+    /// A tool's answer is cut to this many bytes before the model reads it.
+    pub max_tool_result_bytes: u32,
+    pub mcp_servers: Vec<McpServerConfig>,
 }
 
 impl AiApproverConfig {
@@ -120,8 +157,49 @@ impl RawAiSection {
             actions,
             review_timeout: tollgate_proto::span(timeout.as_millis() as u64),
         };
-        Ok(AiApproverConfig { settings, reviewer, prompt_file: text(&a.prompt_file).map(PathBuf::from), timeout })
+        let max_tool_result_bytes = a.max_tool_result_bytes.unwrap_or(DEFAULT_MAX_TOOL_RESULT_BYTES);
+        if max_tool_result_bytes == 0 {
+            return Err(c.err("ai_approver.max_tool_result_bytes", "must be at least 1"));
+        }
+        Ok(AiApproverConfig {
+            settings,
+            reviewer,
+            prompt_file: text(&a.prompt_file).map(PathBuf::from),
+            timeout,
+            max_tool_calls: a.max_tool_calls.unwrap_or(DEFAULT_MAX_TOOL_CALLS),
+            max_tool_result_bytes,
+            mcp_servers: mcp_servers(a.mcp_servers, c)?,
+        })
     }
+}
+
+fn mcp_servers(raw: Vec<RawMcpServer>, c: &Check) -> Result<Vec<McpServerConfig>, ConfigError> {
+    let mut servers: Vec<McpServerConfig> = Vec::new();
+    for (i, server) in raw.into_iter().enumerate() {
+        let name = text(&server.name).unwrap_or_default();
+        let key = format!("ai_approver.mcp_servers[{i}]");
+        let bad = |why: &str| c.err(&key, format!("'{name}': {why}"));
+        if name.is_empty() || !name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-') {
+            return Err(c.err(&key, "name it with letters, digits and '-' (it prefixes the tools the model sees)"));
+        }
+        if servers.iter().any(|s| s.name == name) {
+            return Err(bad("the name is used by an earlier server"));
+        }
+        let transport = match (server.command, text(&server.url)) {
+            (Some(command), None) if !command.is_empty() && !command[0].trim().is_empty() => {
+                McpTransport::Stdio(command)
+            }
+            (None, Some(url)) if crate::check::is_http(&url) => McpTransport::Http(url),
+            (None, Some(url)) => return Err(bad(&format!("url '{url}' is not http(s)"))),
+            _ => return Err(bad("give exactly one of command (a program and its arguments) or url")),
+        };
+        let tools = server.tools.unwrap_or_default();
+        if tools.is_empty() {
+            return Err(bad("list the tools the reviewer may call (tools = [...]); none are offered by default"));
+        }
+        servers.push(McpServerConfig { name, transport, tools });
+    }
+    Ok(servers)
 }
 
 /// The prompt configuration file: the LLM reviewer's instructions and the rules both
@@ -162,7 +240,7 @@ pub struct Rule {
     pub when: Conditions,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Conditions {
     /// Request kinds (ec2, s3, ...).

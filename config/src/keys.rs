@@ -159,6 +159,19 @@ pub const KEYS: &[Key] = &[
         "`full`: it may reject alone, only for a rule's reason; a human may overturn that within `overturn_window`",
     ),
     key("ai_approver.overturn_window", KeyKind::Duration, "`1h`", "how long a human may overturn its rejection"),
+    key("ai_approver.max_tool_calls", KeyKind::Integer, "`8`", "tool calls the LLM reviewer may make in one review"),
+    key(
+        "ai_approver.max_tool_result_bytes",
+        KeyKind::Integer,
+        "`16384`",
+        "a tool's answer is cut to this many bytes before the model reads it",
+    ),
+    key(
+        "ai_approver.mcp_servers",
+        KeyKind::Tables,
+        "`[]`",
+        "the team's MCP servers whose tools the LLM reviewer may call: `[[ai_approver.mcp_servers]]` tables with `name`, `command` (a list) or `url`, and `tools` (the allow-list)",
+    ),
     key(
         "ai_approver.timeout",
         KeyKind::Duration,

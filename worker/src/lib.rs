@@ -129,6 +129,7 @@ pub fn build_activities(config: &Config, client: Option<Client>) -> anyhow::Resu
         cost_policy: config.cost_policy.clone(),
         cost_explorer: build_cost_explorer(config)?,
         ai: build_ai_reviewer(config)?,
+        task_queue: config.task_queue.clone(),
     })
 }
 
@@ -140,8 +141,13 @@ fn build_ai_reviewer(config: &Config) -> anyhow::Result<Option<tollgate_activiti
         return Ok(None);
     }
     let prompt = tollgate_config::ai::load_prompt(ai.prompt_file.as_deref())?;
-    tracing::info!(mode = ai.mode().as_str(), rules = prompt.rules.len(), "AI approver on");
-    Ok(Some(tollgate_activities::review::AiReviewer::new(ai.clone(), prompt)))
+    // The LLM reviewer talks to the [llm] endpoint with a client of its own.
+    let llm = match ai.reviewer {
+        tollgate_config::Reviewer::Llm => build_llm(config)?,
+        tollgate_config::Reviewer::Rules => None,
+    };
+    tracing::info!(mode = ai.mode().as_str(), rules = prompt.rules.len(), llm = llm.is_some(), "AI approver on");
+    Ok(Some(tollgate_activities::review::AiReviewer { config: ai.clone(), prompt, llm }))
 }
 
 /// A secret from the variable a key names; a worker without it refuses to start.

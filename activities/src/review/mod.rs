@@ -3,7 +3,9 @@
 //! model's). What the workflow does with the review (count it, let it decide alone, escalate)
 //! is decided in the workflow, from the settings fixed when the request started.
 
+pub mod llm;
 pub mod rules;
+pub mod tools;
 
 use std::time::{Duration, SystemTime};
 
@@ -15,17 +17,65 @@ use tollgate_workflows::ai::ESCALATE;
 
 use crate::TollgateActivities;
 use crate::artifacts::ArtifactKind;
+use crate::llm::ChatClient;
+use tollgate_workflows::failure::FailureType;
+use tollgate_workflows::kit::options::REVIEW_ATTEMPTS;
 
 /// The reviewer a worker runs with when `[ai_approver] mode` is not off.
 pub struct AiReviewer {
     pub config: AiApproverConfig,
     pub prompt: PromptConfig,
+    /// The LLM reviewer's client (`reviewer = "llm"`); None: the rules alone.
+    pub llm: Option<ChatClient>,
 }
 
-impl AiReviewer {
-    pub fn new(config: AiApproverConfig, prompt: PromptConfig) -> Self {
-        Self { config, prompt }
+/// The rules reviewer's verdict: the deciding rule's, or an escalation when none matched.
+fn rules_review(deciding: Option<&rules::Matched<'_>>) -> AiReview {
+    let mut review = match deciding {
+        Some(m) => AiReview {
+            decision: m.verdict().as_str().into(),
+            confidence: 1.0,
+            reasons: vec![m.reason()],
+            rule_id: m.rule.id.clone(),
+            ..Default::default()
+        },
+        None => AiReview {
+            decision: ESCALATE.into(),
+            confidence: 0.0,
+            reasons: vec!["no rule matched: a human decides".into()],
+            ..Default::default()
+        },
+    };
+    review.reviewer = "rules".into();
+    review
+}
+
+/// The model's answer under the rules: a matching rule's verdict replaces the model's, and
+/// the record keeps both (`overridden_by_rule` when they differ).
+fn combine(answer: llm::ModelAnswer, deciding: Option<&rules::Matched<'_>>, model: &str) -> AiReview {
+    let mut review = AiReview {
+        reviewer: model.to_string(),
+        decision: answer.decision.clone(),
+        confidence: answer.confidence,
+        reasons: answer.reasons.clone(),
+        model_decision: answer.decision.clone(),
+        model_reasons: answer.reasons,
+        model_confidence: answer.confidence,
+        ..Default::default()
+    };
+    // A rule is certain: its verdict and reason lead; the model's reasons follow when it agrees.
+    if let Some(m) = deciding {
+        review.rule_id = m.rule.id.clone();
+        review.decision = m.verdict().as_str().into();
+        review.confidence = 1.0;
+        if m.verdict().as_str() == answer.decision {
+            review.reasons.insert(0, m.reason());
+        } else {
+            review.overridden_by_rule = m.rule.id.clone();
+            review.reasons = vec![m.reason()];
+        }
     }
+    review
 }
 
 /// The digest of what was judged: the same inputs give the same digest.
@@ -49,22 +99,37 @@ impl TollgateActivities {
         let history = self.requester_history(&rules::history_windows(&ai.prompt.rules), &requester).await;
         let matched = rules::matching(&ai.prompt.rules, &input, &history);
         let deciding = rules::deciding(&matched);
-        let mut review = match deciding {
-            Some(m) => AiReview {
-                decision: m.verdict().as_str().into(),
-                confidence: 1.0,
-                reasons: vec![m.reason()],
-                rule_id: m.rule.id.clone(),
-                ..Default::default()
-            },
-            None => AiReview {
-                decision: ESCALATE.into(),
-                confidence: 0.0,
-                reasons: vec!["no rule matched: a human decides".into()],
-                ..Default::default()
-            },
-        };
-        review.reviewer = "rules".into();
+        let mut review = rules_review(deciding);
+        let mut transcript = llm::Transcript::default();
+        if let Some(client) = &ai.llm {
+            let mut toolbox =
+                tools::Toolbox::open(self, &input, &ai.config.mcp_servers, ai.config.max_tool_result_bytes as usize)
+                    .await;
+            // The model has most of the review's time; the rest is for the fallback and the record.
+            let budget = ai.config.timeout.mul_f64(0.75);
+            let answer = tokio::time::timeout(
+                budget,
+                llm::converse(client, &ai.prompt, &input, &mut toolbox, ai.config.max_tool_calls, &mut transcript),
+            )
+            .await
+            .unwrap_or_else(|_| {
+                Err(llm::Fallback::Rules(format!("no answer within {}", humantime::format_duration(budget))))
+            });
+            transcript.tool_calls.splice(0..0, std::mem::take(&mut toolbox.unreachable));
+            toolbox.close().await;
+            let model = format!("llm:{}", client.config.model);
+            match answer {
+                Ok(answer) => review = combine(answer, deciding, &model),
+                Err(llm::Fallback::Retry(why)) if attempt < REVIEW_ATTEMPTS => {
+                    return Err(crate::classified(FailureType::LlmUnavailable, true, why));
+                }
+                Err(llm::Fallback::Retry(why) | llm::Fallback::Rules(why)) => {
+                    tracing::warn!(reason = %why, "the LLM reviewer's answer was not used: the rules decide");
+                    review.fallback = why;
+                }
+            }
+            review.tool_calls = transcript.tool_calls.clone();
+        }
         review.inputs_digest = inputs_digest(&input);
         review.settings = Some(ai.config.settings.clone());
         review.attempt = attempt;
@@ -74,6 +139,8 @@ impl TollgateActivities {
             "rules_matched": matched.iter().map(|m| json!({
                 "id": m.rule.id, "verdict": m.verdict().as_str(), "reason": m.reason(),
             })).collect::<Vec<_>>(),
+            "conversation": &transcript.messages,
+            "tool_calls": &review.tool_calls,
             "review": &review,
         });
         let bytes = serde_json::to_vec_pretty(&record).unwrap_or_default();

@@ -183,13 +183,15 @@ async fn a_co_approver_counts_once_never_last_and_its_rejection_is_a_recommendat
         ),
         "{needed}"
     );
-    let record = handle
-        .query(ApprovalWorkflow::approval, (), temporalio_client::WorkflowQueryOptions::default())
-        .await
-        .unwrap();
+    let record =
+        handle.query(ApprovalWorkflow::approval, (), temporalio_client::WorkflowQueryOptions::default()).await.unwrap();
     assert_eq!(record.status(), ApprovalStatus::Pending);
     assert_eq!(record.ai_review.unwrap().outcome(), AiOutcome::Recommended);
-    let yes = Incoming::new(ApprovalDecision { decision: "approve".into(), reviewed_by: "carol".into(), comment: String::new() });
+    let yes = Incoming::new(ApprovalDecision {
+        decision: "approve".into(),
+        reviewed_by: "carol".into(),
+        comment: String::new(),
+    });
     handle.execute_update(ApprovalWorkflow::decide, yes, WorkflowExecuteUpdateOptions::default()).await.unwrap();
     let record = handle.get_result(WorkflowGetResultOptions::default()).await.unwrap();
     assert_eq!((record.status(), record.resolved_by.as_str()), (ApprovalStatus::Approved, "carol"));
@@ -319,7 +321,8 @@ async fn agents_approvals_are_reviewed_and_decided_within_the_limits() {
 
     // Allowed action, pinned image: approved alone, the pipeline goes on.
     let pinned = context(r#""api:1.4.0""#);
-    let step = ask(&gateway.url, "tg_agent", &["--action", "deploy api to staging", "--context-file", &pinned, "--wait"]);
+    let step =
+        ask(&gateway.url, "tg_agent", &["--action", "deploy api to staging", "--context-file", &pinned, "--wait"]);
     let (code, record) = finish(step).await;
     assert_eq!(code, 0, "{record}");
     assert_eq!(record["resolved_by"], "tollgate-ai");
@@ -328,7 +331,8 @@ async fn agents_approvals_are_reviewed_and_decided_within_the_limits() {
 
     // A :latest image: the rule rejects alone; nobody overturns it within 3 s: exit 1.
     let latest = context(r#""api:1.4.0", "worker:latest""#);
-    let step = ask(&gateway.url, "tg_agent", &["--action", "deploy api to staging", "--context-file", &latest, "--wait"]);
+    let step =
+        ask(&gateway.url, "tg_agent", &["--action", "deploy api to staging", "--context-file", &latest, "--wait"]);
     let (code, record) = finish(step).await;
     assert_eq!(code, 1, "{record}");
     assert_eq!(record["resolved_by"], "tollgate-ai");

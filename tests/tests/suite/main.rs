@@ -5,6 +5,7 @@
 mod common;
 
 pub(crate) mod ai_approver;
+mod ai_reviewer;
 mod artifacts;
 mod cancellation;
 mod cli;

@@ -417,9 +417,7 @@ async fn record_ai() {
     use tollgate_proto::{ApprovalInput, Decision};
     use tollgate_workflows::Incoming;
     let rules = tempfile::tempdir().unwrap();
-    let text = |mode: &str| {
-        crate::ai_approver::settings(rules.path(), 2, mode).replace(crate::common::LONG, BASE)
-    };
+    let text = |mode: &str| crate::ai_approver::settings(rules.path(), 2, mode).replace(crate::common::LONG, BASE);
     let approve = |user: &str| Incoming::new(Decision { user: user.into(), ..Default::default() });
     let env = TestEnv::start(&text("mode = \"co-approver\"")).await;
     let id = env.request("ec2", "alice", &[]).await;
