@@ -62,6 +62,13 @@ async function signIn() {
   return true;
 }
 
+// The AI approver's review in one line: what it says, how sure, why, and what came of it.
+function aiSummary(r) {
+  const overturn = r.outcome === 'rejected_alone' && r.overturn_deadline
+    ? `; it ends REJECTED at ${r.overturn_deadline} unless an approver approves first` : '';
+  return `${r.summary}${overturn}`;
+}
+
 async function showList() {
   clearInterval(timer);
   $('detail-view').hidden = true;
@@ -103,6 +110,7 @@ async function showAgentApprovals() {
     cell(row, w.action);
     cell(row, w.requested_by);
     cell(row, JSON.stringify(w.context));
+    cell(row, w.ai_review ? aiSummary(w.ai_review) : 'not reviewed');
     cell(row, w.expires_at || '');
     const td = document.createElement('td');
     if (!me.decides_agent_approvals) {
@@ -152,9 +160,11 @@ async function loadDetail(id) {
   const decisions = $('decisions'); decisions.replaceChildren();
   for (const d of data.approvals || []) {
     const said = d.comment ? `: “${d.comment}”` : '';
-    item(decisions, `${d.user} ${d.decision === 'approve' ? 'approved' : 'rejected'}${said} (${d.at || ''})`);
+    const ai = d.ai ? ` (the AI approver, confidence ${d.confidence})` : '';
+    item(decisions, `${d.user}${ai} ${d.decision === 'approve' ? 'approved' : 'rejected'}${said} (${d.at || ''})`);
   }
   if (!(data.approvals || []).length) item(decisions, 'nobody yet');
+  $('ai-review').textContent = data.ai_review ? aiSummary(data.ai_review) : 'not reviewed';
   $('approvers').textContent = approvers.length
     ? approvers.join(', ')
     : 'none configured: nobody can approve this request (approving_users)';

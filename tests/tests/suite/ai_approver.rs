@@ -388,3 +388,46 @@ async fn full_mode_without_human_approvers_refuses_what_it_does_not_approve() {
     );
     env.shutdown().await;
 }
+
+/// The web inbox, in a real browser, shows the AI's review on a request (its counted approval
+/// marked as the AI's, with its confidence and reasons) and on an agent's approval.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inbox_shows_the_ai_approvers_reasons() {
+    use crate::common::gateway::GatewayProcess;
+    use crate::gateway::APPROVALS;
+    use serde_json::json;
+    let rules_dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::start(&settings(rules_dir.path(), 2, "mode = \"co-approver\"")).await;
+    let gateway = GatewayProcess::start(&env, APPROVALS, &[]).await;
+    let id = request_in(&env, "ec2", "dev", &[]).await;
+    reviewed(&env, &id).await;
+    let ask = json!({"action": "deploy web to staging", "requested_by": "agent", "context": {"images": ["web:2.0.1"]}, "timeout_minutes": 600});
+    let (status, asked) = gateway.client().post("/workflows", "tg_agent", &ask.to_string()).await;
+    assert_eq!(status, 201, "{asked}");
+    let shots = env.dir.path().join("screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let args = [gateway.url.as_str(), id.as_str(), "tg_carol"].map(std::ffi::OsStr::new);
+    let run = crate::common::BrowserRun::of(
+        "inbox_ai.mjs",
+        &[&args[..], &[shots.as_os_str(), std::ffi::OsStr::new("deploy web to staging")]].concat(),
+    )
+    .await;
+    let detail = run.step("detail");
+    assert_eq!(
+        detail["review"],
+        "tollgate-ai (rules) says approve, confidence 1.00: small and in dev (rule small-dev) [counted as 1 of 2 approvals; a human decides the rest]"
+    );
+    let decided = detail["decided"].as_str().unwrap();
+    assert!(
+        decided.starts_with("tollgate-ai (the AI approver, confidence 1) approved: “small and in dev (rule small-dev)”"),
+        "{decided}"
+    );
+    assert_eq!(detail["approvals"], "1 of 2");
+    let agent = run.text("agent list");
+    assert!(
+        agent.contains("tollgate-ai (rules) says approve, confidence 1.00: deploys to staging are routine (rule staging-deploys) [a recommendation: a human always gives the last approval]"),
+        "{agent}"
+    );
+    drop(gateway);
+    env.shutdown().await;
+}
