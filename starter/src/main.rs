@@ -11,6 +11,7 @@ use tollgate_proto::{DecisionKind, ProvisionRequest, Stage};
 use tollgate_starter::{dev, render};
 
 mod approval_ask;
+mod approver_report;
 mod offline;
 mod show;
 mod watch;
@@ -26,6 +27,12 @@ struct Cli {
     output: Output,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Dataset formats of `approver-report --export`.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ExportFormat {
+    Jsonl,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -175,6 +182,23 @@ enum Command {
     Prices {
         #[command(subcommand)]
         action: PricesCommand,
+    },
+    /// How often the AI approver agreed with people: a confusion matrix, agreement by cost,
+    /// rule and confidence, recent disagreements, and what full mode would have decided alone.
+    ApproverReport {
+        /// Requests and approvals started within this long (e.g. 7d, 24h).
+        #[arg(long, default_value = "7d")]
+        since: String,
+        /// Only this request kind (ec2, s3, rds, ...), or `approval` for agents' approvals.
+        #[arg(long)]
+        kind: Option<String>,
+        /// Also write the pairs as a dataset: approver-train.jsonl (chat-format records with the
+        /// person's decision as the label) and approver-eval.jsonl (one in five, held out).
+        #[arg(long, value_enum)]
+        export: Option<ExportFormat>,
+        /// Where --export writes its files.
+        #[arg(long, default_value = ".")]
+        to: PathBuf,
     },
     /// Run a local Temporal dev server (with Web UI) and a worker in the foreground.
     Dev {
@@ -389,6 +413,38 @@ async fn run(cli: Cli, traces: &tollgate_client::otel::Tracing) -> Result<(), Cl
                 let configured = Config::load(cli.config.as_deref()).ok().and_then(|c| c.web_ui_url);
                 if let Some(ui) = tollgate_client::webui::locate(configured.as_deref()) {
                     println!("Web UI     {}", ui.request(&progress.request_id));
+                }
+            }
+        }
+        Command::ApproverReport { since, kind, export, to } => {
+            let config = load_config(&cli.config)?;
+            let from = approver_report::since_ms(&since)?;
+            let client = client().await?;
+            let pairs = approver_report::collect(&client, from, kind.as_deref()).await?;
+            let mut report = approver_report::aggregate(&pairs, &config.ai_approver.settings);
+            if export == Some(ExportFormat::Jsonl) {
+                let (train, eval) = approver_report::export(&pairs, &config, &to).await?;
+                report["export"] = json!({
+                    "train": to.join("approver-train.jsonl"), "eval": to.join("approver-eval.jsonl"),
+                    "train_records": train, "eval_records": eval,
+                });
+            }
+            if json_out {
+                println!("{report}");
+            } else {
+                let scope = match &kind {
+                    Some(k) => format!("{k}, started within {since}"),
+                    None => format!("started within {since}"),
+                };
+                println!("{}", approver_report::text(&report, &scope));
+                if let Some(e) = report.get("export") {
+                    println!(
+                        "Wrote {} training records to {} and {} evaluation records to {}.",
+                        e["train_records"],
+                        e["train"].as_str().unwrap_or_default(),
+                        e["eval_records"],
+                        e["eval"].as_str().unwrap_or_default()
+                    );
                 }
             }
         }

@@ -2,7 +2,10 @@
 //! decide alone, and what becomes of a review. Pure functions over the review (an activity's
 //! result) and the settings fixed when the request started, so a replay decides the same.
 
-use tollgate_proto::{AiApprover, AiOutcome, AiReview, FindingLevel, PolicyFinding};
+use tollgate_proto::{
+    AiApprover, AiOutcome, AiReview, ApprovalRecord, ApprovalStatus, DecisionKind, FindingLevel, PolicyFinding,
+    Progress,
+};
 
 /// `[ai_approver] mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,9 +160,142 @@ pub fn summary(review: &AiReview) -> String {
     )
 }
 
+/// A decision both the AI and a human took: what the learning loop learns from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pair {
+    /// The request or approval id.
+    pub id: String,
+    /// The request's kind, or "approval" for an agent's approval.
+    pub kind: String,
+    pub environment: String,
+    /// What the request adds to the monthly bill (None for an approval).
+    pub monthly_cost: Option<f64>,
+    pub findings: Vec<PolicyFinding>,
+    pub module_source: String,
+    /// A generic approval's action.
+    pub action: String,
+    pub review: AiReview,
+    /// The human's decision: a rejection if any human rejected, else the first approval.
+    pub human: DecisionKind,
+    pub human_by: String,
+    pub human_comment: String,
+    pub human_at: i64,
+}
+
+impl Pair {
+    /// +1 when the AI approved or rejected as the human did, -1 when not; None for an
+    /// escalation (scored on its own: what the human did with what the AI left them).
+    pub fn reward(&self) -> Option<i32> {
+        let ai = match self.review.decision.as_str() {
+            APPROVE => DecisionKind::Approve,
+            REJECT => DecisionKind::Reject,
+            _ => return None,
+        };
+        Some(if ai == self.human { 1 } else { -1 })
+    }
+
+    /// The subject as the limits of `full` mode see it.
+    pub fn subject(&self) -> Subject<'_> {
+        match self.monthly_cost {
+            Some(cost) => Subject::Request {
+                monthly_cost: cost,
+                environment: &self.environment,
+                findings: &self.findings,
+                module_source: &self.module_source,
+            },
+            None => Subject::Approval { action: &self.action },
+        }
+    }
+}
+
+/// The pair in a request's progress: its AI review and the humans' decision, when both exist.
+pub fn pair_of_request(p: &Progress) -> Option<Pair> {
+    let review = p.ai_review.clone().filter(|r| !r.decision.is_empty())?;
+    let humans: Vec<_> = p.decisions.iter().filter(|d| !d.ai).collect();
+    let decided = humans
+        .iter()
+        .find(|d| d.kind == DecisionKind::Reject as i32)
+        .or_else(|| humans.iter().find(|d| d.kind == DecisionKind::Approve as i32))?;
+    let request = p.request.clone().unwrap_or_default();
+    Some(Pair {
+        id: p.request_id.clone(),
+        kind: request.kind,
+        environment: request.environment,
+        monthly_cost: Some(p.cost.as_ref().map(|c| c.monthly_total).unwrap_or_default()),
+        findings: p.findings.clone(),
+        module_source: p.module_source.clone(),
+        action: String::new(),
+        review,
+        human: DecisionKind::try_from(decided.kind).unwrap_or(DecisionKind::Approve),
+        human_by: decided.user.clone(),
+        human_comment: decided.comment.clone(),
+        human_at: tollgate_proto::ms(&decided.at),
+    })
+}
+
+/// The pair in an agent's approval: its AI review and the human who resolved it.
+pub fn pair_of_approval(r: &ApprovalRecord) -> Option<Pair> {
+    let review = r.ai_review.clone().filter(|r| !r.decision.is_empty())?;
+    let ai_name = review.settings.as_ref().map(|s| s.name.clone()).unwrap_or_default();
+    let human = match r.status() {
+        ApprovalStatus::Approved => DecisionKind::Approve,
+        ApprovalStatus::Rejected => DecisionKind::Reject,
+        _ => return None,
+    };
+    if r.resolved_by.is_empty() || r.resolved_by == ai_name {
+        return None;
+    }
+    Some(Pair {
+        id: r.workflow_id.clone(),
+        kind: "approval".into(),
+        environment: String::new(),
+        monthly_cost: None,
+        findings: Vec::new(),
+        module_source: String::new(),
+        action: r.action.clone(),
+        review,
+        human,
+        human_by: r.resolved_by.clone(),
+        human_comment: r.comment.clone(),
+        human_at: tollgate_proto::ms(&r.resolved_at),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pairs_need_both_an_ai_review_and_a_human() {
+        let decision = |user: &str, kind: DecisionKind, ai: bool| tollgate_proto::Decision {
+            user: user.into(),
+            kind: kind as i32,
+            ai,
+            ..Default::default()
+        };
+        let mut p = Progress {
+            request_id: "req-1".into(),
+            ai_review: Some(review(APPROVE, 1.0, "small")),
+            decisions: vec![decision("tollgate-ai", DecisionKind::Approve, true)],
+            ..Default::default()
+        };
+        assert_eq!(pair_of_request(&p), None, "approved by the AI alone: no human to learn from");
+        p.decisions.push(decision("carol", DecisionKind::Approve, false));
+        p.decisions.push(decision("dave", DecisionKind::Reject, false));
+        let pair = pair_of_request(&p).unwrap();
+        assert_eq!((pair.human, pair.human_by.as_str(), pair.reward()), (DecisionKind::Reject, "dave", Some(-1)));
+        p.ai_review = Some(review(ESCALATE, 0.0, ""));
+        assert_eq!(pair_of_request(&p).unwrap().reward(), None);
+        let mut r = ApprovalRecord {
+            status: ApprovalStatus::Approved as i32,
+            resolved_by: "tollgate-ai".into(),
+            ai_review: Some(AiReview { settings: Some(settings("full")), ..review(APPROVE, 1.0, "") }),
+            ..Default::default()
+        };
+        assert_eq!(pair_of_approval(&r), None, "decided by the AI alone");
+        r.resolved_by = "carol".into();
+        assert_eq!(pair_of_approval(&r).unwrap().reward(), Some(1));
+    }
 
     fn settings(mode: &str) -> AiApprover {
         AiApprover {

@@ -419,7 +419,8 @@ async fn the_inbox_shows_the_ai_approvers_reasons() {
     );
     let decided = detail["decided"].as_str().unwrap();
     assert!(
-        decided.starts_with("tollgate-ai (the AI approver, confidence 1) approved: “small and in dev (rule small-dev)”"),
+        decided
+            .starts_with("tollgate-ai (the AI approver, confidence 1) approved: “small and in dev (rule small-dev)”"),
         "{decided}"
     );
     assert_eq!(detail["approvals"], "1 of 2");
@@ -429,5 +430,103 @@ async fn the_inbox_shows_the_ai_approvers_reasons() {
         "{agent}"
     );
     drop(gateway);
+    env.shutdown().await;
+}
+
+/// The learning loop over a scripted run of decisions: the report's exact matrix, its
+/// what-if for full mode, and the dataset export.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_approver_report_scores_the_ai_against_people_and_exports_a_dataset() {
+    use temporalio_client::{WorkflowExecuteUpdateOptions, WorkflowGetResultOptions, WorkflowStartOptions};
+    use tollgate_proto::{ApprovalDecision, ApprovalInput};
+    use tollgate_workflows::ApprovalWorkflow;
+    let rules_dir = tempfile::tempdir().unwrap();
+    let ai = "mode = \"co-approver\"\nmax_monthly_cost = 50\nactions = [\"deploy * to staging\"]";
+    let env = TestEnv::start(&settings(rules_dir.path(), 2, ai)).await;
+    let approve = DecisionKind::Approve;
+    let reject = DecisionKind::Reject;
+    // (kind, environment, params, human decisions)
+    type Step<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, Vec<(&'a str, DecisionKind)>);
+    let script: Vec<Step> = vec![
+        ("ec2", "dev", vec![], vec![("carol", approve)]),
+        ("ec2", "dev", vec![("instance_type", "t3.small")], vec![("carol", reject)]),
+        ("ec2", "dev", vec![("instance_type", "m5.2xlarge")], vec![("carol", reject)]),
+        ("ec2", "dev", vec![("instance_type", "m5.2xlarge")], vec![("carol", approve), ("dave", approve)]),
+        ("s3", "prod", vec![], vec![("carol", approve), ("dave", approve)]),
+        ("rds", "dev", vec![("instance_class", "db.r5.2xlarge")], vec![("dave", reject)]),
+    ];
+    for (kind, environment, params, humans) in script {
+        let id = request_in(&env, kind, environment, &params).await;
+        reviewed(&env, &id).await;
+        for (who, how) in humans {
+            decide(&env, &id, who, how).await.unwrap();
+        }
+    }
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let input = ApprovalInput {
+        action: "deploy web to staging".into(),
+        requested_by: "agent".into(),
+        context_json: r#"{"images": ["web:2.0.1"]}"#.into(),
+        created_at: tollgate_proto::at(now),
+        expires_at: tollgate_proto::at(now + 120_000),
+        approvers: vec!["carol".into()],
+    };
+    let options = WorkflowStartOptions::new(env.config.task_queue.clone(), "approval-week").build();
+    let handle = env.client.start_workflow(ApprovalWorkflow::run, input, options).await.unwrap();
+    env.wait_notification("approval-week", "approval_needed", 30).await;
+    let yes = Incoming::new(ApprovalDecision {
+        decision: "approve".into(),
+        reviewed_by: "carol".into(),
+        comment: "fine".into(),
+    });
+    handle.execute_update(ApprovalWorkflow::decide, yes, WorkflowExecuteUpdateOptions::default()).await.unwrap();
+    handle.get_result(WorkflowGetResultOptions::default()).await.unwrap();
+    // Visibility is eventually consistent: wait until all seven are listed.
+    let mut report = serde_json::Value::Null;
+    for _ in 0..50 {
+        let (code, out, err) = env.cli(&["approver-report", "--since", "1h", "-o", "json"]).await;
+        assert_eq!(code, 0, "{err}");
+        report = serde_json::from_str(&out).unwrap();
+        if report["pairs"] == 7 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(report["pairs"], 7, "{report}");
+    assert_eq!(
+        report["matrix"],
+        serde_json::json!({"approve": {"approve": 2, "reject": 1}, "reject": {"approve": 1, "reject": 1}, "escalate": {"approve": 1, "reject": 1}})
+    );
+    assert_eq!((report["decided"].as_u64(), report["agreed"].as_u64()), (Some(5), Some(3)));
+    assert_eq!(report["full_mode"]["would_decide_alone"], 3);
+    assert_eq!(report["full_mode"]["a_human_disagreed"], 1);
+    assert_eq!(report["by_rule"].as_array().unwrap().len(), 4, "{}", report["by_rule"]);
+    let (_, only_approvals, _) = env.cli(&["approver-report", "--kind", "approval", "-o", "json"]).await;
+    let only: serde_json::Value = serde_json::from_str(&only_approvals).unwrap();
+    assert_eq!((only["pairs"].as_u64(), only["agreed"].as_u64()), (Some(1), Some(1)));
+    let (code, text, _) = env.cli(&["approver-report"]).await;
+    assert_eq!(code, 0);
+    println!("{text}");
+    assert!(text.contains("the AI approved or rejected 5 of them and agreed on 3 (60%)"), "{text}");
+    // The dataset: every pair once, the person's decision as the label.
+    let out_dir = env.dir.path().join("dataset");
+    let dir = out_dir.display().to_string();
+    let (code, _, err) = env.cli(&["approver-report", "--export", "jsonl", "--to", &dir]).await;
+    assert_eq!(code, 0, "{err}");
+    let lines = |name: &str| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(out_dir.join(name)).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    };
+    let (train, eval) = (lines("approver-train.jsonl"), lines("approver-eval.jsonl"));
+    assert_eq!(train.len() + eval.len(), 7);
+    for record in &train {
+        let messages = record["messages"].as_array().unwrap();
+        assert_eq!(messages.len(), 3);
+        assert!(messages[1]["content"].as_str().unwrap().contains("<untrusted-input>"));
+        let label: serde_json::Value = serde_json::from_str(messages[2]["content"].as_str().unwrap()).unwrap();
+        assert!(["approve", "reject"].contains(&label["decision"].as_str().unwrap()), "{label}");
+    }
+    for record in &eval {
+        assert!(record["expected"].is_string() && record["ai"]["decision"].is_string(), "{record}");
+    }
     env.shutdown().await;
 }
