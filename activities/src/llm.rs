@@ -213,6 +213,11 @@ impl Conversation {
         }
     }
 
+    /// Goes on with a stored conversation.
+    pub fn resume(transcript: Transcript) -> Self {
+        Self { transcript }
+    }
+
     /// The code in the model's next answer.
     pub async fn next_code(&mut self, client: &ChatClient) -> Result<String, LlmError> {
         let answer = client.complete(&self.transcript.messages).await?;
@@ -234,6 +239,17 @@ impl Conversation {
             ),
         ));
     }
+}
+
+/// What the model is told when the policy pack denied its module: each deny finding with its
+/// control, the resource and the rule's message.
+pub fn policy_feedback(findings: &[tollgate_proto::PolicyFinding]) -> String {
+    let listed: Vec<String> = findings
+        .iter()
+        .filter(|f| f.level == tollgate_proto::FindingLevel::Deny as i32)
+        .map(|f| format!("- {} ({}) on {}: {}", f.rule_id, f.control, f.address, f.message))
+        .collect();
+    format!("the plan of that module was denied by the platform team's policy pack:\n{}", listed.join("\n"))
 }
 
 /// Variables every LLM-written module gets from Tollgate.

@@ -51,3 +51,9 @@ pub const AI_REVIEW: &str = "ai-review";
 /// has it review the approval first. `generic_notified.json` (recorded before it) takes the
 /// old path; `generic_ai_approved.json` is recorded with it.
 pub const AI_REVIEW_APPROVALS: &str = "ai-review-approvals";
+
+/// 2026-12-03: when the policy pack denies a module an LLM wrote, the LLM writes it again from
+/// the findings (at most twice) instead of the request ending REJECTED at once. Only runs with
+/// an LLM-written module reach it (no recorded history before it has one);
+/// `llm_policy_repaired.json` is recorded with it.
+pub const POLICY_REPAIR: &str = "policy-repair";

@@ -21,7 +21,7 @@ impl TollgateActivities {
         let mut written = None;
         let mut fallback = String::new();
         if self.settings.generate.starts_with("llm") {
-            match self.llm_module(&request, &expires).await {
+            match self.llm_module(&request, &expires, input.repair.as_ref()).await {
                 Ok((bundle, digest)) => {
                     transcript_digest = digest;
                     written = bundle;
@@ -131,6 +131,7 @@ impl TollgateActivities {
         &self,
         request: &tollgate_proto::ProvisionRequest,
         expires: &str,
+        repair: Option<&tollgate_proto::PolicyRepair>,
     ) -> Result<(Option<ModuleBundle>, String), ActivityError> {
         let Some(client) = &self.llm else {
             return Err(classified(
@@ -153,7 +154,18 @@ impl TollgateActivities {
         let example = catalog::module_source(&request.kind).or(catalog::module_source("s3"));
         let ask = llm::request_prompt(request, example);
         let model = client.config.model.clone();
-        let mut conversation = llm::Conversation::new(&model, &system, &ask);
+        // A repair goes on with the conversation that wrote the denied module, told why.
+        let mut conversation = match repair {
+            Some(r) => {
+                let bytes = self.artifacts.get(&r.transcript_digest).await.map_err(art)?;
+                let transcript: llm::Transcript = serde_json::from_slice(&bytes)
+                    .map_err(|e| classified(FailureType::DigestMismatch, false, format!("transcript: {e}")))?;
+                let mut resumed = llm::Conversation::resume(transcript);
+                resumed.refuse(&llm::policy_feedback(&r.findings));
+                resumed
+            }
+            None => llm::Conversation::new(&model, &system, &ask),
+        };
         let mut accepted = None;
         let mut outcome = Ok(());
         for _ in 0..client.config.max_attempts.max(1) {

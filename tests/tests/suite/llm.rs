@@ -17,27 +17,29 @@ use crate::common::{LONG, TestEnv};
 
 /// One scripted reply to a module request.
 #[derive(Clone)]
-enum Reply {
+pub(crate) enum Reply {
     Answer(&'static str),
     Status(u16, Option<u64>),
     Slow(Duration, &'static str),
 }
 
 #[derive(Clone, Default)]
-struct Script {
+pub(crate) struct Script {
     replies: Arc<Mutex<VecDeque<Reply>>>,
     /// Every request body received, in order.
     seen: Arc<Mutex<Vec<Value>>>,
 }
 
-const GOOD: &str = "Here is the module:\n```hcl\nresource \"aws_s3_bucket\" \"logs\" {\n  bucket = \"${var.name}-logs\"\n  tags   = var.tags\n}\n\nresource \"aws_s3_bucket_public_access_block\" \"logs\" {\n  bucket                  = aws_s3_bucket.logs.id\n  block_public_acls       = true\n  block_public_policy     = true\n  ignore_public_acls      = true\n  restrict_public_buckets = true\n}\n\nresource \"aws_s3_bucket_server_side_encryption_configuration\" \"logs\" {\n  bucket = aws_s3_bucket.logs.id\n  rule {\n    apply_server_side_encryption_by_default {\n      sse_algorithm = \"AES256\"\n    }\n  }\n}\n\nresource \"aws_s3_bucket_versioning\" \"logs\" {\n  bucket = aws_s3_bucket.logs.id\n  versioning_configuration {\n    status = \"Enabled\"\n  }\n}\n\noutput \"bucket\" {\n  value = aws_s3_bucket.logs.id\n}\n```\nIt keeps versions.";
+pub(crate) const GOOD: &str = "Here is the module:\n```hcl\nresource \"aws_s3_bucket\" \"logs\" {\n  bucket = \"${var.name}-logs\"\n  tags   = var.tags\n}\n\nresource \"aws_s3_bucket_public_access_block\" \"logs\" {\n  bucket                  = aws_s3_bucket.logs.id\n  block_public_acls       = true\n  block_public_policy     = true\n  ignore_public_acls      = true\n  restrict_public_buckets = true\n}\n\nresource \"aws_s3_bucket_server_side_encryption_configuration\" \"logs\" {\n  bucket = aws_s3_bucket.logs.id\n  rule {\n    apply_server_side_encryption_by_default {\n      sse_algorithm = \"AES256\"\n    }\n  }\n}\n\nresource \"aws_s3_bucket_versioning\" \"logs\" {\n  bucket = aws_s3_bucket.logs.id\n  versioning_configuration {\n    status = \"Enabled\"\n  }\n}\n\noutput \"bucket\" {\n  value = aws_s3_bucket.logs.id\n}\n```\nIt keeps versions.";
 const BROKEN: &str = "```hcl\nresource \"aws_s3_bucket\" \"logs\" {\n  bucket = var.name\n```";
 const DISALLOWED: &str = "```hcl\nresource \"aws_iam_user\" \"ops\" {\n  name = var.name\n}\n```";
+/// GOOD without its encryption: the policy pack denies it (SC-28).
+pub(crate) const UNENCRYPTED: &str = "```hcl\nresource \"aws_s3_bucket\" \"logs\" {\n  bucket = \"${var.name}-logs\"\n  tags   = var.tags\n}\n\nresource \"aws_s3_bucket_public_access_block\" \"logs\" {\n  bucket                  = aws_s3_bucket.logs.id\n  block_public_acls       = true\n  block_public_policy     = true\n  ignore_public_acls      = true\n  restrict_public_buckets = true\n}\n\noutput \"bucket\" {\n  value = aws_s3_bucket.logs.id\n}\n```";
 const GARBAGE: &str = "I'm sorry, I cannot help with infrastructure today.";
 const ACCESS: &str = "Your bucket is ready: list it with aws s3 ls s3://BUCKET.";
 
 /// Starts the scripted server; returns its base URL (`.../v1`).
-async fn start(script: Script) -> String {
+pub(crate) async fn start(script: Script) -> String {
     use axum::{Json, Router, extract::State, http::StatusCode, response::IntoResponse, routing::post};
     async fn complete(State(script): State<Script>, Json(body): Json<Value>) -> axum::response::Response {
         script.seen.lock().unwrap().push(body.clone());
@@ -72,14 +74,14 @@ async fn start(script: Script) -> String {
     format!("http://{addr}/v1")
 }
 
-fn config(base_url: &str, generate: &str, max_attempts: u32) -> String {
+pub(crate) fn config(base_url: &str, generate: &str, max_attempts: u32) -> String {
     format!(
         "generate = \"{generate}\"\n{LONG}\n[retry]\ninitial_interval = \"1s\"\n\
          [llm]\nbase_url = \"{base_url}\"\nmodel = \"scripted-1\"\ntimeout = \"2s\"\nmax_attempts = {max_attempts}\n"
     )
 }
 
-fn request(kind: &str, dry_run: bool) -> ProvisionRequest {
+pub(crate) fn request(kind: &str, dry_run: bool) -> ProvisionRequest {
     ProvisionRequest {
         kind: kind.into(),
         requester: "alice".into(),
@@ -90,7 +92,7 @@ fn request(kind: &str, dry_run: bool) -> ProvisionRequest {
     }
 }
 
-fn script(replies: Vec<Reply>) -> Script {
+pub(crate) fn script(replies: Vec<Reply>) -> Script {
     Script { replies: Arc::new(Mutex::new(replies.into())), ..Default::default() }
 }
 
@@ -140,6 +142,48 @@ async fn the_repair_loop_turns_bad_answers_into_an_approved_module() {
     requests::destroy(&env.client, &id, "alice").await.unwrap();
     env.wait_for(&id, Stage::Destroyed, 60).await;
     assert_eq!(env.count(&id, "destroy"), 4, "bucket, access block, encryption, versioning");
+    env.shutdown().await;
+}
+
+/// The LLM learns from the policy too: a module the policy pack denies goes back to it with the
+/// findings (twice at most) instead of ending the request at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_findings_on_an_llm_module_go_back_into_its_repair_loop() {
+    let s = script(vec![
+        Reply::Answer(UNENCRYPTED),
+        Reply::Answer(GOOD),
+        Reply::Answer(UNENCRYPTED),
+        Reply::Answer(UNENCRYPTED),
+        Reply::Answer(UNENCRYPTED),
+    ]);
+    let url = start(s.clone()).await;
+    let env = TestEnv::start(&config(&url, "llm", 5)).await;
+    let id = env.try_request(request("logs", false)).await.unwrap();
+    let waiting = env.wait_for(&id, Stage::AwaitingApproval, 60).await;
+    let steps: Vec<(&str, &str)> = waiting.timeline.iter().map(|t| (t.step.as_str(), t.outcome.as_str())).collect();
+    let repair = steps.iter().find(|(step, _)| *step == "policy repair").unwrap_or_else(|| panic!("{steps:?}"));
+    assert!(
+        repair.1.contains("encryption-at-rest") && repair.1.ends_with("the LLM writes the module again"),
+        "{}",
+        repair.1
+    );
+    assert!(steps.iter().any(|(step, outcome)| *step == "repair module" && *outcome == "ok"), "{steps:?}");
+    assert!(
+        waiting.findings.iter().all(|f| f.level != tollgate_proto::FindingLevel::Deny as i32),
+        "the repaired plan passes"
+    );
+    // The repair went on with the same conversation, told what the policy found.
+    let seen = s.seen.lock().unwrap().clone();
+    let told = seen[1]["messages"].as_array().unwrap().last().unwrap()["content"].as_str().unwrap().to_string();
+    assert!(told.contains("denied by the platform team's policy pack"), "{told}");
+    assert!(told.contains("encryption-at-rest (SC-28) on aws_s3_bucket.logs"), "{told}");
+    assert_eq!(seen[1]["messages"].as_array().unwrap().len(), 4, "system, ask, the denied answer, the findings");
+
+    // A model that never fixes it: after two repairs the request ends as the policy says.
+    let never = env.try_request(request("logs", false)).await.unwrap();
+    let done = env.wait_for(&never, Stage::Rejected, 60).await;
+    assert!(done.final_reason.contains("encryption-at-rest"), "{}", done.final_reason);
+    assert_eq!(done.timeline.iter().filter(|t| t.step == "repair module").count(), 2);
     env.shutdown().await;
 }
 

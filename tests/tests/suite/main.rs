@@ -16,7 +16,7 @@ mod durability;
 mod encryption;
 mod failures;
 pub(crate) mod gateway;
-mod llm;
+pub(crate) mod llm;
 mod messages;
 mod metrics;
 mod namespace;

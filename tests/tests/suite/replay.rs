@@ -43,6 +43,7 @@ const ENDINGS: &[&str] = &[
     "ai_approved_alone",
     "ai_rejected_overturned",
     "generic_ai_approved",
+    "llm_policy_repaired",
 ];
 
 fn histories() -> PathBuf {
@@ -77,6 +78,7 @@ async fn every_ending_replays_from_its_recorded_history() {
         Ok("no-approvers-waited") => record_no_approvers("no_approvers_waited", Stage::Expired).await,
         Ok("no-approvers") => record_no_approvers("no_approvers_refused", Stage::Rejected).await,
         Ok("ai") => record_ai().await,
+        Ok("llm-repair") => record_llm_repair().await,
         Ok(_) => {
             record().await;
             record_policy().await;
@@ -86,6 +88,7 @@ async fn every_ending_replays_from_its_recorded_history() {
             record_generic_notified().await;
             record_no_approvers("no_approvers_refused", Stage::Rejected).await;
             record_ai().await;
+            record_llm_repair().await;
         }
         Err(_) => {}
     }
@@ -454,5 +457,20 @@ async fn record_ai() {
     save(&env, "ai_approved_alone", &alone, None).await;
     save(&env, "ai_rejected_overturned", &big, None).await;
     save(&env, "generic_ai_approved", "approval-ai", None).await;
+    env.shutdown().await;
+}
+
+/// An LLM-written module the policy pack denied, written again from the findings (patch
+/// `policy-repair`), then approved and destroyed at its expiry.
+async fn record_llm_repair() {
+    use crate::llm::{GOOD, Reply, UNENCRYPTED, config, request, script, start};
+    let url = start(script(vec![Reply::Answer(UNENCRYPTED), Reply::Answer(GOOD)])).await;
+    let env = TestEnv::start(&config(&url, "llm", 5).replace(crate::common::LONG, BASE)).await;
+    let id = env.try_request(request("logs", false)).await.unwrap();
+    env.wait_for(&id, Stage::AwaitingApproval, 60).await;
+    requests::decide(&env.client, &id, DecisionKind::Approve, "carol", "", "").await.unwrap();
+    env.wait_for(&id, Stage::Destroyed, 90).await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    save(&env, "llm_policy_repaired", &id, None).await;
     env.shutdown().await;
 }

@@ -4,7 +4,7 @@
 use temporalio_sdk::WorkflowContext;
 use tollgate_proto::{
     ApplyInput, CostContext, CostContextInput, DecisionKind, EstimateInput, GenerateModuleInput, NotificationKind,
-    PlanInput, PolicyFinding, PolicyInput, ProvisionRequest, Settings, Stage,
+    PlanInput, PolicyFinding, PolicyInput, PolicyRepair, ProvisionRequest, Settings, Stage,
 };
 
 use super::compensation::checkpoint;
@@ -49,34 +49,33 @@ pub(super) async fn provision(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> R
     // 2. generate
     set_stage(ctx, Stage::Generating);
     let planned_expiry = clock::now_ms(ctx) + ttl_ms as i64;
-    let module = step(
-        ctx,
-        "generate module",
-        act::GenerateModule,
-        GenerateModuleInput { request: Some(request.clone()), expires_at: tollgate_proto::at(planned_expiry) },
-        options::quick(&settings, Scope::Cancellable),
-        |m| m.attempt,
-    )
-    .await?;
-    ctx.state_mut(|s| {
-        s.progress.module_digest = module.module_digest.clone();
-        s.progress.module_source = module.source.clone();
-        s.progress.transcript_digest = module.transcript_digest.clone();
-        // A fallback to the vetted module is said on the step's line, with why.
-        if !module.fallback.is_empty()
-            && let Some(entry) = s.progress.timeline.iter_mut().rev().find(|t| t.step == "generate module")
-        {
-            entry.outcome = format!("ok: {}", module.fallback);
-        }
-    });
-    checkpoint(ctx)?;
+    let input = GenerateModuleInput {
+        request: Some(request.clone()),
+        expires_at: tollgate_proto::at(planned_expiry),
+        repair: None,
+    };
+    let mut module = generate(ctx, &settings, input).await?;
 
     // 3-8. plan, policy, estimate, gate, approval and apply, again from the plan when the approved
-    // plan went stale before it could be applied (bounded).
-    let mut replans = 0;
+    // plan went stale before it could be applied, and from a repaired module when the policy
+    // pack denied one an LLM wrote (both bounded).
+    let (mut replans, mut repairs) = (0, 0);
     let applied = loop {
-        let Some(applied) = plan_gate_apply(ctx, &settings, &request, &module).await? else {
-            return Ok(()); // ended at the gate: refused by policy, dry run, rejected or expired
+        let applied = match plan_gate_apply(ctx, &settings, &request, &module, repairs < MAX_POLICY_REPAIRS).await? {
+            Pass::Ended => return Ok(()), // ended at the gate: refused by policy, dry run, rejected or expired
+            Pass::Repair(findings) => {
+                repairs += 1;
+                let repair =
+                    PolicyRepair { transcript_digest: module.transcript_digest.clone(), findings, round: repairs };
+                let input = GenerateModuleInput {
+                    request: Some(request.clone()),
+                    expires_at: tollgate_proto::at(planned_expiry),
+                    repair: Some(repair),
+                };
+                module = generate(ctx, &settings, input).await?;
+                continue;
+            }
+            Pass::Applied(applied) => applied,
         };
         match applied {
             Err(Flow::Failed(failure))
@@ -133,12 +132,51 @@ pub(super) async fn provision(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> R
     active::live(ctx).await
 }
 
-/// Outcome of one pass through steps 3-8: `None` when the request ended at the gate, else
-/// the apply's result (a stale plan comes back as a failure for the caller to re-plan).
-type Applied = Option<Result<tollgate_proto::ApplyResult, Flow>>;
+/// Outcome of one pass through steps 3-8.
+enum Pass {
+    /// The request ended at the gate.
+    Ended,
+    /// The apply's result (a stale plan comes back as a failure for the caller to re-plan).
+    Applied(Result<tollgate_proto::ApplyResult, Flow>),
+    /// The policy pack denied an LLM-written module: write it again from these findings.
+    Repair(Vec<PolicyFinding>),
+}
 
 /// Re-plans after stale plans before the request fails.
 const MAX_REPLANS: u32 = 3;
+/// Times an LLM-written module denied by the policy pack is written again from the findings.
+const MAX_POLICY_REPAIRS: u32 = 2;
+
+/// Step 2: the module (again, with `repair`, after the policy pack denied an LLM's).
+async fn generate(
+    ctx: &mut WorkflowContext<ProvisionWorkflow>,
+    settings: &Settings,
+    input: GenerateModuleInput,
+) -> Result<tollgate_proto::GeneratedModule, Flow> {
+    // (The first generation's stage is set by the caller, where it always was.)
+    let name = if input.repair.is_some() {
+        set_stage(ctx, Stage::Generating);
+        "repair module"
+    } else {
+        "generate module"
+    };
+    let module =
+        step(ctx, name, act::GenerateModule, input, options::quick(settings, Scope::Cancellable), |m| m.attempt)
+            .await?;
+    ctx.state_mut(|s| {
+        s.progress.module_digest = module.module_digest.clone();
+        s.progress.module_source = module.source.clone();
+        s.progress.transcript_digest = module.transcript_digest.clone();
+        // A fallback to the vetted module is said on the step's line, with why.
+        if !module.fallback.is_empty()
+            && let Some(entry) = s.progress.timeline.iter_mut().rev().find(|t| t.step == name)
+        {
+            entry.outcome = format!("ok: {}", module.fallback);
+        }
+    });
+    checkpoint(ctx)?;
+    Ok(module)
+}
 
 /// Steps 3-8 once: plan, policy, estimate, gate (with its arithmetic), approval when the gate asks
 /// for it, and the apply of exactly the plan that was gated and approved.
@@ -147,7 +185,8 @@ async fn plan_gate_apply(
     settings: &Settings,
     request: &ProvisionRequest,
     module: &tollgate_proto::GeneratedModule,
-) -> Result<Applied, Flow> {
+    may_repair: bool,
+) -> Result<Pass, Flow> {
     let (module_digest, module_source) = (module.module_digest.as_str(), module.source.clone());
     let request_id = request.request_id.clone();
     // 3. plan
@@ -173,10 +212,12 @@ async fn plan_gate_apply(
 
     // 4. policy
     let findings = if ctx.patched(patches::POLICY_CHECK) {
-        let Some(findings) = check_policy(ctx, settings, request, &plan.plan_digest).await? else {
-            return Ok(None);
-        };
-        findings
+        let may_repair = may_repair && module_source.starts_with("llm:");
+        match check_policy(ctx, settings, request, &plan.plan_digest, may_repair).await? {
+            Checked::Passed(findings) => findings,
+            Checked::Ended => return Ok(Pass::Ended),
+            Checked::Repair(findings) => return Ok(Pass::Repair(findings)),
+        }
     } else {
         Vec::new()
     };
@@ -237,7 +278,7 @@ async fn plan_gate_apply(
             finish(ctx, Stage::Rejected, reason);
             display::notify_ended(ctx, NotificationKind::Ended, std::slice::from_ref(&request.requester)).await;
         }
-        return Ok(None);
+        return Ok(Pass::Ended);
     }
 
     if settings.dry_run || request.dry_run {
@@ -247,7 +288,7 @@ async fn plan_gate_apply(
             (false, _) => "would be created directly",
         };
         finish(ctx, Stage::DryRunDone, format!("dry run: nothing applied; {verb} ({})", decision.reason));
-        return Ok(None);
+        return Ok(Pass::Ended);
     }
 
     // 7. approval. With no approvers configured nobody could ever say yes: end at once,
@@ -261,10 +302,10 @@ async fn plan_gate_apply(
     {
         finish(ctx, Stage::Rejected, unapprovable_reason(&decision.reason));
         display::notify_ended(ctx, NotificationKind::Ended, std::slice::from_ref(&request.requester)).await;
-        return Ok(None);
+        return Ok(Pass::Ended);
     }
     if decision.approval_required && !approval::await_approval(ctx, settings, request).await? {
-        return Ok(None);
+        return Ok(Pass::Ended);
     }
     checkpoint(ctx)?;
 
@@ -286,7 +327,7 @@ async fn plan_gate_apply(
         |a| a.attempt,
     )
     .await;
-    Ok(Some(applied.map_err(Flow::from)))
+    Ok(Pass::Applied(applied.map_err(Flow::from)))
 }
 
 /// Why a request that needs approval was refused when nobody may approve it.
@@ -298,15 +339,24 @@ pub(crate) fn unapprovable_reason(gate_reason: &str) -> String {
     )
 }
 
-/// Step 4: the worker's policy pack over the plan. Returns the findings, or `None` when a
-/// `deny` finding ended the request (REJECTED, or DRY_RUN_DONE for a dry run) before
-/// anything was priced or applied.
+/// What the policy check decided.
+enum Checked {
+    Passed(Vec<PolicyFinding>),
+    /// A `deny` finding ended the request (REJECTED, or DRY_RUN_DONE for a dry run) before
+    /// anything was priced or applied.
+    Ended,
+    /// A `deny` finding on an LLM-written module: it is written again from the findings.
+    Repair(Vec<PolicyFinding>),
+}
+
+/// Step 4: the worker's policy pack over the plan.
 async fn check_policy(
     ctx: &mut WorkflowContext<ProvisionWorkflow>,
     settings: &Settings,
     request: &ProvisionRequest,
     plan_digest: &str,
-) -> Result<Option<Vec<PolicyFinding>>, Flow> {
+    may_repair: bool,
+) -> Result<Checked, Flow> {
     set_stage(ctx, Stage::PolicyCheck);
     let report = step(
         ctx,
@@ -328,13 +378,18 @@ async fn check_policy(
     });
     checkpoint(ctx)?;
     let Some(denial) = crate::policy::denial(&report.findings) else {
-        return Ok(Some(report.findings));
+        return Ok(Checked::Passed(report.findings));
     };
+    // An LLM wrote it: it learns from the policy, as it learns from any other refusal.
+    if may_repair && ctx.patched(patches::POLICY_REPAIR) {
+        kit::record(ctx, "policy repair", clock::now_ms(ctx), format!("{denial}; the LLM writes the module again"));
+        return Ok(Checked::Repair(report.findings));
+    }
     if settings.dry_run || request.dry_run {
         finish(ctx, Stage::DryRunDone, format!("dry run: nothing applied; would be {denial}"));
     } else {
         finish(ctx, Stage::Rejected, format!("{denial}; nothing was applied"));
         display::notify_ended(ctx, NotificationKind::Ended, std::slice::from_ref(&request.requester)).await;
     }
-    Ok(None)
+    Ok(Checked::Ended)
 }
