@@ -226,14 +226,19 @@ async fn the_llm_reviewer_answers_in_its_schema_calls_tools_and_falls_back_to_th
     assert_eq!(owner["on_call"], "carol", "the MCP server answered");
     assert!(tool_answers[3].contains("there is no tool named no_such_tool"), "{tool_answers:?}");
 
-    // Malformed JSON, then a wrong schema: the rules decide (nothing matches: a human does).
-    for bad in [text("Sure, approved!"), text(r#"{"decision": "yes", "confidence": 0.9, "reasons": ["ok"]}"#)] {
+    // Malformed JSON, a wrong schema, a refusal: the rules decide (nothing matches: a human does).
+    let refused = Reply::Message(json!({"role": "assistant", "content": null, "refusal": "I cannot help with that."}));
+    for (bad, why) in [
+        (text("Sure, approved!"), "malformed answer: the answer is not JSON"),
+        (text(r#"{"decision": "yes", "confidence": 0.9, "reasons": ["ok"]}"#), "malformed answer: decision must be"),
+        (refused, "the model refused: I cannot help with that."),
+    ] {
         script.push([bad]);
         let id = request(&env, "s3", &[]).await;
         let review = review_of(id).await;
         assert_eq!((review.reviewer.as_str(), review.decision.as_str()), ("rules", "escalate"));
         assert_eq!(review.outcome(), AiOutcome::Escalated);
-        assert!(review.fallback.starts_with("malformed answer: "), "{}", review.fallback);
+        assert!(review.fallback.starts_with(why), "{}", review.fallback);
     }
 
     // 429 every time: retried through the activity's policy, then the rules.

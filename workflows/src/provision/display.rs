@@ -2,7 +2,7 @@
 //! (markdown), the call-stack view, and the texts of notifications. Decisions live elsewhere.
 
 use temporalio_sdk::WorkflowContext;
-use tollgate_proto::{NotificationKind, Progress, Stage};
+use tollgate_proto::{AiOutcome, NotificationKind, Progress, Stage};
 
 use super::{ProvisionWorkflow, notifications};
 use crate::kit::markdown::escape_markdown;
@@ -86,12 +86,18 @@ pub fn current_details(p: &Progress) -> String {
 pub fn waiting_on(p: &Progress) -> String {
     let stage = p.stage_enum();
     let what = match stage {
-        Stage::AwaitingApproval => format!(
-            "waiting for approval: {} of {} approvals, decide by {}",
-            p.approvals(),
-            p.required_approvals,
-            fmt_time_ms(tollgate_proto::ms(&p.approval_deadline))
-        ),
+        Stage::AwaitingApproval => match p.ai_review.as_ref().filter(|r| r.outcome() == AiOutcome::RejectedAlone) {
+            Some(r) => format!(
+                "rejected by the AI approver; it ends REJECTED at {} unless an approver approves first",
+                fmt_time_ms(tollgate_proto::ms(&r.overturn_deadline))
+            ),
+            None => format!(
+                "waiting for approval: {} of {} approvals, decide by {}",
+                p.approvals(),
+                p.required_approvals,
+                fmt_time_ms(tollgate_proto::ms(&p.approval_deadline))
+            ),
+        },
         Stage::Active => format!(
             "active until {} (keep, destroy or cancel to change)",
             fmt_time_ms(tollgate_proto::ms(&p.expires_at))
@@ -255,6 +261,39 @@ mod tests {
         assert!(
             body.contains("\npolicy warn: [CM-3 iac-version-tag] aws_s3_bucket.this: no IacVersion tag\nApprove"),
             "{body}"
+        );
+    }
+
+    #[test]
+    fn the_ai_review_shows_in_the_details_and_the_call_stack() {
+        let review = tollgate_proto::AiReview {
+            decision: "reject".into(),
+            confidence: 1.0,
+            reasons: vec!["images must be pinned (rule no-latest)".into()],
+            reviewer: "rules".into(),
+            rule_id: "no-latest".into(),
+            outcome: AiOutcome::RejectedAlone as i32,
+            outcome_reason: "rejected alone by rule no-latest".into(),
+            overturn_deadline: tollgate_proto::at(1_795_253_400_000),
+            settings: Some(tollgate_proto::AiApprover { name: "tollgate-ai".into(), ..Default::default() }),
+            ..Default::default()
+        };
+        let p = Progress {
+            request_id: "req-1".into(),
+            stage: Stage::AwaitingApproval as i32,
+            required_approvals: 1,
+            ai_review: Some(review),
+            ..Default::default()
+        };
+        let details = current_details(&p);
+        assert!(
+            details.contains(
+                "**AI approver:** tollgate-ai (rules) says reject, confidence 1.00: images must be pinned (rule no-latest) \\[rejected alone by rule no-latest\\]; it ends REJECTED at"
+            ),
+            "{details}"
+        );
+        assert!(
+            waiting_on(&p).starts_with("req-1 AWAITING_APPROVAL: rejected by the AI approver; it ends REJECTED at")
         );
     }
 
