@@ -124,10 +124,14 @@ pub fn status_text(p: &Progress) -> String {
             })
             .collect();
         let who = if who.is_empty() { String::new() } else { format!(" ({})", who.join(", ")) };
-        row("Approvals", format!("{} of {}{who}", p.approvals(), p.required_approvals));
+        let alone = p.ai_review.as_ref().filter(|r| r.outcome() == tollgate_proto::AiOutcome::ApprovedAlone);
+        match alone.and_then(|r| r.settings.as_ref()) {
+            Some(ai) => row("Approvals", format!("approved alone by {} (the AI approver), within its limits", ai.name)),
+            None => row("Approvals", format!("{} of {}{who}", p.approvals(), p.required_approvals)),
+        }
     }
     if let Some(review) = p.ai_review.as_ref().filter(|r| r.outcome != 0) {
-        row("AI approver", tollgate_workflows::provision::display::ai_line(review));
+        row("AI review", tollgate_workflows::provision::display::ai_line(review));
         if !review.record_digest.is_empty() {
             row("AI record", format!("tollgate show {} review", p.request_id));
         }

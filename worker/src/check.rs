@@ -9,10 +9,17 @@ use tollgate_workflows::fmt_duration_ms;
 /// Who may approve, as the worker's start line and the summary say it.
 pub fn approvers(config: &Config) -> String {
     let s = &config.settings;
+    let ai = match config.ai_approver.mode() {
+        tollgate_workflows::ai::Mode::Off => String::new(),
+        mode => format!("; the AI approver {} reviews first ({})", config.ai_approver.settings.name, mode.as_str()),
+    };
     if s.approving_users.is_empty() {
-        "none configured: a request that needs approval is refused at once (set approving_users, or TOLLGATE_APPROVING_USERS=carol,dave)".into()
+        let unless = if ai.is_empty() { "" } else { " unless the AI approver approves it alone" };
+        format!(
+            "none configured: a request that needs approval is refused at once{unless} (set approving_users, or TOLLGATE_APPROVING_USERS=carol,dave){ai}"
+        )
     } else {
-        format!("{} ({} needed)", s.approving_users.join(", "), s.required_approvals.max(1))
+        format!("{} ({} needed){ai}", s.approving_users.join(", "), s.required_approvals.max(1))
     }
 }
 

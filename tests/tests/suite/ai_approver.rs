@@ -120,7 +120,7 @@ async fn a_co_approver_counts_once_never_last_and_its_rejection_is_a_recommendat
     let (code, out, _) = env.cli(&["status", &id]).await;
     assert_eq!(code, 0);
     assert!(out.contains("1 of 2 (tollgate-ai (the AI approver) approved)"), "{out}");
-    assert!(out.contains("AI approver"), "{out}");
+    assert!(out.contains("AI review  tollgate-ai (rules) says approve"), "{out}");
     assert!(out.contains(&format!("tollgate show {id} review")), "{out}");
     let (_, json, _) = env.cli(&["status", &id, "-o", "json"]).await;
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
@@ -158,7 +158,7 @@ async fn a_co_approver_counts_once_never_last_and_its_rejection_is_a_recommendat
     let review = reviewed(&env, &prod).await.ai_review.unwrap();
     assert_eq!((review.decision.as_str(), review.outcome()), ("escalate", AiOutcome::Escalated));
     let refused = decide(&env, &prod, "tollgate-ai", DecisionKind::Approve).await.unwrap_err();
-    assert!(refused.contains("tollgate-ai is not an approver"), "{refused}");
+    assert!(refused.contains("tollgate-ai is the AI approver's name: only it decides as tollgate-ai"), "{refused}");
 
     // An agent's approval: one decision decides it, so a co-approver's "approve" can only be a
     // recommendation; a human decides.

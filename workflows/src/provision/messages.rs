@@ -47,6 +47,15 @@ impl ProvisionWorkflow {
         decision.kind = kind as i32;
         self.check_link(&decision.link_id)?;
         let settings = self.settings();
+        if let Some(ai) = settings.ai_approver.as_ref().filter(|ai| ai.name == decision.user) {
+            return Err(Refusal::new(
+                crate::refusal::Code::NotAnApprover,
+                format!(
+                    "{} is the AI approver's name: only it decides as {}; decide under your own name",
+                    ai.name, ai.name
+                ),
+            ));
+        }
         quorum::check_decision(
             &quorum::DecisionContext {
                 stage: self.progress.stage_enum(),
