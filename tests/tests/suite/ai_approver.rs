@@ -162,20 +162,10 @@ async fn a_co_approver_counts_once_never_last_and_its_rejection_is_a_recommendat
 
     // An agent's approval: one decision decides it, so a co-approver's "approve" can only be a
     // recommendation; a human decides.
-    use temporalio_client::{WorkflowExecuteUpdateOptions, WorkflowGetResultOptions, WorkflowStartOptions};
-    use tollgate_proto::{ApprovalDecision, ApprovalInput, ApprovalStatus};
+    use temporalio_client::{WorkflowExecuteUpdateOptions, WorkflowGetResultOptions};
+    use tollgate_proto::{ApprovalDecision, ApprovalStatus};
     use tollgate_workflows::ApprovalWorkflow;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
-    let input = ApprovalInput {
-        action: "deploy web to staging".into(),
-        requested_by: "agent".into(),
-        context_json: r#"{"images": ["web:2.0.1"]}"#.into(),
-        created_at: tollgate_proto::at(now),
-        expires_at: tollgate_proto::at(now + 120_000),
-        approvers: vec!["carol".into()],
-    };
-    let options = WorkflowStartOptions::new(env.config.task_queue.clone(), "approval-co").build();
-    let handle = env.client.start_workflow(ApprovalWorkflow::run, input, options).await.unwrap();
+    let handle = env.ask_approval("approval-co", "deploy web to staging", r#"{"images": ["web:2.0.1"]}"#).await;
     let needed = env.wait_notification("approval-co", "approval_needed", 30).await;
     assert!(
         needed["body"].as_str().unwrap().contains(
@@ -437,8 +427,8 @@ async fn the_inbox_shows_the_ai_approvers_reasons() {
 /// what-if for full mode, and the dataset export.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_approver_report_scores_the_ai_against_people_and_exports_a_dataset() {
-    use temporalio_client::{WorkflowExecuteUpdateOptions, WorkflowGetResultOptions, WorkflowStartOptions};
-    use tollgate_proto::{ApprovalDecision, ApprovalInput};
+    use temporalio_client::{WorkflowExecuteUpdateOptions, WorkflowGetResultOptions};
+    use tollgate_proto::ApprovalDecision;
     use tollgate_workflows::ApprovalWorkflow;
     let rules_dir = tempfile::tempdir().unwrap();
     let ai = "mode = \"co-approver\"\nmax_monthly_cost = 50\nactions = [\"deploy * to staging\"]";
@@ -462,17 +452,7 @@ async fn the_approver_report_scores_the_ai_against_people_and_exports_a_dataset(
             decide(&env, &id, who, how).await.unwrap();
         }
     }
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
-    let input = ApprovalInput {
-        action: "deploy web to staging".into(),
-        requested_by: "agent".into(),
-        context_json: r#"{"images": ["web:2.0.1"]}"#.into(),
-        created_at: tollgate_proto::at(now),
-        expires_at: tollgate_proto::at(now + 120_000),
-        approvers: vec!["carol".into()],
-    };
-    let options = WorkflowStartOptions::new(env.config.task_queue.clone(), "approval-week").build();
-    let handle = env.client.start_workflow(ApprovalWorkflow::run, input, options).await.unwrap();
+    let handle = env.ask_approval("approval-week", "deploy web to staging", r#"{"images": ["web:2.0.1"]}"#).await;
     env.wait_notification("approval-week", "approval_needed", 30).await;
     let yes = Incoming::new(ApprovalDecision {
         decision: "approve".into(),

@@ -416,8 +416,8 @@ async fn record_generic_notified() {
 /// approval plus carol's, an approval alone in full mode, a rejection alone that carol
 /// overturns, and an agent's approval decided alone; each request lives until its expiry.
 async fn record_ai() {
-    use temporalio_client::{WorkflowGetResultOptions, WorkflowStartOptions};
-    use tollgate_proto::{ApprovalInput, Decision};
+    use temporalio_client::WorkflowGetResultOptions;
+    use tollgate_proto::Decision;
     use tollgate_workflows::Incoming;
     let rules = tempfile::tempdir().unwrap();
     let text = |mode: &str| crate::ai_approver::settings(rules.path(), 2, mode).replace(crate::common::LONG, BASE);
@@ -438,17 +438,7 @@ async fn record_ai() {
     crate::ai_approver::reviewed(&env, &big).await;
     requests::send_update(&env.client, &big, ProvisionWorkflow::approve, approve("carol")).await.unwrap();
     requests::send_update(&env.client, &big, ProvisionWorkflow::approve, approve("dave")).await.unwrap();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
-    let input = ApprovalInput {
-        action: "deploy api to staging".into(),
-        requested_by: "agent".into(),
-        context_json: r#"{"images": ["api:1.4.0"]}"#.into(),
-        created_at: tollgate_proto::at(now),
-        expires_at: tollgate_proto::at(now + 120_000),
-        approvers: vec!["carol".into()],
-    };
-    let options = WorkflowStartOptions::new(env.config.task_queue.clone(), "approval-ai").build();
-    let handle = env.client.start_workflow(ApprovalWorkflow::run, input, options).await.unwrap();
+    let handle = env.ask_approval("approval-ai", "deploy api to staging", r#"{"images": ["api:1.4.0"]}"#).await;
     let record = handle.get_result(WorkflowGetResultOptions::default()).await.unwrap();
     assert_eq!(record.resolved_by, "tollgate-ai");
     env.wait_for(&alone, Stage::Destroyed, 90).await;

@@ -137,6 +137,9 @@ pub async fn start_webhook() -> (String, Inbox) {
 }
 
 /// One test's world: server, worker, config, data directory and webhook inbox.
+/// The handle type of a started `ApprovalWorkflow`.
+pub type ApprovalRun = <tollgate_workflows::ApprovalWorkflow as temporalio_common::HasWorkflowDefinition>::Run;
+
 pub struct TestEnv {
     pub server: Option<WorkflowEnvironment<LocalServer>>,
     pub client: Client,
@@ -250,6 +253,27 @@ impl TestEnv {
         let stop = rx.recv().expect("worker started");
         self.stop_worker = Some(Box::new(stop));
         self.worker_thread = Some(thread);
+    }
+
+    /// Starts an agent's generic approval (`ApprovalWorkflow`) as the gateway would: asked by
+    /// "agent", decided by carol, timing out in two minutes.
+    pub async fn ask_approval(
+        &self,
+        id: &str,
+        action: &str,
+        context_json: &str,
+    ) -> temporalio_client::WorkflowHandle<Client, ApprovalRun> {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+        let input = tollgate_proto::ApprovalInput {
+            action: action.into(),
+            requested_by: "agent".into(),
+            context_json: context_json.into(),
+            created_at: tollgate_proto::at(now),
+            expires_at: tollgate_proto::at(now + 120_000),
+            approvers: vec!["carol".into()],
+        };
+        let options = temporalio_client::WorkflowStartOptions::new(self.config.task_queue.clone(), id).build();
+        self.client.start_workflow(tollgate_workflows::ApprovalWorkflow::run, input, options).await.unwrap()
     }
 
     pub async fn request(&self, kind: &str, requester: &str, params: &[(&str, &str)]) -> String {
