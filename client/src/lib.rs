@@ -9,6 +9,8 @@ pub mod approvals;
 pub mod codec;
 pub mod error;
 pub mod links;
+#[cfg(feature = "mcp")]
+pub mod mcp;
 pub mod namespace;
 pub mod otel;
 pub mod render;

@@ -88,22 +88,12 @@ pub async fn create(
             ));
         }
     };
-    let context_json = context.to_string();
-    if context_json.len() > MAX_CONTEXT_BYTES {
-        return Err(ApiError::invalid(
-            "context",
-            format!(
-                "context is {} bytes as JSON, more than the {MAX_CONTEXT_BYTES} accepted; store large data elsewhere and send a reference",
-                context_json.len()
-            ),
-        ));
-    }
-    let max = gw.config.approvals.max_timeout_minutes;
     let timeout_minutes = match map.get("timeout_minutes") {
-        None | Some(Value::Null) => DEFAULT_TIMEOUT_MINUTES.min(max),
+        None | Some(Value::Null) => None,
         Some(Value::Number(n)) => match n.as_i64() {
-            Some(m) if m >= 1 && m as u64 <= max => m as u64,
+            Some(m) if m >= 1 => Some(m as u64),
             Some(m) => {
+                let max = gw.config.approvals.max_timeout_minutes;
                 return Err(ApiError::invalid(
                     "timeout_minutes",
                     format!("timeout_minutes must be between 1 and {max}, got {m}"),
@@ -124,13 +114,45 @@ pub async fn create(
         }
     };
     let requested_by = auth::identify(&gw.config, &headers, Some(&requested_by), "requested_by")?;
+    Ok((StatusCode::CREATED, Json(ask(&gw, &requested_by, &action, context, timeout_minutes).await?)))
+}
 
+/// Starts a generic approval asked by `requested_by` (already authenticated): the REST
+/// contract's `POST /workflows` and the MCP tool `ask_for_approval`.
+pub async fn ask(
+    gw: &Gateway,
+    requested_by: &str,
+    action: &str,
+    context: Value,
+    timeout_minutes: Option<u64>,
+) -> Result<Value, ApiError> {
+    let context_json = context.to_string();
+    if context_json.len() > MAX_CONTEXT_BYTES {
+        return Err(ApiError::invalid(
+            "context",
+            format!(
+                "context is {} bytes as JSON, more than the {MAX_CONTEXT_BYTES} accepted; store large data elsewhere and send a reference",
+                context_json.len()
+            ),
+        ));
+    }
+    let max = gw.config.approvals.max_timeout_minutes;
+    let timeout_minutes = match timeout_minutes {
+        None => DEFAULT_TIMEOUT_MINUTES.min(max),
+        Some(m) if (1..=max).contains(&m) => m,
+        Some(m) => {
+            return Err(ApiError::invalid(
+                "timeout_minutes",
+                format!("timeout_minutes must be between 1 and {max}, got {m}"),
+            ));
+        }
+    };
     let created = now_ms();
     let expires = created + (gw.config.approvals.timeout_unit.as_millis() as i64) * timeout_minutes as i64;
     let id = client::new_approval_id();
     let input = ApprovalInput {
-        action: action.clone(),
-        requested_by: requested_by.clone(),
+        action: action.to_string(),
+        requested_by: requested_by.to_string(),
         context_json,
         created_at: tollgate_proto::at(created),
         expires_at: tollgate_proto::at(expires),
@@ -138,10 +160,7 @@ pub async fn create(
     };
     client::start(&gw.client, &gw.config.task_queue, &id, input).await?;
     tracing::info!(workflow_id = %id, %action, %requested_by, "approval requested");
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "workflow_id": id, "status": "PENDING", "expires_at": fmt_time_ms(expires) })),
-    ))
+    Ok(json!({ "workflow_id": id, "status": "PENDING", "expires_at": fmt_time_ms(expires) }))
 }
 
 #[derive(serde::Deserialize)]
@@ -162,15 +181,21 @@ pub async fn show(
         None => Duration::ZERO,
         Some(text) => parse_wait(text)?,
     };
-    let (record, closed) = read(&gw, &id).await?;
+    Ok(Json(get(&gw, &id, wait).await?))
+}
+
+/// An approval as JSON, once decided or after `wait` (the long-poll of `GET /workflows/{id}`
+/// and the MCP tool `get_approval`).
+pub async fn get(gw: &Gateway, id: &str, wait: Duration) -> Result<Value, ApiError> {
+    let (record, closed) = read(gw, id).await?;
     if closed || record.status() != ApprovalStatus::Pending || wait.is_zero() {
-        return Ok(Json(to_json(&record)));
+        return Ok(to_json(&record));
     }
-    if let Some(done) = client::wait_for_outcome(&gw.client, &id, wait).await {
-        return Ok(Json(to_json(&done)));
+    if let Some(done) = client::wait_for_outcome(&gw.client, id, wait).await {
+        return Ok(to_json(&done));
     }
-    let (record, _) = read(&gw, &id).await?;
-    Ok(Json(to_json(&record)))
+    let (record, _) = read(gw, id).await?;
+    Ok(to_json(&record))
 }
 
 fn parse_wait(text: &str) -> Result<Duration, ApiError> {

@@ -12,6 +12,7 @@ pub mod config;
 pub mod error;
 pub mod html;
 pub mod links;
+pub mod mcp;
 pub mod metrics;
 pub mod requests;
 pub mod slack;
@@ -65,6 +66,11 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/me", get(me))
         .route("/session", post(codec::open_session).delete(codec::close_session))
         .route("/codec/{*rest}", post(codec::endpoint).options(codec::preflight))
+        .merge(
+            Router::new()
+                .nest_service("/mcp", mcp::service(gateway.clone()))
+                .layer(axum::middleware::from_fn_with_state(gateway.clone(), mcp::authenticate)),
+        )
         .route_layer(axum::middleware::from_fn_with_state(gateway.clone(), metrics::count))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::map_response(error::json_errors))

@@ -12,6 +12,7 @@ use tollgate_starter::{dev, render};
 
 mod approval_ask;
 mod approver_report;
+mod mcp_stdio;
 mod offline;
 mod show;
 mod watch;
@@ -199,6 +200,19 @@ enum Command {
         /// Where --export writes its files.
         #[arg(long, default_value = ".")]
         to: PathBuf,
+    },
+    /// Serve Tollgate's tools to an AI agent over MCP on stdin/stdout (request and follow
+    /// infrastructure, ask a person for approval); the agent never approves anything.
+    Mcp {
+        /// Who the agent acts for: the requester of what it asks for.
+        #[arg(long = "as")]
+        user: String,
+        /// The approval gateway's address, for ask_for_approval and get_approval.
+        #[arg(long, env = "TOLLGATE_GATEWAY_URL")]
+        gateway: Option<String>,
+        /// An API token of the gateway (asked as its user).
+        #[arg(long, env = "TOLLGATE_GATEWAY_TOKEN", hide_env_values = true)]
+        token: Option<String>,
     },
     /// Run a local Temporal dev server (with Web UI) and a worker in the foreground.
     Dev {
@@ -447,6 +461,12 @@ async fn run(cli: Cli, traces: &tollgate_client::otel::Tracing) -> Result<(), Cl
                     );
                 }
             }
+        }
+        Command::Mcp { user, gateway, token } => {
+            if user.trim().is_empty() {
+                return Err(ClientError::Refused("--as is empty: name who the agent acts for".into()));
+            }
+            mcp_stdio::serve(&load_config(&cli.config)?, user, gateway, token).await?;
         }
         Command::List { stage, limit } => {
             let stage = match stage {

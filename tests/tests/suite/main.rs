@@ -17,6 +17,7 @@ mod encryption;
 mod failures;
 pub(crate) mod gateway;
 pub(crate) mod llm;
+mod mcp;
 mod messages;
 mod metrics;
 mod namespace;
