@@ -30,10 +30,10 @@ use temporalio_common::error::ApplicationFailure;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tollgate_proto::{
-    AiReview, ApplyInput, ApplyResult, CostContext, CostContextInput, DestroyInput, DestroyResult, EstimateInput,
-    EstimateResult, GenerateModuleInput, GeneratedModule, HoldingsResult, NotifyInput, PlanInput, PlanResult,
-    PlanSummary, PolicyInput, PolicyResult, RequestStatesInput, RequestStatesResult, ResourceChange, ReviewInput,
-    Settings,
+    AiReview, AnalyseInput, ApplyInput, ApplyResult, AuditAnalysis, CostContext, CostContextInput, DestroyInput,
+    DestroyResult, DiscoverInput, Discovery, EstimateInput, EstimateResult, GenerateModuleInput, GeneratedModule,
+    HoldingsResult, NotifyInput, PlanInput, PlanResult, PlanSummary, PolicyInput, PolicyResult, RequestStatesInput,
+    RequestStatesResult, ResourceChange, ReviewInput, Settings,
 };
 use tollgate_workflows::activities::{ActivityName, defs};
 use tollgate_workflows::failure::FailureType;
@@ -243,6 +243,24 @@ impl TollgateActivities {
     pub async fn review(self: Arc<Self>, ctx: ActivityContext, input: ReviewInput) -> Result<AiReview, ActivityError> {
         let attempt = ctx.info().attempt;
         attempt::run(&self.faults, ActivityName::Review, ctx.info(), self.review_work(input, attempt)).await
+    }
+
+    #[activity(definition = defs::Discover)]
+    pub async fn discover(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: DiscoverInput,
+    ) -> Result<Discovery, ActivityError> {
+        attempt::run(&self.faults, ActivityName::Discover, ctx.info(), self.discover_work(&ctx, input)).await
+    }
+
+    #[activity(definition = defs::Analyse)]
+    pub async fn analyse(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: AnalyseInput,
+    ) -> Result<AuditAnalysis, ActivityError> {
+        attempt::run(&self.faults, ActivityName::Analyse, ctx.info(), self.analyse_work(&ctx, input)).await
     }
 
     #[activity(definition = defs::Notify)]

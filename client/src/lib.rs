@@ -6,6 +6,7 @@
 //! signs and the gateway verifies.
 
 pub mod approvals;
+pub mod audits;
 pub mod codec;
 pub mod error;
 pub mod links;

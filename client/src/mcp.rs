@@ -192,6 +192,29 @@ pub fn tools() -> Vec<Tool> {
             approval_out,
             true,
         ),
+        tool(
+            "start_audit",
+            "Start a security audit: what exists is discovered and judged by the policy pack (findings with their \
+             NIST 800-53 controls). Answers the audit's id; follow it with get_audit.",
+            json!({
+                "type": "object",
+                "properties": {
+                    "target": text("a resource id, name or ARN (i-..., sg-..., a bucket name), or a request id with target_kind request"),
+                    "target_kind": {"type": "string", "enum": ["resource", "request", "all_active"], "description": "what target names (default resource; all_active needs no target)"},
+                },
+                "additionalProperties": false,
+            }),
+            json!({"type": "object", "properties": {"audit_id": {"type": "string"}, "step": {"type": "string"}}, "required": ["audit_id", "step"]}),
+            false,
+        ),
+        tool(
+            "get_audit",
+            "An audit's report: its step (DISCOVER, ANALYSE, DONE, PAUSED, CANCELLED), the resources found and \
+             which request manages each, the findings, and a summary.",
+            json!({"type": "object", "properties": {"audit_id": text("the id start_audit answered")}, "required": ["audit_id"], "additionalProperties": false}),
+            json!({"type": "object", "properties": {"audit_id": {"type": "string"}, "step": {"type": "string"}, "findings": {"type": "array"}}, "required": ["audit_id", "step"]}),
+            true,
+        ),
     ]
 }
 
@@ -297,6 +320,30 @@ impl TollgateMcp {
                 let id = args.required("approval_id", "the id ask_for_approval answered")?;
                 let wait = args.integer("wait_seconds", 0, MAX_WAIT_SECONDS)?.unwrap_or(0);
                 self.approvals.get(caller.to_string(), id, Duration::from_secs(wait)).await
+            }
+            "start_audit" => {
+                use tollgate_proto::AuditTargetKind as K;
+                let kind = match args.text("target_kind")?.as_deref() {
+                    None | Some("resource") => K::Resource,
+                    Some("request") => K::Request,
+                    Some("all_active") => K::AllActive,
+                    Some(other) => {
+                        return Err(ToolRefusal::invalid(
+                            "target_kind",
+                            format!("'{other}' is not resource, request or all_active"),
+                        ));
+                    }
+                };
+                let target = args.text("target")?.unwrap_or_default();
+                if kind != K::AllActive && target.is_empty() {
+                    return Err(ToolRefusal::invalid("target", "is required unless target_kind is all_active"));
+                }
+                let id = crate::audits::start(&self.client, &self.task_queue, kind, &target, caller).await?;
+                Ok(json!({"audit_id": id, "step": "DISCOVER"}))
+            }
+            "get_audit" => {
+                let id = args.required("audit_id", "the id start_audit answered")?;
+                Ok(render::audit_json(&crate::audits::report(&self.client, &id).await?))
             }
             _ => unreachable!("every listed tool is handled"),
         }

@@ -192,6 +192,29 @@ pub fn ai_review_json(r: &tollgate_proto::AiReview) -> Value {
     })
 }
 
+/// An audit's report as JSON (`tollgate audit -o json`, the MCP tool `get_audit`).
+pub fn audit_json(r: &tollgate_proto::AuditReport) -> Value {
+    json!({
+        "audit_id": r.audit_id,
+        "target": r.target,
+        "target_kind": r.target_kind().as_str_name().trim_start_matches("AUDIT_TARGET_KIND_").to_lowercase(),
+        "requested_by": r.requested_by,
+        "step": tollgate_workflows::audit::label(r.step()),
+        "paused_at": (r.step() == tollgate_proto::AuditStep::Paused).then(|| tollgate_workflows::audit::label(r.paused_at())),
+        "paused_reason": (!r.paused_reason.is_empty()).then_some(&r.paused_reason),
+        "resources": r.resources.iter().map(|d| json!({
+            "address": d.address, "type": d.resource_type, "id": d.resource_id,
+            "request_id": (!d.request_id.is_empty()).then_some(&d.request_id),
+            "managed": !d.request_id.is_empty(),
+        })).collect::<Vec<_>>(),
+        "findings": findings_json(&r.findings),
+        "policy_pack": r.policy_pack,
+        "summary": r.summary,
+        "timeline": r.timeline.iter().map(|t| json!({"step": t.step, "attempts": t.attempts, "outcome": t.outcome})).collect::<Vec<_>>(),
+        "cancellation": r.cancellation.as_ref().map(|c| json!({"by": c.by, "reason": c.reason})),
+    })
+}
+
 /// Policy findings as JSON objects.
 pub fn findings_json(findings: &[PolicyFinding]) -> Value {
     findings

@@ -12,6 +12,7 @@ use tollgate_starter::{dev, render};
 
 mod approval_ask;
 mod approver_report;
+mod audit;
 mod mcp_stdio;
 mod offline;
 mod show;
@@ -28,6 +29,37 @@ struct Cli {
     output: Output,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// An audit's report (--watch: until it is done, paused or cancelled).
+    Status {
+        /// The audit id.
+        id: String,
+        /// Follow it until it is done, paused or cancelled.
+        #[arg(long)]
+        watch: bool,
+    },
+    /// Resume a PAUSED audit at the step that failed (finished steps are not redone).
+    Retry {
+        /// The audit id.
+        id: String,
+        /// Who resumes it.
+        #[arg(long = "as")]
+        user: String,
+    },
+    /// End an audit; nothing is applied.
+    Cancel {
+        /// The audit id.
+        id: String,
+        /// Who cancels it.
+        #[arg(long = "as")]
+        user: String,
+        /// Why.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
 }
 
 /// Dataset formats of `approver-report --export`.
@@ -183,6 +215,27 @@ enum Command {
     Prices {
         #[command(subcommand)]
         action: PricesCommand,
+    },
+    /// Audit a resource (its id, name or ARN), a request's resources (--request) or every ACTIVE
+    /// request's (--all-active) against the policy pack; or retry, cancel or show an audit.
+    #[command(args_conflicts_with_subcommands = true)]
+    Audit {
+        #[command(subcommand)]
+        action: Option<AuditCommand>,
+        /// What to audit: a resource id (i-..., sg-..., a bucket name), or a request id with --request.
+        target: Option<String>,
+        /// The target is a request id: audit everything it holds.
+        #[arg(long)]
+        request: bool,
+        /// Audit every ACTIVE request's resources.
+        #[arg(long)]
+        all_active: bool,
+        /// Who asks for the audit.
+        #[arg(long = "as", default_value = "tollgate")]
+        user: String,
+        /// Follow it until it is done, paused or cancelled.
+        #[arg(long)]
+        watch: bool,
     },
     /// How often the AI approver agreed with people: a confusion matrix, agreement by cost,
     /// rule and confidence, recent disagreements, and what full mode would have decided alone.
@@ -467,6 +520,53 @@ async fn run(cli: Cli, traces: &tollgate_client::otel::Tracing) -> Result<(), Cl
                 return Err(ClientError::Refused("--as is empty: name who the agent acts for".into()));
             }
             mcp_stdio::serve(&load_config(&cli.config)?, user, gateway, token).await?;
+        }
+        Command::Audit { action, target, request, all_active, user, watch } => {
+            let client = client().await?;
+            let show = |report: &tollgate_proto::AuditReport| {
+                if json_out {
+                    println!("{}", tollgate_client::render::audit_json(report));
+                } else {
+                    println!("{}", audit::report_text(report));
+                }
+            };
+            match action {
+                Some(AuditCommand::Status { id, watch }) => {
+                    let report = if watch {
+                        audit::watch(&client, &id, json_out).await?
+                    } else {
+                        tollgate_client::audits::report(&client, &id).await?
+                    };
+                    show(&report);
+                }
+                Some(AuditCommand::Retry { id, user }) => {
+                    let said = tollgate_client::audits::retry(&client, &id, &user).await?;
+                    if json_out { println!("{}", json!({"audit_id": id, "message": said})) } else { println!("{said}") }
+                }
+                Some(AuditCommand::Cancel { id, user, reason }) => {
+                    let said = tollgate_client::audits::cancel(&client, &id, &user, &reason).await?;
+                    if json_out { println!("{}", json!({"audit_id": id, "message": said})) } else { println!("{said}") }
+                }
+                None => {
+                    let kind = audit::target_kind(request, all_active);
+                    if kind == tollgate_proto::AuditTargetKind::AllActive && target.is_some() {
+                        return Err(ClientError::Refused(
+                            "--all-active audits every ACTIVE request: name no target".into(),
+                        ));
+                    }
+                    let target = target.unwrap_or_default();
+                    let config = load_config(&cli.config)?;
+                    let id = tollgate_client::audits::start(&client, &config.task_queue, kind, &target, &user).await?;
+                    if watch {
+                        let report = audit::watch(&client, &id, json_out).await?;
+                        show(&report);
+                    } else if json_out {
+                        println!("{}", json!({"audit_id": id}));
+                    } else {
+                        println!("{id}");
+                    }
+                }
+            }
         }
         Command::List { stage, limit } => {
             let stage = match stage {

@@ -59,6 +59,16 @@ async def exercise(session):
         await asyncio.sleep(0.2)
     say("followed", stage=stage, requester=got.structured_content.get("requester"),
         monthly_cost=got.structured_content.get("monthly_cost"))
+    audit = await session.call_tool("start_audit", {"target": request_id, "target_kind": "request"})
+    say("audit started", **result(audit))
+    audit_id = audit.structured_content["audit_id"]
+    report = None
+    for _ in range(150):
+        report = (await session.call_tool("get_audit", {"audit_id": audit_id})).structured_content
+        if report["step"] in ("DONE", "PAUSED", "CANCELLED"):
+            break
+        await asyncio.sleep(0.2)
+    say("audited", audit_step=report["step"], summary=report["summary"], resources=len(report["resources"]))
     listed = await session.call_tool("list_requests", {"stage": "ACTIVE", "limit": 5})
     say("listed", ids=[r["request_id"] for r in listed.structured_content["requests"]])
 

@@ -14,7 +14,7 @@ use tollgate_activities::{
     engine::terraform::TerraformEngine, notify::Channel, slack, sources::ModuleSources,
 };
 use tollgate_client::{links::LinkSigner, namespace};
-use tollgate_workflows::{ApprovalWorkflow, ProvisionWorkflow, ReconcileWorkflow};
+use tollgate_workflows::{ApprovalWorkflow, AuditWorkflow, ProvisionWorkflow, ReconcileWorkflow};
 
 use tollgate_config::{ChannelConfig, Config, EngineChoice, LogFormat, SlackTarget};
 
@@ -303,6 +303,7 @@ pub fn build_worker(
         .register_workflow::<ProvisionWorkflow>()?
         .register_workflow::<ReconcileWorkflow>()?
         .register_workflow::<ApprovalWorkflow>()?
+        .register_workflow::<AuditWorkflow>()?
         .register_activities(build_activities(config, Some(client.clone()))?)
         .build();
     Worker::new(&runtime, client, options).context("creating the worker")

@@ -7,9 +7,10 @@
 use temporalio_macros::activity_definitions;
 use temporalio_sdk::activities::ActivityError;
 use tollgate_proto::{
-    AiReview, ApplyInput, ApplyResult, CostContext, CostContextInput, DestroyInput, DestroyResult, EstimateInput,
-    EstimateResult, GenerateModuleInput, GeneratedModule, HoldingsResult, NotifyInput, PlanInput, PlanResult,
-    PolicyInput, PolicyResult, RequestStatesInput, RequestStatesResult, ReviewInput, Settings,
+    AiReview, AnalyseInput, ApplyInput, ApplyResult, AuditAnalysis, CostContext, CostContextInput, DestroyInput,
+    DestroyResult, DiscoverInput, Discovery, EstimateInput, EstimateResult, GenerateModuleInput, GeneratedModule,
+    HoldingsResult, NotifyInput, PlanInput, PlanResult, PolicyInput, PolicyResult, RequestStatesInput,
+    RequestStatesResult, ReviewInput, Settings,
 };
 
 pub struct ProvisionActivities;
@@ -90,6 +91,19 @@ impl ProvisionActivities {
     pub fn review(input: ReviewInput) -> Result<AiReview, ActivityError> {
         unimplemented!()
     }
+
+    /// An audit's first step: the resources of the target as the engine holds them now, and
+    /// which request manages each.
+    #[activity(name = "discover")]
+    pub fn discover(input: DiscoverInput) -> Result<Discovery, ActivityError> {
+        unimplemented!()
+    }
+
+    /// An audit's second step: the policy pack over what exists.
+    #[activity(name = "analyse")]
+    pub fn analyse(input: AnalyseInput) -> Result<AuditAnalysis, ActivityError> {
+        unimplemented!()
+    }
 }
 
 /// The activity marker types, public so the implementing crate can name them in
@@ -115,10 +129,12 @@ pub enum ActivityName {
     ListHoldings,
     RequestStates,
     Review,
+    Discover,
+    Analyse,
 }
 
 impl ActivityName {
-    pub const ALL: [ActivityName; 12] = [
+    pub const ALL: [ActivityName; 14] = [
         ActivityName::LoadSettings,
         ActivityName::GenerateModule,
         ActivityName::Plan,
@@ -131,6 +147,8 @@ impl ActivityName {
         ActivityName::ListHoldings,
         ActivityName::RequestStates,
         ActivityName::Review,
+        ActivityName::Discover,
+        ActivityName::Analyse,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -147,6 +165,8 @@ impl ActivityName {
             ActivityName::ListHoldings => "list_holdings",
             ActivityName::RequestStates => "request_states",
             ActivityName::Review => "review",
+            ActivityName::Discover => "discover",
+            ActivityName::Analyse => "analyse",
         }
     }
 
@@ -169,7 +189,7 @@ mod tests {
     /// The macro takes a literal; this holds every literal equal to the enum's name.
     #[test]
     fn declared_names_are_the_enum_names() {
-        let declared: [(&str, ActivityName); 12] = [
+        let declared: [(&str, ActivityName); 14] = [
             (defs::LoadSettings.name(), ActivityName::LoadSettings),
             (defs::GenerateModule.name(), ActivityName::GenerateModule),
             (defs::Plan.name(), ActivityName::Plan),
@@ -182,6 +202,8 @@ mod tests {
             (defs::ListHoldings.name(), ActivityName::ListHoldings),
             (defs::RequestStates.name(), ActivityName::RequestStates),
             (defs::Review.name(), ActivityName::Review),
+            (defs::Discover.name(), ActivityName::Discover),
+            (defs::Analyse.name(), ActivityName::Analyse),
         ];
         for (name, activity) in declared {
             assert_eq!(name, activity.as_str());

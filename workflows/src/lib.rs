@@ -6,6 +6,7 @@
 pub mod activities;
 pub mod ai;
 pub mod approval;
+pub mod audit;
 pub mod catalog;
 pub mod decision;
 pub mod defaults;
@@ -25,6 +26,7 @@ pub mod search_attributes;
 pub mod validate;
 
 pub use approval::ApprovalWorkflow;
+pub use audit::AuditWorkflow;
 pub use incoming::Incoming;
 pub use provision::ProvisionWorkflow;
 pub use reconcile::ReconcileWorkflow;

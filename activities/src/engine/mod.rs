@@ -130,6 +130,9 @@ pub trait Engine: Send + Sync {
     /// compares this with the requests' state in Temporal).
     fn holdings(&self) -> BoxFuture<'_, Result<Vec<tollgate_proto::Holding>, EngineError>>;
 
+    /// Every resource this engine holds, per request, as its state records it now (for audits).
+    fn states(&self) -> BoxFuture<'_, Result<Vec<(String, serde_json::Value)>, EngineError>>;
+
     /// Destroys everything the request holds (using `state`, and the module it was applied
     /// from, when given). Idempotent.
     fn destroy<'a>(
@@ -139,4 +142,26 @@ pub trait Engine: Send + Sync {
         state: Option<&'a serde_json::Value>,
         op: OpContext<'a>,
     ) -> BoxFuture<'a, Result<Vec<String>, EngineError>>;
+}
+
+/// The resources of a request's Terraform state (format version 4), as an audit lists them.
+pub fn discovered(request_id: &str, state: &serde_json::Value) -> Vec<tollgate_proto::DiscoveredResource> {
+    let mut found = Vec::new();
+    for r in state["resources"].as_array().into_iter().flatten() {
+        if r["mode"].as_str().is_some_and(|m| m != "managed") {
+            continue;
+        }
+        let (ty, name) = (r["type"].as_str().unwrap_or_default(), r["name"].as_str().unwrap_or_default());
+        for instance in r["instances"].as_array().into_iter().flatten() {
+            let attributes = &instance["attributes"];
+            found.push(tollgate_proto::DiscoveredResource {
+                address: format!("{ty}.{name}"),
+                resource_type: ty.to_string(),
+                resource_id: attributes["id"].as_str().unwrap_or_default().to_string(),
+                request_id: request_id.to_string(),
+                attributes_json: attributes.to_string(),
+            });
+        }
+    }
+    found
 }

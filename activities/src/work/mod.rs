@@ -2,6 +2,7 @@
 //! wrapper around each); the work they do lives here, one file per stage of a request.
 
 mod apply;
+mod audit;
 mod deliver;
 mod generate;
 mod plan;

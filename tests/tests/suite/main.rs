@@ -7,6 +7,7 @@ mod common;
 pub(crate) mod ai_approver;
 mod ai_reviewer;
 mod artifacts;
+mod audit;
 mod cancellation;
 mod cli;
 mod cost;

@@ -61,10 +61,18 @@ fn step<'a>(steps: &'a [Value], name: &str) -> &'a Value {
 /// What both transports must show.
 fn check(steps: &[Value], requester: &str) {
     let tools = step(steps, "tools");
-    let all = json!(["ask_for_approval", "get_approval", "get_request", "list_requests", "request_infrastructure"]);
+    let all = json!([
+        "ask_for_approval",
+        "get_approval",
+        "get_audit",
+        "get_request",
+        "list_requests",
+        "request_infrastructure",
+        "start_audit"
+    ]);
     assert_eq!(tools["names"], all);
     assert_eq!(tools["with_output_schema"], all, "every tool declares its output");
-    assert_eq!(tools["read_only"], json!(["get_approval", "get_request", "list_requests"]));
+    assert_eq!(tools["read_only"], json!(["get_approval", "get_audit", "get_request", "list_requests"]));
     assert_eq!(tools["schemas_valid"], true);
     let requested = step(steps, "requested");
     assert_eq!(requested["is_error"], false, "{requested}");
@@ -73,6 +81,9 @@ fn check(steps: &[Value], requester: &str) {
     let followed = step(steps, "followed");
     assert_eq!((followed["stage"].as_str(), followed["requester"].as_str()), (Some("ACTIVE"), Some(requester)));
     assert!(step(steps, "listed")["ids"].as_array().unwrap().contains(&json!(id)));
+    let audited = step(steps, "audited");
+    assert_eq!((audited["audit_step"].as_str(), audited["resources"].as_u64()), (Some("DONE"), Some(4)), "{audited}");
+    assert!(audited["summary"].as_str().unwrap().ends_with("no findings: compliant with the policy pack"), "{audited}");
     let refused = |name: &str, code: &str, field: Option<&str>, says: &str| {
         let r = step(steps, name);
         assert_eq!(r["is_error"], true, "{name}: {r}");

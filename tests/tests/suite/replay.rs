@@ -12,7 +12,7 @@ use temporalio_client::{WorkflowCancelOptions, WorkflowFetchHistoryOptions, Work
 use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
 use tollgate_client::requests;
 use tollgate_proto::{DecisionKind, Stage};
-use tollgate_workflows::{ApprovalWorkflow, ProvisionWorkflow, ReconcileWorkflow};
+use tollgate_workflows::{ApprovalWorkflow, AuditWorkflow, ProvisionWorkflow, ReconcileWorkflow};
 
 /// Every ending the checked-in histories must cover.
 const ENDINGS: &[&str] = &[
@@ -57,6 +57,8 @@ async fn replay(name: &str, history: WorkflowHistory) {
         .register_workflow::<ReconcileWorkflow>()
         .unwrap()
         .register_workflow::<ApprovalWorkflow>()
+        .unwrap()
+        .register_workflow::<AuditWorkflow>()
         .unwrap()
         .build();
     let replayer = WorkflowReplayer::new(options).unwrap();

@@ -112,3 +112,14 @@ pub fn review(settings: &Settings, ai: &tollgate_proto::AiApprover) -> ActivityO
         Scope::Cancellable,
     )
 }
+
+/// One step of an audit: it reads and judges (policy engines and models are slow), a minute
+/// per attempt, a few attempts; then the audit pauses for a person to retry it.
+pub fn audit_step() -> ActivityOptions {
+    let mut settings = defaults::settings();
+    settings.retry_max_attempts = crate::audit::STEP_ATTEMPTS;
+    scoped(
+        ActivityOptions::with_start_to_close_timeout(Duration::from_secs(60)).retry_policy(retry(&settings)).build(),
+        Scope::Cancellable,
+    )
+}

@@ -301,6 +301,17 @@ impl Engine for SandboxEngine {
         Box::pin(async move { self.cloud.holdings() })
     }
 
+    fn states(&self) -> BoxFuture<'_, Result<Vec<(String, Value)>, EngineError>> {
+        Box::pin(async move {
+            let mut states = Vec::new();
+            for holding in self.cloud.holdings()? {
+                let inv = self.cloud.inventory(&holding.request_id)?;
+                states.push((holding.request_id, state_json(&inv, Map::new())));
+            }
+            Ok(states)
+        })
+    }
+
     fn destroy<'a>(
         &'a self,
         request_id: &'a str,

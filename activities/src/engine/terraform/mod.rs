@@ -336,6 +336,18 @@ impl Engine for TerraformEngine {
         })
     }
 
+    fn states(&self) -> BoxFuture<'_, Result<Vec<(String, Value)>, EngineError>> {
+        Box::pin(async move {
+            let mut states = Vec::new();
+            for holding in self.holdings().await? {
+                if let Some(state) = self.current_state(&holding.request_id)? {
+                    states.push((holding.request_id, state));
+                }
+            }
+            Ok(states)
+        })
+    }
+
     fn holdings(&self) -> BoxFuture<'_, Result<Vec<tollgate_proto::Holding>, EngineError>> {
         Box::pin(async move {
             let dir = self.root.join("requests");

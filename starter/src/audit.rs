@@ -1,0 +1,67 @@
+//! `tollgate audit`: start an audit, follow it, retry a paused one, cancel one.
+
+use std::time::Duration;
+
+use tollgate_client::{ClientError, audits};
+use tollgate_proto::{AuditReport, AuditStep, AuditTargetKind};
+use tollgate_workflows::audit::{describe, label, target_label};
+
+/// The report for people.
+pub fn report_text(r: &AuditReport) -> String {
+    let mut out = vec![
+        format!("Audit      {} of {} (asked by {})", r.audit_id, target_label(r), r.requested_by),
+        format!("Step       {}", label(r.step())),
+    ];
+    if r.step() == AuditStep::Paused {
+        out.push(format!("Paused     {}", describe(r)));
+    }
+    for d in &r.resources {
+        let owner = if d.request_id.is_empty() {
+            "not managed by Tollgate".to_string()
+        } else {
+            format!("request {}", d.request_id)
+        };
+        out.push(format!("Resource   {} {} ({owner})", d.address, d.resource_id));
+    }
+    for f in &r.findings {
+        out.push(format!(
+            "Finding    {:<8} {}",
+            tollgate_workflows::policy::level_label(f),
+            tollgate_workflows::policy::label(f)
+        ));
+    }
+    if !r.summary.is_empty() {
+        out.push(format!("Summary    {}", r.summary));
+    }
+    out.push("Timeline".into());
+    for t in &r.timeline {
+        out.push(format!("  {:<24} {}", t.step, t.outcome));
+    }
+    out.join("\n")
+}
+
+/// Polls until the audit is DONE, CANCELLED or PAUSED, printing each step it enters.
+pub async fn watch(client: &temporalio_client::Client, id: &str, json_out: bool) -> Result<AuditReport, ClientError> {
+    let mut last = None;
+    loop {
+        let report = audits::report(client, id).await?;
+        let step = report.step();
+        if !json_out && last != Some(step) {
+            eprintln!("{id}: {}", label(step));
+        }
+        last = Some(step);
+        if matches!(step, AuditStep::Done | AuditStep::Cancelled | AuditStep::Paused) {
+            return Ok(report);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The target kind from the flags.
+pub fn target_kind(request: bool, all_active: bool) -> AuditTargetKind {
+    match (request, all_active) {
+        (_, true) => AuditTargetKind::AllActive,
+        (true, false) => AuditTargetKind::Request,
+        (false, false) => AuditTargetKind::Resource,
+    }
+}

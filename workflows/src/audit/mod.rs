@@ -1,0 +1,382 @@
+//! `AuditWorkflow`: one security audit of a resource, a request's resources or every ACTIVE
+//! request's. Each step is an activity with its own timeout and retries; a step that still
+//! fails moves the audit to PAUSED with the reason, and `retry` (update or signal) resumes at
+//! that step without redoing the ones that finished, while `cancel` ends it with nothing
+//! applied. The report (the `report` query, and the result) says what was found.
+//!
+//! Steps so far: discover (what exists, and which request manages it), analyse (the policy
+//! pack over what exists). Remediation behind an approval gate, apply and verify follow.
+
+use temporalio_macros::{workflow, workflow_methods};
+use temporalio_sdk::{SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult};
+use temporalio_workflow::WorkflowTermination;
+use tollgate_proto::{
+    AnalyseInput, AuditInput, AuditReport, AuditStep, AuditTargetKind, CancelCommand, Cancellation, DiscoverInput,
+    StepFailure, TimelineEntry,
+};
+
+use crate::activities::defs as act;
+use crate::incoming::Incoming;
+use crate::kit::clock::epoch_ms;
+use crate::kit::{StepError, Tracked, options, step};
+use crate::refusal::{Code, Refusal};
+
+/// The workflow type name.
+pub const WORKFLOW_TYPE: &str = "AuditWorkflow";
+/// Refused signals kept in the report.
+const MAX_REFUSALS: usize = 20;
+/// Attempts at one step before the audit pauses (steps read and judge; they change nothing).
+pub const STEP_ATTEMPTS: u32 = 3;
+
+type HandlerError = Box<dyn std::error::Error + Send + Sync>;
+
+#[workflow]
+pub struct AuditWorkflow {
+    report: AuditReport,
+    /// Bumped by every accepted command, so a paused audit wakes on it.
+    version: u64,
+    /// Set by an accepted `retry` while paused.
+    retry_requested: bool,
+}
+
+impl Tracked for AuditWorkflow {
+    fn timeline_mut(&mut self) -> &mut Vec<TimelineEntry> {
+        &mut self.report.timeline
+    }
+}
+
+/// How the steps stop early.
+enum Stop {
+    Cancelled,
+}
+
+#[workflow_methods]
+impl AuditWorkflow {
+    #[init]
+    pub fn new(_ctx: &WorkflowContextView, input: AuditInput) -> Self {
+        let report = AuditReport {
+            audit_id: input.audit_id,
+            target_kind: input.target_kind,
+            target: input.target,
+            requested_by: input.requested_by,
+            step: AuditStep::Discover as i32,
+            ..Default::default()
+        };
+        Self { report, version: 0, retry_requested: false }
+    }
+
+    #[run]
+    pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<AuditReport> {
+        let outcome = Self::steps(ctx).await;
+        let report = ctx.state(|s| s.report.clone());
+        match outcome {
+            Ok(()) => Ok(report),
+            Err(Stop::Cancelled) if ctx.cancellation_token().is_cancelled() => {
+                Err(WorkflowTermination::cancelled_with_details(report))
+            }
+            Err(Stop::Cancelled) => Ok(report),
+        }
+    }
+
+    /// The audit as it stands.
+    #[query]
+    pub fn report(&self, _ctx: &WorkflowContextView) -> AuditReport {
+        self.report.clone()
+    }
+
+    /// What the Web UI's "Call Stack" tab shows.
+    #[query(name = "__stack_trace")]
+    pub fn stack_trace(&self, _ctx: &WorkflowContextView) -> String {
+        describe(&self.report)
+    }
+
+    #[update_validator(retry)]
+    fn validate_retry(&self, _ctx: &WorkflowContextView, m: &Incoming<CancelCommand>) -> Result<(), HandlerError> {
+        self.check_retry(m).map(drop).map_err(|r| r.into_failure())
+    }
+
+    /// Resume a PAUSED audit at the step that failed.
+    #[update]
+    pub fn retry(
+        &mut self,
+        ctx: &mut SyncWorkflowContext<Self>,
+        m: Incoming<CancelCommand>,
+    ) -> Result<String, HandlerError> {
+        self.record_retry(epoch_ms(ctx.workflow_time()), m).map_err(|r| r.into_failure())
+    }
+
+    #[update_validator(cancel)]
+    fn validate_cancel(&self, _ctx: &WorkflowContextView, m: &Incoming<CancelCommand>) -> Result<(), HandlerError> {
+        self.check_cancel(m).map(drop).map_err(|r| r.into_failure())
+    }
+
+    /// End the audit; nothing is applied.
+    #[update]
+    pub fn cancel(
+        &mut self,
+        ctx: &mut SyncWorkflowContext<Self>,
+        m: Incoming<CancelCommand>,
+    ) -> Result<String, HandlerError> {
+        self.record_cancel(epoch_ms(ctx.workflow_time()), m).map_err(|r| r.into_failure())
+    }
+
+    /// Signal form of `retry` (the Web UI can only signal).
+    #[signal(name = "retry")]
+    pub fn retry_signal(&mut self, ctx: &mut SyncWorkflowContext<Self>, m: Incoming<CancelCommand>) {
+        let now = epoch_ms(ctx.workflow_time());
+        if let Err(r) = self.record_retry(now, m) {
+            self.refused(now, "signal retry", r);
+        }
+    }
+
+    /// Signal form of `cancel`.
+    #[signal(name = "cancel")]
+    pub fn cancel_signal(&mut self, ctx: &mut SyncWorkflowContext<Self>, m: Incoming<CancelCommand>) {
+        let now = epoch_ms(ctx.workflow_time());
+        if let Err(r) = self.record_cancel(now, m) {
+            self.refused(now, "signal cancel", r);
+        }
+    }
+}
+
+impl AuditWorkflow {
+    fn step_enum(&self) -> AuditStep {
+        self.report.step()
+    }
+
+    fn check_retry(&self, m: &Incoming<CancelCommand>) -> Result<CancelCommand, Refusal> {
+        let command = m.get()?.clone();
+        if self.step_enum() != AuditStep::Paused {
+            return Err(Refusal::new(
+                Code::WrongStage,
+                format!("audit is {}; only a PAUSED audit is retried", label(self.step_enum())),
+            ));
+        }
+        Ok(command)
+    }
+
+    fn record_retry(&mut self, now: i64, m: Incoming<CancelCommand>) -> Result<String, Refusal> {
+        let command = self.check_retry(&m)?;
+        self.retry_requested = true;
+        self.version += 1;
+        let at = label(self.report.paused_at());
+        self.report.timeline.push(TimelineEntry {
+            step: format!("retry by {}", command.user),
+            started_at: tollgate_proto::at(now),
+            ended_at: tollgate_proto::at(now),
+            attempts: 0,
+            outcome: format!("resumes at {at}"),
+        });
+        Ok(format!("{} resumes at {at}", self.report.audit_id))
+    }
+
+    fn check_cancel(&self, m: &Incoming<CancelCommand>) -> Result<CancelCommand, Refusal> {
+        let command = m.get()?.clone();
+        if matches!(self.step_enum(), AuditStep::Done | AuditStep::Cancelled) || self.report.cancellation.is_some() {
+            return Err(Refusal::new(Code::WrongStage, format!("audit is {}; it has ended", label(self.step_enum()))));
+        }
+        Ok(command)
+    }
+
+    fn record_cancel(&mut self, now: i64, m: Incoming<CancelCommand>) -> Result<String, Refusal> {
+        let command = self.check_cancel(&m)?;
+        self.report.cancellation = Some(Cancellation {
+            by: command.user.clone(),
+            reason: command.reason,
+            at: tollgate_proto::at(now),
+            stage: 0,
+        });
+        self.version += 1;
+        Ok(format!("{} is cancelled; nothing was applied", self.report.audit_id))
+    }
+
+    fn refused(&mut self, now: i64, source: &str, refusal: Refusal) {
+        self.report.refusals.push(refusal.record(source, now));
+        let excess = self.report.refusals.len().saturating_sub(MAX_REFUSALS);
+        self.report.refusals.drain(..excess);
+    }
+
+    fn cancelled(ctx: &WorkflowContext<Self>) -> bool {
+        ctx.cancellation_token().is_cancelled() || ctx.state(|s| s.report.cancellation.is_some())
+    }
+
+    fn set_step(ctx: &mut WorkflowContext<Self>, step: AuditStep) {
+        ctx.state_mut(|s| s.report.step = step as i32);
+        let details = ctx.state(|s| describe(&s.report));
+        ctx.set_current_details(details);
+    }
+
+    /// Discover, then analyse; each step pauses on failure until retried or cancelled.
+    async fn steps(ctx: &mut WorkflowContext<Self>) -> Result<(), Stop> {
+        let (kind, target, audit_id) =
+            ctx.state(|s| (s.report.target_kind, s.report.target.clone(), s.report.audit_id.clone()));
+        let discovered = Self::resilient(ctx, AuditStep::Discover, |ctx| {
+            let input = DiscoverInput { target_kind: kind, target: target.clone(), audit_id: audit_id.clone() };
+            Box::pin(step(ctx, "discover", act::Discover, input, options::audit_step(), |d| d.attempt))
+        })
+        .await?;
+        ctx.state_mut(|s| s.report.resources = discovered.resources.clone());
+        let resources = discovered.resources;
+        let analysis = Self::resilient(ctx, AuditStep::Analyse, |ctx| {
+            let input = AnalyseInput { resources: resources.clone() };
+            Box::pin(step(ctx, "analyse", act::Analyse, input, options::audit_step(), |a| a.attempt))
+        })
+        .await?;
+        ctx.state_mut(|s| {
+            s.report.findings = analysis.findings.clone();
+            s.report.policy_pack = analysis.pack.clone();
+            s.report.summary = summary(&s.report);
+        });
+        Self::set_step(ctx, AuditStep::Done);
+        Ok(())
+    }
+
+    /// Runs `run` as `at`; after a failure for good, PAUSED until `retry` (then again) or
+    /// `cancel`.
+    async fn resilient<T>(
+        ctx: &mut WorkflowContext<Self>,
+        at: AuditStep,
+        mut run: impl FnMut(
+            &mut WorkflowContext<Self>,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, StepError>> + '_>>,
+    ) -> Result<T, Stop> {
+        loop {
+            if Self::cancelled(ctx) {
+                Self::end_cancelled(ctx);
+                return Err(Stop::Cancelled);
+            }
+            Self::set_step(ctx, at);
+            let failure: StepFailure = match run(ctx).await {
+                Ok(value) => return Ok(value),
+                Err(StepError::Cancelled) => {
+                    Self::end_cancelled(ctx);
+                    return Err(Stop::Cancelled);
+                }
+                Err(StepError::Failed(failure)) => failure,
+            };
+            ctx.state_mut(|s| {
+                s.report.paused_at = at as i32;
+                s.report.paused_reason = format!("{} failed: {}", failure.step, failure.message);
+                s.retry_requested = false;
+            });
+            Self::set_step(ctx, AuditStep::Paused);
+            let version = ctx.state(|s| s.version);
+            // Woken by retry or cancel (update or signal); a Temporal cancellation ends the wait
+            // with an error, and the check below ends the audit.
+            let _ = ctx.wait_condition(move |s: &AuditWorkflow| s.version != version).await;
+            if ctx.state(|s| s.retry_requested) {
+                ctx.state_mut(|s| s.report.paused_reason.clear());
+                continue;
+            }
+            if Self::cancelled(ctx) {
+                Self::end_cancelled(ctx);
+                return Err(Stop::Cancelled);
+            }
+        }
+    }
+
+    fn end_cancelled(ctx: &mut WorkflowContext<Self>) {
+        ctx.state_mut(|s| {
+            if s.report.cancellation.is_none() {
+                s.report.cancellation = Some(Cancellation { by: "temporal".into(), ..Default::default() });
+            }
+            let c = s.report.cancellation.clone().unwrap_or_default();
+            let why = if c.reason.is_empty() { String::new() } else { format!(" ({})", c.reason) };
+            s.report.summary = format!("cancelled by {}{why}; nothing was applied", c.by);
+        });
+        Self::set_step(ctx, AuditStep::Cancelled);
+    }
+}
+
+/// The step's name as people read it: `DISCOVER`, `PAUSED`, ...
+pub fn label(step: AuditStep) -> &'static str {
+    step.as_str_name().trim_start_matches("AUDIT_STEP_")
+}
+
+/// The target as people read it.
+pub fn target_label(r: &AuditReport) -> String {
+    match r.target_kind() {
+        AuditTargetKind::AllActive => "every ACTIVE request".into(),
+        AuditTargetKind::Request => format!("request {}", r.target),
+        _ => r.target.clone(),
+    }
+}
+
+/// "3 resources (2 managed by 1 request, 1 unmanaged); 2 findings: deny [SC-7 ...]".
+pub fn summary(r: &AuditReport) -> String {
+    let unmanaged = r.resources.iter().filter(|d| d.request_id.is_empty()).count();
+    let mut requests: Vec<&str> =
+        r.resources.iter().filter(|d| !d.request_id.is_empty()).map(|d| d.request_id.as_str()).collect();
+    requests.sort_unstable();
+    requests.dedup();
+    let plural = |n: usize, one: &str, many: &str| if n == 1 { format!("1 {one}") } else { format!("{n} {many}") };
+    let found = if r.findings.is_empty() {
+        "no findings: compliant with the policy pack".to_string()
+    } else {
+        let listed: Vec<String> = r.findings.iter().map(crate::policy::label).collect();
+        format!("{}: {}", plural(r.findings.len(), "finding", "findings"), listed.join("; "))
+    };
+    format!(
+        "{} ({} managed by {}, {} unmanaged); {found}",
+        plural(r.resources.len(), "resource", "resources"),
+        r.resources.len() - unmanaged,
+        plural(requests.len(), "request", "requests"),
+        unmanaged
+    )
+}
+
+/// Where the audit is, for the Web UI's details and call stack.
+pub fn describe(r: &AuditReport) -> String {
+    let step = r.step();
+    let what = match step {
+        AuditStep::Paused => format!(
+            "PAUSED at {}: {}; `tollgate audit retry {}` resumes there, `tollgate audit cancel {}` ends it",
+            label(r.paused_at()),
+            r.paused_reason,
+            r.audit_id,
+            r.audit_id
+        ),
+        AuditStep::Done | AuditStep::Cancelled => format!("{}: {}", label(step), r.summary),
+        other => format!("{} {}", label(other), target_label(r)),
+    };
+    format!("audit of {}: {what}", target_label(r))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tollgate_proto::{DiscoveredResource, FindingLevel, PolicyFinding};
+
+    #[test]
+    fn the_summary_counts_what_was_found() {
+        let resource = |request: &str| DiscoveredResource { request_id: request.into(), ..Default::default() };
+        let mut r = AuditReport {
+            target_kind: AuditTargetKind::AllActive as i32,
+            resources: vec![resource("req-a"), resource("req-a"), resource("")],
+            ..Default::default()
+        };
+        assert_eq!(
+            summary(&r),
+            "3 resources (2 managed by 1 request, 1 unmanaged); no findings: compliant with the policy pack"
+        );
+        r.findings.push(PolicyFinding {
+            rule_id: "open-ingress".into(),
+            control: "SC-7".into(),
+            level: FindingLevel::Deny as i32,
+            message: "SSH open to the world".into(),
+            address: "req-a/aws_security_group.this".into(),
+        });
+        assert_eq!(
+            summary(&r),
+            "3 resources (2 managed by 1 request, 1 unmanaged); 1 finding: [SC-7 open-ingress] req-a/aws_security_group.this: SSH open to the world"
+        );
+        r.step = AuditStep::Paused as i32;
+        r.paused_at = AuditStep::Analyse as i32;
+        r.paused_reason = "analyse failed: the pack is down".into();
+        r.audit_id = "audit-1".into();
+        assert_eq!(
+            describe(&r),
+            "audit of every ACTIVE request: PAUSED at ANALYSE: analyse failed: the pack is down; `tollgate audit retry audit-1` resumes there, `tollgate audit cancel audit-1` ends it"
+        );
+    }
+}
