@@ -263,6 +263,24 @@ impl TollgateActivities {
         attempt::run(&self.faults, ActivityName::Analyse, ctx.info(), self.analyse_work(&ctx, input)).await
     }
 
+    #[activity(definition = defs::Remediate)]
+    pub async fn remediate(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: tollgate_proto::RemediateInput,
+    ) -> Result<tollgate_proto::Remediation, ActivityError> {
+        attempt::run(&self.faults, ActivityName::Remediate, ctx.info(), self.remediate_work(&ctx, input)).await
+    }
+
+    #[activity(definition = defs::Repair)]
+    pub async fn repair(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: tollgate_proto::RepairInput,
+    ) -> Result<tollgate_proto::RepairResult, ActivityError> {
+        attempt::run(&self.faults, ActivityName::Repair, ctx.info(), self.repair_work(&ctx, input)).await
+    }
+
     #[activity(definition = defs::Notify)]
     pub async fn notify(self: Arc<Self>, ctx: ActivityContext, input: NotifyInput) -> Result<(), ActivityError> {
         let issued = ctx.info().scheduled_time.or(ctx.info().started_time).unwrap_or_else(std::time::SystemTime::now);

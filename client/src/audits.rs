@@ -93,3 +93,20 @@ pub async fn cancel(client: &Client, id: &str, user: &str, reason: &str) -> Resu
     let command = Incoming::new(CancelCommand { user: user.into(), reason: reason.into() });
     crate::updates::send::<AuditWorkflow, _>(client, id, AuditWorkflow::cancel, command, WORKER_WAIT).await
 }
+
+/// Approves or rejects an audit's proposed fixes as `user`.
+pub async fn decide(
+    client: &Client,
+    id: &str,
+    kind: tollgate_proto::DecisionKind,
+    user: &str,
+    comment: &str,
+) -> Result<tollgate_proto::Ack, ClientError> {
+    let decision =
+        Incoming::new(tollgate_proto::Decision { user: user.into(), comment: comment.into(), ..Default::default() });
+    if kind == tollgate_proto::DecisionKind::Reject {
+        crate::updates::send::<AuditWorkflow, _>(client, id, AuditWorkflow::reject, decision, WORKER_WAIT).await
+    } else {
+        crate::updates::send::<AuditWorkflow, _>(client, id, AuditWorkflow::approve, decision, WORKER_WAIT).await
+    }
+}

@@ -212,6 +212,23 @@ pub fn audit_json(r: &tollgate_proto::AuditReport) -> Value {
         "summary": r.summary,
         "timeline": r.timeline.iter().map(|t| json!({"step": t.step, "attempts": t.attempts, "outcome": t.outcome})).collect::<Vec<_>>(),
         "cancellation": r.cancellation.as_ref().map(|c| json!({"by": c.by, "reason": c.reason})),
+        "fixes": r.fixes.iter().map(|f| json!({
+            "rule": f.rule_id, "control": f.control, "address": f.address,
+            "request_id": (!f.request_id.is_empty()).then_some(&f.request_id), "kind": f.kind,
+            "description": f.description,
+            "changes": f.changes.iter().map(|c| json!({"address": c.address, "actions": c.actions, "attributes": c.changed_attributes})).collect::<Vec<_>>(),
+            "command": (!f.command.is_empty()).then_some(&f.command),
+            "module": (!f.module_hcl.is_empty()).then_some(&f.module_hcl),
+        })).collect::<Vec<_>>(),
+        "approving_users": r.approving_users,
+        "required_approvals": r.required_approvals,
+        "approval_deadline": time_or_null(&r.approval_deadline),
+        "decisions": r.decisions.iter().map(|d| json!({
+            "user": d.user, "decision": tollgate_workflows::decision::word_of(d.kind), "comment": d.comment, "at": time_or_null(&d.at),
+        })).collect::<Vec<_>>(),
+        "repairs": r.repairs.iter().map(|x| json!({"request_id": x.request_id, "outcome": x.outcome})).collect::<Vec<_>>(),
+        "remaining": findings_json(&r.remaining),
+        "verified": r.verified,
     })
 }
 

@@ -30,6 +30,16 @@ pub fn report_text(r: &AuditReport) -> String {
             tollgate_workflows::policy::label(f)
         ));
     }
+    for line in tollgate_workflows::audit::fixes_text(r).lines() {
+        out.push(format!("Fix        {}", line.trim_start_matches("- ")));
+    }
+    for d in &r.decisions {
+        let said = if d.comment.is_empty() { String::new() } else { format!(": {}", d.comment) };
+        out.push(format!("Decided    {} {}{said}", d.user, tollgate_workflows::decision::word_of(d.kind)));
+    }
+    for x in &r.repairs {
+        out.push(format!("Repaired   {}: {}", x.request_id, x.outcome));
+    }
     if !r.summary.is_empty() {
         out.push(format!("Summary    {}", r.summary));
     }
@@ -40,7 +50,8 @@ pub fn report_text(r: &AuditReport) -> String {
     out.join("\n")
 }
 
-/// Polls until the audit is DONE, CANCELLED or PAUSED, printing each step it enters.
+/// Polls until the audit is DONE, CANCELLED, PAUSED or waits for approval, printing each
+/// step it enters.
 pub async fn watch(client: &temporalio_client::Client, id: &str, json_out: bool) -> Result<AuditReport, ClientError> {
     let mut last = None;
     loop {
@@ -50,7 +61,7 @@ pub async fn watch(client: &temporalio_client::Client, id: &str, json_out: bool)
             eprintln!("{id}: {}", label(step));
         }
         last = Some(step);
-        if matches!(step, AuditStep::Done | AuditStep::Cancelled | AuditStep::Paused) {
+        if matches!(step, AuditStep::Done | AuditStep::Cancelled | AuditStep::Paused | AuditStep::AwaitingApproval) {
             return Ok(report);
         }
         tokio::time::sleep(Duration::from_millis(500)).await;

@@ -49,6 +49,28 @@ enum AuditCommand {
         #[arg(long = "as")]
         user: String,
     },
+    /// Approve an audit's proposed fixes (as an approver).
+    Approve {
+        /// The audit id.
+        id: String,
+        /// Who approves.
+        #[arg(long = "as")]
+        user: String,
+        /// Why.
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
+    /// Reject an audit's proposed fixes: nothing is applied.
+    Reject {
+        /// The audit id.
+        id: String,
+        /// Who rejects.
+        #[arg(long = "as")]
+        user: String,
+        /// Why (required).
+        #[arg(long)]
+        reason: String,
+    },
     /// End an audit; nothing is applied.
     Cancel {
         /// The audit id.
@@ -542,6 +564,24 @@ async fn run(cli: Cli, traces: &tollgate_client::otel::Tracing) -> Result<(), Cl
                 Some(AuditCommand::Retry { id, user }) => {
                     let said = tollgate_client::audits::retry(&client, &id, &user).await?;
                     if json_out { println!("{}", json!({"audit_id": id, "message": said})) } else { println!("{said}") }
+                }
+                Some(AuditCommand::Approve { id, user, comment }) => {
+                    let ack =
+                        tollgate_client::audits::decide(&client, &id, DecisionKind::Approve, &user, &comment).await?;
+                    if json_out {
+                        println!("{}", json!({"audit_id": id, "message": ack.message}))
+                    } else {
+                        println!("{}", ack.message)
+                    }
+                }
+                Some(AuditCommand::Reject { id, user, reason }) => {
+                    let ack =
+                        tollgate_client::audits::decide(&client, &id, DecisionKind::Reject, &user, &reason).await?;
+                    if json_out {
+                        println!("{}", json!({"audit_id": id, "message": ack.message}))
+                    } else {
+                        println!("{}", ack.message)
+                    }
                 }
                 Some(AuditCommand::Cancel { id, user, reason }) => {
                     let said = tollgate_client::audits::cancel(&client, &id, &user, &reason).await?;

@@ -9,8 +9,8 @@ use temporalio_sdk::activities::ActivityError;
 use tollgate_proto::{
     AiReview, AnalyseInput, ApplyInput, ApplyResult, AuditAnalysis, CostContext, CostContextInput, DestroyInput,
     DestroyResult, DiscoverInput, Discovery, EstimateInput, EstimateResult, GenerateModuleInput, GeneratedModule,
-    HoldingsResult, NotifyInput, PlanInput, PlanResult, PolicyInput, PolicyResult, RequestStatesInput,
-    RequestStatesResult, ReviewInput, Settings,
+    HoldingsResult, NotifyInput, PlanInput, PlanResult, PolicyInput, PolicyResult, RemediateInput, Remediation,
+    RepairInput, RepairResult, RequestStatesInput, RequestStatesResult, ReviewInput, Settings,
 };
 
 pub struct ProvisionActivities;
@@ -104,6 +104,20 @@ impl ProvisionActivities {
     pub fn analyse(input: AnalyseInput) -> Result<AuditAnalysis, ActivityError> {
         unimplemented!()
     }
+
+    /// An audit's third step: a concrete fix for each finding (a re-apply through the owning
+    /// request, an operator's command, or a module change).
+    #[activity(name = "remediate")]
+    pub fn remediate(input: RemediateInput) -> Result<Remediation, ActivityError> {
+        unimplemented!()
+    }
+
+    /// An audit's approved fix applied through the owning request: asks it to re-apply its
+    /// approved configuration (the `repair` update) and waits for what it did.
+    #[activity(name = "repair")]
+    pub fn repair(input: RepairInput) -> Result<RepairResult, ActivityError> {
+        unimplemented!()
+    }
 }
 
 /// The activity marker types, public so the implementing crate can name them in
@@ -131,10 +145,12 @@ pub enum ActivityName {
     Review,
     Discover,
     Analyse,
+    Remediate,
+    Repair,
 }
 
 impl ActivityName {
-    pub const ALL: [ActivityName; 14] = [
+    pub const ALL: [ActivityName; 16] = [
         ActivityName::LoadSettings,
         ActivityName::GenerateModule,
         ActivityName::Plan,
@@ -149,6 +165,8 @@ impl ActivityName {
         ActivityName::Review,
         ActivityName::Discover,
         ActivityName::Analyse,
+        ActivityName::Remediate,
+        ActivityName::Repair,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -167,6 +185,8 @@ impl ActivityName {
             ActivityName::Review => "review",
             ActivityName::Discover => "discover",
             ActivityName::Analyse => "analyse",
+            ActivityName::Remediate => "remediate",
+            ActivityName::Repair => "repair",
         }
     }
 
@@ -189,7 +209,7 @@ mod tests {
     /// The macro takes a literal; this holds every literal equal to the enum's name.
     #[test]
     fn declared_names_are_the_enum_names() {
-        let declared: [(&str, ActivityName); 14] = [
+        let declared: [(&str, ActivityName); 16] = [
             (defs::LoadSettings.name(), ActivityName::LoadSettings),
             (defs::GenerateModule.name(), ActivityName::GenerateModule),
             (defs::Plan.name(), ActivityName::Plan),
@@ -204,6 +224,8 @@ mod tests {
             (defs::Review.name(), ActivityName::Review),
             (defs::Discover.name(), ActivityName::Discover),
             (defs::Analyse.name(), ActivityName::Analyse),
+            (defs::Remediate.name(), ActivityName::Remediate),
+            (defs::Repair.name(), ActivityName::Repair),
         ];
         for (name, activity) in declared {
             assert_eq!(name, activity.as_str());

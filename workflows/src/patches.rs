@@ -57,3 +57,8 @@ pub const AI_REVIEW_APPROVALS: &str = "ai-review-approvals";
 /// an LLM-written module reach it (no recorded history before it has one);
 /// `llm_policy_repaired.json` is recorded with it.
 pub const POLICY_REPAIR: &str = "policy-repair";
+
+/// 2026-12-03: an ACTIVE request re-plans and re-applies its approved configuration when an
+/// audit's approved fix asks (the `repair` update). Only requests that receive the update
+/// reach it; no history recorded before it has one.
+pub const AUDIT_REPAIR: &str = "audit-repair";

@@ -123,3 +123,192 @@ impl TollgateActivities {
         })
     }
 }
+
+/// The owner part and the address part of an audit finding's address.
+fn split_address(address: &str) -> (&str, &str) {
+    address.split_once('/').unwrap_or(("unmanaged", address))
+}
+
+/// An operator's command for a finding on a resource Tollgate does not manage; None when no
+/// command is known for the rule.
+fn command_for(rule: &str, resource: &DiscoveredResource) -> Option<String> {
+    let attributes: Value = serde_json::from_str(&resource.attributes_json).unwrap_or(Value::Null);
+    let bucket = attributes["bucket"].as_str().unwrap_or(&resource.resource_id);
+    match (rule, resource.resource_type.as_str()) {
+        ("s3-public-access", "aws_s3_bucket") => Some(format!(
+            "aws s3api put-public-access-block --bucket {bucket} --public-access-block-configuration \
+             BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true"
+        )),
+        ("encryption-at-rest", "aws_s3_bucket") => Some(format!(
+            "aws s3api put-bucket-encryption --bucket {bucket} --server-side-encryption-configuration \
+             '{{\"Rules\":[{{\"ApplyServerSideEncryptionByDefault\":{{\"SSEAlgorithm\":\"AES256\"}}}}]}}'"
+        )),
+        ("open-ingress", "aws_security_group") => {
+            let open: Vec<String> = attributes["ingress"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|i| i["cidr_blocks"].as_array().is_some_and(|c| c.iter().any(|c| c == "0.0.0.0/0")))
+                .map(|i| {
+                    format!(
+                        "aws ec2 revoke-security-group-ingress --group-id {} --protocol {} --port {} --cidr 0.0.0.0/0",
+                        resource.resource_id,
+                        i["protocol"].as_str().unwrap_or("tcp"),
+                        i["from_port"]
+                    )
+                })
+                .collect();
+            (!open.is_empty()).then(|| open.join(" && "))
+        }
+        _ => None,
+    }
+}
+
+/// The module that would bring an unmanaged resource under Tollgate's management: an import
+/// block and the resource, to complete and request as a module source.
+fn module_for(resource: &DiscoveredResource, fix: &str) -> String {
+    let name = resource.address.rsplit('.').next().unwrap_or("this");
+    format!(
+        "import {{\n  to = {}\n  id = \"{}\"\n}}\n\nresource \"{}\" \"{name}\" {{\n  # Copy its settings here, with the fix: {fix}\n  tags = var.tags\n}}\n",
+        resource.address, resource.resource_id, resource.resource_type
+    )
+}
+
+impl TollgateActivities {
+    pub(crate) async fn remediate_work(
+        &self,
+        ctx: &ActivityContext,
+        input: tollgate_proto::RemediateInput,
+    ) -> Result<tollgate_proto::Remediation, ActivityError> {
+        use tollgate_proto::AuditFix;
+        let Some(client) = &self.temporal else {
+            return Err(classified(FailureType::Internal, false, "this worker has no Temporal client for audits"));
+        };
+        // What re-applying each owning request's approved configuration would change.
+        let mut replans: std::collections::BTreeMap<
+            String,
+            (Vec<tollgate_proto::ResourceChange>, Vec<tollgate_proto::PolicyFinding>),
+        > = Default::default();
+        for f in &input.findings {
+            let (owner, _) = split_address(&f.address);
+            if owner == "unmanaged" || replans.contains_key(owner) {
+                continue;
+            }
+            let progress = tollgate_client::requests::progress(client, owner)
+                .await
+                .map_err(|e| classified(FailureType::TemporalUnavailable, true, format!("reading {owner}: {e}")))?;
+            let bundle = self.load_bundle(&progress.module_digest).await?;
+            let op_progress = crate::engine::Progress::default();
+            let op = crate::engine::OpContext { attempt: ctx.info().attempt, progress: &op_progress };
+            let plan = self.engine.plan(owner, &bundle, op).await.map_err(eng)?;
+            let changes = tollgate_workflows::drift::changes(&crate::summarize(&plan));
+            replans.insert(owner.to_string(), (changes, progress.findings));
+        }
+        let mut fixes = Vec::new();
+        for f in &input.findings {
+            let (owner, address) = split_address(&f.address);
+            let mut fix = AuditFix {
+                rule_id: f.rule_id.clone(),
+                control: f.control.clone(),
+                address: f.address.clone(),
+                request_id: if owner == "unmanaged" { String::new() } else { owner.to_string() },
+                ..Default::default()
+            };
+            match replans.get(owner) {
+                Some((changes, approved_findings)) => {
+                    let approved_breaks = approved_findings.iter().any(|a| a.rule_id == f.rule_id);
+                    if approved_breaks {
+                        fix.kind = "manual".into();
+                        fix.description = format!(
+                            "request {owner}'s approved configuration itself breaks {} ({}): change its module and request again",
+                            f.rule_id, f.message
+                        );
+                    } else if changes.is_empty() {
+                        fix.kind = "manual".into();
+                        fix.description = format!(
+                            "request {owner}'s approved configuration would not change {address} (the policy pack may be newer than the request): change its module and request again"
+                        );
+                    } else {
+                        fix.kind = "reapply".into();
+                        fix.changes = changes.clone();
+                        fix.description = format!(
+                            "re-apply request {owner}'s approved configuration through its own workflow; it undoes {}",
+                            tollgate_workflows::drift::describe(changes)
+                        );
+                    }
+                }
+                None => {
+                    let resource = input.resources.iter().find(|r| r.request_id.is_empty() && r.address == address);
+                    match resource.and_then(|r| command_for(&f.rule_id, r).map(|c| (r, c))) {
+                        Some((r, command)) => {
+                            fix.kind = "command".into();
+                            fix.description =
+                                format!("Tollgate does not manage {}: an operator runs the command", r.resource_id);
+                            fix.module_hcl = module_for(r, &f.message);
+                            fix.command = command;
+                        }
+                        None => {
+                            fix.kind = "manual".into();
+                            fix.description = format!(
+                                "Tollgate does not manage it and knows no command for {}: {}",
+                                f.rule_id, f.message
+                            );
+                            if let Some(r) = resource {
+                                fix.module_hcl = module_for(r, &f.message);
+                            }
+                        }
+                    }
+                }
+            }
+            fixes.push(fix);
+        }
+        Ok(tollgate_proto::Remediation { fixes, attempt: ctx.info().attempt })
+    }
+
+    pub(crate) async fn repair_work(
+        &self,
+        ctx: &ActivityContext,
+        input: tollgate_proto::RepairInput,
+    ) -> Result<tollgate_proto::RepairResult, ActivityError> {
+        use tollgate_workflows::{Incoming, ProvisionWorkflow};
+        let Some(client) = &self.temporal else {
+            return Err(classified(FailureType::Internal, false, "this worker has no Temporal client for audits"));
+        };
+        let id = input.request_id.clone();
+        let result = |outcome: String| tollgate_proto::RepairResult {
+            request_id: id.clone(),
+            outcome,
+            attempt: ctx.info().attempt,
+        };
+        let done = |p: &tollgate_proto::Progress| {
+            p.drift.iter().rev().find(|d| d.audit_id == input.audit_id).map(|d| d.action.clone())
+        };
+        let unavailable =
+            |e: tollgate_client::ClientError| classified(FailureType::TemporalUnavailable, true, e.to_string());
+        // A retried attempt finds the repair it asked for already done.
+        let progress = tollgate_client::requests::progress(client, &id).await.map_err(unavailable)?;
+        if let Some(outcome) = done(&progress) {
+            return Ok(result(outcome));
+        }
+        let command = tollgate_proto::LifecycleCommand {
+            user: input.approved_by.clone(),
+            comment: input.audit_id.clone(),
+            ..Default::default()
+        };
+        match tollgate_client::requests::send_update(client, &id, ProvisionWorkflow::repair, Incoming::new(command))
+            .await
+        {
+            Ok(_) => {}
+            Err(tollgate_client::ClientError::Refusal(r)) => return Ok(result(format!("not repaired: {}", r.message))),
+            Err(e) => return Err(unavailable(e)),
+        }
+        loop {
+            ctx.record_heartbeat(format!("waiting for {id} to re-apply")).await.ok();
+            let progress = tollgate_client::requests::progress(client, &id).await.map_err(unavailable)?;
+            if let Some(outcome) = done(&progress) {
+                return Ok(result(outcome));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    }
+}

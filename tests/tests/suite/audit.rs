@@ -155,3 +155,124 @@ async fn a_failing_analysis_pauses_and_a_retry_resumes_without_discovering_again
     assert_eq!(report["summary"], "cancelled by carol (not now); nothing was applied");
     env.shutdown().await;
 }
+
+/// The audit's report, once it is DONE.
+async fn until_done(env: &TestEnv, audit_id: &str) -> Value {
+    for _ in 0..120 {
+        let (code, out, err) = env.cli(&["audit", "status", audit_id, "-o", "json"]).await;
+        assert_eq!(code, 0, "{err}");
+        let report: Value = serde_json::from_str(&out).unwrap();
+        if report["step"] == "DONE" {
+            return report;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    panic!("{audit_id} did not finish");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fixes_go_through_the_gate_and_the_owning_request_and_are_verified() {
+    let env = TestEnv::start(LONG).await;
+    let box_ = env.request("ec2", "bob", &[]).await;
+    let bucket = env.request("s3", "bob", &[]).await;
+    env.wait_for(&box_, Stage::Active, 60).await;
+    env.wait_for(&bucket, Stage::Active, 60).await;
+    let cloud = env.cloud();
+    let mut inv = cloud.inventory(&box_).unwrap();
+    let sg = inv.resources.iter_mut().find(|r| r.resource_type == "aws_security_group").unwrap();
+    let approved_ingress = sg.attributes["ingress"].clone();
+    sg.attributes.insert(
+        "ingress".into(),
+        serde_json::json!([{"from_port": 22, "to_port": 22, "protocol": "tcp", "cidr_blocks": ["0.0.0.0/0"], "ipv6_cidr_blocks": []}]),
+    );
+    cloud.save(&inv).unwrap();
+
+    // Findings, a fix through the owning request, and the approvers asked.
+    let report = audit(&env, &[&box_, "--request"]).await;
+    assert_eq!(report["step"], "AWAITING_APPROVAL", "{report}");
+    let fix = &report["fixes"][0];
+    assert_eq!((fix["rule"].as_str(), fix["kind"].as_str()), (Some("open-ingress"), Some("reapply")), "{report}");
+    assert_eq!(fix["changes"][0]["address"], "aws_security_group.this");
+    assert!(
+        fix["description"].as_str().unwrap().starts_with(&format!("re-apply request {box_}'s approved configuration"))
+    );
+    let audit_id = report["audit_id"].as_str().unwrap().to_string();
+    let asked = env.wait_notification(&audit_id, "approval_needed", 30).await;
+    assert!(asked["body"].as_str().unwrap().contains("Proposed fixes:\n- [SC-7 open-ingress]"), "{asked}");
+    assert_eq!(asked["recipients"], serde_json::json!(["carol", "dave"]));
+    // The same rules as a request's: the asker may not approve, approvers only.
+    let (code, _, err) = env.cli(&["audit", "approve", &audit_id, "--as", "alice"]).await;
+    assert_eq!(code, 2);
+    assert!(err.contains("alice cannot approve their own request") || err.contains("alice"), "{err}");
+    let (code, _, err) = env.cli(&["audit", "approve", &audit_id, "--as", "mallory"]).await;
+    assert_eq!(code, 2);
+    assert!(err.contains("mallory is not an approver"), "{err}");
+    let (code, out, err) = env.cli(&["audit", "approve", &audit_id, "--as", "carol", "--comment", "close it"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), format!("carol approved the fixes of {audit_id}"));
+
+    // Applied by the request itself, then verified.
+    let report = until_done(&env, &audit_id).await;
+    assert_eq!(report["repairs"][0]["request_id"], box_.as_str(), "{report}");
+    assert_eq!(report["repairs"][0]["outcome"], "re-applied the approved configuration");
+    assert_eq!((report["verified"].as_bool(), report["remaining"].as_array().map(Vec::len)), (Some(true), Some(0)));
+    assert!(
+        report["summary"].as_str().unwrap().ends_with("fixes approved by carol and applied; verified: now compliant"),
+        "{report}"
+    );
+    let inv = cloud.inventory(&box_).unwrap();
+    let sg = inv.resources.iter().find(|r| r.resource_type == "aws_security_group").unwrap();
+    assert_eq!(sg.attributes["ingress"], approved_ingress, "the approved configuration is back");
+    let progress = env.progress(&box_).await;
+    let repaired = progress.drift.iter().find(|d| d.audit_id == audit_id).expect("the request recorded the repair");
+    assert_eq!(repaired.action, "re-applied the approved configuration");
+    assert!(progress.timeline.iter().any(|t| t.step == "audit repair"), "on the request's own timeline");
+    env.wait_notification(&audit_id, "ended", 30).await;
+
+    // Rejected: nothing is applied.
+    let mut inv = cloud.inventory(&bucket).unwrap();
+    let pab = inv.resources.iter_mut().find(|r| r.resource_type == "aws_s3_bucket_public_access_block").unwrap();
+    pab.attributes.insert("block_public_policy".into(), false.into());
+    cloud.save(&inv).unwrap();
+    let report = audit(&env, &[&bucket, "--request"]).await;
+    assert_eq!(report["step"], "AWAITING_APPROVAL", "{report}");
+    let second = report["audit_id"].as_str().unwrap().to_string();
+    let (code, _, err) =
+        env.cli(&["audit", "reject", &second, "--as", "dave", "--reason", "public for the demo"]).await;
+    assert_eq!(code, 0, "{err}");
+    let report = until_done(&env, &second).await;
+    assert!(
+        report["summary"].as_str().unwrap().ends_with("fixes rejected by dave (public for the demo); nothing applied"),
+        "{report}"
+    );
+    assert_eq!(report["repairs"], serde_json::json!([]));
+    let inv = cloud.inventory(&bucket).unwrap();
+    let pab = inv.resources.iter().find(|r| r.resource_type == "aws_s3_bucket_public_access_block").unwrap();
+    assert_eq!(pab.attributes["block_public_policy"], false, "still as it was");
+
+    // Not managed by Tollgate: a command and the module that would manage it; no gate.
+    let mut hand = cloud.inventory(&bucket).unwrap();
+    hand.request_id = "made-by-hand".into();
+    hand.resources.retain(|r| r.resource_type == "aws_s3_bucket");
+    hand.resources[0].id = "legacy-logs".into();
+    hand.resources[0].attributes.insert("bucket".into(), "legacy-logs".into());
+    hand.resources[0].attributes.insert("id".into(), "legacy-logs".into());
+    cloud.save(&hand).unwrap();
+    let report = audit(&env, &["legacy-logs"]).await;
+    assert_eq!(report["step"], "DONE", "{report}");
+    let fix = report["fixes"].as_array().unwrap().iter().find(|f| f["rule"] == "s3-public-access").unwrap().clone();
+    assert_eq!(fix["kind"], "command");
+    assert!(
+        fix["command"].as_str().unwrap().starts_with("aws s3api put-public-access-block --bucket legacy-logs"),
+        "{fix}"
+    );
+    assert!(
+        fix["module"].as_str().unwrap().contains("import {\n  to = aws_s3_bucket.this\n  id = \"legacy-logs\"\n}"),
+        "{fix}"
+    );
+    assert!(
+        report["summary"].as_str().unwrap().ends_with("no fix Tollgate can apply: see the commands and module changes"),
+        "{report}"
+    );
+    env.shutdown().await;
+}

@@ -4,21 +4,28 @@
 //! that step without redoing the ones that finished, while `cancel` ends it with nothing
 //! applied. The report (the `report` query, and the result) says what was found.
 //!
-//! Steps so far: discover (what exists, and which request manages it), analyse (the policy
-//! pack over what exists). Remediation behind an approval gate, apply and verify follow.
+//! Steps: discover (what exists, and which request manages it), analyse (the policy pack
+//! over what exists), remediate (a fix for each finding), the approval gate (the worker's
+//! approvers and quorum, as for a request), apply (each owning request re-applies its
+//! approved configuration through its own workflow: it stays the only one that changes its
+//! resources), verify (discover and analyse again).
 
 use temporalio_macros::{workflow, workflow_methods};
+use temporalio_sdk::TimerOptions;
 use temporalio_sdk::{SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult};
 use temporalio_workflow::WorkflowTermination;
 use tollgate_proto::{
-    AnalyseInput, AuditInput, AuditReport, AuditStep, AuditTargetKind, CancelCommand, Cancellation, DiscoverInput,
-    StepFailure, TimelineEntry,
+    Ack, AnalyseInput, AuditInput, AuditReport, AuditStep, AuditTargetKind, CancelCommand, Cancellation, Decision,
+    DecisionKind, DiscoverInput, Notification, NotificationKind, RemediateInput, RepairInput, Stage, StepFailure,
+    TimelineEntry,
 };
 
 use crate::activities::defs as act;
 use crate::incoming::Incoming;
 use crate::kit::clock::epoch_ms;
-use crate::kit::{StepError, Tracked, options, step};
+use crate::kit::notify::{self, ALL_CHANNELS};
+use crate::kit::{StepError, Tracked, clock, options, step};
+use crate::quorum;
 use crate::refusal::{Code, Refusal};
 
 /// The workflow type name.
@@ -120,6 +127,46 @@ impl AuditWorkflow {
         self.record_cancel(epoch_ms(ctx.workflow_time()), m).map_err(|r| r.into_failure())
     }
 
+    #[update_validator(approve)]
+    fn validate_approve(&self, _ctx: &WorkflowContextView, m: &Incoming<Decision>) -> Result<(), HandlerError> {
+        self.check_decision(m, DecisionKind::Approve).map(drop).map_err(|r| r.into_failure())
+    }
+
+    /// Approve the proposed fixes (as `user`, an approver).
+    #[update]
+    pub fn approve(&mut self, ctx: &mut SyncWorkflowContext<Self>, m: Incoming<Decision>) -> Result<Ack, HandlerError> {
+        self.record_decision(epoch_ms(ctx.workflow_time()), m, DecisionKind::Approve).map_err(|r| r.into_failure())
+    }
+
+    #[update_validator(reject)]
+    fn validate_reject(&self, _ctx: &WorkflowContextView, m: &Incoming<Decision>) -> Result<(), HandlerError> {
+        self.check_decision(m, DecisionKind::Reject).map(drop).map_err(|r| r.into_failure())
+    }
+
+    /// Reject the proposed fixes: nothing is applied.
+    #[update]
+    pub fn reject(&mut self, ctx: &mut SyncWorkflowContext<Self>, m: Incoming<Decision>) -> Result<Ack, HandlerError> {
+        self.record_decision(epoch_ms(ctx.workflow_time()), m, DecisionKind::Reject).map_err(|r| r.into_failure())
+    }
+
+    /// Signal form of `approve`.
+    #[signal(name = "approve")]
+    pub fn approve_signal(&mut self, ctx: &mut SyncWorkflowContext<Self>, m: Incoming<Decision>) {
+        let now = epoch_ms(ctx.workflow_time());
+        if let Err(r) = self.record_decision(now, m, DecisionKind::Approve) {
+            self.refused(now, "signal approve", r);
+        }
+    }
+
+    /// Signal form of `reject`.
+    #[signal(name = "reject")]
+    pub fn reject_signal(&mut self, ctx: &mut SyncWorkflowContext<Self>, m: Incoming<Decision>) {
+        let now = epoch_ms(ctx.workflow_time());
+        if let Err(r) = self.record_decision(now, m, DecisionKind::Reject) {
+            self.refused(now, "signal reject", r);
+        }
+    }
+
     /// Signal form of `retry` (the Web UI can only signal).
     #[signal(name = "retry")]
     pub fn retry_signal(&mut self, ctx: &mut SyncWorkflowContext<Self>, m: Incoming<CancelCommand>) {
@@ -190,6 +237,44 @@ impl AuditWorkflow {
         Ok(format!("{} is cancelled; nothing was applied", self.report.audit_id))
     }
 
+    fn check_decision(&self, m: &Incoming<Decision>, kind: DecisionKind) -> Result<Decision, Refusal> {
+        let mut decision = m.get()?.clone();
+        decision.kind = kind as i32;
+        let stage =
+            if self.step_enum() == AuditStep::AwaitingApproval { Stage::AwaitingApproval } else { Stage::Unspecified };
+        if stage != Stage::AwaitingApproval {
+            return Err(Refusal::new(
+                Code::WrongStage,
+                format!(
+                    "audit is {}; its fixes are decided only while it is AWAITING_APPROVAL",
+                    label(self.step_enum())
+                ),
+            ));
+        }
+        quorum::check_decision(
+            &quorum::DecisionContext {
+                stage,
+                requester: &self.report.requested_by,
+                approving_users: &self.report.approving_users,
+                decisions: &self.report.decisions,
+                current_plan_digest: "",
+            },
+            &decision,
+        )?;
+        Ok(decision)
+    }
+
+    fn record_decision(&mut self, now: i64, m: Incoming<Decision>, kind: DecisionKind) -> Result<Ack, Refusal> {
+        let mut decision = self.check_decision(&m, kind)?;
+        decision.at = tollgate_proto::at(now);
+        let verb = if kind == DecisionKind::Approve { "approved" } else { "rejected" };
+        let message = format!("{} {verb} the fixes of {}", decision.user, self.report.audit_id);
+        self.report.decisions.push(decision);
+        self.version += 1;
+        let approvals = quorum::human_approvals(&self.report.decisions);
+        Ok(Ack { message, approvals, required_approvals: self.report.required_approvals, ..Default::default() })
+    }
+
     fn refused(&mut self, now: i64, source: &str, refusal: Refusal) {
         self.report.refusals.push(refusal.record(source, now));
         let excess = self.report.refusals.len().saturating_sub(MAX_REFUSALS);
@@ -227,8 +312,174 @@ impl AuditWorkflow {
             s.report.policy_pack = analysis.pack.clone();
             s.report.summary = summary(&s.report);
         });
+        if analysis.findings.is_empty() {
+            return Self::finish(ctx, String::new()).await;
+        }
+
+        // Remediate: a fix for each finding.
+        let findings = analysis.findings;
+        let remediation = Self::resilient(ctx, AuditStep::Remediate, |ctx| {
+            let input = RemediateInput { resources: resources.clone(), findings: findings.clone() };
+            Box::pin(step(ctx, "remediate", act::Remediate, input, options::audit_step(), |r| r.attempt))
+        })
+        .await?;
+        ctx.state_mut(|s| s.report.fixes = remediation.fixes.clone());
+        let mut owners: Vec<String> =
+            remediation.fixes.iter().filter(|f| f.kind == "reapply").map(|f| f.request_id.clone()).collect();
+        owners.dedup();
+        if owners.is_empty() {
+            return Self::finish(ctx, "no fix Tollgate can apply: see the commands and module changes".into()).await;
+        }
+
+        // The gate: nothing is applied without the approvers' yes.
+        let Some(approved_by) = Self::gate(ctx).await? else { return Ok(()) };
+
+        // Apply through each owning request, then verify.
+        let mut repairs = Vec::new();
+        for owner in owners {
+            let input =
+                RepairInput { request_id: owner.clone(), audit_id: audit_id.clone(), approved_by: approved_by.clone() };
+            let repaired = Self::resilient(ctx, AuditStep::Apply, |ctx| {
+                let input = input.clone();
+                Box::pin(async move {
+                    let name = format!("repair {}", input.request_id);
+                    step(ctx, &name, act::Repair, input, options::audit_repair(), |r| r.attempt).await
+                })
+            })
+            .await?;
+            repairs.push(repaired);
+        }
+        ctx.state_mut(|s| s.report.repairs = repairs);
+        let rediscovered = Self::resilient(ctx, AuditStep::Verify, |ctx| {
+            let input = DiscoverInput { target_kind: kind, target: target.clone(), audit_id: audit_id.clone() };
+            Box::pin(step(ctx, "verify: discover", act::Discover, input, options::audit_step(), |d| d.attempt))
+        })
+        .await?;
+        let reanalysed = Self::resilient(ctx, AuditStep::Verify, |ctx| {
+            let input = AnalyseInput { resources: rediscovered.resources.clone() };
+            Box::pin(step(ctx, "verify: analyse", act::Analyse, input, options::audit_step(), |a| a.attempt))
+        })
+        .await?;
+        ctx.state_mut(|s| {
+            s.report.verified = reanalysed.findings.is_empty();
+            s.report.remaining = reanalysed.findings.clone();
+        });
+        let outcome = if reanalysed.findings.is_empty() {
+            format!("fixes approved by {approved_by} and applied; verified: now compliant")
+        } else {
+            let listed: Vec<String> = reanalysed.findings.iter().map(crate::policy::label).collect();
+            format!("fixes approved by {approved_by} and applied; still found: {}", listed.join("; "))
+        };
+        Self::finish(ctx, outcome).await
+    }
+
+    /// DONE, with `outcome` after the summary; the asker and the approvers are told.
+    async fn finish(ctx: &mut WorkflowContext<Self>, outcome: String) -> Result<(), Stop> {
+        ctx.state_mut(|s| {
+            let found = summary(&s.report);
+            s.report.summary = if outcome.is_empty() { found } else { format!("{found}; {outcome}") };
+        });
         Self::set_step(ctx, AuditStep::Done);
+        let n = ctx.state(|s| {
+            let mut to = vec![s.report.requested_by.clone()];
+            to.extend(s.report.approving_users.iter().cloned());
+            to.sort();
+            to.dedup();
+            notification(&s.report, NotificationKind::Ended, to, "audit done", s.report.summary.clone())
+        });
+        Self::tell(ctx, n).await;
         Ok(())
+    }
+
+    async fn tell(ctx: &mut WorkflowContext<Self>, n: Notification) {
+        let sequence = ctx.state_mut(|s| {
+            s.report.notifications_sent += 1;
+            s.report.notifications_sent
+        });
+        let delivery_id = format!("{}/{sequence}", n.request_id);
+        let channels = [ALL_CHANNELS.to_string()];
+        notify::send(ctx, n, &channels, |_| delivery_id.clone(), options::standalone_notify()).await;
+    }
+
+    /// Asks the approvers; the approvers' names when the fixes are approved, None when the
+    /// audit ended here (rejected, not decided in time, nobody may approve, cancelled).
+    async fn gate(ctx: &mut WorkflowContext<Self>) -> Result<Option<String>, Stop> {
+        let id = ctx.state(|s| s.report.audit_id.clone());
+        let settings = match step(ctx, "load settings", act::LoadSettings, id, options::load_settings(), |_| 1).await {
+            Ok(settings) => settings,
+            Err(StepError::Cancelled) => {
+                Self::end_cancelled(ctx);
+                return Err(Stop::Cancelled);
+            }
+            Err(StepError::Failed(f)) => {
+                Self::finish(ctx, format!("fixes not applied: the settings could not be loaded ({})", f.message))
+                    .await?;
+                return Ok(None);
+            }
+        };
+        if settings.approving_users.is_empty() {
+            Self::finish(ctx, "fixes proposed; nobody may approve them (set approving_users); nothing applied".into())
+                .await?;
+            return Ok(None);
+        }
+        let started = clock::now_ms(ctx);
+        let deadline = started + tollgate_proto::span_ms(&settings.approval_timeout) as i64;
+        ctx.state_mut(|s| {
+            s.report.approving_users = settings.approving_users.clone();
+            s.report.required_approvals = settings.required_approvals.max(1);
+            s.report.approval_deadline = tollgate_proto::at(deadline);
+        });
+        Self::set_step(ctx, AuditStep::AwaitingApproval);
+        let n = ctx.state(|s| {
+            let body = format!(
+                "{}\nProposed fixes:\n{}\nApprove: tollgate audit approve {id} --as <you>   Reject: tollgate audit reject {id} --as <you> --reason <why>\nDecide by {}.",
+                s.report.summary,
+                fixes_text(&s.report),
+                crate::fmt_time_ms(deadline),
+                id = s.report.audit_id
+            );
+            notification(&s.report, NotificationKind::ApprovalNeeded, s.report.approving_users.clone(), "fixes need approval", body)
+        });
+        Self::tell(ctx, n).await;
+        let required = settings.required_approvals.max(1);
+        loop {
+            if Self::cancelled(ctx) {
+                Self::end_cancelled(ctx);
+                return Err(Stop::Cancelled);
+            }
+            let decisions = ctx.state(|s| s.report.decisions.clone());
+            match quorum::verdict(&decisions, required) {
+                quorum::Verdict::Approved => {
+                    let who: Vec<String> = decisions.iter().map(|d| d.user.clone()).collect();
+                    crate::kit::record(ctx, "approval", started, format!("approved by {}", who.join(", ")));
+                    return Ok(Some(who.join(", ")));
+                }
+                quorum::Verdict::Rejected => {
+                    let (who, why) = decisions
+                        .iter()
+                        .find(|d| d.kind == DecisionKind::Reject as i32)
+                        .map(|d| (d.user.clone(), d.comment.clone()))
+                        .unwrap_or_default();
+                    crate::kit::record(ctx, "approval", started, format!("rejected by {who}"));
+                    Self::finish(ctx, format!("fixes rejected by {who} ({why}); nothing applied")).await?;
+                    return Ok(None);
+                }
+                quorum::Verdict::Pending { .. } => {}
+            }
+            let now = clock::now_ms(ctx);
+            if now >= deadline {
+                crate::kit::record(ctx, "approval", started, "no decision in time".into());
+                Self::finish(ctx, "the fixes were not decided within approval_timeout; nothing applied".into()).await?;
+                return Ok(None);
+            }
+            let version = ctx.state(|s| s.version);
+            let sleep =
+                TimerOptions::builder(clock::wait_ms(deadline - now)).summary("approval wait".to_string()).build();
+            temporalio_sdk::workflows::select! {
+                _ = ctx.timer(sleep) => {}
+                _ = ctx.wait_condition(move |s: &AuditWorkflow| s.version != version) => {}
+            }
+        }
     }
 
     /// Runs `run` as `at`; after a failure for good, PAUSED until `retry` (then again) or
@@ -286,6 +537,43 @@ impl AuditWorkflow {
         });
         Self::set_step(ctx, AuditStep::Cancelled);
     }
+}
+
+/// A notification about the audit (`fields["audit"]` marks it, so channels offer no
+/// request links).
+fn notification(
+    r: &AuditReport,
+    kind: NotificationKind,
+    recipients: Vec<String>,
+    subject: &str,
+    body: String,
+) -> Notification {
+    let mut fields = std::collections::BTreeMap::new();
+    fields.insert("audit".to_string(), r.audit_id.clone());
+    fields.insert(crate::approval::GENERIC_FIELD.to_string(), "audit".to_string());
+    Notification {
+        kind: kind as i32,
+        request_id: r.audit_id.clone(),
+        recipients,
+        subject: format!("[tollgate] {}: {subject}", r.audit_id),
+        body,
+        fields,
+    }
+}
+
+/// The fixes, one per line.
+pub fn fixes_text(r: &AuditReport) -> String {
+    r.fixes
+        .iter()
+        .map(|f| {
+            let how = match f.kind.as_str() {
+                "command" => format!("run: {}", f.command),
+                _ => f.description.clone(),
+            };
+            format!("- [{} {}] {} ({}): {how}", f.control, f.rule_id, f.address, f.kind)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The step's name as people read it: `DISCOVER`, `PAUSED`, ...

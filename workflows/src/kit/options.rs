@@ -123,3 +123,17 @@ pub fn audit_step() -> ActivityOptions {
         Scope::Cancellable,
     )
 }
+
+/// An audit's fix applied through its owning request: long enough for a re-plan and an apply,
+/// heartbeating while it waits.
+pub fn audit_repair() -> ActivityOptions {
+    let mut settings = defaults::settings();
+    settings.retry_max_attempts = crate::audit::STEP_ATTEMPTS;
+    scoped(
+        ActivityOptions::with_start_to_close_timeout(Duration::from_secs(15 * 60))
+            .heartbeat_timeout(ENGINE_HEARTBEAT)
+            .retry_policy(retry(&settings))
+            .build(),
+        Scope::Cancellable,
+    )
+}

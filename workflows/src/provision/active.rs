@@ -35,8 +35,17 @@ pub(super) async fn live(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> Result
         if let Some(cmd) = ctx.state(|s| s.destroy_requested.clone()) {
             break format!("destroyed at the request of {}", cmd.user);
         }
+        // An audit's approved fix: re-plan and re-apply the approved configuration now.
+        if let Some(cmd) = ctx.state(|s| s.repair_requested.clone())
+            && ctx.patched(patches::AUDIT_REPAIR)
+        {
+            ctx.state_mut(|s| s.repair_requested = None);
+            let trigger = drift_check::Trigger::Audit { audit_id: cmd.comment, approved_by: cmd.user };
+            drift_check::check(ctx, &settings, trigger).await?;
+            continue;
+        }
         if drift_on && clock::now_ms(ctx) >= next_drift {
-            drift_check::check(ctx, &settings).await?;
+            drift_check::check(ctx, &settings, drift_check::Trigger::Schedule).await?;
             next_drift = clock::now_ms(ctx) + drift_every;
             continue;
         }

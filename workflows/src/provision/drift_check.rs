@@ -16,7 +16,23 @@ use crate::kit::{self, StepError, clock, step};
 /// Drift reports kept in progress (the newest).
 const KEPT: usize = 10;
 
-pub(super) async fn check(ctx: &mut WorkflowContext<ProvisionWorkflow>, settings: &Settings) -> Result<(), Flow> {
+/// Why a drift check runs.
+pub(super) enum Trigger {
+    /// `drift_interval` came round: `drift_action` says what to do.
+    Schedule,
+    /// An audit's approved fix: re-apply the approved configuration, and always report.
+    Audit { audit_id: String, approved_by: String },
+}
+
+pub(super) async fn check(
+    ctx: &mut WorkflowContext<ProvisionWorkflow>,
+    settings: &Settings,
+    trigger: Trigger,
+) -> Result<(), Flow> {
+    let (reapply, audit_id) = match &trigger {
+        Trigger::Schedule => (settings.drift_action == "reapply", String::new()),
+        Trigger::Audit { audit_id, .. } => (true, audit_id.clone()),
+    };
     let (request_id, module_digest, requester) =
         ctx.state(|s| (s.progress.request_id.clone(), s.progress.module_digest.clone(), s.requester().to_string()));
     let started = clock::now_ms(ctx);
@@ -41,18 +57,20 @@ pub(super) async fn check(ctx: &mut WorkflowContext<ProvisionWorkflow>, settings
         Err(StepError::Cancelled) => return Err(Flow::Cancelled),
     };
     let changes = drift::changes(&plan.summary.clone().unwrap_or_default());
-    if changes.is_empty() {
+    if changes.is_empty() && audit_id.is_empty() {
         return Ok(());
     }
     // The same drift, already reported: the owner has been told; nothing new to say.
     let known = ctx.state(|s| s.progress.drift.last().is_some_and(|d| d.changes == changes && d.action == "reported"));
-    if known && settings.drift_action != "reapply" {
+    if known && !reapply {
         return Ok(());
     }
     let approved: Vec<String> = ctx.state(|s| super::display::planned_addresses(&s.progress));
     let found = drift::describe(&changes);
     let mut action = "reported".to_string();
-    if settings.drift_action == "reapply" {
+    if changes.is_empty() {
+        action = "nothing to re-apply: it matches the approved configuration".into();
+    } else if reapply {
         match drift::restores_approved(&changes, &approved) {
             Err(why) => action = format!("not re-applied: {why}; a person must decide"),
             Ok(()) => {
@@ -78,15 +96,24 @@ pub(super) async fn check(ctx: &mut WorkflowContext<ProvisionWorkflow>, settings
         changes,
         action: action.clone(),
         plan_digest: plan.plan_digest.clone(),
+        audit_id: audit_id.clone(),
     };
     ctx.state_mut(|s| {
         s.progress.drift.push(report);
         let excess = s.progress.drift.len().saturating_sub(KEPT);
         s.progress.drift.drain(..excess);
     });
-    kit::record(ctx, "drift", started, format!("{found}: {action}"));
+    let (step_name, body) = match &trigger {
+        Trigger::Schedule => ("drift", format!("{request_id} changed outside Tollgate: {found}. Tollgate {action}.")),
+        Trigger::Audit { approved_by, .. } => (
+            "audit repair",
+            format!(
+                "audit {audit_id} (fixes approved by {approved_by}) found {request_id} changed: {found}. Tollgate {action}."
+            ),
+        ),
+    };
+    kit::record(ctx, step_name, started, format!("{found}: {action}"));
     super::observe::drift_found(ctx, action.starts_with("re-applied"));
-    let body = format!("{request_id} changed outside Tollgate: {found}. Tollgate {action}.");
     notifications::notify(ctx, NotificationKind::Drift, std::slice::from_ref(&requester), "drift found", body).await;
     Ok(())
 }

@@ -98,6 +98,35 @@ impl ProvisionWorkflow {
         Ok(self.ack(message))
     }
 
+    pub(super) fn check_repair(&self, m: &Incoming<LifecycleCommand>) -> Result<LifecycleCommand, Refusal> {
+        let command = m.get()?.clone();
+        let settings = self.settings();
+        lifecycle::check_lifecycle_user(
+            self.progress.stage_enum(),
+            &command.user,
+            self.requester(),
+            &settings.approving_users,
+            "repair",
+        )?;
+        self.check_not_ending()?;
+        if command.comment.trim().is_empty() {
+            return Err(Refusal::new(
+                crate::refusal::Code::Malformed,
+                "a repair names the audit that asks for it (comment)",
+            ));
+        }
+        Ok(command)
+    }
+
+    pub(super) fn record_repair(&mut self, m: Incoming<LifecycleCommand>) -> Result<Ack, Refusal> {
+        let command = self.check_repair(&m)?;
+        let message =
+            format!("{} re-applies its approved configuration for {}", self.progress.request_id, command.comment);
+        self.repair_requested = Some(command);
+        self.version += 1;
+        Ok(self.ack(message))
+    }
+
     pub(super) fn check_keep(&self, m: &Incoming<LifecycleCommand>) -> Result<(LifecycleCommand, i64), Refusal> {
         let command = m.get()?.clone();
         self.check_link(&command.link_id)?;

@@ -40,6 +40,8 @@ pub struct ProvisionWorkflow {
     progress: Progress,
     /// Set by a `destroy` command; the lifecycle loop acts on it.
     destroy_requested: Option<LifecycleCommand>,
+    /// Set by an audit's `repair` (its user approved the fix; its comment is the audit id).
+    repair_requested: Option<LifecycleCommand>,
     /// Bumped by every accepted message so waits wake up and re-evaluate.
     version: u64,
 }
@@ -109,7 +111,7 @@ impl ProvisionWorkflow {
                 }
             }
         };
-        Self { progress, destroy_requested: None, version: 0 }
+        Self { progress, destroy_requested: None, repair_requested: None, version: 0 }
     }
 
     #[run]
@@ -205,6 +207,22 @@ impl ProvisionWorkflow {
         m: Incoming<LifecycleCommand>,
     ) -> Result<Ack, HandlerError> {
         self.record_destroy(messages::now(ctx), m).map_err(|r| r.into_failure())
+    }
+
+    #[update_validator(repair)]
+    fn validate_repair(&self, _ctx: &WorkflowContextView, m: &Incoming<LifecycleCommand>) -> Result<(), HandlerError> {
+        self.check_repair(m).map(drop).map_err(|r| r.into_failure())
+    }
+
+    /// An audit's approved fix (`user` approved it; `comment` is the audit id): re-plan and
+    /// re-apply the approved configuration now. Only while ACTIVE.
+    #[update]
+    pub fn repair(
+        &mut self,
+        _ctx: &mut SyncWorkflowContext<Self>,
+        m: Incoming<LifecycleCommand>,
+    ) -> Result<Ack, HandlerError> {
+        self.record_repair(m).map_err(|r| r.into_failure())
     }
 
     #[update_validator(cancel)]
