@@ -44,6 +44,9 @@ const ENDINGS: &[&str] = &[
     "ai_rejected_overturned",
     "generic_ai_approved",
     "llm_policy_repaired",
+    "audit_fixed",
+    "audit_paused_cancelled",
+    "request_repaired_by_audit",
 ];
 
 fn histories() -> PathBuf {
@@ -81,6 +84,7 @@ async fn every_ending_replays_from_its_recorded_history() {
         Ok("no-approvers") => record_no_approvers("no_approvers_refused", Stage::Rejected).await,
         Ok("ai") => record_ai().await,
         Ok("llm-repair") => record_llm_repair().await,
+        Ok("audit") => record_audit().await,
         Ok(_) => {
             record().await;
             record_policy().await;
@@ -91,6 +95,7 @@ async fn every_ending_replays_from_its_recorded_history() {
             record_no_approvers("no_approvers_refused", Stage::Rejected).await;
             record_ai().await;
             record_llm_repair().await;
+            record_audit().await;
         }
         Err(_) => {}
     }
@@ -464,5 +469,58 @@ async fn record_llm_repair() {
     env.wait_for(&id, Stage::Destroyed, 90).await;
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     save(&env, "llm_policy_repaired", &id, None).await;
+    env.shutdown().await;
+}
+
+/// Audits: one whose fix carol approved and the owning request re-applied (patch
+/// `audit-repair` on the request), and one paused by a failing step, then cancelled.
+async fn record_audit() {
+    use tollgate_proto::{AuditStep, AuditTargetKind, DecisionKind};
+    let env = TestEnv::start(crate::common::LONG).await;
+    let id = env.request("ec2", "bob", &[]).await;
+    env.wait_for(&id, Stage::Active, 60).await;
+    let cloud = env.cloud();
+    let mut inv = cloud.inventory(&id).unwrap();
+    let sg = inv.resources.iter_mut().find(|r| r.resource_type == "aws_security_group").unwrap();
+    sg.attributes.insert(
+        "ingress".into(),
+        serde_json::json!([{"from_port": 22, "to_port": 22, "protocol": "tcp", "cidr_blocks": ["0.0.0.0/0"], "ipv6_cidr_blocks": []}]),
+    );
+    cloud.save(&inv).unwrap();
+    let queue = env.config.task_queue.clone();
+    let audit = tollgate_client::audits::start(&env.client, &queue, AuditTargetKind::Request, &id, "alice").await.unwrap();
+    let wait_step = |step: AuditStep| {
+        let (client, audit) = (env.client.clone(), audit.clone());
+        async move {
+            for _ in 0..200 {
+                if tollgate_client::audits::report(&client, &audit).await.is_ok_and(|r| r.step() == step) {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            panic!("{audit} never reached {step:?}");
+        }
+    };
+    wait_step(AuditStep::AwaitingApproval).await;
+    tollgate_client::audits::decide(&env.client, &audit, DecisionKind::Approve, "carol", "close it").await.unwrap();
+    wait_step(AuditStep::Done).await;
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    save(&env, "audit_fixed", &audit, None).await;
+    requests::destroy(&env.client, &id, "bob").await.unwrap();
+    env.wait_for(&id, Stage::Destroyed, 60).await;
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    save(&env, "request_repaired_by_audit", &id, None).await;
+
+    let missing = tollgate_client::audits::start(&env.client, &queue, AuditTargetKind::Resource, "i-nowhere", "alice").await.unwrap();
+    let (client, m) = (env.client.clone(), missing.clone());
+    for _ in 0..200 {
+        if tollgate_client::audits::report(&client, &m).await.is_ok_and(|r| r.step() == AuditStep::Paused) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    tollgate_client::audits::cancel(&env.client, &missing, "carol", "no such instance").await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    save(&env, "audit_paused_cancelled", &missing, None).await;
     env.shutdown().await;
 }
