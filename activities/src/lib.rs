@@ -281,6 +281,15 @@ impl TollgateActivities {
         attempt::run(&self.faults, ActivityName::Repair, ctx.info(), self.repair_work(&ctx, input)).await
     }
 
+    #[activity(definition = defs::NewFindings)]
+    pub async fn new_findings(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: tollgate_proto::NewFindingsInput,
+    ) -> Result<tollgate_proto::NewFindingsResult, ActivityError> {
+        attempt::run(&self.faults, ActivityName::NewFindings, ctx.info(), self.new_findings_work(&ctx, input)).await
+    }
+
     #[activity(definition = defs::Notify)]
     pub async fn notify(self: Arc<Self>, ctx: ActivityContext, input: NotifyInput) -> Result<(), ActivityError> {
         let issued = ctx.info().scheduled_time.or(ctx.info().started_time).unwrap_or_else(std::time::SystemTime::now);

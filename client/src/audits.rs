@@ -41,6 +41,7 @@ pub async fn start(
         target_kind: kind as i32,
         target: target.trim().to_string(),
         requested_by: requested_by.to_string(),
+        report_only: false,
     };
     let options = WorkflowStartOptions::new(task_queue.to_string(), id.clone())
         .static_summary(format!(

@@ -334,6 +334,12 @@ pub const KEYS: &[Key] = &[
         "`destroy` leftovers of closed requests, or only `report` them; the owner is told either way",
     ),
     key(
+        "audit.interval",
+        KeyKind::Duration,
+        "off",
+        "a Temporal Schedule audits every ACTIVE request this often; owners hear about new findings only (see [Audits](#audits))",
+    ),
+    key(
         "generate",
         KeyKind::Text,
         "`catalog`",

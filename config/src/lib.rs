@@ -114,6 +114,9 @@ pub struct Config {
     pub cost_policy: CostPolicy,
     pub faults: FaultsConfig,
     pub reconcile: ReconcileConfig,
+    /// How often every ACTIVE request is audited by a Temporal Schedule (`[audit] interval`;
+    /// None: never). Owners hear about new findings only.
+    pub audit_interval: Option<std::time::Duration>,
     /// Register missing search attributes at start (needs operator rights on the namespace).
     pub register_search_attributes: bool,
     /// The log format and the metrics endpoint.
@@ -244,6 +247,7 @@ impl Config {
             cost_policy: cost.cost_policy,
             faults: checks.faults,
             reconcile: life.reconcile,
+            audit_interval: life.audit_interval,
             register_search_attributes: raw.register_search_attributes.unwrap_or(true),
             telemetry,
             ai_approver,

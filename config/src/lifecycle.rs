@@ -19,6 +19,14 @@ pub(crate) struct RawLifecycle {
     drift: RawDrift,
     #[serde(default)]
     reconcile: RawReconcile,
+    #[serde(default)]
+    audit: RawAudit,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAudit {
+    interval: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -85,6 +93,8 @@ pub(crate) struct Lifecycle {
     pub drift_interval_ms: u64,
     pub drift_action: String,
     pub reconcile: ReconcileConfig,
+    /// How often a Temporal Schedule audits every ACTIVE request (None: never).
+    pub audit_interval: Option<Duration>,
 }
 
 impl RawLifecycle {
@@ -126,6 +136,10 @@ impl RawLifecycle {
             drift_interval_ms,
             drift_action,
             reconcile: ReconcileConfig { interval: reconcile_interval, action },
+            audit_interval: match &self.audit.interval {
+                None => None,
+                Some(_) => Some(c.span("audit.interval", &self.audit.interval, 0)?),
+            },
         })
     }
 }

@@ -324,6 +324,9 @@ pub async fn run(config: &Config, client: Client) -> anyhow::Result<()> {
         tracing::info!(attributes = %registered.join(", "), "registered Tollgate's search attributes on the namespace");
     }
     let schedule = schedule::ensure_reconcile_schedule(&client, config).await?;
+    if let Some(audits) = schedule::ensure_audit_schedule(&client, config).await? {
+        tracing::info!(schedule = %audits, "audit schedule in place");
+    }
     tracing::info!(%schedule, every = %humantime::format_duration(config.reconcile.interval), "reconcile schedule in place");
     let shutdown = worker.shutdown_handle();
     tokio::spawn(async move {

@@ -61,3 +61,65 @@ pub async fn ensure_reconcile_schedule(client: &Client, config: &Config) -> anyh
         Err(e) => Err(e).with_context(|| format!("creating the reconcile schedule {id}")),
     }
 }
+
+/// The scheduled audit's schedule id for `task_queue`.
+pub fn audit_schedule_id(task_queue: &str) -> String {
+    format!("tollgate-audit-{task_queue}")
+}
+
+/// With `[audit] interval`, a schedule audits every ACTIVE request that often (report only:
+/// owners hear about new findings); without it, a schedule left from before is deleted.
+pub async fn ensure_audit_schedule(client: &Client, config: &Config) -> anyhow::Result<Option<String>> {
+    use tollgate_proto::{AuditInput, AuditTargetKind};
+    let id = audit_schedule_id(&config.task_queue);
+    let Some(interval) = config.audit_interval else {
+        match client.get_schedule_handle(id.clone()).delete(Default::default()).await {
+            Ok(()) => tracing::info!(schedule = %id, "audit schedule deleted ([audit] interval is off)"),
+            Err(ScheduleError::Rpc(status)) if status.code() == Code::NotFound => {}
+            Err(e) => tracing::warn!(schedule = %id, error = %e, "could not delete the audit schedule"),
+        }
+        return Ok(None);
+    };
+    let input = AuditInput {
+        audit_id: id.clone(),
+        target_kind: AuditTargetKind::AllActive as i32,
+        target: String::new(),
+        requested_by: "schedule".into(),
+        report_only: true,
+    };
+    let action = ScheduleAction::start_workflow(
+        tollgate_workflows::AuditWorkflow::run,
+        input,
+        config.task_queue.clone(),
+        id.clone(),
+    );
+    let spec = ScheduleSpec::from_interval(interval);
+    let note = format!("Tollgate audits every ACTIVE request every {}", humantime::format_duration(interval));
+    let options = CreateScheduleOptions::builder()
+        .action(action.clone())
+        .spec(spec.clone())
+        .overlap_policy(ScheduleOverlapPolicy::Skip)
+        .note(note.clone())
+        .build();
+    match client.create_schedule(id.clone(), options).await {
+        Ok(_) => Ok(Some(id)),
+        Err(ScheduleError::Rpc(status)) if status.code() == Code::AlreadyExists => {
+            client
+                .get_schedule_handle(id.clone())
+                .update(
+                    move |update| {
+                        update
+                            .set_spec(spec)
+                            .set_action(action)
+                            .set_overlap_policy(ScheduleOverlapPolicy::Skip)
+                            .set_note(note);
+                    },
+                    Default::default(),
+                )
+                .await
+                .with_context(|| format!("updating the audit schedule {id}"))?;
+            Ok(Some(id))
+        }
+        Err(e) => Err(e).with_context(|| format!("creating the audit schedule {id}")),
+    }
+}

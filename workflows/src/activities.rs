@@ -9,8 +9,9 @@ use temporalio_sdk::activities::ActivityError;
 use tollgate_proto::{
     AiReview, AnalyseInput, ApplyInput, ApplyResult, AuditAnalysis, CostContext, CostContextInput, DestroyInput,
     DestroyResult, DiscoverInput, Discovery, EstimateInput, EstimateResult, GenerateModuleInput, GeneratedModule,
-    HoldingsResult, NotifyInput, PlanInput, PlanResult, PolicyInput, PolicyResult, RemediateInput, Remediation,
-    RepairInput, RepairResult, RequestStatesInput, RequestStatesResult, ReviewInput, Settings,
+    HoldingsResult, NewFindingsInput, NewFindingsResult, NotifyInput, PlanInput, PlanResult, PolicyInput, PolicyResult,
+    RemediateInput, Remediation, RepairInput, RepairResult, RequestStatesInput, RequestStatesResult, ReviewInput,
+    Settings,
 };
 
 pub struct ProvisionActivities;
@@ -118,6 +119,13 @@ impl ProvisionActivities {
     pub fn repair(input: RepairInput) -> Result<RepairResult, ActivityError> {
         unimplemented!()
     }
+
+    /// A scheduled audit's findings not reported before, by owner (and now recorded as
+    /// reported, so the next audit does not tell them again).
+    #[activity(name = "new_findings")]
+    pub fn new_findings(input: NewFindingsInput) -> Result<NewFindingsResult, ActivityError> {
+        unimplemented!()
+    }
 }
 
 /// The activity marker types, public so the implementing crate can name them in
@@ -147,10 +155,11 @@ pub enum ActivityName {
     Analyse,
     Remediate,
     Repair,
+    NewFindings,
 }
 
 impl ActivityName {
-    pub const ALL: [ActivityName; 16] = [
+    pub const ALL: [ActivityName; 17] = [
         ActivityName::LoadSettings,
         ActivityName::GenerateModule,
         ActivityName::Plan,
@@ -167,6 +176,7 @@ impl ActivityName {
         ActivityName::Analyse,
         ActivityName::Remediate,
         ActivityName::Repair,
+        ActivityName::NewFindings,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -187,6 +197,7 @@ impl ActivityName {
             ActivityName::Analyse => "analyse",
             ActivityName::Remediate => "remediate",
             ActivityName::Repair => "repair",
+            ActivityName::NewFindings => "new_findings",
         }
     }
 
@@ -209,7 +220,7 @@ mod tests {
     /// The macro takes a literal; this holds every literal equal to the enum's name.
     #[test]
     fn declared_names_are_the_enum_names() {
-        let declared: [(&str, ActivityName); 16] = [
+        let declared: [(&str, ActivityName); 17] = [
             (defs::LoadSettings.name(), ActivityName::LoadSettings),
             (defs::GenerateModule.name(), ActivityName::GenerateModule),
             (defs::Plan.name(), ActivityName::Plan),
@@ -226,6 +237,7 @@ mod tests {
             (defs::Analyse.name(), ActivityName::Analyse),
             (defs::Remediate.name(), ActivityName::Remediate),
             (defs::Repair.name(), ActivityName::Repair),
+            (defs::NewFindings.name(), ActivityName::NewFindings),
         ];
         for (name, activity) in declared {
             assert_eq!(name, activity.as_str());

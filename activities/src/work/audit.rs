@@ -312,3 +312,54 @@ impl TollgateActivities {
         }
     }
 }
+
+/// Where reported findings are remembered (artifact store records).
+const REPORTED: &str = "audit-findings";
+
+impl TollgateActivities {
+    pub(crate) async fn new_findings_work(
+        &self,
+        ctx: &ActivityContext,
+        input: tollgate_proto::NewFindingsInput,
+    ) -> Result<tollgate_proto::NewFindingsResult, ActivityError> {
+        let Some(client) = &self.temporal else {
+            return Err(classified(FailureType::Internal, false, "this worker has no Temporal client for audits"));
+        };
+        let mut owners: std::collections::BTreeMap<String, Vec<tollgate_proto::PolicyFinding>> = Default::default();
+        let mut already = 0;
+        let mut requesters: std::collections::BTreeMap<String, String> = Default::default();
+        for f in &input.findings {
+            let (owner, _) = split_address(&f.address);
+            if owner == "unmanaged" {
+                continue;
+            }
+            let key = crate::artifacts::digest_of(format!("{}\n{}\n{}", f.rule_id, f.address, f.message).as_bytes());
+            let key = key.trim_start_matches("sha256:").to_string();
+            if self.artifacts.get_record(REPORTED, &key).await.map_err(crate::art)?.is_some() {
+                already += 1;
+                continue;
+            }
+            let requester = match requesters.get(owner) {
+                Some(r) => r.clone(),
+                None => {
+                    let progress = tollgate_client::requests::progress(client, owner).await.map_err(|e| {
+                        classified(FailureType::TemporalUnavailable, true, format!("reading {owner}: {e}"))
+                    })?;
+                    let r = progress.request.map(|r| r.requester).unwrap_or_default();
+                    requesters.insert(owner.to_string(), r.clone());
+                    r
+                }
+            };
+            self.artifacts.put_record(REPORTED, &key, f.address.as_bytes()).await.map_err(crate::art)?;
+            owners.entry(requester).or_default().push(f.clone());
+        }
+        Ok(tollgate_proto::NewFindingsResult {
+            owners: owners
+                .into_iter()
+                .map(|(owner, findings)| tollgate_proto::OwnerFindings { owner, findings })
+                .collect(),
+            already_reported: already,
+            attempt: ctx.info().attempt,
+        })
+    }
+}

@@ -276,3 +276,36 @@ async fn fixes_go_through_the_gate_and_the_owning_request_and_are_verified() {
     );
     env.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_audit_tells_owners_about_new_findings_once() {
+    // A worker process: it sets up the schedules as it starts.
+    let env = TestEnv::start_without_worker(&format!("{LONG}\n[audit]\ninterval = \"2s\"\n")).await;
+    let _worker = env.spawn_worker_process();
+    let box_ = env.request("ec2", "bob", &[]).await;
+    env.wait_for(&box_, Stage::Active, 60).await;
+    let cloud = env.cloud();
+    let mut inv = cloud.inventory(&box_).unwrap();
+    let sg = inv.resources.iter_mut().find(|r| r.resource_type == "aws_security_group").unwrap();
+    sg.attributes.insert(
+        "ingress".into(),
+        serde_json::json!([{"from_port": 22, "to_port": 22, "protocol": "tcp", "cidr_blocks": ["0.0.0.0/0"], "ipv6_cidr_blocks": []}]),
+    );
+    cloud.save(&inv).unwrap();
+    let told = || -> Vec<Value> {
+        env.inbox.0.lock().unwrap().iter().filter(|n| n["kind"] == "audit_findings").cloned().collect()
+    };
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while told().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "no scheduled audit told the owner");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let first = told()[0].clone();
+    assert_eq!(first["recipients"], serde_json::json!(["bob"]), "{first}");
+    let body = first["body"].as_str().unwrap();
+    assert!(body.contains(&format!("[SC-7 open-ingress] {box_}/aws_security_group.this")), "{body}");
+    // Three more runs find the same thing: nobody is told again.
+    tokio::time::sleep(std::time::Duration::from_secs(7)).await;
+    assert_eq!(told().len(), 1, "told once: {:?}", told());
+    env.shutdown().await;
+}

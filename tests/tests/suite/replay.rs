@@ -488,7 +488,8 @@ async fn record_audit() {
     );
     cloud.save(&inv).unwrap();
     let queue = env.config.task_queue.clone();
-    let audit = tollgate_client::audits::start(&env.client, &queue, AuditTargetKind::Request, &id, "alice").await.unwrap();
+    let audit =
+        tollgate_client::audits::start(&env.client, &queue, AuditTargetKind::Request, &id, "alice").await.unwrap();
     let wait_step = |step: AuditStep| {
         let (client, audit) = (env.client.clone(), audit.clone());
         async move {
@@ -511,7 +512,9 @@ async fn record_audit() {
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     save(&env, "request_repaired_by_audit", &id, None).await;
 
-    let missing = tollgate_client::audits::start(&env.client, &queue, AuditTargetKind::Resource, "i-nowhere", "alice").await.unwrap();
+    let missing = tollgate_client::audits::start(&env.client, &queue, AuditTargetKind::Resource, "i-nowhere", "alice")
+        .await
+        .unwrap();
     let (client, m) = (env.client.clone(), missing.clone());
     for _ in 0..200 {
         if tollgate_client::audits::report(&client, &m).await.is_ok_and(|r| r.step() == AuditStep::Paused) {

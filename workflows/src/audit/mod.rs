@@ -44,6 +44,8 @@ pub struct AuditWorkflow {
     version: u64,
     /// Set by an accepted `retry` while paused.
     retry_requested: bool,
+    /// A scheduled audit: tell owners about new findings; propose and apply nothing.
+    report_only: bool,
 }
 
 impl Tracked for AuditWorkflow {
@@ -60,16 +62,17 @@ enum Stop {
 #[workflow_methods]
 impl AuditWorkflow {
     #[init]
-    pub fn new(_ctx: &WorkflowContextView, input: AuditInput) -> Self {
+    pub fn new(ctx: &WorkflowContextView, input: AuditInput) -> Self {
+        // A scheduled run's id is the schedule's with a timestamp: the workflow id is the truth.
         let report = AuditReport {
-            audit_id: input.audit_id,
+            audit_id: ctx.workflow_id().to_string(),
             target_kind: input.target_kind,
             target: input.target,
             requested_by: input.requested_by,
             step: AuditStep::Discover as i32,
             ..Default::default()
         };
-        Self { report, version: 0, retry_requested: false }
+        Self { report, version: 0, retry_requested: false, report_only: input.report_only }
     }
 
     #[run]
@@ -315,6 +318,9 @@ impl AuditWorkflow {
         if analysis.findings.is_empty() {
             return Self::finish(ctx, String::new()).await;
         }
+        if ctx.state(|s| s.report_only) {
+            return Self::tell_owners(ctx, analysis.findings, resources).await;
+        }
 
         // Remediate: a fix for each finding.
         let findings = analysis.findings;
@@ -371,6 +377,42 @@ impl AuditWorkflow {
             format!("fixes approved by {approved_by} and applied; still found: {}", listed.join("; "))
         };
         Self::finish(ctx, outcome).await
+    }
+
+    /// A scheduled audit: each owner hears about the findings not reported before.
+    async fn tell_owners(
+        ctx: &mut WorkflowContext<Self>,
+        findings: Vec<tollgate_proto::PolicyFinding>,
+        resources: Vec<tollgate_proto::DiscoveredResource>,
+    ) -> Result<(), Stop> {
+        let new = Self::resilient(ctx, AuditStep::Analyse, |ctx| {
+            let input = tollgate_proto::NewFindingsInput { findings: findings.clone(), resources: resources.clone() };
+            Box::pin(step(ctx, "new findings", act::NewFindings, input, options::audit_step(), |n| n.attempt))
+        })
+        .await?;
+        for owner in &new.owners {
+            let n = ctx.state(|s| {
+                let listed: Vec<String> = owner.findings.iter().map(|f| format!("- {}", crate::policy::label(f))).collect();
+                let body = format!(
+                    "A scheduled audit ({}) found, on your requests:\n{}\nAsk for the fixes with: tollgate audit <request id> --request",
+                    s.report.audit_id,
+                    listed.join("\n")
+                );
+                notification(&s.report, NotificationKind::AuditFindings, vec![owner.owner.clone()], "new audit findings", body)
+            });
+            Self::tell(ctx, n).await;
+        }
+        let told: usize = new.owners.iter().map(|o| o.findings.len()).sum();
+        ctx.state_mut(|s| {
+            s.report.summary = format!(
+                "{}; {told} new finding(s) told to {} owner(s), {} reported before",
+                summary(&s.report),
+                new.owners.len(),
+                new.already_reported
+            )
+        });
+        Self::set_step(ctx, AuditStep::Done);
+        Ok(())
     }
 
     /// DONE, with `outcome` after the summary; the asker and the approvers are told.
