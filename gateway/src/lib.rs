@@ -5,6 +5,7 @@
 //! no self-approval, one plan) decide, and a restart loses nothing.
 
 pub mod approvals;
+pub mod audits;
 pub mod auth;
 pub mod body;
 pub mod codec;
@@ -58,6 +59,11 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/workflows/{id}", get(approvals::show))
         .route("/workflows/{id}/approve", post(approvals::approve))
         .route("/workflows/{id}/reject", post(approvals::reject))
+        .route("/audits", post(audits::start).get(audits::list))
+        .route("/audits/{id}", get(audits::show))
+        .route("/audits/{id}/{action}", post(audits::decide))
+        .route("/audit", get(|| async { axum::response::Html(include_str!("../assets/audits.html")) }))
+        .route("/audit/app.js", get(|| async { asset("text/javascript", include_str!("../assets/audits.js")) }))
         .route("/requests", get(requests::list))
         .route("/requests/{id}", get(requests::show))
         .route("/requests/{id}/{action}", post(requests::act))

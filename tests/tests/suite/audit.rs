@@ -309,3 +309,41 @@ async fn a_scheduled_audit_tells_owners_about_new_findings_once() {
     assert_eq!(told().len(), 1, "told once: {:?}", told());
     env.shutdown().await;
 }
+
+/// The audit page, in a real browser: start, watch, approve, see it verified.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_page_starts_follows_and_approves_an_audit() {
+    use crate::common::gateway::GatewayProcess;
+    let env = TestEnv::start(LONG).await;
+    let gateway = GatewayProcess::start(&env, crate::gateway::APPROVALS, &[]).await;
+    let box_ = env.request("ec2", "bob", &[]).await;
+    env.wait_for(&box_, Stage::Active, 60).await;
+    let cloud = env.cloud();
+    let mut inv = cloud.inventory(&box_).unwrap();
+    let sg = inv.resources.iter_mut().find(|r| r.resource_type == "aws_security_group").unwrap();
+    sg.attributes.insert(
+        "ingress".into(),
+        serde_json::json!([{"from_port": 22, "to_port": 22, "protocol": "tcp", "cidr_blocks": ["0.0.0.0/0"], "ipv6_cidr_blocks": []}]),
+    );
+    cloud.save(&inv).unwrap();
+    let shots = env.dir.path().join("screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let args = [gateway.url.as_str(), box_.as_str(), "tg_alice", "tg_carol"].map(std::ffi::OsStr::new);
+    let run = crate::common::BrowserRun::of("audit_page.mjs", &[&args[..], &[shots.as_os_str()]].concat()).await;
+    let before = run.step("before login");
+    assert_eq!(before["start"], false, "nothing before sign-in: {before}");
+    let awaiting = run.step("awaiting");
+    assert!(awaiting["findings"].as_str().unwrap().contains("deny open-ingress (SC-7)"), "{awaiting}");
+    assert!(awaiting["fixes"].as_str().unwrap().contains("(reapply): re-apply request"), "{awaiting}");
+    assert_eq!(
+        (awaiting["why"].as_str(), &awaiting["buttons"]),
+        (Some("alice asked for this audit, so someone else decides."), &serde_json::json!(false))
+    );
+    assert!(run.text("approved").starts_with("carol approved the fixes of audit-"), "{}", run.text("approved"));
+    let done = run.step("done");
+    assert!(done["summary"].as_str().unwrap().ends_with("verified: now compliant"), "{done}");
+    assert!(done["repairs"].as_str().unwrap().contains("re-applied the approved configuration"), "{done}");
+    assert!(done["decisions"].as_str().unwrap().contains("carol approved: “close port 22”"), "{done}");
+    drop(gateway);
+    env.shutdown().await;
+}

@@ -1,0 +1,113 @@
+//! Audits over HTTP (the audit page uses them): start one as the token's user, read one, list
+//! recent ones, and approve or reject an audit's proposed fixes with the same rules as a
+//! request's (approvers only, never the one who asked, a rejection needs a reason).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use futures::StreamExt;
+use serde_json::{Value, json};
+use temporalio_client::WorkflowListOptions;
+use tollgate_client::{audits, render};
+use tollgate_proto::{AuditTargetKind, DecisionKind};
+use tollgate_workflows::incoming::MAX_TEXT_CHARS;
+
+use crate::error::ApiError;
+use crate::{Gateway, auth, body};
+
+/// `POST /audits` with `{"target", "target_kind"}` (resource, request or all_active).
+pub async fn start(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    raw: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let user = auth::identify(&gw.config, &headers, None, "user")?;
+    let map = body::object(&raw, &["target", "target_kind"])?;
+    let kind = match map.get("target_kind").and_then(Value::as_str).unwrap_or("resource") {
+        "resource" => AuditTargetKind::Resource,
+        "request" => AuditTargetKind::Request,
+        "all_active" => AuditTargetKind::AllActive,
+        other => {
+            return Err(ApiError::invalid("target_kind", format!("'{other}' is not resource, request or all_active")));
+        }
+    };
+    let target = match map.get("target") {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.trim().to_string(),
+        Some(other) => {
+            return Err(ApiError::invalid("target", format!("target must be a string, got {}", body::kind(other))));
+        }
+    };
+    if kind != AuditTargetKind::AllActive && target.is_empty() {
+        return Err(ApiError::invalid("target", "name what to audit: a resource id, name or ARN, or a request id"));
+    }
+    let id = audits::start(&gw.client, &gw.config.task_queue, kind, &target, &user).await?;
+    tracing::info!(audit_id = %id, %target, %user, "audit started");
+    Ok((StatusCode::CREATED, Json(json!({ "audit_id": id }))))
+}
+
+/// `GET /audits`: the most recent audits (running first), newest first.
+pub async fn list(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    auth::reader(&gw.config, &headers)?;
+    let query = format!(
+        "WorkflowType = '{}' AND TaskQueue = '{}'",
+        tollgate_workflows::audit::WORKFLOW_TYPE,
+        gw.config.task_queue.replace('\'', "")
+    );
+    let mut stream = gw.client.list_workflows(query, WorkflowListOptions::builder().limit(20).build());
+    let mut ids = Vec::new();
+    while let Some(item) = stream.next().await {
+        let exec = item.map_err(|e| ApiError::Unavailable(format!("listing audits: {e}")))?;
+        ids.push(exec.id().to_string());
+    }
+    let reports = futures::future::join_all(ids.iter().map(|id| audits::report(&gw.client, id))).await;
+    let audits: Vec<Value> = reports
+        .into_iter()
+        .filter_map(Result::ok)
+        .map(|r| {
+            json!({
+                "audit_id": r.audit_id,
+                "target": tollgate_workflows::audit::target_label(&r),
+                "step": tollgate_workflows::audit::label(r.step()),
+                "summary": r.summary,
+                "requested_by": r.requested_by,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "audits": audits })))
+}
+
+/// `GET /audits/{id}`: the report, as `tollgate audit status -o json` shows it.
+pub async fn show(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    auth::reader(&gw.config, &headers)?;
+    Ok(Json(render::audit_json(&audits::report(&gw.client, &id).await?)))
+}
+
+/// `POST /audits/{id}/approve` or `/reject` with `{"comment"}`, as the token's user.
+pub async fn decide(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Path((id, action)): Path<(String, String)>,
+    raw: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let kind = match action.as_str() {
+        "approve" => DecisionKind::Approve,
+        "reject" => DecisionKind::Reject,
+        other => return Err(ApiError::NotFound(format!("audits take approve or reject, not '{other}'"))),
+    };
+    let user = auth::identify(&gw.config, &headers, None, "user")?;
+    let map = body::object(&raw, &["comment"])?;
+    let comment = body::text(&map, "comment", MAX_TEXT_CHARS)?.unwrap_or_default();
+    let ack = audits::decide(&gw.client, &id, kind, &user, &comment).await?;
+    tracing::info!(audit_id = %id, %user, decision = %action, "audit fixes decided");
+    Ok(Json(
+        json!({ "message": ack.message, "approvals": ack.approvals, "required_approvals": ack.required_approvals }),
+    ))
+}
