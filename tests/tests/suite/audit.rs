@@ -156,18 +156,21 @@ async fn a_failing_analysis_pauses_and_a_retry_resumes_without_discovering_again
     env.shutdown().await;
 }
 
-/// The audit's report, once it is DONE.
+/// The audit's report, once it is DONE (a restarted worker may not answer at once).
 async fn until_done(env: &TestEnv, audit_id: &str) -> Value {
+    let mut last = String::new();
     for _ in 0..120 {
         let (code, out, err) = env.cli(&["audit", "status", audit_id, "-o", "json"]).await;
-        assert_eq!(code, 0, "{err}");
-        let report: Value = serde_json::from_str(&out).unwrap();
-        if report["step"] == "DONE" {
-            return report;
+        if code == 0 {
+            let report: Value = serde_json::from_str(&out).unwrap();
+            if report["step"] == "DONE" {
+                return report;
+            }
         }
+        last = format!("{out}{err}");
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
-    panic!("{audit_id} did not finish");
+    panic!("{audit_id} did not finish: {last}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -345,5 +348,92 @@ async fn the_audit_page_starts_follows_and_approves_an_audit() {
     assert!(done["repairs"].as_str().unwrap().contains("re-applied the approved configuration"), "{done}");
     assert!(done["decisions"].as_str().unwrap().contains("carol approved: “close port 22”"), "{done}");
     drop(gateway);
+    env.shutdown().await;
+}
+
+/// Opens SSH to the world on the request's security group, by hand.
+fn open_ssh(env: &TestEnv, id: &str) {
+    let cloud = env.cloud();
+    let mut inv = cloud.inventory(id).unwrap();
+    let sg = inv.resources.iter_mut().find(|r| r.resource_type == "aws_security_group").unwrap();
+    sg.attributes.insert(
+        "ingress".into(),
+        serde_json::json!([{"from_port": 22, "to_port": 22, "protocol": "tcp", "cidr_blocks": ["0.0.0.0/0"], "ipv6_cidr_blocks": []}]),
+    );
+    cloud.save(&inv).unwrap();
+}
+
+/// Starts an audit of the request and waits until it asks for approval.
+async fn awaiting(env: &TestEnv, id: &str) -> String {
+    let (code, out, err) = env.cli(&["audit", id, "--request", "--as", "alice"]).await;
+    assert_eq!(code, 0, "{err}");
+    let audit_id = out.trim().to_string();
+    let report = step_reached(env, &audit_id, "AWAITING_APPROVAL").await;
+    assert_eq!(report["fixes"][0]["kind"], "reapply", "{report}");
+    audit_id
+}
+
+async fn step_reached(env: &TestEnv, audit_id: &str, step: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut last = Value::Null;
+    while tokio::time::Instant::now() < deadline {
+        if let Ok(r) = tollgate_client::audits::report(&env.client, audit_id).await {
+            last = tollgate_client::render::audit_json(&r);
+            if last["step"] == step {
+                return last;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{audit_id} never reached {step}: {last}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_while_a_fix_is_applied_and_cancelling_at_the_gate() {
+    // Slow resources, so the fix is still being applied when the worker dies.
+    let env = TestEnv::start_without_worker(&format!("{LONG}\n[sandbox]\nlatency = \"3s\"\n")).await;
+    let mut worker = env.spawn_worker_process();
+    let box_ = env.request("ec2", "bob", &[]).await;
+    env.wait_for(&box_, Stage::Active, 90).await;
+    let created = env.count(&box_, "create");
+    open_ssh(&env, &box_);
+    let audit_id = awaiting(&env, &box_).await;
+    tollgate_client::audits::decide(&env.client, &audit_id, tollgate_proto::DecisionKind::Approve, "carol", "")
+        .await
+        .unwrap();
+    step_reached(&env, &audit_id, "APPLY").await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    worker.kill(); // SIGKILL, mid-apply
+    let _worker = env.spawn_worker_process();
+    let report = until_done(&env, &audit_id).await;
+    assert_eq!(report["verified"], true, "{report}");
+    assert_eq!(report["repairs"][0]["outcome"], "re-applied the approved configuration", "{report}");
+    assert_eq!(env.count(&box_, "create"), created, "nothing was created again");
+    let progress = env.progress(&box_).await;
+    assert_eq!(
+        progress.drift.iter().filter(|d| d.audit_id == audit_id).count(),
+        1,
+        "repaired once: {:?}",
+        progress.drift
+    );
+
+    // Cancelled at the gate: nothing applied.
+    // A retried repair was not queued twice: nothing re-applies behind the next audit's back.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(env.progress(&box_).await.drift.iter().filter(|d| d.audit_id == audit_id).count(), 1);
+    open_ssh(&env, &box_);
+    let second = awaiting(&env, &box_).await;
+    let (code, _, err) = env.cli(&["audit", "cancel", &second, "--as", "carol", "--reason", "later"]).await;
+    assert_eq!(code, 0, "{err}");
+    let report = step_reached(&env, &second, "CANCELLED").await;
+    assert_eq!(report["summary"], "cancelled by carol (later); nothing was applied");
+    assert_eq!(env.progress(&box_).await.drift.iter().filter(|d| d.audit_id == second).count(), 0);
+
+    // Cancelled through Temporal (the Web UI's Request Cancellation): the same.
+    let third = awaiting(&env, &box_).await;
+    let handle = env.client.get_workflow_handle::<tollgate_workflows::AuditWorkflow>(&third);
+    handle.cancel(temporalio_client::WorkflowCancelOptions::default()).await.unwrap();
+    let report = step_reached(&env, &third, "CANCELLED").await;
+    assert_eq!(report["summary"], "cancelled by temporal; nothing was applied");
     env.shutdown().await;
 }

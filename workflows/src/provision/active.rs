@@ -39,9 +39,14 @@ pub(super) async fn live(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> Result
         if let Some(cmd) = ctx.state(|s| s.repair_requested.clone())
             && ctx.patched(patches::AUDIT_REPAIR)
         {
-            ctx.state_mut(|s| s.repair_requested = None);
+            ctx.state_mut(|s| {
+                s.repair_requested = None;
+                s.repairing = Some(cmd.comment.clone());
+            });
             let trigger = drift_check::Trigger::Audit { audit_id: cmd.comment, approved_by: cmd.user };
-            drift_check::check(ctx, &settings, trigger).await?;
+            let checked = drift_check::check(ctx, &settings, trigger).await;
+            ctx.state_mut(|s| s.repairing = None);
+            checked?;
             continue;
         }
         if drift_on && clock::now_ms(ctx) >= next_drift {

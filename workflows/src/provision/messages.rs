@@ -120,6 +120,15 @@ impl ProvisionWorkflow {
 
     pub(super) fn record_repair(&mut self, m: Incoming<LifecycleCommand>) -> Result<Ack, Refusal> {
         let command = self.check_repair(&m)?;
+        // The same audit asking again (its activity retried): one repair per audit.
+        let audit = command.comment.as_str();
+        let queued = self.repair_requested.as_ref().is_some_and(|r| r.comment == audit);
+        let done = self.progress.drift.iter().any(|d| d.audit_id == audit);
+        if queued || done || self.repairing.as_deref() == Some(audit) {
+            return Ok(
+                self.ack(format!("{} is already repaired (or being repaired) for {audit}", self.progress.request_id))
+            );
+        }
         let message =
             format!("{} re-applies its approved configuration for {}", self.progress.request_id, command.comment);
         self.repair_requested = Some(command);

@@ -42,6 +42,8 @@ pub struct ProvisionWorkflow {
     destroy_requested: Option<LifecycleCommand>,
     /// Set by an audit's `repair` (its user approved the fix; its comment is the audit id).
     repair_requested: Option<LifecycleCommand>,
+    /// The audit whose repair is running now (a retried `repair` for it is not queued again).
+    repairing: Option<String>,
     /// Bumped by every accepted message so waits wake up and re-evaluate.
     version: u64,
 }
@@ -111,7 +113,7 @@ impl ProvisionWorkflow {
                 }
             }
         };
-        Self { progress, destroy_requested: None, repair_requested: None, version: 0 }
+        Self { progress, destroy_requested: None, repair_requested: None, repairing: None, version: 0 }
     }
 
     #[run]
