@@ -90,7 +90,8 @@ async function load(id) {
   $('title').textContent = `${data.audit_id}: ${data.target || 'every ACTIVE request'}`;
   $('step').textContent = data.step === 'PAUSED' ? `PAUSED at ${data.paused_at}: ${data.paused_reason}` : data.step;
   $('asker').textContent = data.requested_by;
-  $('summary').textContent = data.summary || '(working)';
+  const opinion = data.opinion && !data.opinion.missing ? ` Opinion (${data.opinion.by}): ${data.opinion.summary}` : '';
+  $('summary').textContent = (data.summary || '(working)') + opinion;
   $('approvers').textContent = (data.approving_users || []).join(', ') || '(asked once there are fixes to apply)';
   const lists = ['decisions', 'resources', 'findings', 'fixes', 'repairs'].map((name) => { $(name).replaceChildren(); return $(name); });
   const [decisions, resources, findings, fixes, repairs] = lists;

@@ -30,6 +30,16 @@ pub fn report_text(r: &AuditReport) -> String {
             tollgate_workflows::policy::label(f)
         ));
     }
+    if let Some(o) = &r.opinion {
+        if o.missing.is_empty() {
+            out.push(format!("Opinion    {} ({})", o.summary, o.by));
+            for c in &o.concerns {
+                out.push(format!("Concern    {c}"));
+            }
+        } else {
+            out.push(format!("Opinion    none: {}", o.missing));
+        }
+    }
     for line in tollgate_workflows::audit::fixes_text(r).lines() {
         out.push(format!("Fix        {}", line.trim_start_matches("- ")));
     }

@@ -115,11 +115,25 @@ impl TollgateActivities {
         });
         let findings =
             self.policies.evaluate(&plan).map_err(|e| classified(e.type_name(), e.retryable(), e.to_string()))?;
+        // The LLM reviewer's opinion, when one is configured: it informs, it never fails the step.
+        let opinion = match self.ai.as_ref().and_then(|ai| ai.llm.as_ref().map(|llm| (ai, llm))) {
+            Some((ai, llm)) => {
+                let within = ai.config.timeout.mul_f64(0.75);
+                let asked = crate::review::llm::audit_opinion(llm, &ai.prompt, &input.resources, &findings);
+                Some(tokio::time::timeout(within, asked).await.unwrap_or_else(|_| tollgate_proto::AuditOpinion {
+                    by: format!("llm:{}", llm.config.model),
+                    missing: format!("no opinion within {}", humantime::format_duration(within)),
+                    ..Default::default()
+                }))
+            }
+            None => None,
+        };
         Ok(AuditAnalysis {
             findings,
             pack: self.policies.pack().to_string(),
             rules: self.policies.rules().len() as u32,
             attempt: ctx.info().attempt,
+            opinion,
         })
     }
 }

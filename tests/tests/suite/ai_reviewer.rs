@@ -335,3 +335,41 @@ async fn injected_instructions_change_nothing_the_limits_and_rules_decide() {
     assert_eq!(record.status(), ApprovalStatus::Pending, "a human still decides the prod deploy");
     env.shutdown().await;
 }
+
+/// With the LLM reviewer configured, an audit's analysis carries its opinion (it decides
+/// nothing); a malformed one is said, and the audit goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_audit_carries_the_llm_reviewers_opinion() {
+    let script = Script::default();
+    let url = start(script.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::start(&settings(dir.path(), &url)).await;
+    script.push([answer("approve", 0.95, "a small bucket in dev")]);
+    let id = request(&env, "s3", &[]).await;
+    env.wait_for(&id, Stage::Active, 60).await;
+    let cloud = env.cloud();
+    let mut inv = cloud.inventory(&id).unwrap();
+    let pab = inv.resources.iter_mut().find(|r| r.resource_type == "aws_s3_bucket_public_access_block").unwrap();
+    pab.attributes.insert("block_public_policy".into(), false.into());
+    cloud.save(&inv).unwrap();
+    let opinion =
+        json!({"summary": "The bucket can be made public by a policy.", "concerns": ["who turned the block off?"]});
+    script.push([Reply::Message(json!({"role": "assistant", "content": opinion.to_string()}))]);
+    let (code, out, err) = env.cli(&["audit", &id, "--request", "--as", "alice", "--watch", "-o", "json"]).await;
+    assert_eq!(code, 0, "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["opinion"]["summary"], "The bucket can be made public by a policy.", "{report}");
+    assert_eq!(report["opinion"]["concerns"], json!(["who turned the block off?"]));
+    assert_eq!(report["opinion"]["by"], "llm:scripted-1");
+    let asked = script.last();
+    let user = asked["messages"][1]["content"].as_str().unwrap();
+    assert!(user.starts_with("Audit this.\n<untrusted-input>") && user.contains("s3-public-access"), "{user}");
+    assert_eq!(asked["response_format"]["json_schema"]["name"], "tollgate_audit_opinion");
+
+    script.push([text("not JSON at all")]);
+    let (_, out, _) = env.cli(&["audit", &id, "--request", "--as", "alice", "--watch", "-o", "json"]).await;
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert!(report["opinion"]["missing"].as_str().unwrap().starts_with("malformed opinion"), "{report}");
+    assert_eq!(report["step"], "AWAITING_APPROVAL", "the audit goes on without it");
+    env.shutdown().await;
+}

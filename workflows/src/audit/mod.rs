@@ -313,6 +313,7 @@ impl AuditWorkflow {
         ctx.state_mut(|s| {
             s.report.findings = analysis.findings.clone();
             s.report.policy_pack = analysis.pack.clone();
+            s.report.opinion = analysis.opinion.clone();
             s.report.summary = summary(&s.report);
         });
         if analysis.findings.is_empty() {
