@@ -94,6 +94,28 @@ async function showList() {
   $('pending').hidden = data.requests.length === 0;
   $('list-status').textContent = data.requests.length ? '' : 'Nothing waits for approval.';
   await showAgentApprovals();
+  await showAudits();
+}
+
+// Audits whose fixes wait for approval: decided on the audit page.
+async function showAudits() {
+  const { ok, data } = await api('GET', '/audits');
+  const waiting = ok ? data.audits.filter((a) => a.step === 'AWAITING_APPROVAL') : [];
+  const body = $('audit-pending').querySelector('tbody');
+  body.replaceChildren();
+  for (const a of waiting) {
+    const row = document.createElement('tr');
+    const td = document.createElement('td');
+    const link = document.createElement('a');
+    link.href = `/audit#/audits/${encodeURIComponent(a.audit_id)}`;
+    link.textContent = a.audit_id;
+    td.appendChild(link);
+    row.appendChild(td);
+    cell(row, a.target);
+    cell(row, a.summary);
+    body.appendChild(row);
+  }
+  $('audits').hidden = waiting.length === 0;
 }
 
 // Generic approvals (agents asking "may I?"): decided right in the list, by those who may.

@@ -32,9 +32,15 @@ try {
   const url = page.url();
 
   await page.click('#logout');
-  await page.goto(url, { waitUntil: 'load' });
+  // The approver finds it in the inbox, and follows the link to the audit page.
+  await page.goto(`${base}/inbox`, { waitUntil: 'load' });
   await page.fill('#token', approver);
   await page.click('#login button[type=submit]');
+  const row = page.locator('#audit-pending tbody tr', { hasText: requestId });
+  await row.waitFor({ timeout: 30000 });
+  say('inbox', { text: await row.innerText() });
+  await row.locator('a').click();
+  await page.waitForURL(url, { timeout: 30000 });
   await page.locator('#approve').waitFor({ timeout: 30000 });
   await page.fill('#comment', 'close port 22');
   await page.click('#approve');

@@ -342,6 +342,8 @@ async fn the_audit_page_starts_follows_and_approves_an_audit() {
         (awaiting["why"].as_str(), &awaiting["buttons"]),
         (Some("alice asked for this audit, so someone else decides."), &serde_json::json!(false))
     );
+    let inbox = run.text("inbox");
+    assert!(inbox.starts_with("audit-req-ec2-") && inbox.contains("1 finding: [SC-7 open-ingress]"), "{inbox}");
     assert!(run.text("approved").starts_with("carol approved the fixes of audit-"), "{}", run.text("approved"));
     let done = run.step("done");
     assert!(done["summary"].as_str().unwrap().ends_with("verified: now compliant"), "{done}");
