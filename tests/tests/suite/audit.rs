@@ -353,14 +353,15 @@ async fn the_audit_page_starts_follows_and_approves_an_audit() {
     env.shutdown().await;
 }
 
-/// Opens SSH to the world on the request's security group, by hand.
+/// Opens SSH to the world on the request's security group, by hand (every attribute of an
+/// ingress rule, as the provider's schema has them).
 fn open_ssh(env: &TestEnv, id: &str) {
     let cloud = env.cloud();
     let mut inv = cloud.inventory(id).unwrap();
     let sg = inv.resources.iter_mut().find(|r| r.resource_type == "aws_security_group").unwrap();
     sg.attributes.insert(
         "ingress".into(),
-        serde_json::json!([{"from_port": 22, "to_port": 22, "protocol": "tcp", "cidr_blocks": ["0.0.0.0/0"], "ipv6_cidr_blocks": []}]),
+        serde_json::json!([{"from_port": 22, "to_port": 22, "protocol": "tcp", "cidr_blocks": ["0.0.0.0/0"], "ipv6_cidr_blocks": [], "description": null}]),
     );
     cloud.save(&inv).unwrap();
 }
@@ -437,5 +438,26 @@ async fn a_worker_killed_while_a_fix_is_applied_and_cancelling_at_the_gate() {
     handle.cancel(temporalio_client::WorkflowCancelOptions::default()).await.unwrap();
     let report = step_reached(&env, &third, "CANCELLED").await;
     assert_eq!(report["summary"], "cancelled by temporal; nothing was applied");
+    env.shutdown().await;
+}
+
+/// Under the terraform engine (the real binary, the sandbox provider): discovery refreshes each
+/// request's state through Terraform, so a change made by hand is seen; the approved fix is
+/// re-applied by the request with Terraform, and verified.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_audit_under_terraform_sees_changes_made_by_hand_and_fixes_them() {
+    let env = TestEnv::start(&crate::terraform::config(LONG, "0s")).await;
+    let box_ = env.request("ec2", "bob", &[]).await;
+    env.wait_for(&box_, Stage::Active, 120).await;
+    open_ssh(&env, &box_);
+    let audit_id = awaiting(&env, &box_).await;
+    let report = step_reached(&env, &audit_id, "AWAITING_APPROVAL").await;
+    assert_eq!(report["findings"][0]["rule"], "open-ingress", "the refreshed state shows it: {report}");
+    tollgate_client::audits::decide(&env.client, &audit_id, tollgate_proto::DecisionKind::Approve, "carol", "")
+        .await
+        .unwrap();
+    let report = until_done(&env, &audit_id).await;
+    assert_eq!(report["verified"], true, "{report}");
+    assert_eq!(report["repairs"][0]["outcome"], "re-applied the approved configuration");
     env.shutdown().await;
 }

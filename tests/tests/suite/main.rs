@@ -29,7 +29,7 @@ mod reconcile;
 mod replay;
 mod sources;
 mod stack;
-mod terraform;
+pub(crate) mod terraform;
 mod traces;
 mod webui;
 mod workflow;

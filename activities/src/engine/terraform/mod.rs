@@ -340,7 +340,7 @@ impl Engine for TerraformEngine {
         Box::pin(async move {
             let mut states = Vec::new();
             for holding in self.holdings().await? {
-                if let Some(state) = self.current_state(&holding.request_id)? {
+                if let Some(state) = self.refreshed_state(&holding.request_id).await? {
                     states.push((holding.request_id, state));
                 }
             }
@@ -430,6 +430,32 @@ impl Engine for TerraformEngine {
 }
 
 impl TerraformEngine {
+    /// What exists now: the request's state refreshed through Terraform (`apply
+    /// -refresh-only`) in a scratch directory, so an audit sees changes made outside Tollgate
+    /// while the request's own state is left as it was. Falls back to the state file when the
+    /// module cannot be found next to it.
+    async fn refreshed_state(&self, request_id: &str) -> Result<Option<Value>, EngineError> {
+        let Some(state) = self.current_state(request_id)? else { return Ok(None) };
+        let base = self.request_dir(request_id);
+        let Some(module) = ["destroy", "apply"].iter().find_map(|op| module_from_dir(&base.join(op))) else {
+            return Ok(Some(state));
+        };
+        let dir = self.op_dir(request_id, "audit")?;
+        let progress = crate::engine::Progress::default();
+        let op = OpContext { attempt: 1, progress: &progress };
+        let refreshed = async {
+            fresh_dir(&dir)?;
+            write_module(&dir, &module)?;
+            write_file(&dir.join(STATE), &serde_json::to_vec_pretty(&state).unwrap_or_default())?;
+            self.init(&dir, &op).await?;
+            self.runner.run(&dir, &self.args(&["apply"], &["-refresh-only", "-auto-approve"]), &op).await?;
+            read_state(&dir.join(STATE))
+        }
+        .await;
+        remove_dir(&dir)?;
+        Ok(refreshed?.or(Some(state)))
+    }
+
     /// The freshest state the request has on this machine: an interrupted destroy's, else the
     /// apply's.
     fn current_state(&self, request_id: &str) -> Result<Option<Value>, EngineError> {
