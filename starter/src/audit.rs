@@ -15,6 +15,15 @@ pub fn report_text(r: &AuditReport) -> String {
     if r.step() == AuditStep::Paused {
         out.push(format!("Paused     {}", describe(r)));
     }
+    if !r.approving_users.is_empty() {
+        out.push(format!("Approvers  {} ({} needed)", r.approving_users.join(", "), r.required_approvals.max(1)));
+    }
+    if r.step() == AuditStep::AwaitingApproval {
+        out.push(format!(
+            "Decide     tollgate audit approve {id} --as <you>   or   tollgate audit reject {id} --as <you> --reason <why>",
+            id = r.audit_id
+        ));
+    }
     for d in &r.resources {
         let owner = if d.request_id.is_empty() {
             "not managed by Tollgate".to_string()
@@ -54,8 +63,9 @@ pub fn report_text(r: &AuditReport) -> String {
         out.push(format!("Summary    {}", r.summary));
     }
     out.push("Timeline".into());
+    let width = r.timeline.iter().map(|t| t.step.chars().count()).max().unwrap_or(0).max(24);
     for t in &r.timeline {
-        out.push(format!("  {:<24} {}", t.step, t.outcome));
+        out.push(format!("  {:<width$} {}", t.step, t.outcome));
     }
     out.join("\n")
 }

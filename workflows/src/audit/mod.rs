@@ -263,7 +263,23 @@ impl AuditWorkflow {
                 current_plan_digest: "",
             },
             &decision,
-        )?;
+        )
+        .map_err(|r| match r.code {
+            // Said for an audit: its approvers are the worker's, read when it asked.
+            Code::NotAnApprover => Refusal::new(
+                Code::NotAnApprover,
+                format!(
+                    "{} is not an approver (approving_users: {})",
+                    decision.user,
+                    self.report.approving_users.join(", ")
+                ),
+            ),
+            Code::SelfApproval => Refusal::new(
+                Code::SelfApproval,
+                format!("{} asked for this audit and may not decide its fixes", decision.user),
+            ),
+            _ => r,
+        })?;
         Ok(decision)
     }
 
