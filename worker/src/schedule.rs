@@ -33,32 +33,42 @@ pub async fn ensure_reconcile_schedule(client: &Client, config: &Config) -> anyh
         humantime::format_duration(config.reconcile.interval),
         config.reconcile.action.as_str()
     );
+    ensure(client, &id, action, spec, note, "reconcile").await?;
+    Ok(id)
+}
+
+/// Creates the schedule `id`, or brings an existing one to this action, spec and note.
+async fn ensure(
+    client: &Client,
+    id: &str,
+    action: ScheduleAction,
+    spec: ScheduleSpec,
+    note: String,
+    what: &str,
+) -> anyhow::Result<()> {
     let options = CreateScheduleOptions::builder()
         .action(action.clone())
         .spec(spec.clone())
         .overlap_policy(ScheduleOverlapPolicy::Skip)
         .note(note.clone())
         .build();
-    match client.create_schedule(id.clone(), options).await {
-        Ok(_) => Ok(id),
-        Err(ScheduleError::Rpc(status)) if status.code() == Code::AlreadyExists => {
-            client
-                .get_schedule_handle(id.clone())
-                .update(
-                    move |update| {
-                        update
-                            .set_spec(spec)
-                            .set_action(action)
-                            .set_overlap_policy(ScheduleOverlapPolicy::Skip)
-                            .set_note(note);
-                    },
-                    Default::default(),
-                )
-                .await
-                .with_context(|| format!("updating the reconcile schedule {id}"))?;
-            Ok(id)
-        }
-        Err(e) => Err(e).with_context(|| format!("creating the reconcile schedule {id}")),
+    match client.create_schedule(id.to_string(), options).await {
+        Ok(_) => Ok(()),
+        Err(ScheduleError::Rpc(status)) if status.code() == Code::AlreadyExists => client
+            .get_schedule_handle(id.to_string())
+            .update(
+                move |update| {
+                    update
+                        .set_spec(spec)
+                        .set_action(action)
+                        .set_overlap_policy(ScheduleOverlapPolicy::Skip)
+                        .set_note(note);
+                },
+                Default::default(),
+            )
+            .await
+            .with_context(|| format!("updating the {what} schedule {id}")),
+        Err(e) => Err(e).with_context(|| format!("creating the {what} schedule {id}")),
     }
 }
 
@@ -95,31 +105,6 @@ pub async fn ensure_audit_schedule(client: &Client, config: &Config) -> anyhow::
     );
     let spec = ScheduleSpec::from_interval(interval);
     let note = format!("Tollgate audits every ACTIVE request every {}", humantime::format_duration(interval));
-    let options = CreateScheduleOptions::builder()
-        .action(action.clone())
-        .spec(spec.clone())
-        .overlap_policy(ScheduleOverlapPolicy::Skip)
-        .note(note.clone())
-        .build();
-    match client.create_schedule(id.clone(), options).await {
-        Ok(_) => Ok(Some(id)),
-        Err(ScheduleError::Rpc(status)) if status.code() == Code::AlreadyExists => {
-            client
-                .get_schedule_handle(id.clone())
-                .update(
-                    move |update| {
-                        update
-                            .set_spec(spec)
-                            .set_action(action)
-                            .set_overlap_policy(ScheduleOverlapPolicy::Skip)
-                            .set_note(note);
-                    },
-                    Default::default(),
-                )
-                .await
-                .with_context(|| format!("updating the audit schedule {id}"))?;
-            Ok(Some(id))
-        }
-        Err(e) => Err(e).with_context(|| format!("creating the audit schedule {id}")),
-    }
+    ensure(client, &id, action, spec, note, "audit").await?;
+    Ok(Some(id))
 }

@@ -287,14 +287,7 @@ async fn a_scheduled_audit_tells_owners_about_new_findings_once() {
     let _worker = env.spawn_worker_process();
     let box_ = env.request("ec2", "bob", &[]).await;
     env.wait_for(&box_, Stage::Active, 60).await;
-    let cloud = env.cloud();
-    let mut inv = cloud.inventory(&box_).unwrap();
-    let sg = inv.resources.iter_mut().find(|r| r.resource_type == "aws_security_group").unwrap();
-    sg.attributes.insert(
-        "ingress".into(),
-        serde_json::json!([{"from_port": 22, "to_port": 22, "protocol": "tcp", "cidr_blocks": ["0.0.0.0/0"], "ipv6_cidr_blocks": []}]),
-    );
-    cloud.save(&inv).unwrap();
+    open_ssh(&env, &box_);
     let told = || -> Vec<Value> {
         env.inbox.0.lock().unwrap().iter().filter(|n| n["kind"] == "audit_findings").cloned().collect()
     };
@@ -321,14 +314,7 @@ async fn the_audit_page_starts_follows_and_approves_an_audit() {
     let gateway = GatewayProcess::start(&env, crate::gateway::APPROVALS, &[]).await;
     let box_ = env.request("ec2", "bob", &[]).await;
     env.wait_for(&box_, Stage::Active, 60).await;
-    let cloud = env.cloud();
-    let mut inv = cloud.inventory(&box_).unwrap();
-    let sg = inv.resources.iter_mut().find(|r| r.resource_type == "aws_security_group").unwrap();
-    sg.attributes.insert(
-        "ingress".into(),
-        serde_json::json!([{"from_port": 22, "to_port": 22, "protocol": "tcp", "cidr_blocks": ["0.0.0.0/0"], "ipv6_cidr_blocks": []}]),
-    );
-    cloud.save(&inv).unwrap();
+    open_ssh(&env, &box_);
     let shots = env.dir.path().join("screenshots");
     std::fs::create_dir_all(&shots).unwrap();
     let args = [gateway.url.as_str(), box_.as_str(), "tg_alice", "tg_carol"].map(std::ffi::OsStr::new);
