@@ -56,6 +56,15 @@ pub async fn start(
     Ok(id)
 }
 
+/// Whether `id` names an audit (a Slack button carries only the id).
+pub async fn is_audit(client: &Client, id: &str) -> bool {
+    let handle = client.get_workflow_handle::<AuditWorkflow>(id);
+    handle
+        .describe(WorkflowDescribeOptions::default())
+        .await
+        .is_ok_and(|d| d.workflow_type() == tollgate_workflows::audit::WORKFLOW_TYPE)
+}
+
 /// The audit's report: queried while it runs, its result once it has ended.
 pub async fn report(client: &Client, id: &str) -> Result<AuditReport, ClientError> {
     let handle = client.get_workflow_handle::<AuditWorkflow>(id);
@@ -103,8 +112,18 @@ pub async fn decide(
     user: &str,
     comment: &str,
 ) -> Result<tollgate_proto::Ack, ClientError> {
-    let decision =
-        Incoming::new(tollgate_proto::Decision { user: user.into(), comment: comment.into(), ..Default::default() });
+    let decision = tollgate_proto::Decision { user: user.into(), comment: comment.into(), ..Default::default() };
+    decide_with(client, id, kind, decision).await
+}
+
+/// Sends `decision` (with its `link_id` when a signed link decides) as approve or reject.
+pub async fn decide_with(
+    client: &Client,
+    id: &str,
+    kind: tollgate_proto::DecisionKind,
+    decision: tollgate_proto::Decision,
+) -> Result<tollgate_proto::Ack, ClientError> {
+    let decision = Incoming::new(decision);
     if kind == tollgate_proto::DecisionKind::Reject {
         crate::updates::send::<AuditWorkflow, _>(client, id, AuditWorkflow::reject, decision, WORKER_WAIT).await
     } else {

@@ -32,13 +32,33 @@ impl LinkAction {
     }
 }
 
+/// What a link acts on: a provisioning request (the default, and all links signed before
+/// audits had links), or an audit's proposed fixes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkSubject {
+    #[default]
+    Request,
+    Audit,
+}
+
+impl LinkSubject {
+    fn is_request(&self) -> bool {
+        *self == LinkSubject::Request
+    }
+}
+
 /// Everything a link names; all of it is covered by the signature.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LinkClaims {
-    /// The request id.
+    /// The request id, or the audit id when `subject` is an audit.
     pub request: String,
-    /// The plan digest the approver is shown; the action is refused if the plan changed.
+    /// Left out of a request's link, so those read as they always did.
+    #[serde(default, skip_serializing_if = "LinkSubject::is_request")]
+    pub subject: LinkSubject,
+    /// The plan digest the approver is shown; the action is refused if the plan changed
+    /// (empty for an audit: its fixes are decided once).
     pub plan: String,
     /// Who acts: the identity that reaches the workflow.
     pub approver: String,
@@ -109,15 +129,20 @@ impl LinkSigner {
     /// `issued_secs` is when the notification was first scheduled and the ids derive from the
     /// delivery id, so every retry of one delivery carries the same links (and the same body).
     pub fn links_for(&self, n: &Notification, delivery_id: &str, issued_secs: i64) -> Vec<SignedLink> {
-        // Links act on provisioning requests; agents' approvals are decided in the inbox or Slack.
-        if n.fields.contains_key(tollgate_workflows::approval::GENERIC_FIELD) {
+        let kind = NotificationKind::try_from(n.kind).unwrap_or(NotificationKind::Unspecified);
+        let asks = matches!(kind, NotificationKind::ApprovalNeeded | NotificationKind::ApprovalReminder);
+        // Links act on requests and on audits' fixes; agents' approvals are decided in the
+        // inbox or Slack.
+        let subject = if n.fields.contains_key(tollgate_workflows::audit::NOTIFICATION_FIELD) {
+            LinkSubject::Audit
+        } else if n.fields.contains_key(tollgate_workflows::approval::GENERIC_FIELD) {
             return vec![];
-        }
-        let actions: &[LinkAction] = match NotificationKind::try_from(n.kind).unwrap_or(NotificationKind::Unspecified) {
-            NotificationKind::ApprovalNeeded | NotificationKind::ApprovalReminder => {
-                &[LinkAction::Approve, LinkAction::Reject]
-            }
-            NotificationKind::ExpiryWarning | NotificationKind::ExpiryReminder => {
+        } else {
+            LinkSubject::Request
+        };
+        let actions: &[LinkAction] = match (subject, kind) {
+            _ if asks => &[LinkAction::Approve, LinkAction::Reject],
+            (LinkSubject::Request, NotificationKind::ExpiryWarning | NotificationKind::ExpiryReminder) => {
                 &[LinkAction::Keep, LinkAction::Destroy]
             }
             _ => &[],
@@ -131,6 +156,7 @@ impl LinkSigner {
                     hex::encode(&sha2::Sha256::digest(format!("{delivery_id}\n{recipient}\n{}", action.as_str()))[..8]);
                 let claims = LinkClaims {
                     request: n.request_id.clone(),
+                    subject,
                     plan: plan.clone(),
                     approver: recipient.clone(),
                     action,
@@ -156,6 +182,7 @@ mod tests {
     fn claims() -> LinkClaims {
         LinkClaims {
             request: "req-ec2-1".into(),
+            subject: LinkSubject::Request,
             plan: "sha256:abc".into(),
             approver: "carol".into(),
             action: LinkAction::Approve,
@@ -227,5 +254,38 @@ mod tests {
         n.kind = NotificationKind::ApprovalNeeded as i32;
         n.fields.insert("approval".into(), "generic".into());
         assert!(signer.links_for(&n, "approval-1/1/*", 0).is_empty(), "an agent's approval has no plan-bound links");
+    }
+
+    #[test]
+    fn an_audits_approvers_get_approve_and_reject_links_for_its_fixes() {
+        let signer = LinkSigner { public_url: "https://gw.example".into(), secret: b"k".to_vec(), ttl_secs: 100 };
+        let mut n = Notification {
+            kind: NotificationKind::ApprovalNeeded as i32,
+            request_id: "audit-req-1-0a1b2c3d".into(),
+            recipients: vec!["carol".into()],
+            ..Default::default()
+        };
+        n.fields.insert("audit".into(), "audit-req-1-0a1b2c3d".into());
+        n.fields.insert("approval".into(), "audit".into());
+        let links = signer.links_for(&n, "audit-req-1-0a1b2c3d/1/*", 0);
+        let claims: Vec<_> = links.iter().map(|l| verify(b"k", l.url.rsplit('/').next().unwrap(), 0).unwrap()).collect();
+        assert_eq!(
+            claims.iter().map(|c| (c.subject, c.action, c.request.as_str())).collect::<Vec<_>>(),
+            [
+                (LinkSubject::Audit, LinkAction::Approve, "audit-req-1-0a1b2c3d"),
+                (LinkSubject::Audit, LinkAction::Reject, "audit-req-1-0a1b2c3d")
+            ]
+        );
+        n.kind = NotificationKind::Ended as i32;
+        assert!(signer.links_for(&n, "audit-req-1-0a1b2c3d/2/*", 0).is_empty(), "nothing to decide once it ended");
+    }
+
+    #[test]
+    fn a_requests_link_reads_as_before_audits_had_links() {
+        let token = sign(b"k", &claims());
+        let body = String::from_utf8(B64.decode(token.split_once('.').unwrap().0).unwrap()).unwrap();
+        assert!(!body.contains("subject"), "{body}");
+        let audit = LinkClaims { subject: LinkSubject::Audit, ..claims() };
+        assert_eq!(verify(b"k", &sign(b"k", &audit), 0), Ok(audit));
     }
 }

@@ -2,7 +2,8 @@
 //! valid Slack signature: HMAC-SHA256 over `v0:<timestamp>:<body>` with the app's signing
 //! secret, sent as `X-Slack-Signature: v0=<hex>`, with `X-Slack-Request-Timestamp` within five
 //! minutes (replays of old requests fail), compared in constant time. The clicking Slack user
-//! must be linked to a Tollgate user (`slack_id`), whose name then reaches the workflow.
+//! must be linked to a Tollgate user (`slack_id`), whose name then reaches the workflow: a
+//! request's, an agent's approval or an audit's (for its fixes), whichever the button names.
 //! Slack wants an answer within 3 s, so the decision runs after the 200 and its outcome goes
 //! to the interaction's `response_url`.
 
@@ -13,7 +14,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use ring::hmac;
 use serde_json::{Value, json};
-use tollgate_client::requests;
+use tollgate_client::{audits, requests};
 use tollgate_client::slack as buttons;
 use tollgate_proto::DecisionKind;
 
@@ -146,30 +147,32 @@ async fn decide(gw: &Gateway, click: &Click) -> Value {
         return match crate::approvals::decide_as(gw, &click.request_id, decision).await {
             Ok(record) => {
                 tracing::info!(workflow_id = %click.request_id, user = %user.name, "Slack decision on an approval");
-                let action = record["action"].as_str().unwrap_or_default();
-                json!({
-                    "replace_original": true,
-                    "text": format!("{verb} by {} ({}): {action}", user.name, click.request_id),
-                    "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": format!(":white_check_mark: *{verb}* by {} — {action}", user.name)}}],
-                })
+                replaced(verb, &user.name, &click.request_id, record["action"].as_str().unwrap_or_default())
             }
             Err(e) => ephemeral(&format!("Not recorded: {e}")),
         };
     }
-    let outcome =
-        requests::decide(&gw.client, &click.request_id, click.kind, &user.name, "via Slack", &click.plan_digest).await;
+    let outcome = if audits::is_audit(&gw.client, &click.request_id).await {
+        audits::decide(&gw.client, &click.request_id, click.kind, &user.name, "via Slack").await
+    } else {
+        requests::decide(&gw.client, &click.request_id, click.kind, &user.name, "via Slack", &click.plan_digest).await
+    };
     match outcome {
         Ok(ack) => {
-            tracing::info!(request_id = %click.request_id, user = %user.name, "Slack decision accepted");
-            let text = format!("{verb} by {} ({}): {}", user.name, click.request_id, ack.message);
-            json!({
-                "replace_original": true,
-                "text": text,
-                "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": format!(":white_check_mark: *{verb}* by {} — {}", user.name, ack.message)}}],
-            })
+            tracing::info!(id = %click.request_id, user = %user.name, "Slack decision accepted");
+            replaced(verb, &user.name, &click.request_id, &ack.message)
         }
         Err(e) => ephemeral(&format!("Not recorded: {}", ApiError::from(e))),
     }
+}
+
+/// The message that replaces the buttons once a click has decided.
+fn replaced(verb: &str, who: &str, id: &str, what: &str) -> Value {
+    json!({
+        "replace_original": true,
+        "text": format!("{verb} by {who} ({id}): {what}"),
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": format!(":white_check_mark: *{verb}* by {who} — {what}")}}],
+    })
 }
 
 fn ephemeral(text: &str) -> Value {

@@ -473,6 +473,7 @@ async fn signed_links_work_once_for_one_person_one_plan_until_they_expire() {
     let plan = env.wait_for(&id, Stage::AwaitingApproval, 60).await.plan_digest;
     let claims = |approver: &str, action: LinkAction, plan: &str, expires: i64| LinkClaims {
         request: id.clone(),
+        subject: Default::default(),
         plan: plan.to_string(),
         approver: approver.into(),
         action,

@@ -81,7 +81,7 @@ async fn webhooks_are_signed_and_retried_with_one_delivery_id() {
 const BIG_RDS: &[(&str, &str)] = &[("instance_class", "db.r5.2xlarge")];
 
 /// (recipient, action) of each link in a webhook notification.
-fn link_targets(n: &Value) -> Vec<(String, String)> {
+pub(crate) fn link_targets(n: &Value) -> Vec<(String, String)> {
     n["links"]
         .as_array()
         .map(|links| {
@@ -93,7 +93,7 @@ fn link_targets(n: &Value) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-fn link_url(n: &Value, recipient: &str, action: &str) -> String {
+pub(crate) fn link_url(n: &Value, recipient: &str, action: &str) -> String {
     n["links"]
         .as_array()
         .and_then(|links| links.iter().find(|l| l["recipient"] == recipient && l["action"] == action))
@@ -199,17 +199,17 @@ async fn reminders_and_expiry_warnings_carry_signed_links_the_gateway_accepts() 
 }
 
 /// One call the fake Slack API answered: method, Authorization header, body, answer.
-type SlackCall = (String, String, Value, Value);
+pub(crate) type SlackCall = (String, String, Value, Value);
 
 #[derive(Clone, Default)]
-struct SlackCalls(Arc<Mutex<Vec<SlackCall>>>);
+pub(crate) struct SlackCalls(Arc<Mutex<Vec<SlackCall>>>);
 
 impl SlackCalls {
-    fn of(&self, method: &str) -> Vec<(Value, Value)> {
+    pub(crate) fn of(&self, method: &str) -> Vec<(Value, Value)> {
         self.0.lock().unwrap().iter().filter(|c| c.0 == method).map(|c| (c.2.clone(), c.3.clone())).collect()
     }
 
-    async fn wait_for(&self, what: &str, found: impl Fn(&[SlackCall]) -> bool) {
+    pub(crate) async fn wait_for(&self, what: &str, found: impl Fn(&[SlackCall]) -> bool) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
         while !found(&self.0.lock().unwrap()) {
             assert!(tokio::time::Instant::now() < deadline, "Slack never saw {what}: {:#?}", self.0.lock().unwrap());
@@ -224,7 +224,7 @@ const SLACK_CHANNEL_ID: &str = "C0APPROVALS";
 /// with the channel id and a ts), `chat.update` (channel id and ts of an existing message),
 /// bearer-token auth, `{"ok": false, "error": ...}` refusals, and one HTTP 429 rate limit on
 /// the first post. `/response` stands in for an interaction's response_url.
-async fn start_fake_slack() -> (String, SlackCalls) {
+pub(crate) async fn start_fake_slack() -> (String, SlackCalls) {
     async fn api(
         State(calls): State<SlackCalls>,
         Path(method): Path<String>,
@@ -280,8 +280,8 @@ async fn start_fake_slack() -> (String, SlackCalls) {
 }
 
 /// A test environment (worker not started) whose notifications also go to the fake Slack.
-async fn env_with_slack(slack: &str) -> TestEnv {
-    let mut env = TestEnv::start_without_worker(&format!("{BASE}\n[retry]\ninitial_interval = \"200ms\"\n")).await;
+pub(crate) async fn env_with_slack(slack: &str, config: &str) -> TestEnv {
+    let mut env = TestEnv::start_without_worker(&format!("{config}\n[retry]\ninitial_interval = \"200ms\"\n")).await;
     env.config.channels.push(ChannelConfig::Slack {
         target: SlackTarget::Api {
             api_url: format!("{slack}/api"),
@@ -295,7 +295,7 @@ async fn env_with_slack(slack: &str) -> TestEnv {
 }
 
 /// What Slack sends the gateway when `user` clicks `button`: signed with the app's secret.
-async fn click(gateway: &GatewayProcess, slack: &str, user: &str, button: &Value) -> u16 {
+pub(crate) async fn click(gateway: &GatewayProcess, slack: &str, user: &str, button: &Value) -> u16 {
     let payload = json!({
         "type": "block_actions",
         "user": {"id": user},
@@ -321,7 +321,7 @@ async fn slack_gets_one_message_with_buttons_reminders_in_its_thread_and_the_dec
     // (The worker is replaced after the first message: the message's ts lives in the artifact
     // store, not in the worker's data_dir.)
     let (slack, calls) = start_fake_slack().await;
-    let mut env = env_with_slack(&slack).await;
+    let mut env = env_with_slack(&slack, BASE).await;
     let gateway = GatewayProcess::start(
         &env,
         "[slack]\nsigning_secret_env = \"SLACK_SIGNING_SECRET\"\n",
@@ -400,7 +400,7 @@ async fn slack_gets_one_message_with_buttons_reminders_in_its_thread_and_the_dec
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agents_approval_reaches_approvers_by_webhook_and_slack_and_a_click_decides_it() {
     let (slack, calls) = start_fake_slack().await;
-    let mut env = env_with_slack(&slack).await;
+    let mut env = env_with_slack(&slack, BASE).await;
     env.config.links = Some(LinksConfig {
         public_url: "http://127.0.0.1:9".into(),
         secret_env: "LINK_TEST_SECRET".into(),

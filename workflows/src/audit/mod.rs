@@ -243,6 +243,9 @@ impl AuditWorkflow {
     fn check_decision(&self, m: &Incoming<Decision>, kind: DecisionKind) -> Result<Decision, Refusal> {
         let mut decision = m.get()?.clone();
         decision.kind = kind as i32;
+        if !decision.link_id.is_empty() && self.report.used_links.contains(&decision.link_id) {
+            return Err(Refusal::new(Code::LinkUsed, "this link has already been used"));
+        }
         let stage =
             if self.step_enum() == AuditStep::AwaitingApproval { Stage::AwaitingApproval } else { Stage::Unspecified };
         if stage != Stage::AwaitingApproval {
@@ -288,6 +291,9 @@ impl AuditWorkflow {
         decision.at = tollgate_proto::at(now);
         let verb = if kind == DecisionKind::Approve { "approved" } else { "rejected" };
         let message = format!("{} {verb} the fixes of {}", decision.user, self.report.audit_id);
+        if !decision.link_id.is_empty() {
+            self.report.used_links.push(decision.link_id.clone());
+        }
         self.report.decisions.push(decision);
         self.version += 1;
         let approvals = quorum::human_approvals(&self.report.decisions);
@@ -598,8 +604,11 @@ impl AuditWorkflow {
     }
 }
 
-/// A notification about the audit (`fields["audit"]` marks it, so channels offer no
-/// request links).
+/// The field that marks a notification as an audit's (its value is the audit id): its links
+/// decide the audit's fixes, not a request.
+pub const NOTIFICATION_FIELD: &str = "audit";
+
+/// A notification about the audit (`fields["audit"]` marks it).
 fn notification(
     r: &AuditReport,
     kind: NotificationKind,
@@ -608,7 +617,7 @@ fn notification(
     body: String,
 ) -> Notification {
     let mut fields = std::collections::BTreeMap::new();
-    fields.insert("audit".to_string(), r.audit_id.clone());
+    fields.insert(NOTIFICATION_FIELD.to_string(), r.audit_id.clone());
     fields.insert(crate::approval::GENERIC_FIELD.to_string(), "audit".to_string());
     Notification {
         kind: kind as i32,
