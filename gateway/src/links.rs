@@ -111,7 +111,7 @@ pub async fn show(State(gw): State<Arc<Gateway>>, Path(token): Path<String>) -> 
     };
     let comment = if claims.action == LinkAction::Reject { "Reason (required)" } else { "Comment" };
     let body = format!(
-        "<h1>{verb} {what}?</h1><dl>{facts}</dl>\
+        "<h1>{Verb} {what}?</h1><dl>{facts}</dl>\
 <form method=\"post\"><label>{comment} <input name=\"comment\" maxlength=\"4096\"></label>\
 <button type=\"submit\" id=\"act\">{Verb} as {who}</button></form>",
         what = escape(&what),

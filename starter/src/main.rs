@@ -103,7 +103,8 @@ enum Command {
         /// What to create: a catalog kind (ec2, s3, rds) or a kind from a module source.
         kind: String,
         /// Who asks (and owns) it; they are told of every step and may keep, destroy or cancel it.
-        #[arg(long)]
+        /// (`--as` works too, as for every other command.)
+        #[arg(long, visible_alias = "as")]
         requester: String,
         /// Kind parameter, e.g. --param instance_type=t3.small (repeatable).
         #[arg(long = "param", value_name = "KEY=VALUE")]

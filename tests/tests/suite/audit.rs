@@ -515,7 +515,7 @@ async fn an_audits_fixes_are_decided_by_a_signed_link_or_a_slack_click() {
     assert_eq!(shown.status().as_u16(), 200);
     let shown = shown.text().await.unwrap();
     assert!(
-        shown.contains(&format!("approve the fixes of {audit_id}?"))
+        shown.contains(&format!("Approve the fixes of {audit_id}?"))
             && shown.contains("[SC-7 open-ingress]")
             && shown.contains("Approve as carol"),
         "{shown}"
