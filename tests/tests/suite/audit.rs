@@ -563,3 +563,88 @@ async fn an_audits_fixes_are_decided_by_a_signed_link_or_a_slack_click() {
     drop(gateway);
     env.shutdown().await;
 }
+
+/// A cancel stops the audit at the end of the step under way, at every step: before APPLY
+/// nothing was applied; from APPLY on the report says which fixes were applied and that
+/// nothing was verified. (Every step's first two attempts fail, so each lasts a few seconds.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_at_any_step_stops_the_audit_there_and_says_what_was_applied() {
+    let owned = TestEnv::start_without_worker(LONG).await;
+    let env = &owned;
+    let _worker = env.spawn_worker_process_with(&[
+        ("TOLLGATE_FAULTS_ACTIVITIES", "discover,analyse,remediate,repair"),
+        ("TOLLGATE_FAULTS_FAIL_FIRST_ATTEMPTS", "2"),
+    ]);
+    let box_ = env.request("ec2", "bob", &[]).await;
+    env.wait_for(&box_, Stage::Active, 90).await;
+    open_ssh(env, &box_);
+    let ingress = |env: &TestEnv| {
+        let inv = env.cloud().inventory(&box_).unwrap();
+        inv.resources.iter().find(|r| r.resource_type == "aws_security_group").unwrap().attributes["ingress"].clone()
+    };
+    let opened = ingress(env);
+    let start = || async {
+        let (code, out, err) = env.cli(&["audit", &box_, "--request", "--as", "alice"]).await;
+        assert_eq!(code, 0, "{err}");
+        out.trim().to_string()
+    };
+    let cancel = |id: String, step: &'static str| async move {
+        let (code, out, err) = env.cli(&["audit", "cancel", &id, "--as", "carol", "--reason", step]).await;
+        assert_eq!(code, 0, "{err}");
+        out.trim().to_string()
+    };
+    let steps_run = |report: &Value| -> Vec<String> {
+        report["timeline"].as_array().unwrap().iter().map(|t| t["step"].as_str().unwrap().to_string()).collect()
+    };
+
+    for (step, later) in [("DISCOVER", "analyse"), ("ANALYSE", "remediate"), ("REMEDIATE", "load settings")] {
+        let id = start().await;
+        step_reached(env, &id, step).await;
+        assert_eq!(cancel(id.clone(), step).await, format!("{id} is cancelled; nothing was applied"));
+        let report = step_reached(env, &id, "CANCELLED").await;
+        assert_eq!(report["summary"], format!("cancelled by carol ({step}); nothing was applied"), "{report}");
+        assert!(!steps_run(&report).iter().any(|s| s == later), "{step}: nothing after it ran: {report}");
+    }
+    assert_eq!(ingress(env), opened, "nothing was applied");
+
+    // At APPLY: the repair under way finishes in the request; nothing is verified.
+    let id = start().await;
+    step_reached(env, &id, "AWAITING_APPROVAL").await;
+    tollgate_client::audits::decide(&env.client, &id, tollgate_proto::DecisionKind::Approve, "carol", "").await.unwrap();
+    step_reached(env, &id, "APPLY").await;
+    assert_eq!(
+        cancel(id.clone(), "APPLY").await,
+        format!(
+            "{id} is cancelled: no further fix is applied; nothing applied yet; the repair of {box_} was under way; whether it finished is on that request's timeline"
+        )
+    );
+    let report = step_reached(env, &id, "CANCELLED").await;
+    assert_eq!(
+        report["summary"],
+        format!("cancelled by carol (APPLY); applied: {box_} (re-applied the approved configuration); not verified"),
+        "{report}"
+    );
+    assert_eq!(report["verified"], false);
+    assert!(!steps_run(&report).iter().any(|s| s.starts_with("verify")), "{report}");
+    assert_ne!(ingress(env), opened, "the repair under way was applied by the request");
+
+    // At VERIFY: the fix is applied, the check is not made.
+    open_ssh(env, &box_);
+    let id = start().await;
+    step_reached(env, &id, "AWAITING_APPROVAL").await;
+    tollgate_client::audits::decide(&env.client, &id, tollgate_proto::DecisionKind::Approve, "dave", "").await.unwrap();
+    step_reached(env, &id, "VERIFY").await;
+    let said = cancel(id.clone(), "VERIFY").await;
+    assert_eq!(
+        said,
+        format!("{id} is cancelled: no further fix is applied; applied: {box_} (re-applied the approved configuration)")
+    );
+    let report = step_reached(env, &id, "CANCELLED").await;
+    assert_eq!(
+        report["summary"],
+        format!("cancelled by carol (VERIFY); applied: {box_} (re-applied the approved configuration); not verified"),
+        "{report}"
+    );
+    assert!(!steps_run(&report).iter().any(|s| s == "verify: analyse"), "{report}");
+    owned.shutdown().await;
+}

@@ -46,6 +46,8 @@ pub struct AuditWorkflow {
     retry_requested: bool,
     /// A scheduled audit: tell owners about new findings; propose and apply nothing.
     report_only: bool,
+    /// The request whose repair is under way (a cancel lets it finish and says so).
+    applying: Option<String>,
 }
 
 impl Tracked for AuditWorkflow {
@@ -72,7 +74,7 @@ impl AuditWorkflow {
             step: AuditStep::Discover as i32,
             ..Default::default()
         };
-        Self { report, version: 0, retry_requested: false, report_only: input.report_only }
+        Self { report, version: 0, retry_requested: false, report_only: input.report_only, applying: None }
     }
 
     #[run]
@@ -237,7 +239,16 @@ impl AuditWorkflow {
             stage: 0,
         });
         self.version += 1;
-        Ok(format!("{} is cancelled; nothing was applied", self.report.audit_id))
+        // A step under way finishes (steps before APPLY only read and judge); from APPLY on,
+        // a repair a request has begun is that request's to finish.
+        if self.applying.is_none() && self.report.repairs.is_empty() {
+            return Ok(format!("{} is cancelled; nothing was applied", self.report.audit_id));
+        }
+        Ok(format!(
+            "{} is cancelled: no further fix is applied; {}",
+            self.report.audit_id,
+            applied_so_far(&self.report.repairs, self.applying.as_deref())
+        ))
     }
 
     fn check_decision(&self, m: &Incoming<Decision>, kind: DecisionKind) -> Result<Decision, Refusal> {
@@ -363,11 +374,16 @@ impl AuditWorkflow {
         // The gate: nothing is applied without the approvers' yes.
         let Some(approved_by) = Self::gate(ctx).await? else { return Ok(()) };
 
-        // Apply through each owning request, then verify.
-        let mut repairs = Vec::new();
+        // Apply through each owning request, then verify. Each repair is in the report as soon
+        // as it is done, so a cancel between them says what was applied.
         for owner in owners {
             let input =
                 RepairInput { request_id: owner.clone(), audit_id: audit_id.clone(), approved_by: approved_by.clone() };
+            if Self::cancelled(ctx) {
+                Self::end_cancelled(ctx);
+                return Err(Stop::Cancelled);
+            }
+            ctx.state_mut(|s| s.applying = Some(owner.clone()));
             let repaired = Self::resilient(ctx, AuditStep::Apply, |ctx| {
                 let input = input.clone();
                 Box::pin(async move {
@@ -376,9 +392,11 @@ impl AuditWorkflow {
                 })
             })
             .await?;
-            repairs.push(repaired);
+            ctx.state_mut(|s| {
+                s.report.repairs.push(repaired);
+                s.applying = None;
+            });
         }
-        ctx.state_mut(|s| s.report.repairs = repairs);
         let rediscovered = Self::resilient(ctx, AuditStep::Verify, |ctx| {
             let input = DiscoverInput { target_kind: kind, target: target.clone(), audit_id: audit_id.clone() };
             Box::pin(step(ctx, "verify: discover", act::Discover, input, options::audit_step(), |d| d.attempt))
@@ -469,6 +487,11 @@ impl AuditWorkflow {
     /// Asks the approvers; the approvers' names when the fixes are approved, None when the
     /// audit ended here (rejected, not decided in time, nobody may approve, cancelled).
     async fn gate(ctx: &mut WorkflowContext<Self>) -> Result<Option<String>, Stop> {
+        // Cancelled while the fixes were worked out: nobody is asked.
+        if Self::cancelled(ctx) {
+            Self::end_cancelled(ctx);
+            return Err(Stop::Cancelled);
+        }
         let id = ctx.state(|s| s.report.audit_id.clone());
         let settings = match step(ctx, "load settings", act::LoadSettings, id, options::load_settings(), |_| 1).await {
             Ok(settings) => settings,
@@ -598,10 +621,30 @@ impl AuditWorkflow {
             }
             let c = s.report.cancellation.clone().unwrap_or_default();
             let why = if c.reason.is_empty() { String::new() } else { format!(" ({})", c.reason) };
-            s.report.summary = format!("cancelled by {}{why}; nothing was applied", c.by);
+            s.report.summary = if s.applying.is_none() && s.report.repairs.is_empty() {
+                format!("cancelled by {}{why}; nothing was applied", c.by)
+            } else {
+                format!(
+                    "cancelled by {}{why}; {}; not verified",
+                    c.by,
+                    applied_so_far(&s.report.repairs, s.applying.as_deref())
+                )
+            };
         });
         Self::set_step(ctx, AuditStep::Cancelled);
     }
+}
+
+/// What was applied before a cancel: the repairs done, and the one a request had begun.
+fn applied_so_far(repairs: &[tollgate_proto::RepairResult], under_way: Option<&str>) -> String {
+    let done: Vec<String> = repairs.iter().map(|r| format!("{} ({})", r.request_id, r.outcome)).collect();
+    let mut said = if done.is_empty() { "nothing applied yet".to_string() } else { format!("applied: {}", done.join(", ")) };
+    if let Some(request) = under_way {
+        said.push_str(&format!(
+            "; the repair of {request} was under way; whether it finished is on that request's timeline"
+        ));
+    }
+    said
 }
 
 /// The field that marks a notification as an audit's (its value is the audit id): its links
