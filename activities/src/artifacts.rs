@@ -72,6 +72,8 @@ pub enum ArtifactKind {
     Transcript,
     /// The AI approver's review record (inputs, prompt, tool calls, answers).
     Review,
+    /// An audit's finished report.
+    AuditReport,
 }
 
 impl ArtifactKind {

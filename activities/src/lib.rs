@@ -290,6 +290,15 @@ impl TollgateActivities {
         attempt::run(&self.faults, ActivityName::NewFindings, ctx.info(), self.new_findings_work(&ctx, input)).await
     }
 
+    #[activity(definition = defs::FileReport)]
+    pub async fn file_report(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: tollgate_proto::FileReportInput,
+    ) -> Result<tollgate_proto::FileReportResult, ActivityError> {
+        attempt::run(&self.faults, ActivityName::FileReport, ctx.info(), self.file_report_work(&ctx, input)).await
+    }
+
     #[activity(definition = defs::Notify)]
     pub async fn notify(self: Arc<Self>, ctx: ActivityContext, input: NotifyInput) -> Result<(), ActivityError> {
         let issued = ctx.info().scheduled_time.or(ctx.info().started_time).unwrap_or_else(std::time::SystemTime::now);

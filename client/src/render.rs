@@ -229,6 +229,7 @@ pub fn audit_json(r: &tollgate_proto::AuditReport) -> Value {
         "repairs": r.repairs.iter().map(|x| json!({"request_id": x.request_id, "outcome": x.outcome})).collect::<Vec<_>>(),
         "remaining": findings_json(&r.remaining),
         "verified": r.verified,
+        "report_digest": (!r.report_digest.is_empty()).then_some(&r.report_digest),
         "opinion": r.opinion.as_ref().map(|o| json!({
             "by": o.by, "summary": o.summary, "concerns": o.concerns,
             "missing": (!o.missing.is_empty()).then_some(&o.missing),

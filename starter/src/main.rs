@@ -209,10 +209,11 @@ enum Command {
         reason: String,
     },
     /// Print one of a request's stored artifacts: its module, its plan (Terraform's plan
-    /// JSON), its state, or the LLM's transcript; read from the artifact store the worker uses
-    /// (decrypted with the key `artifacts.encryption_key_env` names).
+    /// JSON), its state, the LLM's transcript or the AI approver's review (or an audit's
+    /// report); read from the artifact store the worker uses (decrypted with the key
+    /// `artifacts.encryption_key_env` names).
     Show {
-        /// The request id.
+        /// The request id (an audit id for `report`).
         id: String,
         /// Which artifact.
         #[arg(value_enum)]

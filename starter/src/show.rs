@@ -1,5 +1,6 @@
-//! `tollgate show <request> module|plan|state|transcript`: a request's stored artifacts,
-//! found by the digests its progress names, without knowing the store's layout.
+//! `tollgate show <request> module|plan|state|transcript|review` (and `<audit> report`):
+//! stored artifacts, found by the digests the workflow names, without knowing the store's
+//! layout.
 
 use serde_json::{Value, json};
 use tollgate_activities::artifacts::ArtifactStore;
@@ -20,6 +21,8 @@ pub(crate) enum Artifact {
     /// The AI approver's review: what it judged, the rules that matched, its prompt, tool
     /// calls and answers.
     Review,
+    /// An audit's finished report (give the audit id).
+    Report,
 }
 
 impl Artifact {
@@ -30,6 +33,7 @@ impl Artifact {
             Artifact::State => "state",
             Artifact::Transcript => "transcript",
             Artifact::Review => "review",
+            Artifact::Report => "report",
         }
     }
 }
@@ -41,6 +45,19 @@ pub(crate) async fn show(
     what: Artifact,
     json_out: bool,
 ) -> Result<(), ClientError> {
+    if what == Artifact::Report {
+        let report = tollgate_client::audits::report(client, id).await.map_err(|e| match e {
+            ClientError::NotFound(_) => {
+                ClientError::NotFound(format!("{id} (a report is an audit's: give an audit id, e.g. audit-req-…)"))
+            }
+            e => e,
+        })?;
+        if report.report_digest.is_empty() {
+            let why = "its report is stored once it has finished (scheduled audits report to owners instead)";
+            return Err(ClientError::Refused(format!("audit {id} has no stored report: {why}")));
+        }
+        return print(config, id, what, &report.report_digest, json_out).await;
+    }
     let p = requests::progress(client, id).await?;
     let review_digest = p.ai_review.as_ref().map(|r| r.record_digest.clone()).unwrap_or_default();
     let (digest, missing) = match what {
@@ -55,10 +72,16 @@ pub(crate) async fn show(
             ),
         ),
         Artifact::Review => (&review_digest, "the AI approver did not review it ([ai_approver] mode)".to_string()),
+        Artifact::Report => unreachable!("an audit's, read above"),
     };
     if digest.is_empty() {
         return Err(ClientError::Refused(format!("request {id} has no {}: {missing}", what.name())));
     }
+    print(config, id, what, digest, json_out).await
+}
+
+/// Reads `digest` from the configured store and prints it.
+async fn print(config: &Config, id: &str, what: Artifact, digest: &str, json_out: bool) -> Result<(), ClientError> {
     let store = ArtifactStore::from_config(&config.artifacts, &config.data_dir)
         .map_err(|e| ClientError::Refused(format!("{e}")))?;
     let bytes = store.get(digest).await.map_err(|e| ClientError::Failed(format!("reading {digest}: {e}")))?;

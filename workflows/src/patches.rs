@@ -62,3 +62,7 @@ pub const POLICY_REPAIR: &str = "policy-repair";
 /// audit's approved fix asks (the `repair` update). Only requests that receive the update
 /// reach it; no history recorded before it has one.
 pub const AUDIT_REPAIR: &str = "audit-repair";
+
+/// 2026-12-03: a finished audit stores its report in the artifact store (`file_report`) and
+/// tells the owners of the requests it looked at; audits recorded before it replay without.
+pub const AUDIT_REPORT_ARTIFACT: &str = "audit-report-artifact";

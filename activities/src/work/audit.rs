@@ -377,3 +377,36 @@ impl TollgateActivities {
         })
     }
 }
+
+impl TollgateActivities {
+    /// Stores the finished report (as `tollgate audit status -o json` shows it) and names the
+    /// owners of the requests it looked at.
+    pub(crate) async fn file_report_work(
+        &self,
+        ctx: &ActivityContext,
+        input: tollgate_proto::FileReportInput,
+    ) -> Result<tollgate_proto::FileReportResult, ActivityError> {
+        let Some(client) = &self.temporal else {
+            return Err(classified(FailureType::Internal, false, "this worker has no Temporal client for audits"));
+        };
+        let report = input.report.unwrap_or_default();
+        let json = serde_json::to_vec_pretty(&tollgate_client::render::audit_json(&report)).unwrap_or_default();
+        let digest = self.artifacts.put(crate::artifacts::ArtifactKind::AuditReport, &json).await.map_err(crate::art)?;
+        let requests: std::collections::BTreeSet<&str> =
+            report.resources.iter().map(|r| r.request_id.as_str()).filter(|id| !id.is_empty()).collect();
+        let mut owners = std::collections::BTreeSet::new();
+        for id in requests {
+            let progress = tollgate_client::requests::progress(client, id)
+                .await
+                .map_err(|e| classified(FailureType::TemporalUnavailable, true, format!("reading {id}: {e}")))?;
+            if let Some(request) = progress.request {
+                owners.insert(request.requester);
+            }
+        }
+        Ok(tollgate_proto::FileReportResult {
+            digest,
+            owners: owners.into_iter().collect(),
+            attempt: ctx.info().attempt,
+        })
+    }
+}

@@ -230,7 +230,19 @@ async fn fixes_go_through_the_gate_and_the_owning_request_and_are_verified() {
     let repaired = progress.drift.iter().find(|d| d.audit_id == audit_id).expect("the request recorded the repair");
     assert_eq!(repaired.action, "re-applied the approved configuration");
     assert!(progress.timeline.iter().any(|t| t.step == "audit repair"), "on the request's own timeline");
-    env.wait_notification(&audit_id, "ended", 30).await;
+    let ended = env.wait_notification(&audit_id, "ended", 30).await;
+    assert_eq!(ended["recipients"], serde_json::json!(["alice", "bob", "carol", "dave"]), "the owner is told too");
+    // The finished report is stored; `tollgate show` reads it back.
+    let (code, out, err) = env.cli(&["show", &audit_id, "report", "-o", "json"]).await;
+    assert_eq!(code, 0, "{err}");
+    let shown: Value = serde_json::from_str(&out).unwrap();
+    let finished = tollgate_client::audits::report(&env.client, &audit_id).await.unwrap();
+    assert_eq!(shown["digest"], finished.report_digest.as_str());
+    assert_eq!(shown["content"]["summary"], finished.summary.as_str());
+    assert_eq!(shown["content"]["verified"], true);
+    let (code, _, err) = env.cli(&["show", &box_, "report"]).await;
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("give an audit id"), "{err}");
 
     // Rejected: nothing is applied.
     let mut inv = cloud.inventory(&bucket).unwrap();

@@ -45,6 +45,8 @@ const ENDINGS: &[&str] = &[
     "generic_ai_approved",
     "llm_policy_repaired",
     "audit_fixed",
+    // Recorded before `audit-report-artifact`: the audit ends without storing its report.
+    "audit_fixed_before_report",
     "audit_paused_cancelled",
     "request_repaired_by_audit",
 ];

@@ -456,15 +456,26 @@ impl AuditWorkflow {
         Ok(())
     }
 
-    /// DONE, with `outcome` after the summary; the asker and the approvers are told.
+    /// DONE, with `outcome` after the summary; the report is stored, and the asker, the
+    /// approvers and the owners of the requests it looked at are told.
     async fn finish(ctx: &mut WorkflowContext<Self>, outcome: String) -> Result<(), Stop> {
         ctx.state_mut(|s| {
             let found = summary(&s.report);
             s.report.summary = if outcome.is_empty() { found } else { format!("{found}; {outcome}") };
         });
         Self::set_step(ctx, AuditStep::Done);
+        let mut owners = Vec::new();
+        if ctx.patched(crate::patches::AUDIT_REPORT_ARTIFACT) {
+            let input = tollgate_proto::FileReportInput { report: Some(ctx.state(|s| s.report.clone())) };
+            // A report that cannot be stored is on the timeline; the audit itself is done.
+            if let Ok(filed) = step(ctx, "file report", act::FileReport, input, options::audit_step(), |f| f.attempt).await {
+                ctx.state_mut(|s| s.report.report_digest = filed.digest.clone());
+                owners = filed.owners;
+            }
+        }
         let n = ctx.state(|s| {
             let mut to = vec![s.report.requested_by.clone()];
+            to.extend(owners);
             to.extend(s.report.approving_users.iter().cloned());
             to.sort();
             to.dedup();
