@@ -268,7 +268,8 @@ mod tests {
         n.fields.insert("audit".into(), "audit-req-1-0a1b2c3d".into());
         n.fields.insert("approval".into(), "audit".into());
         let links = signer.links_for(&n, "audit-req-1-0a1b2c3d/1/*", 0);
-        let claims: Vec<_> = links.iter().map(|l| verify(b"k", l.url.rsplit('/').next().unwrap(), 0).unwrap()).collect();
+        let claims: Vec<_> =
+            links.iter().map(|l| verify(b"k", l.url.rsplit('/').next().unwrap(), 0).unwrap()).collect();
         assert_eq!(
             claims.iter().map(|c| (c.subject, c.action, c.request.as_str())).collect::<Vec<_>>(),
             [

@@ -28,8 +28,8 @@ fn refusal_page(status: StatusCode, why: &str) -> PageResult {
 
 /// What a verified link points at, as it stands now.
 enum Opened {
-    Request(Progress),
-    Audit(AuditReport),
+    Request(Box<Progress>),
+    Audit(Box<AuditReport>),
 }
 
 fn refused_by(e: tollgate_client::ClientError) -> PageResult {
@@ -60,7 +60,7 @@ async fn open(gw: &Gateway, token: &str) -> Result<(LinkClaims, Opened), PageRes
                 ),
             ));
         }
-        return Ok((claims, Opened::Audit(report)));
+        return Ok((claims, Opened::Audit(Box::new(report))));
     }
     let progress = requests::progress(&gw.client, &claims.request).await.map_err(refused_by)?;
     if progress.used_links.contains(&claims.id) {
@@ -72,7 +72,7 @@ async fn open(gw: &Gateway, token: &str) -> Result<(LinkClaims, Opened), PageRes
             "the plan has changed since this link was sent, so it no longer applies; a new notification carries a new link",
         ));
     }
-    Ok((claims, Opened::Request(progress)))
+    Ok((claims, Opened::Request(Box::new(progress))))
 }
 
 /// `GET /links/{token}`: what the link does, and the button that does it.

@@ -14,8 +14,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use ring::hmac;
 use serde_json::{Value, json};
-use tollgate_client::{audits, requests};
 use tollgate_client::slack as buttons;
+use tollgate_client::{audits, requests};
 use tollgate_proto::DecisionKind;
 
 use crate::Gateway;

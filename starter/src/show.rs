@@ -47,9 +47,9 @@ pub(crate) async fn show(
 ) -> Result<(), ClientError> {
     if what == Artifact::Report {
         let report = tollgate_client::audits::report(client, id).await.map_err(|e| match e {
-            ClientError::NotFound(_) => {
-                ClientError::NotFound(format!("{id} (a report is an audit's: give an audit id, e.g. audit-req-…)"))
-            }
+            ClientError::NotFound(_) => ClientError::Refused(format!(
+                "no audit with id '{id}': a report is an audit's (give its id, audit-…); a request shows module, plan, state, transcript or review"
+            )),
             e => e,
         })?;
         if report.report_digest.is_empty() {

@@ -8,10 +8,10 @@ use temporalio_macros::activity_definitions;
 use temporalio_sdk::activities::ActivityError;
 use tollgate_proto::{
     AiReview, AnalyseInput, ApplyInput, ApplyResult, AuditAnalysis, CostContext, CostContextInput, DestroyInput,
-    DestroyResult, DiscoverInput, Discovery, EstimateInput, EstimateResult, GenerateModuleInput, GeneratedModule,
-    FileReportInput, FileReportResult, HoldingsResult, NewFindingsInput, NewFindingsResult, NotifyInput, PlanInput, PlanResult, PolicyInput, PolicyResult,
-    RemediateInput, Remediation, RepairInput, RepairResult, RequestStatesInput, RequestStatesResult, ReviewInput,
-    Settings,
+    DestroyResult, DiscoverInput, Discovery, EstimateInput, EstimateResult, FileReportInput, FileReportResult,
+    GenerateModuleInput, GeneratedModule, HoldingsResult, NewFindingsInput, NewFindingsResult, NotifyInput, PlanInput,
+    PlanResult, PolicyInput, PolicyResult, RemediateInput, Remediation, RepairInput, RepairResult, RequestStatesInput,
+    RequestStatesResult, ReviewInput, Settings,
 };
 
 pub struct ProvisionActivities;

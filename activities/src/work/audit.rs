@@ -391,7 +391,8 @@ impl TollgateActivities {
         };
         let report = input.report.unwrap_or_default();
         let json = serde_json::to_vec_pretty(&tollgate_client::render::audit_json(&report)).unwrap_or_default();
-        let digest = self.artifacts.put(crate::artifacts::ArtifactKind::AuditReport, &json).await.map_err(crate::art)?;
+        let digest =
+            self.artifacts.put(crate::artifacts::ArtifactKind::AuditReport, &json).await.map_err(crate::art)?;
         let requests: std::collections::BTreeSet<&str> =
             report.resources.iter().map(|r| r.request_id.as_str()).filter(|id| !id.is_empty()).collect();
         let mut owners = std::collections::BTreeSet::new();

@@ -241,8 +241,8 @@ async fn fixes_go_through_the_gate_and_the_owning_request_and_are_verified() {
     assert_eq!(shown["content"]["summary"], finished.summary.as_str());
     assert_eq!(shown["content"]["verified"], true);
     let (code, _, err) = env.cli(&["show", &box_, "report"]).await;
-    assert_eq!(code, 3, "{err}");
-    assert!(err.contains("give an audit id"), "{err}");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains(&format!("no audit with id '{box_}': a report is an audit's")), "{err}");
 
     // Rejected: nothing is applied.
     let mut inv = cloud.inventory(&bucket).unwrap();
@@ -495,7 +495,9 @@ async fn an_audits_fixes_are_decided_by_a_signed_link_or_a_slack_click() {
     assert_eq!(link_targets(&asked), pairs, "{asked}");
     // (`wait_for` holds the calls while it asks, so its check reads what it is given.)
     let posted_for = |c: &[crate::notifications::SlackCall], id: &str| {
-        c.iter().any(|c| c.0 == "chat.postMessage" && c.3["ok"] == true && c.2["text"].as_str().is_some_and(|t| t.contains(id)))
+        c.iter().any(|c| {
+            c.0 == "chat.postMessage" && c.3["ok"] == true && c.2["text"].as_str().is_some_and(|t| t.contains(id))
+        })
     };
     let message_of = |id: &str| {
         calls
@@ -569,7 +571,9 @@ async fn an_audits_fixes_are_decided_by_a_signed_link_or_a_slack_click() {
     );
     calls
         .wait_for("Slack told of the rejection", |c| {
-            c.iter().any(|c| c.0 == "response_url" && c.2["text"].as_str().is_some_and(|t| t.starts_with("Rejected by dave")))
+            c.iter().any(|c| {
+                c.0 == "response_url" && c.2["text"].as_str().is_some_and(|t| t.starts_with("Rejected by dave"))
+            })
         })
         .await;
     drop(gateway);
@@ -622,7 +626,9 @@ async fn a_cancel_at_any_step_stops_the_audit_there_and_says_what_was_applied() 
     // At APPLY: the repair under way finishes in the request; nothing is verified.
     let id = start().await;
     step_reached(env, &id, "AWAITING_APPROVAL").await;
-    tollgate_client::audits::decide(&env.client, &id, tollgate_proto::DecisionKind::Approve, "carol", "").await.unwrap();
+    tollgate_client::audits::decide(&env.client, &id, tollgate_proto::DecisionKind::Approve, "carol", "")
+        .await
+        .unwrap();
     step_reached(env, &id, "APPLY").await;
     assert_eq!(
         cancel(id.clone(), "APPLY").await,
@@ -649,7 +655,9 @@ async fn a_cancel_at_any_step_stops_the_audit_there_and_says_what_was_applied() 
     let said = cancel(id.clone(), "VERIFY").await;
     assert_eq!(
         said,
-        format!("{id} is cancelled: no further fix is applied; applied: {box_} (re-applied the approved configuration)")
+        format!(
+            "{id} is cancelled: no further fix is applied; applied: {box_} (re-applied the approved configuration)"
+        )
     );
     let report = step_reached(env, &id, "CANCELLED").await;
     assert_eq!(

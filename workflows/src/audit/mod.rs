@@ -468,7 +468,9 @@ impl AuditWorkflow {
         if ctx.patched(crate::patches::AUDIT_REPORT_ARTIFACT) {
             let input = tollgate_proto::FileReportInput { report: Some(ctx.state(|s| s.report.clone())) };
             // A report that cannot be stored is on the timeline; the audit itself is done.
-            if let Ok(filed) = step(ctx, "file report", act::FileReport, input, options::audit_step(), |f| f.attempt).await {
+            if let Ok(filed) =
+                step(ctx, "file report", act::FileReport, input, options::audit_step(), |f| f.attempt).await
+            {
                 ctx.state_mut(|s| s.report.report_digest = filed.digest.clone());
                 owners = filed.owners;
             }
@@ -649,7 +651,8 @@ impl AuditWorkflow {
 /// What was applied before a cancel: the repairs done, and the one a request had begun.
 fn applied_so_far(repairs: &[tollgate_proto::RepairResult], under_way: Option<&str>) -> String {
     let done: Vec<String> = repairs.iter().map(|r| format!("{} ({})", r.request_id, r.outcome)).collect();
-    let mut said = if done.is_empty() { "nothing applied yet".to_string() } else { format!("applied: {}", done.join(", ")) };
+    let mut said =
+        if done.is_empty() { "nothing applied yet".to_string() } else { format!("applied: {}", done.join(", ")) };
     if let Some(request) = under_way {
         said.push_str(&format!(
             "; the repair of {request} was under way; whether it finished is on that request's timeline"
