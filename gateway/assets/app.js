@@ -2,23 +2,9 @@
 // only ever written with textContent, so nothing a requester typed can run as markup.
 'use strict';
 
-const $ = (id) => document.getElementById(id);
-let token = localStorage.getItem('tollgate_token') || '';
 let current = null; // the request shown in the detail view
 let timer = null;
 
-async function api(method, path, body) {
-  const response = await fetch(path, {
-    method,
-    headers: { 'Authorization': `Bearer ${token}`, 'Content-Type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  let data = null;
-  try { data = await response.json(); } catch (_) { data = null; }
-  return { ok: response.ok, status: response.status, data };
-}
-
-const error = (data) => (data && data.detail && data.detail.error) || 'the gateway did not answer';
 const money = (v) => (typeof v === 'number' ? `$${v.toFixed(2)}` : 'unpriced');
 
 function cell(row, text) {

@@ -3,24 +3,9 @@
 // written with textContent.
 'use strict';
 
-const $ = (id) => document.getElementById(id);
-let token = localStorage.getItem('tollgate_token') || '';
 let me = null;
 let current = null;
 let timer = null;
-
-async function api(method, path, body) {
-  const response = await fetch(path, {
-    method,
-    headers: { 'Authorization': `Bearer ${token}`, 'Content-Type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  let data = null;
-  try { data = await response.json(); } catch (_) { data = null; }
-  return { ok: response.ok, data };
-}
-
-const error = (data) => (data && data.detail && data.detail.error) || 'the gateway did not answer';
 
 function item(list, text, cls) {
   const li = document.createElement('li');

@@ -53,6 +53,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/", get(|| async { axum::response::Redirect::to("/inbox") }))
         .route("/inbox", get(|| async { axum::response::Html(include_str!("../assets/inbox.html")) }))
+        .route("/inbox/common.js", get(|| async { asset("text/javascript", include_str!("../assets/common.js")) }))
         .route("/inbox/app.js", get(|| async { asset("text/javascript", include_str!("../assets/app.js")) }))
         .route("/inbox/style.css", get(|| async { asset("text/css", include_str!("../assets/style.css")) }))
         .route("/workflows", post(approvals::create).get(approvals::list))
