@@ -54,7 +54,8 @@ pub fn report_text(r: &AuditReport) -> String {
     }
     for d in &r.decisions {
         let said = if d.comment.is_empty() { String::new() } else { format!(": {}", d.comment) };
-        out.push(format!("Decided    {} {}{said}", d.user, tollgate_workflows::decision::word_of(d.kind)));
+        let verb = if d.kind == tollgate_proto::DecisionKind::Reject as i32 { "rejected" } else { "approved" };
+        out.push(format!("Decided    {} {verb} the fixes{said}", d.user));
     }
     for x in &r.repairs {
         out.push(format!("Repaired   {}: {}", x.request_id, x.outcome));
