@@ -21,9 +21,11 @@ test: build
 	# The integration tests mostly wait on timers and servers: run four at a time.
 	cargo test --workspace --no-fail-fast -- --test-threads 4
 
-# Benchmarks print their figures (release build; not part of `make test`): the drain of 1,000
-# requests by one worker (written to BENCHMARKS.md), then pricing and policy on a large plan.
-bench: setup
+# Benchmarks print their figures (release build; not part of `make test`): 1,000 requests
+# drained by one worker, alternating with Temporal's Python SDK running the same workflow shape
+# with empty activities (written to BENCHMARKS.md), then pricing and policy on a large plan.
+bench:
+	@scripts/setup.sh --bench
 	cargo build --release --bin tollgate-worker --bin tollgate-bench
 	target/release/tollgate-bench --worker target/release/tollgate-worker --out BENCHMARKS.md
 	cargo bench -p tollgate-activities --bench policy

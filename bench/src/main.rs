@@ -35,6 +35,13 @@ struct Args {
     /// Where the report is written.
     #[arg(long, default_value = "BENCHMARKS.md")]
     out: PathBuf,
+    /// Alternating rounds of Tollgate and the Python SDK reference.
+    #[arg(long, default_value_t = 2)]
+    rounds: usize,
+    /// Where the Python SDK (`temporalio`) is installed (`make bench` installs it there); the
+    /// reference is skipped when it is missing.
+    #[arg(long, default_value = ".tools/pybench")]
+    python_sdk: PathBuf,
 }
 
 /// The worker's configuration: the direct path, nothing waiting on a person or a timer.
@@ -70,51 +77,120 @@ async fn main() -> anyhow::Result<()> {
 
     let _server = start_server(args.port, dir.path())?;
     let client = tollgate_starter::dev::connect_local(args.port, Duration::from_secs(60)).await?;
+    let reference = args.python_sdk.join("temporalio").is_dir();
+    if !reference {
+        eprintln!("no Python SDK in {}: measuring Tollgate alone", args.python_sdk.display());
+    }
 
-    eprintln!("starting {} requests with no worker running ...", args.requests);
-    let ids: Vec<String> = futures::stream::iter(0..args.requests)
-        .map(|i| {
-            let (client, config) = (&client, &config);
-            async move {
-                let request = ProvisionRequest {
-                    kind: "s3".into(),
-                    requester: format!("bench-{}", i % 50),
-                    ..Default::default()
-                };
-                tollgate_client::requests::start_request(client, &config.task_queue, &config.settings, request).await
+    let mut tollgate = Vec::new();
+    let mut python = Vec::new();
+    let mut work = None;
+    let mut reference_work = None;
+    let mut sizes = String::from("{}");
+    for round in 1..=args.rounds {
+        eprintln!("round {round}: Tollgate, {} requests ...", args.requests);
+        let ids = start_requests(&client, &config, args.requests).await?;
+        let mut worker = tokio::process::Command::new(&args.worker);
+        worker
+            .arg("--config")
+            .arg(&config_path)
+            .env("TEMPORAL_ADDRESS", format!("127.0.0.1:{}", args.port))
+            .env("RUST_LOG", "warn");
+        let query = "WorkflowType = 'ProvisionWorkflow' AND TollgateStage = 'ACTIVE'";
+        tollgate.push(drain(&client, worker, query, (round - 1) * args.requests, args.requests, dir.path()).await?);
+        if work.is_none() {
+            let history = history_of(&client, &ids[0]).await?;
+            work = Some(work_to_active(&history).with_context(|| format!("{}'s history", ids[0]))?);
+            sizes = payload_sizes(&history).to_string();
+        }
+        if reference {
+            eprintln!("round {round}: the Python SDK reference, {} workflows ...", args.requests);
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("reference.py");
+            let python_path = args.python_sdk.canonicalize()?;
+            let status = tokio::process::Command::new("python3")
+                .arg(&script)
+                .args(["start", "--port", &args.port.to_string(), "--count", &args.requests.to_string()])
+                .args(["--prefix", &format!("ref-{round}")])
+                .env("PYTHONPATH", &python_path)
+                .status()
+                .await?;
+            if !status.success() {
+                bail!("starting the reference workflows failed ({status})");
             }
+            let mut worker = tokio::process::Command::new("python3");
+            worker
+                .arg(&script)
+                .args(["worker", "--port", &args.port.to_string()])
+                .env("PYTHONPATH", &python_path)
+                .env("BENCH_SIZES", &sizes);
+            let query = "WorkflowType = 'ReferenceWorkflow' AND TollgateStage = 'ACTIVE'";
+            python.push(drain(&client, worker, query, (round - 1) * args.requests, args.requests, dir.path()).await?);
+            if reference_work.is_none() {
+                let history = history_of(&client, &format!("ref-{round}-0")).await?;
+                reference_work = Some(work_to_active(&history).context("the reference's history")?);
+            }
+        }
+    }
+    let figures = Figures { tollgate, python, work: work.unwrap_or_default(), reference_work, sizes };
+    let table = figures.table();
+    println!("{table}");
+    let report = report(&figures, &table, &args)?;
+    std::fs::write(&args.out, report).with_context(|| format!("writing {}", args.out.display()))?;
+    eprintln!("written to {}", args.out.display());
+    Ok(())
+}
+
+/// Starts `n` direct-path s3 requests (no worker runs yet).
+async fn start_requests(client: &Client, config: &tollgate_config::Config, n: usize) -> anyhow::Result<Vec<String>> {
+    futures::stream::iter(0..n)
+        .map(|i| async move {
+            let request =
+                ProvisionRequest { kind: "s3".into(), requester: format!("bench-{}", i % 50), ..Default::default() };
+            tollgate_client::requests::start_request(client, &config.task_queue, &config.settings, request).await
         })
         .buffer_unordered(32)
         .collect::<Vec<_>>()
         .await
         .into_iter()
         .collect::<Result<_, _>>()
-        .map_err(|e| anyhow::anyhow!("starting a request: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("starting a request: {e}"))
+}
 
-    eprintln!("draining with {} ...", args.worker.display());
+/// One drain: the worker `command` runs until `query` counts `baseline + n`.
+struct Drain {
+    requests: usize,
+    elapsed: f64,
+    cpu: f64,
+    peak_rss_mb: f64,
+}
+
+async fn drain(
+    client: &Client,
+    mut command: tokio::process::Command,
+    query: &str,
+    baseline: usize,
+    n: usize,
+    dir: &Path,
+) -> anyhow::Result<Drain> {
+    let log = dir.join("worker.log");
     let started = Instant::now();
-    let mut worker = tokio::process::Command::new(&args.worker)
-        .arg("--config")
-        .arg(&config_path)
-        .env("TEMPORAL_ADDRESS", format!("127.0.0.1:{}", args.port))
-        .env("RUST_LOG", "warn")
+    let mut worker = command
         .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.path().join("worker.log"))?)
+        .stderr(std::fs::File::create(&log)?)
         .kill_on_drop(true)
         .spawn()
         .context("starting the worker")?;
     let pid = worker.id().context("the worker exited at once")?;
-    let query = "WorkflowType = 'ProvisionWorkflow' AND TollgateStage = 'ACTIVE'";
     loop {
         let active = client.count_workflows(query, WorkflowCountOptions::default()).await?.count();
-        if active >= ids.len() {
+        if active >= baseline + n {
             break;
         }
         if let Some(status) = worker.try_wait()? {
-            bail!("the worker exited ({status}); see {}", dir.path().join("worker.log").display());
+            bail!("the worker exited ({status}); see {}", log.display());
         }
         if started.elapsed() > Duration::from_secs(1800) {
-            bail!("only {active} of {} requests reached ACTIVE in 30 minutes", ids.len());
+            bail!("only {} of {n} reached ACTIVE in 30 minutes", active - baseline);
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -122,15 +198,7 @@ async fn main() -> anyhow::Result<()> {
     let cpu = cpu_seconds(pid)?;
     let peak_rss_mb = peak_rss_kb(pid)? as f64 / 1024.0;
     let _ = worker.kill().await;
-
-    let work = work_to_active(&client, &ids[0]).await?;
-    let figures = Figures { requests: ids.len(), elapsed, cpu, peak_rss_mb, work };
-    let table = figures.table();
-    println!("{table}");
-    let report = report(&figures, &table, &args)?;
-    std::fs::write(&args.out, report).with_context(|| format!("writing {}", args.out.display()))?;
-    eprintln!("written to {}", args.out.display());
-    Ok(())
+    Ok(Drain { requests: n, elapsed, cpu, peak_rss_mb })
 }
 
 /// `temporal server start-dev`, in memory, with Tollgate's search attributes.
@@ -179,7 +247,7 @@ fn peak_rss_kb(pid: u32) -> anyhow::Result<u64> {
 }
 
 /// What one request cost the server from its start to the upsert that made it ACTIVE.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Work {
     events: usize,
     workflow_tasks: usize,
@@ -191,10 +259,44 @@ struct Work {
 /// The base64 of the JSON string "ACTIVE", as a search attribute's payload carries it.
 const ACTIVE_PAYLOAD: &str = "IkFDVElWRSI=";
 
-async fn work_to_active(client: &Client, id: &str) -> anyhow::Result<Work> {
+async fn history_of(client: &Client, id: &str) -> anyhow::Result<Value> {
     let handle = client.get_workflow_handle::<ProvisionWorkflow>(id);
     let bytes = handle.fetch_history(WorkflowFetchHistoryOptions::default()).to_json().await?;
-    let history: Value = serde_json::from_slice(&bytes)?;
+    Ok(serde_json::from_slice(&bytes)?)
+}
+
+/// The bytes of a payload list as the history carries it (base64 `data`).
+fn payload_bytes(payloads: &Value) -> usize {
+    payloads["payloads"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| p["data"].as_str().map(|d| d.trim_end_matches('=').len() * 3 / 4).unwrap_or(0))
+        .sum()
+}
+
+/// Each activity's input and result size in one request's history (for the reference).
+fn payload_sizes(history: &Value) -> Value {
+    let mut names = std::collections::BTreeMap::new();
+    let mut sizes = serde_json::Map::new();
+    for event in history["events"].as_array().into_iter().flatten() {
+        let id = event["event_id"].as_u64().unwrap_or(0);
+        if let Some(a) = event["attributes"].get("ActivityTaskScheduledEventAttributes") {
+            let name = a["activity_type"]["name"].as_str().unwrap_or_default().to_string();
+            names.insert(id, name.clone());
+            sizes.entry(name).or_insert_with(|| serde_json::json!([payload_bytes(&a["input"]), 0]));
+        } else if let Some(a) = event["attributes"].get("ActivityTaskCompletedEventAttributes") {
+            if let Some(name) = names.get(&a["scheduled_event_id"].as_u64().unwrap_or(0)) {
+                if let Some(entry) = sizes.get_mut(name) {
+                    entry[1] = payload_bytes(&a["result"]).into();
+                }
+            }
+        }
+    }
+    Value::Object(sizes)
+}
+
+fn work_to_active(history: &Value) -> anyhow::Result<Work> {
     let mut work = Work::default();
     for event in history["events"].as_array().context("a history without events")? {
         // Each event carries `attributes: {"<Type>EventAttributes": {...}}`.
@@ -213,38 +315,71 @@ async fn work_to_active(client: &Client, id: &str) -> anyhow::Result<Work> {
             }
         }
     }
-    bail!("{id}'s history never reached ACTIVE")
+    bail!("the history never reached ACTIVE")
 }
 
 struct Figures {
-    requests: usize,
-    elapsed: f64,
-    cpu: f64,
-    peak_rss_mb: f64,
+    tollgate: Vec<Drain>,
+    python: Vec<Drain>,
     work: Work,
+    reference_work: Option<Work>,
+    sizes: String,
+}
+
+/// The mean of `figure` over the rounds.
+fn mean(drains: &[Drain], figure: impl Fn(&Drain) -> f64) -> Option<f64> {
+    (!drains.is_empty()).then(|| drains.iter().map(&figure).sum::<f64>() / drains.len() as f64)
 }
 
 impl Figures {
     fn table(&self) -> String {
         let mut table = comfy_table::Table::new();
         table.load_preset(comfy_table::presets::ASCII_MARKDOWN);
-        table.set_header(["figure", "Tollgate"]);
-        let w = &self.work;
-        let rows: Vec<(&str, String)> = vec![
-            ("requests drained to ACTIVE", self.requests.to_string()),
-            ("requests/s", format!("{:.1}", self.requests as f64 / self.elapsed)),
-            ("worker CPU-s per 1,000 requests", format!("{:.1}", self.cpu * 1000.0 / self.requests as f64)),
-            ("worker peak RSS (MB)", format!("{:.0}", self.peak_rss_mb)),
-            ("history events to ACTIVE", w.events.to_string()),
-            ("workflow tasks to ACTIVE", w.workflow_tasks.to_string()),
-            ("activities to ACTIVE", w.activities.to_string()),
-            ("search-attribute upserts to ACTIVE", w.upserts.to_string()),
-            ("markers (patches) to ACTIVE", w.markers.to_string()),
+        table.set_header(["figure (mean of the rounds)", "Tollgate", "Python SDK reference", "Tollgate / reference"]);
+        let figures: [(&str, fn(&Drain) -> f64, usize); 3] = [
+            ("requests/s to ACTIVE", |d| d.requests as f64 / d.elapsed, 1),
+            ("worker CPU-s per 1,000 requests", |d| d.cpu * 1000.0 / d.requests as f64, 1),
+            ("worker peak RSS (MB)", |d| d.peak_rss_mb, 0),
         ];
-        for (name, value) in rows {
-            table.add_row([name.to_string(), value]);
+        for (name, figure, decimals) in figures {
+            let (ours, theirs) = (mean(&self.tollgate, figure), mean(&self.python, figure));
+            let shown = |v: Option<f64>| v.map(|v| format!("{v:.decimals$}")).unwrap_or_else(|| "-".into());
+            let ratio = match (ours, theirs) {
+                (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
+                _ => "-".into(),
+            };
+            table.add_row([name.to_string(), shown(ours), shown(theirs), ratio]);
         }
-        table.to_string()
+        let counts: [(&str, fn(&Work) -> usize); 5] = [
+            ("history events to ACTIVE", |w| w.events),
+            ("workflow tasks to ACTIVE", |w| w.workflow_tasks),
+            ("activities to ACTIVE", |w| w.activities),
+            ("search-attribute upserts to ACTIVE", |w| w.upserts),
+            ("markers (patches) to ACTIVE", |w| w.markers),
+        ];
+        for (name, count) in counts {
+            let theirs = self.reference_work.as_ref().map(count).map(|c| c.to_string()).unwrap_or_else(|| "-".into());
+            table.add_row([name.to_string(), count(&self.work).to_string(), theirs, String::new()]);
+        }
+        let mut rounds = comfy_table::Table::new();
+        rounds.load_preset(comfy_table::presets::ASCII_MARKDOWN);
+        rounds.set_header(["round", "worker", "requests", "seconds", "requests/s", "CPU-s", "peak RSS (MB)"]);
+        for (i, d) in self.tollgate.iter().enumerate() {
+            for (who, d) in [("Tollgate", Some(d)), ("Python SDK reference", self.python.get(i))] {
+                if let Some(d) = d {
+                    rounds.add_row([
+                        (i + 1).to_string(),
+                        who.to_string(),
+                        d.requests.to_string(),
+                        format!("{:.1}", d.elapsed),
+                        format!("{:.1}", d.requests as f64 / d.elapsed),
+                        format!("{:.1}", d.cpu),
+                        format!("{:.0}", d.peak_rss_mb),
+                    ]);
+                }
+            }
+        }
+        format!("{table}\n\nEach round:\n\n{rounds}")
     }
 }
 
@@ -274,12 +409,14 @@ fn report(figures: &Figures, table: &str, args: &Args) -> anyhow::Result<String>
         "# Benchmarks\n\nWritten by `make bench` (`tollgate-bench`); figures from one run.\n\n\
 ## Machine and settings\n\n- CPU: {cpu}, {cores} cores\n- {temporal_version}; one dev server (in memory) on the same machine\n\
 - worker: `{}` (sandbox engine at zero latency, log notifications, default worker tuning)\n\
-- {} s3 requests on the direct path, started with no worker running, then drained by one worker\n\n\
+- {} s3 requests on the direct path per round, started with no worker running, then drained by one worker; {} rounds, Tollgate and the reference alternating\n- the Python SDK reference (`bench/reference.py`, `temporalio` 1.35.0): the same activities in the same order, payload sizes as measured in Tollgate's history ({}), the same retry policy, upserts and patch markers, activity bodies that do nothing\n\n\
 ## Drain\n\n{table}\n\n\
 Requests/s counts from the worker's start until the last request is ACTIVE (visibility polled every 200 ms).\n\
 CPU is the worker process's user + system time over the drain; peak RSS is its VmHWM.\n\
 The work figures count one request's history from its start to the upsert that made it ACTIVE.\n",
         args.worker.display(),
-        figures.requests,
+        args.requests,
+        args.rounds,
+        figures.sizes,
     ))
 }
