@@ -285,12 +285,11 @@ fn payload_sizes(history: &Value) -> Value {
             let name = a["activity_type"]["name"].as_str().unwrap_or_default().to_string();
             names.insert(id, name.clone());
             sizes.entry(name).or_insert_with(|| serde_json::json!([payload_bytes(&a["input"]), 0]));
-        } else if let Some(a) = event["attributes"].get("ActivityTaskCompletedEventAttributes") {
-            if let Some(name) = names.get(&a["scheduled_event_id"].as_u64().unwrap_or(0)) {
-                if let Some(entry) = sizes.get_mut(name) {
-                    entry[1] = payload_bytes(&a["result"]).into();
-                }
-            }
+        } else if let Some(a) = event["attributes"].get("ActivityTaskCompletedEventAttributes")
+            && let Some(entry) =
+                names.get(&a["scheduled_event_id"].as_u64().unwrap_or(0)).and_then(|name| sizes.get_mut(name))
+        {
+            entry[1] = payload_bytes(&a["result"]).into();
         }
     }
     Value::Object(sizes)
@@ -326,6 +325,9 @@ struct Figures {
     sizes: String,
 }
 
+/// A table row: its name, the figure from one drain, its decimals.
+type Row = (&'static str, fn(&Drain) -> f64, usize);
+
 /// The mean of `figure` over the rounds.
 fn mean(drains: &[Drain], figure: impl Fn(&Drain) -> f64) -> Option<f64> {
     (!drains.is_empty()).then(|| drains.iter().map(&figure).sum::<f64>() / drains.len() as f64)
@@ -336,7 +338,7 @@ impl Figures {
         let mut table = comfy_table::Table::new();
         table.load_preset(comfy_table::presets::ASCII_MARKDOWN);
         table.set_header(["figure (mean of the rounds)", "Tollgate", "Python SDK reference", "Tollgate / reference"]);
-        let figures: [(&str, fn(&Drain) -> f64, usize); 3] = [
+        let figures: [Row; 3] = [
             ("requests/s to ACTIVE", |d| d.requests as f64 / d.elapsed, 1),
             ("worker CPU-s per 1,000 requests", |d| d.cpu * 1000.0 / d.requests as f64, 1),
             ("worker peak RSS (MB)", |d| d.peak_rss_mb, 0),
