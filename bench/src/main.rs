@@ -328,6 +328,9 @@ struct Figures {
 /// A table row: its name, the figure from one drain, its decimals.
 type Row = (&'static str, fn(&Drain) -> f64, usize);
 
+/// A count from one request's history: its name and where it is.
+type Count = (&'static str, fn(&Work) -> usize);
+
 /// The mean of `figure` over the rounds.
 fn mean(drains: &[Drain], figure: impl Fn(&Drain) -> f64) -> Option<f64> {
     (!drains.is_empty()).then(|| drains.iter().map(&figure).sum::<f64>() / drains.len() as f64)
@@ -352,7 +355,7 @@ impl Figures {
             };
             table.add_row([name.to_string(), shown(ours), shown(theirs), ratio]);
         }
-        let counts: [(&str, fn(&Work) -> usize); 5] = [
+        let counts: [Count; 5] = [
             ("history events to ACTIVE", |w| w.events),
             ("workflow tasks to ACTIVE", |w| w.workflow_tasks),
             ("activities to ACTIVE", |w| w.activities),
