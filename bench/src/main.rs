@@ -2,11 +2,16 @@
 //! server of its own; N direct-path requests (s3, sandbox engine at zero latency) started
 //! while no worker runs, then one worker process drains them to ACTIVE. Printed as a table and
 //! written to BENCHMARKS.md with the machine and the settings:
-//! - requests/s to ACTIVE over the drain, worker CPU-seconds per 1,000 requests, peak RSS;
+//! - requests/s to ACTIVE over the drain, worker CPU-seconds per 1,000 requests, peak RSS,
+//!   each round alternating with two references on the same server: Temporal's Python SDK
+//!   running the same workflow shape with empty activities (`reference.py`), and the same in
+//!   Rust (`ceiling.rs`: what the server and the SDK cost with no Tollgate work);
 //! - the work one request costs the server: history events, workflow tasks, activities,
 //!   search-attribute upserts and markers from the start to ACTIVE.
 //!
 //! Figures, not assertions: it is not a test (the targets live in the issue and the note).
+
+mod ceiling;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -42,6 +47,9 @@ struct Args {
     /// reference is skipped when it is missing.
     #[arg(long, default_value = ".tools/pybench")]
     python_sdk: PathBuf,
+    /// Run as the Rust ceiling's worker (the bench starts itself this way).
+    #[arg(long, hide = true)]
+    ceiling_worker: bool,
 }
 
 /// The worker's configuration: the direct path, nothing waiting on a person or a timer.
@@ -67,6 +75,11 @@ impl Drop for Child {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.ceiling_worker {
+        let sizes: ceiling::Sizes = serde_json::from_str(&std::env::var("BENCH_SIZES").unwrap_or_default())
+            .context("BENCH_SIZES is not the sizes JSON")?;
+        return ceiling::run_worker(args.port, sizes).await;
+    }
     if !args.worker.is_file() {
         bail!("{} not found: build it first (cargo build --release --bin tollgate-worker)", args.worker.display());
     }
@@ -84,6 +97,8 @@ async fn main() -> anyhow::Result<()> {
 
     let mut tollgate = Vec::new();
     let mut python = Vec::new();
+    let mut rust = Vec::new();
+    let mut ceiling_work = None;
     let mut work = None;
     let mut reference_work = None;
     let mut sizes = String::from("{}");
@@ -130,8 +145,20 @@ async fn main() -> anyhow::Result<()> {
                 reference_work = Some(work_to_active(&history).context("the reference's history")?);
             }
         }
+        eprintln!("round {round}: the Rust ceiling, {} workflows ...", args.requests);
+        let parsed: ceiling::Sizes = serde_json::from_str(&sizes)?;
+        start_ceiling(&client, round, args.requests, &parsed).await?;
+        let mut worker = tokio::process::Command::new(std::env::current_exe()?);
+        worker.args(["--ceiling-worker", "--port", &args.port.to_string()]).env("BENCH_SIZES", &sizes);
+        let query = "WorkflowType = 'CeilingWorkflow' AND TollgateStage = 'ACTIVE'";
+        rust.push(drain(&client, worker, query, (round - 1) * args.requests, args.requests, dir.path()).await?);
+        if ceiling_work.is_none() {
+            let history = history_of(&client, &format!("ceiling-{round}-0")).await?;
+            ceiling_work = Some(work_to_active(&history).context("the ceiling's history")?);
+        }
     }
-    let figures = Figures { tollgate, python, work: work.unwrap_or_default(), reference_work, sizes };
+    let figures =
+        Figures { tollgate, python, rust, work: work.unwrap_or_default(), reference_work, ceiling_work, sizes };
     let table = figures.table();
     println!("{table}");
     let report = report(&figures, &table, &args)?;
@@ -154,6 +181,30 @@ async fn start_requests(client: &Client, config: &tollgate_config::Config, n: us
         .into_iter()
         .collect::<Result<_, _>>()
         .map_err(|e| anyhow::anyhow!("starting a request: {e}"))
+}
+
+/// Starts `n` ceiling workflows (no worker runs yet).
+async fn start_ceiling(client: &Client, round: usize, n: usize, sizes: &ceiling::Sizes) -> anyhow::Result<()> {
+    let inputs: ceiling::Sizes = sizes.iter().map(|(k, v)| (k.clone(), (v.0, 0))).collect();
+    let results: Vec<_> = futures::stream::iter(0..n)
+        .map(|i| {
+            let input = ceiling::CeilingInput { requester: format!("bench-{}", i % 50), sizes: inputs.clone() };
+            async move {
+                let options = temporalio_client::WorkflowStartOptions::new(
+                    ceiling::TASK_QUEUE.to_string(),
+                    format!("ceiling-{round}-{i}"),
+                )
+                .build();
+                client.start_workflow(ceiling::CeilingWorkflow::run, input, options).await.map(drop)
+            }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    for r in results {
+        r.context("starting a ceiling workflow")?;
+    }
+    Ok(())
 }
 
 /// One drain: the worker `command` runs until `query` counts `baseline + n`.
@@ -320,8 +371,10 @@ fn work_to_active(history: &Value) -> anyhow::Result<Work> {
 struct Figures {
     tollgate: Vec<Drain>,
     python: Vec<Drain>,
+    rust: Vec<Drain>,
     work: Work,
     reference_work: Option<Work>,
+    ceiling_work: Option<Work>,
     sizes: String,
 }
 
@@ -340,20 +393,35 @@ impl Figures {
     fn table(&self) -> String {
         let mut table = comfy_table::Table::new();
         table.load_preset(comfy_table::presets::ASCII_MARKDOWN);
-        table.set_header(["figure (mean of the rounds)", "Tollgate", "Python SDK reference", "Tollgate / reference"]);
+        table.set_header([
+            "figure (mean of the rounds)",
+            "Tollgate",
+            "Python SDK reference",
+            "Rust ceiling",
+            "Tollgate / reference",
+            "Tollgate / ceiling",
+        ]);
         let figures: [Row; 3] = [
             ("requests/s to ACTIVE", |d| d.requests as f64 / d.elapsed, 1),
             ("worker CPU-s per 1,000 requests", |d| d.cpu * 1000.0 / d.requests as f64, 1),
             ("worker peak RSS (MB)", |d| d.peak_rss_mb, 0),
         ];
         for (name, figure, decimals) in figures {
-            let (ours, theirs) = (mean(&self.tollgate, figure), mean(&self.python, figure));
+            let (ours, theirs, top) =
+                (mean(&self.tollgate, figure), mean(&self.python, figure), mean(&self.rust, figure));
             let shown = |v: Option<f64>| v.map(|v| format!("{v:.decimals$}")).unwrap_or_else(|| "-".into());
-            let ratio = match (ours, theirs) {
+            let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
                 (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
                 _ => "-".into(),
             };
-            table.add_row([name.to_string(), shown(ours), shown(theirs), ratio]);
+            table.add_row([
+                name.to_string(),
+                shown(ours),
+                shown(theirs),
+                shown(top),
+                ratio(ours, theirs),
+                ratio(ours, top),
+            ]);
         }
         let counts: [Count; 5] = [
             ("history events to ACTIVE", |w| w.events),
@@ -363,14 +431,25 @@ impl Figures {
             ("markers (patches) to ACTIVE", |w| w.markers),
         ];
         for (name, count) in counts {
-            let theirs = self.reference_work.as_ref().map(count).map(|c| c.to_string()).unwrap_or_else(|| "-".into());
-            table.add_row([name.to_string(), count(&self.work).to_string(), theirs, String::new()]);
+            let of = |w: &Option<Work>| w.as_ref().map(count).map(|c| c.to_string()).unwrap_or_else(|| "-".into());
+            table.add_row([
+                name.to_string(),
+                count(&self.work).to_string(),
+                of(&self.reference_work),
+                of(&self.ceiling_work),
+                String::new(),
+                String::new(),
+            ]);
         }
         let mut rounds = comfy_table::Table::new();
         rounds.load_preset(comfy_table::presets::ASCII_MARKDOWN);
         rounds.set_header(["round", "worker", "requests", "seconds", "requests/s", "CPU-s", "peak RSS (MB)"]);
         for (i, d) in self.tollgate.iter().enumerate() {
-            for (who, d) in [("Tollgate", Some(d)), ("Python SDK reference", self.python.get(i))] {
+            for (who, d) in [
+                ("Tollgate", Some(d)),
+                ("Python SDK reference", self.python.get(i)),
+                ("Rust ceiling", self.rust.get(i)),
+            ] {
                 if let Some(d) = d {
                     rounds.add_row([
                         (i + 1).to_string(),
@@ -414,7 +493,7 @@ fn report(figures: &Figures, table: &str, args: &Args) -> anyhow::Result<String>
         "# Benchmarks\n\nWritten by `make bench` (`tollgate-bench`); figures from one run.\n\n\
 ## Machine and settings\n\n- CPU: {cpu}, {cores} cores\n- {temporal_version}; one dev server (in memory) on the same machine\n\
 - worker: `{}` (sandbox engine at zero latency, log notifications, default worker tuning)\n\
-- {} s3 requests on the direct path per round, started with no worker running, then drained by one worker; {} rounds, Tollgate and the reference alternating\n- the Python SDK reference (`bench/reference.py`, `temporalio` 1.35.0): the same activities in the same order, payload sizes as measured in Tollgate's history ({}), the same retry policy, upserts and patch markers, activity bodies that do nothing\n\n\
+- {} s3 requests on the direct path per round, started with no worker running, then drained by one worker; {} rounds, Tollgate and the reference alternating\n- the Python SDK reference (`bench/reference.py`, `temporalio` 1.35.0): the same activities in the same order, payload sizes as measured in Tollgate's history ({}), the same retry policy, upserts and patch markers, activity bodies that do nothing\n- the Rust ceiling (`bench/src/ceiling.rs`): the same shape on the same Rust SDK with empty activity bodies: what the server and the SDK cost with no Tollgate work\n\n\
 ## Drain\n\n{table}\n\n\
 Requests/s counts from the worker's start until the last request is ACTIVE (visibility polled every 200 ms).\n\
 CPU is the worker process's user + system time over the drain; peak RSS is its VmHWM.\n\
