@@ -1,10 +1,127 @@
-//! `tollgate audit`: start an audit, follow it, retry a paused one, cancel one.
+//! `tollgate audit`: start an audit, follow it, decide its fixes, retry a paused one, cancel
+//! one.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::Subcommand;
+use serde_json::json;
 use tollgate_client::{ClientError, audits};
-use tollgate_proto::{AuditReport, AuditStep, AuditTargetKind};
+use tollgate_proto::{AuditReport, AuditStep, AuditTargetKind, DecisionKind};
 use tollgate_workflows::audit::{describe, label, target_label};
+
+#[derive(Subcommand)]
+pub(crate) enum AuditCommand {
+    /// An audit's report (--watch: until it is done, paused or cancelled).
+    Status {
+        /// The audit id.
+        id: String,
+        /// Follow it until it is done, paused or cancelled.
+        #[arg(long)]
+        watch: bool,
+    },
+    /// Resume a PAUSED audit at the step that failed (finished steps are not redone).
+    Retry {
+        /// The audit id.
+        id: String,
+        /// Who resumes it.
+        #[arg(long = "as")]
+        user: String,
+    },
+    /// Approve an audit's proposed fixes (as an approver).
+    Approve {
+        /// The audit id.
+        id: String,
+        /// Who approves.
+        #[arg(long = "as")]
+        user: String,
+        /// Why.
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
+    /// Reject an audit's proposed fixes: nothing is applied.
+    Reject {
+        /// The audit id.
+        id: String,
+        /// Who rejects.
+        #[arg(long = "as")]
+        user: String,
+        /// Why (required).
+        #[arg(long)]
+        reason: String,
+    },
+    /// End an audit; nothing is applied.
+    Cancel {
+        /// The audit id.
+        id: String,
+        /// Who cancels it.
+        #[arg(long = "as")]
+        user: String,
+        /// Why.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+}
+
+/// What `tollgate audit <target>` names when no subcommand is given.
+pub(crate) struct Target {
+    pub target: Option<String>,
+    pub request: bool,
+    pub all_active: bool,
+    pub user: String,
+    pub watch: bool,
+}
+
+/// Runs `tollgate audit ...`.
+pub(crate) async fn run(
+    config: &Option<PathBuf>,
+    action: Option<AuditCommand>,
+    start: Target,
+    json_out: bool,
+) -> Result<(), ClientError> {
+    let client = crate::client().await?;
+    let show = |report: &AuditReport| {
+        if json_out {
+            println!("{}", tollgate_client::render::audit_json(report));
+        } else {
+            println!("{}", report_text(report));
+        }
+    };
+    let said = |id: &str, message: &str| {
+        if json_out { println!("{}", json!({"audit_id": id, "message": message})) } else { println!("{message}") }
+    };
+    match action {
+        Some(AuditCommand::Status { id, watch: true }) => show(&self::watch(&client, &id, json_out).await?),
+        Some(AuditCommand::Status { id, watch: false }) => show(&audits::report(&client, &id).await?),
+        Some(AuditCommand::Retry { id, user }) => said(&id, &audits::retry(&client, &id, &user).await?),
+        Some(AuditCommand::Approve { id, user, comment }) => {
+            said(&id, &audits::decide(&client, &id, DecisionKind::Approve, &user, &comment).await?.message)
+        }
+        Some(AuditCommand::Reject { id, user, reason }) => {
+            said(&id, &audits::decide(&client, &id, DecisionKind::Reject, &user, &reason).await?.message)
+        }
+        Some(AuditCommand::Cancel { id, user, reason }) => {
+            said(&id, &audits::cancel(&client, &id, &user, &reason).await?)
+        }
+        None => {
+            let kind = target_kind(start.request, start.all_active);
+            if kind == AuditTargetKind::AllActive && start.target.is_some() {
+                return Err(ClientError::Refused("--all-active audits every ACTIVE request: name no target".into()));
+            }
+            let target = start.target.unwrap_or_default();
+            let config = crate::load_config(config)?;
+            let id = audits::start(&client, &config.task_queue, kind, &target, &start.user).await?;
+            if start.watch {
+                show(&self::watch(&client, &id, json_out).await?);
+            } else if json_out {
+                println!("{}", json!({"audit_id": id}));
+            } else {
+                println!("{id}");
+            }
+        }
+    }
+    Ok(())
+}
 
 /// The report for people.
 pub fn report_text(r: &AuditReport) -> String {

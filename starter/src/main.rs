@@ -18,6 +18,12 @@ mod offline;
 mod show;
 mod watch;
 
+/// Dataset formats of `approver-report --export`.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ExportFormat {
+    Jsonl,
+}
+
 #[derive(Parser)]
 #[command(name = "tollgate", version, about = "Self-service infrastructure behind a cost and approval gate")]
 struct Cli {
@@ -29,65 +35,6 @@ struct Cli {
     output: Output,
     #[command(subcommand)]
     command: Command,
-}
-
-#[derive(Subcommand)]
-enum AuditCommand {
-    /// An audit's report (--watch: until it is done, paused or cancelled).
-    Status {
-        /// The audit id.
-        id: String,
-        /// Follow it until it is done, paused or cancelled.
-        #[arg(long)]
-        watch: bool,
-    },
-    /// Resume a PAUSED audit at the step that failed (finished steps are not redone).
-    Retry {
-        /// The audit id.
-        id: String,
-        /// Who resumes it.
-        #[arg(long = "as")]
-        user: String,
-    },
-    /// Approve an audit's proposed fixes (as an approver).
-    Approve {
-        /// The audit id.
-        id: String,
-        /// Who approves.
-        #[arg(long = "as")]
-        user: String,
-        /// Why.
-        #[arg(long, default_value = "")]
-        comment: String,
-    },
-    /// Reject an audit's proposed fixes: nothing is applied.
-    Reject {
-        /// The audit id.
-        id: String,
-        /// Who rejects.
-        #[arg(long = "as")]
-        user: String,
-        /// Why (required).
-        #[arg(long)]
-        reason: String,
-    },
-    /// End an audit; nothing is applied.
-    Cancel {
-        /// The audit id.
-        id: String,
-        /// Who cancels it.
-        #[arg(long = "as")]
-        user: String,
-        /// Why.
-        #[arg(long, default_value = "")]
-        reason: String,
-    },
-}
-
-/// Dataset formats of `approver-report --export`.
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum ExportFormat {
-    Jsonl,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -245,7 +192,7 @@ enum Command {
     #[command(args_conflicts_with_subcommands = true)]
     Audit {
         #[command(subcommand)]
-        action: Option<AuditCommand>,
+        action: Option<audit::AuditCommand>,
         /// What to audit: a resource id (i-..., sg-..., a bucket name), or a request id with --request.
         target: Option<String>,
         /// The target is a request id: audit everything it holds.
@@ -546,69 +493,8 @@ async fn run(cli: Cli, traces: &tollgate_client::otel::Tracing) -> Result<(), Cl
             mcp_stdio::serve(&load_config(&cli.config)?, user, gateway, token).await?;
         }
         Command::Audit { action, target, request, all_active, user, watch } => {
-            let client = client().await?;
-            let show = |report: &tollgate_proto::AuditReport| {
-                if json_out {
-                    println!("{}", tollgate_client::render::audit_json(report));
-                } else {
-                    println!("{}", audit::report_text(report));
-                }
-            };
-            match action {
-                Some(AuditCommand::Status { id, watch }) => {
-                    let report = if watch {
-                        audit::watch(&client, &id, json_out).await?
-                    } else {
-                        tollgate_client::audits::report(&client, &id).await?
-                    };
-                    show(&report);
-                }
-                Some(AuditCommand::Retry { id, user }) => {
-                    let said = tollgate_client::audits::retry(&client, &id, &user).await?;
-                    if json_out { println!("{}", json!({"audit_id": id, "message": said})) } else { println!("{said}") }
-                }
-                Some(AuditCommand::Approve { id, user, comment }) => {
-                    let ack =
-                        tollgate_client::audits::decide(&client, &id, DecisionKind::Approve, &user, &comment).await?;
-                    if json_out {
-                        println!("{}", json!({"audit_id": id, "message": ack.message}))
-                    } else {
-                        println!("{}", ack.message)
-                    }
-                }
-                Some(AuditCommand::Reject { id, user, reason }) => {
-                    let ack =
-                        tollgate_client::audits::decide(&client, &id, DecisionKind::Reject, &user, &reason).await?;
-                    if json_out {
-                        println!("{}", json!({"audit_id": id, "message": ack.message}))
-                    } else {
-                        println!("{}", ack.message)
-                    }
-                }
-                Some(AuditCommand::Cancel { id, user, reason }) => {
-                    let said = tollgate_client::audits::cancel(&client, &id, &user, &reason).await?;
-                    if json_out { println!("{}", json!({"audit_id": id, "message": said})) } else { println!("{said}") }
-                }
-                None => {
-                    let kind = audit::target_kind(request, all_active);
-                    if kind == tollgate_proto::AuditTargetKind::AllActive && target.is_some() {
-                        return Err(ClientError::Refused(
-                            "--all-active audits every ACTIVE request: name no target".into(),
-                        ));
-                    }
-                    let target = target.unwrap_or_default();
-                    let config = load_config(&cli.config)?;
-                    let id = tollgate_client::audits::start(&client, &config.task_queue, kind, &target, &user).await?;
-                    if watch {
-                        let report = audit::watch(&client, &id, json_out).await?;
-                        show(&report);
-                    } else if json_out {
-                        println!("{}", json!({"audit_id": id}));
-                    } else {
-                        println!("{id}");
-                    }
-                }
-            }
+            let target = audit::Target { target, request, all_active, user, watch };
+            audit::run(&cli.config, action, target, json_out).await?;
         }
         Command::List { stage, limit } => {
             let stage = match stage {
