@@ -230,6 +230,9 @@ pub fn audit_json(r: &tollgate_proto::AuditReport) -> Value {
         "remaining": findings_json(&r.remaining),
         "verified": r.verified,
         "report_digest": (!r.report_digest.is_empty()).then_some(&r.report_digest),
+        "refusals": r.refusals.iter().map(|x| json!({
+            "code": x.code, "message": x.message, "source": x.source, "at": time_or_null(&x.at),
+        })).collect::<Vec<_>>(),
         "opinion": r.opinion.as_ref().map(|o| json!({
             "by": o.by, "summary": o.summary, "concerns": o.concerns,
             "missing": (!o.missing.is_empty()).then_some(&o.missing),

@@ -174,6 +174,9 @@ pub fn report_text(r: &AuditReport) -> String {
         let verb = if d.kind == tollgate_proto::DecisionKind::Reject as i32 { "rejected" } else { "approved" };
         out.push(format!("Decided    {} {verb} the fixes{said}", d.user));
     }
+    for refusal in &r.refusals {
+        out.push(format!("Refused    {} [{}] {}", refusal.source, refusal.code, refusal.message));
+    }
     for x in &r.repairs {
         out.push(format!("Repaired   {}: {}", x.request_id, x.outcome));
     }
