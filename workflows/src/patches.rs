@@ -66,3 +66,12 @@ pub const AUDIT_REPAIR: &str = "audit-repair";
 /// 2026-12-03: a finished audit stores its report in the artifact store (`file_report`) and
 /// tells the owners of the requests it looked at; audits recorded before it replay without.
 pub const AUDIT_REPORT_ARTIFACT: &str = "audit-report-artifact";
+
+/// 2026-12-03: fewer round trips per request (issue 20). The quick steps that only read
+/// (load_settings, check_policy, estimate_cost, cost_context) run as local activities; the
+/// stages a request passes within one workflow task (REQUESTED, POLICY_CHECK, ESTIMATING) and
+/// the requester, kind, cost and approval attributes reach search attributes with the next
+/// stage's one upsert; and the patches above are taken as given instead of each adding a marker
+/// and an upsert (`provision::has_patch`). Every history recorded before it replays on the old
+/// path; `direct_lean.json` and `approved_lean.json` are recorded with it.
+pub const FEWER_ROUND_TRIPS: &str = "fewer-round-trips";

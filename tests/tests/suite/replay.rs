@@ -49,6 +49,10 @@ const ENDINGS: &[&str] = &[
     "audit_fixed_before_report",
     "audit_paused_cancelled",
     "request_repaired_by_audit",
+    // With `fewer-round-trips`: local activities, one upsert per workflow task.
+    "lean_destroyed_at_expiry",
+    "lean_approved_kept",
+    "lean_failed_with_cleanup",
 ];
 
 fn histories() -> PathBuf {
@@ -87,6 +91,7 @@ async fn every_ending_replays_from_its_recorded_history() {
         Ok("ai") => record_ai().await,
         Ok("llm-repair") => record_llm_repair().await,
         Ok("audit") => record_audit().await,
+        Ok("lean") => record_lean().await,
         Ok(_) => {
             record().await;
             record_policy().await;
@@ -98,6 +103,7 @@ async fn every_ending_replays_from_its_recorded_history() {
             record_ai().await;
             record_llm_repair().await;
             record_audit().await;
+            record_lean().await;
         }
         Err(_) => {}
     }
@@ -118,9 +124,39 @@ async fn every_ending_replays_from_its_recorded_history() {
 async fn a_fresh_run_replays() {
     let env = TestEnv::start(BASE).await;
     let id = env.request("s3", "alice", &[]).await;
-    env.wait_for(&id, Stage::Destroyed, 60).await;
+    // Waited for by its result, not by queries: a query that reaches a workflow task with a
+    // local activity under way ends that task early, and the count below would vary with it.
     let handle = env.client.get_workflow_handle::<ProvisionWorkflow>(&id);
+    let done = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        handle.get_result(temporalio_client::WorkflowGetResultOptions::default()),
+    )
+    .await
+    .expect("ends within a minute")
+    .unwrap();
+    assert_eq!(done.stage_enum(), Stage::Destroyed, "{}", done.final_reason);
     replay("a fresh run", handle.fetch_history(WorkflowFetchHistoryOptions::default())).await;
+
+    // The work a direct request costs (patch `fewer-round-trips`): the events, workflow tasks
+    // and activity tasks until the upsert that says ACTIVE. 68 events before the cuts.
+    let json = handle.fetch_history(WorkflowFetchHistoryOptions::default()).to_json().await.unwrap();
+    let history: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    let events = history["events"].as_array().unwrap();
+    let active = serde_json::to_string("ACTIVE").unwrap();
+    let says_active = |e: &serde_json::Value| {
+        use base64::Engine as _;
+        let stage = &e["attributes"]["UpsertWorkflowSearchAttributesEventAttributes"]["search_attributes"]["indexedFields"]
+            ["TollgateStage"]["data"];
+        stage.as_str().and_then(|d| base64::engine::general_purpose::STANDARD.decode(d).ok())
+            == Some(active.clone().into())
+    };
+    let to_active = events.iter().position(says_active).expect("an upsert to ACTIVE") + 1;
+    let count =
+        |attributes: &str| events[..to_active].iter().filter(|e| e["attributes"].get(attributes).is_some()).count();
+    let (tasks, activities) =
+        (count("WorkflowTaskCompletedEventAttributes"), count("ActivityTaskScheduledEventAttributes"));
+    assert!(to_active < 40, "{to_active} events to ACTIVE ({tasks} workflow tasks, {activities} activity tasks)");
+    assert_eq!((tasks, activities), (4, 3), "generate, plan and apply are the only activity tasks");
     env.shutdown().await;
 }
 
@@ -243,6 +279,36 @@ async fn record() {
         stream.next().await.unwrap().unwrap().run_id().to_string()
     };
     save(&env, "continued_as_new_first_run", &rolled, Some(first_run)).await;
+    env.shutdown().await;
+}
+
+/// With `fewer-round-trips`: a direct request destroyed at expiry, an approved one kept once,
+/// and one whose apply fails after creating something (cleaned up).
+async fn record_lean() {
+    let text = "approving_users = [\"carol\"]\ngrace_period = \"3s\"\nextension_period = \"6s\"\n\
+                default_ttl = \"6s\"\nmax_ttl = \"1m\"\napproval_timeout = \"30s\"";
+    let env = TestEnv::start(text).await;
+    let direct = env.request("s3", "alice", &[]).await;
+    let kept = env.request("rds", "alice", BIG_RDS).await;
+    env.wait_for(&kept, Stage::AwaitingApproval, 60).await;
+    requests::decide(&env.client, &kept, DecisionKind::Approve, "carol", "recorded", "").await.unwrap();
+    env.wait_for(&kept, Stage::Active, 60).await;
+    requests::keep(&env.client, &kept, "alice").await.unwrap();
+    env.wait_for(&direct, Stage::Destroyed, 90).await;
+    env.wait_for(&kept, Stage::Destroyed, 90).await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    save(&env, "lean_destroyed_at_expiry", &direct, None).await;
+    save(&env, "lean_approved_kept", &kept, None).await;
+    env.shutdown().await;
+
+    let failing = format!(
+        "{BASE}\n[retry]\ninitial_interval = \"100ms\"\nmax_attempts = 2\n[faults]\nactivities = [\"apply\"]\nfail_first_attempts = 100\nafter_work = true"
+    );
+    let env = TestEnv::start(&failing).await;
+    let failed = env.request("ec2", "alice", &[]).await;
+    env.wait_for(&failed, Stage::Failed, 60).await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    save(&env, "lean_failed_with_cleanup", &failed, None).await;
     env.shutdown().await;
 }
 

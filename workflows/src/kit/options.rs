@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use temporalio_common::RetryPolicy;
-use temporalio_sdk::ActivityOptions;
+use temporalio_sdk::{ActivityOptions, LocalActivityOptions};
 use temporalio_workflow::WorkflowCancellationToken;
 use tollgate_proto::Settings;
 
@@ -60,6 +60,23 @@ pub fn quick(settings: &Settings, scope: Scope) -> ActivityOptions {
     scoped(ActivityOptions::with_start_to_close_timeout(QUICK_TIMEOUT).retry_policy(retry(settings)).build(), scope)
 }
 
+/// How long a quick local activity may take with all its retries. Backoffs longer than
+/// `LOCAL_RETRY_BY_TIMER` wait on a timer, so a long retry does not hold the workflow task.
+pub const QUICK_LOCAL_BUDGET: Duration = Duration::from_secs(600);
+pub const LOCAL_RETRY_BY_TIMER: Duration = Duration::from_secs(10);
+
+/// A quick step that only reads (settings, policy, pricing, cost context) run as a local
+/// activity: inside the workflow task that asks for it, one marker in history instead of three
+/// events and a workflow task of its own. Cancelled with the workflow.
+pub fn quick_local(settings: &Settings) -> LocalActivityOptions {
+    LocalActivityOptions::builder()
+        .start_to_close_timeout(QUICK_TIMEOUT)
+        .schedule_to_close_timeout(QUICK_LOCAL_BUDGET)
+        .timer_backoff_threshold(LOCAL_RETRY_BY_TIMER)
+        .retry_policy(retry(settings))
+        .build()
+}
+
 /// Engine activities (plan, apply, destroy, list what the engine holds): long, and
 /// heartbeating.
 pub fn engine(settings: &Settings, start_to_close: Duration, scope: Scope) -> ActivityOptions {
@@ -87,6 +104,13 @@ pub fn load_settings() -> ActivityOptions {
     let mut settings = defaults::settings();
     settings.retry_max_attempts = defaults::LOAD_SETTINGS_ATTEMPTS;
     quick(&settings, Scope::Cancellable)
+}
+
+/// `load_settings` as a local activity (lean runs): the same few attempts.
+pub fn load_settings_local() -> LocalActivityOptions {
+    let mut settings = defaults::settings();
+    settings.retry_max_attempts = defaults::LOAD_SETTINGS_ATTEMPTS;
+    quick_local(&settings)
 }
 
 /// Notifications outside a request's settings (generic approvals): the default retry policy

@@ -1,7 +1,8 @@
 //! The one wrapper that records every activity on the timeline, and typed step failures.
 
 use temporalio_common::error::IncomingError;
-use temporalio_sdk::{ActivityExecutionError, ActivityOptions, WorkflowContext};
+use temporalio_common::protos::temporal::api::failure::v1::failure::FailureInfo;
+use temporalio_sdk::{ActivityExecutionError, ActivityOptions, LocalActivityOptions, WorkflowContext};
 use tollgate_proto::{StepFailure, TimelineEntry};
 
 use super::Tracked;
@@ -32,6 +33,25 @@ pub fn record<W: Tracked>(ctx: &mut WorkflowContext<W>, step: &str, started: i64
     });
 }
 
+/// Where a step runs: as an activity task (its own events and workflow task), or as a local
+/// activity inside the workflow task that schedules it (one marker in history).
+pub enum Via {
+    Task(ActivityOptions),
+    Local(LocalActivityOptions),
+}
+
+impl From<ActivityOptions> for Via {
+    fn from(options: ActivityOptions) -> Self {
+        Via::Task(options)
+    }
+}
+
+impl From<LocalActivityOptions> for Via {
+    fn from(options: LocalActivityOptions) -> Self {
+        Via::Local(options)
+    }
+}
+
 /// Runs one activity and records it on the timeline (start, end, attempts, outcome). An
 /// activity cancelled because the workflow was cancelled is `StepError::Cancelled`; any other
 /// failure is `StepError::Failed` with its type, retryability and message.
@@ -40,7 +60,7 @@ pub async fn step<W, AD>(
     name: &str,
     activity: AD,
     input: AD::Input,
-    options: ActivityOptions,
+    options: impl Into<Via>,
     attempts_of: impl Fn(&AD::Output) -> u32,
 ) -> Result<AD::Output, StepError>
 where
@@ -58,7 +78,10 @@ where
         });
         timeline.len() - 1
     });
-    let result = ctx.execute_activity(activity, input, options).await;
+    let result = match options.into() {
+        Via::Task(options) => ctx.execute_activity(activity, input, options).await,
+        Via::Local(options) => ctx.execute_local_activity(activity, input, options).await,
+    };
     let ended = now_ms(ctx);
     let cancelled = ctx.cancellation_token().is_cancelled();
     let (attempts, outcome, result) = match result {
@@ -104,6 +127,18 @@ pub fn step_failure(step: &str, error: &ActivityExecutionError) -> StepFailure {
             failure.message = c.failure().message.clone();
         }
         cause = c.cause();
+    }
+    // A local activity's failure is the application failure itself, with no wrapper around it.
+    if failure.type_name.is_empty()
+        && let Some(top) = error.failure()
+        && let Some(FailureInfo::ApplicationFailureInfo(app)) = &top.failure_info
+    {
+        failure.type_name =
+            if app.r#type.is_empty() { FailureType::Application.as_str().to_string() } else { app.r#type.clone() };
+        failure.non_retryable = app.non_retryable;
+        if !failure.timed_out {
+            failure.message = top.message.clone();
+        }
     }
     if failure.message.is_empty() {
         failure.message = error.to_string();

@@ -17,7 +17,7 @@ pub(super) async fn live(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> Result
     let grace = tollgate_proto::span_ms(&settings.grace_period) as i64;
     // Runs whose settings predate drift checks read 0: off, as they were recorded.
     let drift_every = tollgate_proto::span_ms(&settings.drift_interval) as i64;
-    let drift_on = drift_every > 0 && ctx.patched(patches::DRIFT_CHECKS);
+    let drift_on = drift_every > 0 && super::has_patch(ctx, patches::DRIFT_CHECKS);
     let mut next_drift = ctx.state(|s| {
         let last = tollgate_proto::ms(&s.progress.last_drift_check);
         if last > 0 { last } else { tollgate_proto::ms(&s.progress.created_at) }
@@ -37,7 +37,7 @@ pub(super) async fn live(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> Result
         }
         // An audit's approved fix: re-plan and re-apply the approved configuration now.
         if let Some(cmd) = ctx.state(|s| s.repair_requested.clone())
-            && ctx.patched(patches::AUDIT_REPAIR)
+            && super::has_patch(ctx, patches::AUDIT_REPAIR)
         {
             ctx.state_mut(|s| {
                 s.repair_requested = None;

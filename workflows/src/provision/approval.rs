@@ -30,7 +30,7 @@ pub(super) async fn await_approval(
     // The AI approver reviews first, so the humans are asked with its review attached (or
     // not asked at all when it approves alone).
     if let Some(ai) = settings.ai_approver.as_ref().filter(|a| Mode::of(Some(a)) != Mode::Off)
-        && ctx.patched(patches::AI_REVIEW)
+        && super::has_patch(ctx, patches::AI_REVIEW)
     {
         review::review(ctx, settings, ai, request).await?;
     }

@@ -1,6 +1,7 @@
 //! What people read: the stage mirrored to search attributes, the Web UI's current details
 //! (markdown), the call-stack view, and the texts of notifications. Decisions live elsewhere.
 
+use temporalio_common::search_attributes::SearchAttributeUpdate;
 use temporalio_sdk::WorkflowContext;
 use tollgate_proto::{AiOutcome, NotificationKind, Progress, Stage};
 
@@ -8,19 +9,41 @@ use super::{ProvisionWorkflow, notifications};
 use crate::kit::markdown::escape_markdown;
 use crate::{fmt_time_ms, search_attributes as sa};
 
-/// Moves to `stage` and mirrors it to search attributes and the Web UI's current details.
+/// Moves to `stage` and mirrors it to search attributes (with any attributes waiting for this
+/// upsert) and the Web UI's current details.
 pub(super) fn set_stage(ctx: &mut WorkflowContext<ProvisionWorkflow>, stage: Stage) {
-    let from = ctx.state(|s| s.progress.stage_enum());
-    ctx.state_mut(|s| s.progress.stage = stage as i32);
-    super::observe::stage_changed(ctx, from, stage);
-    let (expires_at, details) =
-        ctx.state(|s| (tollgate_proto::ms(&s.progress.expires_at), current_details(&s.progress)));
-    let mut updates = vec![sa::STAGE.value_set(stage.label().to_string())];
+    enter(ctx, stage);
+    let expires_at = ctx.state(|s| tollgate_proto::ms(&s.progress.expires_at));
+    let mut updates = ctx.state_mut(|s| std::mem::take(&mut s.pending_attributes));
+    updates.push(sa::STAGE.value_set(stage.label().to_string()));
     if expires_at > 0 {
         updates.push(sa::EXPIRES_AT.value_set(sa::timestamp(expires_at)));
     }
     ctx.upsert_search_attributes(updates);
-    ctx.set_current_details(details);
+}
+
+/// Moves to a stage the request passes on its way to the next one. A lean run leaves the stage
+/// for the next stage's upsert: both fall in the same workflow task, so the visibility store
+/// would never show this one anyway (the progress query and the timeline still do).
+pub(super) fn pass_through(ctx: &mut WorkflowContext<ProvisionWorkflow>, stage: Stage) {
+    if ctx.state(|s| s.lean) { enter(ctx, stage) } else { set_stage(ctx, stage) }
+}
+
+/// Sets search attributes now, or in a lean run with the next stage's upsert.
+pub(super) fn upsert_with_stage(ctx: &mut WorkflowContext<ProvisionWorkflow>, updates: Vec<SearchAttributeUpdate>) {
+    if ctx.state(|s| s.lean) {
+        ctx.state_mut(|s| s.pending_attributes.extend(updates));
+    } else {
+        ctx.upsert_search_attributes(updates);
+    }
+}
+
+/// The stage in the progress, the metrics and the Web UI's current details.
+fn enter(ctx: &mut WorkflowContext<ProvisionWorkflow>, stage: Stage) {
+    let from = ctx.state(|s| s.progress.stage_enum());
+    ctx.state_mut(|s| s.progress.stage = stage as i32);
+    super::observe::stage_changed(ctx, from, stage);
+    ctx.set_current_details(ctx.state(|s| current_details(&s.progress)));
 }
 
 /// Ends the request in `stage` with `reason`.

@@ -9,10 +9,11 @@ use tollgate_proto::{
 
 use super::compensation::checkpoint;
 use super::display::{self, finish, set_stage};
-use super::{Flow, ProvisionWorkflow, active, approval, notifications};
+use super::{Flow, ProvisionWorkflow, active, approval, has_patch, notifications};
 use crate::activities::defs as act;
 use crate::failure::FailureType;
 use crate::kit::options::{self, Scope};
+use crate::kit::step::Via;
 use crate::kit::undo::{self, UndoAction};
 use crate::kit::{self, clock, step};
 use crate::patches;
@@ -21,15 +22,16 @@ use crate::{gate, lifecycle, search_attributes as sa, validate};
 pub(super) async fn provision(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> Result<(), Flow> {
     let request = ctx.state(|s| s.progress.request.clone().unwrap_or_default());
     let request_id = request.request_id.clone();
-    set_stage(ctx, Stage::Requested);
-    ctx.upsert_search_attributes([
-        sa::REQUESTER.value_set(request.requester.clone()),
-        sa::KIND.value_set(request.kind.clone()),
-    ]);
+    display::pass_through(ctx, Stage::Requested);
+    display::upsert_with_stage(
+        ctx,
+        vec![sa::REQUESTER.value_set(request.requester.clone()), sa::KIND.value_set(request.kind.clone())],
+    );
 
     // 1. settings and validation
-    let settings =
-        step(ctx, "load settings", act::LoadSettings, request_id.clone(), options::load_settings(), |_| 1).await?;
+    let options: Via =
+        if ctx.state(|s| s.lean) { options::load_settings_local().into() } else { options::load_settings().into() };
+    let settings = step(ctx, "load settings", act::LoadSettings, request_id.clone(), options, |_| 1).await?;
     ctx.state_mut(|s| {
         s.progress.required_approvals = settings.required_approvals.max(1);
         s.progress.settings = Some(settings.clone());
@@ -81,7 +83,7 @@ pub(super) async fn provision(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> R
             Err(Flow::Failed(failure))
                 if kit::step::failure_type(&failure) == Some(FailureType::StalePlan)
                     && replans < MAX_REPLANS
-                    && ctx.patched(patches::REPLAN_STALE) =>
+                    && has_patch(ctx, patches::REPLAN_STALE) =>
             {
                 replans += 1;
                 let outcome = format!("the approved plan went stale ({}); planning again", failure.message);
@@ -122,7 +124,7 @@ pub(super) async fn provision(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> R
             .map(|d| d.user.clone())
             .collect()
     });
-    if !approvers.is_empty() && ctx.patched(patches::TELL_APPROVERS_APPLIED) {
+    if !approvers.is_empty() && has_patch(ctx, patches::TELL_APPROVERS_APPLIED) {
         let body = display::applied_body(&request.request_id, &approvers, expires_at);
         notifications::notify(ctx, NotificationKind::Created, &approvers, "the plan you approved was applied", body)
             .await;
@@ -211,7 +213,7 @@ async fn plan_gate_apply(
     checkpoint(ctx)?;
 
     // 4. policy
-    let findings = if ctx.patched(patches::POLICY_CHECK) {
+    let findings = if has_patch(ctx, patches::POLICY_CHECK) {
         let may_repair = may_repair && module_source.starts_with("llm:");
         match check_policy(ctx, settings, request, &plan.plan_digest, may_repair).await? {
             Checked::Passed(findings) => findings,
@@ -223,13 +225,13 @@ async fn plan_gate_apply(
     };
 
     // 5. estimate
-    set_stage(ctx, Stage::Estimating);
+    display::pass_through(ctx, Stage::Estimating);
     let estimate = step(
         ctx,
         "estimate cost",
         act::EstimateCost,
         EstimateInput { plan_digest: plan.plan_digest.clone(), region: request.region.clone() },
-        options::quick(settings, Scope::Cancellable),
+        reading(ctx, settings),
         |e| e.attempt,
     )
     .await?
@@ -238,10 +240,10 @@ async fn plan_gate_apply(
     checkpoint(ctx)?;
 
     // 6. gate, with the baseline and the owner's budget as the worker sees them now
-    let context = if ctx.patched(patches::COST_CONTEXT) {
+    let context = if has_patch(ctx, patches::COST_CONTEXT) {
         let input = CostContextInput { request_id: request_id.clone(), requester: request.requester.clone() };
-        step(ctx, "cost context", act::CostContext, input, options::quick(settings, Scope::Cancellable), |c| c.attempt)
-            .await?
+        let options = reading(ctx, settings);
+        step(ctx, "cost context", act::CostContext, input, options, |c| c.attempt).await?
     } else {
         CostContext {
             baseline_monthly_cost: settings.baseline_monthly_cost,
@@ -260,10 +262,13 @@ async fn plan_gate_apply(
         findings: &findings,
         budget: context.budget.as_ref(),
     });
-    ctx.upsert_search_attributes([
-        sa::MONTHLY_COST.value_set(estimate.monthly_total),
-        sa::APPROVAL_REQUIRED.value_set(decision.approval_required),
-    ]);
+    display::upsert_with_stage(
+        ctx,
+        vec![
+            sa::MONTHLY_COST.value_set(estimate.monthly_total),
+            sa::APPROVAL_REQUIRED.value_set(decision.approval_required),
+        ],
+    );
     ctx.state_mut(|s| {
         s.progress.cost = Some(estimate.clone());
         s.progress.gate = Some(decision.clone());
@@ -298,7 +303,7 @@ async fn plan_gate_apply(
     if decision.approval_required
         && settings.approving_users.is_empty()
         && !ai_full
-        && ctx.patched(patches::REFUSE_UNAPPROVABLE)
+        && has_patch(ctx, patches::REFUSE_UNAPPROVABLE)
     {
         finish(ctx, Stage::Rejected, unapprovable_reason(&decision.reason));
         display::notify_ended(ctx, NotificationKind::Ended, std::slice::from_ref(&request.requester)).await;
@@ -357,13 +362,13 @@ async fn check_policy(
     plan_digest: &str,
     may_repair: bool,
 ) -> Result<Checked, Flow> {
-    set_stage(ctx, Stage::PolicyCheck);
+    display::pass_through(ctx, Stage::PolicyCheck);
     let report = step(
         ctx,
         "check policy",
         act::CheckPolicy,
         PolicyInput { plan_digest: plan_digest.to_string() },
-        options::quick(settings, Scope::Cancellable),
+        reading(ctx, settings),
         |r| r.attempt,
     )
     .await?;
@@ -381,7 +386,7 @@ async fn check_policy(
         return Ok(Checked::Passed(report.findings));
     };
     // An LLM wrote it: it learns from the policy, as it learns from any other refusal.
-    if may_repair && ctx.patched(patches::POLICY_REPAIR) {
+    if may_repair && has_patch(ctx, patches::POLICY_REPAIR) {
         kit::record(ctx, "policy repair", clock::now_ms(ctx), format!("{denial}; the LLM writes the module again"));
         return Ok(Checked::Repair(report.findings));
     }
@@ -392,4 +397,14 @@ async fn check_policy(
         display::notify_ended(ctx, NotificationKind::Ended, std::slice::from_ref(&request.requester)).await;
     }
     Ok(Checked::Ended)
+}
+
+/// A quick step that only reads (policy, pricing, cost context): a local activity in a lean
+/// run, an activity task in older ones.
+fn reading(ctx: &WorkflowContext<ProvisionWorkflow>, settings: &Settings) -> Via {
+    if ctx.state(|s| s.lean) {
+        options::quick_local(settings).into()
+    } else {
+        options::quick(settings, Scope::Cancellable).into()
+    }
 }

@@ -21,6 +21,7 @@ mod notifications;
 mod observe;
 mod review;
 
+use temporalio_common::search_attributes::SearchAttributeUpdate;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{ContinueAsNewOptions, SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult};
 use temporalio_workflow::WorkflowTermination;
@@ -46,6 +47,17 @@ pub struct ProvisionWorkflow {
     repairing: Option<String>,
     /// Bumped by every accepted message so waits wake up and re-evaluate.
     version: u64,
+    /// This run has the `fewer-round-trips` patch: quick steps run as local activities, one
+    /// search-attribute upsert per workflow task, and the patches before it are not marked.
+    lean: bool,
+    /// Search attributes for the next stage's upsert (lean runs).
+    pending_attributes: Vec<SearchAttributeUpdate>,
+}
+
+/// A patch that predates `fewer-round-trips`: every lean run has it, so only older runs look
+/// for its marker. (Patches after it use `ctx.patched` as usual.)
+pub(crate) fn has_patch(ctx: &WorkflowContext<ProvisionWorkflow>, patch_id: &str) -> bool {
+    ctx.state(|s| s.lean) || ctx.patched(patch_id)
 }
 
 /// How the main flow stops early.
@@ -113,11 +125,21 @@ impl ProvisionWorkflow {
                 }
             }
         };
-        Self { progress, destroy_requested: None, repair_requested: None, repairing: None, version: 0 }
+        Self {
+            progress,
+            destroy_requested: None,
+            repair_requested: None,
+            repairing: None,
+            version: 0,
+            lean: false,
+            pending_attributes: Vec::new(),
+        }
     }
 
     #[run]
     pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<Progress> {
+        let lean = ctx.patched(crate::patches::FEWER_ROUND_TRIPS);
+        ctx.state_mut(|s| s.lean = lean);
         let resumed = ctx.state(|s| s.progress.stage_enum() == Stage::Active);
         let outcome = if resumed {
             active::restore_attributes(ctx);
