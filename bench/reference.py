@@ -4,8 +4,12 @@ search-attribute upserts and patch markers) with activities that do nothing but 
 payload of the measured size. Its throughput and CPU are what a Python worker doing no work
 costs on the same server.
 
-    reference.py start  --port P --count N --prefix ID   # start N workflows (no worker)
-    reference.py worker --port P                         # run a worker until killed
+Two shapes: `lean` is Tollgate's today (the quick reads as local activities, one upsert per
+workflow task); `plain` is the straightforward port, every step an activity and every stage
+its own upsert (Tollgate's shape before the `fewer-round-trips` patch).
+
+    reference.py start  --shape S --port P --count N --prefix ID   # start N workflows (no worker)
+    reference.py worker --shape S --port P                         # run a worker until killed
 
 BENCH_SIZES (JSON: activity name -> [input bytes, result bytes]) carries the sizes measured
 from a Tollgate request's history.
@@ -22,7 +26,7 @@ from temporalio.client import Client
 from temporalio.common import RetryPolicy, SearchAttributeKey
 from temporalio.worker import Worker
 
-TASK_QUEUE = "bench-reference"
+TASK_QUEUES = {"plain": "bench-reference", "lean": "bench-reference-lean"}
 SIZES = {k: tuple(v) for k, v in json.loads(os.environ.get("BENCH_SIZES", "{}")).items()}
 STEPS = ["load_settings", "generate_module", "plan", "check_policy", "estimate_cost", "cost_context", "apply", "notify"]
 
@@ -80,9 +84,53 @@ class ReferenceWorkflow:
         await workflow.sleep(timedelta(days=1))
 
 
+@workflow.defn(name="ReferenceLeanWorkflow")
+class ReferenceLeanWorkflow:
+    @workflow.run
+    async def run(self, request: dict) -> None:
+        retry = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_attempts=5)
+
+        def arg(name):
+            return "x" * SIZES.get(name, (16, 16))[0]
+
+        async def step(name):
+            return await workflow.execute_activity(
+                name, arg(name), start_to_close_timeout=timedelta(minutes=5), retry_policy=retry
+            )
+
+        async def local(name):
+            return await workflow.execute_local_activity(
+                name,
+                arg(name),
+                start_to_close_timeout=timedelta(seconds=30),
+                schedule_to_close_timeout=timedelta(minutes=10),
+                retry_policy=retry,
+            )
+
+        up = workflow.upsert_search_attributes
+        workflow.patched("fewer-round-trips")
+        await local("load_settings")
+        up([REQUESTER.value_set(request["requester"]), KIND.value_set("s3"), STAGE.value_set("GENERATING")])
+        await step("generate_module")
+        up([STAGE.value_set("PLANNING")])
+        await step("plan")
+        await local("check_policy")
+        await local("estimate_cost")
+        await local("cost_context")
+        up([COST.value_set(1.5), APPROVAL.value_set(False), STAGE.value_set("APPLYING")])
+        await step("apply")
+        up([EXPIRES.value_set(workflow.now() + timedelta(days=1)), STAGE.value_set("ACTIVE")])
+        await step("notify")
+        await workflow.sleep(timedelta(days=1))
+
+
+WORKFLOWS = {"plain": ReferenceWorkflow, "lean": ReferenceLeanWorkflow}
+
+
 async def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("mode", choices=["start", "worker"])
+    parser.add_argument("--shape", choices=sorted(WORKFLOWS), default="lean")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--count", type=int, default=0)
     parser.add_argument("--prefix", default="ref")
@@ -94,15 +142,17 @@ async def main():
         async def one(i):
             async with sem:
                 await client.start_workflow(
-                    ReferenceWorkflow.run,
+                    WORKFLOWS[args.shape].run,
                     {"requester": f"bench-{i % 50}"},
                     id=f"{args.prefix}-{i}",
-                    task_queue=TASK_QUEUE,
+                    task_queue=TASK_QUEUES[args.shape],
                 )
 
         await asyncio.gather(*(one(i) for i in range(args.count)))
         return
-    worker = Worker(client, task_queue=TASK_QUEUE, workflows=[ReferenceWorkflow], activities=ACTIVITIES)
+    worker = Worker(
+        client, task_queue=TASK_QUEUES[args.shape], workflows=[WORKFLOWS[args.shape]], activities=ACTIVITIES
+    )
     await worker.run()
 
 

@@ -1,6 +1,6 @@
 //! The server + Rust SDK ceiling: Tollgate's direct-path shape (the same activities in the
-//! same order, the same payload sizes, retries, upserts and patch markers) in Rust with
-//! activity bodies that do nothing. What Tollgate's own work costs is the distance to it.
+//! same order, local where Tollgate's are, the same payload sizes, retries, upserts and patch
+//! markers) in Rust with activity bodies that do nothing. What Tollgate's own work costs is the distance to it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use temporalio_common::RetryPolicy;
 use temporalio_macros::{activities, workflow, workflow_methods};
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
-use temporalio_sdk::{ActivityOptions, TimerOptions, WorkflowContext, WorkflowResult};
+use temporalio_sdk::{ActivityOptions, LocalActivityOptions, TimerOptions, WorkflowContext, WorkflowResult};
 use tollgate_workflows::search_attributes as sa;
 
 pub const TASK_QUEUE: &str = "bench-ceiling";
@@ -29,14 +29,25 @@ pub struct CeilingInput {
 #[derive(Default)]
 pub struct CeilingWorkflow;
 
-fn options() -> ActivityOptions {
-    let retry = RetryPolicy::builder()
+fn retry() -> RetryPolicy {
+    RetryPolicy::builder()
         .initial_interval(Duration::from_secs(1))
         .backoff_coefficient(2.0)
         .maximum_interval(Duration::from_secs(60))
         .maximum_attempts(5)
-        .build();
-    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(300)).retry_policy(retry).build()
+        .build()
+}
+
+fn options() -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(300)).retry_policy(retry()).build()
+}
+
+fn local_options() -> LocalActivityOptions {
+    LocalActivityOptions::builder()
+        .start_to_close_timeout(Duration::from_secs(30))
+        .schedule_to_close_timeout(Duration::from_secs(600))
+        .retry_policy(retry())
+        .build()
 }
 
 fn payload(sizes: &Sizes, name: &str) -> String {
@@ -48,25 +59,24 @@ impl CeilingWorkflow {
     #[run]
     pub async fn run(ctx: &mut WorkflowContext<Self>, input: CeilingInput) -> WorkflowResult<()> {
         let s = &input.sizes;
-        ctx.upsert_search_attributes([sa::STAGE.value_set("REQUESTED".to_string())]);
+        let _ = ctx.patched("fewer-round-trips");
+        ctx.execute_local_activity(Empty::load_settings, payload(s, "load_settings"), local_options()).await?;
         ctx.upsert_search_attributes([
             sa::REQUESTER.value_set(input.requester.clone()),
             sa::KIND.value_set("s3".to_string()),
+            sa::STAGE.value_set("GENERATING".to_string()),
         ]);
-        ctx.execute_activity(Empty::load_settings, payload(s, "load_settings"), options()).await?;
-        ctx.upsert_search_attributes([sa::STAGE.value_set("GENERATING".to_string())]);
         ctx.execute_activity(Empty::generate_module, payload(s, "generate_module"), options()).await?;
         ctx.upsert_search_attributes([sa::STAGE.value_set("PLANNING".to_string())]);
         ctx.execute_activity(Empty::plan, payload(s, "plan"), options()).await?;
-        let _ = ctx.patched("policy-check");
-        ctx.upsert_search_attributes([sa::STAGE.value_set("CHECKING_POLICY".to_string())]);
-        ctx.execute_activity(Empty::check_policy, payload(s, "check_policy"), options()).await?;
-        ctx.upsert_search_attributes([sa::STAGE.value_set("ESTIMATING".to_string())]);
-        ctx.execute_activity(Empty::estimate_cost, payload(s, "estimate_cost"), options()).await?;
-        let _ = ctx.patched("cost-context");
-        ctx.execute_activity(Empty::cost_context, payload(s, "cost_context"), options()).await?;
-        ctx.upsert_search_attributes([sa::MONTHLY_COST.value_set(1.5), sa::APPROVAL_REQUIRED.value_set(false)]);
-        ctx.upsert_search_attributes([sa::STAGE.value_set("APPLYING".to_string())]);
+        ctx.execute_local_activity(Empty::check_policy, payload(s, "check_policy"), local_options()).await?;
+        ctx.execute_local_activity(Empty::estimate_cost, payload(s, "estimate_cost"), local_options()).await?;
+        ctx.execute_local_activity(Empty::cost_context, payload(s, "cost_context"), local_options()).await?;
+        ctx.upsert_search_attributes([
+            sa::MONTHLY_COST.value_set(1.5),
+            sa::APPROVAL_REQUIRED.value_set(false),
+            sa::STAGE.value_set("APPLYING".to_string()),
+        ]);
         ctx.execute_activity(Empty::apply, payload(s, "apply"), options()).await?;
         let now = tollgate_workflows::kit::clock::now_ms(ctx);
         ctx.upsert_search_attributes([

@@ -95,76 +95,98 @@ async fn main() -> anyhow::Result<()> {
         eprintln!("no Python SDK in {}: measuring Tollgate alone", args.python_sdk.display());
     }
 
-    let mut tollgate = Vec::new();
-    let mut python = Vec::new();
-    let mut rust = Vec::new();
-    let mut ceiling_work = None;
-    let mut work = None;
-    let mut reference_work = None;
+    // In each round: Tollgate, the Python reference in Tollgate's shape and as a plain port,
+    // and the Rust ceiling, one after another on the same server.
+    let mut contenders = [
+        Contender::new("Tollgate", "ProvisionWorkflow"),
+        Contender::new("Python SDK, same shape", "ReferenceLeanWorkflow"),
+        Contender::new("Python SDK, plain port", "ReferenceWorkflow"),
+        Contender::new("Rust ceiling", "CeilingWorkflow"),
+    ];
     let mut sizes = String::from("{}");
     for round in 1..=args.rounds {
-        eprintln!("round {round}: Tollgate, {} requests ...", args.requests);
-        let ids = start_requests(&client, &config, args.requests).await?;
-        let mut worker = tokio::process::Command::new(&args.worker);
-        worker
-            .arg("--config")
-            .arg(&config_path)
-            .env("TEMPORAL_ADDRESS", format!("127.0.0.1:{}", args.port))
-            .env("RUST_LOG", "warn");
-        let query = "WorkflowType = 'ProvisionWorkflow' AND TollgateStage = 'ACTIVE'";
-        tollgate.push(drain(&client, worker, query, (round - 1) * args.requests, args.requests, dir.path()).await?);
-        if work.is_none() {
-            let history = history_of(&client, &ids[0]).await?;
-            work = Some(work_to_active(&history).with_context(|| format!("{}'s history", ids[0]))?);
-            sizes = payload_sizes(&history).to_string();
-        }
-        if reference {
-            eprintln!("round {round}: the Python SDK reference, {} workflows ...", args.requests);
-            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("reference.py");
-            let python_path = args.python_sdk.canonicalize()?;
-            let status = tokio::process::Command::new("python3")
-                .arg(&script)
-                .args(["start", "--port", &args.port.to_string(), "--count", &args.requests.to_string()])
-                .args(["--prefix", &format!("ref-{round}")])
-                .env("PYTHONPATH", &python_path)
-                .status()
-                .await?;
-            if !status.success() {
-                bail!("starting the reference workflows failed ({status})");
+        let baseline = (round - 1) * args.requests;
+        for contender in contenders.iter_mut() {
+            let (worker, first_id) = match contender.workflow_type {
+                "ProvisionWorkflow" => {
+                    eprintln!("round {round}: Tollgate, {} requests ...", args.requests);
+                    let ids = start_requests(&client, &config, args.requests).await?;
+                    let mut worker = tokio::process::Command::new(&args.worker);
+                    worker
+                        .arg("--config")
+                        .arg(&config_path)
+                        .env("TEMPORAL_ADDRESS", format!("127.0.0.1:{}", args.port))
+                        .env("RUST_LOG", "warn");
+                    (worker, ids[0].clone())
+                }
+                "CeilingWorkflow" => {
+                    eprintln!("round {round}: the Rust ceiling, {} workflows ...", args.requests);
+                    let parsed: ceiling::Sizes = serde_json::from_str(&sizes)?;
+                    start_ceiling(&client, round, args.requests, &parsed).await?;
+                    let mut worker = tokio::process::Command::new(std::env::current_exe()?);
+                    worker.args(["--ceiling-worker", "--port", &args.port.to_string()]).env("BENCH_SIZES", &sizes);
+                    (worker, format!("ceiling-{round}-0"))
+                }
+                reference_type => {
+                    if !reference {
+                        continue;
+                    }
+                    let shape = if reference_type == "ReferenceWorkflow" { "plain" } else { "lean" };
+                    eprintln!("round {round}: the Python SDK reference ({shape}), {} workflows ...", args.requests);
+                    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("reference.py");
+                    let python_path = args.python_sdk.canonicalize()?;
+                    let prefix = format!("ref-{shape}-{round}");
+                    let status = tokio::process::Command::new("python3")
+                        .arg(&script)
+                        .args(["start", "--shape", shape, "--port", &args.port.to_string()])
+                        .args(["--count", &args.requests.to_string(), "--prefix", &prefix])
+                        .env("PYTHONPATH", &python_path)
+                        .status()
+                        .await?;
+                    if !status.success() {
+                        bail!("starting the reference workflows failed ({status})");
+                    }
+                    let mut worker = tokio::process::Command::new("python3");
+                    worker
+                        .arg(&script)
+                        .args(["worker", "--shape", shape, "--port", &args.port.to_string()])
+                        .env("PYTHONPATH", &python_path)
+                        .env("BENCH_SIZES", &sizes);
+                    (worker, format!("{prefix}-0"))
+                }
+            };
+            let query = format!("WorkflowType = '{}' AND TollgateStage = 'ACTIVE'", contender.workflow_type);
+            contender.drains.push(drain(&client, worker, &query, baseline, args.requests, dir.path()).await?);
+            if contender.work.is_none() {
+                let history = history_of(&client, &first_id).await?;
+                contender.work = Some(work_to_active(&history).with_context(|| format!("{first_id}'s history"))?);
+                if contender.workflow_type == "ProvisionWorkflow" {
+                    sizes = payload_sizes(&history).to_string();
+                }
             }
-            let mut worker = tokio::process::Command::new("python3");
-            worker
-                .arg(&script)
-                .args(["worker", "--port", &args.port.to_string()])
-                .env("PYTHONPATH", &python_path)
-                .env("BENCH_SIZES", &sizes);
-            let query = "WorkflowType = 'ReferenceWorkflow' AND TollgateStage = 'ACTIVE'";
-            python.push(drain(&client, worker, query, (round - 1) * args.requests, args.requests, dir.path()).await?);
-            if reference_work.is_none() {
-                let history = history_of(&client, &format!("ref-{round}-0")).await?;
-                reference_work = Some(work_to_active(&history).context("the reference's history")?);
-            }
-        }
-        eprintln!("round {round}: the Rust ceiling, {} workflows ...", args.requests);
-        let parsed: ceiling::Sizes = serde_json::from_str(&sizes)?;
-        start_ceiling(&client, round, args.requests, &parsed).await?;
-        let mut worker = tokio::process::Command::new(std::env::current_exe()?);
-        worker.args(["--ceiling-worker", "--port", &args.port.to_string()]).env("BENCH_SIZES", &sizes);
-        let query = "WorkflowType = 'CeilingWorkflow' AND TollgateStage = 'ACTIVE'";
-        rust.push(drain(&client, worker, query, (round - 1) * args.requests, args.requests, dir.path()).await?);
-        if ceiling_work.is_none() {
-            let history = history_of(&client, &format!("ceiling-{round}-0")).await?;
-            ceiling_work = Some(work_to_active(&history).context("the ceiling's history")?);
         }
     }
-    let figures =
-        Figures { tollgate, python, rust, work: work.unwrap_or_default(), reference_work, ceiling_work, sizes };
+    let figures = Figures { contenders, sizes };
     let table = figures.table();
     println!("{table}");
     let report = report(&figures, &table, &args)?;
     std::fs::write(&args.out, report).with_context(|| format!("writing {}", args.out.display()))?;
     eprintln!("written to {}", args.out.display());
     Ok(())
+}
+
+/// One worker measured: its drains (one per round) and one request's work to ACTIVE.
+struct Contender {
+    name: &'static str,
+    workflow_type: &'static str,
+    drains: Vec<Drain>,
+    work: Option<Work>,
+}
+
+impl Contender {
+    fn new(name: &'static str, workflow_type: &'static str) -> Self {
+        Contender { name, workflow_type, drains: Vec::new(), work: None }
+    }
 }
 
 /// Starts `n` direct-path s3 requests (no worker runs yet).
@@ -326,7 +348,8 @@ fn payload_bytes(payloads: &Value) -> usize {
         .sum()
 }
 
-/// Each activity's input and result size in one request's history (for the reference).
+/// Each activity's input and result size in one request's history (for the references). A
+/// local activity's result is in its marker; its input is not recorded (a few dozen bytes).
 fn payload_sizes(history: &Value) -> Value {
     let mut names = std::collections::BTreeMap::new();
     let mut sizes = serde_json::Map::new();
@@ -341,9 +364,28 @@ fn payload_sizes(history: &Value) -> Value {
                 names.get(&a["scheduled_event_id"].as_u64().unwrap_or(0)).and_then(|name| sizes.get_mut(name))
         {
             entry[1] = payload_bytes(&a["result"]).into();
+        } else if let Some(a) = event["attributes"].get("MarkerRecordedEventAttributes")
+            && a["marker_name"] == "core_local_activity"
+            && let Some(name) = local_activity_type(&a["details"]["data"])
+        {
+            sizes
+                .entry(name)
+                .or_insert_with(|| serde_json::json!([LOCAL_INPUT_BYTES, payload_bytes(&a["details"]["result"])]));
         }
     }
     Value::Object(sizes)
+}
+
+/// The input size assumed for a local activity (a request id or a digest, as Tollgate sends).
+const LOCAL_INPUT_BYTES: usize = 80;
+
+/// The activity type a local activity marker's bookkeeping names.
+fn local_activity_type(data: &Value) -> Option<String> {
+    use base64::Engine as _;
+    let encoded = data["payloads"][0]["data"].as_str()?;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(encoded).ok()?;
+    let meta: Value = serde_json::from_slice(&bytes).ok()?;
+    meta["activity_type"].as_str().map(String::from)
 }
 
 fn work_to_active(history: &Value) -> anyhow::Result<Work> {
@@ -369,12 +411,7 @@ fn work_to_active(history: &Value) -> anyhow::Result<Work> {
 }
 
 struct Figures {
-    tollgate: Vec<Drain>,
-    python: Vec<Drain>,
-    rust: Vec<Drain>,
-    work: Work,
-    reference_work: Option<Work>,
-    ceiling_work: Option<Work>,
+    contenders: [Contender; 4],
     sizes: String,
 }
 
@@ -391,69 +428,56 @@ fn mean(drains: &[Drain], figure: impl Fn(&Drain) -> f64) -> Option<f64> {
 
 impl Figures {
     fn table(&self) -> String {
+        let [ours, same, plain, top] = &self.contenders;
         let mut table = comfy_table::Table::new();
         table.load_preset(comfy_table::presets::ASCII_MARKDOWN);
-        table.set_header([
-            "figure (mean of the rounds)",
-            "Tollgate",
-            "Python SDK reference",
-            "Rust ceiling",
-            "Tollgate / reference",
-            "Tollgate / ceiling",
-        ]);
+        let mut header: Vec<String> = ["figure (mean of the rounds)".to_string()].into();
+        header.extend(self.contenders.iter().map(|c| c.name.to_string()));
+        header.extend([same, plain, top].map(|c| format!("Tollgate / {}", c.name)));
+        table.set_header(header);
         let figures: [Row; 3] = [
             ("requests/s to ACTIVE", |d| d.requests as f64 / d.elapsed, 1),
             ("worker CPU-s per 1,000 requests", |d| d.cpu * 1000.0 / d.requests as f64, 1),
             ("worker peak RSS (MB)", |d| d.peak_rss_mb, 0),
         ];
         for (name, figure, decimals) in figures {
-            let (ours, theirs, top) =
-                (mean(&self.tollgate, figure), mean(&self.python, figure), mean(&self.rust, figure));
+            let of = |c: &Contender| mean(&c.drains, figure);
             let shown = |v: Option<f64>| v.map(|v| format!("{v:.decimals$}")).unwrap_or_else(|| "-".into());
             let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
                 (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
                 _ => "-".into(),
             };
-            table.add_row([
-                name.to_string(),
-                shown(ours),
-                shown(theirs),
-                shown(top),
-                ratio(ours, theirs),
-                ratio(ours, top),
-            ]);
+            let mut row = vec![name.to_string()];
+            row.extend(self.contenders.iter().map(|c| shown(of(c))));
+            row.extend([same, plain, top].map(|c| ratio(of(ours), of(c))));
+            table.add_row(row);
         }
         let counts: [Count; 5] = [
             ("history events to ACTIVE", |w| w.events),
             ("workflow tasks to ACTIVE", |w| w.workflow_tasks),
-            ("activities to ACTIVE", |w| w.activities),
+            ("activity tasks to ACTIVE", |w| w.activities),
             ("search-attribute upserts to ACTIVE", |w| w.upserts),
-            ("markers (patches) to ACTIVE", |w| w.markers),
+            ("markers (patches, local activities) to ACTIVE", |w| w.markers),
         ];
         for (name, count) in counts {
-            let of = |w: &Option<Work>| w.as_ref().map(count).map(|c| c.to_string()).unwrap_or_else(|| "-".into());
-            table.add_row([
-                name.to_string(),
-                count(&self.work).to_string(),
-                of(&self.reference_work),
-                of(&self.ceiling_work),
-                String::new(),
-                String::new(),
-            ]);
+            let mut row = vec![name.to_string()];
+            row.extend(
+                self.contenders
+                    .iter()
+                    .map(|c| c.work.as_ref().map(count).map(|n| n.to_string()).unwrap_or_else(|| "-".into())),
+            );
+            row.extend([String::new(), String::new(), String::new()]);
+            table.add_row(row);
         }
         let mut rounds = comfy_table::Table::new();
         rounds.load_preset(comfy_table::presets::ASCII_MARKDOWN);
         rounds.set_header(["round", "worker", "requests", "seconds", "requests/s", "CPU-s", "peak RSS (MB)"]);
-        for (i, d) in self.tollgate.iter().enumerate() {
-            for (who, d) in [
-                ("Tollgate", Some(d)),
-                ("Python SDK reference", self.python.get(i)),
-                ("Rust ceiling", self.rust.get(i)),
-            ] {
-                if let Some(d) = d {
+        for i in 0..ours.drains.len() {
+            for c in &self.contenders {
+                if let Some(d) = c.drains.get(i) {
                     rounds.add_row([
                         (i + 1).to_string(),
-                        who.to_string(),
+                        c.name.to_string(),
                         d.requests.to_string(),
                         format!("{:.1}", d.elapsed),
                         format!("{:.1}", d.requests as f64 / d.elapsed),
@@ -493,7 +517,7 @@ fn report(figures: &Figures, table: &str, args: &Args) -> anyhow::Result<String>
         "# Benchmarks\n\nWritten by `make bench` (`tollgate-bench`); figures from one run.\n\n\
 ## Machine and settings\n\n- CPU: {cpu}, {cores} cores\n- {temporal_version}; one dev server (in memory) on the same machine\n\
 - worker: `{}` (sandbox engine at zero latency, log notifications, default worker tuning)\n\
-- {} s3 requests on the direct path per round, started with no worker running, then drained by one worker; {} rounds, Tollgate and the reference alternating\n- the Python SDK reference (`bench/reference.py`, `temporalio` 1.35.0): the same activities in the same order, payload sizes as measured in Tollgate's history ({}), the same retry policy, upserts and patch markers, activity bodies that do nothing\n- the Rust ceiling (`bench/src/ceiling.rs`): the same shape on the same Rust SDK with empty activity bodies: what the server and the SDK cost with no Tollgate work\n\n\
+- {} s3 requests on the direct path per round, started with no worker running, then drained by one worker; {} rounds, Tollgate and the reference alternating\n- the Python SDK reference (`bench/reference.py`, `temporalio` 1.35.0), activity bodies that do nothing, payload sizes as measured in Tollgate's history ({}), the same retry policy, in two shapes: *same shape* is Tollgate's (the same activities in the same order, local where Tollgate's are, the same upserts and patch markers); *plain port* is the straightforward one (every step an activity task, every stage its own upsert: Tollgate's shape before the `fewer-round-trips` patch)\n- the Rust ceiling (`bench/src/ceiling.rs`): the same shape on the same Rust SDK with empty activity bodies: what the server and the SDK cost with no Tollgate work\n\n\
 ## Drain\n\n{table}\n\n\
 Requests/s counts from the worker's start until the last request is ACTIVE (visibility polled every 200 ms).\n\
 CPU is the worker process's user + system time over the drain; peak RSS is its VmHWM.\n\
