@@ -12,6 +12,7 @@
 //! Figures, not assertions: it is not a test (the targets live in the issue and the note).
 
 mod ceiling;
+mod chaos;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -50,6 +51,15 @@ struct Args {
     /// Run as the Rust ceiling's worker (the bench starts itself this way).
     #[arg(long, hide = true)]
     ceiling_worker: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Requests on every path while workers are killed and the server restarts; checks that
+    /// every request ends as it should with nothing lost, leaked or done twice.
+    Chaos(chaos::ChaosArgs),
 }
 
 /// The worker's configuration: the direct path, nothing waiting on a person or a timer.
@@ -75,6 +85,9 @@ impl Drop for Child {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(Command::Chaos(chaos)) = args.command {
+        return chaos::run(chaos).await;
+    }
     if args.ceiling_worker {
         let sizes: ceiling::Sizes = serde_json::from_str(&std::env::var("BENCH_SIZES").unwrap_or_default())
             .context("BENCH_SIZES is not the sizes JSON")?;

@@ -9,6 +9,7 @@ mod ai_reviewer;
 mod artifacts;
 mod audit;
 mod cancellation;
+mod chaos;
 mod cli;
 mod cost;
 mod dev;

@@ -1,0 +1,664 @@
+//! `tollgate-bench chaos`: requests on every path (direct, AI-approved, approved, rejected,
+//! expired, kept, cancelled, destroyed, refused by policy) while worker processes are SIGKILLed
+//! at random moments, two workers run at once part of the time, and the dev server is
+//! restarted once with its database kept. At the end every request must be in its expected end
+//! state, nothing may be left in the sandbox or created twice, no decision may be lost, and no
+//! notification may have gone out twice under different delivery ids. It prints the counts and
+//! exits 1 naming every broken expectation.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use futures::StreamExt;
+use temporalio_client::Client;
+use tollgate_activities::engine::sandbox::{Cloud, read_events};
+use tollgate_client::ClientError;
+use tollgate_client::requests;
+use tollgate_proto::{DecisionKind, Progress, ProvisionRequest, Stage};
+
+#[derive(clap::Args)]
+pub struct ChaosArgs {
+    /// How many requests, spread over the paths.
+    #[arg(long, default_value_t = 200)]
+    requests: usize,
+    /// How many times a worker is SIGKILLed (at least; the run goes on until every request ends).
+    #[arg(long, default_value_t = 20)]
+    kills: usize,
+    /// The worker binary.
+    #[arg(long, default_value = "target/release/tollgate-worker")]
+    worker: PathBuf,
+    /// The dev server's gRPC port.
+    #[arg(long, default_value_t = 7634)]
+    port: u16,
+    /// Seed for the random moments (printed; give it again to replay the same schedule).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Also write the counts as JSON here (for the test that runs a small drill).
+    #[arg(long)]
+    summary: Option<PathBuf>,
+    /// Give up when the requests have not all ended after this long.
+    #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
+    deadline: Duration,
+}
+
+/// The ways a request can go, each with what the drill does to it and where it must end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Way {
+    Direct,
+    AiApproved,
+    Approved,
+    Rejected,
+    Expired,
+    Kept,
+    Cancelled,
+    Destroyed,
+    PolicyDenied,
+}
+
+const WAYS: [Way; 9] = [
+    Way::Direct,
+    Way::AiApproved,
+    Way::Approved,
+    Way::Rejected,
+    Way::Expired,
+    Way::Kept,
+    Way::Cancelled,
+    Way::Destroyed,
+    Way::PolicyDenied,
+];
+
+impl Way {
+    fn label(self) -> &'static str {
+        match self {
+            Way::Direct => "direct",
+            Way::AiApproved => "AI-approved",
+            Way::Approved => "approved",
+            Way::Rejected => "rejected",
+            Way::Expired => "approval expired",
+            Way::Kept => "kept",
+            Way::Cancelled => "cancelled",
+            Way::Destroyed => "destroyed",
+            Way::PolicyDenied => "refused by policy",
+        }
+    }
+
+    fn request(self, i: usize) -> ProvisionRequest {
+        let (kind, params): (&str, &[(&str, &str)]) = match self {
+            // Over the AI approver's $50/month: people decide.
+            Way::Approved | Way::Rejected | Way::Expired => ("rds", &[("instance_class", "db.r5.2xlarge")]),
+            // Over 10% of the baseline, under the AI approver's limit: it approves alone.
+            Way::AiApproved => ("ec2", &[("instance_type", "t3.medium")]),
+            Way::PolicyDenied => ("s3", &[("versioning", "true")]),
+            _ => ("s3", &[]),
+        };
+        ProvisionRequest {
+            request_id: format!("req-{kind}-chaos{i:04}"),
+            kind: kind.into(),
+            requester: "alice".into(),
+            name: format!("chaos-{i}"),
+            params: params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            ..Default::default()
+        }
+    }
+
+    fn expected(self) -> Stage {
+        match self {
+            Way::Rejected | Way::PolicyDenied => Stage::Rejected,
+            Way::Expired => Stage::Expired,
+            Way::Cancelled => Stage::Cancelled,
+            _ => Stage::Destroyed,
+        }
+    }
+
+    /// The stage at which the drill acts on the request, if it does.
+    fn acts_at(self) -> Option<Stage> {
+        match self {
+            Way::Approved | Way::Rejected => Some(Stage::AwaitingApproval),
+            Way::Kept | Way::Cancelled | Way::Destroyed => Some(Stage::Active),
+            _ => None,
+        }
+    }
+}
+
+/// The worker's configuration: short lives, the AI approver in full mode within $50/month in
+/// dev, a team rule that refuses versioned buckets, every notification to the drill's webhook.
+fn config(dir: &Path, webhook: &str) -> String {
+    format!(
+        r#"task_queue = "chaos"
+data_dir = "{data}"
+approving_users = ["carol", "dave"]
+baseline_monthly_cost = 100
+default_ttl = "40s"
+extension_period = "20s"
+grace_period = "10s"
+max_ttl = "10m"
+approval_timeout = "50s"
+[retry]
+initial_interval = "200ms"
+max_interval = "2s"
+[sandbox]
+latency = "200ms"
+[policy]
+dirs = ["{rules}"]
+[ai_approver]
+mode = "full"
+prompt_file = "{prompt}"
+[notifications]
+channels = ["webhook"]
+webhook_url = "{webhook}"
+"#,
+        data = dir.join("data").display(),
+        rules = dir.join("rules").display(),
+        prompt = dir.join("reviewer.toml").display(),
+    )
+}
+
+const TEAM_RULE: &str = r#"# The drill's own rule: versioned buckets are refused.
+package tollgate.rules.chaos_no_versioning
+
+import data.tollgate.lib
+import rego.v1
+
+rule := {
+	"id": "chaos-no-versioning",
+	"control": "CM-7",
+	"level": "deny",
+	"title": "Buckets in the drill keep no object versions",
+}
+
+findings contains finding if {
+	some address, rc in lib.of_type("aws_s3_bucket_versioning")
+	some v in lib.list_attr(lib.after(rc), "versioning_configuration")
+	v.status == "Enabled"
+	finding := {"address": address, "message": "versioning is refused in the drill"}
+}
+"#;
+
+const REVIEWER: &str = r#"
+[[rules]]
+id = "small-dev"
+verdict = "approve"
+message = "small and in dev"
+when = { max_monthly_cost = 50, environments = ["dev"] }
+"#;
+
+/// A small xorshift generator: the drill's moments, reproducible from the seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// Milliseconds in `[lo, hi)`.
+    fn millis(&mut self, lo: u64, hi: u64) -> Duration {
+        Duration::from_millis(lo + self.next() % (hi - lo).max(1))
+    }
+}
+
+/// What the webhook received: (delivery id, the notification's JSON body).
+type Received = Arc<Mutex<Vec<(String, serde_json::Value)>>>;
+
+async fn start_webhook() -> anyhow::Result<(String, Received)> {
+    use axum::{Json, Router, extract::State, http::HeaderMap, routing::post};
+    let received = Received::default();
+    let app = Router::new()
+        .route(
+            "/hook",
+            post(|State(r): State<Received>, headers: HeaderMap, Json(body): Json<serde_json::Value>| async move {
+                let id = headers.get("X-Tollgate-Delivery").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+                r.lock().unwrap().push((id, body));
+                "ok"
+            }),
+        )
+        .with_state(received.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok((format!("http://{addr}/hook"), received))
+}
+
+/// The processes the drill kills and restarts.
+struct Processes {
+    worker: PathBuf,
+    config: PathBuf,
+    port: u16,
+    dir: PathBuf,
+    workers: [Option<tokio::process::Child>; 2],
+    server: Option<tokio::process::Child>,
+    started_workers: usize,
+}
+
+impl Processes {
+    fn start_worker(&mut self, slot: usize) -> anyhow::Result<()> {
+        if self.workers[slot].is_some() {
+            return Ok(());
+        }
+        self.started_workers += 1;
+        let log = std::fs::File::create(self.dir.join(format!("worker-{}.log", self.started_workers)))?;
+        let child = tokio::process::Command::new(&self.worker)
+            .arg("--config")
+            .arg(&self.config)
+            .env("TEMPORAL_ADDRESS", format!("127.0.0.1:{}", self.port))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", self.worker.display()))?;
+        self.workers[slot] = Some(child);
+        Ok(())
+    }
+
+    /// SIGKILL, as a crashed machine would stop it.
+    async fn kill_worker(&mut self, slot: usize) -> bool {
+        match self.workers[slot].take() {
+            Some(mut child) => {
+                let _ = child.kill().await;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A worker that exited on its own is started again (and counted).
+    fn exited_on_their_own(&mut self) -> usize {
+        let mut exited = 0;
+        for slot in self.workers.iter_mut() {
+            if let Some(child) = slot
+                && child.try_wait().ok().flatten().is_some()
+            {
+                *slot = None;
+                exited += 1;
+            }
+        }
+        exited
+    }
+
+    fn start_server(&mut self) -> anyhow::Result<()> {
+        let temporal = tollgate_starter::dev::find_temporal()?;
+        let mut args: Vec<String> = ["server", "start-dev", "--headless", "--ip", "127.0.0.1", "--log-level", "error"]
+            .map(String::from)
+            .to_vec();
+        args.extend(["--port".into(), self.port.to_string()]);
+        args.extend(["--db-filename".into(), self.dir.join("temporal.db").display().to_string()]);
+        args.extend(tollgate_workflows::search_attributes::dev_server_args());
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("server.log"))?;
+        self.server = Some(
+            tokio::process::Command::new(&temporal)
+                .args(args)
+                .stdout(Stdio::null())
+                .stderr(log)
+                .kill_on_drop(true)
+                .spawn()
+                .with_context(|| format!("starting {}", temporal.display()))?,
+        );
+        Ok(())
+    }
+
+    /// Stops the server as an operator would (SIGTERM) and waits for it to go.
+    async fn stop_server(&mut self) -> anyhow::Result<()> {
+        if let Some(mut server) = self.server.take() {
+            if let Some(pid) = server.id() {
+                let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+            }
+            if tokio::time::timeout(Duration::from_secs(20), server.wait()).await.is_err() {
+                let _ = server.kill().await;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What the drill did, for the summary.
+#[derive(Default)]
+struct Counts {
+    kills: usize,
+    restarts_on_their_own: usize,
+    two_workers: usize,
+    server_restarts: usize,
+    retried_messages: usize,
+}
+
+pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
+    if !args.worker.is_file() {
+        bail!("{} not found: build it first (cargo build --bin tollgate-worker)", args.worker.display());
+    }
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
+    }) | 1;
+    println!(
+        "chaos: {} requests over {} paths, at least {} worker kills, one server restart; seed {seed}",
+        args.requests,
+        WAYS.len(),
+        args.kills
+    );
+    let dir = tempfile::tempdir()?;
+    let (webhook, received) = start_webhook().await?;
+    std::fs::create_dir_all(dir.path().join("rules"))?;
+    std::fs::write(dir.path().join("rules/chaos_no_versioning.rego"), TEAM_RULE)?;
+    std::fs::write(dir.path().join("reviewer.toml"), REVIEWER)?;
+    let config_path = dir.path().join("tollgate.toml");
+    std::fs::write(&config_path, config(dir.path(), &webhook))?;
+    let config = tollgate_config::Config::load(Some(&config_path)).map_err(|e| anyhow::anyhow!("{e}"))?;
+
+    let mut procs = Processes {
+        worker: args.worker.clone(),
+        config: config_path.clone(),
+        port: args.port,
+        dir: dir.path().to_path_buf(),
+        workers: [None, None],
+        server: None,
+        started_workers: 0,
+    };
+    procs.start_server()?;
+    let client = tollgate_starter::dev::connect_local(args.port, Duration::from_secs(60)).await?;
+    procs.start_worker(0)?;
+
+    // Start every request (retried: the server may be busy; an id that already exists was ours).
+    let ways: BTreeMap<String, Way> = (0..args.requests)
+        .map(|i| {
+            let way = WAYS[i % WAYS.len()];
+            (way.request(i).request_id, way)
+        })
+        .collect();
+    let started = Instant::now();
+    let mut counts = Counts::default();
+    let results: Vec<Result<(), ClientError>> = futures::stream::iter(0..args.requests)
+        .map(|i| {
+            let (client, config) = (&client, &config);
+            async move {
+                let request = WAYS[i % WAYS.len()].request(i);
+                retry(Duration::from_secs(60), || {
+                    let request = request.clone();
+                    async move {
+                        match requests::start_request(client, &config.task_queue, &config.settings, request).await {
+                            Ok(_) => Ok(()),
+                            Err(ClientError::Refused(m)) if m.contains("already exists") => Ok(()),
+                            Err(e) => Err(e),
+                        }
+                    }
+                })
+                .await
+                .map(drop)
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    for r in results {
+        r.context("starting a request")?;
+    }
+
+    // Drive the requests (act when a request reaches its stage) while the chaos runs.
+    let mut rng = Rng(seed);
+    let mut acted: BTreeSet<String> = BTreeSet::new();
+    let mut in_flight = futures::stream::FuturesUnordered::new();
+    let retried = Arc::new(Mutex::new(0usize));
+    let mut next_kill = Instant::now() + rng.millis(1500, 4000);
+    let mut second_until: Option<Instant> = None;
+    let restart_server_after = args.kills / 2;
+    let ended = loop {
+        // The chaos.
+        counts.restarts_on_their_own += procs.exited_on_their_own();
+        if Instant::now() >= next_kill {
+            if counts.server_restarts == 0 && counts.kills >= restart_server_after {
+                println!("  restarting the dev server (database kept) ...");
+                procs.stop_server().await?;
+                tokio::time::sleep(rng.millis(500, 2000)).await;
+                procs.start_server()?;
+                counts.server_restarts += 1;
+            } else {
+                let slot = if procs.workers[1].is_some() && rng.next() % 2 == 0 { 1 } else { 0 };
+                if procs.kill_worker(slot).await {
+                    counts.kills += 1;
+                }
+                // Down for a moment: what was in flight is lost with the process.
+                tokio::time::sleep(rng.millis(200, 2500)).await;
+                procs.start_worker(0)?;
+            }
+            if second_until.is_none() && rng.next() % 3 == 0 {
+                procs.start_worker(1)?;
+                counts.two_workers += 1;
+                second_until = Some(Instant::now() + rng.millis(3000, 10000));
+            }
+            next_kill = Instant::now() + rng.millis(1500, 5000);
+        }
+        if second_until.is_some_and(|t| Instant::now() >= t) {
+            procs.kill_worker(1).await;
+            second_until = None;
+        }
+        if procs.workers[0].is_none() {
+            procs.start_worker(0)?;
+        }
+
+        // The requests.
+        let listed = match requests::list_matching(&client, Some("TaskQueue = 'chaos'"), 100_000).await {
+            Ok(rows) => rows,
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        for row in &listed {
+            let Some(way) = ways.get(&row.request_id) else { continue };
+            if way.acts_at().is_some_and(|s| s.label() == row.stage) && acted.insert(row.request_id.clone()) {
+                in_flight.push(act(client.clone(), row.request_id.clone(), *way, retried.clone()));
+            }
+        }
+        while let Some(Some(done)) = futures::FutureExt::now_or_never(in_flight.next()) {
+            done?;
+        }
+        let running = listed.iter().filter(|r| ways.contains_key(&r.request_id) && r.status == "Running").count();
+        let seen = listed.iter().filter(|r| ways.contains_key(&r.request_id)).count();
+        if seen == ways.len() && running == 0 && counts.kills >= args.kills && in_flight.is_empty() {
+            break true;
+        }
+        if started.elapsed() > args.deadline {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    };
+    counts.retried_messages = *retried.lock().unwrap();
+    // Quiet now: one worker, for the checks.
+    procs.kill_worker(1).await;
+    procs.start_worker(0)?;
+    let elapsed = started.elapsed();
+
+    // The checks.
+    let mut broken: Vec<String> = Vec::new();
+    if !ended {
+        broken.push(format!("not every request ended within {}", humantime::format_duration(args.deadline)));
+    }
+    let cloud =
+        Cloud { root: config.data_dir.join("sandbox"), account_id: "123456789012".into(), latency: Duration::ZERO };
+    let events = read_events(&cloud.root).map_err(|e| anyhow::anyhow!("reading the sandbox's events: {e}"))?;
+    let mut by_way: BTreeMap<Way, usize> = BTreeMap::new();
+    let (mut leaks, mut duplicates, mut lost, mut wrong) = (0, 0, 0, 0);
+    for (id, way) in &ways {
+        *by_way.entry(*way).or_default() += 1;
+        let progress = match final_progress(&client, id).await {
+            Ok(p) => p,
+            Err(e) => {
+                broken.push(format!("{id} ({}): no final report: {e}", way.label()));
+                continue;
+            }
+        };
+        if progress.stage_enum() != way.expected() {
+            wrong += 1;
+            broken.push(format!(
+                "{id} ({}): ended {} instead of {}: {}",
+                way.label(),
+                progress.stage_enum().label(),
+                way.expected().label(),
+                progress.final_reason
+            ));
+        }
+        let left = cloud.inventory(id).map(|inv| inv.resources.len()).unwrap_or(0);
+        if left > 0 {
+            leaks += left;
+            broken.push(format!("{id} ({}): {left} resources left in the sandbox", way.label()));
+        }
+        let mut created: BTreeMap<&str, usize> = BTreeMap::new();
+        for e in events.iter().filter(|e| &e.request_id == id && e.op == "create") {
+            *created.entry(e.address.as_str()).or_default() += 1;
+        }
+        for (address, n) in created.into_iter().filter(|(_, n)| *n > 1) {
+            duplicates += n - 1;
+            broken.push(format!("{id} ({}): {address} created {n} times", way.label()));
+        }
+        if let Some(why) = decision_lost(*way, &progress) {
+            lost += 1;
+            broken.push(format!("{id} ({}): {why}", way.label()));
+        }
+    }
+    let (redelivered, notification_dupes) = notification_duplicates(&received.lock().unwrap(), &mut broken);
+
+    let paths: Vec<String> = by_way.iter().map(|(w, n)| format!("{} {n}", w.label())).collect();
+    println!("requests: {} ({})", ways.len(), paths.join(", "));
+    println!(
+        "chaos: {} worker kills (SIGKILL), {} workers that exited on their own (started while the server was down) and were started again, {} periods with two workers, {} server restart(s) with the database kept; {} messages sent again after a failure",
+        counts.kills, counts.restarts_on_their_own, counts.two_workers, counts.server_restarts, counts.retried_messages
+    );
+    println!(
+        "notifications: {} received, {redelivered} redelivered under the same delivery id",
+        received.lock().unwrap().len()
+    );
+    println!(
+        "duplicates = {duplicates}, leaks = {leaks}, lost decisions = {lost}, notifications under two delivery ids = {notification_dupes}, wrong end states = {wrong}"
+    );
+    println!("took {:.0}s", elapsed.as_secs_f64());
+    if let Some(path) = &args.summary {
+        let summary = serde_json::json!({
+            "requests": ways.len(),
+            "paths": by_way.iter().map(|(w, n)| (w.label().to_string(), *n)).collect::<BTreeMap<_, _>>(),
+            "kills": counts.kills,
+            "two_workers": counts.two_workers,
+            "server_restarts": counts.server_restarts,
+            "duplicates": duplicates,
+            "leaks": leaks,
+            "lost_decisions": lost,
+            "notification_duplicates": notification_dupes,
+            "wrong_end_states": wrong,
+            "broken": broken,
+        });
+        std::fs::write(path, serde_json::to_string_pretty(&summary)?)?;
+    }
+    procs.kill_worker(0).await;
+    procs.stop_server().await?;
+    if broken.is_empty() {
+        println!("chaos: every request ended as expected");
+        Ok(())
+    } else {
+        for b in &broken {
+            eprintln!("  {b}");
+        }
+        let kept = dir.keep();
+        bail!("{} expectation(s) broken; logs and data kept in {}", broken.len(), kept.display())
+    }
+}
+
+/// Sends the drill's message for `way` until it is taken. A refusal after an attempt whose
+/// answer was lost means the first attempt landed (the final report shows whether it did).
+async fn act(client: Client, id: String, way: Way, retried: Arc<Mutex<usize>>) -> anyhow::Result<()> {
+    let mut attempts = 0;
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        attempts += 1;
+        let sent = tokio::time::timeout(Duration::from_secs(15), async {
+            match way {
+                Way::Approved => {
+                    requests::decide(&client, &id, DecisionKind::Approve, "carol", "chaos drill", "").await
+                }
+                Way::Rejected => requests::decide(&client, &id, DecisionKind::Reject, "dave", "chaos drill", "").await,
+                Way::Kept => requests::keep(&client, &id, "alice").await,
+                Way::Cancelled => requests::cancel(&client, &id, "alice", "chaos drill").await,
+                _ => requests::destroy(&client, &id, "alice").await,
+            }
+        })
+        .await;
+        match sent {
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(ClientError::Refusal(_) | ClientError::Stopped(_))) if attempts > 1 => return Ok(()),
+            Ok(Err(ClientError::Refusal(r))) => bail!("{id}: the drill's {} was refused: {}", way.label(), r.message),
+            _ if Instant::now() > deadline => bail!("{id}: the drill's {} never got through", way.label()),
+            _ => {
+                *retried.lock().unwrap() += 1;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+}
+
+/// Retries `f` until it succeeds or `within` passes.
+async fn retry<T, F, Fut>(within: Duration, mut f: F) -> Result<T, ClientError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ClientError>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        match f().await {
+            Err(ClientError::Failed(_)) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(500)).await
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn final_progress(client: &Client, id: &str) -> Result<Progress, ClientError> {
+    retry(Duration::from_secs(60), || requests::progress(client, id)).await
+}
+
+/// Whether the decision the drill (or the AI approver) made is missing from the final report.
+fn decision_lost(way: Way, p: &Progress) -> Option<String> {
+    let decided = |user: &str, kind: DecisionKind| p.decisions.iter().any(|d| d.user == user && d.kind == kind as i32);
+    match way {
+        Way::Approved if !decided("carol", DecisionKind::Approve) => Some("carol's approval is not recorded".into()),
+        Way::Rejected if !decided("dave", DecisionKind::Reject) => Some("dave's rejection is not recorded".into()),
+        Way::AiApproved if !p.decisions.iter().any(|d| d.ai && d.kind == DecisionKind::Approve as i32) => {
+            Some("the AI approver's approval is not recorded".into())
+        }
+        Way::Kept if p.extensions == 0 => Some("alice's keep is not recorded".into()),
+        Way::Cancelled if p.cancellation.as_ref().is_none_or(|c| c.by != "alice") => {
+            Some("alice's cancel is not recorded".into())
+        }
+        _ => None,
+    }
+}
+
+/// Notifications received more than once under the same delivery id (at-least-once delivery:
+/// receivers drop them by `X-Tollgate-Delivery`) and the same notification under two delivery
+/// ids (a duplicate a receiver cannot drop: must be none). Reminders are left out: they repeat
+/// with the same text by design.
+fn notification_duplicates(received: &[(String, serde_json::Value)], broken: &mut Vec<String>) -> (usize, usize) {
+    let mut by_id: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut by_content: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
+    for (id, body) in received {
+        *by_id.entry(id.as_str()).or_default() += 1;
+        // Reminders repeat by design (every grace_period, with the same text).
+        if body["kind"].as_str().is_some_and(|k| k.ends_with("reminder")) {
+            continue;
+        }
+        let content = format!(
+            "{}|{}|{}|{}|{}",
+            body["request_id"], body["kind"], body["recipients"], body["subject"], body["body"]
+        );
+        by_content.entry(content).or_default().insert(id.as_str());
+    }
+    let redelivered = by_id.values().map(|n| n - 1).sum();
+    let mut dupes = 0;
+    for (content, ids) in by_content.into_iter().filter(|(_, ids)| ids.len() > 1) {
+        dupes += ids.len() - 1;
+        broken.push(format!("a notification went out under {} delivery ids ({ids:?}): {content}", ids.len()));
+    }
+    (redelivered, dupes)
+}
