@@ -13,6 +13,9 @@
 
 mod ceiling;
 mod chaos;
+mod growth;
+mod profile;
+mod steady;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -48,6 +51,18 @@ struct Args {
     /// reference is skipped when it is missing.
     #[arg(long, default_value = ".tools/pybench")]
     python_sdk: PathBuf,
+    /// Requests a second in the steady-load phase (0 skips it).
+    #[arg(long, default_value_t = 5.0)]
+    steady_rate: f64,
+    /// How long requests arrive in the steady-load phase.
+    #[arg(long, default_value_t = 60)]
+    steady_seconds: u64,
+    /// Keeps of one request in the history-growth phase (0 skips it).
+    #[arg(long, default_value_t = 100)]
+    extensions: usize,
+    /// Do not profile the worker (with `perf`) during the first drain.
+    #[arg(long)]
+    no_profile: bool,
     /// Run as the Rust ceiling's worker (the bench starts itself this way).
     #[arg(long, hide = true)]
     ceiling_worker: bool,
@@ -117,6 +132,7 @@ async fn main() -> anyhow::Result<()> {
         Contender::new("Rust ceiling", "CeilingWorkflow"),
     ];
     let mut sizes = String::from("{}");
+    let mut profile_top = None;
     for round in 1..=args.rounds {
         let baseline = (round - 1) * args.requests;
         for contender in contenders.iter_mut() {
@@ -169,7 +185,12 @@ async fn main() -> anyhow::Result<()> {
                 }
             };
             let query = format!("WorkflowType = '{}' AND TollgateStage = 'ACTIVE'", contender.workflow_type);
-            contender.drains.push(drain(&client, worker, &query, baseline, args.requests, dir.path()).await?);
+            let profiled = round == 1 && contender.workflow_type == "ProvisionWorkflow" && !args.no_profile;
+            let (measured, top) = drain(&client, worker, &query, baseline, args.requests, dir.path(), profiled).await?;
+            contender.drains.push(measured);
+            if profiled {
+                profile_top = top;
+            }
             if contender.work.is_none() {
                 let history = history_of(&client, &first_id).await?;
                 contender.work = Some(work_to_active(&history).with_context(|| format!("{first_id}'s history"))?);
@@ -179,7 +200,32 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     }
-    let figures = Figures { contenders, sizes };
+    let steady = if args.steady_rate > 0.0 {
+        eprintln!("steady load: {}/s for {}s with the worker running ...", args.steady_rate, args.steady_seconds);
+        let mut worker = tokio::process::Command::new(&args.worker)
+            .arg("--config")
+            .arg(&config_path)
+            .env("TEMPORAL_ADDRESS", format!("127.0.0.1:{}", args.port))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("steady-worker.log"))?)
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting the worker")?;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let latencies = steady::run(&client, &config, args.steady_rate, args.steady_seconds, "steady").await?;
+        let _ = worker.kill().await;
+        Some(steady::describe(&latencies, args.steady_rate, args.steady_seconds)?)
+    } else {
+        None
+    };
+    let growth = if args.extensions > 0 {
+        eprintln!("history growth: one request kept {} times ...", args.extensions);
+        Some(growth::run(&client, args.port, dir.path(), &args.worker, args.extensions).await?.describe())
+    } else {
+        None
+    };
+    let figures = Figures { contenders, sizes, profile_top, steady, growth };
     let table = figures.table();
     println!("{table}");
     let report = report(&figures, &table, &args)?;
@@ -257,7 +303,8 @@ async fn drain(
     baseline: usize,
     n: usize,
     dir: &Path,
-) -> anyhow::Result<Drain> {
+    profiled: bool,
+) -> anyhow::Result<(Drain, Option<Vec<(f64, String, String)>>)> {
     let log = dir.join("worker.log");
     let started = Instant::now();
     let mut worker = command
@@ -267,6 +314,7 @@ async fn drain(
         .spawn()
         .context("starting the worker")?;
     let pid = worker.id().context("the worker exited at once")?;
+    let recording = if profiled { profile::start(pid, dir) } else { None };
     loop {
         let active = client.count_workflows(query, WorkflowCountOptions::default()).await?.count();
         if active >= baseline + n {
@@ -283,8 +331,12 @@ async fn drain(
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds(pid)?;
     let peak_rss_mb = peak_rss_kb(pid)? as f64 / 1024.0;
+    let top = match recording {
+        Some(r) => Some(r.top(usize::MAX).await?),
+        None => None,
+    };
     let _ = worker.kill().await;
-    Ok(Drain { requests: n, elapsed, cpu, peak_rss_mb })
+    Ok((Drain { requests: n, elapsed, cpu, peak_rss_mb }, top))
 }
 
 /// `temporal server start-dev`, in memory, with Tollgate's search attributes.
@@ -343,9 +395,9 @@ struct Work {
 }
 
 /// The base64 of the JSON string "ACTIVE", as a search attribute's payload carries it.
-const ACTIVE_PAYLOAD: &str = "IkFDVElWRSI=";
+pub(crate) const ACTIVE_PAYLOAD: &str = "IkFDVElWRSI=";
 
-async fn history_of(client: &Client, id: &str) -> anyhow::Result<Value> {
+pub(crate) async fn history_of(client: &Client, id: &str) -> anyhow::Result<Value> {
     let handle = client.get_workflow_handle::<ProvisionWorkflow>(id);
     let bytes = handle.fetch_history(WorkflowFetchHistoryOptions::default()).to_json().await?;
     Ok(serde_json::from_slice(&bytes)?)
@@ -426,6 +478,12 @@ fn work_to_active(history: &Value) -> anyhow::Result<Work> {
 struct Figures {
     contenders: [Contender; 4],
     sizes: String,
+    /// The worker's hottest symbols during the first drain: (percent, where, symbol).
+    profile_top: Option<Vec<(f64, String, String)>>,
+    /// Start-to-ACTIVE percentiles under a steady arrival rate (Markdown).
+    steady: Option<String>,
+    /// Events per run over many keeps.
+    growth: Option<String>,
 }
 
 /// A table row: its name, the figure from one drain, its decimals.
@@ -534,10 +592,41 @@ fn report(figures: &Figures, table: &str, args: &Args) -> anyhow::Result<String>
 ## Drain\n\n{table}\n\n\
 Requests/s counts from the worker's start until the last request is ACTIVE (visibility polled every 200 ms).\n\
 CPU is the worker process's user + system time over the drain; peak RSS is its VmHWM.\n\
-The work figures count one request's history from its start to the upsert that made it ACTIVE.\n",
+The work figures count one request's history from its start to the upsert that made it ACTIVE.\n{}",
         args.worker.display(),
         args.requests,
         args.rounds,
         figures.sizes,
+        figures.sections(),
     ))
+}
+
+impl Figures {
+    /// Steady load, history growth and the profile, as far as they ran.
+    fn sections(&self) -> String {
+        let mut out = String::new();
+        if let Some(steady) = &self.steady {
+            out.push_str(&format!(
+                "\n## Steady load\n\nRequests arrive at a fixed rate while one worker runs; each one's time from its start to the upsert that made it ACTIVE, from its history's server timestamps.\n\n{steady}\n"
+            ));
+        }
+        if let Some(growth) = &self.growth {
+            out.push_str(&format!("\n## History growth\n\n{growth}\n"));
+        }
+        if let Some(top) = &self.profile_top {
+            let components: Vec<String> =
+                profile::by_component(top, 12).iter().map(|(p, c)| format!("| {p:.1}% | {c} |")).collect();
+            let rows: Vec<String> = top
+                .iter()
+                .take(15)
+                .map(|(p, dso, sym)| format!("| {p:.2}% | {dso} | `{}` |", sym.replace('|', "\\|")))
+                .collect();
+            out.push_str(&format!(
+                "\n## Where the worker's CPU goes\n\n`perf record -F 499` on the Tollgate worker during round 1's drain (self time). By component (the crate a symbol belongs to, or the library outside the worker):\n\n| samples | component |\n|---|---|\n{}\n\nThe top symbols:\n\n| samples | where | symbol |\n|---|---|---|\n{}\n",
+                components.join("\n"),
+                rows.join("\n")
+            ));
+        }
+        out
+    }
 }
