@@ -17,8 +17,8 @@ use futures::StreamExt;
 use temporalio_client::Client;
 use tollgate_activities::engine::sandbox::{Cloud, read_events};
 use tollgate_client::ClientError;
-use tollgate_client::requests;
-use tollgate_proto::{DecisionKind, Progress, ProvisionRequest, Stage};
+use tollgate_client::{audits, requests};
+use tollgate_proto::{AuditStep, AuditTargetKind, DecisionKind, Progress, ProvisionRequest, Stage};
 
 #[derive(clap::Args)]
 pub struct ChaosArgs {
@@ -57,9 +57,12 @@ enum Way {
     Cancelled,
     Destroyed,
     PolicyDenied,
+    /// SSH opened by hand while ACTIVE; an audit of the request finds it, carol approves the
+    /// fix, the request re-applies its approved configuration, the audit verifies it.
+    Audited,
 }
 
-const WAYS: [Way; 9] = [
+const WAYS: [Way; 10] = [
     Way::Direct,
     Way::AiApproved,
     Way::Approved,
@@ -69,6 +72,7 @@ const WAYS: [Way; 9] = [
     Way::Cancelled,
     Way::Destroyed,
     Way::PolicyDenied,
+    Way::Audited,
 ];
 
 impl Way {
@@ -83,6 +87,7 @@ impl Way {
             Way::Cancelled => "cancelled",
             Way::Destroyed => "destroyed",
             Way::PolicyDenied => "refused by policy",
+            Way::Audited => "audited and fixed",
         }
     }
 
@@ -93,14 +98,18 @@ impl Way {
             // Over 10% of the baseline, under the AI approver's limit: it approves alone.
             Way::AiApproved => ("ec2", &[("instance_type", "t3.medium")]),
             Way::PolicyDenied => ("s3", &[("versioning", "true")]),
+            Way::Audited => ("ec2", &[]),
             _ => ("s3", &[]),
         };
+        // Long enough for the audit to fix it while it is still ACTIVE.
+        let ttl = if self == Way::Audited { tollgate_proto::span(150_000) } else { None };
         ProvisionRequest {
             request_id: format!("req-{kind}-chaos{i:04}"),
             kind: kind.into(),
             requester: "alice".into(),
             name: format!("chaos-{i}"),
             params: params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            ttl,
             ..Default::default()
         }
     }
@@ -118,7 +127,7 @@ impl Way {
     fn acts_at(self) -> Option<Stage> {
         match self {
             Way::Approved | Way::Rejected => Some(Stage::AwaitingApproval),
-            Way::Kept | Way::Cancelled | Way::Destroyed => Some(Stage::Active),
+            Way::Kept | Way::Cancelled | Way::Destroyed | Way::Audited => Some(Stage::Active),
             _ => None,
         }
     }
@@ -400,7 +409,11 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
     // Drive the requests (act when a request reaches its stage) while the chaos runs.
     let mut rng = Rng(seed);
     let mut acted: BTreeSet<String> = BTreeSet::new();
-    let mut in_flight = futures::stream::FuturesUnordered::new();
+    let mut in_flight = futures::stream::FuturesUnordered::<Task>::new();
+    let cloud =
+        Cloud { root: config.data_dir.join("sandbox"), account_id: "123456789012".into(), latency: Duration::ZERO };
+    // Each audited request's audit, once started.
+    let audits: Audits = Arc::default();
     let retried = Arc::new(Mutex::new(0usize));
     let mut next_kill = Instant::now() + rng.millis(1500, 4000);
     let mut second_until: Option<Instant> = None;
@@ -450,7 +463,13 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
         for row in &listed {
             let Some(way) = ways.get(&row.request_id) else { continue };
             if way.acts_at().is_some_and(|s| s.label() == row.stage) && acted.insert(row.request_id.clone()) {
-                in_flight.push(act(client.clone(), row.request_id.clone(), *way, retried.clone()));
+                let (client, id, retried) = (client.clone(), row.request_id.clone(), retried.clone());
+                let task: Task = if *way == Way::Audited {
+                    Box::pin(audit(client, cloud.clone(), id, audits.clone(), retried))
+                } else {
+                    Box::pin(act(client, id, *way, retried))
+                };
+                in_flight.push(task);
             }
         }
         while let Some(Some(done)) = futures::FutureExt::now_or_never(in_flight.next()) {
@@ -477,11 +496,9 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
     if !ended {
         broken.push(format!("not every request ended within {}", humantime::format_duration(args.deadline)));
     }
-    let cloud =
-        Cloud { root: config.data_dir.join("sandbox"), account_id: "123456789012".into(), latency: Duration::ZERO };
     let events = read_events(&cloud.root).map_err(|e| anyhow::anyhow!("reading the sandbox's events: {e}"))?;
     let mut by_way: BTreeMap<Way, usize> = BTreeMap::new();
-    let (mut leaks, mut duplicates, mut lost, mut wrong) = (0, 0, 0, 0);
+    let (mut leaks, mut duplicates, mut lost, mut wrong, mut audited) = (0, 0, 0, 0, 0);
     for (id, way) in &ways {
         *by_way.entry(*way).or_default() += 1;
         let progress = match final_progress(&client, id).await {
@@ -518,11 +535,33 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
             lost += 1;
             broken.push(format!("{id} ({}): {why}", way.label()));
         }
+        if *way == Way::Audited {
+            let audit_id = audits.lock().unwrap().get(id).cloned();
+            match audit_id {
+                None => broken.push(format!("{id} ({}): no audit was started", way.label())),
+                Some(audit_id) => match retry(Duration::from_secs(60), || audits::report(&client, &audit_id)).await {
+                    Ok(r)
+                        if r.step() == AuditStep::Done
+                            && r.verified
+                            && r.repairs.iter().any(|x| &x.request_id == id) =>
+                    {
+                        audited += 1
+                    }
+                    Ok(r) => {
+                        if !r.decisions.iter().any(|d| d.user == "carol") {
+                            lost += 1;
+                        }
+                        broken.push(format!("{id}: its audit {audit_id} ended {:?}: {}", r.step(), r.summary))
+                    }
+                    Err(e) => broken.push(format!("{id}: its audit {audit_id} has no report: {e}")),
+                },
+            }
+        }
     }
     let (redelivered, notification_dupes) = notification_duplicates(&received.lock().unwrap(), &mut broken);
 
     let paths: Vec<String> = by_way.iter().map(|(w, n)| format!("{} {n}", w.label())).collect();
-    println!("requests: {} ({})", ways.len(), paths.join(", "));
+    println!("requests: {} ({}); {audited} audits fixed and verified", ways.len(), paths.join(", "));
     println!(
         "chaos: {} worker kills (SIGKILL), {} workers that exited on their own (started while the server was down) and were started again, {} periods with two workers, {} server restart(s) with the database kept; {} messages sent again after a failure",
         counts.kills, counts.restarts_on_their_own, counts.two_workers, counts.server_restarts, counts.retried_messages
@@ -547,6 +586,7 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
             "lost_decisions": lost,
             "notification_duplicates": notification_dupes,
             "wrong_end_states": wrong,
+            "audits_fixed": audited,
             "broken": broken,
         });
         std::fs::write(path, serde_json::to_string_pretty(&summary)?)?;
@@ -595,6 +635,66 @@ async fn act(client: Client, id: String, way: Way, retried: Arc<Mutex<usize>>) -
             }
         }
     }
+}
+
+/// One message (or audit) the drill is getting through.
+type Task = std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>>>>;
+
+/// Audit ids by the request they audit.
+type Audits = Arc<Mutex<BTreeMap<String, String>>>;
+
+/// Opens SSH to the world on the request's security group (as a person with console access
+/// would), audits the request, approves the fix as carol and waits for the audit to end.
+async fn audit(
+    client: Client,
+    cloud: Cloud,
+    id: String,
+    audits: Audits,
+    retried: Arc<Mutex<usize>>,
+) -> anyhow::Result<()> {
+    let mut inventory = cloud.inventory(&id).map_err(|e| anyhow::anyhow!("{id}'s inventory: {e}"))?;
+    let sg = inventory
+        .resources
+        .iter_mut()
+        .find(|r| r.resource_type == "aws_security_group")
+        .with_context(|| format!("{id} holds no security group"))?;
+    sg.attributes.insert(
+        "ingress".into(),
+        serde_json::json!([{"from_port": 22, "to_port": 22, "protocol": "tcp", "cidr_blocks": ["0.0.0.0/0"], "ipv6_cidr_blocks": []}]),
+    );
+    cloud.save(&inventory).map_err(|e| anyhow::anyhow!("saving {id}'s inventory: {e}"))?;
+    let audit_id =
+        retry(Duration::from_secs(60), || audits::start(&client, "chaos", AuditTargetKind::Request, &id, "alice"))
+            .await
+            .map_err(|e| anyhow::anyhow!("{id}: starting its audit: {e}"))?;
+    audits.lock().unwrap().insert(id.clone(), audit_id.clone());
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let (mut approved, mut attempts) = (false, 0);
+    while Instant::now() < deadline {
+        match audits::report(&client, &audit_id).await.map(|r| r.step()) {
+            Ok(AuditStep::AwaitingApproval) if !approved => {
+                attempts += 1;
+                let decided = tokio::time::timeout(
+                    Duration::from_secs(15),
+                    audits::decide(&client, &audit_id, DecisionKind::Approve, "carol", "chaos drill"),
+                )
+                .await;
+                match decided {
+                    Ok(Ok(_)) => approved = true,
+                    // An earlier attempt whose answer was lost landed.
+                    Ok(Err(ClientError::Refusal(_))) if attempts > 1 => approved = true,
+                    Ok(Err(ClientError::Refusal(r))) => {
+                        bail!("{audit_id}: carol's approval was refused: {}", r.message)
+                    }
+                    _ => *retried.lock().unwrap() += 1,
+                }
+            }
+            Ok(AuditStep::Done | AuditStep::Paused | AuditStep::Cancelled) => return Ok(()),
+            _ => {}
+        }
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    bail!("{audit_id} did not end within 5 minutes")
 }
 
 /// Retries `f` until it succeeds or `within` passes.

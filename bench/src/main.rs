@@ -276,7 +276,18 @@ async fn start_ceiling(client: &Client, round: usize, n: usize, sizes: &ceiling:
                     format!("ceiling-{round}-{i}"),
                 )
                 .build();
-                client.start_workflow(ceiling::CeilingWorkflow::run, input, options).await.map(drop)
+                // A busy server may refuse a start for a moment; one that already exists was ours.
+                let mut attempt = 0;
+                loop {
+                    attempt += 1;
+                    match client.start_workflow(ceiling::CeilingWorkflow::run, input.clone(), options.clone()).await {
+                        Ok(_) | Err(temporalio_client::errors::WorkflowStartError::AlreadyStarted { .. }) => {
+                            return Ok(());
+                        }
+                        Err(e) if attempt >= 5 => return Err(anyhow::anyhow!("{e:?}")),
+                        Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+                    }
+                }
             }
         })
         .buffer_unordered(32)

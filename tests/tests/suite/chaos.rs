@@ -11,7 +11,7 @@ async fn requests_survive_killed_workers_and_a_server_restart() {
     let dir = tempfile::tempdir().unwrap();
     let summary_path = dir.path().join("chaos.json");
     let status = tokio::process::Command::new(binary("tollgate-bench"))
-        .args(["chaos", "--requests", "36", "--kills", "6", "--deadline", "8m"])
+        .args(["chaos", "--requests", "40", "--kills", "6", "--deadline", "8m"])
         .arg("--worker")
         .arg(binary("tollgate-worker"))
         .args(["--port", &free_port().to_string()])
@@ -27,8 +27,9 @@ async fn requests_survive_killed_workers_and_a_server_restart() {
         Err(_) => panic!("the drill stopped before its checks ({status}); its error is above"),
     };
     assert!(status.success(), "the drill broke expectations: {summary:#}");
-    assert_eq!(summary["requests"], 36);
-    assert_eq!(summary["paths"].as_object().unwrap().len(), 9, "{summary:#}");
+    assert_eq!(summary["requests"], 40);
+    assert_eq!(summary["paths"].as_object().unwrap().len(), 10, "{summary:#}");
+    assert_eq!(summary["audits_fixed"], 4, "{summary:#}");
     assert!(summary["kills"].as_u64().unwrap() >= 6, "{summary:#}");
     assert_eq!(summary["server_restarts"], 1);
     for zero in ["duplicates", "leaks", "lost_decisions", "notification_duplicates", "wrong_end_states"] {
