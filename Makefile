@@ -23,7 +23,9 @@ test: build
 
 # Benchmarks print their figures (release build; not part of `make test`): 1,000 requests
 # drained by one worker, alternating with Temporal's Python SDK running the same workflow shape
-# with empty activities (written to BENCHMARKS.md), then pricing and policy on a large plan.
+# (and the plain port) and the Rust ceiling, all with empty activities; steady-load latency,
+# history growth and a perf profile (written to BENCHMARKS.md); then pricing and policy on a
+# large plan. The chaos drill is `target/release/tollgate-bench chaos` (README).
 bench:
 	@scripts/setup.sh --bench
 	cargo build --release --bin tollgate-worker --bin tollgate-bench

@@ -6,7 +6,8 @@
 # moto's server (pip, into .tools/moto: a real S3 API on loopback for the artifact store tests);
 # the official MCP Python SDK (pip, into .tools/mcp: MCP servers the AI approver's tests call);
 # playwright-core (npm, into tests/webui/node_modules). With --bench, also Temporal's Python
-# SDK (pip, into .tools/pybench: the benchmark's reference worker). Safe to run again: it
+# SDK (pip, into .tools/pybench: the benchmark's reference worker) and perf (Debian's
+# linux-perf: the benchmark's profile). Safe to run again: it
 # only installs what is absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +31,8 @@ command -v git >/dev/null || packages+=(git)
 command -v node >/dev/null || packages+=(nodejs)
 command -v npm >/dev/null || packages+=(npm)
 command -v docker-compose >/dev/null || packages+=(docker-compose)
+# The benchmark profiles the worker with perf (it skips the profile when perf is missing).
+if [ "${1:-}" = "--bench" ]; then command -v perf >/dev/null || packages+=(linux-perf); fi
 if [ ${#packages[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${packages[*]}"
   SUDO=""

@@ -334,6 +334,7 @@ struct Counts {
     two_workers: usize,
     server_restarts: usize,
     retried_messages: usize,
+    audits_resumed: usize,
 }
 
 pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
@@ -415,6 +416,7 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
     // Each audited request's audit, once started.
     let audits: Audits = Arc::default();
     let retried = Arc::new(Mutex::new(0usize));
+    let paused = Arc::new(Mutex::new(0usize));
     let mut next_kill = Instant::now() + rng.millis(1500, 4000);
     let mut second_until: Option<Instant> = None;
     let restart_server_after = args.kills / 2;
@@ -429,7 +431,7 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
                 procs.start_server()?;
                 counts.server_restarts += 1;
             } else {
-                let slot = if procs.workers[1].is_some() && rng.next() % 2 == 0 { 1 } else { 0 };
+                let slot = if procs.workers[1].is_some() && rng.next().is_multiple_of(2) { 1 } else { 0 };
                 if procs.kill_worker(slot).await {
                     counts.kills += 1;
                 }
@@ -437,7 +439,7 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
                 tokio::time::sleep(rng.millis(200, 2500)).await;
                 procs.start_worker(0)?;
             }
-            if second_until.is_none() && rng.next() % 3 == 0 {
+            if second_until.is_none() && rng.next().is_multiple_of(3) {
                 procs.start_worker(1)?;
                 counts.two_workers += 1;
                 second_until = Some(Instant::now() + rng.millis(3000, 10000));
@@ -465,7 +467,7 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
             if way.acts_at().is_some_and(|s| s.label() == row.stage) && acted.insert(row.request_id.clone()) {
                 let (client, id, retried) = (client.clone(), row.request_id.clone(), retried.clone());
                 let task: Task = if *way == Way::Audited {
-                    Box::pin(audit(client, cloud.clone(), id, audits.clone(), retried))
+                    Box::pin(audit(client, cloud.clone(), id, audits.clone(), retried, paused.clone()))
                 } else {
                     Box::pin(act(client, id, *way, retried))
                 };
@@ -486,6 +488,7 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(700)).await;
     };
     counts.retried_messages = *retried.lock().unwrap();
+    counts.audits_resumed = *paused.lock().unwrap();
     // Quiet now: one worker, for the checks.
     procs.kill_worker(1).await;
     procs.start_worker(0)?;
@@ -563,8 +566,13 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
     let paths: Vec<String> = by_way.iter().map(|(w, n)| format!("{} {n}", w.label())).collect();
     println!("requests: {} ({}); {audited} audits fixed and verified", ways.len(), paths.join(", "));
     println!(
-        "chaos: {} worker kills (SIGKILL), {} workers that exited on their own (started while the server was down) and were started again, {} periods with two workers, {} server restart(s) with the database kept; {} messages sent again after a failure",
-        counts.kills, counts.restarts_on_their_own, counts.two_workers, counts.server_restarts, counts.retried_messages
+        "chaos: {} worker kills (SIGKILL), {} workers that exited on their own (started while the server was down) and were started again, {} periods with two workers, {} server restart(s) with the database kept; {} messages sent again after a failure; {} paused audits resumed",
+        counts.kills,
+        counts.restarts_on_their_own,
+        counts.two_workers,
+        counts.server_restarts,
+        counts.retried_messages,
+        counts.audits_resumed
     );
     println!(
         "notifications: {} received, {redelivered} redelivered under the same delivery id",
@@ -587,6 +595,7 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
             "notification_duplicates": notification_dupes,
             "wrong_end_states": wrong,
             "audits_fixed": audited,
+            "audits_resumed": counts.audits_resumed,
             "broken": broken,
         });
         std::fs::write(path, serde_json::to_string_pretty(&summary)?)?;
@@ -651,6 +660,7 @@ async fn audit(
     id: String,
     audits: Audits,
     retried: Arc<Mutex<usize>>,
+    paused: Arc<Mutex<usize>>,
 ) -> anyhow::Result<()> {
     let mut inventory = cloud.inventory(&id).map_err(|e| anyhow::anyhow!("{id}'s inventory: {e}"))?;
     let sg = inventory
@@ -689,7 +699,16 @@ async fn audit(
                     _ => *retried.lock().unwrap() += 1,
                 }
             }
-            Ok(AuditStep::Done | AuditStep::Paused | AuditStep::Cancelled) => return Ok(()),
+            // A step that failed after its retries (a worker killed again and again under it)
+            // pauses the audit; as an operator would, the drill resumes it.
+            Ok(AuditStep::Paused) => {
+                let resumed =
+                    tokio::time::timeout(Duration::from_secs(15), audits::retry(&client, &audit_id, "carol")).await;
+                if let Ok(Ok(_)) = resumed {
+                    *paused.lock().unwrap() += 1;
+                }
+            }
+            Ok(AuditStep::Done | AuditStep::Cancelled) => return Ok(()),
             _ => {}
         }
         tokio::time::sleep(Duration::from_millis(700)).await;

@@ -255,15 +255,7 @@ async fn record() {
     save(&env, "reconcile", &reconcile_id, None).await;
     env.shutdown().await;
 
-    let failing = format!(
-        "{BASE}\n[retry]\ninitial_interval = \"100ms\"\nmax_attempts = 2\n[faults]\nactivities = [\"apply\"]\nfail_first_attempts = 100\nafter_work = true"
-    );
-    let env = TestEnv::start(&failing).await;
-    let failed = env.request("ec2", "alice", &[]).await;
-    env.wait_for(&failed, Stage::Failed, 60).await;
-    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-    save(&env, "failed_with_cleanup", &failed, None).await;
-    env.shutdown().await;
+    record_failed_apply("failed_with_cleanup").await;
 
     let long = "approving_users = [\"carol\"]\ngrace_period = \"2s\"\nextension_period = \"6s\"\ndefault_ttl = \"6s\"\nmax_ttl = \"1m\"\ncontinue_as_new_after_events = 20";
     let env = TestEnv::start(long).await;
@@ -279,6 +271,19 @@ async fn record() {
         stream.next().await.unwrap().unwrap().run_id().to_string()
     };
     save(&env, "continued_as_new_first_run", &rolled, Some(first_run)).await;
+    env.shutdown().await;
+}
+
+/// An ec2 request whose apply fails on every attempt after creating something (cleaned up).
+async fn record_failed_apply(name: &str) {
+    let failing = format!(
+        "{BASE}\n[retry]\ninitial_interval = \"100ms\"\nmax_attempts = 2\n[faults]\nactivities = [\"apply\"]\nfail_first_attempts = 100\nafter_work = true"
+    );
+    let env = TestEnv::start(&failing).await;
+    let failed = env.request("ec2", "alice", &[]).await;
+    env.wait_for(&failed, Stage::Failed, 60).await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    save(&env, name, &failed, None).await;
     env.shutdown().await;
 }
 
@@ -301,15 +306,7 @@ async fn record_lean() {
     save(&env, "lean_approved_kept", &kept, None).await;
     env.shutdown().await;
 
-    let failing = format!(
-        "{BASE}\n[retry]\ninitial_interval = \"100ms\"\nmax_attempts = 2\n[faults]\nactivities = [\"apply\"]\nfail_first_attempts = 100\nafter_work = true"
-    );
-    let env = TestEnv::start(&failing).await;
-    let failed = env.request("ec2", "alice", &[]).await;
-    env.wait_for(&failed, Stage::Failed, 60).await;
-    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-    save(&env, "lean_failed_with_cleanup", &failed, None).await;
-    env.shutdown().await;
+    record_failed_apply("lean_failed_with_cleanup").await;
 }
 
 /// Runs through the POLICY_CHECK stage (patch "policy-check"): a request refused by a deny
