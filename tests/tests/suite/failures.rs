@@ -136,8 +136,12 @@ async fn notification_failures_never_fail_a_request() {
 /// the request ends FAILED with a timed-out apply, and what was created is cleaned up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_apply_slower_than_timeouts_apply_times_out_and_is_cleaned_up() {
+    // Each attempt that has resources left to create takes longer than the timeout. The retry
+    // starts at once, while the first attempt is still creating (2.8 s for four resources): a
+    // retry that started after the first attempt had created everything would find nothing to
+    // do and succeed, so a slow machine must not delay it that long.
     let text = format!(
-        "{}\n[timeouts]\napply = \"1s\"\n[retry]\nmax_attempts = 2\ninitial_interval = \"1s\"\n[sandbox]\nlatency = \"700ms\"",
+        "{}\n[timeouts]\napply = \"1s\"\n[retry]\nmax_attempts = 2\ninitial_interval = \"100ms\"\n[sandbox]\nlatency = \"700ms\"",
         crate::common::LONG
     );
     let env = TestEnv::start(&text).await;
