@@ -88,7 +88,7 @@ impl Cloud {
             .append(true)
             .open(self.root.join("events.jsonl"))
             .map_err(|e| EngineError::Io(e.to_string()))?;
-        f.write_all(line.as_bytes()).and_then(|_| f.sync_data()).map_err(|e| EngineError::Io(e.to_string()))
+        f.write_all(line.as_bytes()).map_err(|e| EngineError::Io(e.to_string()))
     }
 
     pub async fn pause(&self) {
