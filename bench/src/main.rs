@@ -132,7 +132,6 @@ async fn main() -> anyhow::Result<()> {
         Contender::new("Rust ceiling", "CeilingWorkflow"),
     ];
     let mut sizes = String::from("{}");
-    let mut profile_top = None;
     for round in 1..=args.rounds {
         let baseline = (round - 1) * args.requests;
         for contender in contenders.iter_mut() {
@@ -185,12 +184,8 @@ async fn main() -> anyhow::Result<()> {
                 }
             };
             let query = format!("WorkflowType = '{}' AND TollgateStage = 'ACTIVE'", contender.workflow_type);
-            let profiled = round == 1 && contender.workflow_type == "ProvisionWorkflow" && !args.no_profile;
-            let (measured, top) = drain(&client, worker, &query, baseline, args.requests, dir.path(), profiled).await?;
+            let (measured, _) = drain(&client, worker, &query, baseline, args.requests, dir.path(), false).await?;
             contender.drains.push(measured);
-            if profiled {
-                profile_top = top;
-            }
             if contender.work.is_none() {
                 let history = history_of(&client, &first_id).await?;
                 contender.work = Some(work_to_active(&history).with_context(|| format!("{first_id}'s history"))?);
@@ -200,6 +195,23 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     }
+    // The profile gets a drain of its own: sampling costs the profiled process CPU, so the
+    // figures above come from drains nobody watched.
+    let profile_top = if args.no_profile {
+        None
+    } else {
+        eprintln!("profile: Tollgate, {} requests under perf ...", args.requests);
+        start_requests(&client, &config, args.requests).await?;
+        let mut worker = tokio::process::Command::new(&args.worker);
+        worker
+            .arg("--config")
+            .arg(&config_path)
+            .env("TEMPORAL_ADDRESS", format!("127.0.0.1:{}", args.port))
+            .env("RUST_LOG", "warn");
+        let query = "WorkflowType = 'ProvisionWorkflow' AND TollgateStage = 'ACTIVE'";
+        let baseline = args.rounds * args.requests;
+        drain(&client, worker, query, baseline, args.requests, dir.path(), true).await?.1
+    };
     let steady = if args.steady_rate > 0.0 {
         eprintln!("steady load: {}/s for {}s with the worker running ...", args.steady_rate, args.steady_seconds);
         let mut worker = tokio::process::Command::new(&args.worker)
@@ -633,7 +645,7 @@ impl Figures {
                 .map(|(p, dso, sym)| format!("| {p:.2}% | {dso} | `{}` |", sym.replace('|', "\\|")))
                 .collect();
             out.push_str(&format!(
-                "\n## Where the worker's CPU goes\n\n`perf record -F 499` on the Tollgate worker during round 1's drain (self time). By component (the crate a symbol belongs to, or the library outside the worker):\n\n| samples | component |\n|---|---|\n{}\n\nThe top symbols:\n\n| samples | where | symbol |\n|---|---|---|\n{}\n",
+                "\n## Where the worker's CPU goes\n\n`perf record -F 499` on the Tollgate worker during a drain of its own after the rounds (not in the figures above: sampling costs the process CPU); self time. By component (the crate a symbol belongs to, or the library outside the worker):\n\n| samples | component |\n|---|---|\n{}\n\nThe top symbols:\n\n| samples | where | symbol |\n|---|---|---|\n{}\n",
                 components.join("\n"),
                 rows.join("\n")
             ));
