@@ -264,6 +264,11 @@ impl Engine for SandboxEngine {
                         "{address} refers to something that does not exist"
                     )));
                 }
+                // An attempt past its deadline (the server has given up on it and a retry may be
+                // under way) or cancelled creates nothing more.
+                if op.progress.cancel.is_cancelled() {
+                    return Err(EngineError::Cancelled(format!("stopped before creating {address}")));
+                }
                 let planned = schema::plan_create(schema, &config, &default_tags);
                 self.cloud.create(request_id, plan_digest, &r.resource_type, &r.name, &planned, &region).await?;
                 created += 1;
@@ -320,13 +325,20 @@ impl Engine for SandboxEngine {
         op: OpContext<'a>,
     ) -> BoxFuture<'a, Result<Vec<String>, EngineError>> {
         Box::pin(async move {
-            let inv = self.cloud.inventory(request_id)?;
             // Everything the request holds goes, newest first; the state only explains a retry.
+            // Read again after each pass: an apply attempt that timed out may still have been
+            // finishing the one resource it was creating.
             let mut destroyed = Vec::new();
-            for item in inv.resources.iter().rev() {
-                if self.cloud.delete(request_id, &item.address).await? {
-                    op.progress.report(&format!("{}: Destruction complete", item.address));
-                    destroyed.push(item.address.clone());
+            for _pass in 0..DESTROY_PASSES {
+                let inv = self.cloud.inventory(request_id)?;
+                if inv.resources.is_empty() {
+                    break;
+                }
+                for item in inv.resources.iter().rev() {
+                    if self.cloud.delete(request_id, &item.address).await? {
+                        op.progress.report(&format!("{}: Destruction complete", item.address));
+                        destroyed.push(item.address.clone());
+                    }
                 }
             }
             if destroyed.is_empty() {
@@ -339,6 +351,9 @@ impl Engine for SandboxEngine {
         })
     }
 }
+
+/// Times a destroy reads the inventory again and deletes what appeared meanwhile.
+const DESTROY_PASSES: usize = 3;
 
 /// `type.name` of every resource in a Terraform state.
 pub fn state_addresses(state: &Value) -> Vec<String> {
