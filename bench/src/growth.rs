@@ -33,11 +33,7 @@ pub async fn run(client: &Client, port: u16, dir: &Path, worker: &Path, n: usize
         ),
     )?;
     let config = tollgate_config::Config::load(Some(&config_path)).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut worker = tokio::process::Command::new(worker)
-        .arg("--config")
-        .arg(&config_path)
-        .env("TEMPORAL_ADDRESS", format!("127.0.0.1:{port}"))
-        .env("RUST_LOG", "warn")
+    let mut worker = crate::worker_command(worker, &config_path, port)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(dir.join("growth-worker.log"))?)
         .kill_on_drop(true)

@@ -6,9 +6,12 @@
 //! notification may have gone out twice under different delivery ids. It prints the counts and
 //! exits 1 naming every broken expectation.
 
+mod checks;
+mod processes;
+mod ways;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,7 +21,11 @@ use temporalio_client::Client;
 use tollgate_activities::engine::sandbox::{Cloud, read_events};
 use tollgate_client::ClientError;
 use tollgate_client::{audits, requests};
-use tollgate_proto::{AuditStep, AuditTargetKind, DecisionKind, Progress, ProvisionRequest, Stage};
+use tollgate_proto::{AuditStep, AuditTargetKind, DecisionKind, Progress};
+
+use checks::{decision_lost, notification_duplicates, start_webhook};
+use processes::{Processes, Rng};
+use ways::{REVIEWER, TEAM_RULE, WAYS, Way, config};
 
 #[derive(clap::Args)]
 pub struct ChaosArgs {
@@ -46,286 +53,6 @@ pub struct ChaosArgs {
 }
 
 /// The ways a request can go, each with what the drill does to it and where it must end.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Way {
-    Direct,
-    AiApproved,
-    Approved,
-    Rejected,
-    Expired,
-    Kept,
-    Cancelled,
-    Destroyed,
-    PolicyDenied,
-    /// SSH opened by hand while ACTIVE; an audit of the request finds it, carol approves the
-    /// fix, the request re-applies its approved configuration, the audit verifies it.
-    Audited,
-}
-
-const WAYS: [Way; 10] = [
-    Way::Direct,
-    Way::AiApproved,
-    Way::Approved,
-    Way::Rejected,
-    Way::Expired,
-    Way::Kept,
-    Way::Cancelled,
-    Way::Destroyed,
-    Way::PolicyDenied,
-    Way::Audited,
-];
-
-impl Way {
-    fn label(self) -> &'static str {
-        match self {
-            Way::Direct => "direct",
-            Way::AiApproved => "AI-approved",
-            Way::Approved => "approved",
-            Way::Rejected => "rejected",
-            Way::Expired => "approval expired",
-            Way::Kept => "kept",
-            Way::Cancelled => "cancelled",
-            Way::Destroyed => "destroyed",
-            Way::PolicyDenied => "refused by policy",
-            Way::Audited => "audited and fixed",
-        }
-    }
-
-    fn request(self, i: usize) -> ProvisionRequest {
-        let (kind, params): (&str, &[(&str, &str)]) = match self {
-            // Over the AI approver's $50/month: people decide.
-            Way::Approved | Way::Rejected | Way::Expired => ("rds", &[("instance_class", "db.r5.2xlarge")]),
-            // Over 10% of the baseline, under the AI approver's limit: it approves alone.
-            Way::AiApproved => ("ec2", &[("instance_type", "t3.medium")]),
-            Way::PolicyDenied => ("s3", &[("versioning", "true")]),
-            Way::Audited => ("ec2", &[]),
-            _ => ("s3", &[]),
-        };
-        // Long enough for the audit to fix it while it is still ACTIVE.
-        let ttl = if self == Way::Audited { tollgate_proto::span(150_000) } else { None };
-        ProvisionRequest {
-            request_id: format!("req-{kind}-chaos{i:04}"),
-            kind: kind.into(),
-            requester: "alice".into(),
-            name: format!("chaos-{i}"),
-            params: params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-            ttl,
-            ..Default::default()
-        }
-    }
-
-    fn expected(self) -> Stage {
-        match self {
-            Way::Rejected | Way::PolicyDenied => Stage::Rejected,
-            Way::Expired => Stage::Expired,
-            Way::Cancelled => Stage::Cancelled,
-            _ => Stage::Destroyed,
-        }
-    }
-
-    /// The stage at which the drill acts on the request, if it does.
-    fn acts_at(self) -> Option<Stage> {
-        match self {
-            Way::Approved | Way::Rejected => Some(Stage::AwaitingApproval),
-            Way::Kept | Way::Cancelled | Way::Destroyed | Way::Audited => Some(Stage::Active),
-            _ => None,
-        }
-    }
-}
-
-/// The worker's configuration: short lives, the AI approver in full mode within $50/month in
-/// dev, a team rule that refuses versioned buckets, every notification to the drill's webhook.
-fn config(dir: &Path, webhook: &str) -> String {
-    format!(
-        r#"task_queue = "chaos"
-data_dir = "{data}"
-approving_users = ["carol", "dave"]
-baseline_monthly_cost = 100
-default_ttl = "40s"
-extension_period = "20s"
-grace_period = "10s"
-max_ttl = "10m"
-approval_timeout = "50s"
-[retry]
-initial_interval = "200ms"
-max_interval = "2s"
-[sandbox]
-latency = "200ms"
-[policy]
-dirs = ["{rules}"]
-[ai_approver]
-mode = "full"
-prompt_file = "{prompt}"
-[notifications]
-channels = ["webhook"]
-webhook_url = "{webhook}"
-"#,
-        data = dir.join("data").display(),
-        rules = dir.join("rules").display(),
-        prompt = dir.join("reviewer.toml").display(),
-    )
-}
-
-const TEAM_RULE: &str = r#"# The drill's own rule: versioned buckets are refused.
-package tollgate.rules.chaos_no_versioning
-
-import data.tollgate.lib
-import rego.v1
-
-rule := {
-	"id": "chaos-no-versioning",
-	"control": "CM-7",
-	"level": "deny",
-	"title": "Buckets in the drill keep no object versions",
-}
-
-findings contains finding if {
-	some address, rc in lib.of_type("aws_s3_bucket_versioning")
-	some v in lib.list_attr(lib.after(rc), "versioning_configuration")
-	v.status == "Enabled"
-	finding := {"address": address, "message": "versioning is refused in the drill"}
-}
-"#;
-
-const REVIEWER: &str = r#"
-[[rules]]
-id = "small-dev"
-verdict = "approve"
-message = "small and in dev"
-when = { max_monthly_cost = 50, environments = ["dev"] }
-"#;
-
-/// A small xorshift generator: the drill's moments, reproducible from the seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    /// Milliseconds in `[lo, hi)`.
-    fn millis(&mut self, lo: u64, hi: u64) -> Duration {
-        Duration::from_millis(lo + self.next() % (hi - lo).max(1))
-    }
-}
-
-/// What the webhook received: (delivery id, the notification's JSON body).
-type Received = Arc<Mutex<Vec<(String, serde_json::Value)>>>;
-
-async fn start_webhook() -> anyhow::Result<(String, Received)> {
-    use axum::{Json, Router, extract::State, http::HeaderMap, routing::post};
-    let received = Received::default();
-    let app = Router::new()
-        .route(
-            "/hook",
-            post(|State(r): State<Received>, headers: HeaderMap, Json(body): Json<serde_json::Value>| async move {
-                let id = headers.get("X-Tollgate-Delivery").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-                r.lock().unwrap().push((id, body));
-                "ok"
-            }),
-        )
-        .with_state(received.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    Ok((format!("http://{addr}/hook"), received))
-}
-
-/// The processes the drill kills and restarts.
-struct Processes {
-    worker: PathBuf,
-    config: PathBuf,
-    port: u16,
-    dir: PathBuf,
-    workers: [Option<tokio::process::Child>; 2],
-    server: Option<tokio::process::Child>,
-    started_workers: usize,
-}
-
-impl Processes {
-    fn start_worker(&mut self, slot: usize) -> anyhow::Result<()> {
-        if self.workers[slot].is_some() {
-            return Ok(());
-        }
-        self.started_workers += 1;
-        let log = std::fs::File::create(self.dir.join(format!("worker-{}.log", self.started_workers)))?;
-        let child = tokio::process::Command::new(&self.worker)
-            .arg("--config")
-            .arg(&self.config)
-            .env("TEMPORAL_ADDRESS", format!("127.0.0.1:{}", self.port))
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("starting {}", self.worker.display()))?;
-        self.workers[slot] = Some(child);
-        Ok(())
-    }
-
-    /// SIGKILL, as a crashed machine would stop it.
-    async fn kill_worker(&mut self, slot: usize) -> bool {
-        match self.workers[slot].take() {
-            Some(mut child) => {
-                let _ = child.kill().await;
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// A worker that exited on its own is started again (and counted).
-    fn exited_on_their_own(&mut self) -> usize {
-        let mut exited = 0;
-        for slot in self.workers.iter_mut() {
-            if let Some(child) = slot
-                && child.try_wait().ok().flatten().is_some()
-            {
-                *slot = None;
-                exited += 1;
-            }
-        }
-        exited
-    }
-
-    fn start_server(&mut self) -> anyhow::Result<()> {
-        let temporal = tollgate_starter::dev::find_temporal()?;
-        let mut args: Vec<String> = ["server", "start-dev", "--headless", "--ip", "127.0.0.1", "--log-level", "error"]
-            .map(String::from)
-            .to_vec();
-        args.extend(["--port".into(), self.port.to_string()]);
-        args.extend(["--db-filename".into(), self.dir.join("temporal.db").display().to_string()]);
-        args.extend(tollgate_workflows::search_attributes::dev_server_args());
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("server.log"))?;
-        self.server = Some(
-            tokio::process::Command::new(&temporal)
-                .args(args)
-                .stdout(Stdio::null())
-                .stderr(log)
-                .kill_on_drop(true)
-                .spawn()
-                .with_context(|| format!("starting {}", temporal.display()))?,
-        );
-        Ok(())
-    }
-
-    /// Stops the server as an operator would (SIGTERM) and waits for it to go.
-    async fn stop_server(&mut self) -> anyhow::Result<()> {
-        if let Some(mut server) = self.server.take() {
-            if let Some(pid) = server.id() {
-                let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
-            }
-            if tokio::time::timeout(Duration::from_secs(20), server.wait()).await.is_err() {
-                let _ = server.kill().await;
-            }
-        }
-        Ok(())
-    }
-}
-
 /// What the drill did, for the summary.
 #[derive(Default)]
 struct Counts {
@@ -735,49 +462,4 @@ where
 
 async fn final_progress(client: &Client, id: &str) -> Result<Progress, ClientError> {
     retry(Duration::from_secs(60), || requests::progress(client, id)).await
-}
-
-/// Whether the decision the drill (or the AI approver) made is missing from the final report.
-fn decision_lost(way: Way, p: &Progress) -> Option<String> {
-    let decided = |user: &str, kind: DecisionKind| p.decisions.iter().any(|d| d.user == user && d.kind == kind as i32);
-    match way {
-        Way::Approved if !decided("carol", DecisionKind::Approve) => Some("carol's approval is not recorded".into()),
-        Way::Rejected if !decided("dave", DecisionKind::Reject) => Some("dave's rejection is not recorded".into()),
-        Way::AiApproved if !p.decisions.iter().any(|d| d.ai && d.kind == DecisionKind::Approve as i32) => {
-            Some("the AI approver's approval is not recorded".into())
-        }
-        Way::Kept if p.extensions == 0 => Some("alice's keep is not recorded".into()),
-        Way::Cancelled if p.cancellation.as_ref().is_none_or(|c| c.by != "alice") => {
-            Some("alice's cancel is not recorded".into())
-        }
-        _ => None,
-    }
-}
-
-/// Notifications received more than once under the same delivery id (at-least-once delivery:
-/// receivers drop them by `X-Tollgate-Delivery`) and the same notification under two delivery
-/// ids (a duplicate a receiver cannot drop: must be none). Reminders are left out: they repeat
-/// with the same text by design.
-fn notification_duplicates(received: &[(String, serde_json::Value)], broken: &mut Vec<String>) -> (usize, usize) {
-    let mut by_id: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut by_content: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
-    for (id, body) in received {
-        *by_id.entry(id.as_str()).or_default() += 1;
-        // Reminders repeat by design (every grace_period, with the same text).
-        if body["kind"].as_str().is_some_and(|k| k.ends_with("reminder")) {
-            continue;
-        }
-        let content = format!(
-            "{}|{}|{}|{}|{}",
-            body["request_id"], body["kind"], body["recipients"], body["subject"], body["body"]
-        );
-        by_content.entry(content).or_default().insert(id.as_str());
-    }
-    let redelivered = by_id.values().map(|n| n - 1).sum();
-    let mut dupes = 0;
-    for (content, ids) in by_content.into_iter().filter(|(_, ids)| ids.len() > 1) {
-        dupes += ids.len() - 1;
-        broken.push(format!("a notification went out under {} delivery ids ({ids:?}): {content}", ids.len()));
-    }
-    (redelivered, dupes)
 }
