@@ -14,6 +14,7 @@
 mod ceiling;
 mod chaos;
 mod growth;
+mod parked;
 mod profile;
 mod report;
 mod steady;
@@ -76,6 +77,10 @@ enum Command {
     /// Requests on every path while workers are killed and the server restarts; checks that
     /// every request ends as it should with nothing lost, leaked or done twice.
     Chaos(chaos::ChaosArgs),
+    /// Requests parked ACTIVE on their expiry timers (10,000 by default): the worker's memory,
+    /// how soon every one answers after the worker is killed and started again, and how late
+    /// each one expires. Writes its section of BENCHMARKS.md.
+    Parked(parked::ParkedArgs),
 }
 
 /// The worker's configuration: the direct path, nothing waiting on a person or a timer.
@@ -90,7 +95,7 @@ latency = "0s"
 "#;
 
 /// A server process that goes when the bench does.
-struct Child(tokio::process::Child);
+pub(crate) struct Child(pub(crate) tokio::process::Child);
 
 impl Drop for Child {
     fn drop(&mut self) {
@@ -101,8 +106,10 @@ impl Drop for Child {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    if let Some(Command::Chaos(chaos)) = args.command {
-        return chaos::run(chaos).await;
+    match args.command {
+        Some(Command::Chaos(chaos)) => return chaos::run(chaos).await,
+        Some(Command::Parked(parked)) => return parked::run(parked).await,
+        None => {}
     }
     if args.ceiling_worker {
         let sizes: ceiling::Sizes = serde_json::from_str(&std::env::var("BENCH_SIZES").unwrap_or_default())
@@ -356,7 +363,7 @@ async fn drain(
 }
 
 /// `temporal server start-dev`, in memory, with Tollgate's search attributes.
-fn start_server(port: u16, dir: &Path) -> anyhow::Result<Child> {
+pub(crate) fn start_server(port: u16, dir: &Path) -> anyhow::Result<Child> {
     let temporal = tollgate_starter::dev::find_temporal()?;
     let mut args: Vec<String> =
         ["server", "start-dev", "--headless", "--ip", "127.0.0.1", "--log-level", "error"].map(String::from).to_vec();
@@ -373,7 +380,7 @@ fn start_server(port: u16, dir: &Path) -> anyhow::Result<Child> {
 }
 
 /// The process's user + system CPU time so far.
-fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+pub(crate) fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     // Fields after the command name (which may hold spaces, so split after its ')').
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();

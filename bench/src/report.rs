@@ -126,7 +126,13 @@ The work figures count one request's history from its start to the upsert that m
         args.rounds,
         figures.sizes,
         figures.sections(),
-    ))
+    ) + &kept_parked_section(&args.out))
+}
+
+/// The "Waiting at scale" section `tollgate-bench parked` wrote, kept when the file is rewritten.
+fn kept_parked_section(out: &std::path::Path) -> String {
+    let current = std::fs::read_to_string(out).unwrap_or_default();
+    crate::parked::existing_section(&current).map(|s| format!("\n{s}\n")).unwrap_or_default()
 }
 
 impl Figures {

@@ -71,6 +71,17 @@ pub const KEYS: &[Key] = &[
         "how often the gauges read from Temporal (approvals waiting, active requests and their cost) are refreshed",
     ),
     key(
+        "worker.workflow_cache",
+        KeyKind::Integer,
+        "`1000`",
+        "workflows the worker keeps in memory between tasks; an evicted one replays its history on its next task or query (see [Benchmarks](BENCHMARKS.md))",
+    ),
+    key("worker.workflow_task_pollers", KeyKind::Integer, "`5`", "concurrent polls for workflow tasks (at least 2)"),
+    key("worker.activity_task_pollers", KeyKind::Integer, "`5`", "concurrent polls for activity tasks"),
+    key("worker.workflow_task_slots", KeyKind::Integer, "`100`", "workflow tasks processed at once"),
+    key("worker.activity_slots", KeyKind::Integer, "`100`", "activities (generate, plan, apply, destroy, notify) run at once"),
+    key("worker.local_activity_slots", KeyKind::Integer, "`100`", "local activities (settings, policy, pricing) run at once"),
+    key(
         "data_dir",
         KeyKind::Text,
         "`.tollgate`",

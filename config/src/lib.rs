@@ -8,7 +8,7 @@
 //! (channels, links), `lifecycle` (retry, timeouts, drift, reconcile), `engine` (engine,
 //! Terraform, sandbox, artifacts), `cost` (baseline, budgets, Infracost, price book),
 //! `modules` (generate, LLM, module sources), `policy` (policy pack, faults), `telemetry`
-//! (log format, metrics endpoint). Every key, its
+//! (log format, metrics endpoint), `worker` (the SDK's polling and cache). Every key, its
 //! default and its meaning are in `keys`, which the README's table is checked against.
 
 pub mod ai;
@@ -23,6 +23,7 @@ pub mod notifications;
 pub mod policy;
 mod requests;
 pub mod telemetry;
+pub mod worker;
 
 use std::path::{Path, PathBuf};
 
@@ -38,6 +39,7 @@ pub use modules::{LlmSettings, SourceConfig};
 pub use notifications::{ChannelConfig, LinksConfig, SlackTarget};
 pub use policy::{FaultsConfig, PolicyConfig};
 pub use telemetry::{LogFormat, TelemetryConfig};
+pub use worker::WorkerTuning;
 
 use check::Check;
 
@@ -81,6 +83,8 @@ struct RawConfig {
     telemetry: telemetry::RawTelemetry,
     #[serde(flatten)]
     ai: ai::RawAiSection,
+    #[serde(flatten)]
+    worker: worker::RawWorkerSection,
 }
 
 /// The validated configuration.
@@ -123,6 +127,8 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     /// The AI approver (`[ai_approver]`); its mode and limits are in `settings` too.
     pub ai_approver: AiApproverConfig,
+    /// How the worker polls and caches (`[worker]`).
+    pub worker: WorkerTuning,
 }
 
 impl Config {
@@ -179,6 +185,7 @@ impl Config {
         let cost = raw.cost.validate(c)?;
         let modules = raw.modules.validate(c)?;
         let telemetry = raw.telemetry.validate(c)?;
+        let worker = raw.worker.validate(c)?;
         let ai_approver = raw.ai.validate(c, &r.approving_users)?;
         if ai_approver.reviewer == Reviewer::Llm && modules.llm.is_none() {
             return Err(c.err(
@@ -251,6 +258,7 @@ impl Config {
             register_search_attributes: raw.register_search_attributes.unwrap_or(true),
             telemetry,
             ai_approver,
+            worker,
         })
     }
 }

@@ -305,3 +305,23 @@ fn every_section_is_overridable_from_the_environment() {
     let e = load("", &[("TOLLGATE_BUDGETS", "x")]).unwrap_err().to_string();
     assert_eq!(e, "environment TOLLGATE_BUDGETS=x: must be tables in the file ([[name]])");
 }
+
+#[test]
+fn worker_tuning_defaults_file_env_and_refusals() {
+    assert_eq!(load("", &[]).unwrap().worker, WorkerTuning::default());
+    assert_eq!(WorkerTuning::default().workflow_cache, 1000, "the SDK's default, as the README says");
+    let c = load("[worker]\nworkflow_cache = 200\nactivity_slots = 8\n", &[("TOLLGATE_WORKER_WORKFLOW_TASK_POLLERS", "10")])
+        .unwrap();
+    assert_eq!(
+        c.worker,
+        WorkerTuning { workflow_cache: 200, activity_slots: 8, workflow_task_pollers: 10, ..WorkerTuning::default() }
+    );
+    let e = load("[worker]\nworkflow_task_pollers = 1\n", &[]).unwrap_err().to_string();
+    assert!(e.contains("worker.workflow_task_pollers: 1 is too small: use 2 or more (default 5)"), "{e}");
+    let e = load("[worker]\nactivity_slots = 0\n", &[]).unwrap_err().to_string();
+    assert!(e.contains("worker.activity_slots: 0 is too small: use 1 or more"), "{e}");
+    let e = load("[worker]\nworkflow_cache = \"lots\"\n", &[]).unwrap_err().to_string();
+    assert!(e.contains("workflow_cache"), "{e}");
+    let e = load("[worker]\ncache = 5\n", &[]).unwrap_err().to_string();
+    assert!(e.contains("unknown field `cache`") && e.contains("workflow_cache"), "{e}");
+}

@@ -110,6 +110,19 @@ pub fn summary(config: &Config, built: &TollgateActivities) -> String {
             config.reconcile.action.as_str()
         ),
     ));
+    let t = &config.worker;
+    rows.push((
+        "worker",
+        format!(
+            "caches {} workflows; {} workflow-task and {} activity-task pollers; {} workflow-task, {} activity and {} local-activity slots",
+            t.workflow_cache,
+            t.workflow_task_pollers,
+            t.activity_task_pollers,
+            t.workflow_task_slots,
+            t.activity_slots,
+            t.local_activity_slots
+        ),
+    ));
     let mut out = format!("configuration OK ({})\n", config.source);
     for (k, v) in rows {
         out.push_str(&format!("  {k:<14}{v}\n"));

@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use temporalio_client::Client;
+use temporalio_sdk::runtime::PollerBehavior;
+use temporalio_sdk::runtime::worker_tuner::{FixedSizeSlotSupplier, TunerHolder};
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 use tollgate_activities::{
     TollgateActivities, artifacts::ArtifactStore, cost::PriceBook, engine::Engine, engine::sandbox::SandboxEngine,
@@ -299,12 +301,24 @@ pub fn build_worker(
         .build()
         .map_err(|e| anyhow::anyhow!("runtime options: {e}"))?;
     let runtime = Runtime::from_current_tokio(options).context("starting the Temporal runtime")?;
+    let t = config.worker;
     let options = WorkerOptions::new(config.task_queue.clone())
         .register_workflow::<ProvisionWorkflow>()?
         .register_workflow::<ReconcileWorkflow>()?
         .register_workflow::<ApprovalWorkflow>()?
         .register_workflow::<AuditWorkflow>()?
         .register_activities(build_activities(config, Some(client.clone()))?)
+        .max_cached_workflows(t.workflow_cache)
+        .workflow_task_poller_behavior(PollerBehavior::SimpleMaximum(t.workflow_task_pollers))
+        .activity_task_poller_behavior(PollerBehavior::SimpleMaximum(t.activity_task_pollers))
+        .tuner(
+            TunerHolder::builder()
+                .workflow_task_slot_supplier(FixedSizeSlotSupplier::new(t.workflow_task_slots))
+                .activity_task_slot_supplier(FixedSizeSlotSupplier::new(t.activity_slots))
+                .local_activity_task_slot_supplier(FixedSizeSlotSupplier::new(t.local_activity_slots))
+                .nexus_task_slot_supplier(FixedSizeSlotSupplier::new(100))
+                .build(),
+        )
         .build();
     Worker::new(&runtime, client, options).context("creating the worker")
 }

@@ -1,0 +1,80 @@
+//! How the worker process polls and caches (`[worker]`): the Temporal SDK's tuning knobs, with
+//! the SDK's own defaults. `tollgate-bench` measured them; BENCHMARKS.md says what changing
+//! them did.
+
+use serde::Deserialize;
+
+use crate::ConfigError;
+use crate::check::Check;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct RawWorkerSection {
+    #[serde(default)]
+    worker: RawWorker,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWorker {
+    workflow_cache: Option<i64>,
+    workflow_task_pollers: Option<i64>,
+    activity_task_pollers: Option<i64>,
+    workflow_task_slots: Option<i64>,
+    activity_slots: Option<i64>,
+    local_activity_slots: Option<i64>,
+}
+
+/// The worker's tuning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkerTuning {
+    /// Workflows kept in memory between tasks (least recently used evicted first); an evicted
+    /// one replays its history when it next has work or a query.
+    pub workflow_cache: usize,
+    /// Concurrent long polls for workflow tasks (split between the sticky and the shared queue).
+    pub workflow_task_pollers: usize,
+    /// Concurrent long polls for activity tasks.
+    pub activity_task_pollers: usize,
+    /// Workflow tasks processed at once.
+    pub workflow_task_slots: usize,
+    /// Activities run at once.
+    pub activity_slots: usize,
+    /// Local activities (settings, policy, pricing) run at once.
+    pub local_activity_slots: usize,
+}
+
+impl Default for WorkerTuning {
+    /// The Temporal Rust SDK's defaults.
+    fn default() -> Self {
+        Self {
+            workflow_cache: 1000,
+            workflow_task_pollers: 5,
+            activity_task_pollers: 5,
+            workflow_task_slots: 100,
+            activity_slots: 100,
+            local_activity_slots: 100,
+        }
+    }
+}
+
+impl RawWorkerSection {
+    pub(crate) fn validate(self, c: &Check) -> Result<WorkerTuning, ConfigError> {
+        let w = self.worker;
+        let d = WorkerTuning::default();
+        let count = |key: &str, value: Option<i64>, default: usize, min: i64| -> Result<usize, ConfigError> {
+            match value {
+                None => Ok(default),
+                Some(v) if v < min => Err(c.err(key, format!("{v} is too small: use {min} or more (default {default})"))),
+                Some(v) => Ok(v as usize),
+            }
+        };
+        let tuning = WorkerTuning {
+            workflow_cache: count("worker.workflow_cache", w.workflow_cache, d.workflow_cache, 0)?,
+            workflow_task_pollers: count("worker.workflow_task_pollers", w.workflow_task_pollers, d.workflow_task_pollers, 2)?,
+            activity_task_pollers: count("worker.activity_task_pollers", w.activity_task_pollers, d.activity_task_pollers, 1)?,
+            workflow_task_slots: count("worker.workflow_task_slots", w.workflow_task_slots, d.workflow_task_slots, 2)?,
+            activity_slots: count("worker.activity_slots", w.activity_slots, d.activity_slots, 1)?,
+            local_activity_slots: count("worker.local_activity_slots", w.local_activity_slots, d.local_activity_slots, 1)?,
+        };
+        Ok(tuning)
+    }
+}
