@@ -62,6 +62,13 @@ struct Args {
     /// Keeps of one request in the history-growth phase (0 skips it).
     #[arg(long, default_value_t = 100)]
     extensions: usize,
+    /// Measure only these contenders (comma-separated: tollgate, same-shape, plain-port,
+    /// ceiling), e.g. to compare two worker builds quickly; every one by default.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Extra worker configuration (TOML appended to the bench's), e.g. `[worker]` tuning to try.
+    #[arg(long, default_value = "")]
+    worker_config: String,
     /// Do not profile the worker (with `perf`) during the first drain.
     #[arg(long)]
     no_profile: bool,
@@ -121,7 +128,10 @@ async fn main() -> anyhow::Result<()> {
     }
     let dir = tempfile::tempdir()?;
     let config_path = dir.path().join("tollgate.toml");
-    std::fs::write(&config_path, format!("data_dir = \"{}\"\n{CONFIG}", dir.path().join("data").display()))?;
+    std::fs::write(
+        &config_path,
+        format!("data_dir = \"{}\"\n{CONFIG}\n{}\n", dir.path().join("data").display(), args.worker_config),
+    )?;
     let config = tollgate_config::Config::load(Some(&config_path)).map_err(|e| anyhow::anyhow!("{e}"))?;
 
     let _server = start_server(args.port, dir.path())?;
@@ -134,15 +144,21 @@ async fn main() -> anyhow::Result<()> {
     // In each round: Tollgate, the Python reference in Tollgate's shape and as a plain port,
     // and the Rust ceiling, one after another on the same server.
     let mut contenders = [
-        Contender::new("Tollgate", "ProvisionWorkflow"),
-        Contender::new("Python SDK, same shape", "ReferenceLeanWorkflow"),
-        Contender::new("Python SDK, plain port", "ReferenceWorkflow"),
-        Contender::new("Rust ceiling", "CeilingWorkflow"),
+        Contender::new("Tollgate", "ProvisionWorkflow", "tollgate"),
+        Contender::new("Python SDK, same shape", "ReferenceLeanWorkflow", "same-shape"),
+        Contender::new("Python SDK, plain port", "ReferenceWorkflow", "plain-port"),
+        Contender::new("Rust ceiling", "CeilingWorkflow", "ceiling"),
     ];
+    if let Some(unknown) = args.only.iter().find(|o| !contenders.iter().any(|c| c.short == o.as_str())) {
+        bail!("--only: '{unknown}' is not a contender; use tollgate, same-shape, plain-port or ceiling");
+    }
     let mut sizes = String::from("{}");
     for round in 1..=args.rounds {
         let baseline = (round - 1) * args.requests;
         for contender in contenders.iter_mut() {
+            if !args.only.is_empty() && !args.only.iter().any(|o| o == contender.short) {
+                continue;
+            }
             let (worker, first_id) = match contender.workflow_type {
                 "ProvisionWorkflow" => {
                     eprintln!("round {round}: Tollgate, {} requests ...", args.requests);
@@ -243,13 +259,15 @@ async fn main() -> anyhow::Result<()> {
 struct Contender {
     name: &'static str,
     workflow_type: &'static str,
+    /// Its name for `--only`.
+    short: &'static str,
     drains: Vec<Drain>,
     work: Option<Work>,
 }
 
 impl Contender {
-    fn new(name: &'static str, workflow_type: &'static str) -> Self {
-        Contender { name, workflow_type, drains: Vec::new(), work: None }
+    fn new(name: &'static str, workflow_type: &'static str, short: &'static str) -> Self {
+        Contender { name, workflow_type, short, drains: Vec::new(), work: None }
     }
 }
 

@@ -31,6 +31,10 @@ pub struct ParkedArgs {
     /// The worker binary (build it with `cargo build --release`).
     #[arg(long, default_value = "target/release/tollgate-worker")]
     worker: PathBuf,
+    /// Requests started a second: steady arrivals, so expiry times are spread as in use (a
+    /// burst of starts would make a burst of expiries); at most what the worker drains.
+    #[arg(long, default_value_t = 15.0)]
+    rate: f64,
     /// The dev server's gRPC port.
     #[arg(long, default_value_t = 7634)]
     port: u16,
@@ -61,6 +65,7 @@ struct Parked {
     destroyed: usize,
     worker_config: String,
     concurrency: usize,
+    rate: f64,
 }
 
 pub async fn run(args: ParkedArgs) -> anyhow::Result<()> {
@@ -89,7 +94,7 @@ pub async fn run(args: ParkedArgs) -> anyhow::Result<()> {
     eprintln!("parking {} requests (ttl {ttl}) with one worker running ...", args.requests);
     let started = Instant::now();
     let mut worker = spawn_worker(&args.worker, &config_path, args.port, &dir.path().join("worker-1.log"))?;
-    let ids = start_requests(&client, &config, args.requests).await?;
+    let ids = start_requests(&client, &config, args.requests, args.rate).await?;
     let active = "WorkflowType = 'ProvisionWorkflow' AND TollgateStage = 'ACTIVE'";
     wait_for_count(&client, active, args.requests, Duration::from_secs(3600), "parked").await?;
     let park_seconds = started.elapsed().as_secs_f64();
@@ -151,6 +156,7 @@ pub async fn run(args: ParkedArgs) -> anyhow::Result<()> {
         destroyed,
         worker_config: args.worker_config.clone(),
         concurrency: args.concurrency,
+        rate: args.rate,
     };
     let section = parked.describe();
     println!("{section}");
@@ -208,24 +214,35 @@ fn spawn_worker(binary: &Path, config: &Path, port: u16, log: &Path) -> anyhow::
         .context("starting the worker")
 }
 
-/// Starts `n` direct-path s3 requests, 32 at a time, each with a recognisable id.
-async fn start_requests(client: &Client, config: &tollgate_config::Config, n: usize) -> anyhow::Result<Vec<String>> {
-    futures::stream::iter(0..n)
-        .map(|i| async move {
-            let request = ProvisionRequest {
-                request_id: format!("req-s3-parked{i:05}"),
-                kind: "s3".into(),
-                requester: format!("bench-{}", i % 50),
-                ..Default::default()
-            };
-            tollgate_client::requests::start_request(client, &config.task_queue, &config.settings, request).await
-        })
-        .buffer_unordered(32)
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<Result<_, _>>()
-        .map_err(|e| anyhow::anyhow!("starting a request: {e}"))
+/// Starts `n` direct-path s3 requests, `rate` a second, each with a recognisable id.
+async fn start_requests(
+    client: &Client,
+    config: &tollgate_config::Config,
+    n: usize,
+    rate: f64,
+) -> anyhow::Result<Vec<String>> {
+    anyhow::ensure!(rate > 0.0, "--rate must be above zero");
+    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+    let mut started = Vec::with_capacity(n);
+    for i in 0..n {
+        ticker.tick().await;
+        let request = ProvisionRequest {
+            request_id: format!("req-s3-parked{i:05}"),
+            kind: "s3".into(),
+            requester: format!("bench-{}", i % 50),
+            ..Default::default()
+        };
+        let (client, queue, settings) = (client.clone(), config.task_queue.clone(), config.settings.clone());
+        // Off the ticker's task, so a slow start does not delay the next arrival.
+        started.push(tokio::spawn(async move {
+            tollgate_client::requests::start_request(&client, &queue, &settings, request).await
+        }));
+    }
+    let mut ids = Vec::with_capacity(n);
+    for s in started {
+        ids.push(s.await?.map_err(|e| anyhow::anyhow!("starting a request: {e}"))?);
+    }
+    Ok(ids)
 }
 
 /// Waits until `query` counts `n` workflows, saying how far it got every 30 seconds.
@@ -309,7 +326,7 @@ impl Parked {
     fn describe(&self) -> String {
         let l = &self.lateness_ms;
         let tuning = if self.worker_config.trim().is_empty() {
-            "default worker tuning (a workflow cache of 1,000)".to_string()
+            "default worker tuning (a workflow cache of 500)".to_string()
         } else {
             format!("worker configuration `{}`", self.worker_config.trim().replace('\n', "; "))
         };
@@ -335,10 +352,10 @@ impl Parked {
             .collect();
         format!(
             "{SECTION_START}\n## Waiting at scale\n\n\
-             {} s3 requests on the direct path with a TTL of {} (expiry warning 2 minutes before), {tuning}, \
+             {} s3 requests on the direct path, {}/s, with a TTL of {} (expiry warning 2 minutes before), {tuning}, \
              one worker, one dev server (in memory); `tollgate-bench parked`.\n\n\
              | figure | value |\n|---|---|\n\
-             | time to park them all (started while the worker runs) | {:.0} s ({:.1} requests/s) |\n\
+             | time to park them all (from the first start) | {:.0} s ({:.1} requests/s) |\n\
              | worker RSS with every one parked | {:.0} MB (peak while parking {:.0} MB) |\n\
              {restarts}\
              | ended DESTROYED at expiry | {} of {} |\n\
@@ -349,6 +366,7 @@ impl Parked {
              queue's schedule-to-start timeout (10 s) passes. Lateness is the workflow's close time (the \
              destroy and the last notification done) minus its `TollgateExpiresAt`.\n{SECTION_END}\n",
             self.requests,
+            self.rate,
             humantime::format_duration(self.ttl),
             self.park_seconds,
             self.requests as f64 / self.park_seconds,
@@ -382,4 +400,24 @@ pub fn existing_section(report: &str) -> Option<&str> {
     let start = report.find(SECTION_START)?;
     let end = report.find(SECTION_END)?;
     (end > start).then(|| &report[start..end + SECTION_END.len()])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_section_is_appended_then_replaced_and_kept_by_the_drain_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("BENCHMARKS.md");
+        std::fs::write(&out, "# Benchmarks\n\n## Drain\n\nfigures\n").unwrap();
+        let first = format!("{SECTION_START}\n## Waiting at scale\n\nold\n{SECTION_END}\n");
+        write_section(&out, &first).unwrap();
+        let second = format!("{SECTION_START}\n## Waiting at scale\n\nnew\n{SECTION_END}\n");
+        write_section(&out, &second).unwrap();
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert_eq!(text, format!("# Benchmarks\n\n## Drain\n\nfigures\n{second}"));
+        assert_eq!(existing_section(&text), Some(second.trim_end()));
+        assert_eq!(existing_section("# Benchmarks\n"), None);
+    }
 }

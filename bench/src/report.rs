@@ -115,13 +115,18 @@ pub fn report(figures: &Figures, table: &str, args: &Args) -> anyhow::Result<Str
     Ok(format!(
         "# Benchmarks\n\nWritten by `make bench` (`tollgate-bench`); figures from one run.\n\n\
 ## Machine and settings\n\n- CPU: {cpu}, {cores} cores\n- {temporal_version}; one dev server (in memory) on the same machine\n\
-- worker: `{}` (sandbox engine at zero latency, log notifications, default worker tuning)\n\
+- worker: `{}` (sandbox engine at zero latency, log notifications, {})\n\
 - {} s3 requests on the direct path per round, started with no worker running, then drained by one worker; {} rounds, Tollgate and the reference alternating\n- the Python SDK reference (`bench/reference.py`, `temporalio` 1.35.0), activity bodies that do nothing, payload sizes as measured in Tollgate's history ({}), the same retry policy, in two shapes: *same shape* is Tollgate's (the same activities in the same order, local where Tollgate's are, the same upserts and patch markers); *plain port* is the straightforward one (every step an activity task, every stage its own upsert: Tollgate's shape before the `fewer-round-trips` patch)\n- the Rust ceiling (`bench/src/ceiling.rs`): the same shape on the same Rust SDK with empty activity bodies: what the server and the SDK cost with no Tollgate work\n\n\
 ## Drain\n\n{table}\n\n\
 Requests/s counts from the worker's start until the last request is ACTIVE (visibility polled every 200 ms).\n\
 CPU is the worker process's user + system time over the drain; peak RSS is its VmHWM.\n\
 The work figures count one request's history from its start to the upsert that made it ACTIVE.\n{}",
         args.worker.display(),
+        if args.worker_config.trim().is_empty() {
+            "default worker tuning".to_string()
+        } else {
+            format!("with `{}`", args.worker_config.trim().replace('\n', "; "))
+        },
         args.requests,
         args.rounds,
         figures.sizes,

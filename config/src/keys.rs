@@ -73,7 +73,7 @@ pub const KEYS: &[Key] = &[
     key(
         "worker.workflow_cache",
         KeyKind::Integer,
-        "`1000`",
+        "`500`",
         "workflows the worker keeps in memory between tasks; an evicted one replays its history on its next task or query (see [Benchmarks](BENCHMARKS.md))",
     ),
     key("worker.workflow_task_pollers", KeyKind::Integer, "`5`", "concurrent polls for workflow tasks (at least 2)"),

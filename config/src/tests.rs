@@ -309,7 +309,7 @@ fn every_section_is_overridable_from_the_environment() {
 #[test]
 fn worker_tuning_defaults_file_env_and_refusals() {
     assert_eq!(load("", &[]).unwrap().worker, WorkerTuning::default());
-    assert_eq!(WorkerTuning::default().workflow_cache, 1000, "the SDK's default, as the README says");
+    assert_eq!(WorkerTuning::default().workflow_cache, 500, "as the README says (the SDK's is 1,000)");
     let c = load("[worker]\nworkflow_cache = 200\nactivity_slots = 8\n", &[("TOLLGATE_WORKER_WORKFLOW_TASK_POLLERS", "10")])
         .unwrap();
     assert_eq!(
