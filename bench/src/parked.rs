@@ -13,7 +13,6 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context as _, bail};
 use futures::StreamExt;
 use temporalio_client::{Client, WorkflowCountOptions, WorkflowListOptions, WorkflowQueryOptions};
-use tollgate_proto::ProvisionRequest;
 use tollgate_workflows::ProvisionWorkflow;
 use tollgate_workflows::search_attributes as sa;
 
@@ -24,9 +23,9 @@ pub struct ParkedArgs {
     /// How many requests to park.
     #[arg(long, default_value_t = 10_000)]
     requests: usize,
-    /// Each request's time to live: long enough to park them all and restart the worker
-    /// before the first one expires (parking runs at roughly the drain's rate).
-    #[arg(long, default_value = "12m", value_parser = humantime::parse_duration)]
+    /// Each request's time to live: long enough to park them all (`requests / rate`) and
+    /// restart the worker twice (about 100 s each for 10,000 here) before the first expires.
+    #[arg(long, default_value = "16m", value_parser = humantime::parse_duration)]
     ttl: Duration,
     /// The worker binary (build it with `cargo build --release`).
     #[arg(long, default_value = "target/release/tollgate-worker")]
@@ -94,7 +93,7 @@ pub async fn run(args: ParkedArgs) -> anyhow::Result<()> {
     eprintln!("parking {} requests (ttl {ttl}) with one worker running ...", args.requests);
     let started = Instant::now();
     let mut worker = spawn_worker(&args.worker, &config_path, args.port, &dir.path().join("worker-1.log"))?;
-    let ids = start_requests(&client, &config, args.requests, args.rate).await?;
+    let ids = crate::steady::start_at_rate(&client, &config, args.rate, args.requests, "parked").await?;
     let active = "WorkflowType = 'ProvisionWorkflow' AND TollgateStage = 'ACTIVE'";
     wait_for_count(&client, active, args.requests, Duration::from_secs(3600), "parked").await?;
     let park_seconds = started.elapsed().as_secs_f64();
@@ -212,37 +211,6 @@ fn spawn_worker(binary: &Path, config: &Path, port: u16, log: &Path) -> anyhow::
         .kill_on_drop(true)
         .spawn()
         .context("starting the worker")
-}
-
-/// Starts `n` direct-path s3 requests, `rate` a second, each with a recognisable id.
-async fn start_requests(
-    client: &Client,
-    config: &tollgate_config::Config,
-    n: usize,
-    rate: f64,
-) -> anyhow::Result<Vec<String>> {
-    anyhow::ensure!(rate > 0.0, "--rate must be above zero");
-    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
-    let mut started = Vec::with_capacity(n);
-    for i in 0..n {
-        ticker.tick().await;
-        let request = ProvisionRequest {
-            request_id: format!("req-s3-parked{i:05}"),
-            kind: "s3".into(),
-            requester: format!("bench-{}", i % 50),
-            ..Default::default()
-        };
-        let (client, queue, settings) = (client.clone(), config.task_queue.clone(), config.settings.clone());
-        // Off the ticker's task, so a slow start does not delay the next arrival.
-        started.push(tokio::spawn(async move {
-            tollgate_client::requests::start_request(&client, &queue, &settings, request).await
-        }));
-    }
-    let mut ids = Vec::with_capacity(n);
-    for s in started {
-        ids.push(s.await?.map_err(|e| anyhow::anyhow!("starting a request: {e}"))?);
-    }
-    Ok(ids)
 }
 
 /// Waits until `query` counts `n` workflows, saying how far it got every 30 seconds.

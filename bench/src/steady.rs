@@ -32,6 +32,36 @@ pub async fn run(
     prefix: &str,
 ) -> anyhow::Result<Latencies> {
     let total = (rate * seconds as f64).round() as usize;
+    let ids = start_at_rate(client, config, rate, total, prefix).await?;
+    let mut latencies = Vec::with_capacity(total);
+    for id in &ids {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
+        let latency = loop {
+            let history = crate::history_of(client, id).await?;
+            if let Some(ms) = start_to_active_ms(&history) {
+                break ms;
+            }
+            if tokio::time::Instant::now() > deadline {
+                anyhow::bail!("{id} did not reach ACTIVE within 5 minutes");
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        };
+        latencies.push(latency);
+    }
+    latencies.sort_by(f64::total_cmp);
+    Ok(Latencies(latencies))
+}
+
+/// Starts `total` direct-path s3 requests, `rate` a second (ids `req-s3-<prefix><i>`), and
+/// returns their ids once every start has been accepted.
+pub async fn start_at_rate(
+    client: &Client,
+    config: &tollgate_config::Config,
+    rate: f64,
+    total: usize,
+    prefix: &str,
+) -> anyhow::Result<Vec<String>> {
+    anyhow::ensure!(rate > 0.0, "the arrival rate must be above zero");
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
     let mut started = Vec::with_capacity(total);
     for i in 0..total {
@@ -52,23 +82,7 @@ pub async fn run(
     for s in started {
         ids.push(s.await?.map_err(|e| anyhow::anyhow!("starting a request: {e}"))?);
     }
-    let mut latencies = Vec::with_capacity(total);
-    for id in &ids {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
-        let latency = loop {
-            let history = crate::history_of(client, id).await?;
-            if let Some(ms) = start_to_active_ms(&history) {
-                break ms;
-            }
-            if tokio::time::Instant::now() > deadline {
-                anyhow::bail!("{id} did not reach ACTIVE within 5 minutes");
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        };
-        latencies.push(latency);
-    }
-    latencies.sort_by(f64::total_cmp);
-    Ok(Latencies(latencies))
+    Ok(ids)
 }
 
 /// Milliseconds from the history's first event to the upsert that says ACTIVE.
