@@ -118,7 +118,8 @@ pub async fn run(args: ParkedArgs) -> anyhow::Result<()> {
             .collect()
             .await;
         let all_seconds = restarted.elapsed().as_secs_f64();
-        let mut query_ms = answers.into_iter().map(|a| a.map(|d| d.as_secs_f64() * 1000.0)).collect::<Result<Vec<_>, _>>()?;
+        let mut query_ms =
+            answers.into_iter().map(|a| a.map(|d| d.as_secs_f64() * 1000.0)).collect::<Result<Vec<_>, _>>()?;
         query_ms.sort_by(f64::total_cmp);
         let pid = worker.id().context("the restarted worker exited")?;
         let rss_mb = rss_kb(pid, "VmRSS:")? as f64 / 1024.0;

@@ -79,8 +79,18 @@ pub const KEYS: &[Key] = &[
     key("worker.workflow_task_pollers", KeyKind::Integer, "`5`", "concurrent polls for workflow tasks (at least 2)"),
     key("worker.activity_task_pollers", KeyKind::Integer, "`5`", "concurrent polls for activity tasks"),
     key("worker.workflow_task_slots", KeyKind::Integer, "`100`", "workflow tasks processed at once"),
-    key("worker.activity_slots", KeyKind::Integer, "`100`", "activities (generate, plan, apply, destroy, notify) run at once"),
-    key("worker.local_activity_slots", KeyKind::Integer, "`100`", "local activities (settings, policy, pricing) run at once"),
+    key(
+        "worker.activity_slots",
+        KeyKind::Integer,
+        "`100`",
+        "activities (generate, plan, apply, destroy, notify) run at once",
+    ),
+    key(
+        "worker.local_activity_slots",
+        KeyKind::Integer,
+        "`100`",
+        "local activities (settings, policy, pricing) run at once",
+    ),
     key(
         "data_dir",
         KeyKind::Text,

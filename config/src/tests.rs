@@ -310,8 +310,11 @@ fn every_section_is_overridable_from_the_environment() {
 fn worker_tuning_defaults_file_env_and_refusals() {
     assert_eq!(load("", &[]).unwrap().worker, WorkerTuning::default());
     assert_eq!(WorkerTuning::default().workflow_cache, 500, "as the README says (the SDK's is 1,000)");
-    let c = load("[worker]\nworkflow_cache = 200\nactivity_slots = 8\n", &[("TOLLGATE_WORKER_WORKFLOW_TASK_POLLERS", "10")])
-        .unwrap();
+    let c = load(
+        "[worker]\nworkflow_cache = 200\nactivity_slots = 8\n",
+        &[("TOLLGATE_WORKER_WORKFLOW_TASK_POLLERS", "10")],
+    )
+    .unwrap();
     assert_eq!(
         c.worker,
         WorkerTuning { workflow_cache: 200, activity_slots: 8, workflow_task_pollers: 10, ..WorkerTuning::default() }

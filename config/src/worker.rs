@@ -65,17 +65,34 @@ impl RawWorkerSection {
         let count = |key: &str, value: Option<i64>, default: usize, min: i64| -> Result<usize, ConfigError> {
             match value {
                 None => Ok(default),
-                Some(v) if v < min => Err(c.err(key, format!("{v} is too small: use {min} or more (default {default})"))),
+                Some(v) if v < min => {
+                    Err(c.err(key, format!("{v} is too small: use {min} or more (default {default})")))
+                }
                 Some(v) => Ok(v as usize),
             }
         };
         let tuning = WorkerTuning {
             workflow_cache: count("worker.workflow_cache", w.workflow_cache, d.workflow_cache, 0)?,
-            workflow_task_pollers: count("worker.workflow_task_pollers", w.workflow_task_pollers, d.workflow_task_pollers, 2)?,
-            activity_task_pollers: count("worker.activity_task_pollers", w.activity_task_pollers, d.activity_task_pollers, 1)?,
+            workflow_task_pollers: count(
+                "worker.workflow_task_pollers",
+                w.workflow_task_pollers,
+                d.workflow_task_pollers,
+                2,
+            )?,
+            activity_task_pollers: count(
+                "worker.activity_task_pollers",
+                w.activity_task_pollers,
+                d.activity_task_pollers,
+                1,
+            )?,
             workflow_task_slots: count("worker.workflow_task_slots", w.workflow_task_slots, d.workflow_task_slots, 2)?,
             activity_slots: count("worker.activity_slots", w.activity_slots, d.activity_slots, 1)?,
-            local_activity_slots: count("worker.local_activity_slots", w.local_activity_slots, d.local_activity_slots, 1)?,
+            local_activity_slots: count(
+                "worker.local_activity_slots",
+                w.local_activity_slots,
+                d.local_activity_slots,
+                1,
+            )?,
         };
         Ok(tuning)
     }
