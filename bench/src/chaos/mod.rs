@@ -380,7 +380,8 @@ type Task = std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()
 type Audits = Arc<Mutex<BTreeMap<String, String>>>;
 
 /// Opens SSH to the world on the request's security group (as a person with console access
-/// would), audits the request, approves the fix as carol and waits for the audit to end.
+/// would), audits the request, approves the fix as carol, waits for the audit to end and
+/// destroys the request.
 async fn audit(
     client: Client,
     cloud: Cloud,
@@ -435,7 +436,7 @@ async fn audit(
                     *paused.lock().unwrap() += 1;
                 }
             }
-            Ok(AuditStep::Done | AuditStep::Cancelled) => return Ok(()),
+            Ok(AuditStep::Done | AuditStep::Cancelled) => return act(client, id, Way::Destroyed, retried).await,
             _ => {}
         }
         tokio::time::sleep(Duration::from_millis(700)).await;

@@ -60,8 +60,10 @@ impl Way {
             Way::Audited => ("ec2", &[]),
             _ => ("s3", &[]),
         };
-        // Long enough for the audit to fix it while it is still ACTIVE.
-        let ttl = if self == Way::Audited { tollgate_proto::span(150_000) } else { None };
+        // The longest allowed: a crash storm can hold an audit's steps for minutes (each attempt
+        // lost to a killed worker waits out its timeout), and a fix only applies to an ACTIVE
+        // request. The drill destroys it once its audit has ended.
+        let ttl = if self == Way::Audited { tollgate_proto::span(600_000) } else { None };
         ProvisionRequest {
             request_id: format!("req-{kind}-chaos{i:04}"),
             kind: kind.into(),
