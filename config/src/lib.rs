@@ -161,7 +161,7 @@ impl Config {
         env::apply(&mut table, env)?;
         let origin =
             if env::overrides_any(env) { format!("{source} (with TOLLGATE_* overrides)") } else { source.to_string() };
-        if let Some(message) = unknown_key(&table) {
+        if let Some(message) = unknown_key(&table).or_else(|| wrong_type(&table)) {
             return Err(invalid(&origin, message));
         }
         let raw: RawConfig =
@@ -270,6 +270,31 @@ fn unknown_key(table: &toml::Table) -> Option<String> {
     let known = |name: &str| keys::find(name).is_some_and(|k| !k.name.contains('.')) || sections.contains(&name);
     let unknown = table.keys().find(|k| !known(k))?;
     Some(format!("unknown field `{unknown}` (known keys: {})", keys::names()))
+}
+
+/// The first key whose value is not of its registered kind, named with the kind and its
+/// default. Sections are flattened into one struct, so serde's own message would not say which
+/// key it choked on.
+fn wrong_type(table: &toml::Table) -> Option<String> {
+    use toml::Value as V;
+    keys::KEYS.iter().find_map(|key| {
+        let value = match key.name.split_once('.') {
+            Some((section, name)) => table.get(section)?.as_table()?.get(name)?,
+            None => table.get(key.name)?,
+        };
+        let fits = match key.kind {
+            keys::KeyKind::Text | keys::KeyKind::Duration => value.is_str(),
+            keys::KeyKind::List | keys::KeyKind::Tables => value.is_array(),
+            keys::KeyKind::Integer => value.is_integer(),
+            keys::KeyKind::Number => matches!(value, V::Integer(_) | V::Float(_)),
+            keys::KeyKind::Boolean => value.is_bool(),
+            keys::KeyKind::Table => value.is_table(),
+        };
+        (!fits).then(|| {
+            let default = key.default.replace('`', "");
+            format!("{}: {value} is not {} (default {default})", key.name, key.kind.allowed())
+        })
+    })
 }
 
 /// toml's message plus, for an unknown key, the list of known ones.

@@ -80,7 +80,7 @@ fn errors_name_the_key_the_source_and_what_is_allowed() {
     assert!(e.contains("unknown field `grace_periods`") && e.contains("known keys: task_queue"), "{e}");
 
     let e = load("required_approvals = \"two\"", &[]).unwrap_err().to_string();
-    assert!(e.starts_with("tollgate.toml: invalid type"), "{e}");
+    assert_eq!(e, "tollgate.toml: required_approvals: \"two\" is not a whole number (default 1)");
 
     let e = load("", &[("TOLLGATE_REQUIRED_APPROVALS", "two")]).unwrap_err().to_string();
     assert_eq!(e, "environment TOLLGATE_REQUIRED_APPROVALS=two: must be a whole number");
@@ -324,7 +324,11 @@ fn worker_tuning_defaults_file_env_and_refusals() {
     let e = load("[worker]\nactivity_slots = 0\n", &[]).unwrap_err().to_string();
     assert!(e.contains("worker.activity_slots: 0 is too small: use 1 or more"), "{e}");
     let e = load("[worker]\nworkflow_cache = \"lots\"\n", &[]).unwrap_err().to_string();
-    assert!(e.contains("workflow_cache"), "{e}");
+    assert!(e.ends_with("worker.workflow_cache: \"lots\" is not a whole number (default 500)"), "{e}");
+    let e = load("required_approvals = 1.5\n", &[]).unwrap_err().to_string();
+    assert!(e.ends_with("required_approvals: 1.5 is not a whole number (default 1)"), "{e}");
+    let e = load("[ai_approver]\nmay_reject = \"yes\"\n", &[]).unwrap_err().to_string();
+    assert!(e.ends_with("ai_approver.may_reject: \"yes\" is not true or false (default false)"), "{e}");
     let e = load("[worker]\ncache = 5\n", &[]).unwrap_err().to_string();
     assert!(e.contains("unknown field `cache`") && e.contains("workflow_cache"), "{e}");
 }
