@@ -85,6 +85,7 @@ pub fn inputs_digest(input: &ReviewInput) -> String {
 
 impl TollgateActivities {
     pub(crate) async fn review_work(&self, input: ReviewInput, attempt: u32) -> Result<AiReview, ActivityError> {
+        let started = tokio::time::Instant::now();
         let Some(ai) = &self.ai else {
             return Ok(AiReview {
                 settings: Some(AiApprover { mode: "off".into(), ..Default::default() }),
@@ -105,10 +106,12 @@ impl TollgateActivities {
             let mut toolbox =
                 tools::Toolbox::open(self, &input, &ai.config.mcp_servers, ai.config.max_tool_result_bytes as usize)
                     .await;
-            // The model has most of the review's time; the rest is for the fallback and the record.
+            // The model has what is left of three quarters of the review's time, counted from the
+            // start (reading history and starting MCP servers take their share under load); the
+            // last quarter is for the fallback and the record, so the activity never times out.
             let budget = ai.config.timeout.mul_f64(0.75);
-            let answer = tokio::time::timeout(
-                budget,
+            let answer = tokio::time::timeout_at(
+                started + budget,
                 llm::converse(client, &ai.prompt, &input, &mut toolbox, ai.config.max_tool_calls, &mut transcript),
             )
             .await
