@@ -22,20 +22,27 @@ pub mod updates;
 pub mod webui;
 
 pub use error::ClientError;
-pub use temporalio_client::Client;
+pub use temporalio_client::{Client, GrpcCompression};
 
 use temporalio_client::{ClientOptions, Connection, envconfig::LoadClientConfigProfileOptions};
 
 /// Connects with the SDK's envconfig (`TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE`, profiles), the
 /// payload codec (`TOLLGATE_PAYLOAD_KEYS`; see [`codec`]) and tracing when it is on ([`otel`]).
 pub async fn connect() -> Result<Client, ClientError> {
-    let (conn_opts, client_opts) =
-        ClientOptions::load_from_config(LoadClientConfigProfileOptions::default()).map_err(|e| {
+    connect_with(GrpcCompression::default()).await
+}
+
+/// [`connect`], with the calls compressed as `compression` says (the worker reads it from
+/// `worker.grpc_compression`; the SDK's default is gzip).
+pub async fn connect_with(compression: GrpcCompression) -> Result<Client, ClientError> {
+    let (mut conn_opts, client_opts) = ClientOptions::load_from_config(LoadClientConfigProfileOptions::default())
+        .map_err(|e| {
             ClientError::Failed(format!(
                 "reading Temporal connection settings (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, profile): {e:?}"
             ))
         })?;
     let client_opts = configure(client_opts)?;
+    conn_opts.grpc_compression = compression;
     let target = conn_opts.target.to_string();
     let connection = Connection::connect(conn_opts).await.map_err(|e| {
         ClientError::Failed(format!(

@@ -329,6 +329,12 @@ fn worker_tuning_defaults_file_env_and_refusals() {
     assert!(e.ends_with("required_approvals: 1.5 is not a whole number (default 1)"), "{e}");
     let e = load("[ai_approver]\nmay_reject = \"yes\"\n", &[]).unwrap_err().to_string();
     assert!(e.ends_with("ai_approver.may_reject: \"yes\" is not true or false (default false)"), "{e}");
+    let c = load("[worker]\ngrpc_compression = \"none\"\n", &[]).unwrap();
+    assert_eq!(c.worker.grpc_compression, crate::worker::GrpcCompression::None);
+    let c = load("", &[("TOLLGATE_WORKER_GRPC_COMPRESSION", "gzip")]).unwrap();
+    assert_eq!(c.worker.grpc_compression, crate::worker::GrpcCompression::Gzip);
+    let e = load("[worker]\ngrpc_compression = \"zstd\"\n", &[]).unwrap_err().to_string();
+    assert!(e.ends_with("worker.grpc_compression: 'zstd' is not a compression: use gzip (the default) or none"), "{e}");
     let e = load("[worker]\ncache = 5\n", &[]).unwrap_err().to_string();
     assert!(e.contains("unknown field `cache`") && e.contains("workflow_cache"), "{e}");
 }

@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions};
+use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions, GrpcCompression};
 use tollgate_client::webui::{self, WebUi};
 use tollgate_config::Config;
 
@@ -46,11 +46,17 @@ pub struct DevOptions {
 
 /// Connects to a server at `127.0.0.1:port`, retrying until `timeout`.
 pub async fn connect_local(port: u16, timeout: Duration) -> anyhow::Result<Client> {
+    connect_local_with(port, timeout, GrpcCompression::default()).await
+}
+
+/// [`connect_local`] with the calls compressed as `compression` says (`worker.grpc_compression`).
+pub async fn connect_local_with(port: u16, timeout: Duration, compression: GrpcCompression) -> anyhow::Result<Client> {
     let url = url_for(port)?;
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let attempt = async {
-            let connection = Connection::connect(ConnectionOptions::new(url.clone()).build()).await?;
+            let connection =
+                Connection::connect(ConnectionOptions::new(url.clone()).grpc_compression(compression).build()).await?;
             let options = tollgate_client::configure(ClientOptions::new("default").build())?;
             anyhow::Ok(Client::new(connection, options)?)
         }
@@ -123,7 +129,11 @@ pub async fn run(config: &Config, options: DevOptions) -> anyhow::Result<()> {
     command.stderr(if options.server_log { Stdio::inherit() } else { log_file(&server_log)? });
     let mut server = command.spawn().with_context(|| format!("starting {}", temporal.display()))?;
     let client = tokio::select! {
-        c = connect_local(options.port, Duration::from_secs(60)) => c?,
+        c = connect_local_with(
+            options.port,
+            Duration::from_secs(60),
+            tollgate_worker::grpc_compression(&config.worker),
+        ) => c?,
         status = server.wait() => bail!(
             "the Temporal dev server exited early ({status:?}); is port {} or {} in use? (its log: {})",
             options.port, options.ui_port, server_log.display()

@@ -114,13 +114,14 @@ pub fn summary(config: &Config, built: &TollgateActivities) -> String {
     rows.push((
         "worker",
         format!(
-            "caches {} workflows; {} workflow-task and {} activity-task pollers; {} workflow-task, {} activity and {} local-activity slots",
+            "caches {} workflows; {} workflow-task and {} activity-task pollers; {} workflow-task, {} activity and {} local-activity slots; gRPC compression {}",
             t.workflow_cache,
             t.workflow_task_pollers,
             t.activity_task_pollers,
             t.workflow_task_slots,
             t.activity_slots,
-            t.local_activity_slots
+            t.local_activity_slots,
+            t.grpc_compression.as_str()
         ),
     ));
     let mut out = format!("configuration OK ({})\n", config.source);

@@ -55,7 +55,15 @@ pub fn init_logging(level: &str, format: LogFormat, traces: Option<&tollgate_cli
     let _ = tracing_subscriber::registry().with(lines.with_filter(filter)).with(spans).try_init();
 }
 
-pub use tollgate_client::connect;
+pub use tollgate_client::{connect, connect_with};
+
+/// The SDK's form of `worker.grpc_compression`.
+pub fn grpc_compression(tuning: &tollgate_config::WorkerTuning) -> tollgate_client::GrpcCompression {
+    match tuning.grpc_compression {
+        tollgate_config::worker::GrpcCompression::Gzip => tollgate_client::GrpcCompression::Gzip,
+        tollgate_config::worker::GrpcCompression::None => tollgate_client::GrpcCompression::None,
+    }
+}
 
 /// The activity implementations for `config`; `client` lets the reconciler ask Temporal
 /// about requests.

@@ -45,7 +45,7 @@ async fn main() {
     };
     tollgate_worker::init_logging(&config.log_level, config.telemetry.log_format, Some(&traces));
     let result = async {
-        let client = tollgate_worker::connect().await?;
+        let client = tollgate_worker::connect_with(tollgate_worker::grpc_compression(&config.worker)).await?;
         tollgate_worker::run(&config, client).await
     }
     .await;

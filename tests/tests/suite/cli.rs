@@ -264,6 +264,7 @@ fn check_config_checks_what_the_worker_checks_at_start() {
     assert!(out.starts_with("configuration OK ("), "{out}");
     assert!(out.contains("approvers     carol (1 needed)"), "{out}");
     assert!(out.contains("engine        sandbox"), "{out}");
+    assert!(out.contains("caches 500 workflows;") && out.contains("gRPC compression gzip"), "{out}");
     assert!(out.contains("Not checked here: the Temporal server"), "{out}");
     assert!(out.lines().count() < 20, "a short summary, not a dump: {out}");
 
