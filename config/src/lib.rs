@@ -56,35 +56,61 @@ pub enum ConfigError {
     Invalid { source_name: String, message: String },
 }
 
-/// The file as read: the top-level keys, and each concern's keys and sections. Unknown keys
-/// are refused against the key registry before this is read (see `unknown_key`).
+/// The file's top-level keys that belong to no concern.
 #[derive(Debug, Clone, Deserialize)]
-struct RawConfig {
+struct RawTop {
     task_queue: Option<String>,
     log_level: Option<String>,
     data_dir: Option<String>,
     web_ui_url: Option<String>,
     register_search_attributes: Option<bool>,
-    #[serde(flatten)]
+}
+
+/// The file as read: the top-level keys, and each concern's keys and sections. Unknown keys
+/// are refused against the key registry before this is read (see `unknown_key`).
+#[derive(Debug, Clone)]
+struct RawConfig {
+    top: RawTop,
     requests: requests::RawRequests,
-    #[serde(flatten)]
     notify: notifications::RawNotify,
-    #[serde(flatten)]
     lifecycle: lifecycle::RawLifecycle,
-    #[serde(flatten)]
     engine: engine::RawEngine,
-    #[serde(flatten)]
     cost: cost::RawCost,
-    #[serde(flatten)]
     modules: modules::RawModules,
-    #[serde(flatten)]
     checks: policy::RawChecks,
-    #[serde(flatten)]
     telemetry: telemetry::RawTelemetry,
-    #[serde(flatten)]
     ai: ai::RawAiSection,
-    #[serde(flatten)]
     worker: worker::RawWorkerSection,
+}
+
+impl RawConfig {
+    /// Each concern reads its own keys from the whole table (ignoring the others'), rather than
+    /// one struct flattening them all: serde then knows the path to a bad value
+    /// (`budgets[1].monthly`), which flattening loses.
+    fn read(table: &toml::Table) -> Result<Self, String> {
+        Ok(Self {
+            top: part(table)?,
+            requests: part(table)?,
+            notify: part(table)?,
+            lifecycle: part(table)?,
+            engine: part(table)?,
+            cost: part(table)?,
+            modules: part(table)?,
+            checks: part(table)?,
+            telemetry: part(table)?,
+            ai: part(table)?,
+            worker: part(table)?,
+        })
+    }
+}
+
+/// One concern's part of the file; an error names the path to the value it is about.
+fn part<T: serde::de::DeserializeOwned>(table: &toml::Table) -> Result<T, String> {
+    serde_path_to_error::deserialize(toml::Value::Table(table.clone())).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.inner().message().trim().to_string();
+        if path == "." { message } else { format!("{path}: {message}") }
+    })
 }
 
 /// The validated configuration.
@@ -157,21 +183,21 @@ impl Config {
     pub fn from_sources(text: &str, source: &str, env: &[(String, String)]) -> Result<Self, ConfigError> {
         let invalid =
             |source_name: &str, message: String| ConfigError::Invalid { source_name: source_name.to_string(), message };
-        let mut table: toml::Table = toml::from_str(text).map_err(|e| invalid(source, describe_toml_error(&e)))?;
+        let mut table: toml::Table =
+            toml::from_str(text).map_err(|e| invalid(source, describe_parse_error(text, &e)))?;
         env::apply(&mut table, env)?;
         let origin =
             if env::overrides_any(env) { format!("{source} (with TOLLGATE_* overrides)") } else { source.to_string() };
         if let Some(message) = unknown_key(&table).or_else(|| wrong_type(&table)) {
             return Err(invalid(&origin, message));
         }
-        let raw: RawConfig =
-            table.try_into().map_err(|e: toml::de::Error| invalid(&origin, describe_toml_error(&e)))?;
+        let raw = RawConfig::read(&table).map_err(|message| invalid(&origin, message))?;
         Self::validate(raw, &Check { origin: &origin })
     }
 
     fn validate(raw: RawConfig, c: &Check) -> Result<Self, ConfigError> {
         let r = raw.requests.validate(c)?;
-        let log_level = raw.log_level.unwrap_or_else(|| defaults::LOG_LEVEL.into());
+        let log_level = raw.top.log_level.unwrap_or_else(|| defaults::LOG_LEVEL.into());
         if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
             return Err(c.err(
                 "log_level",
@@ -193,7 +219,7 @@ impl Config {
                 "\"llm\" needs the [llm] section (llm.base_url and llm.model, an OpenAI-compatible endpoint)",
             ));
         }
-        let task_queue = raw.task_queue.unwrap_or_else(|| defaults::TASK_QUEUE.into());
+        let task_queue = raw.top.task_queue.unwrap_or_else(|| defaults::TASK_QUEUE.into());
         if task_queue.trim().is_empty() {
             return Err(c.err("task_queue", "is empty"));
         }
@@ -238,8 +264,12 @@ impl Config {
             source: c.origin.to_string(),
             task_queue,
             log_level,
-            data_dir: PathBuf::from(raw.data_dir.unwrap_or_else(|| defaults::DATA_DIR.into())),
-            web_ui_url: raw.web_ui_url.map(|u| u.trim().trim_end_matches('/').to_string()).filter(|u| !u.is_empty()),
+            data_dir: PathBuf::from(raw.top.data_dir.unwrap_or_else(|| defaults::DATA_DIR.into())),
+            web_ui_url: raw
+                .top
+                .web_ui_url
+                .map(|u| u.trim().trim_end_matches('/').to_string())
+                .filter(|u| !u.is_empty()),
             settings,
             price_book: cost.price_book,
             channels: notify.channels,
@@ -255,7 +285,7 @@ impl Config {
             faults: checks.faults,
             reconcile: life.reconcile,
             audit_interval: life.audit_interval,
-            register_search_attributes: raw.register_search_attributes.unwrap_or(true),
+            register_search_attributes: raw.top.register_search_attributes.unwrap_or(true),
             telemetry,
             ai_approver,
             worker,
@@ -273,8 +303,7 @@ fn unknown_key(table: &toml::Table) -> Option<String> {
 }
 
 /// The first key whose value is not of its registered kind, named with the kind and its
-/// default. Sections are flattened into one struct, so serde's own message would not say which
-/// key it choked on.
+/// default (serde's message would say "expected i64").
 fn wrong_type(table: &toml::Table) -> Option<String> {
     use toml::Value as V;
     keys::KEYS.iter().find_map(|key| {
@@ -297,10 +326,14 @@ fn wrong_type(table: &toml::Table) -> Option<String> {
     })
 }
 
-/// toml's message plus, for an unknown key, the list of known ones.
-fn describe_toml_error(e: &toml::de::Error) -> String {
-    let message = e.message().trim().to_string();
-    if message.starts_with("unknown field") { format!("{message} (known keys: {})", keys::names()) } else { message }
+/// toml's message for text that is not TOML, with the line and column it stopped at.
+fn describe_parse_error(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim();
+    let Some(span) = e.span() else { return message.to_string() };
+    let before = &text[..span.start.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    format!("line {line}, column {column}: {message}")
 }
 
 #[cfg(test)]

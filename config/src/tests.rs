@@ -82,6 +82,14 @@ fn errors_name_the_key_the_source_and_what_is_allowed() {
     let e = load("required_approvals = \"two\"", &[]).unwrap_err().to_string();
     assert_eq!(e, "tollgate.toml: required_approvals: \"two\" is not a whole number (default 1)");
 
+    // Inside a section or an array of tables, the path to the value.
+    let e = load("[[budgets]]\nname = \"a\"\nmembers = []\nmonthly = 5.0\n[[budgets]]\nname = 7\n", &[]).unwrap_err();
+    assert_eq!(e.to_string(), "tollgate.toml: budgets[1].name: invalid type: integer `7`, expected a string");
+    let e = load("[sandbox]\nlatencey = \"1s\"\n", &[]).unwrap_err().to_string();
+    assert_eq!(e, "tollgate.toml: sandbox.latencey: unknown field `latencey`, expected `latency` or `account_id`");
+    let e = load("task_queue = \"q\"\napproving_users = [\"carol\"\n", &[]).unwrap_err().to_string();
+    assert!(e.starts_with("tollgate.toml: line 2, column "), "{e}");
+
     let e = load("", &[("TOLLGATE_REQUIRED_APPROVALS", "two")]).unwrap_err().to_string();
     assert_eq!(e, "environment TOLLGATE_REQUIRED_APPROVALS=two: must be a whole number");
 
