@@ -134,6 +134,7 @@ fn the_binaries_accept_every_setting_and_port_the_stack_gives_them() {
     assert_eq!(config.settings.approving_users, ["carol", "dave"]);
     assert!(!config.register_search_attributes, "the setup service creates the attributes");
     assert_eq!(config.telemetry.log_format, tollgate_config::LogFormat::Json);
+    assert_eq!(config.worker.grpc_compression, tollgate_config::worker::GrpcCompression::None, "same network");
     let worker_metrics = config.telemetry.metrics_listen.expect("the worker serves metrics").port();
     let health = worker["healthcheck"]["test"].as_sequence().unwrap();
     assert!(health.iter().any(|v| v.as_str() == Some(&format!("http://localhost:{worker_metrics}/metrics"))));
