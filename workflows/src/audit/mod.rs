@@ -546,6 +546,7 @@ impl AuditWorkflow {
         });
         Self::tell(ctx, n).await;
         let required = settings.required_approvals.max(1);
+        let mut time = clock::TimerTime::default();
         loop {
             if Self::cancelled(ctx) {
                 Self::end_cancelled(ctx);
@@ -570,7 +571,7 @@ impl AuditWorkflow {
                 }
                 quorum::Verdict::Pending { .. } => {}
             }
-            let now = clock::now_ms(ctx);
+            let now = time.now(ctx);
             if now >= deadline {
                 crate::kit::record(ctx, "approval", started, "no decision in time".into());
                 Self::finish(ctx, "the fixes were not decided within approval_timeout; nothing applied".into()).await?;
@@ -580,7 +581,7 @@ impl AuditWorkflow {
             let sleep =
                 TimerOptions::builder(clock::wait_ms(deadline - now)).summary("approval wait".to_string()).build();
             temporalio_sdk::workflows::select! {
-                _ = ctx.timer(sleep) => {}
+                _ = ctx.timer(sleep) => { time.fired(deadline); }
                 _ = ctx.wait_condition(move |s: &AuditWorkflow| s.version != version) => {}
             }
         }

@@ -18,3 +18,48 @@ pub fn now_ms<W>(ctx: &WorkflowContext<W>) -> i64 {
 pub fn wait_ms(millis: i64) -> Duration {
     Duration::from_millis(millis.max(1) as u64)
 }
+
+/// Workflow time in a loop that sleeps on a timer and then decides by the time: never earlier
+/// than the wake time of the last timer that fired.
+///
+/// Why: when the worker answers a legacy query for a workflow it has not cached, the SDK's core
+/// (temporalio-sdk-core 0.10) replays the history the query carries, including events after the
+/// last completed workflow task: a `TimerFired` is then delivered with the *previous* task's
+/// time. The loop saw "not yet", started the same timer again, and that command was sent with
+/// the next real task; every later replay (with the real time) decided otherwise: a
+/// nondeterminism error, the request stuck (found by `tollgate-bench parked`: queries right
+/// after a restart while expiry warnings were due). In every correct run the time after a fired
+/// timer is already at or past its wake time, so this changes no history. It closes the race
+/// when the real task comes before the loop's next deadline (the usual case: a warning is due
+/// hours before the expiry); a worker away past that one too can still diverge, until the core
+/// stops playing events past the last completed task for a query.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TimerTime {
+    reached: i64,
+}
+
+impl TimerTime {
+    /// Now in workflow time (Unix milliseconds), at least the last fired timer's wake time.
+    pub fn now<W>(&self, ctx: &WorkflowContext<W>) -> i64 {
+        now_ms(ctx).max(self.reached)
+    }
+
+    /// The timer that was to wake the loop at `wake` (Unix milliseconds) fired.
+    pub fn fired(&mut self, wake: i64) {
+        self.reached = self.reached.max(wake);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TimerTime;
+
+    #[test]
+    fn a_fired_timer_moves_time_to_its_wake_time_and_never_back() {
+        let mut t = TimerTime::default();
+        assert_eq!(t.reached, 0);
+        t.fired(5_000);
+        t.fired(3_000);
+        assert_eq!(t.reached, 5_000, "an earlier wake never moves it back");
+    }
+}

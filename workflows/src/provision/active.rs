@@ -23,6 +23,7 @@ pub(super) async fn live(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> Result
         if last > 0 { last } else { tollgate_proto::ms(&s.progress.created_at) }
     }) + drift_every;
     let mut shown_expiry = ctx.state(|s| tollgate_proto::ms(&s.progress.expires_at));
+    let mut time = clock::TimerTime::default();
     let reason = loop {
         checkpoint(ctx)?;
         // A keep moved the expiry: show the new one in search attributes and the Web UI.
@@ -49,15 +50,15 @@ pub(super) async fn live(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> Result
             checked?;
             continue;
         }
-        if drift_on && clock::now_ms(ctx) >= next_drift {
+        if drift_on && time.now(ctx) >= next_drift {
             drift_check::check(ctx, &settings, drift_check::Trigger::Schedule).await?;
-            next_drift = clock::now_ms(ctx) + drift_every;
+            next_drift = time.now(ctx) + drift_every;
             continue;
         }
         let (expires_at, last_warning) = ctx.state(|s| {
             (tollgate_proto::ms(&s.progress.expires_at), tollgate_proto::ms(&s.progress.last_expiry_warning))
         });
-        let now = clock::now_ms(ctx);
+        let now = time.now(ctx);
         match lifecycle::next(now, expires_at, grace, last_warning) {
             lifecycle::Next::Destroy => break "expired".to_string(),
             lifecycle::Next::Warn { first } => {
@@ -85,7 +86,7 @@ pub(super) async fn live(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> Result
                 let sleep =
                     TimerOptions::builder(clock::wait_ms(wake - now)).summary("lifecycle wait".to_string()).build();
                 temporalio_sdk::workflows::select! {
-                    _ = ctx.timer(sleep) => {}
+                    _ = ctx.timer(sleep) => { time.fired(wake); }
                     _ = ctx.wait_condition(move |s: &ProvisionWorkflow| s.version != version) => {}
                 }
             }

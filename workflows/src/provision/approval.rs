@@ -66,6 +66,7 @@ pub(super) async fn await_approval(
     let required = settings.required_approvals.max(1);
     let grace = tollgate_proto::span_ms(&settings.grace_period).max(1) as i64;
     let mut next_reminder = started + grace;
+    let mut time = clock::TimerTime::default();
     loop {
         if checkpoint(ctx).is_err() {
             close_wait(ctx, started, WaitOutcome::Cancelled, "cancelled".into());
@@ -97,7 +98,7 @@ pub(super) async fn await_approval(
             }
             quorum::Verdict::Pending { .. } => {}
         }
-        let now = clock::now_ms(ctx);
+        let now = time.now(ctx);
         // The AI's rejection stands once its overturn window (or the approval deadline) passed.
         if ai_outcome == AiOutcome::RejectedAlone && now >= overturn_deadline.min(deadline) {
             let (name, summary) = ctx.state(|s| {
@@ -138,7 +139,7 @@ pub(super) async fn await_approval(
         let version = ctx.state(|s| s.version);
         let sleep = TimerOptions::builder(clock::wait_ms(wake_at - now)).summary("approval wait".to_string()).build();
         temporalio_sdk::workflows::select! {
-            _ = ctx.timer(sleep) => {}
+            _ = ctx.timer(sleep) => { time.fired(wake_at); }
             _ = ctx.wait_condition(move |s: &ProvisionWorkflow| s.version != version) => {}
         }
     }
