@@ -32,6 +32,25 @@ pub fn next(now_ms: i64, expires_at_ms: i64, grace_ms: i64, last_warning_ms: i64
     if now_ms >= remind_at { Next::Warn { first: false } } else { Next::SleepUntil(remind_at.min(expires_at_ms)) }
 }
 
+/// What the lifecycle's alarm is set for: the action [`next`] takes once its time has come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    Warn { first: bool },
+    Destroy,
+}
+
+/// The next lifecycle deadline, from the state alone (no clock): the same arithmetic as
+/// [`next`], so a loop can arm a timer for it and act when that timer fires.
+pub fn upcoming(expires_at_ms: i64, grace_ms: i64, last_warning_ms: i64) -> (Due, i64) {
+    let warn_at =
+        if last_warning_ms == 0 { expires_at_ms - grace_ms } else { last_warning_ms + grace_ms.max(1) };
+    if warn_at < expires_at_ms {
+        (Due::Warn { first: last_warning_ms == 0 }, warn_at)
+    } else {
+        (Due::Destroy, expires_at_ms)
+    }
+}
+
 /// The latest expiry a request may ever have.
 pub fn cap(created_at_ms: i64, max_ttl_ms: u64) -> i64 {
     created_at_ms.saturating_add(max_ttl_ms as i64)
@@ -112,6 +131,26 @@ mod tests {
         // a short grace reminds several times before expiry
         assert_eq!(next(96 * H, 100 * H, H, 95 * H), Next::Warn { first: false });
         assert_eq!(next(96 * H, 100 * H, H, 96 * H), Next::SleepUntil(97 * H));
+    }
+
+    #[test]
+    fn upcoming_is_what_next_does_once_its_time_has_come() {
+        for (expires, grace, last) in
+            [(100 * H, 5 * H, 0), (100 * H, 5 * H, 95 * H), (100 * H, H, 95 * H), (100 * H, 0, 0), (2 * H, 5 * H, 0)]
+        {
+            let (due, at) = upcoming(expires, grace, last);
+            let acts = match due {
+                Due::Warn { first } => Next::Warn { first },
+                Due::Destroy => Next::Destroy,
+            };
+            assert_eq!(next(at, expires, grace, last), acts, "at its time ({expires} {grace} {last})");
+            if at > 0 {
+                assert_eq!(next(at - 1, expires, grace, last), Next::SleepUntil(at), "just before ({expires} {grace} {last})");
+            }
+        }
+        assert_eq!(upcoming(100 * H, 5 * H, 0), (Due::Warn { first: true }, 95 * H));
+        assert_eq!(upcoming(100 * H, 5 * H, 95 * H), (Due::Destroy, 100 * H));
+        assert_eq!(upcoming(100 * H, H, 95 * H), (Due::Warn { first: false }, 96 * H));
     }
 
     #[test]

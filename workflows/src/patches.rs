@@ -75,3 +75,13 @@ pub const AUDIT_REPORT_ARTIFACT: &str = "audit-report-artifact";
 /// and an upsert (`provision::has_patch`). Every history recorded before it replays on the old
 /// path; `direct_lean.json` and `approved_lean.json` are recorded with it.
 pub const FEWER_ROUND_TRIPS: &str = "fewer-round-trips";
+
+/// 2026-12-04: waiting loops act on the timer that fired, never on the clock (`kit::alarm`):
+/// the lifecycle (warnings, expiry, drift checks), the approval waits (reminders, timeout, an
+/// AI's overturn window), an audit's approval and a generic approval's timeout. A worker's
+/// core can play a fired timer with an earlier time for a query, and a loop that compared the
+/// clock then decided otherwise than every later replay (nondeterminism, issue 20). An expiry
+/// warning now always goes out when its timer fires, and is dropped by the `notify` activity
+/// when it runs after the expiry. Every history recorded before it takes the old path;
+/// `timed_*.json` are recorded with it.
+pub const TIMER_DECIDES: &str = "timer-decides";

@@ -9,6 +9,13 @@ impl TollgateActivities {
     /// `issued_secs`: when the notification was first scheduled (the same for every retry).
     pub(crate) async fn notify_work(&self, input: NotifyInput, issued_secs: i64) -> Result<(), ActivityError> {
         let notification = input.notification.unwrap_or_default();
+        let moot_after = tollgate_proto::ms(&input.moot_after);
+        if moot_after > 0 && now_ms() >= moot_after {
+            // An expiry warning a worker away past the expiry would send late: the request's
+            // next notice (destroyed) says what happened.
+            tracing::info!(delivery_id = %input.delivery_id, subject = %notification.subject, moot_after, "notification not delivered: it is moot now");
+            return Ok(());
+        }
         let links = self
             .links
             .as_ref()
@@ -34,4 +41,11 @@ impl TollgateActivities {
             .await
             .map_err(|e| classified(e.type_name(), e.retryable(), e.to_string()))
     }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }

@@ -16,6 +16,7 @@ use tollgate_proto::{
 use crate::activities::defs as act;
 use crate::ai::{self, Mode};
 use crate::incoming::Incoming;
+use crate::kit::alarm::{self, Alarm};
 use crate::kit::clock::epoch_ms;
 use crate::kit::notify::{self, ALL_CHANNELS};
 use crate::kit::{StepError, Tracked, options, step};
@@ -75,11 +76,15 @@ impl ApprovalWorkflow {
         // Until the timeout, or sooner when the AI rejected alone and nobody overturns it.
         let overturn = ctx.state(|s| s.rejected_alone_until());
         let until = overturn.map_or(expires, |o| o.min(expires));
+        let summary = if overturn.is_some() { "overturn window" } else { "approval timeout" };
         let remaining = until - epoch_ms(ctx.workflow_time());
-        if remaining > 0 {
-            let timer = TimerOptions::builder(Duration::from_millis(remaining as u64))
-                .summary(if overturn.is_some() { "overturn window" } else { "approval timeout" }.to_string())
-                .build();
+        // New runs wait on a timer even when the time looks past (`kit::alarm`): whether to wait
+        // must not depend on the clock.
+        if ctx.patched(patches::TIMER_DECIDES) {
+            let alarms = [Alarm { purpose: (), at: until, summary }];
+            alarm::first_due(ctx, &alarms, |s: &ApprovalWorkflow| s.record.status() != ApprovalStatus::Pending).await;
+        } else if remaining > 0 {
+            let timer = TimerOptions::builder(Duration::from_millis(remaining as u64)).summary(summary.to_string()).build();
             temporalio_sdk::workflows::select! {
                 _ = ctx.timer(timer) => {}
                 _ = ctx.wait_condition(|s: &ApprovalWorkflow| s.record.status() != ApprovalStatus::Pending) => {}
@@ -237,7 +242,7 @@ impl ApprovalWorkflow {
     async fn tell(ctx: &mut WorkflowContext<Self>, sequence: u32, notification: Notification) {
         let delivery_id = format!("{}/{sequence}", notification.request_id);
         let channels = [ALL_CHANNELS.to_string()];
-        notify::send(ctx, notification, &channels, |_| delivery_id.clone(), options::standalone_notify()).await;
+        notify::send(ctx, notification, &channels, |_| delivery_id.clone(), options::standalone_notify(), 0).await;
     }
 
     fn check(&self, m: &Incoming<ApprovalDecision>) -> Result<(rules::Verdict, ApprovalDecision), Refusal> {

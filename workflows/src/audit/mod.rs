@@ -22,6 +22,7 @@ use tollgate_proto::{
 use crate::activities::defs as act;
 use crate::incoming::Incoming;
 use crate::kit::clock::epoch_ms;
+use crate::kit::alarm::{self, Alarm};
 use crate::kit::notify::{self, ALL_CHANNELS};
 use crate::kit::{StepError, Tracked, clock, options, step};
 use crate::quorum;
@@ -497,7 +498,7 @@ impl AuditWorkflow {
         });
         let delivery_id = format!("{}/{sequence}", n.request_id);
         let channels = [ALL_CHANNELS.to_string()];
-        notify::send(ctx, n, &channels, |_| delivery_id.clone(), options::standalone_notify()).await;
+        notify::send(ctx, n, &channels, |_| delivery_id.clone(), options::standalone_notify(), 0).await;
     }
 
     /// Asks the approvers; the approvers' names when the fixes are approved, None when the
@@ -547,6 +548,9 @@ impl AuditWorkflow {
         Self::tell(ctx, n).await;
         let required = settings.required_approvals.max(1);
         let mut time = clock::TimerTime::default();
+        // New runs act on the alarm that fired (`kit::alarm`); runs from before decide by the clock.
+        let by_timer = ctx.patched(crate::patches::TIMER_DECIDES);
+        let mut fired = None;
         loop {
             if Self::cancelled(ctx) {
                 Self::end_cancelled(ctx);
@@ -572,17 +576,24 @@ impl AuditWorkflow {
                 quorum::Verdict::Pending { .. } => {}
             }
             let now = time.now(ctx);
-            if now >= deadline {
+            let timed_out = if by_timer { fired.take().is_some() } else { now >= deadline };
+            if timed_out {
                 crate::kit::record(ctx, "approval", started, "no decision in time".into());
                 Self::finish(ctx, "the fixes were not decided within approval_timeout; nothing applied".into()).await?;
                 return Ok(None);
             }
             let version = ctx.state(|s| s.version);
+            let changed = move |s: &AuditWorkflow| s.version != version;
+            if by_timer {
+                let alarms = [Alarm { purpose: (), at: deadline, summary: "approval wait" }];
+                fired = alarm::first_due(ctx, &alarms, changed).await;
+                continue;
+            }
             let sleep =
                 TimerOptions::builder(clock::wait_ms(deadline - now)).summary("approval wait".to_string()).build();
             temporalio_sdk::workflows::select! {
                 _ = ctx.timer(sleep) => { time.fired(deadline); }
-                _ = ctx.wait_condition(move |s: &AuditWorkflow| s.version != version) => {}
+                _ = ctx.wait_condition(changed) => {}
             }
         }
     }

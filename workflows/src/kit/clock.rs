@@ -20,19 +20,13 @@ pub fn wait_ms(millis: i64) -> Duration {
 }
 
 /// Workflow time in a loop that sleeps on a timer and then decides by the time: never earlier
-/// than the wake time of the last timer that fired.
+/// than the wake time of the last timer that fired. Used only by runs from before the patch
+/// `timer-decides` (new runs act on the timer that fired: [`super::alarm`], which explains the
+/// core's behaviour this works around).
 ///
-/// Why: when the worker answers a legacy query for a workflow it has not cached, the SDK's core
-/// (temporalio-sdk-core 0.10) replays the history the query carries, including events after the
-/// last completed workflow task: a `TimerFired` is then delivered with the *previous* task's
-/// time. The loop saw "not yet", started the same timer again, and that command was sent with
-/// the next real task; every later replay (with the real time) decided otherwise: a
-/// nondeterminism error, the request stuck (found by `tollgate-bench parked`: queries right
-/// after a restart while expiry warnings were due). In every correct run the time after a fired
-/// timer is already at or past its wake time, so this changes no history. It closes the race
-/// when the real task comes before the loop's next deadline (the usual case: a warning is due
-/// hours before the expiry); a worker away past that one too can still diverge, until the core
-/// stops playing events past the last completed task for a query.
+/// For those runs it closes the race when the real task comes before the loop's next deadline:
+/// in every correct run the time after a fired timer is already at or past its wake time, so
+/// this changes no history.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct TimerTime {
     reached: i64,

@@ -10,8 +10,10 @@
 //! - [`notify`]: one notification through each channel, a stable delivery id per channel.
 //! - [`undo`]: compensation as data, run newest first.
 //! - [`clock`] and [`markdown`]: workflow time in Unix milliseconds; Web UI text.
+//! - [`alarm`]: waiting loops that act on the timer that fired, never on the clock.
 //! - [`metrics`]: Tollgate's own metrics, recorded outside replay.
 
+pub mod alarm;
 pub mod clock;
 pub mod markdown;
 pub mod metrics;

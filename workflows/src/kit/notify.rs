@@ -18,13 +18,15 @@ pub fn channels_or_all(configured: &[String]) -> Vec<String> {
 }
 
 /// Sends `notification` once through each of `channels`; `delivery_id(channel)` names each
-/// delivery (stable across retries and replays).
+/// delivery (stable across retries and replays). `moot_after` (Unix milliseconds, 0: never):
+/// a delivery whose activity runs at or after it is dropped (see `NotifyInput.moot_after`).
 pub async fn send<W: Tracked>(
     ctx: &mut WorkflowContext<W>,
     notification: Notification,
     channels: &[String],
     delivery_id: impl Fn(&str) -> String,
     options: ActivityOptions,
+    moot_after: i64,
 ) {
     let label = tollgate_proto::NotificationKind::try_from(notification.kind)
         .unwrap_or_default()
@@ -36,6 +38,7 @@ pub async fn send<W: Tracked>(
             delivery_id: delivery_id(channel),
             channel: channel.clone(),
             notification: Some(notification.clone()),
+            moot_after: tollgate_proto::at(moot_after),
         };
         let name = format!("notify {label} to {} ({channel})", who(&notification.recipients));
         let _ = step(ctx, &name, act::Notify, input, options.clone(), |_| 1).await;

@@ -7,9 +7,18 @@ use tollgate_proto::{NotificationKind, ProvisionInput, Settings, Stage};
 use super::compensation::{self, checkpoint};
 use super::display::{self, set_stage};
 use super::{Flow, ProvisionWorkflow, drift_check, notifications};
+use crate::kit::alarm::{self, Alarm};
 use crate::kit::clock;
+use crate::lifecycle::{self, Due};
 use crate::patches;
-use crate::{lifecycle, search_attributes as sa};
+use crate::search_attributes as sa;
+
+/// What the lifecycle loop's alarms are for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wake {
+    Drift,
+    Life(Due),
+}
 
 pub(super) async fn live(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> Result<(), Flow> {
     let settings = ctx.state(|s| s.settings());
@@ -24,6 +33,9 @@ pub(super) async fn live(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> Result
     }) + drift_every;
     let mut shown_expiry = ctx.state(|s| tollgate_proto::ms(&s.progress.expires_at));
     let mut time = clock::TimerTime::default();
+    // New runs act on the alarm that fired (`kit::alarm`); runs from before decide by the clock.
+    let by_timer = ctx.patched(patches::TIMER_DECIDES);
+    let mut fired = None;
     let reason = loop {
         checkpoint(ctx)?;
         // A keep moved the expiry: show the new one in search attributes and the Web UI.
@@ -50,46 +62,75 @@ pub(super) async fn live(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> Result
             checked?;
             continue;
         }
-        if drift_on && time.now(ctx) >= next_drift {
-            drift_check::check(ctx, &settings, drift_check::Trigger::Schedule).await?;
-            next_drift = time.now(ctx) + drift_every;
-            continue;
-        }
         let (expires_at, last_warning) = ctx.state(|s| {
             (tollgate_proto::ms(&s.progress.expires_at), tollgate_proto::ms(&s.progress.last_expiry_warning))
         });
+        let upcoming = lifecycle::upcoming(expires_at, grace, last_warning);
         let now = time.now(ctx);
-        match lifecycle::next(now, expires_at, grace, last_warning) {
-            lifecycle::Next::Destroy => break "expired".to_string(),
-            lifecycle::Next::Warn { first } => {
+        let due = if by_timer {
+            // A lifecycle alarm a keep made obsolete in the same task is not acted on.
+            fired.take().filter(|&(wake, at)| match wake {
+                Wake::Drift => true,
+                Wake::Life(due) => (due, at) == upcoming,
+            })
+        } else if drift_on && now >= next_drift {
+            Some((Wake::Drift, now))
+        } else {
+            match lifecycle::next(now, expires_at, grace, last_warning) {
+                lifecycle::Next::Destroy => Some((Wake::Life(Due::Destroy), now)),
+                lifecycle::Next::Warn { first } => Some((Wake::Life(Due::Warn { first }), now)),
+                lifecycle::Next::SleepUntil(_) => None,
+            }
+        };
+        match due {
+            Some((Wake::Drift, _)) => {
+                drift_check::check(ctx, &settings, drift_check::Trigger::Schedule).await?;
+                next_drift = time.now(ctx) + drift_every;
+                continue;
+            }
+            Some((Wake::Life(Due::Destroy), _)) => break "expired".to_string(),
+            Some((Wake::Life(Due::Warn { first }), at)) => {
                 let (kind, subject) = if first {
                     (NotificationKind::ExpiryWarning, "expiring soon: keep or delete?")
                 } else {
                     (NotificationKind::ExpiryReminder, "reminder: keep or delete?")
                 };
                 let body = ctx.state(|s| display::expiry_body(&s.progress, &requester));
-                ctx.state_mut(|s| s.progress.last_expiry_warning = tollgate_proto::at(now));
-                notifications::notify(ctx, kind, std::slice::from_ref(&requester), subject, body).await;
+                // The warning's planned time (its alarm's), so the next one follows from the state.
+                ctx.state_mut(|s| s.progress.last_expiry_warning = tollgate_proto::at(at));
+                let to = std::slice::from_ref(&requester);
+                let moot_after = if by_timer { expires_at } else { 0 };
+                notifications::notify_until(ctx, kind, to, subject, body, moot_after).await;
+                continue;
             }
-            lifecycle::Next::SleepUntil(at) => {
-                if should_continue_as_new(ctx, &settings) {
-                    let input = ctx.state(|s| ProvisionInput {
-                        request: s.progress.request.clone(),
-                        resume: Some(s.progress.clone()),
-                    });
-                    return Err(Flow::ContinueAsNew(Box::new(input)));
-                }
-                // Wakes on expiry/warning time, on any accepted message (keep, destroy,
-                // cancel), or on a Temporal cancellation; the loop's first check ends it.
-                let version = ctx.state(|s| s.version);
-                let wake = if drift_on { at.min(next_drift) } else { at };
-                let sleep =
-                    TimerOptions::builder(clock::wait_ms(wake - now)).summary("lifecycle wait".to_string()).build();
-                temporalio_sdk::workflows::select! {
-                    _ = ctx.timer(sleep) => { time.fired(wake); }
-                    _ = ctx.wait_condition(move |s: &ProvisionWorkflow| s.version != version) => {}
-                }
+            None => {}
+        }
+        if should_continue_as_new(ctx, &settings) {
+            let input =
+                ctx.state(|s| ProvisionInput { request: s.progress.request.clone(), resume: Some(s.progress.clone()) });
+            return Err(Flow::ContinueAsNew(Box::new(input)));
+        }
+        // Wakes on expiry/warning time, on any accepted message (keep, destroy, cancel), or on a
+        // Temporal cancellation; the loop's first check ends it.
+        let version = ctx.state(|s| s.version);
+        let changed = move |s: &ProvisionWorkflow| s.version != version;
+        if by_timer {
+            // Expiry and warnings share an alarm (their order follows from the state); drift
+            // checks, timed from when the last one ran, have their own.
+            let (due, at) = upcoming;
+            let mut alarms = vec![Alarm { purpose: Wake::Life(due), at, summary: "lifecycle wait" }];
+            if drift_on {
+                alarms.push(Alarm { purpose: Wake::Drift, at: next_drift, summary: "drift check wait" });
             }
+            fired = alarm::first_due(ctx, &alarms, changed).await;
+            continue;
+        }
+        let at = upcoming.1;
+        let wake = if drift_on { at.min(next_drift) } else { at };
+        let sleep = TimerOptions::builder(clock::wait_ms(wake - now)).summary("lifecycle wait".to_string()).build();
+        temporalio_sdk::workflows::select! {
+            _ = ctx.timer(sleep) => { time.fired(wake); }
+            _ = ctx.wait_condition(changed) => {}
         }
     };
     compensation::destroy_all(ctx, reason).await

@@ -22,6 +22,18 @@ pub(super) async fn notify(
     subject: &str,
     body: String,
 ) {
+    notify_until(ctx, kind, recipients, subject, body, 0).await
+}
+
+/// [`notify`], dropped by the activity when it runs at or after `moot_after` (Unix ms; 0: never).
+pub(super) async fn notify_until(
+    ctx: &mut WorkflowContext<ProvisionWorkflow>,
+    kind: NotificationKind,
+    recipients: &[String],
+    subject: &str,
+    body: String,
+    moot_after: i64,
+) {
     let (request_id, settings, sequence, fields, channels) = ctx.state_mut(|s| {
         s.progress.notifications_sent += 1;
         let mut fields = BTreeMap::new();
@@ -58,5 +70,6 @@ pub(super) async fn notify(
         fields,
     };
     let delivery_id = |channel: &str| format!("{request_id}/{sequence}/{channel}");
-    notify::send(ctx, notification, &channels, delivery_id, options::quick(&settings, Scope::Shielded)).await;
+    let options = options::quick(&settings, Scope::Shielded);
+    notify::send(ctx, notification, &channels, delivery_id, options, moot_after).await;
 }

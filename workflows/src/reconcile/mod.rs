@@ -176,6 +176,6 @@ impl ReconcileWorkflow {
         let run_id = ctx.info().run_id().to_string();
         let delivery_id = |channel: &str| format!("reconcile/{run_id}/{}/{channel}", finding.request_id);
         // A failed notification is on the timeline; the report stands.
-        notify::send(ctx, notification, &channels, delivery_id, options::quick(settings, Scope::Cancellable)).await;
+        notify::send(ctx, notification, &channels, delivery_id, options::quick(settings, Scope::Cancellable), 0).await;
     }
 }
