@@ -53,6 +53,12 @@ const ENDINGS: &[&str] = &[
     "lean_destroyed_at_expiry",
     "lean_approved_kept",
     "lean_failed_with_cleanup",
+    // With `timer-decides`: the waiting loops act on the timer that fired.
+    "timed_destroyed_at_expiry",
+    "timed_kept_then_expired",
+    "timed_approval_expired",
+    "timed_generic_timed_out",
+    "timed_audit_not_decided",
 ];
 
 fn histories() -> PathBuf {
@@ -92,6 +98,7 @@ async fn every_ending_replays_from_its_recorded_history() {
         Ok("llm-repair") => record_llm_repair().await,
         Ok("audit") => record_audit().await,
         Ok("lean") => record_lean().await,
+        Ok("timers") => record_timers().await,
         Ok(_) => {
             record().await;
             record_policy().await;
@@ -104,6 +111,7 @@ async fn every_ending_replays_from_its_recorded_history() {
             record_llm_repair().await;
             record_audit().await;
             record_lean().await;
+            record_timers().await;
         }
         Err(_) => {}
     }
@@ -307,6 +315,78 @@ async fn record_lean() {
     env.shutdown().await;
 
     record_failed_apply("lean_failed_with_cleanup").await;
+}
+
+/// With `timer-decides`: a direct request warned, drift-checked and destroyed at expiry; one
+/// kept once; an approval reminded until it timed out; a generic approval timed out; an
+/// audit's fixes nobody decided in time.
+async fn record_timers() {
+    use temporalio_client::{WorkflowGetResultOptions, WorkflowStartOptions};
+    use tollgate_proto::{ApprovalInput, AuditStep, AuditTargetKind};
+    let text = "approving_users = [\"carol\"]\ngrace_period = \"2s\"\nextension_period = \"4s\"\n\
+                default_ttl = \"5s\"\nmax_ttl = \"1m\"\napproval_timeout = \"5s\"\n[drift]\ninterval = \"2s\"\n";
+    let env = TestEnv::start(text).await;
+    let direct = env.request("s3", "alice", &[]).await;
+    let kept = env.request("s3", "alice", &[]).await;
+    let waiting = env.request("rds", "bob", BIG_RDS).await;
+    env.wait_for(&kept, Stage::Active, 60).await;
+    requests::keep(&env.client, &kept, "alice").await.unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let input = ApprovalInput {
+        action: "rollback the api".into(),
+        requested_by: "agent".into(),
+        context_json: "{}".into(),
+        created_at: tollgate_proto::at(now),
+        expires_at: tollgate_proto::at(now + 2_000),
+        approvers: vec!["carol".into()],
+    };
+    let options = WorkflowStartOptions::new(env.config.task_queue.clone(), "approval-timed").build();
+    let generic = env.client.start_workflow(ApprovalWorkflow::run, input, options).await.unwrap();
+    let record = generic.get_result(WorkflowGetResultOptions::default()).await.unwrap();
+    assert_eq!(record.status(), tollgate_proto::ApprovalStatus::TimedOut);
+    let warned = env.wait_for(&direct, Stage::Destroyed, 90).await;
+    assert!(warned.timeline.iter().any(|t| t.step.contains("expiry_warning")), "{:?}", warned.timeline);
+    assert!(warned.timeline.iter().any(|t| t.step == "drift check"), "{:?}", warned.timeline);
+    env.wait_for(&kept, Stage::Destroyed, 90).await;
+    let reminded = env.wait_for(&waiting, Stage::Expired, 90).await;
+    assert!(reminded.timeline.iter().any(|t| t.step.contains("approval_reminder")), "{:?}", reminded.timeline);
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    save(&env, "timed_destroyed_at_expiry", &direct, None).await;
+    save(&env, "timed_kept_then_expired", &kept, None).await;
+    save(&env, "timed_approval_expired", &waiting, None).await;
+    save(&env, "timed_generic_timed_out", "approval-timed", None).await;
+    env.shutdown().await;
+
+    let env = TestEnv::start(&crate::common::LONG.replace("approval_timeout = \"5m\"", "approval_timeout = \"3s\"")).await;
+    let id = env.request("ec2", "bob", &[]).await;
+    env.wait_for(&id, Stage::Active, 60).await;
+    let cloud = env.cloud();
+    let mut inv = cloud.inventory(&id).unwrap();
+    let sg = inv.resources.iter_mut().find(|r| r.resource_type == "aws_security_group").unwrap();
+    sg.attributes.insert(
+        "ingress".into(),
+        serde_json::json!([{"from_port": 22, "to_port": 22, "protocol": "tcp", "cidr_blocks": ["0.0.0.0/0"], "ipv6_cidr_blocks": []}]),
+    );
+    cloud.save(&inv).unwrap();
+    let queue = env.config.task_queue.clone();
+    let audit =
+        tollgate_client::audits::start(&env.client, &queue, AuditTargetKind::Request, &id, "alice").await.unwrap();
+    let mut report = None;
+    for _ in 0..300 {
+        report = tollgate_client::audits::report(&env.client, &audit).await.ok();
+        if report.as_ref().is_some_and(|r| r.step() == AuditStep::Done) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let report = report.expect("the audit answers");
+    assert!(report.summary.contains("not decided within approval_timeout"), "{}", report.summary);
+    // Done is shown before the report is filed and the owners told.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    save(&env, "timed_audit_not_decided", &audit, None).await;
+    requests::destroy(&env.client, &id, "bob").await.unwrap();
+    env.wait_for(&id, Stage::Destroyed, 60).await;
+    env.shutdown().await;
 }
 
 /// Runs through the POLICY_CHECK stage (patch "policy-check"): a request refused by a deny
