@@ -42,8 +42,7 @@ pub enum Due {
 /// The next lifecycle deadline, from the state alone (no clock): the same arithmetic as
 /// [`next`], so a loop can arm a timer for it and act when that timer fires.
 pub fn upcoming(expires_at_ms: i64, grace_ms: i64, last_warning_ms: i64) -> (Due, i64) {
-    let warn_at =
-        if last_warning_ms == 0 { expires_at_ms - grace_ms } else { last_warning_ms + grace_ms.max(1) };
+    let warn_at = if last_warning_ms == 0 { expires_at_ms - grace_ms } else { last_warning_ms + grace_ms.max(1) };
     if warn_at < expires_at_ms {
         (Due::Warn { first: last_warning_ms == 0 }, warn_at)
     } else {
@@ -145,7 +144,11 @@ mod tests {
             };
             assert_eq!(next(at, expires, grace, last), acts, "at its time ({expires} {grace} {last})");
             if at > 0 {
-                assert_eq!(next(at - 1, expires, grace, last), Next::SleepUntil(at), "just before ({expires} {grace} {last})");
+                assert_eq!(
+                    next(at - 1, expires, grace, last),
+                    Next::SleepUntil(at),
+                    "just before ({expires} {grace} {last})"
+                );
             }
         }
         assert_eq!(upcoming(100 * H, 5 * H, 0), (Due::Warn { first: true }, 95 * H));

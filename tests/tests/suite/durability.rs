@@ -76,40 +76,56 @@ async fn a_watch_waits_for_a_restarted_worker_instead_of_giving_up() {
     env.shutdown().await;
 }
 
-/// A request's expiry warning comes due while no worker runs, and a progress query waits for
-/// the new one: it answers, warns, and is destroyed on time. This is the situation in which
-/// `tollgate-bench parked` found a nondeterminism (1 request in 600, and 1 in 3,000: the SDK's
-/// core replays a fired timer for a legacy query with the previous task's time; see
-/// `kit::clock::TimerTime`). This ordering did not make the core misbehave here, old code or new,
-/// so it guards the path, not that exact race; the bench's restart phase is what exposed it.
+/// A request's expiry warning and its expiry both pass while no worker runs; queries wait for
+/// the new worker. A query that reaches the new worker before the warning's workflow task does
+/// makes the SDK's core play the fired timer with the last task's time (before the warning),
+/// while the task itself, and every later replay, see a time past the expiry. A loop that
+/// decided by the clock warned in the first and destroyed in the second: a nondeterminism
+/// error on the next replay (found by `tollgate-bench parked`; `kit::alarm`). With patch
+/// `timer-decides` the fired timer decides: the warning's turn comes, the warning is dropped as
+/// moot by the activity, and the request is destroyed; its history replays.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_query_waiting_through_a_restart_while_a_timer_fires_leaves_the_request_deterministic() {
-    let text = "approving_users = [\"carol\"]\ngrace_period = \"25s\"\nextension_period = \"35s\"\ndefault_ttl = \"35s\"\nmax_ttl = \"5m\"";
+async fn queries_racing_a_late_timer_after_a_restart_leave_the_request_deterministic() {
+    let text = "approving_users = [\"carol\"]\ngrace_period = \"6s\"\nextension_period = \"12s\"\ndefault_ttl = \"12s\"\nmax_ttl = \"5m\"";
     let env = TestEnv::start_without_worker(text).await;
     let mut worker = spawn_worker(&env);
     let id = env.request("s3", "alice", &[]).await;
     let active = env.wait_for(&id, Stage::Active, 60).await;
     worker.kill();
-    let warn_at = tollgate_proto::ms(&active.expires_at) - 25_000;
+    let expires_at = tollgate_proto::ms(&active.expires_at);
 
-    let until = |at: i64| {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
-        tokio::time::sleep(Duration::from_millis((at - now).max(0) as u64))
-    };
-    // The warning's timer fires with no worker (its task waits on the dead worker's sticky
-    // queue for 10 s); the query, sent then, carries the fired timer and reaches the worker
-    // started a second later before that task does.
-    until(warn_at + 1_000).await;
-    let (client, query_id) = (env.client.clone(), id.clone());
-    let query = tokio::spawn(async move { requests::progress(&client, &query_id).await });
-    until(warn_at + 2_000).await;
+    // Queries sent while nothing is pending go straight to the task queue and wait there for
+    // a poller. The warning's timer fires meanwhile; its task waits 10 s on the dead worker's
+    // sticky queue. The new worker, started past the expiry and before those 10 s end, gets
+    // the queries first, carrying the fired timer, then the task, with a time past the expiry.
+    // (The SDK's query, not `requests::progress`: that gives up after 10 s.)
+    let queries: Vec<_> = (0..8)
+        .map(|_| {
+            let handle = env.client.get_workflow_handle::<tollgate_workflows::ProvisionWorkflow>(&id);
+            tokio::spawn(async move {
+                let options = temporalio_client::WorkflowQueryOptions::default();
+                handle.query(tollgate_workflows::ProvisionWorkflow::progress, (), options).await
+            })
+        })
+        .collect();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    tokio::time::sleep(Duration::from_millis((expires_at + 2_500 - now).max(0) as u64)).await;
     let _worker = spawn_worker(&env);
-
-    let answered = tokio::time::timeout(Duration::from_secs(60), query).await.expect("the query was answered");
-    assert_eq!(answered.unwrap().unwrap().stage_enum(), Stage::Active);
-    env.wait_notification(&id, "expiry_warning", 30).await;
+    for query in queries {
+        let answered = tokio::time::timeout(Duration::from_secs(60), query).await.expect("the query was answered");
+        answered.unwrap().expect("the query was answered");
+    }
     let done = env.wait_for(&id, Stage::Destroyed, 60).await;
-    assert_eq!(done.stage_enum(), Stage::Destroyed);
+    assert!(done.final_reason.starts_with("expired;"), "{}: {:?}", done.final_reason, done.timeline);
     assert_eq!(env.count(&id, "destroy"), env.count(&id, "create"), "everything created was destroyed");
+
+    // Every later replay agrees with what the worker did.
+    let handle = env.client.get_workflow_handle::<tollgate_workflows::ProvisionWorkflow>(&id);
+    let history = handle.fetch_history(temporalio_client::WorkflowFetchHistoryOptions::default());
+    let json = history.to_json().await.unwrap();
+    let failed_tasks = String::from_utf8_lossy(&json).matches("WorkflowTaskFailedEventAttributes").count();
+    assert_eq!(failed_tasks, 0, "no workflow task failed");
+    crate::replay::replay(&id, temporalio_client::WorkflowHistory::from_json(&json).unwrap()).await;
+    assert!(env.inbox.find(&id, "expiry_warning").is_none(), "a warning after the expiry is not delivered");
     env.shutdown().await;
 }

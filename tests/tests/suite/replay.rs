@@ -65,7 +65,7 @@ fn histories() -> PathBuf {
     crate::common::workspace().join("tests/histories")
 }
 
-async fn replay(name: &str, history: WorkflowHistory) {
+pub(crate) async fn replay(name: &str, history: WorkflowHistory) {
     let options = WorkflowReplayerOptions::new()
         .register_workflow::<ProvisionWorkflow>()
         .unwrap()
@@ -357,7 +357,8 @@ async fn record_timers() {
     save(&env, "timed_generic_timed_out", "approval-timed", None).await;
     env.shutdown().await;
 
-    let env = TestEnv::start(&crate::common::LONG.replace("approval_timeout = \"5m\"", "approval_timeout = \"3s\"")).await;
+    let env =
+        TestEnv::start(&crate::common::LONG.replace("approval_timeout = \"5m\"", "approval_timeout = \"3s\"")).await;
     let id = env.request("ec2", "bob", &[]).await;
     env.wait_for(&id, Stage::Active, 60).await;
     let cloud = env.cloud();

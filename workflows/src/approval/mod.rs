@@ -84,7 +84,8 @@ impl ApprovalWorkflow {
             let alarms = [Alarm { purpose: (), at: until, summary }];
             alarm::first_due(ctx, &alarms, |s: &ApprovalWorkflow| s.record.status() != ApprovalStatus::Pending).await;
         } else if remaining > 0 {
-            let timer = TimerOptions::builder(Duration::from_millis(remaining as u64)).summary(summary.to_string()).build();
+            let timer =
+                TimerOptions::builder(Duration::from_millis(remaining as u64)).summary(summary.to_string()).build();
             temporalio_sdk::workflows::select! {
                 _ = ctx.timer(timer) => {}
                 _ = ctx.wait_condition(|s: &ApprovalWorkflow| s.record.status() != ApprovalStatus::Pending) => {}

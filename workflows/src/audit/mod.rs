@@ -21,8 +21,8 @@ use tollgate_proto::{
 
 use crate::activities::defs as act;
 use crate::incoming::Incoming;
-use crate::kit::clock::epoch_ms;
 use crate::kit::alarm::{self, Alarm};
+use crate::kit::clock::epoch_ms;
 use crate::kit::notify::{self, ALL_CHANNELS};
 use crate::kit::{StepError, Tracked, clock, options, step};
 use crate::quorum;
