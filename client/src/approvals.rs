@@ -65,7 +65,12 @@ pub async fn is_approval(client: &Client, id: &str) -> bool {
 pub async fn read(client: &Client, id: &str, worker_wait: Duration) -> Result<(ApprovalRecord, bool), ClientError> {
     let not_found = || ClientError::NotFound(id.to_string());
     let handle = client.get_workflow_handle::<ApprovalWorkflow>(id);
-    let described = handle.describe(WorkflowDescribeOptions::default()).await.map_err(|_| not_found())?;
+    // Only the server's "not found" is an unknown id; any other error (a busy or restarting
+    // server) is said as it is, not as a missing approval.
+    let described = handle.describe(WorkflowDescribeOptions::default()).await.map_err(|e| match e {
+        temporalio_client::errors::WorkflowInteractionError::NotFound(_) => not_found(),
+        other => ClientError::Failed(format!("cannot read approval {id}: {other}")),
+    })?;
     if described.workflow_type() != WORKFLOW_TYPE {
         return Err(not_found());
     }
