@@ -322,7 +322,7 @@ async fn record_lean() {
 /// audit's fixes nobody decided in time.
 async fn record_timers() {
     use temporalio_client::{WorkflowGetResultOptions, WorkflowStartOptions};
-    use tollgate_proto::{ApprovalInput, AuditStep, AuditTargetKind};
+    use tollgate_proto::{ApprovalInput, AuditStep};
     let text = "approving_users = [\"carol\"]\ngrace_period = \"2s\"\nextension_period = \"4s\"\n\
                 default_ttl = \"5s\"\nmax_ttl = \"1m\"\napproval_timeout = \"5s\"\n[drift]\ninterval = \"2s\"\n";
     let env = TestEnv::start(text).await;
@@ -359,19 +359,7 @@ async fn record_timers() {
 
     let env =
         TestEnv::start(&crate::common::LONG.replace("approval_timeout = \"5m\"", "approval_timeout = \"3s\"")).await;
-    let id = env.request("ec2", "bob", &[]).await;
-    env.wait_for(&id, Stage::Active, 60).await;
-    let cloud = env.cloud();
-    let mut inv = cloud.inventory(&id).unwrap();
-    let sg = inv.resources.iter_mut().find(|r| r.resource_type == "aws_security_group").unwrap();
-    sg.attributes.insert(
-        "ingress".into(),
-        serde_json::json!([{"from_port": 22, "to_port": 22, "protocol": "tcp", "cidr_blocks": ["0.0.0.0/0"], "ipv6_cidr_blocks": []}]),
-    );
-    cloud.save(&inv).unwrap();
-    let queue = env.config.task_queue.clone();
-    let audit =
-        tollgate_client::audits::start(&env.client, &queue, AuditTargetKind::Request, &id, "alice").await.unwrap();
+    let (id, audit) = audit_an_open_ssh_port(&env).await;
     let mut report = None;
     for _ in 0..300 {
         report = tollgate_client::audits::report(&env.client, &audit).await.ok();
@@ -618,11 +606,8 @@ async fn record_llm_repair() {
     env.shutdown().await;
 }
 
-/// Audits: one whose fix carol approved and the owning request re-applied (patch
-/// `audit-repair` on the request), and one paused by a failing step, then cancelled.
-async fn record_audit() {
-    use tollgate_proto::{AuditStep, AuditTargetKind, DecisionKind};
-    let env = TestEnv::start(crate::common::LONG).await;
+/// bob's ACTIVE ec2 request with SSH opened to the world by hand, and alice's audit of it.
+async fn audit_an_open_ssh_port(env: &TestEnv) -> (String, String) {
     let id = env.request("ec2", "bob", &[]).await;
     env.wait_for(&id, Stage::Active, 60).await;
     let cloud = env.cloud();
@@ -633,9 +618,20 @@ async fn record_audit() {
         serde_json::json!([{"from_port": 22, "to_port": 22, "protocol": "tcp", "cidr_blocks": ["0.0.0.0/0"], "ipv6_cidr_blocks": []}]),
     );
     cloud.save(&inv).unwrap();
-    let queue = env.config.task_queue.clone();
+    let queue = &env.config.task_queue;
     let audit =
-        tollgate_client::audits::start(&env.client, &queue, AuditTargetKind::Request, &id, "alice").await.unwrap();
+        tollgate_client::audits::start(&env.client, queue, tollgate_proto::AuditTargetKind::Request, &id, "alice")
+            .await
+            .unwrap();
+    (id, audit)
+}
+
+/// Audits: one whose fix carol approved and the owning request re-applied (patch
+/// `audit-repair` on the request), and one paused by a failing step, then cancelled.
+async fn record_audit() {
+    use tollgate_proto::{AuditStep, AuditTargetKind, DecisionKind};
+    let env = TestEnv::start(crate::common::LONG).await;
+    let (id, audit) = audit_an_open_ssh_port(&env).await;
     let wait_step = |step: AuditStep| {
         let (client, audit) = (env.client.clone(), audit.clone());
         async move {
@@ -658,7 +654,8 @@ async fn record_audit() {
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     save(&env, "request_repaired_by_audit", &id, None).await;
 
-    let missing = tollgate_client::audits::start(&env.client, &queue, AuditTargetKind::Resource, "i-nowhere", "alice")
+    let queue = &env.config.task_queue;
+    let missing = tollgate_client::audits::start(&env.client, queue, AuditTargetKind::Resource, "i-nowhere", "alice")
         .await
         .unwrap();
     let (client, m) = (env.client.clone(), missing.clone());
