@@ -300,7 +300,11 @@ impl TollgateActivities {
     }
 
     #[activity(definition = defs::Notify)]
-    pub async fn notify(self: Arc<Self>, ctx: ActivityContext, input: NotifyInput) -> Result<(), ActivityError> {
+    pub async fn notify(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: NotifyInput,
+    ) -> Result<Option<tollgate_proto::NotifyResult>, ActivityError> {
         let issued = ctx.info().scheduled_time.or(ctx.info().started_time).unwrap_or_else(std::time::SystemTime::now);
         let issued_secs = issued.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
         attempt::run(&self.faults, ActivityName::Notify, ctx.info(), self.notify_work(input, issued_secs)).await

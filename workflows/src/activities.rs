@@ -9,9 +9,9 @@ use temporalio_sdk::activities::ActivityError;
 use tollgate_proto::{
     AiReview, AnalyseInput, ApplyInput, ApplyResult, AuditAnalysis, CostContext, CostContextInput, DestroyInput,
     DestroyResult, DiscoverInput, Discovery, EstimateInput, EstimateResult, FileReportInput, FileReportResult,
-    GenerateModuleInput, GeneratedModule, HoldingsResult, NewFindingsInput, NewFindingsResult, NotifyInput, PlanInput,
-    PlanResult, PolicyInput, PolicyResult, RemediateInput, Remediation, RepairInput, RepairResult, RequestStatesInput,
-    RequestStatesResult, ReviewInput, Settings,
+    GenerateModuleInput, GeneratedModule, HoldingsResult, NewFindingsInput, NewFindingsResult, NotifyInput,
+    NotifyResult, PlanInput, PlanResult, PolicyInput, PolicyResult, RemediateInput, Remediation, RepairInput,
+    RepairResult, RequestStatesInput, RequestStatesResult, ReviewInput, Settings,
 };
 
 pub struct ProvisionActivities;
@@ -70,7 +70,7 @@ impl ProvisionActivities {
     /// Sends one notification through one channel (one activity per channel, so a retry
     /// never re-sends through a channel that already succeeded).
     #[activity(name = "notify")]
-    pub fn notify(input: NotifyInput) -> Result<(), ActivityError> {
+    pub fn notify(input: NotifyInput) -> Result<Option<NotifyResult>, ActivityError> {
         unimplemented!()
     }
 

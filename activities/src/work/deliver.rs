@@ -1,20 +1,26 @@
 //! Notifications: one delivery through one channel, with the signed links it carries.
 
 use temporalio_sdk::activities::ActivityError;
-use tollgate_proto::NotifyInput;
+use tollgate_proto::{NotifyInput, NotifyResult};
 
 use crate::{TollgateActivities, classified};
 
 impl TollgateActivities {
     /// `issued_secs`: when the notification was first scheduled (the same for every retry).
-    pub(crate) async fn notify_work(&self, input: NotifyInput, issued_secs: i64) -> Result<(), ActivityError> {
+    /// `None` when delivered (encoded as before results existed: older histories replay).
+    pub(crate) async fn notify_work(
+        &self,
+        input: NotifyInput,
+        issued_secs: i64,
+    ) -> Result<Option<NotifyResult>, ActivityError> {
         let notification = input.notification.unwrap_or_default();
         let moot_after = tollgate_proto::ms(&input.moot_after);
         if moot_after > 0 && now_ms() >= moot_after {
             // An expiry warning a worker away past the expiry would send late: the request's
             // next notice (destroyed) says what happened.
             tracing::info!(delivery_id = %input.delivery_id, subject = %notification.subject, moot_after, "notification not delivered: it is moot now");
-            return Ok(());
+            let why = format!("it was moot after {}", tollgate_workflows::fmt_time_ms(moot_after));
+            return Ok(Some(NotifyResult { dropped: true, why }));
         }
         let links = self
             .links
@@ -29,16 +35,17 @@ impl TollgateActivities {
                     first_error.get_or_insert(e);
                 }
             }
-            return first_error.map_or(Ok(()), |e| Err(classified(e.type_name(), e.retryable(), e.to_string())));
+            return first_error.map_or(Ok(None), |e| Err(classified(e.type_name(), e.retryable(), e.to_string())));
         }
         let Some(channel) = self.channels.get(&input.channel) else {
             // The workflow was started by a worker with other channels: nothing to send here.
             tracing::warn!(channel = %input.channel, delivery_id = %input.delivery_id, "notification channel not configured on this worker");
-            return Ok(());
+            return Ok(None);
         };
         channel
             .send(&notification, &input.delivery_id, &links)
             .await
+            .map(|()| None)
             .map_err(|e| classified(e.type_name(), e.retryable(), e.to_string()))
     }
 }

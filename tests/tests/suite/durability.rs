@@ -145,5 +145,7 @@ async fn queries_racing_a_late_timer_after_a_restart_leave_the_request_determini
     assert_eq!(failed_tasks, 0, "no workflow task failed");
     crate::replay::replay(&id, temporalio_client::WorkflowHistory::from_json(&json).unwrap()).await;
     assert!(env.inbox.find(&id, "expiry_warning").is_none(), "a warning after the expiry is not delivered");
+    let warning = done.timeline.iter().find(|t| t.step.starts_with("notify expiry_warning")).expect("its turn came");
+    assert!(warning.outcome.starts_with("not delivered: it was moot after "), "{}", warning.outcome);
     env.shutdown().await;
 }

@@ -41,7 +41,17 @@ pub async fn send<W: Tracked>(
             moot_after: tollgate_proto::at(moot_after),
         };
         let name = format!("notify {label} to {} ({channel})", who(&notification.recipients));
-        let _ = step(ctx, &name, act::Notify, input, options.clone(), |_| 1).await;
+        let sent = step(ctx, &name, act::Notify, input, options.clone(), |_| 1).await;
+        // A delivery the activity dropped reads so on the timeline, not "ok".
+        if let Ok(Some(result)) = sent
+            && result.dropped
+        {
+            ctx.state_mut(|s| {
+                if let Some(entry) = s.timeline_mut().iter_mut().rev().find(|t| t.step == name) {
+                    entry.outcome = format!("not delivered: {}", result.why);
+                }
+            });
+        }
     }
 }
 
