@@ -15,6 +15,10 @@
 //! whose order follows from the state alone (a warning before its expiry) share an alarm;
 //! deadlines computed from different moments (a drift check, an AI's overturn window) get
 //! alarms of their own, so the history, not the clock, says which came first.
+//!
+//! Left open: the lifecycle's continue-as-new check reads the history length, which such a
+//! playback shows a few events short; a run that reaches its limit within exactly those
+//! events at that moment could still diverge.
 
 use std::future::Future;
 use std::task::Poll;
