@@ -50,13 +50,47 @@ pub fn prepare_request(mut request: ProvisionRequest, settings: &Settings) -> Re
 }
 
 /// Validates and starts a request; returns its id. Nothing starts if validation fails.
+/// An id the caller left empty is generated; should it name a request that already exists
+/// (its random part is 32 bits: likely once a namespace holds tens of thousands), a fresh one
+/// is drawn. An id the caller chose is never replaced: it is refused as taken.
 pub async fn start_request(
     client: &Client,
     task_queue: &str,
     settings: &Settings,
     request: ProvisionRequest,
 ) -> Result<String, ClientError> {
-    let request = prepare_request(request, settings)?;
+    let generated = request.request_id.is_empty();
+    let mut draws = 0;
+    loop {
+        let prepared = prepare_request(request.clone(), settings)?;
+        let id = prepared.request_id.clone();
+        match start_prepared(client, task_queue, settings, prepared).await {
+            Err(StartFailure::Taken) if generated && draws < 3 => {
+                draws += 1;
+                tracing::info!(request_id = %id, "a generated request id was taken; drawing another");
+            }
+            Err(StartFailure::Taken) => {
+                return Err(ClientError::Refused(format!("a request with id '{id}' already exists")));
+            }
+            Err(StartFailure::Other(e)) => return Err(e),
+            Ok(()) => return Ok(id),
+        }
+    }
+}
+
+/// Why [`start_prepared`] did not start a request.
+enum StartFailure {
+    /// A workflow with the request's id exists.
+    Taken,
+    Other(ClientError),
+}
+
+async fn start_prepared(
+    client: &Client,
+    task_queue: &str,
+    settings: &Settings,
+    request: ProvisionRequest,
+) -> Result<(), StartFailure> {
     let id = request.request_id.clone();
     // A kind only the worker knows (module sources it fetched) is validated by the worker.
     let deferred = !tollgate_workflows::catalog::kind_names().contains(&request.kind.as_str())
@@ -77,25 +111,23 @@ pub async fn start_request(
         .start_workflow(ProvisionWorkflow::run, ProvisionInput { request: Some(request), resume: None }, options)
         .await
         .map_err(|e| match e {
-            temporalio_client::errors::WorkflowStartError::AlreadyStarted { .. } => {
-                ClientError::Refused(format!("a request with id '{id}' already exists"))
-            }
+            temporalio_client::errors::WorkflowStartError::AlreadyStarted { .. } => StartFailure::Taken,
             temporalio_client::errors::WorkflowStartError::Rpc(status)
                 if status.message().contains("no mapping defined for search attribute") =>
             {
                 let missing: Vec<String> = sa::REGISTRATION.iter().map(|(n, _)| n.to_string()).collect();
-                ClientError::Failed(format!(
+                StartFailure::Other(ClientError::Failed(format!(
                     "the namespace lacks Tollgate's search attributes ({}). Start a tollgate worker (it registers them) or ask an operator to run:\n  {}",
                     status.message(),
                     crate::namespace::create_command(&client.namespace(), &missing)
-                ))
+                )))
             }
-            other => ClientError::Failed(format!("could not start the request: {other}")),
+            other => StartFailure::Other(ClientError::Failed(format!("could not start the request: {other}"))),
         })?;
     if deferred {
-        wait_validated(client, &id).await?;
+        wait_validated(client, &id).await.map_err(StartFailure::Other)?;
     }
-    Ok(id)
+    Ok(())
 }
 
 /// How long `start_request` waits for the worker to validate a request whose kind only the

@@ -627,9 +627,10 @@ fn parse_ttl(ttl: Option<String>) -> Result<u64, ClientError> {
 /// `tollgate request`: checked before connecting, so a bad request fails fast even with no
 /// server; prints the new request's id.
 async fn start_request(config: &Config, request: ProvisionRequest, json_out: bool) -> Result<(), ClientError> {
-    let checked = requests::prepare_request(request, &config.settings)?;
+    // Checked here first so bad input fails with no server; the id is drawn when it starts.
+    requests::prepare_request(request.clone(), &config.settings)?;
     let client = client().await?;
-    let id = requests::start_request(&client, &config.task_queue, &config.settings, checked).await?;
+    let id = requests::start_request(&client, &config.task_queue, &config.settings, request).await?;
     if json_out {
         println!("{}", json!({ "request_id": id }));
     } else {

@@ -86,6 +86,14 @@ async fn cli_commands_their_output_and_their_refusals() {
     assert_eq!(json(&out)["error"], format!("bob is not an approver (approving_users: carol, dave; {FIXED_AT_START})"));
     assert_eq!(env.progress(&big).await.decisions.len(), 0);
 
+    // An id the requester chose is refused when taken, never swapped for another
+    // (only generated ids are drawn again).
+    let (code, out, err) = env.cli(&["request", "s3", "--requester", "alice", "--id", &small, "--ttl", "50s"]).await;
+    assert_eq!(
+        (code, out.as_str(), err.trim()),
+        (2, "", format!("tollgate: a request with id '{small}' already exists").as_str())
+    );
+
     // Unknown id: exit 3.
     let (code, _, err) = env.cli(&["status", "req-nope-1"]).await;
     assert_eq!((code, err.trim()), (3, "tollgate: no request with id 'req-nope-1'"));
