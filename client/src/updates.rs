@@ -31,8 +31,9 @@ where
     let handle = client.get_workflow_handle::<W>(id);
     let sent = handle.execute_update(update, input, WorkflowExecuteUpdateOptions::default());
     match tokio::time::timeout(worker_wait, sent).await {
+        // The server keeps an update it admitted: a worker that starts later may still apply it.
         Err(_) => Err(ClientError::Failed(format!(
-            "no worker took the message for {id} within {}s; is a tollgate worker running?",
+            "no worker took the message for {id} within {}s; is a tollgate worker running? The server holds the message and a worker that starts soon may still apply it: check `tollgate status {id}` before sending it again",
             worker_wait.as_secs()
         ))),
         Ok(Ok(output)) => Ok(output),
