@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use tollgate_proto::AiApprover;
-use tollgate_workflows::ai::Mode;
+use tollgate_proto::words::AiMode as Mode;
 
 use crate::ConfigError;
 use crate::check::{Check, text};
@@ -20,7 +20,7 @@ const DEFAULT_MAX_MONTHLY_COST: f64 = 50.0;
 const DEFAULT_OVERTURN_WINDOW_MS: u64 = 3_600_000;
 const DEFAULT_MAX_TOOL_CALLS: u32 = 8;
 const DEFAULT_MAX_TOOL_RESULT_BYTES: u32 = 16_384;
-const DEFAULT_TIMEOUT_MS: u64 = tollgate_workflows::defaults::AI_REVIEW_TIMEOUT_MS;
+const DEFAULT_TIMEOUT_MS: u64 = tollgate_proto::defaults::AI_REVIEW_TIMEOUT_MS;
 
 /// The instructions the LLM reviewer starts from when the prompt file gives none.
 pub const DEFAULT_BASE_PROMPT: &str = "You are Tollgate's AI approver. You review requests for cloud infrastructure \
@@ -222,9 +222,9 @@ pub enum Verdict {
 impl Verdict {
     pub fn as_str(self) -> &'static str {
         match self {
-            Verdict::Approve => tollgate_workflows::ai::APPROVE,
-            Verdict::Escalate => tollgate_workflows::ai::ESCALATE,
-            Verdict::Reject => tollgate_workflows::ai::REJECT,
+            Verdict::Approve => tollgate_proto::words::APPROVE,
+            Verdict::Escalate => tollgate_proto::words::ESCALATE,
+            Verdict::Reject => tollgate_proto::words::REJECT,
         }
     }
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
-use tollgate_workflows::defaults;
+use tollgate_proto::defaults;
 
 use crate::ConfigError;
 use crate::check::Check;

@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use tollgate_proto::Settings;
-use tollgate_workflows::defaults;
+use tollgate_proto::defaults;
 
 pub use ai::{AiApproverConfig, PromptConfig, Reviewer};
 pub use cost::{BaselineSource, BudgetConfig, CostExplorerConfig, CostPolicy, InfracostSettings};
@@ -247,7 +247,7 @@ impl Config {
                 vec![]
             } else {
                 vec![tollgate_proto::SourceKind {
-                    kind: tollgate_workflows::validate::SOURCE_KINDS_UNFETCHED.into(),
+                    kind: tollgate_proto::words::SOURCE_KINDS_UNFETCHED.into(),
                     ..Default::default()
                 }]
             },
@@ -257,7 +257,7 @@ impl Config {
             destroy_timeout: span(life.destroy_timeout_ms),
             drift_interval: span(life.drift_interval_ms),
             drift_action: life.drift_action,
-            ai_approver: (ai_approver.mode() != tollgate_workflows::ai::Mode::Off)
+            ai_approver: (ai_approver.mode() != tollgate_proto::words::AiMode::Off)
                 .then(|| ai_approver.settings.clone()),
         };
         Ok(Config {

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use serde::Deserialize;
-use tollgate_workflows::defaults;
+use tollgate_proto::defaults;
 
 use crate::ConfigError;
 use crate::check::{Check, is_http};

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 use tollgate_proto::FindingLevel;
-use tollgate_workflows::activities::ActivityName;
+use tollgate_proto::words::ActivityName;
 
 use crate::ConfigError;
 use crate::check::Check;

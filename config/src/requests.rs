@@ -2,7 +2,7 @@
 //! file that become the workflow's `Settings`.
 
 use serde::Deserialize;
-use tollgate_workflows::{defaults, fmt_duration_ms};
+use tollgate_proto::{defaults, fmt_duration_ms};
 
 use crate::ConfigError;
 use crate::check::Check;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use tollgate_proto::Settings;
-use tollgate_workflows::defaults;
+use tollgate_proto::defaults;
 
 use super::*;
 
@@ -178,7 +178,7 @@ fn module_sources_are_checked_and_leave_their_kinds_to_the_worker() {
     let c = load(text, &[]).unwrap();
     assert_eq!(c.module_sources.len(), 2);
     assert_eq!(c.module_sources[0].git_ref.as_deref(), Some("v1"));
-    assert_eq!(c.settings.source_kinds[0].kind, tollgate_workflows::validate::SOURCE_KINDS_UNFETCHED);
+    assert_eq!(c.settings.source_kinds[0].kind, tollgate_proto::words::SOURCE_KINDS_UNFETCHED);
     assert!(load("", &[]).unwrap().settings.source_kinds.is_empty());
 
     let e = load("[[module_sources]]\nname = \"x\"", &[]).unwrap_err().to_string();

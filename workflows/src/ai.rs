@@ -7,44 +7,7 @@ use tollgate_proto::{
     Progress,
 };
 
-/// `[ai_approver] mode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Off,
-    CoApprover,
-    Full,
-}
-
-impl Mode {
-    pub const NAMES: &'static str = "off, co-approver or full";
-
-    pub fn parse(text: &str) -> Option<Mode> {
-        match text {
-            "" | "off" => Some(Mode::Off),
-            "co-approver" => Some(Mode::CoApprover),
-            "full" => Some(Mode::Full),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Off => "off",
-            Mode::CoApprover => "co-approver",
-            Mode::Full => "full",
-        }
-    }
-
-    /// The mode of these settings (unset or unknown: off).
-    pub fn of(settings: Option<&AiApprover>) -> Mode {
-        settings.and_then(|s| Mode::parse(&s.mode)).unwrap_or(Mode::Off)
-    }
-}
-
-/// The review's verdict words.
-pub const APPROVE: &str = "approve";
-pub const REJECT: &str = "reject";
-pub const ESCALATE: &str = "escalate";
+pub use tollgate_proto::words::{APPROVE, ESCALATE, REJECT, AiMode as Mode};
 
 /// What is reviewed, as far as the limits of `full` mode care.
 pub enum Subject<'a> {

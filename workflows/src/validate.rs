@@ -13,32 +13,9 @@ pub struct InvalidRequest {
     pub problems: Vec<String>,
 }
 
-/// Stands for "kinds from module sources the caller has not fetched" in `source_kinds`: a
-/// kind that is not built in is then left to the worker, which has them.
-pub const SOURCE_KINDS_UNFETCHED: &str = "*";
+pub use tollgate_proto::words::SOURCE_KINDS_UNFETCHED;
 
-/// Fills defaults (vendor, environment, region, name, params) so the stored request says
-/// exactly what will be built.
-pub fn with_defaults(mut request: ProvisionRequest) -> ProvisionRequest {
-    if request.vendor.is_empty() {
-        request.vendor = "aws".into();
-    }
-    if request.environment.is_empty() {
-        request.environment = "dev".into();
-    }
-    if request.region.is_empty() {
-        request.region = REGIONS[0].into();
-    }
-    if request.name.is_empty() {
-        request.name = request.request_id.clone();
-    }
-    if let Some(spec) = catalog::kind_spec(&request.kind) {
-        for p in spec.params {
-            request.params.entry(p.name.to_string()).or_insert_with(|| p.default.to_string());
-        }
-    }
-    request
-}
+pub use tollgate_proto::catalog::with_defaults;
 
 /// Checks a request (after `with_defaults`) against the catalog and the worker's settings.
 pub fn validate_request(request: &ProvisionRequest, settings: &Settings) -> Result<(), InvalidRequest> {

@@ -1,6 +1,8 @@
 //! The vetted catalog's contract: which kinds exist and which parameters each takes.
-//! The Terraform modules themselves live with the activities; a test there checks that every
+//! The Terraform modules themselves live with the engine; a test there checks that every
 //! module declares exactly these variables.
+
+use crate::ProvisionRequest;
 
 /// How a parameter's value is checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,3 +125,26 @@ impl ParamRule {
         }
     }
 }
+/// Fills defaults (vendor, environment, region, name, params) so the stored request says
+/// exactly what will be built.
+pub fn with_defaults(mut request: ProvisionRequest) -> ProvisionRequest {
+    if request.vendor.is_empty() {
+        request.vendor = "aws".into();
+    }
+    if request.environment.is_empty() {
+        request.environment = "dev".into();
+    }
+    if request.region.is_empty() {
+        request.region = REGIONS[0].into();
+    }
+    if request.name.is_empty() {
+        request.name = request.request_id.clone();
+    }
+    if let Some(spec) = kind_spec(&request.kind) {
+        for p in spec.params {
+            request.params.entry(p.name.to_string()).or_insert_with(|| p.default.to_string());
+        }
+    }
+    request
+}
+

@@ -1,7 +1,7 @@
 //! One table of defaults. The worker's configuration, request validation and the workflow's
 //! fallbacks (before settings are loaded) all read these, so a default lives in one place.
 
-use tollgate_proto::Settings;
+use crate::Settings;
 
 const SECOND: u64 = 1_000;
 const MINUTE: u64 = 60 * SECOND;
@@ -53,27 +53,27 @@ pub fn settings() -> Settings {
     Settings {
         approving_users: vec![],
         required_approvals: REQUIRED_APPROVALS,
-        grace_period: tollgate_proto::span(GRACE_PERIOD_MS),
-        max_ttl: tollgate_proto::span(MAX_TTL_MS),
-        extension_period: tollgate_proto::span(EXTENSION_PERIOD_MS),
-        default_ttl: tollgate_proto::span(EXTENSION_PERIOD_MS),
-        approval_timeout: tollgate_proto::span(APPROVAL_TIMEOUT_MS),
+        grace_period: crate::span(GRACE_PERIOD_MS),
+        max_ttl: crate::span(MAX_TTL_MS),
+        extension_period: crate::span(EXTENSION_PERIOD_MS),
+        default_ttl: crate::span(EXTENSION_PERIOD_MS),
+        approval_timeout: crate::span(APPROVAL_TIMEOUT_MS),
         cost_threshold_percent: COST_THRESHOLD_PERCENT,
         baseline_monthly_cost: BASELINE_MONTHLY_COST,
         allowed_vendors: ALLOWED_VENDORS.iter().map(|v| v.to_string()).collect(),
         dry_run: false,
         continue_as_new_after_events: CONTINUE_AS_NEW_AFTER_EVENTS,
-        retry_initial_interval: tollgate_proto::span(RETRY_INITIAL_INTERVAL_MS),
-        retry_max_interval: tollgate_proto::span(RETRY_MAX_INTERVAL_MS),
+        retry_initial_interval: crate::span(RETRY_INITIAL_INTERVAL_MS),
+        retry_max_interval: crate::span(RETRY_MAX_INTERVAL_MS),
         retry_max_attempts: RETRY_MAX_ATTEMPTS,
         notification_channels: NOTIFICATION_CHANNELS.iter().map(|c| c.to_string()).collect(),
         reconcile_action: RECONCILE_ACTION.to_string(),
         source_kinds: vec![],
         generate: GENERATE.to_string(),
-        plan_timeout: tollgate_proto::span(PLAN_TIMEOUT_MS),
-        apply_timeout: tollgate_proto::span(APPLY_TIMEOUT_MS),
-        destroy_timeout: tollgate_proto::span(DESTROY_TIMEOUT_MS),
-        drift_interval: tollgate_proto::span(DRIFT_INTERVAL_MS),
+        plan_timeout: crate::span(PLAN_TIMEOUT_MS),
+        apply_timeout: crate::span(APPLY_TIMEOUT_MS),
+        destroy_timeout: crate::span(DESTROY_TIMEOUT_MS),
+        drift_interval: crate::span(DRIFT_INTERVAL_MS),
         drift_action: DRIFT_ACTION.to_string(),
         ai_approver: None,
     }

@@ -1,0 +1,130 @@
+//! Words both sides share, each with its wire name fixed in one place: an activity's Temporal
+//! type name, the AI approver's mode and its verdicts. Recorded histories and other SDKs read
+//! these names, so they never change.
+
+use crate::AiApprover;
+
+/// Every activity by name: the declarations in `tollgate-workflows`, the fault wrapper and
+/// `[faults] activities` all use it. `as_str` is the Temporal activity type (the declaring
+/// macro needs the same literal; a test there holds them equal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActivityName {
+    LoadSettings,
+    GenerateModule,
+    Plan,
+    CheckPolicy,
+    EstimateCost,
+    CostContext,
+    Apply,
+    Destroy,
+    Notify,
+    ListHoldings,
+    RequestStates,
+    Review,
+    Discover,
+    Analyse,
+    Remediate,
+    Repair,
+    NewFindings,
+    FileReport,
+}
+
+impl ActivityName {
+    pub const ALL: [ActivityName; 18] = [
+        ActivityName::LoadSettings,
+        ActivityName::GenerateModule,
+        ActivityName::Plan,
+        ActivityName::CheckPolicy,
+        ActivityName::EstimateCost,
+        ActivityName::CostContext,
+        ActivityName::Apply,
+        ActivityName::Destroy,
+        ActivityName::Notify,
+        ActivityName::ListHoldings,
+        ActivityName::RequestStates,
+        ActivityName::Review,
+        ActivityName::Discover,
+        ActivityName::Analyse,
+        ActivityName::Remediate,
+        ActivityName::Repair,
+        ActivityName::NewFindings,
+        ActivityName::FileReport,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActivityName::LoadSettings => "load_settings",
+            ActivityName::GenerateModule => "generate_module",
+            ActivityName::Plan => "plan",
+            ActivityName::CheckPolicy => "check_policy",
+            ActivityName::EstimateCost => "estimate_cost",
+            ActivityName::CostContext => "cost_context",
+            ActivityName::Apply => "apply",
+            ActivityName::Destroy => "destroy",
+            ActivityName::Notify => "notify",
+            ActivityName::ListHoldings => "list_holdings",
+            ActivityName::RequestStates => "request_states",
+            ActivityName::Review => "review",
+            ActivityName::Discover => "discover",
+            ActivityName::Analyse => "analyse",
+            ActivityName::Remediate => "remediate",
+            ActivityName::Repair => "repair",
+            ActivityName::NewFindings => "new_findings",
+            ActivityName::FileReport => "file_report",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<ActivityName> {
+        ActivityName::ALL.into_iter().find(|a| a.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for ActivityName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+
+/// `[ai_approver] mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AiMode {
+    Off,
+    CoApprover,
+    Full,
+}
+
+impl AiMode {
+    pub const NAMES: &'static str = "off, co-approver or full";
+
+    pub fn parse(text: &str) -> Option<AiMode> {
+        match text {
+            "" | "off" => Some(AiMode::Off),
+            "co-approver" => Some(AiMode::CoApprover),
+            "full" => Some(AiMode::Full),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AiMode::Off => "off",
+            AiMode::CoApprover => "co-approver",
+            AiMode::Full => "full",
+        }
+    }
+
+    /// The mode of these settings (unset or unknown: off).
+    pub fn of(settings: Option<&AiApprover>) -> AiMode {
+        settings.and_then(|s| AiMode::parse(&s.mode)).unwrap_or(AiMode::Off)
+    }
+}
+
+/// The review's verdict words.
+pub const APPROVE: &str = "approve";
+pub const REJECT: &str = "reject";
+pub const ESCALATE: &str = "escalate";
+
+/// Stands for "kinds from module sources the caller has not fetched" in `source_kinds`: a
+/// kind that is not built in is then left to the worker, which has them.
+pub const SOURCE_KINDS_UNFETCHED: &str = "*";
