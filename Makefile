@@ -30,7 +30,7 @@ bench:
 	@scripts/setup.sh --bench
 	cargo build --release --bin tollgate-worker --bin tollgate-bench
 	target/release/tollgate-bench --worker target/release/tollgate-worker --out BENCHMARKS.md
-	cargo bench -p tollgate-activities --bench policy
+	cargo bench -p tollgate-policy --bench pack
 
 # 10,000 requests parked on their expiry timers: the worker's memory, every request answering
 # after a SIGTERM and a SIGKILL restart, and how late each expires (about 30 minutes; its own

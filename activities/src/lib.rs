@@ -1,25 +1,15 @@
-//! Every side effect Tollgate performs, as Temporal activities: module generation, the
-//! engines, cost estimation, notifications and artifact storage.
+//! Every side effect Tollgate performs, as Temporal activities: the adapter between the
+//! declarations in `tollgate_workflows::activities` and the capability crates (engine,
+//! policy, cost, notify, artifacts) that do the work.
 //!
 //! Each activity is idempotent per request id and classifies its errors: transient ones are
 //! retryable; bad input, invalid modules and digest mismatches fail fast with a type name.
 
-pub mod artifacts;
 mod attempt;
 pub mod budget;
-pub mod catalog;
-pub mod cost;
-pub mod cost_explorer;
-pub mod engine;
 pub mod faults;
-pub mod infracost;
 pub mod llm;
-pub mod notify;
-pub mod policy;
-pub mod prices_import;
 pub mod review;
-pub mod slack;
-pub mod sources;
 mod work;
 
 use std::future::Future;
@@ -32,18 +22,18 @@ use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tollgate_proto::{
     AiReview, AnalyseInput, ApplyInput, ApplyResult, AuditAnalysis, CostContext, CostContextInput, DestroyInput,
     DestroyResult, DiscoverInput, Discovery, EstimateInput, EstimateResult, GenerateModuleInput, GeneratedModule,
-    HoldingsResult, NotifyInput, PlanInput, PlanResult, PlanSummary, PolicyInput, PolicyResult, RequestStatesInput,
-    RequestStatesResult, ResourceChange, ReviewInput, Settings,
+    HoldingsResult, NotifyInput, PlanInput, PlanResult, PolicyInput, PolicyResult, RequestStatesInput,
+    RequestStatesResult, ReviewInput, Settings,
 };
 use tollgate_workflows::activities::{ActivityName, defs};
 use tollgate_workflows::failure::FailureType;
 
-use artifacts::{ArtifactError, ArtifactStore};
-use catalog::ModuleBundle;
-use cost::PriceBook;
-use engine::{Engine, EngineError, Progress};
 use faults::Faults;
-use notify::Channel;
+use tollgate_artifacts::{ArtifactError, ArtifactStore};
+use tollgate_cost::PriceBook;
+use tollgate_engine::catalog::ModuleBundle;
+use tollgate_engine::{Engine, EngineError, Progress};
+use tollgate_notify::Channel;
 
 /// Key under which a stored plan names the module it was made from.
 const MODULE_DIGEST_KEY: &str = "tollgate_module_digest";
@@ -62,17 +52,17 @@ pub struct TollgateActivities {
     /// For the reconciler, which asks Temporal about requests (None: `request_states` fails).
     pub temporal: Option<temporalio_client::Client>,
     /// Kinds from configured module sources, beside the built-in catalog.
-    pub sources: sources::ModuleSources,
+    pub sources: tollgate_engine::sources::ModuleSources,
     /// The LLM that writes modules and access instructions, when configured.
     pub llm: Option<llm::ChatClient>,
     /// The policy pack, compiled at start.
-    pub policies: Arc<policy::PolicySet>,
+    pub policies: Arc<tollgate_policy::PolicySet>,
     /// Prices plans instead of the price book when configured (the book is the fallback).
-    pub infracost: Option<infracost::Infracost>,
+    pub infracost: Option<tollgate_cost::infracost::Infracost>,
     /// Where the gate's baseline comes from, and the budgets.
     pub cost_policy: budget::CostPolicy,
     /// The Cost Explorer client, for `baseline_source = "aws-cost-explorer"`.
-    pub cost_explorer: Option<cost_explorer::CostExplorer>,
+    pub cost_explorer: Option<tollgate_cost::cost_explorer::CostExplorer>,
     /// The AI approver's reviewer (None: `[ai_approver] mode = "off"`).
     pub ai: Option<review::AiReviewer>,
     /// The worker's task queue (where generic approvals run, for the reviewer's lookups).
@@ -309,43 +299,4 @@ impl TollgateActivities {
         let issued_secs = issued.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
         attempt::run(&self.faults, ActivityName::Notify, ctx.info(), self.notify_work(input, issued_secs)).await
     }
-}
-
-/// The plan's changes as Tollgate shows them.
-pub fn summarize(plan: &serde_json::Value) -> PlanSummary {
-    let mut s = PlanSummary::default();
-    for c in plan["resource_changes"].as_array().into_iter().flatten() {
-        let actions: Vec<String> = c["change"]["actions"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|a| a.as_str().map(String::from))
-            .collect();
-        if actions.iter().any(|a| a == "create") {
-            s.to_add += 1;
-        }
-        if actions.iter().any(|a| a == "update") {
-            s.to_change += 1;
-        }
-        if actions.iter().any(|a| a == "delete") {
-            s.to_destroy += 1;
-        }
-        // For an update: which attributes change (what drift touched).
-        let changed_attributes = match (&c["change"]["before"], &c["change"]["after"]) {
-            (serde_json::Value::Object(before), serde_json::Value::Object(after))
-                if actions.iter().any(|a| a == "update") =>
-            {
-                after.iter().filter(|(k, v)| before.get(*k) != Some(*v)).map(|(k, _)| k.clone()).collect()
-            }
-            _ => Vec::new(),
-        };
-        s.changes.push(ResourceChange {
-            address: c["address"].as_str().unwrap_or_default().into(),
-            resource_type: c["type"].as_str().unwrap_or_default().into(),
-            name: c["name"].as_str().unwrap_or_default().into(),
-            actions,
-            changed_attributes,
-        });
-    }
-    s
 }

@@ -304,15 +304,15 @@ pub fn bundle(
     request: &tollgate_proto::ProvisionRequest,
     expires_at: &str,
     model: &str,
-) -> crate::catalog::ModuleBundle {
-    let tags = crate::catalog::mandatory_tags(request, expires_at, &format!("llm:{model}"));
+) -> tollgate_engine::catalog::ModuleBundle {
+    let tags = tollgate_engine::catalog::mandatory_tags(request, expires_at, &format!("llm:{model}"));
     let vars = json!({ "name": request.name, "tags": tags, "tollgate_region": request.region });
     let mut files = std::collections::BTreeMap::new();
     files.insert("main.tf".to_string(), code.to_string());
     files.insert("tollgate_variables.tf".to_string(), LLM_VARIABLES_TF.to_string());
-    files.insert(crate::sources::PROVIDER_FILE.to_string(), crate::sources::PROVIDER_TF.to_string());
+    files.insert(tollgate_engine::sources::PROVIDER_FILE.to_string(), tollgate_engine::sources::PROVIDER_TF.to_string());
     files.insert("terraform.tfvars.json".to_string(), serde_json::to_string_pretty(&vars).unwrap_or_default());
-    crate::catalog::ModuleBundle { source: format!("llm:{model}"), files }
+    tollgate_engine::catalog::ModuleBundle { source: format!("llm:{model}"), files }
 }
 
 /// Tollgate's own checks of written code, before the engine validates it: HCL, no blocks

@@ -256,7 +256,7 @@ pub const KEYS: &[Key] = &[
         "price_book",
         KeyKind::Text,
         "built in",
-        "path to a price book TOML (same shape as `activities/data/price_book.toml`)",
+        "path to a price book TOML (same shape as `cost/data/price_book.toml`)",
     ),
     key(
         "register_search_attributes",

@@ -24,8 +24,8 @@ use async_trait::async_trait;
 use tf_provider::schema::{Attribute, AttributeConstraint, AttributeType, Block, Description, NestedBlock, Schema};
 use tf_provider::value::ValueEmpty;
 use tf_provider::{Diagnostics, DynamicDataSource, DynamicResource, Provider, serve};
-use tollgate_activities::engine::sandbox::Cloud;
-use tollgate_activities::engine::sandbox::schema::{RESOURCES, Val};
+use tollgate_engine::sandbox::Cloud;
+use tollgate_engine::sandbox::schema::{RESOURCES, Val};
 
 use resource::SandboxResource;
 use wire::Wire;

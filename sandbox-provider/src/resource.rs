@@ -10,8 +10,8 @@ use serde_json::Value;
 use tf_provider::schema::{Attribute, AttributeConstraint, AttributeType, Block, Description, NestedBlock, Schema};
 use tf_provider::value::ValueEmpty;
 use tf_provider::{AttributePath, Diagnostics, Resource};
-use tollgate_activities::engine::sandbox::schema::{self, BlockSchema, Mode, Nesting, ResourceSchema, Ty, Val};
-use tollgate_activities::engine::sandbox::{Cloud, InventoryItem};
+use tollgate_engine::sandbox::schema::{self, BlockSchema, Mode, Nesting, ResourceSchema, Ty, Val};
+use tollgate_engine::sandbox::{Cloud, InventoryItem};
 
 use crate::wire::Wire;
 use crate::{Configured, Shared};

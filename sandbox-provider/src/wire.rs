@@ -7,7 +7,7 @@ use std::fmt;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde::{Deserialize, Serialize};
-use tollgate_activities::engine::sandbox::schema::Val;
+use tollgate_engine::sandbox::schema::Val;
 
 /// A `Val` that (de)serializes the way Terraform encodes dynamic values.
 #[derive(Debug, Clone, PartialEq)]

@@ -10,7 +10,7 @@ use std::path::Path;
 use futures::StreamExt;
 use serde_json::{Value, json};
 use temporalio_client::{Client, WorkflowExecutionStatus, WorkflowGetResultOptions, WorkflowListOptions};
-use tollgate_activities::artifacts::ArtifactStore;
+use tollgate_artifacts::ArtifactStore;
 use tollgate_activities::review::llm;
 use tollgate_client::ClientError;
 use tollgate_config::Config;
@@ -397,7 +397,7 @@ pub async fn export(pairs: &[Pair], config: &Config, dir: &Path) -> Result<(usiz
             {"role": "user", "content": user},
         ]);
         // One in five, chosen by the id's digest, is held out for evaluation.
-        let digest = tollgate_activities::artifacts::digest_of(p.id.as_bytes());
+        let digest = tollgate_artifacts::digest_of(p.id.as_bytes());
         if u8::from_str_radix(&digest[digest.len() - 2..], 16).unwrap_or(0).is_multiple_of(5) {
             eval.push(json!({
                 "id": p.id,

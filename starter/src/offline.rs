@@ -18,7 +18,7 @@ pub(crate) fn import_prices(
     out: Option<PathBuf>,
     version: Option<String>,
 ) -> Result<serde_json::Value, ClientError> {
-    use tollgate_activities::cost::PriceBook;
+    use tollgate_cost::PriceBook;
     let read =
         |p: &PathBuf| std::fs::read_to_string(p).map_err(|e| ClientError::Refused(format!("{}: {e}", p.display())));
     let source = book.or_else(|| config.price_book.clone());
@@ -29,7 +29,7 @@ pub(crate) fn import_prices(
     };
     let offers =
         files.iter().map(|f| Ok((f.display().to_string(), read(f)?))).collect::<Result<Vec<_>, ClientError>>()?;
-    let report = tollgate_activities::prices_import::import(&mut prices, &offers)
+    let report = tollgate_cost::prices_import::import(&mut prices, &offers)
         .map_err(|e| ClientError::Refused(e.to_string()))?;
     let date =
         report.offers.iter().filter_map(|o| o.split(' ').nth(1)).max().map(|v| v.chars().take(8).collect::<String>());
@@ -58,7 +58,7 @@ pub(crate) fn import_prices(
 pub(crate) fn load_policies(
     config: &Config,
     flags: PolicyFlags,
-) -> Result<tollgate_activities::policy::PolicySet, ClientError> {
+) -> Result<tollgate_policy::PolicySet, ClientError> {
     let mut policy = config.policy.clone();
     policy.dirs.extend(flags.dirs);
     if flags.no_builtin {
@@ -70,7 +70,7 @@ pub(crate) fn load_policies(
         };
         policy.levels.insert(rule.to_string(), level.to_string());
     }
-    tollgate_activities::policy::PolicySet::load(&policy).map_err(|e| ClientError::Refused(e.to_string()))
+    tollgate_policy::PolicySet::load(&policy).map_err(|e| ClientError::Refused(e.to_string()))
 }
 
 /// Exit code of a `policy check` whose findings reach the --fail-on level.
@@ -100,7 +100,7 @@ pub(crate) fn check_policy(
     // A state (file format 4, or `terraform show -json` of a state) is audited as if created.
     let plan_json = match plan_json.get("resource_changes") {
         Some(_) => plan_json,
-        None => tollgate_activities::policy::plan_from_state(&plan_json).unwrap_or(plan_json),
+        None => tollgate_policy::plan_from_state(&plan_json).unwrap_or(plan_json),
     };
     let findings = set.evaluate(&plan_json).map_err(|e| ClientError::Refused(format!("{}: {e}", plan.display())))?;
     let threshold = match fail_on {
@@ -134,7 +134,7 @@ pub(crate) fn check_policy(
 pub(crate) fn print_rules(config: &Config, flags: PolicyFlags, json_out: bool) -> Result<(), ClientError> {
     let set = load_policies(config, flags)?;
     let level =
-        |r: &tollgate_activities::policy::Rule| r.level.map(tollgate_workflows::policy::level_name).unwrap_or("off");
+        |r: &tollgate_policy::Rule| r.level.map(tollgate_workflows::policy::level_name).unwrap_or("off");
     if json_out {
         let rules: Vec<_> = set
             .rules()

@@ -3,8 +3,8 @@
 //! layout.
 
 use serde_json::{Value, json};
-use tollgate_activities::artifacts::ArtifactStore;
-use tollgate_activities::engine::terraform::{LOCK_FILE_KEY, PLAN_FILE_KEY};
+use tollgate_artifacts::ArtifactStore;
+use tollgate_engine::terraform::{LOCK_FILE_KEY, PLAN_FILE_KEY};
 use tollgate_client::{Client, ClientError, requests};
 use tollgate_config::Config;
 

@@ -11,10 +11,14 @@ use temporalio_client::Client;
 use temporalio_sdk::runtime::PollerBehavior;
 use temporalio_sdk::runtime::worker_tuner::{FixedSizeSlotSupplier, TunerHolder};
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
-use tollgate_activities::{
-    TollgateActivities, artifacts::ArtifactStore, cost::PriceBook, engine::Engine, engine::sandbox::SandboxEngine,
-    engine::terraform::TerraformEngine, notify::Channel, slack, sources::ModuleSources,
-};
+use tollgate_activities::TollgateActivities;
+use tollgate_artifacts::ArtifactStore;
+use tollgate_cost::PriceBook;
+use tollgate_engine::sandbox::SandboxEngine;
+use tollgate_engine::sources::ModuleSources;
+use tollgate_engine::terraform::TerraformEngine;
+use tollgate_engine::Engine;
+use tollgate_notify::{Channel, slack};
 use tollgate_client::{links::LinkSigner, namespace};
 use tollgate_workflows::{ApprovalWorkflow, AuditWorkflow, ProvisionWorkflow, ReconcileWorkflow};
 
@@ -169,8 +173,8 @@ fn secret_from_env(key: &str, var: &str, what: &str) -> anyhow::Result<String> {
 }
 
 /// The Cost Explorer client, with the standard AWS credential variables.
-fn build_cost_explorer(config: &Config) -> anyhow::Result<Option<tollgate_activities::cost_explorer::CostExplorer>> {
-    use tollgate_activities::cost_explorer::{CostExplorer, Credentials};
+fn build_cost_explorer(config: &Config) -> anyhow::Result<Option<tollgate_cost::cost_explorer::CostExplorer>> {
+    use tollgate_cost::cost_explorer::{CostExplorer, Credentials};
     use tollgate_config::BaselineSource;
     let BaselineSource::AwsCostExplorer(ce) = &config.cost_policy.baseline else { return Ok(None) };
     let credentials = Credentials::from_env().ok_or_else(|| {
@@ -182,7 +186,7 @@ fn build_cost_explorer(config: &Config) -> anyhow::Result<Option<tollgate_activi
 }
 
 /// Infracost, with its key from the environment variable the configuration names.
-fn build_infracost(config: &Config) -> anyhow::Result<Option<tollgate_activities::infracost::Infracost>> {
+fn build_infracost(config: &Config) -> anyhow::Result<Option<tollgate_cost::infracost::Infracost>> {
     let Some(i) = &config.infracost else { return Ok(None) };
     let api_key = std::env::var(&i.api_key_env).map_err(|_| {
         anyhow::anyhow!(
@@ -190,7 +194,7 @@ fn build_infracost(config: &Config) -> anyhow::Result<Option<tollgate_activities
             i.api_key_env
         )
     })?;
-    Ok(Some(tollgate_activities::infracost::Infracost {
+    Ok(Some(tollgate_cost::infracost::Infracost {
         binary: i.binary.clone(),
         api_key,
         timeout: i.timeout,
@@ -201,8 +205,8 @@ fn build_infracost(config: &Config) -> anyhow::Result<Option<tollgate_activities
 /// Compiles the policy pack; a rule that does not compile stops the worker naming its file.
 pub fn build_policies(
     config: &tollgate_config::PolicyConfig,
-) -> anyhow::Result<tollgate_activities::policy::PolicySet> {
-    let set = tollgate_activities::policy::PolicySet::load(config)?;
+) -> anyhow::Result<tollgate_policy::PolicySet> {
+    let set = tollgate_policy::PolicySet::load(config)?;
     tracing::info!(pack = set.pack(), rules = set.rules().len(), "policies compiled");
     Ok(set)
 }
@@ -225,7 +229,7 @@ fn build_llm(config: &Config) -> anyhow::Result<Option<tollgate_activities::llm:
         max_attempts: l.max_attempts,
         // Unless configured, the types the sandbox cloud implements.
         allowed_resource_types: l.allowed_resource_types.clone().unwrap_or_else(|| {
-            tollgate_activities::engine::sandbox::schema::RESOURCES.iter().map(|r| r.type_name.to_string()).collect()
+            tollgate_engine::sandbox::schema::RESOURCES.iter().map(|r| r.type_name.to_string()).collect()
         }),
     })?;
     Ok(Some(client))
@@ -243,8 +247,8 @@ fn load_sources(config: &Config, engine: &dyn Engine) -> anyhow::Result<ModuleSo
         if !vendors.iter().any(|v| ty.starts_with(&format!("{v}_"))) {
             return Err(format!("{ty} is not a resource of an allowed vendor ({})", vendors.join(", ")));
         }
-        if sandbox && tollgate_activities::engine::sandbox::schema::resource(ty).is_none() {
-            return Err(tollgate_activities::engine::sandbox::cloud::unsupported(ty).to_string());
+        if sandbox && tollgate_engine::sandbox::schema::resource(ty).is_none() {
+            return Err(tollgate_engine::sandbox::cloud::unsupported(ty).to_string());
         }
         Ok(())
     };

@@ -249,7 +249,7 @@ pub async fn audit_opinion(
         .map(|r| {
             let mut attributes: serde_json::Map<String, Value> =
                 serde_json::from_str(&r.attributes_json).unwrap_or_default();
-            attributes.retain(|k, _| !crate::engine::sandbox::schema::sensitive(k));
+            attributes.retain(|k, _| !tollgate_engine::sandbox::schema::sensitive(k));
             json!({"address": r.address, "type": r.resource_type, "id": r.resource_id,
                    "managed_by": r.request_id, "attributes": attributes})
         })

@@ -16,7 +16,7 @@ use tollgate_proto::{AiApprover, AiReview, ReviewInput};
 use tollgate_workflows::ai::ESCALATE;
 
 use crate::TollgateActivities;
-use crate::artifacts::ArtifactKind;
+use tollgate_artifacts::ArtifactKind;
 use crate::llm::ChatClient;
 use tollgate_workflows::failure::FailureType;
 use tollgate_workflows::kit::options::REVIEW_ATTEMPTS;
@@ -80,7 +80,7 @@ fn combine(answer: llm::ModelAnswer, deciding: Option<&rules::Matched<'_>>, mode
 
 /// The digest of what was judged: the same inputs give the same digest.
 pub fn inputs_digest(input: &ReviewInput) -> String {
-    crate::artifacts::digest_of(&serde_json::to_vec(input).unwrap_or_default())
+    tollgate_artifacts::digest_of(&serde_json::to_vec(input).unwrap_or_default())
 }
 
 impl TollgateActivities {

@@ -4,9 +4,10 @@ use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tollgate_proto::{ApplyInput, ApplyResult, DestroyInput, DestroyResult};
 use tollgate_workflows::failure::FailureType;
 
-use crate::artifacts::ArtifactKind;
-use crate::engine::{OpContext, Progress};
-use crate::{MODULE_DIGEST_KEY, TollgateActivities, art, catalog, classified, eng, sources, with_heartbeats};
+use tollgate_artifacts::ArtifactKind;
+use tollgate_engine::{OpContext, Progress};
+use crate::{MODULE_DIGEST_KEY, TollgateActivities, art, classified, eng, with_heartbeats};
+use tollgate_engine::{catalog, sources};
 
 impl TollgateActivities {
     pub(crate) async fn apply_work(

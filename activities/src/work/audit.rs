@@ -27,7 +27,7 @@ impl TollgateActivities {
         let states = self.engine.states().await.map_err(eng)?;
         let mut found = Vec::new();
         for (request_id, state) in &states {
-            found.extend(crate::engine::discovered(request_id, state));
+            found.extend(tollgate_engine::discovered(request_id, state));
         }
         let kind = input.target_kind();
         // Which requests exist in Temporal (and which are ACTIVE): a resource whose request
@@ -212,10 +212,10 @@ impl TollgateActivities {
                 .await
                 .map_err(|e| classified(FailureType::TemporalUnavailable, true, format!("reading {owner}: {e}")))?;
             let bundle = self.load_bundle(&progress.module_digest).await?;
-            let op_progress = crate::engine::Progress::default();
-            let op = crate::engine::OpContext { attempt: ctx.info().attempt, progress: &op_progress };
+            let op_progress = tollgate_engine::Progress::default();
+            let op = tollgate_engine::OpContext { attempt: ctx.info().attempt, progress: &op_progress };
             let plan = self.engine.plan(owner, &bundle, op).await.map_err(eng)?;
-            let changes = tollgate_workflows::drift::changes(&crate::summarize(&plan));
+            let changes = tollgate_workflows::drift::changes(&tollgate_engine::summarize(&plan));
             replans.insert(owner.to_string(), (changes, progress.findings));
         }
         let mut fixes = Vec::new();
@@ -347,7 +347,7 @@ impl TollgateActivities {
             if owner == "unmanaged" {
                 continue;
             }
-            let key = crate::artifacts::digest_of(format!("{}\n{}\n{}", f.rule_id, f.address, f.message).as_bytes());
+            let key = tollgate_artifacts::digest_of(format!("{}\n{}\n{}", f.rule_id, f.address, f.message).as_bytes());
             let key = key.trim_start_matches("sha256:").to_string();
             if self.artifacts.get_record(REPORTED, &key).await.map_err(crate::art)?.is_some() {
                 already += 1;
@@ -392,7 +392,7 @@ impl TollgateActivities {
         let report = input.report.unwrap_or_default();
         let json = serde_json::to_vec_pretty(&tollgate_client::render::audit_json(&report)).unwrap_or_default();
         let digest =
-            self.artifacts.put(crate::artifacts::ArtifactKind::AuditReport, &json).await.map_err(crate::art)?;
+            self.artifacts.put(tollgate_artifacts::ArtifactKind::AuditReport, &json).await.map_err(crate::art)?;
         let requests: std::collections::BTreeSet<&str> =
             report.resources.iter().map(|r| r.request_id.as_str()).filter(|id| !id.is_empty()).collect();
         let mut owners = std::collections::BTreeSet::new();

@@ -5,9 +5,10 @@ use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tollgate_proto::{GenerateModuleInput, GeneratedModule};
 use tollgate_workflows::failure::FailureType;
 
-use crate::artifacts::ArtifactKind;
-use crate::catalog::ModuleBundle;
-use crate::{TollgateActivities, art, catalog, classified, llm};
+use tollgate_artifacts::ArtifactKind;
+use tollgate_engine::catalog::ModuleBundle;
+use crate::{TollgateActivities, art, classified, llm};
+use tollgate_engine::catalog;
 
 impl TollgateActivities {
     pub(crate) async fn generate_module_work(

@@ -7,19 +7,20 @@ use tollgate_proto::{
 use tollgate_workflows::failure::FailureType;
 use tollgate_workflows::kit::metrics::{self, Metric};
 
-use crate::artifacts::ArtifactKind;
-use crate::engine::{OpContext, Progress};
-use crate::{MODULE_DIGEST_KEY, TollgateActivities, art, budget, classified, eng, summarize, with_heartbeats};
+use tollgate_artifacts::ArtifactKind;
+use tollgate_engine::{OpContext, Progress};
+use crate::{MODULE_DIGEST_KEY, TollgateActivities, art, budget, classified, eng, with_heartbeats};
+use tollgate_engine::summarize;
 
 impl TollgateActivities {
     /// The usage assumptions the plan's module declares (`usage.toml`), if any.
-    async fn usage_of(&self, plan: &serde_json::Value) -> Result<crate::cost::Usage, ActivityError> {
+    async fn usage_of(&self, plan: &serde_json::Value) -> Result<tollgate_cost::Usage, ActivityError> {
         let Some(module_digest) = plan[MODULE_DIGEST_KEY].as_str() else { return Ok(Default::default()) };
         let bundle = self.load_bundle(module_digest).await?;
-        let Some(text) = bundle.files.get(crate::cost::USAGE_FILE) else { return Ok(Default::default()) };
+        let Some(text) = bundle.files.get(tollgate_cost::USAGE_FILE) else { return Ok(Default::default()) };
         // Checked when the source was loaded; a variable list is not needed to read it again.
         toml::from_str(text)
-            .map_err(|e| classified(FailureType::InvalidModule, false, format!("{}: {e}", crate::cost::USAGE_FILE)))
+            .map_err(|e| classified(FailureType::InvalidModule, false, format!("{}: {e}", tollgate_cost::USAGE_FILE)))
     }
 
     pub(crate) async fn plan_work(&self, ctx: &ActivityContext, input: PlanInput) -> Result<PlanResult, ActivityError> {

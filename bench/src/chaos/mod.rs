@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use futures::StreamExt;
 use temporalio_client::Client;
-use tollgate_activities::engine::sandbox::{Cloud, read_events};
+use tollgate_engine::sandbox::{Cloud, read_events};
 use tollgate_client::ClientError;
 use tollgate_client::{audits, requests};
 use tollgate_proto::{AuditStep, AuditTargetKind, DecisionKind, Progress};

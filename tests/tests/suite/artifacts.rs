@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use temporalio_client::WorkflowFetchHistoryOptions;
-use tollgate_activities::artifacts::{ArtifactError, ArtifactKind, ArtifactStore, Key};
+use tollgate_artifacts::{ArtifactError, ArtifactKind, ArtifactStore, Key};
 use tollgate_client::requests;
 use tollgate_proto::Stage;
 use tollgate_workflows::ProvisionWorkflow;
@@ -36,7 +36,7 @@ async fn s3_and_local_stores_keep_verified_artifacts_and_refuse_the_wrong_key() 
         assert!(keyless.get(&module).await.is_ok(), "{url}: modules are not encrypted");
         let err = keyless.get(&state).await.unwrap_err();
         assert!(matches!(err, ArtifactError::WrongKey { .. }), "{url}: {err}");
-        let missing = tollgate_activities::artifacts::digest_of(b"never stored");
+        let missing = tollgate_artifacts::digest_of(b"never stored");
         assert!(matches!(reader.get(&missing).await, Err(ArtifactError::NotFound(_))), "{url}");
     }
     // A store nobody can reach is a retryable I/O error, not a crash.

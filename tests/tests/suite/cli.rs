@@ -238,7 +238,7 @@ fn prices_import_writes_a_book_the_worker_reads() {
         summary["changes"][1],
         serde_json::json!({"region": "us-east-1", "item": "ec2 t3.micro $/h", "old": 0.0104, "new": 0.0105})
     );
-    let book = tollgate_activities::cost::PriceBook::parse(&std::fs::read_to_string(&out).unwrap(), "book").unwrap();
+    let book = tollgate_cost::PriceBook::parse(&std::fs::read_to_string(&out).unwrap(), "book").unwrap();
     assert_eq!(book.regions["us-east-1"].ec2_hourly["t3.micro"], 0.0105);
     // A file that is not an offer: refused (exit 2), nothing written.
     let bad = run(&["prices", "import", "--out", "other.toml", out.to_str().unwrap()]);

@@ -3,7 +3,7 @@
 //! fails a request.
 
 use crate::common::TestEnv;
-use tollgate_activities::engine::sandbox::SandboxEngine;
+use tollgate_engine::sandbox::SandboxEngine;
 use tollgate_proto::{Progress, Stage};
 
 /// Short lives, two attempts per step, and `activity` failing every attempt.

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tollgate_activities::artifacts::ArtifactStore;
+use tollgate_artifacts::ArtifactStore;
 use tollgate_client::requests;
 use tollgate_proto::{DecisionKind, ProvisionRequest, Stage};
 

@@ -66,14 +66,14 @@ async fn webhooks_are_signed_and_retried_with_one_delivery_id() {
     assert!(same.iter().all(|(_, _, body)| *body == first.2), "each retry sends the same body");
     for (delivery, signature, body) in &seen {
         assert!(!delivery.is_empty());
-        let expected = tollgate_activities::notify::signature(b"webhook-secret", body);
+        let expected = tollgate_notify::signature(b"webhook-secret", body);
         assert_eq!(signature, &expected, "signed over the exact body");
         let json: serde_json::Value = serde_json::from_slice(body).unwrap();
         assert_eq!(json["delivery_id"], delivery.as_str());
         assert_eq!(json["request_id"], id.as_str());
     }
     // A receiver with another secret would not match.
-    assert_ne!(first.1, tollgate_activities::notify::signature(b"another secret", &first.2));
+    assert_ne!(first.1, tollgate_notify::signature(b"another secret", &first.2));
     env.shutdown().await;
 }
 

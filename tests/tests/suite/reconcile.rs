@@ -16,7 +16,7 @@ async fn terminate(env: &TestEnv, id: &str) {
 }
 
 fn holds(env: &TestEnv, id: &str) -> usize {
-    tollgate_activities::engine::sandbox::SandboxEngine::new(env.sandbox_root(), Default::default())
+    tollgate_engine::sandbox::SandboxEngine::new(env.sandbox_root(), Default::default())
         .inventory(id)
         .unwrap()
         .resources

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use tollgate_activities::sources::{ModuleSources, SourceConfig, SourceError, content_digest};
+use tollgate_engine::sources::{ModuleSources, SourceConfig, SourceError, content_digest};
 use tollgate_client::requests;
 use tollgate_proto::{ProvisionRequest, Stage};
 
@@ -32,7 +32,7 @@ async fn archive_server(modules: &str) -> String {
 }
 
 fn sandbox_only(ty: &str) -> Result<(), String> {
-    match tollgate_activities::engine::sandbox::schema::resource(ty) {
+    match tollgate_engine::sandbox::schema::resource(ty) {
         Some(_) => Ok(()),
         None => Err(format!("the sandbox cloud has no resource type {ty}")),
     }
@@ -260,7 +260,7 @@ async fn usage_assumptions_price_a_source_module() {
     assert!(line.description.starts_with("400 GB Standard"), "{}", line.description);
     env.shutdown().await;
 
-    let err = tollgate_activities::cost::Usage::parse(
+    let err = tollgate_cost::Usage::parse(
         "[resource_usage.\"aws_s3_bucket.data\"]\nstorage_gb = \"var.size\"\n",
         &["name".into(), "tags".into(), "expected_gb".into()],
     )

@@ -10,13 +10,13 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use temporalio_client::WorkflowCancelOptions;
-use tollgate_activities::artifacts::digest_of;
-use tollgate_activities::catalog;
-use tollgate_activities::cost::PriceBook;
-use tollgate_activities::engine::sandbox::{SandboxConfig, SandboxEngine, read_events};
-use tollgate_activities::engine::terraform::{TerraformConfig, TerraformEngine};
-use tollgate_activities::engine::{Engine, EngineError, OpContext, Progress};
-use tollgate_activities::policy::{PolicyConfig, PolicySet};
+use tollgate_artifacts::digest_of;
+use tollgate_engine::catalog;
+use tollgate_cost::PriceBook;
+use tollgate_engine::sandbox::{SandboxConfig, SandboxEngine, read_events};
+use tollgate_engine::terraform::{TerraformConfig, TerraformEngine};
+use tollgate_engine::{Engine, EngineError, OpContext, Progress};
+use tollgate_policy::{PolicyConfig, PolicySet};
 use tollgate_client::requests;
 use tollgate_proto::{DecisionKind, ProvisionRequest, Stage};
 use tollgate_workflows::ProvisionWorkflow;
@@ -107,7 +107,7 @@ async fn the_embedded_engine_plans_what_terraform_plans_for_every_kind() {
             assert_eq!(&ours_fields[address], theirs, "{}: {address} differs from Terraform's plan", spec.kind);
         }
         // And so everything derived from the plan agrees: the summary and the cost.
-        let mut summaries = [tollgate_activities::summarize(&ours), tollgate_activities::summarize(&theirs)];
+        let mut summaries = [tollgate_engine::summarize(&ours), tollgate_engine::summarize(&theirs)];
         for s in &mut summaries {
             s.changes.sort_by(|a, b| a.address.cmp(&b.address));
         }
@@ -118,7 +118,7 @@ async fn the_embedded_engine_plans_what_terraform_plans_for_every_kind() {
             "{}",
             spec.kind
         );
-        assert!(theirs[tollgate_activities::engine::terraform::PLAN_FILE_KEY].as_str().is_some_and(|p| !p.is_empty()));
+        assert!(theirs[tollgate_engine::terraform::PLAN_FILE_KEY].as_str().is_some_and(|p| !p.is_empty()));
         // References between resources (what policies follow) are Terraform's, and the
         // policy pack finds the same (nothing) in both.
         assert_eq!(references(&ours), references(&theirs), "{}: configuration references", spec.kind);
@@ -214,7 +214,7 @@ async fn a_cancelled_apply_stops_cleanly_and_the_retry_creates_nothing_twice() {
     assert_eq!(creates(dir.path()), 4);
     // A plan that was not made by the terraform engine is refused.
     let mut foreign = plan.clone();
-    foreign.as_object_mut().unwrap().remove(tollgate_activities::engine::terraform::PLAN_FILE_KEY);
+    foreign.as_object_mut().unwrap().remove(tollgate_engine::terraform::PLAN_FILE_KEY);
     let refused =
         terraform.apply(id, &b, &foreign, "sha256:foreign", OpContext { attempt: 1, progress: &progress }).await;
     assert!(matches!(refused, Err(EngineError::PlanConflict(_))), "{refused:?}");

@@ -16,7 +16,7 @@
 pub mod alarm;
 pub mod clock;
 pub mod markdown;
-pub mod metrics;
+pub use tollgate_proto::metrics;
 pub mod notify;
 pub mod options;
 pub mod step;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use temporalio_client::Client;
 use temporalio_sdk::testing::{EphemeralExe, LocalServer, LocalWorkflowEnvironmentOptions, WorkflowEnvironment};
-use tollgate_activities::engine::sandbox::{InventoryEvent, read_events};
+use tollgate_engine::sandbox::{InventoryEvent, read_events};
 use tollgate_client::requests;
 use tollgate_config::Config;
 use tollgate_proto::{Progress, ProvisionRequest, Stage};
@@ -357,8 +357,8 @@ impl TestEnv {
     /// Every create/destroy the sandbox recorded for `id`.
     /// The sandbox cloud the worker (or the sandbox provider) keeps, to read or edit it as a
     /// person with console access would.
-    pub fn cloud(&self) -> tollgate_activities::engine::sandbox::Cloud {
-        tollgate_activities::engine::sandbox::Cloud {
+    pub fn cloud(&self) -> tollgate_engine::sandbox::Cloud {
+        tollgate_engine::sandbox::Cloud {
             root: self.sandbox_root(),
             account_id: "123456789012".into(),
             latency: Duration::ZERO,

@@ -1,8 +1,12 @@
 //! Prices a Terraform plan with the price book. Anything it cannot price is listed as
 //! unpriced with the reason, never counted as $0.
 
+pub mod cost_explorer;
+pub mod infracost;
+pub mod prices_import;
+
 use std::collections::BTreeMap;
-use tollgate_workflows::failure::FailureType;
+use tollgate_proto::failure::FailureType;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -269,7 +273,7 @@ fn round2(x: f64) -> f64 {
 mod tests {
     use super::*;
     use serde_json::json;
-    use tollgate_workflows::catalog;
+    use tollgate_proto::catalog;
 
     fn plan(changes: Vec<Value>) -> Value {
         json!({ "resource_changes": changes, "variables": { "storage_gb": { "value": 100 } } })

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use tollgate_proto::ProvisionRequest;
-use tollgate_workflows::catalog::{self, ParamRule};
+use tollgate_proto::catalog::{self, ParamRule};
 
 /// Bumped whenever a module changes, so a plan names the catalog version it came from.
 pub const CATALOG_VERSION: u32 = 2;
@@ -149,7 +149,7 @@ mod tests {
 
     #[test]
     fn render_fills_typed_variables() {
-        let request = tollgate_workflows::validate::with_defaults(ProvisionRequest {
+        let request = tollgate_proto::catalog::with_defaults(ProvisionRequest {
             request_id: "req-1".into(),
             kind: "s3".into(),
             requester: "alice".into(),

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tollgate_workflows::failure::FailureType;
+use tollgate_proto::failure::FailureType;
 
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, ObjectStoreScheme, PutPayload};
@@ -316,16 +316,6 @@ fn seal(key: &Key, digest: &str, bytes: &[u8]) -> Result<Vec<u8>, ArtifactError>
     out.push(b'\n');
     out.extend(buf);
     Ok(out)
-}
-
-/// Writes via a temporary file and rename, so a crash never leaves half a file.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
 }
 
 /// Where a local store keeps an artifact (for tests and operators).

@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::process::Command;
 
 use super::classify;
-use crate::engine::{EngineError, OpContext};
+use crate::{EngineError, OpContext};
 
 /// How to start Terraform.
 #[derive(Debug, Clone)]

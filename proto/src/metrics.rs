@@ -147,7 +147,7 @@ pub fn observe(metric: Metric, values: &[&str], value: f64) {
 
 /// A request's kind as a label: kinds the worker offers (the catalog and its module sources)
 /// as they are, anything else (a misspelt kind that validation will refuse) as `other`.
-pub fn kind_label(kind: &str, source_kinds: &[tollgate_proto::SourceKind]) -> String {
+pub fn kind_label(kind: &str, source_kinds: &[crate::SourceKind]) -> String {
     let offered = crate::catalog::kind_names().contains(&kind) || source_kinds.iter().any(|s| s.kind == kind);
     if offered { kind.to_string() } else { "other".to_string() }
 }
@@ -179,7 +179,7 @@ mod tests {
     fn unknown_kinds_share_one_label() {
         assert_eq!(kind_label("s3", &[]), "s3");
         assert_eq!(kind_label("s3-bucket-typo", &[]), "other");
-        let team = tollgate_proto::SourceKind { kind: "redis".into(), ..Default::default() };
+        let team = crate::SourceKind { kind: "redis".into(), ..Default::default() };
         assert_eq!(kind_label("redis", &[team]), "redis");
     }
 }

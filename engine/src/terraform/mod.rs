@@ -22,7 +22,7 @@ use serde_json::Value;
 use super::sandbox::cloud::sanitize;
 use super::sandbox::state_addresses;
 use super::{Applied, Engine, EngineError, OpContext};
-use crate::artifacts::write_atomically;
+use crate::write_atomically;
 use crate::catalog::ModuleBundle;
 pub use classify::classify;
 use run::Runner;
@@ -103,7 +103,7 @@ impl TerraformEngine {
         };
         let rest = &message[at + UNSUPPORTED.len()..];
         let ty = rest.split('"').next().unwrap_or_default();
-        let known: Vec<&str> = crate::engine::sandbox::schema::RESOURCES.iter().map(|r| r.type_name).collect();
+        let known: Vec<&str> = crate::sandbox::schema::RESOURCES.iter().map(|r| r.type_name).collect();
         format!(
             "{ty} is not implemented by Tollgate's sandbox provider (terraform.sandbox_provider, installed as hashicorp/aws for offline runs); it implements {}. Terraform said: {message}",
             known.join(", ")
@@ -441,7 +441,7 @@ impl TerraformEngine {
             return Ok(Some(state));
         };
         let dir = self.op_dir(request_id, "audit")?;
-        let progress = crate::engine::Progress::default();
+        let progress = crate::Progress::default();
         let op = OpContext { attempt: 1, progress: &progress };
         let refreshed = async {
             fresh_dir(&dir)?;

@@ -414,10 +414,10 @@ mod tests {
     use super::*;
     use crate::catalog;
     use tollgate_proto::ProvisionRequest;
-    use tollgate_workflows::catalog::CATALOG;
+    use tollgate_proto::catalog::CATALOG;
 
     fn bundle(kind: &str, id: &str) -> ModuleBundle {
-        let request = tollgate_workflows::validate::with_defaults(ProvisionRequest {
+        let request = tollgate_proto::catalog::with_defaults(ProvisionRequest {
             request_id: id.into(),
             kind: kind.into(),
             requester: "alice".into(),
@@ -427,7 +427,7 @@ mod tests {
     }
 
     fn op(attempt: u32) -> OpContext<'static> {
-        static PROGRESS: std::sync::LazyLock<crate::engine::Progress> = std::sync::LazyLock::new(Default::default);
+        static PROGRESS: std::sync::LazyLock<crate::Progress> = std::sync::LazyLock::new(Default::default);
         OpContext { attempt, progress: &PROGRESS }
     }
 
@@ -492,7 +492,7 @@ mod tests {
     async fn the_plan_lists_references_like_terraform_and_catalog_plans_pass_the_policy_pack() {
         let dir = tempfile::tempdir().unwrap();
         let sandbox = SandboxEngine::new(dir.path(), SandboxConfig::default());
-        let policies = crate::policy::PolicySet::load(&crate::policy::PolicyConfig::default()).unwrap();
+        let policies = tollgate_policy::PolicySet::load(&tollgate_policy::PolicyConfig::default()).unwrap();
         for spec in CATALOG {
             let id = format!("req-{}", spec.kind);
             let plan = sandbox.plan(&id, &bundle(spec.kind, &id), op(1)).await.unwrap();

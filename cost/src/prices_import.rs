@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::cost::{PriceBook, RegionPrices};
+use crate::{PriceBook, RegionPrices};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {

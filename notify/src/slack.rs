@@ -17,8 +17,8 @@ use tollgate_proto::{Notification, NotificationKind};
 
 use tollgate_client::slack as buttons;
 
-use crate::artifacts::ArtifactStore;
-use crate::notify::NotifyError;
+use tollgate_artifacts::ArtifactStore;
+use crate::NotifyError;
 
 /// Slack's limit for a section's text is 3000 characters.
 const MAX_SECTION_CHARS: usize = 2_900;

@@ -139,7 +139,7 @@ impl CostExplorer {
             return Ok((*value, source.clone()));
         }
         let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default();
-        let stamp = tollgate_workflows::fmt_time_ms(now_ms); // 2026-11-21T22:15:00Z
+        let stamp = tollgate_proto::fmt_time_ms(now_ms); // 2026-11-21T22:15:00Z
         let (year, month) = (stamp[..4].parse().unwrap_or(1970), stamp[5..7].parse().unwrap_or(1));
         let (start, end) = last_three_months(year, month);
         let mut body = json!({

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use tollgate_workflows::failure::FailureType;
+use tollgate_proto::failure::FailureType;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -16,16 +16,16 @@ use tollgate_proto::{FindingLevel, PolicyFinding};
 
 /// The pack that ships with Tollgate (`policies/` in the repository), compiled into the binary.
 pub const BUILTIN_PACK: &[(&str, &str)] = &[
-    ("policies/lib/plan.rego", include_str!("../../../policies/lib/plan.rego")),
-    ("policies/ac3_s3_public_access.rego", include_str!("../../../policies/ac3_s3_public_access.rego")),
-    ("policies/ac6_iam_wildcards.rego", include_str!("../../../policies/ac6_iam_wildcards.rego")),
-    ("policies/au2_vpc_flow_logs.rego", include_str!("../../../policies/au2_vpc_flow_logs.rego")),
-    ("policies/cm2_pinned_images.rego", include_str!("../../../policies/cm2_pinned_images.rego")),
-    ("policies/cm3_iac_version_tag.rego", include_str!("../../../policies/cm3_iac_version_tag.rego")),
-    ("policies/cm8_mandatory_tags.rego", include_str!("../../../policies/cm8_mandatory_tags.rego")),
-    ("policies/sc7_open_ingress.rego", include_str!("../../../policies/sc7_open_ingress.rego")),
-    ("policies/sc8_tls_listeners.rego", include_str!("../../../policies/sc8_tls_listeners.rego")),
-    ("policies/sc28_encryption_at_rest.rego", include_str!("../../../policies/sc28_encryption_at_rest.rego")),
+    ("policies/lib/plan.rego", include_str!("../../policies/lib/plan.rego")),
+    ("policies/ac3_s3_public_access.rego", include_str!("../../policies/ac3_s3_public_access.rego")),
+    ("policies/ac6_iam_wildcards.rego", include_str!("../../policies/ac6_iam_wildcards.rego")),
+    ("policies/au2_vpc_flow_logs.rego", include_str!("../../policies/au2_vpc_flow_logs.rego")),
+    ("policies/cm2_pinned_images.rego", include_str!("../../policies/cm2_pinned_images.rego")),
+    ("policies/cm3_iac_version_tag.rego", include_str!("../../policies/cm3_iac_version_tag.rego")),
+    ("policies/cm8_mandatory_tags.rego", include_str!("../../policies/cm8_mandatory_tags.rego")),
+    ("policies/sc7_open_ingress.rego", include_str!("../../policies/sc7_open_ingress.rego")),
+    ("policies/sc8_tls_listeners.rego", include_str!("../../policies/sc8_tls_listeners.rego")),
+    ("policies/sc28_encryption_at_rest.rego", include_str!("../../policies/sc28_encryption_at_rest.rego")),
 ];
 
 /// The package prefix of rules (`data.tollgate.rules.<name>`).

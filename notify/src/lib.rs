@@ -2,8 +2,10 @@
 //! worker's log; `webhook` POSTs signed JSON, with one-click links when `[links]` is set;
 //! `slack` posts approval messages with buttons (see `slack`).
 
+pub mod slack;
+
 use std::time::Duration;
-use tollgate_workflows::failure::FailureType;
+use tollgate_proto::failure::FailureType;
 
 use serde::Serialize;
 use tollgate_proto::{Notification, NotificationKind};

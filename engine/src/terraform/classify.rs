@@ -3,7 +3,7 @@
 //! errors are not; a saved plan the state moved away from is a stale plan. The message keeps
 //! Terraform's own useful lines (summary and detail of each error), not its banners.
 
-use crate::engine::EngineError;
+use crate::EngineError;
 
 /// Substrings of Terraform or provider errors that clear up on their own.
 const TRANSIENT: &[&str] = &[
@@ -120,7 +120,7 @@ fn useful_lines(text: &str) -> Vec<String> {
 mod tests {
     use super::*;
     use serde_json::json;
-    use tollgate_workflows::failure::FailureType;
+    use tollgate_proto::failure::FailureType;
 
     #[test]
     fn diagnostics_become_the_message_and_decide_the_kind() {

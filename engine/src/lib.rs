@@ -3,12 +3,17 @@
 //! care which one ran. `sandbox` is the embedded default; `terraform` drives the real CLI
 //! (Terraform or OpenTofu).
 
+pub mod catalog;
 pub mod hcl_eval;
 pub mod sandbox;
+pub mod sources;
+mod summary;
 pub mod terraform;
 
+pub use summary::summarize;
+
 use std::collections::BTreeMap;
-use tollgate_workflows::failure::FailureType;
+use tollgate_proto::failure::FailureType;
 
 use futures::future::BoxFuture;
 
@@ -165,3 +170,13 @@ pub fn discovered(request_id: &str, state: &serde_json::Value) -> Vec<tollgate_p
     }
     found
 }
+/// Writes via a temporary file and rename, so a crash never leaves half a file.
+pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+

@@ -14,7 +14,7 @@ use tollgate_proto::{ProvisionRequest, SourceKind, SourceParam};
 pub use tollgate_config::SourceConfig;
 
 use crate::catalog::ModuleBundle;
-use crate::engine::sandbox::cloud::sanitize;
+use crate::sandbox::cloud::sanitize;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -33,8 +33,8 @@ pub enum SourceError {
 /// Variables Tollgate sets itself; a module may declare any of them.
 const IDENTITY: &[&str] = &["name", "region", "owner", "environment", "request_id", "expires_at", "tags"];
 /// The file Tollgate adds to a source module: the provider, with the mandatory tags.
-pub(crate) const PROVIDER_FILE: &str = "tollgate_provider.tf";
-pub(crate) const PROVIDER_TF: &str = r#"# Written by Tollgate: the provider, tagging every resource with the mandatory tags.
+pub const PROVIDER_FILE: &str = "tollgate_provider.tf";
+pub const PROVIDER_TF: &str = r#"# Written by Tollgate: the provider, tagging every resource with the mandatory tags.
 variable "tollgate_region" {
   type = string
 }
@@ -352,12 +352,12 @@ fn load_module(
         ));
     }
     // Usage assumptions for the cost estimate travel with the module (engines read only .tf).
-    let usage_path = dir.join(crate::cost::USAGE_FILE);
+    let usage_path = dir.join(tollgate_cost::USAGE_FILE);
     if usage_path.exists() {
         let text =
-            std::fs::read_to_string(&usage_path).map_err(|e| invalid(format!("{}: {e}", crate::cost::USAGE_FILE)))?;
-        crate::cost::Usage::parse(&text, &declared).map_err(invalid)?;
-        files.insert(crate::cost::USAGE_FILE.to_string(), text);
+            std::fs::read_to_string(&usage_path).map_err(|e| invalid(format!("{}: {e}", tollgate_cost::USAGE_FILE)))?;
+        tollgate_cost::Usage::parse(&text, &declared).map_err(invalid)?;
+        files.insert(tollgate_cost::USAGE_FILE.to_string(), text);
     }
     let summary = if description.is_empty() { format!("module {module} from {}", config.name) } else { description };
     let kind =
