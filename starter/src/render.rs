@@ -275,4 +275,28 @@ Timeline
         assert!(text.contains("ACTIVE (terminated)") && text.contains("DESTROYED "), "{text}");
         assert!(!text.contains("(completed)"), "{text}");
     }
+
+    /// The README quotes the status line of an AI review; it must be the line the CLI prints.
+    #[test]
+    fn the_readme_quotes_the_ai_review_line_as_printed() {
+        let mut p = example_request();
+        p.ai_review = Some(tollgate_proto::AiReview {
+            settings: Some(tollgate_proto::AiApprover { name: "tollgate-ai".into(), ..Default::default() }),
+            reviewer: "rules".into(),
+            decision: "approve".into(),
+            confidence: 1.0,
+            reasons: vec!["rule small-dev-s3 matched".into()],
+            outcome: tollgate_proto::AiOutcome::Counted as i32,
+            outcome_reason: "counted as 1 of 2 approvals; a human decides the rest".into(),
+            ..Default::default()
+        });
+        let text = status_text(&p);
+        let line = text.lines().find(|l| l.starts_with("AI review")).expect(&text);
+        let (label, value) = line.split_at("AI review".len());
+        let quoted = format!("{label}  {}", value.trim_start());
+        let head = &quoted[..quoted.find(": ").expect(line) + 1];
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+        assert!(readme.contains(&format!("`{head} ...")), "the README should quote `{head} ...`");
+        assert!(readme.contains("[counted as 1 of 2 approvals; a human decides the rest]`"), "{line}");
+    }
 }
