@@ -7,16 +7,17 @@
 
 mod attempt;
 pub mod budget;
+mod failed;
 pub mod faults;
-pub mod llm;
-pub mod review;
+mod lookups;
 mod work;
+
+pub(crate) use failed::{classified, corrupt, failed};
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use temporalio_common::error::ApplicationFailure;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tollgate_proto::{
@@ -26,13 +27,12 @@ use tollgate_proto::{
     RequestStatesResult, ReviewInput, Settings,
 };
 use tollgate_workflows::activities::{ActivityName, defs};
-use tollgate_workflows::failure::FailureType;
 
 use faults::Faults;
-use tollgate_artifacts::{ArtifactError, ArtifactStore};
+use tollgate_artifacts::ArtifactStore;
 use tollgate_cost::PriceBook;
 use tollgate_engine::catalog::ModuleBundle;
-use tollgate_engine::{Engine, EngineError, Progress};
+use tollgate_engine::{Engine, Progress};
 use tollgate_notify::Channel;
 
 /// Key under which a stored plan names the module it was made from.
@@ -54,7 +54,7 @@ pub struct TollgateActivities {
     /// Kinds from configured module sources, beside the built-in catalog.
     pub sources: tollgate_engine::sources::ModuleSources,
     /// The LLM that writes modules and access instructions, when configured.
-    pub llm: Option<llm::ChatClient>,
+    pub llm: Option<tollgate_ai::ChatClient>,
     /// The policy pack, compiled at start.
     pub policies: Arc<tollgate_policy::PolicySet>,
     /// Prices plans instead of the price book when configured (the book is the fallback).
@@ -64,29 +64,9 @@ pub struct TollgateActivities {
     /// The Cost Explorer client, for `baseline_source = "aws-cost-explorer"`.
     pub cost_explorer: Option<tollgate_cost::cost_explorer::CostExplorer>,
     /// The AI approver's reviewer (None: `[ai_approver] mode = "off"`).
-    pub ai: Option<review::AiReviewer>,
+    pub ai: Option<tollgate_ai::AiReviewer>,
     /// The worker's task queue (where generic approvals run, for the reviewer's lookups).
     pub task_queue: String,
-}
-
-/// An error the workflow sees as an ApplicationFailure with a type name.
-pub(crate) fn classified(failure: FailureType, retryable: bool, message: impl Into<String>) -> ActivityError {
-    let message: String = message.into();
-    ActivityError::application(
-        ApplicationFailure::builder(message).type_name(failure.as_str().to_string()).non_retryable(!retryable).build(),
-    )
-}
-
-fn art(e: ArtifactError) -> ActivityError {
-    classified(e.type_name(), e.retryable(), e.to_string())
-}
-
-fn eng(e: EngineError) -> ActivityError {
-    classified(e.type_name(), e.retryable(), e.to_string())
-}
-
-fn corrupt(what: &str, e: impl std::fmt::Display) -> ActivityError {
-    classified(FailureType::DigestMismatch, false, format!("{what} is not valid JSON: {e}"))
 }
 
 /// Runs an engine operation while heartbeating every two seconds with its latest progress,
@@ -126,12 +106,12 @@ async fn with_heartbeats<T>(ctx: &ActivityContext, progress: &Progress, work: im
 
 impl TollgateActivities {
     async fn load_bundle(&self, digest: &str) -> Result<ModuleBundle, ActivityError> {
-        let bytes = self.artifacts.get(digest).await.map_err(art)?;
+        let bytes = self.artifacts.get(digest).await.map_err(failed)?;
         serde_json::from_slice(&bytes).map_err(|e| corrupt("module artifact", e))
     }
 
     async fn load_json(&self, digest: &str, what: &str) -> Result<serde_json::Value, ActivityError> {
-        let bytes = self.artifacts.get(digest).await.map_err(art)?;
+        let bytes = self.artifacts.get(digest).await.map_err(failed)?;
         serde_json::from_slice(&bytes).map_err(|e| corrupt(what, e))
     }
 }
@@ -214,7 +194,7 @@ impl TollgateActivities {
         // An engine step like any other: it heartbeats, so a dead worker is noticed early.
         let progress = Progress::default();
         let work = async {
-            let holdings = with_heartbeats(&ctx, &progress, self.engine.holdings()).await.map_err(eng)?;
+            let holdings = with_heartbeats(&ctx, &progress, self.engine.holdings()).await.map_err(failed)?;
             Ok(HoldingsResult { holdings })
         };
         attempt::run(&self.faults, ActivityName::ListHoldings, ctx.info(), work).await

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tollgate_proto::failure::FailureType;
+use tollgate_proto::failure::{Classified, FailureType};
 
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, ObjectStoreScheme, PutPayload};
@@ -35,10 +35,10 @@ pub enum ArtifactError {
     Config(String),
 }
 
-impl ArtifactError {
+impl Classified for ArtifactError {
     /// Missing, corrupt or undecryptable artifacts will not heal by retrying; the store's
     /// I/O might.
-    pub fn retryable(&self) -> bool {
+    fn retryable(&self) -> bool {
         match self {
             ArtifactError::NotFound(_)
             | ArtifactError::Corrupt { .. }
@@ -50,7 +50,7 @@ impl ArtifactError {
         }
     }
 
-    pub fn type_name(&self) -> FailureType {
+    fn type_name(&self) -> FailureType {
         match self {
             ArtifactError::NotFound(_) => FailureType::ArtifactNotFound,
             ArtifactError::Corrupt { .. } | ArtifactError::Tampered(_) | ArtifactError::BadDigest(_) => {

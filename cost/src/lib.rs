@@ -6,7 +6,7 @@ pub mod infracost;
 pub mod prices_import;
 
 use std::collections::BTreeMap;
-use tollgate_proto::failure::FailureType;
+use tollgate_proto::failure::{Classified, FailureType};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -43,14 +43,14 @@ pub enum CostError {
     BadPlan,
 }
 
-impl CostError {
-    pub fn retryable(&self) -> bool {
+impl Classified for CostError {
+    fn retryable(&self) -> bool {
         match self {
             CostError::BadPriceBook { .. } | CostError::BadPlan => false,
         }
     }
 
-    pub fn type_name(&self) -> FailureType {
+    fn type_name(&self) -> FailureType {
         match self {
             CostError::BadPriceBook { .. } => FailureType::BadPriceBook,
             CostError::BadPlan => FailureType::InvalidModule,

@@ -13,7 +13,7 @@ pub mod terraform;
 pub use summary::summarize;
 
 use std::collections::BTreeMap;
-use tollgate_proto::failure::FailureType;
+use tollgate_proto::failure::{Classified, FailureType};
 
 use futures::future::BoxFuture;
 
@@ -44,8 +44,8 @@ pub enum EngineError {
     Cancelled(String),
 }
 
-impl EngineError {
-    pub fn retryable(&self) -> bool {
+impl Classified for EngineError {
+    fn retryable(&self) -> bool {
         match self {
             EngineError::InvalidModule(_)
             | EngineError::PlanConflict(_)
@@ -56,7 +56,7 @@ impl EngineError {
         }
     }
 
-    pub fn type_name(&self) -> FailureType {
+    fn type_name(&self) -> FailureType {
         match self {
             EngineError::InvalidModule(_) => FailureType::InvalidModule,
             EngineError::PlanConflict(_) => FailureType::DigestMismatch,
@@ -179,4 +179,3 @@ pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)
 }
-

@@ -5,7 +5,7 @@
 pub mod slack;
 
 use std::time::Duration;
-use tollgate_proto::failure::FailureType;
+use tollgate_proto::failure::{Classified, FailureType};
 
 use serde::Serialize;
 use tollgate_proto::{Notification, NotificationKind};
@@ -23,9 +23,9 @@ pub enum NotifyError {
     Slack { method: String, error: String },
 }
 
-impl NotifyError {
+impl Classified for NotifyError {
     /// Network trouble, 5xx and 429 may pass; other 4xx mean the hook refuses this message.
-    pub fn retryable(&self) -> bool {
+    fn retryable(&self) -> bool {
         match self {
             NotifyError::Unreachable { .. } => true,
             NotifyError::Status { status, .. } => *status >= 500 || *status == 429,
@@ -33,7 +33,7 @@ impl NotifyError {
         }
     }
 
-    pub fn type_name(&self) -> FailureType {
+    fn type_name(&self) -> FailureType {
         match self {
             NotifyError::Unreachable { .. } => FailureType::WebhookUnreachable,
             NotifyError::Status { .. } => FailureType::WebhookRefused,

@@ -17,8 +17,8 @@ use tollgate_proto::{Notification, NotificationKind};
 
 use tollgate_client::slack as buttons;
 
-use tollgate_artifacts::ArtifactStore;
 use crate::NotifyError;
+use tollgate_artifacts::ArtifactStore;
 
 /// Slack's limit for a section's text is 3000 characters.
 const MAX_SECTION_CHARS: usize = 2_900;
@@ -253,6 +253,7 @@ impl Slack {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tollgate_proto::failure::Classified;
 
     fn needed() -> Notification {
         let mut n = Notification {

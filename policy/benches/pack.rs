@@ -1,10 +1,10 @@
 //! How long the shipped policy pack takes over a 10,000-resource plan (the goal: well under a
-//! second). Run with `make bench` (`cargo bench -p tollgate-activities --bench policy`).
+//! second). Run with `make bench` (`cargo bench -p tollgate-policy --bench pack`).
 
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tollgate_activities::policy::{BUILTIN_PACK, PolicyConfig, PolicySet};
+use tollgate_policy::{BUILTIN_PACK, PolicyConfig, PolicySet};
 
 const RESOURCES: usize = 10_000;
 const RUNS: usize = 5;

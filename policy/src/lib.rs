@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use tollgate_proto::failure::FailureType;
+use tollgate_proto::failure::{Classified, FailureType};
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -47,14 +47,14 @@ pub enum PolicyError {
     Plan(String),
 }
 
-impl PolicyError {
+impl Classified for PolicyError {
     /// Policies are compiled at start, so an evaluation error is a broken rule or plan:
     /// retrying cannot help.
-    pub fn retryable(&self) -> bool {
+    fn retryable(&self) -> bool {
         false
     }
 
-    pub fn type_name(&self) -> FailureType {
+    fn type_name(&self) -> FailureType {
         match self {
             PolicyError::Read { .. } | PolicyError::Compile { .. } | PolicyError::Rule { .. } => {
                 FailureType::PolicyConfig

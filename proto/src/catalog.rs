@@ -147,4 +147,3 @@ pub fn with_defaults(mut request: ProvisionRequest) -> ProvisionRequest {
     }
     request
 }
-

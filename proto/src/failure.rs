@@ -3,6 +3,13 @@
 //! ones from here. The wire name (`as_str`) is what Temporal records as the application
 //! failure's type, so it never changes: recorded histories and other SDKs read it.
 
+/// An error that knows which failure it is: each capability's error says its type and whether
+/// a retry can help, and the activities turn any of them into an activity failure in one place.
+pub trait Classified: std::error::Error {
+    fn type_name(&self) -> FailureType;
+    fn retryable(&self) -> bool;
+}
+
 /// Every failure type a Tollgate activity (or the SDK around it) reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureType {

@@ -2,7 +2,7 @@
 //! type name, the AI approver's mode and its verdicts. Recorded histories and other SDKs read
 //! these names, so they never change.
 
-use crate::AiApprover;
+use crate::{AiApprover, FindingLevel, PolicyFinding};
 
 /// Every activity by name: the declarations in `tollgate-workflows`, the fault wrapper and
 /// `[faults] activities` all use it. `as_str` is the Temporal activity type (the declaring
@@ -85,7 +85,6 @@ impl std::fmt::Display for ActivityName {
     }
 }
 
-
 /// `[ai_approver] mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AiMode {
@@ -128,3 +127,33 @@ pub const ESCALATE: &str = "escalate";
 /// Stands for "kinds from module sources the caller has not fetched" in `source_kinds`: a
 /// kind that is not built in is then left to the worker, which has them.
 pub const SOURCE_KINDS_UNFETCHED: &str = "*";
+
+/// Whether `text` matches the glob `pattern` (`*` is any run of characters, `?` one, `[ab]`
+/// a set); an invalid pattern matches nothing (configuration refuses them at start).
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    globset::Glob::new(pattern).map(|g| g.compile_matcher().is_match(text)).unwrap_or(false)
+}
+
+/// "deny", "approval" or "warn", as configuration and output spell a level.
+pub fn level_name(level: FindingLevel) -> &'static str {
+    match level {
+        FindingLevel::Deny => "deny",
+        FindingLevel::Approval => "approval",
+        FindingLevel::Warn | FindingLevel::Unspecified => "warn",
+    }
+}
+
+/// A finding's level name.
+pub fn level_label(f: &PolicyFinding) -> &'static str {
+    level_name(f.level())
+}
+
+/// What an LLM reviewer or module writer is called in records and output: `llm:MODEL`.
+pub fn llm_named(model: &str) -> String {
+    format!("llm:{model}")
+}
+
+/// The model behind an `llm:MODEL` name; None for any other reviewer or source.
+pub fn llm_model(name: &str) -> Option<&str> {
+    name.strip_prefix("llm:")
+}

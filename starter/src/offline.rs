@@ -29,8 +29,8 @@ pub(crate) fn import_prices(
     };
     let offers =
         files.iter().map(|f| Ok((f.display().to_string(), read(f)?))).collect::<Result<Vec<_>, ClientError>>()?;
-    let report = tollgate_cost::prices_import::import(&mut prices, &offers)
-        .map_err(|e| ClientError::Refused(e.to_string()))?;
+    let report =
+        tollgate_cost::prices_import::import(&mut prices, &offers).map_err(|e| ClientError::Refused(e.to_string()))?;
     let date =
         report.offers.iter().filter_map(|o| o.split(' ').nth(1)).max().map(|v| v.chars().take(8).collect::<String>());
     prices.version = version.unwrap_or_else(|| format!("aws-price-list-{}", date.unwrap_or_default()));
@@ -55,10 +55,7 @@ pub(crate) fn import_prices(
 }
 
 /// The policy pack as the configuration and the flags describe it.
-pub(crate) fn load_policies(
-    config: &Config,
-    flags: PolicyFlags,
-) -> Result<tollgate_policy::PolicySet, ClientError> {
+pub(crate) fn load_policies(config: &Config, flags: PolicyFlags) -> Result<tollgate_policy::PolicySet, ClientError> {
     let mut policy = config.policy.clone();
     policy.dirs.extend(flags.dirs);
     if flags.no_builtin {
@@ -133,8 +130,7 @@ pub(crate) fn check_policy(
 /// `tollgate policy rules`: the pack's rules with their levels.
 pub(crate) fn print_rules(config: &Config, flags: PolicyFlags, json_out: bool) -> Result<(), ClientError> {
     let set = load_policies(config, flags)?;
-    let level =
-        |r: &tollgate_policy::Rule| r.level.map(tollgate_workflows::policy::level_name).unwrap_or("off");
+    let level = |r: &tollgate_policy::Rule| r.level.map(tollgate_workflows::policy::level_name).unwrap_or("off");
     if json_out {
         let rules: Vec<_> = set
             .rules()

@@ -4,9 +4,9 @@
 
 use serde_json::{Value, json};
 use tollgate_artifacts::ArtifactStore;
-use tollgate_engine::terraform::{LOCK_FILE_KEY, PLAN_FILE_KEY};
 use tollgate_client::{Client, ClientError, requests};
 use tollgate_config::Config;
+use tollgate_engine::terraform::{LOCK_FILE_KEY, PLAN_FILE_KEY};
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum Artifact {

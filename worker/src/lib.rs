@@ -13,13 +13,13 @@ use temporalio_sdk::runtime::worker_tuner::{FixedSizeSlotSupplier, TunerHolder};
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 use tollgate_activities::TollgateActivities;
 use tollgate_artifacts::ArtifactStore;
+use tollgate_client::{links::LinkSigner, namespace};
 use tollgate_cost::PriceBook;
+use tollgate_engine::Engine;
 use tollgate_engine::sandbox::SandboxEngine;
 use tollgate_engine::sources::ModuleSources;
 use tollgate_engine::terraform::TerraformEngine;
-use tollgate_engine::Engine;
 use tollgate_notify::{Channel, slack};
-use tollgate_client::{links::LinkSigner, namespace};
 use tollgate_workflows::{ApprovalWorkflow, AuditWorkflow, ProvisionWorkflow, ReconcileWorkflow};
 
 use tollgate_config::{ChannelConfig, Config, EngineChoice, LogFormat, SlackTarget};
@@ -149,7 +149,7 @@ pub fn build_activities(config: &Config, client: Option<Client>) -> anyhow::Resu
 
 /// The AI approver's reviewer, with its prompt file read and its rules checked (a bad rule
 /// stops the worker naming the file, the rule and the reason). None when the AI is off.
-fn build_ai_reviewer(config: &Config) -> anyhow::Result<Option<tollgate_activities::review::AiReviewer>> {
+fn build_ai_reviewer(config: &Config) -> anyhow::Result<Option<tollgate_ai::AiReviewer>> {
     let ai = &config.ai_approver;
     if ai.mode() == tollgate_workflows::ai::Mode::Off {
         return Ok(None);
@@ -161,7 +161,7 @@ fn build_ai_reviewer(config: &Config) -> anyhow::Result<Option<tollgate_activiti
         tollgate_config::Reviewer::Rules => None,
     };
     tracing::info!(mode = ai.mode().as_str(), rules = prompt.rules.len(), llm = llm.is_some(), "AI approver on");
-    Ok(Some(tollgate_activities::review::AiReviewer { config: ai.clone(), prompt, llm }))
+    Ok(Some(tollgate_ai::AiReviewer { config: ai.clone(), prompt, llm }))
 }
 
 /// A secret from the variable a key names; a worker without it refuses to start.
@@ -174,8 +174,8 @@ fn secret_from_env(key: &str, var: &str, what: &str) -> anyhow::Result<String> {
 
 /// The Cost Explorer client, with the standard AWS credential variables.
 fn build_cost_explorer(config: &Config) -> anyhow::Result<Option<tollgate_cost::cost_explorer::CostExplorer>> {
-    use tollgate_cost::cost_explorer::{CostExplorer, Credentials};
     use tollgate_config::BaselineSource;
+    use tollgate_cost::cost_explorer::{CostExplorer, Credentials};
     let BaselineSource::AwsCostExplorer(ce) = &config.cost_policy.baseline else { return Ok(None) };
     let credentials = Credentials::from_env().ok_or_else(|| {
         anyhow::anyhow!(
@@ -203,16 +203,14 @@ fn build_infracost(config: &Config) -> anyhow::Result<Option<tollgate_cost::infr
 }
 
 /// Compiles the policy pack; a rule that does not compile stops the worker naming its file.
-pub fn build_policies(
-    config: &tollgate_config::PolicyConfig,
-) -> anyhow::Result<tollgate_policy::PolicySet> {
+pub fn build_policies(config: &tollgate_config::PolicyConfig) -> anyhow::Result<tollgate_policy::PolicySet> {
     let set = tollgate_policy::PolicySet::load(config)?;
     tracing::info!(pack = set.pack(), rules = set.rules().len(), "policies compiled");
     Ok(set)
 }
 
 /// The LLM client, with its key from the environment variable the configuration names.
-fn build_llm(config: &Config) -> anyhow::Result<Option<tollgate_activities::llm::ChatClient>> {
+fn build_llm(config: &Config) -> anyhow::Result<Option<tollgate_ai::ChatClient>> {
     let Some(l) = &config.llm else { return Ok(None) };
     let api_key = match &l.api_key_env {
         None => None,
@@ -220,7 +218,7 @@ fn build_llm(config: &Config) -> anyhow::Result<Option<tollgate_activities::llm:
             anyhow::anyhow!("llm.api_key_env names {var}, which is not set; set it to the endpoint's API key")
         })?),
     };
-    let client = tollgate_activities::llm::ChatClient::new(tollgate_activities::llm::LlmConfig {
+    let client = tollgate_ai::ChatClient::new(tollgate_ai::LlmConfig {
         base_url: l.base_url.clone(),
         model: l.model.clone(),
         api_key,

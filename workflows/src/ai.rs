@@ -7,7 +7,7 @@ use tollgate_proto::{
     Progress,
 };
 
-pub use tollgate_proto::words::{APPROVE, ESCALATE, REJECT, AiMode as Mode};
+pub use tollgate_proto::words::{APPROVE, AiMode as Mode, ESCALATE, REJECT, glob_match};
 
 /// What is reviewed, as far as the limits of `full` mode care.
 pub enum Subject<'a> {
@@ -97,12 +97,6 @@ pub fn outcome(
             }
         }
     }
-}
-
-/// Whether `text` matches the glob `pattern` (`*` is any run of characters, `?` one, `[ab]`
-/// a set); an invalid pattern matches nothing (configuration refuses them at start).
-pub fn glob_match(pattern: &str, text: &str) -> bool {
-    globset::Glob::new(pattern).map(|g| g.compile_matcher().is_match(text)).unwrap_or(false)
 }
 
 /// One line for people: "tollgate-ai (rules) approve, confidence 0.95: reasons — outcome".

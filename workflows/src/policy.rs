@@ -13,19 +13,7 @@ pub fn label(f: &PolicyFinding) -> String {
     format!("[{} {}]{at}: {}", f.control, f.rule_id, f.message)
 }
 
-/// "deny", "approval" or "warn", as configuration and output spell a level.
-pub fn level_name(level: FindingLevel) -> &'static str {
-    match level {
-        FindingLevel::Deny => "deny",
-        FindingLevel::Approval => "approval",
-        FindingLevel::Warn | FindingLevel::Unspecified => "warn",
-    }
-}
-
-/// A finding's level name.
-pub fn level_label(f: &PolicyFinding) -> &'static str {
-    level_name(f.level())
-}
+pub use tollgate_proto::words::{level_label, level_name};
 
 fn at_level(findings: &[PolicyFinding], level: FindingLevel) -> Vec<&PolicyFinding> {
     findings.iter().filter(|f| f.level() == level).collect()

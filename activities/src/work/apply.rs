@@ -4,9 +4,9 @@ use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tollgate_proto::{ApplyInput, ApplyResult, DestroyInput, DestroyResult};
 use tollgate_workflows::failure::FailureType;
 
+use crate::{MODULE_DIGEST_KEY, TollgateActivities, classified, failed, with_heartbeats};
 use tollgate_artifacts::ArtifactKind;
 use tollgate_engine::{OpContext, Progress};
-use crate::{MODULE_DIGEST_KEY, TollgateActivities, art, classified, eng, with_heartbeats};
 use tollgate_engine::{catalog, sources};
 
 impl TollgateActivities {
@@ -33,13 +33,13 @@ impl TollgateActivities {
             self.engine.apply(&input.request_id, &bundle, &plan, &input.plan_digest, op),
         )
         .await
-        .map_err(eng)?;
+        .map_err(failed)?;
         // The state names its module, so a destroy anywhere can rebuild the configuration.
         let mut state = applied.state;
         state[MODULE_DIGEST_KEY] = module_digest.clone().into();
         let state_bytes =
             serde_json::to_vec_pretty(&state).map_err(|e| classified(FailureType::Internal, false, e.to_string()))?;
-        let state_digest = self.artifacts.put(ArtifactKind::State, &state_bytes).await.map_err(art)?;
+        let state_digest = self.artifacts.put(ArtifactKind::State, &state_bytes).await.map_err(failed)?;
         Ok(ApplyResult {
             state_digest,
             access_instructions: match self.access_from_llm(&kind, &applied.outputs).await {
@@ -78,7 +78,7 @@ impl TollgateActivities {
             self.engine.destroy(&input.request_id, module.as_ref(), state.as_ref(), op),
         )
         .await
-        .map_err(eng)?;
+        .map_err(failed)?;
         Ok(DestroyResult { destroyed, attempt: ctx.info().attempt })
     }
 }

@@ -6,7 +6,7 @@ use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tollgate_proto::{AnalyseInput, AuditAnalysis, AuditTargetKind, DiscoverInput, DiscoveredResource, Discovery};
 use tollgate_workflows::failure::FailureType;
 
-use crate::{TollgateActivities, classified, eng};
+use crate::{TollgateActivities, classified, failed};
 
 /// Whether `target` names the resource: its id, its name (a bucket's), or its ARN.
 fn names(resource: &DiscoveredResource, target: &str) -> bool {
@@ -24,7 +24,7 @@ impl TollgateActivities {
         input: DiscoverInput,
     ) -> Result<Discovery, ActivityError> {
         let target = input.target.trim().to_string();
-        let states = self.engine.states().await.map_err(eng)?;
+        let states = self.engine.states().await.map_err(failed)?;
         let mut found = Vec::new();
         for (request_id, state) in &states {
             found.extend(tollgate_engine::discovered(request_id, state));
@@ -113,15 +113,16 @@ impl TollgateActivities {
             "resource_changes": changes,
             "configuration": {"root_module": {"resources": []}},
         });
-        let findings =
-            self.policies.evaluate(&plan).map_err(|e| classified(e.type_name(), e.retryable(), e.to_string()))?;
+        let findings = self.policies.evaluate(&plan).map_err(failed)?;
         // The LLM reviewer's opinion, when one is configured: it informs, it never fails the step.
         let opinion = match self.ai.as_ref().and_then(|ai| ai.llm.as_ref().map(|llm| (ai, llm))) {
             Some((ai, llm)) => {
                 let within = ai.config.timeout.mul_f64(0.75);
-                let asked = crate::review::llm::audit_opinion(llm, &ai.prompt, &input.resources, &findings);
+                // Attributes the sandbox and Terraform mark sensitive never leave the worker.
+                let resources: Vec<_> = input.resources.iter().map(without_sensitive).collect();
+                let asked = tollgate_ai::review::llm::audit_opinion(llm, &ai.prompt, &resources, &findings);
                 Some(tokio::time::timeout(within, asked).await.unwrap_or_else(|_| tollgate_proto::AuditOpinion {
-                    by: format!("llm:{}", llm.config.model),
+                    by: tollgate_proto::words::llm_named(&llm.config.model),
                     missing: format!("no opinion within {}", humantime::format_duration(within)),
                     ..Default::default()
                 }))
@@ -214,7 +215,7 @@ impl TollgateActivities {
             let bundle = self.load_bundle(&progress.module_digest).await?;
             let op_progress = tollgate_engine::Progress::default();
             let op = tollgate_engine::OpContext { attempt: ctx.info().attempt, progress: &op_progress };
-            let plan = self.engine.plan(owner, &bundle, op).await.map_err(eng)?;
+            let plan = self.engine.plan(owner, &bundle, op).await.map_err(failed)?;
             let changes = tollgate_workflows::drift::changes(&tollgate_engine::summarize(&plan));
             replans.insert(owner.to_string(), (changes, progress.findings));
         }
@@ -349,7 +350,7 @@ impl TollgateActivities {
             }
             let key = tollgate_artifacts::digest_of(format!("{}\n{}\n{}", f.rule_id, f.address, f.message).as_bytes());
             let key = key.trim_start_matches("sha256:").to_string();
-            if self.artifacts.get_record(REPORTED, &key).await.map_err(crate::art)?.is_some() {
+            if self.artifacts.get_record(REPORTED, &key).await.map_err(crate::failed)?.is_some() {
                 already += 1;
                 continue;
             }
@@ -364,7 +365,7 @@ impl TollgateActivities {
                     r
                 }
             };
-            self.artifacts.put_record(REPORTED, &key, f.address.as_bytes()).await.map_err(crate::art)?;
+            self.artifacts.put_record(REPORTED, &key, f.address.as_bytes()).await.map_err(crate::failed)?;
             owners.entry(requester).or_default().push(f.clone());
         }
         Ok(tollgate_proto::NewFindingsResult {
@@ -392,7 +393,7 @@ impl TollgateActivities {
         let report = input.report.unwrap_or_default();
         let json = serde_json::to_vec_pretty(&tollgate_client::render::audit_json(&report)).unwrap_or_default();
         let digest =
-            self.artifacts.put(tollgate_artifacts::ArtifactKind::AuditReport, &json).await.map_err(crate::art)?;
+            self.artifacts.put(tollgate_artifacts::ArtifactKind::AuditReport, &json).await.map_err(crate::failed)?;
         let requests: std::collections::BTreeSet<&str> =
             report.resources.iter().map(|r| r.request_id.as_str()).filter(|id| !id.is_empty()).collect();
         let mut owners = std::collections::BTreeSet::new();
@@ -409,5 +410,16 @@ impl TollgateActivities {
             owners: owners.into_iter().collect(),
             attempt: ctx.info().attempt,
         })
+    }
+}
+
+/// A discovered resource without the attributes the sandbox and Terraform mark sensitive.
+fn without_sensitive(r: &tollgate_proto::DiscoveredResource) -> tollgate_proto::DiscoveredResource {
+    let mut attributes: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&r.attributes_json).unwrap_or_default();
+    attributes.retain(|k, _| !tollgate_engine::sandbox::schema::sensitive(k));
+    tollgate_proto::DiscoveredResource {
+        attributes_json: serde_json::Value::Object(attributes).to_string(),
+        ..r.clone()
     }
 }

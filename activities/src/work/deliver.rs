@@ -3,7 +3,7 @@
 use temporalio_sdk::activities::ActivityError;
 use tollgate_proto::{NotifyInput, NotifyResult};
 
-use crate::{TollgateActivities, classified};
+use crate::{TollgateActivities, failed};
 
 impl TollgateActivities {
     /// `issued_secs`: when the notification was first scheduled (the same for every retry).
@@ -35,18 +35,14 @@ impl TollgateActivities {
                     first_error.get_or_insert(e);
                 }
             }
-            return first_error.map_or(Ok(None), |e| Err(classified(e.type_name(), e.retryable(), e.to_string())));
+            return first_error.map_or(Ok(None), |e| Err(failed(e)));
         }
         let Some(channel) = self.channels.get(&input.channel) else {
             // The workflow was started by a worker with other channels: nothing to send here.
             tracing::warn!(channel = %input.channel, delivery_id = %input.delivery_id, "notification channel not configured on this worker");
             return Ok(None);
         };
-        channel
-            .send(&notification, &input.delivery_id, &links)
-            .await
-            .map(|()| None)
-            .map_err(|e| classified(e.type_name(), e.retryable(), e.to_string()))
+        channel.send(&notification, &input.delivery_id, &links).await.map(|()| None).map_err(failed)
     }
 }
 

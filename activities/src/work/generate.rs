@@ -5,10 +5,12 @@ use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tollgate_proto::{GenerateModuleInput, GeneratedModule};
 use tollgate_workflows::failure::FailureType;
 
+use crate::{TollgateActivities, classified, failed};
+use tollgate_ai::module_writer;
 use tollgate_artifacts::ArtifactKind;
-use tollgate_engine::catalog::ModuleBundle;
-use crate::{TollgateActivities, art, classified, llm};
 use tollgate_engine::catalog;
+use tollgate_engine::catalog::ModuleBundle;
+use tollgate_proto::failure::Classified;
 
 impl TollgateActivities {
     pub(crate) async fn generate_module_work(
@@ -69,7 +71,7 @@ impl TollgateActivities {
             }
         };
         let bytes = serde_json::to_vec(&bundle).map_err(|e| classified(FailureType::Internal, false, e.to_string()))?;
-        let module_digest = self.artifacts.put(ArtifactKind::Module, &bytes).await.map_err(art)?;
+        let module_digest = self.artifacts.put(ArtifactKind::Module, &bytes).await.map_err(failed)?;
         Ok(GeneratedModule {
             module_digest,
             source: bundle.source,
@@ -90,12 +92,12 @@ impl TollgateActivities {
         let listed: Vec<String> =
             outputs.iter().filter(|(_, v)| v.as_str() != "(sensitive)").map(|(k, v)| format!("- {k} = {v}")).collect();
         let messages = [
-            llm::Message::new(
+            tollgate_ai::Message::new(
                 "system",
                 "You tell a developer, in one to three plain sentences, how to reach cloud resources that were just created for them. \
                  Use only the outputs given; do not invent hosts, passwords or commands that need values you were not given.",
             ),
-            llm::Message::new("user", format!("Kind: {kind}\nOutputs:\n{}", listed.join("\n"))),
+            tollgate_ai::Message::new("user", format!("Kind: {kind}\nOutputs:\n{}", listed.join("\n"))),
         ];
         match client.complete(&messages).await {
             Ok(text) if !text.trim().is_empty() => Some(text.trim().chars().take(1000).collect()),
@@ -151,21 +153,21 @@ impl TollgateActivities {
             .cloned()
             .collect();
         let allowed = &allowed;
-        let system = llm::system_prompt(allowed, &self.settings.allowed_vendors);
+        let system = module_writer::system_prompt(allowed, &self.settings.allowed_vendors);
         let example = catalog::module_source(&request.kind).or(catalog::module_source("s3"));
-        let ask = llm::request_prompt(request, example);
+        let ask = module_writer::request_prompt(request, example);
         let model = client.config.model.clone();
         // A repair goes on with the conversation that wrote the denied module, told why.
         let mut conversation = match repair {
             Some(r) => {
-                let bytes = self.artifacts.get(&r.transcript_digest).await.map_err(art)?;
-                let transcript: llm::Transcript = serde_json::from_slice(&bytes)
+                let bytes = self.artifacts.get(&r.transcript_digest).await.map_err(failed)?;
+                let transcript: module_writer::Transcript = serde_json::from_slice(&bytes)
                     .map_err(|e| classified(FailureType::DigestMismatch, false, format!("transcript: {e}")))?;
-                let mut resumed = llm::Conversation::resume(transcript);
-                resumed.refuse(&llm::policy_feedback(&r.findings));
+                let mut resumed = module_writer::Conversation::resume(transcript);
+                resumed.refuse(&module_writer::policy_feedback(&r.findings));
                 resumed
             }
-            None => llm::Conversation::new(&model, &system, &ask),
+            None => module_writer::Conversation::new(&model, &system, &ask),
         };
         let mut accepted = None;
         let mut outcome = Ok(());
@@ -177,8 +179,8 @@ impl TollgateActivities {
                     break;
                 }
             };
-            let bundle = llm::bundle(&code, request, expires, &model);
-            let checked = match llm::check_code(&code, allowed) {
+            let bundle = catalog::written(&code, request, expires, &model);
+            let checked = match module_writer::check_code(&code, allowed) {
                 Ok(()) => self.engine.validate(&request.kind, &bundle).await,
                 Err(why) => Err(why),
             };
@@ -194,7 +196,7 @@ impl TollgateActivities {
         let transcript = conversation.transcript;
         let bytes = serde_json::to_vec_pretty(&transcript)
             .map_err(|e| classified(FailureType::Internal, false, e.to_string()))?;
-        let digest = self.artifacts.put(ArtifactKind::Transcript, &bytes).await.map_err(art)?;
+        let digest = self.artifacts.put(ArtifactKind::Transcript, &bytes).await.map_err(failed)?;
         match outcome {
             Ok(_) => Ok((accepted, digest)),
             Err(e) => {

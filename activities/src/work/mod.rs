@@ -7,3 +7,4 @@ mod deliver;
 mod generate;
 mod plan;
 mod reconcile;
+mod review;

@@ -7,10 +7,10 @@ use tollgate_proto::{
 use tollgate_workflows::failure::FailureType;
 use tollgate_workflows::kit::metrics::{self, Metric};
 
+use crate::{MODULE_DIGEST_KEY, TollgateActivities, budget, classified, failed, with_heartbeats};
 use tollgate_artifacts::ArtifactKind;
-use tollgate_engine::{OpContext, Progress};
-use crate::{MODULE_DIGEST_KEY, TollgateActivities, art, budget, classified, eng, with_heartbeats};
 use tollgate_engine::summarize;
+use tollgate_engine::{OpContext, Progress};
 
 impl TollgateActivities {
     /// The usage assumptions the plan's module declares (`usage.toml`), if any.
@@ -28,12 +28,12 @@ impl TollgateActivities {
         let progress = Progress::default();
         let op = OpContext { attempt: ctx.info().attempt, progress: &progress };
         let mut plan =
-            with_heartbeats(ctx, &progress, self.engine.plan(&input.request_id, &bundle, op)).await.map_err(eng)?;
+            with_heartbeats(ctx, &progress, self.engine.plan(&input.request_id, &bundle, op)).await.map_err(failed)?;
         let summary = summarize(&plan);
         plan[MODULE_DIGEST_KEY] = input.module_digest.clone().into();
         let bytes =
             serde_json::to_vec_pretty(&plan).map_err(|e| classified(FailureType::Internal, false, e.to_string()))?;
-        let plan_digest = self.artifacts.put(ArtifactKind::Plan, &bytes).await.map_err(art)?;
+        let plan_digest = self.artifacts.put(ArtifactKind::Plan, &bytes).await.map_err(failed)?;
         Ok(PlanResult { plan_digest, summary: Some(summary), attempt: ctx.info().attempt })
     }
 
@@ -48,7 +48,7 @@ impl TollgateActivities {
         let findings = tokio::task::spawn_blocking(move || policies.evaluate(&plan))
             .await
             .map_err(|e| classified(FailureType::PolicyEval, true, format!("policy evaluation stopped: {e}")))?
-            .map_err(|e| classified(e.type_name(), e.retryable(), e.to_string()))?;
+            .map_err(failed)?;
         for f in &findings {
             let level = tollgate_workflows::policy::level_label(f);
             metrics::add(Metric::PolicyFindings, &[&f.rule_id, level], 1);
@@ -116,11 +116,7 @@ impl TollgateActivities {
     ) -> Result<EstimateResult, ActivityError> {
         let plan = self.load_json(&input.plan_digest, "plan artifact").await?;
         let usage = self.usage_of(&plan).await?;
-        let book = || {
-            self.prices
-                .estimate_with(&plan, &input.region, &usage)
-                .map_err(|e| classified(e.type_name(), e.retryable(), e.to_string()))
-        };
+        let book = || self.prices.estimate_with(&plan, &input.region, &usage).map_err(failed);
         let estimate = match &self.infracost {
             None => book()?,
             Some(infracost) => match infracost.estimate(&plan).await {

@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use futures::StreamExt;
 use temporalio_client::Client;
-use tollgate_engine::sandbox::{Cloud, read_events};
 use tollgate_client::ClientError;
 use tollgate_client::{audits, requests};
+use tollgate_engine::sandbox::{Cloud, read_events};
 use tollgate_proto::{AuditStep, AuditTargetKind, DecisionKind, Progress};
 
 use checks::{decision_lost, notification_duplicates, start_webhook};

@@ -11,8 +11,8 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use super::schema::{self, Val};
-use crate::write_atomically;
 use crate::EngineError;
+use crate::write_atomically;
 
 /// One resource the sandbox "created".
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -415,6 +415,7 @@ mod tests {
     use crate::catalog;
     use tollgate_proto::ProvisionRequest;
     use tollgate_proto::catalog::CATALOG;
+    use tollgate_proto::failure::Classified;
 
     fn bundle(kind: &str, id: &str) -> ModuleBundle {
         let request = tollgate_proto::catalog::with_defaults(ProvisionRequest {

@@ -120,6 +120,7 @@ fn useful_lines(text: &str) -> Vec<String> {
 mod tests {
     use super::*;
     use serde_json::json;
+    use tollgate_proto::failure::Classified;
     use tollgate_proto::failure::FailureType;
 
     #[test]

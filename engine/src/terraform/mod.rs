@@ -22,8 +22,8 @@ use serde_json::Value;
 use super::sandbox::cloud::sanitize;
 use super::sandbox::state_addresses;
 use super::{Applied, Engine, EngineError, OpContext};
-use crate::write_atomically;
 use crate::catalog::ModuleBundle;
+use crate::write_atomically;
 pub use classify::classify;
 use run::Runner;
 

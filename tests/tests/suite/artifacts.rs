@@ -8,6 +8,7 @@ use temporalio_client::WorkflowFetchHistoryOptions;
 use tollgate_artifacts::{ArtifactError, ArtifactKind, ArtifactStore, Key};
 use tollgate_client::requests;
 use tollgate_proto::Stage;
+use tollgate_proto::failure::Classified;
 use tollgate_workflows::ProvisionWorkflow;
 
 use crate::common::{TestEnv, start_moto};

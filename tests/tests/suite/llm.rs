@@ -266,7 +266,8 @@ async fn under_terraform_the_repair_loop_feeds_back_what_terraform_validate_says
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_client_reports_retry_after_and_classifies_endpoint_errors() {
-    use tollgate_activities::llm::{ChatClient, LlmConfig, LlmError, Message};
+    use tollgate_ai::{ChatClient, LlmConfig, LlmError, Message};
+    use tollgate_proto::failure::Classified;
     let s = script(vec![
         Reply::Status(429, Some(7)),
         Reply::Status(401, None),

@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use tollgate_engine::sources::{ModuleSources, SourceConfig, SourceError, content_digest};
 use tollgate_client::requests;
+use tollgate_engine::sources::{ModuleSources, SourceConfig, SourceError, content_digest};
 use tollgate_proto::{ProvisionRequest, Stage};
 
 use crate::common::{TestEnv, binary, fixtures, git_repo, workspace};

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use temporalio_client::Client;
 use temporalio_sdk::testing::{EphemeralExe, LocalServer, LocalWorkflowEnvironmentOptions, WorkflowEnvironment};
-use tollgate_engine::sandbox::{InventoryEvent, read_events};
 use tollgate_client::requests;
 use tollgate_config::Config;
+use tollgate_engine::sandbox::{InventoryEvent, read_events};
 use tollgate_proto::{Progress, ProvisionRequest, Stage};
 
 /// The workspace root (tests run with the package directory as cwd).

@@ -6,13 +6,32 @@ use std::collections::BTreeMap;
 
 use tollgate_config::ai::{Conditions, Rule, Verdict, clean_for_ms};
 use tollgate_proto::ReviewInput;
-use tollgate_workflows::ai::glob_match;
+use tollgate_proto::words::glob_match;
+
+use super::Lookups;
 
 /// What the rules look at besides the input: the requester's history.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct History {
     /// Requests by the requester that ended REJECTED within each window (ms) a rule names.
     pub rejections_within: BTreeMap<u64, u64>,
+}
+
+impl History {
+    /// How many of the requester's requests ended REJECTED within each window. A window whose
+    /// count cannot be read is left out: a rule that needs it then does not hold.
+    pub async fn read(lookups: &impl Lookups, windows: &[u64], requester: &str) -> History {
+        let mut history = History::default();
+        for window in windows {
+            match lookups.rejections_within(requester, *window).await {
+                Ok(count) => {
+                    history.rejections_within.insert(*window, count);
+                }
+                Err(e) => tracing::warn!(error = %e, "reading the requester's history failed"),
+            }
+        }
+        history
+    }
 }
 
 /// A rule that matched, with what made it match when that helps (the value that matched).

@@ -5,6 +5,7 @@
 //! Every call is recorded with its result size; results are cut to `max_tool_result_bytes`.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::time::Duration;
 
 use rmcp::ServiceExt;
@@ -14,10 +15,64 @@ use serde_json::{Value, json};
 use tollgate_config::ai::{McpServerConfig, McpTransport};
 use tollgate_proto::{ReviewInput, ToolCall};
 
-use crate::TollgateActivities;
+/// What the reviewer may look up beyond the input, answered by the worker (from Temporal's
+/// visibility and the requests' queries). Each answer is the JSON the model reads; `this` is
+/// the request or approval under review, which no answer lists.
+pub trait Lookups: Sync {
+    /// How many of `requester`'s requests ended REJECTED within the last `window_ms`.
+    fn rejections_within(
+        &self,
+        requester: &str,
+        window_ms: u64,
+    ) -> impl Future<Output = Result<u64, LookupError>> + Send;
+    /// The requester's most recent requests: kind, stage and monthly cost.
+    fn recent_requests(&self, requester: &str, this: &str) -> impl Future<Output = Result<Value, LookupError>> + Send;
+    /// The budget that covers the requester and what its members spend.
+    fn team_budget(&self, requester: &str, this: &str) -> impl Future<Output = Result<Value, LookupError>> + Send;
+    /// Drift found on the requester's live requests.
+    fn drift_history(&self, requester: &str, this: &str) -> impl Future<Output = Result<Value, LookupError>> + Send;
+    /// Recent requests of `kind` that needed a human, and how they were decided.
+    fn similar_requests(&self, kind: &str, this: &str) -> impl Future<Output = Result<Value, LookupError>> + Send;
+    /// Recent generic approvals and how they ended.
+    fn similar_approvals(&self, this: &str) -> impl Future<Output = Result<Value, LookupError>> + Send;
+}
 
-/// How many past requests a lookup reads.
-const LOOKBACK: usize = 10;
+/// Why a lookup could not answer; the model reads it as the tool's error.
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    #[error("this worker has no Temporal client to look things up with")]
+    NoTemporal,
+    #[error("{what} could not be read: {source}")]
+    Read {
+        what: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl LookupError {
+    pub fn read(what: &'static str, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        LookupError::Read { what, source: source.into() }
+    }
+}
+
+/// Why a tool call gave no result; the model reads it as `{"error": ...}`.
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    #[error("there is no tool named {0}")]
+    NoSuchTool(String),
+    #[error("the arguments are not JSON: {0}")]
+    ArgumentsNotJson(#[source] serde_json::Error),
+    #[error("the arguments must be a JSON object")]
+    ArgumentsNotObject,
+    #[error("the call failed: {0}")]
+    Call(#[source] Box<rmcp::ServiceError>),
+    /// The MCP tool answered with `isError`: its text.
+    #[error("{0}")]
+    Tool(String),
+    #[error(transparent)]
+    Lookup(#[from] LookupError),
+}
 /// How long an MCP server may take to start and list its tools.
 const MCP_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -28,8 +83,8 @@ struct McpServer {
     tools: Vec<Tool>,
 }
 
-pub struct Toolbox<'a> {
-    acts: &'a TollgateActivities,
+pub struct Toolbox<'a, L> {
+    lookups: &'a L,
     input: &'a ReviewInput,
     max_result_bytes: usize,
     mcp: Vec<McpServer>,
@@ -52,17 +107,17 @@ const BUILTIN: &[(&str, &str)] = &[
     ),
 ];
 
-impl<'a> Toolbox<'a> {
+impl<'a, L: Lookups> Toolbox<'a, L> {
     /// The toolbox for one review; connects to the MCP servers (one that fails is recorded
     /// and left out).
     pub async fn open(
-        acts: &'a TollgateActivities,
+        lookups: &'a L,
         input: &'a ReviewInput,
         servers: &[McpServerConfig],
         max_result_bytes: usize,
-    ) -> Toolbox<'a> {
+    ) -> Toolbox<'a, L> {
         let mut toolbox = Toolbox {
-            acts,
+            lookups,
             input,
             max_result_bytes,
             mcp: Vec::new(),
@@ -126,6 +181,7 @@ impl<'a> Toolbox<'a> {
         let text = match result {
             Ok(value) => value,
             Err(why) => {
+                let why = why.to_string();
                 record.error = why.clone();
                 json!({"error": why}).to_string()
             }
@@ -134,24 +190,25 @@ impl<'a> Toolbox<'a> {
         (cut(text, self.max_result_bytes), record)
     }
 
-    async fn call_mcp(&self, index: usize, tool: &str, arguments: &str) -> Result<String, String> {
+    async fn call_mcp(&self, index: usize, tool: &str, arguments: &str) -> Result<String, ToolError> {
         let arguments: Value = serde_json::from_str(if arguments.trim().is_empty() { "{}" } else { arguments })
-            .map_err(|e| format!("the arguments are not JSON: {e}"))?;
-        let Value::Object(arguments) = arguments else { return Err("the arguments must be a JSON object".into()) };
+            .map_err(ToolError::ArgumentsNotJson)?;
+        let Value::Object(arguments) = arguments else { return Err(ToolError::ArgumentsNotObject) };
         let params = CallToolRequestParams::new(tool.to_string()).with_arguments(arguments);
-        let result = self.mcp[index].client.call_tool(params).await.map_err(|e| format!("the call failed: {e}"))?;
+        let result = self.mcp[index].client.call_tool(params).await.map_err(|e| ToolError::Call(Box::new(e)))?;
         let text: Vec<String> = result.content.iter().filter_map(|c| c.as_text().map(|t| t.text.to_string())).collect();
         let value = match result.structured_content {
             Some(structured) => structured.to_string(),
             None => text.join("\n"),
         };
-        if result.is_error == Some(true) { Err(value) } else { Ok(value) }
+        if result.is_error == Some(true) { Err(ToolError::Tool(value)) } else { Ok(value) }
     }
 
-    async fn call_builtin(&self, name: &str) -> Result<String, String> {
+    async fn call_builtin(&self, name: &str) -> Result<String, ToolError> {
         let input = self.input;
         let request = input.request.as_ref().filter(|_| input.action.is_empty());
         let requester = request.map(|r| r.requester.clone()).unwrap_or_else(|| input.requested_by.clone());
+        let this = input.workflow_id.as_str();
         let value =
             match name {
                 "plan_changes" => json!(
@@ -167,116 +224,22 @@ impl<'a> Toolbox<'a> {
                             .collect::<Vec<_>>())
                         .unwrap_or_default()
                 ),
-                "policy_findings" => json!(input.findings.iter().map(|f| json!({
+                "policy_findings" => {
+                    json!(input.findings.iter().map(|f| json!({
                 "rule": f.rule_id, "control": f.control,
-                "level": tollgate_workflows::policy::level_label(f), "address": f.address, "message": f.message,
-            })).collect::<Vec<_>>()),
-                "requester_history" => {
-                    let rows = self.requests(&format!("TollgateRequester = '{}'", quoted(&requester))).await?;
-                    json!({"requester": requester, "recent_requests": rows})
+                "level": tollgate_proto::words::level_label(f), "address": f.address, "message": f.message,
+            })).collect::<Vec<_>>())
                 }
-                "team_budget" => self.team_budget(&requester).await?,
-                "drift_history" => self.drift_history(&requester).await?,
+                "requester_history" => self.lookups.recent_requests(&requester, this).await?,
+                "team_budget" => self.lookups.team_budget(&requester, this).await?,
+                "drift_history" => self.lookups.drift_history(&requester, this).await?,
                 "similar_requests" => match request {
-                    Some(r) => self.similar_requests(&r.kind, &r.request_id).await?,
-                    None => self.similar_approvals().await?,
+                    Some(r) => self.lookups.similar_requests(&r.kind, this).await?,
+                    None => self.lookups.similar_approvals(this).await?,
                 },
-                other => return Err(format!("there is no tool named {other}")),
+                other => return Err(ToolError::NoSuchTool(other.to_string())),
             };
         Ok(value.to_string())
-    }
-
-    fn temporal(&self) -> Result<&temporalio_client::Client, String> {
-        self.acts.temporal.as_ref().ok_or_else(|| "this worker has no Temporal client to look things up with".into())
-    }
-
-    async fn requests(&self, filter: &str) -> Result<Vec<Value>, String> {
-        let rows = tollgate_client::requests::list_matching(self.temporal()?, Some(filter), LOOKBACK)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(rows
-            .into_iter()
-            .filter(|r| r.request_id != self.input.workflow_id)
-            .map(|r| {
-                json!({
-                    "request_id": r.request_id, "kind": r.kind, "requester": r.requester, "stage": r.stage,
-                    "monthly_cost": r.monthly_cost, "approval_required": r.approval_required,
-                })
-            })
-            .collect())
-    }
-
-    async fn team_budget(&self, requester: &str) -> Result<Value, String> {
-        let Some(b) = self.acts.cost_policy.budget_for(requester) else {
-            return Ok(json!({"requester": requester, "budget": null, "note": "no budget covers the requester"}));
-        };
-        let (spent, active) =
-            crate::budget::ledger(self.temporal()?, Some(&b.members), &self.input.workflow_id).await?;
-        Ok(json!({
-            "budget": b.name, "members": b.members, "monthly_limit": b.monthly, "hard_cap": b.hard_cap,
-            "spent_monthly": spent, "active_requests": active,
-        }))
-    }
-
-    async fn drift_history(&self, requester: &str) -> Result<Value, String> {
-        let filter = format!("TollgateRequester = '{}' AND TollgateStage = 'ACTIVE'", quoted(requester));
-        let mut found = Vec::new();
-        for row in self.requests(&filter).await? {
-            let id = row["request_id"].as_str().unwrap_or_default();
-            let Ok(progress) = tollgate_client::requests::progress(self.temporal()?, id).await else { continue };
-            for d in &progress.drift {
-                found.push(json!({
-                    "request_id": id,
-                    "changes": d.changes.iter().map(|c| c.address.clone()).collect::<Vec<_>>(),
-                    "action": d.action,
-                }));
-            }
-        }
-        Ok(json!({"requester": requester, "drift": found}))
-    }
-
-    async fn similar_requests(&self, kind: &str, this: &str) -> Result<Value, String> {
-        let mut similar = Vec::new();
-        for row in self.requests(&format!("TollgateKind = '{}'", quoted(kind))).await? {
-            let id = row["request_id"].as_str().unwrap_or_default();
-            if id == this || row["approval_required"] != json!(true) {
-                continue;
-            }
-            let Ok(p) = tollgate_client::requests::progress(self.temporal()?, id).await else { continue };
-            let decisions: Vec<Value> = p
-                .decisions
-                .iter()
-                .map(|d| {
-                    json!({"by": d.user, "ai": d.ai, "decision": tollgate_workflows::decision::word_of(d.kind), "comment": d.comment})
-                })
-                .collect();
-            similar.push(json!({
-                "request_id": id, "requester": row["requester"], "environment": p.request.map(|r| r.environment),
-                "monthly_cost": row["monthly_cost"], "stage": row["stage"], "decisions": decisions,
-                "final_reason": p.final_reason,
-            }));
-        }
-        Ok(json!({"kind": kind, "similar": similar}))
-    }
-
-    async fn similar_approvals(&self) -> Result<Value, String> {
-        let client = self.temporal()?;
-        let queue = self.acts.task_queue.as_str();
-        let ids = tollgate_client::approvals::list_ids(client, queue, false, LOOKBACK + 1)
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut similar = Vec::new();
-        for id in ids.into_iter().filter(|id| *id != self.input.workflow_id).take(LOOKBACK) {
-            let Ok((r, _)) = tollgate_client::approvals::read(client, &id, Duration::from_secs(2)).await else {
-                continue;
-            };
-            similar.push(json!({
-                "approval_id": id, "action": r.action, "requested_by": r.requested_by,
-                "status": tollgate_workflows::approval::rules::status_label(r.status()),
-                "resolved_by": r.resolved_by, "comment": r.comment,
-            }));
-        }
-        Ok(json!({"similar": similar}))
     }
 
     /// Closes the MCP connections (their processes end).
@@ -318,11 +281,6 @@ fn unreachable(server: &str, why: String) -> ToolCall {
 fn function_name(server: &str, tool: &str) -> String {
     let raw = format!("{server}__{tool}");
     raw.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).take(64).collect()
-}
-
-/// A visibility query value without quotes or backslashes.
-fn quoted(value: &str) -> String {
-    value.replace(['\'', '\\'], "")
 }
 
 /// At most `max` bytes (on a character boundary), saying what was cut.

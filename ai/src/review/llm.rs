@@ -6,11 +6,11 @@
 
 use serde_json::{Value, json};
 use tollgate_config::ai::{PromptConfig, Rule};
+use tollgate_proto::words::{APPROVE, ESCALATE, REJECT, llm_named};
 use tollgate_proto::{ReviewInput, ToolCall};
-use tollgate_workflows::ai::{APPROVE, ESCALATE, REJECT};
 
-use super::tools::Toolbox;
-use crate::llm::{ChatClient, LlmError};
+use super::tools::{Lookups, Toolbox};
+use crate::chat::{ChatClient, LlmError};
 
 /// The model's answer, validated.
 #[derive(Debug, Clone, PartialEq)]
@@ -175,7 +175,7 @@ pub async fn converse(
     client: &ChatClient,
     prompt: &PromptConfig,
     input: &ReviewInput,
-    toolbox: &mut Toolbox<'_>,
+    toolbox: &mut Toolbox<'_, impl Lookups>,
     max_tool_calls: u32,
     transcript: &mut Transcript,
 ) -> Result<ModelAnswer, Fallback> {
@@ -226,7 +226,8 @@ pub async fn converse(
 }
 
 /// An audit's opinion: what the model thinks of what exists and what the policy pack found.
-/// It decides nothing; a malformed, refused or failed answer is said in `missing`.
+/// It decides nothing; a malformed, refused or failed answer is said in `missing`. The
+/// caller leaves out sensitive attributes: what is passed here is sent to the model.
 pub async fn audit_opinion(
     client: &ChatClient,
     prompt: &PromptConfig,
@@ -243,13 +244,11 @@ pub async fn audit_opinion(
          asks for: summary (one or two sentences on how risky this is) and concerns (what a person should look at, \
          beyond the findings, each one a fact they can check)."
     ));
-    // Attributes the sandbox and Terraform mark sensitive never leave the worker.
     let view: Vec<Value> = resources
         .iter()
         .map(|r| {
-            let mut attributes: serde_json::Map<String, Value> =
+            let attributes: serde_json::Map<String, Value> =
                 serde_json::from_str(&r.attributes_json).unwrap_or_default();
-            attributes.retain(|k, _| !tollgate_engine::sandbox::schema::sensitive(k));
             json!({"address": r.address, "type": r.resource_type, "id": r.resource_id,
                    "managed_by": r.request_id, "attributes": attributes})
         })
@@ -270,7 +269,7 @@ pub async fn audit_opinion(
         "response_format": {"type": "json_schema", "json_schema": {"name": "tollgate_audit_opinion", "strict": true, "schema": schema}},
         "temperature": 0,
     });
-    let by = format!("llm:{}", client.config.model);
+    let by = llm_named(&client.config.model);
     let missing = |why: String| tollgate_proto::AuditOpinion { by: by.clone(), missing: why, ..Default::default() };
     let message = match client.chat(body).await {
         Ok(m) => m,

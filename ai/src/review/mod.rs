@@ -1,25 +1,20 @@
-//! The AI approver's review (the `review` activity): the rules reviewer always, the LLM
-//! reviewer when configured (its answer under the rules: a rule's verdict replaces the
-//! model's). What the workflow does with the review (count it, let it decide alone, escalate)
-//! is decided in the workflow, from the settings fixed when the request started.
+//! The AI approver's review: the rules reviewer always, the LLM reviewer when configured (its
+//! answer under the rules: a rule's verdict replaces the model's). What the workflow does with
+//! the review (count it, let it decide alone, escalate) is decided in the workflow, from the
+//! settings fixed when the request started.
 
 pub mod llm;
 pub mod rules;
 pub mod tools;
 
-use std::time::{Duration, SystemTime};
-
 use serde_json::json;
-use temporalio_sdk::activities::ActivityError;
+use tollgate_artifacts::{ArtifactError, ArtifactKind, ArtifactStore};
 use tollgate_config::ai::{AiApproverConfig, PromptConfig};
-use tollgate_proto::{AiApprover, AiReview, ReviewInput};
-use tollgate_workflows::ai::ESCALATE;
+use tollgate_proto::words::{ESCALATE, llm_named};
+use tollgate_proto::{AiReview, ReviewInput};
 
-use crate::TollgateActivities;
-use tollgate_artifacts::ArtifactKind;
-use crate::llm::ChatClient;
-use tollgate_workflows::failure::FailureType;
-use tollgate_workflows::kit::options::REVIEW_ATTEMPTS;
+use crate::chat::ChatClient;
+pub use tools::{LookupError, Lookups};
 
 /// The reviewer a worker runs with when `[ai_approver] mode` is not off.
 pub struct AiReviewer {
@@ -83,36 +78,51 @@ pub fn inputs_digest(input: &ReviewInput) -> String {
     tollgate_artifacts::digest_of(&serde_json::to_vec(input).unwrap_or_default())
 }
 
-impl TollgateActivities {
-    pub(crate) async fn review_work(&self, input: ReviewInput, attempt: u32) -> Result<AiReview, ActivityError> {
+/// Why a review gave no answer (a fallback to the rules is an answer, not an error).
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewError {
+    /// The LLM endpoint was rate limiting or unavailable and attempts remain: retry.
+    #[error("the LLM reviewer is unavailable: {0}")]
+    LlmUnavailable(String),
+    /// The review's record could not be stored.
+    #[error("storing the review's record: {0}")]
+    Record(#[from] ArtifactError),
+}
+
+impl AiReviewer {
+    /// Reviews `input`: the rules over it and the requester's history, then the model when
+    /// configured. The record (inputs, history, matches, conversation, tool calls, review) is
+    /// stored in `artifacts` and named by `record_digest`. `last_attempt`: an unavailable model
+    /// falls back to the rules instead of asking for a retry.
+    pub async fn review(
+        &self,
+        input: &ReviewInput,
+        attempt: u32,
+        last_attempt: bool,
+        lookups: &impl Lookups,
+        artifacts: &ArtifactStore,
+    ) -> Result<AiReview, ReviewError> {
         let started = tokio::time::Instant::now();
-        let Some(ai) = &self.ai else {
-            return Ok(AiReview {
-                settings: Some(AiApprover { mode: "off".into(), ..Default::default() }),
-                attempt,
-                ..Default::default()
-            });
-        };
         let requester = match &input.request {
             Some(r) if input.action.is_empty() => r.requester.clone(),
             _ => input.requested_by.clone(),
         };
-        let history = self.requester_history(&rules::history_windows(&ai.prompt.rules), &requester).await;
-        let matched = rules::matching(&ai.prompt.rules, &input, &history);
+        let history = rules::History::read(lookups, &rules::history_windows(&self.prompt.rules), &requester).await;
+        let matched = rules::matching(&self.prompt.rules, input, &history);
         let deciding = rules::deciding(&matched);
         let mut review = rules_review(deciding);
         let mut transcript = llm::Transcript::default();
-        if let Some(client) = &ai.llm {
+        if let Some(client) = &self.llm {
+            let config = &self.config;
             let mut toolbox =
-                tools::Toolbox::open(self, &input, &ai.config.mcp_servers, ai.config.max_tool_result_bytes as usize)
-                    .await;
+                tools::Toolbox::open(lookups, input, &config.mcp_servers, config.max_tool_result_bytes as usize).await;
             // The model has what is left of three quarters of the review's time, counted from the
             // start (reading history and starting MCP servers take their share under load); the
             // last quarter is for the fallback and the record, so the activity never times out.
-            let budget = ai.config.timeout.mul_f64(0.75);
+            let budget = config.timeout.mul_f64(0.75);
             let answer = tokio::time::timeout_at(
                 started + budget,
-                llm::converse(client, &ai.prompt, &input, &mut toolbox, ai.config.max_tool_calls, &mut transcript),
+                llm::converse(client, &self.prompt, input, &mut toolbox, config.max_tool_calls, &mut transcript),
             )
             .await
             .unwrap_or_else(|_| {
@@ -120,12 +130,9 @@ impl TollgateActivities {
             });
             transcript.tool_calls.splice(0..0, std::mem::take(&mut toolbox.unreachable));
             toolbox.close().await;
-            let model = format!("llm:{}", client.config.model);
             match answer {
-                Ok(answer) => review = combine(answer, deciding, &model),
-                Err(llm::Fallback::Retry(why)) if attempt < REVIEW_ATTEMPTS => {
-                    return Err(crate::classified(FailureType::LlmUnavailable, true, why));
-                }
+                Ok(answer) => review = combine(answer, deciding, &llm_named(&client.config.model)),
+                Err(llm::Fallback::Retry(why)) if !last_attempt => return Err(ReviewError::LlmUnavailable(why)),
                 Err(llm::Fallback::Retry(why) | llm::Fallback::Rules(why)) => {
                     tracing::warn!(reason = %why, "the LLM reviewer's answer was not used: the rules decide");
                     review.fallback = why;
@@ -133,11 +140,11 @@ impl TollgateActivities {
             }
             review.tool_calls = transcript.tool_calls.clone();
         }
-        review.inputs_digest = inputs_digest(&input);
-        review.settings = Some(ai.config.settings.clone());
+        review.inputs_digest = inputs_digest(input);
+        review.settings = Some(self.config.settings.clone());
         review.attempt = attempt;
         let record = json!({
-            "inputs": &input,
+            "inputs": input,
             "requester_history": &history,
             "rules_matched": matched.iter().map(|m| json!({
                 "id": m.rule.id, "verdict": m.verdict().as_str(), "reason": m.reason(),
@@ -147,7 +154,7 @@ impl TollgateActivities {
             "review": &review,
         });
         let bytes = serde_json::to_vec_pretty(&record).unwrap_or_default();
-        review.record_digest = self.artifacts.put(ArtifactKind::Review, &bytes).await.map_err(crate::art)?;
+        review.record_digest = artifacts.put(ArtifactKind::Review, &bytes).await?;
         tracing::info!(
             decision = %review.decision,
             rule = %review.rule_id,
@@ -156,27 +163,20 @@ impl TollgateActivities {
         );
         Ok(review)
     }
+}
 
-    /// How many of the requester's requests ended REJECTED within each window. A window whose
-    /// count cannot be read is left out: a rule that needs it then does not hold.
-    async fn requester_history(&self, windows: &[u64], requester: &str) -> rules::History {
-        let mut history = rules::History::default();
-        let Some(client) = &self.temporal else { return history };
-        for window in windows {
-            let since = SystemTime::now() - Duration::from_millis(*window);
-            let since = humantime::format_rfc3339_seconds(since);
-            let query = format!(
-                "WorkflowType = '{}' AND TollgateRequester = '{}' AND TollgateStage = 'REJECTED' AND CloseTime > '{since}'",
-                tollgate_workflows::WORKFLOW_TYPE,
-                requester.replace(['\'', '\\'], "")
-            );
-            match client.count_workflows(query, temporalio_client::WorkflowCountOptions::default()).await {
-                Ok(count) => {
-                    history.rejections_within.insert(*window, count.count() as u64);
-                }
-                Err(e) => tracing::warn!(error = %e, "reading the requester's history failed"),
-            }
+impl tollgate_proto::failure::Classified for ReviewError {
+    fn type_name(&self) -> tollgate_proto::failure::FailureType {
+        match self {
+            ReviewError::LlmUnavailable(_) => tollgate_proto::failure::FailureType::LlmUnavailable,
+            ReviewError::Record(e) => e.type_name(),
         }
-        history
+    }
+
+    fn retryable(&self) -> bool {
+        match self {
+            ReviewError::LlmUnavailable(_) => true,
+            ReviewError::Record(e) => e.retryable(),
+        }
     }
 }
