@@ -5,6 +5,7 @@
 
 use std::future::Future;
 
+use temporalio_common::error::ApplicationFailure;
 use temporalio_sdk::activities::{ActivityError, ActivityInfo};
 use tollgate_workflows::activities::ActivityName;
 use tollgate_workflows::kit::metrics::{self, Metric};
@@ -30,11 +31,27 @@ pub async fn run<T>(
         attempt = info.attempt,
     );
     let outcome = faults::inject(faults, activity, info.attempt, work).instrument(span).await;
-    if let Err(ActivityError::Application(failure)) = &outcome {
-        // Type names come from the FailureType enum (a fixed set), never from messages.
-        let kind = failure.type_name().unwrap_or("Unclassified");
-        let retryable = if failure.is_non_retryable() { "false" } else { "true" };
-        metrics::add(Metric::ActivityFailures, &[activity.as_str(), kind, retryable], 1);
+    match outcome {
+        Err(ActivityError::Application(failure)) => {
+            // Type names come from the FailureType enum (a fixed set), never from messages.
+            let kind = failure.type_name().unwrap_or("Unclassified");
+            let retryable = if failure.is_non_retryable() { "false" } else { "true" };
+            metrics::add(Metric::ActivityFailures, &[activity.as_str(), kind, retryable], 1);
+            Err(ActivityError::Application(Box::new(with_attempt(&failure, info.attempt))))
+        }
+        other => other,
     }
-    outcome
+}
+
+/// The failure with the attempt that failed as its details, so the workflow's timeline can
+/// say how many attempts a step took when it failed for good (Temporal's failure says only
+/// why the retries ended, not how many there were).
+fn with_attempt(failure: &ApplicationFailure, attempt: u32) -> ApplicationFailure {
+    let rebuilt = ApplicationFailure::builder(failure.source_error().to_string())
+        .maybe_type_name(failure.type_name().map(str::to_string))
+        .non_retryable(failure.is_non_retryable())
+        .maybe_next_retry_delay(failure.next_retry_delay())
+        .category(failure.category())
+        .details(tollgate_proto::failure::FailedAttempt { attempt });
+    rebuilt.build()
 }

@@ -10,6 +10,12 @@ pub trait Classified: std::error::Error {
     fn retryable(&self) -> bool;
 }
 
+/// The details of a failed activity attempt: which attempt it was (1 is the first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FailedAttempt {
+    pub attempt: u32,
+}
+
 /// Every failure type a Tollgate activity (or the SDK around it) reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureType {

@@ -112,6 +112,14 @@ async fn a_failing_analysis_pauses_and_a_retry_resumes_without_discovering_again
     let report = audit(&env, &[&id, "--request"]).await;
     assert_eq!((report["step"].as_str(), report["paused_at"].as_str()), (Some("PAUSED"), Some("ANALYSE")), "{report}");
     assert!(report["paused_reason"].as_str().unwrap().contains("injected fault: analyse"), "{report}");
+    // The failed step says how many attempts it took (all of them), not 0.
+    let failed = report["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["step"] == "analyse" && e["outcome"].as_str().unwrap_or_default().starts_with("failed"))
+        .unwrap_or_else(|| panic!("a failed analyse on the timeline: {report}"));
+    assert_eq!(failed["attempts"], tollgate_workflows::audit::STEP_ATTEMPTS, "{failed}");
     let audit_id = report["audit_id"].as_str().unwrap().to_string();
 
     // Only a paused audit is retried; nothing else can be asked of it meanwhile.

@@ -1,6 +1,6 @@
 //! The one wrapper that records every activity on the timeline, and typed step failures.
 
-use temporalio_common::error::IncomingError;
+use temporalio_common::error::{IncomingError, RetryState};
 use temporalio_common::protos::temporal::api::failure::v1::failure::FailureInfo;
 use temporalio_sdk::{ActivityExecutionError, ActivityOptions, LocalActivityOptions, WorkflowContext};
 use tollgate_proto::{StepFailure, TimelineEntry};
@@ -8,6 +8,7 @@ use tollgate_proto::{StepFailure, TimelineEntry};
 use super::Tracked;
 use super::clock::now_ms;
 use crate::failure::FailureType;
+use tollgate_proto::failure::FailedAttempt;
 
 /// How a step ends when it does not succeed.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,7 +79,12 @@ where
         });
         timeline.len() - 1
     });
-    let result = match options.into() {
+    let via = options.into();
+    let max_attempts = match &via {
+        Via::Task(o) => o.retry_policy.as_ref().map(|p| p.maximum_attempts()).unwrap_or_default(),
+        Via::Local(o) => o.retry_policy.maximum_attempts(),
+    };
+    let result = match via {
         Via::Task(options) => ctx.execute_activity(activity, input, options).await,
         Via::Local(options) => ctx.execute_local_activity(activity, input, options).await,
     };
@@ -91,7 +97,7 @@ where
         }
         Err(e) => {
             let failure = step_failure(name, &e);
-            (0, format!("failed: {}", failure.message), Err(StepError::Failed(failure)))
+            (failed_attempts(&e, max_attempts), format!("failed: {}", failure.message), Err(StepError::Failed(failure)))
         }
     };
     ctx.state_mut(|s| {
@@ -101,6 +107,25 @@ where
         entry.outcome = outcome;
     });
     result
+}
+
+/// How many attempts a step that failed for good took: the last attempt's own count (the
+/// activities put it in their failure's details), else all of them when a timeout used up the
+/// retry policy, else 0 (not known: a failure from outside Tollgate's activities).
+fn failed_attempts(error: &ActivityExecutionError, max_attempts: u32) -> u32 {
+    let mut cause = error.cause();
+    while let Some(c) = cause {
+        if let IncomingError::Application(app) = c
+            && let Ok(Some(FailedAttempt { attempt })) = app.details::<FailedAttempt>()
+        {
+            return attempt;
+        }
+        cause = c.cause();
+    }
+    match error {
+        ActivityExecutionError::Failed(f) if f.retry_state() == RetryState::MaximumAttemptsReached => max_attempts,
+        _ => 0,
+    }
 }
 
 /// An activity failure as a typed value: step, type name, retryability, timeout, message.
