@@ -184,10 +184,7 @@ pub fn report_text(r: &AuditReport) -> String {
         out.push(format!("Summary    {}", r.summary));
     }
     out.push("Timeline".into());
-    let width = r.timeline.iter().map(|t| t.step.chars().count()).max().unwrap_or(0).max(24);
-    for t in &r.timeline {
-        out.push(format!("  {:<width$} {}", t.step, t.outcome));
-    }
+    out.extend(crate::render::timeline(&r.timeline));
     out.join("\n")
 }
 

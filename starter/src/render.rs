@@ -180,23 +180,7 @@ pub fn status_text(p: &Progress) -> String {
         }
     }
     out.push("Timeline".to_string());
-    // As wide as the longest step name (at least 30), so the columns line up.
-    let width = p.timeline.iter().map(|t| t.step.chars().count()).max().unwrap_or(0).max(30);
-    for t in &p.timeline {
-        let took = if tollgate_proto::ms(&t.ended_at) >= tollgate_proto::ms(&t.started_at)
-            && tollgate_proto::ms(&t.ended_at) > 0
-        {
-            format!("{:.1}s", (tollgate_proto::ms(&t.ended_at) - tollgate_proto::ms(&t.started_at)) as f64 / 1000.0)
-        } else {
-            "…".to_string()
-        };
-        let attempts = match t.attempts {
-            0 => String::new(),
-            1 => "1 attempt".to_string(),
-            n => format!("{n} attempts"),
-        };
-        out.push(format!("  {:<width$} {:>7}  {:<11} {}", t.step, took, attempts, t.outcome));
-    }
+    out.extend(timeline(&p.timeline));
     out.join("\n")
 }
 
@@ -229,6 +213,30 @@ pub fn list_table(rows: &[ListedRequest]) -> String {
         ]);
     }
     table.to_string()
+}
+
+/// A timeline's lines: each step, how long it took, its attempts and its outcome, in columns as
+/// wide as the longest step name (at least 30). The request's and the audit's status use it.
+pub fn timeline(entries: &[tollgate_proto::TimelineEntry]) -> Vec<String> {
+    let width = entries.iter().map(|t| t.step.chars().count()).max().unwrap_or(0).max(30);
+    entries
+        .iter()
+        .map(|t| {
+            let took = if tollgate_proto::ms(&t.ended_at) >= tollgate_proto::ms(&t.started_at)
+                && tollgate_proto::ms(&t.ended_at) > 0
+            {
+                format!("{:.1}s", (tollgate_proto::ms(&t.ended_at) - tollgate_proto::ms(&t.started_at)) as f64 / 1000.0)
+            } else {
+                "…".to_string()
+            };
+            let attempts = match t.attempts {
+                0 => String::new(),
+                1 => "1 attempt".to_string(),
+                n => format!("{n} attempts"),
+            };
+            format!("  {:<width$} {:>7}  {:<11} {}", t.step, took, attempts, t.outcome)
+        })
+        .collect()
 }
 
 #[cfg(test)]
