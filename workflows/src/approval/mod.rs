@@ -4,10 +4,8 @@
 
 pub mod rules;
 
-use std::time::Duration;
-
 use temporalio_macros::{workflow, workflow_methods};
-use temporalio_sdk::{SyncWorkflowContext, TimerOptions, WorkflowContext, WorkflowContextView, WorkflowResult};
+use temporalio_sdk::{SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult};
 use tollgate_proto::{
     AiOutcome, AiReview, ApprovalDecision, ApprovalInput, ApprovalRecord, ApprovalStatus, Notification,
     NotificationKind, ReviewInput, TimelineEntry,
@@ -16,11 +14,12 @@ use tollgate_proto::{
 use crate::activities::defs as act;
 use crate::ai::{self, Mode};
 use crate::incoming::Incoming;
-use crate::kit::alarm::{self, Alarm};
+use crate::kit::approval::{ApprovalWait, Ask, Standing};
 use crate::kit::clock::epoch_ms;
 use crate::kit::notify::{self, ALL_CHANNELS};
 use crate::kit::{StepError, Tracked, options, step};
 use crate::patches;
+use crate::quorum::Verdict;
 use crate::refusal::Refusal;
 
 /// The workflow type name.
@@ -73,24 +72,23 @@ impl ApprovalWorkflow {
             let n = ctx.state(|s| asking(&s.record));
             Self::tell(ctx, 1, n).await;
         }
-        // Until the timeout, or sooner when the AI rejected alone and nobody overturns it.
-        let overturn = ctx.state(|s| s.rejected_alone_until());
-        let until = overturn.map_or(expires, |o| o.min(expires));
-        let summary = if overturn.is_some() { "overturn window" } else { "approval timeout" };
-        let remaining = until - epoch_ms(ctx.workflow_time());
-        // New runs wait on a timer even when the time looks past (`kit::alarm`): whether to wait
-        // must not depend on the clock.
-        if ctx.patched(patches::TIMER_DECIDES) {
-            let alarms = [Alarm { purpose: (), at: until, summary }];
-            alarm::first_due(ctx, &alarms, |s: &ApprovalWorkflow| s.record.status() != ApprovalStatus::Pending).await;
-        } else if remaining > 0 {
-            let timer =
-                TimerOptions::builder(Duration::from_millis(remaining as u64)).summary(summary.to_string()).build();
-            temporalio_sdk::workflows::select! {
-                _ = ctx.timer(timer) => {}
-                _ = ctx.wait_condition(|s: &ApprovalWorkflow| s.record.status() != ApprovalStatus::Pending) => {}
-            }
-        }
+        // Until the timeout, or sooner when the AI rejected alone and nobody overturns it: one
+        // timer for both. What ended the wait is read from the record below.
+        let started = epoch_ms(ctx.workflow_time());
+        let ask = Ask { started, deadline: expires, remind_every: None, summary: "approval timeout", one_timer: true };
+        let mut wait = ApprovalWait::new(ctx, ask);
+        let standing = |ctx: &mut WorkflowContext<Self>| Standing {
+            cancelled: ctx.cancellation_token().is_cancelled(),
+            verdict: match ctx.state(|s| s.record.status()) {
+                ApprovalStatus::Pending => Verdict::Pending { approvals: 0, required: 1 },
+                ApprovalStatus::Approved => Verdict::Approved,
+                _ => Verdict::Rejected,
+            },
+            overturn: ctx.state(|s| s.rejected_alone_until()),
+        };
+        let decided = |_: &WorkflowContext<Self>| |s: &ApprovalWorkflow| s.record.status() != ApprovalStatus::Pending;
+        wait.next(ctx, standing, decided).await;
+        let until = ctx.state(|s| s.rejected_alone_until()).map_or(expires, |o| o.min(expires));
         let cancelled = ctx.cancellation_token().is_cancelled();
         ctx.state_mut(|s| {
             if s.record.status() == ApprovalStatus::Pending

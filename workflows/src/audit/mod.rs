@@ -11,7 +11,6 @@
 //! resources), verify (discover and analyse again).
 
 use temporalio_macros::{workflow, workflow_methods};
-use temporalio_sdk::TimerOptions;
 use temporalio_sdk::{SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult};
 use temporalio_workflow::WorkflowTermination;
 use tollgate_proto::{
@@ -21,7 +20,7 @@ use tollgate_proto::{
 
 use crate::activities::defs as act;
 use crate::incoming::Incoming;
-use crate::kit::alarm::{self, Alarm};
+use crate::kit::approval::{ApprovalWait, Ask, Standing, Turn};
 use crate::kit::clock::epoch_ms;
 use crate::kit::notify::{self, ALL_CHANNELS};
 use crate::kit::{StepError, Tracked, clock, options, step};
@@ -547,53 +546,45 @@ impl AuditWorkflow {
         });
         Self::tell(ctx, n).await;
         let required = settings.required_approvals.max(1);
-        let mut time = clock::TimerTime::default();
-        // New runs act on the alarm that fired (`kit::alarm`); runs from before decide by the clock.
-        let by_timer = ctx.patched(crate::patches::TIMER_DECIDES);
-        let mut fired = None;
-        loop {
-            if Self::cancelled(ctx) {
+        let ask = Ask { started, deadline, remind_every: None, summary: "approval wait", one_timer: false };
+        let mut wait = ApprovalWait::new(ctx, ask);
+        let standing = move |ctx: &mut WorkflowContext<Self>| Standing {
+            cancelled: Self::cancelled(ctx),
+            verdict: ctx.state(|s| quorum::verdict(&s.report.decisions, required)),
+            overturn: None,
+        };
+        let turn = wait
+            .next(ctx, standing, |ctx| {
+                let version = ctx.state(|s| s.version);
+                move |s: &AuditWorkflow| s.version != version
+            })
+            .await;
+        let decisions = ctx.state(|s| s.report.decisions.clone());
+        match turn {
+            Turn::Approved => {
+                let who: Vec<String> = decisions.iter().map(|d| d.user.clone()).collect();
+                crate::kit::record(ctx, "approval", started, format!("approved by {}", who.join(", ")));
+                Ok(Some(who.join(", ")))
+            }
+            Turn::Rejected => {
+                let (who, why) = decisions
+                    .iter()
+                    .find(|d| d.kind == DecisionKind::Reject as i32)
+                    .map(|d| (d.user.clone(), d.comment.clone()))
+                    .unwrap_or_default();
+                crate::kit::record(ctx, "approval", started, format!("rejected by {who}"));
+                Self::finish(ctx, format!("fixes rejected by {who} ({why}); nothing applied")).await?;
+                Ok(None)
+            }
+            Turn::Cancelled => {
                 Self::end_cancelled(ctx);
-                return Err(Stop::Cancelled);
+                Err(Stop::Cancelled)
             }
-            let decisions = ctx.state(|s| s.report.decisions.clone());
-            match quorum::verdict(&decisions, required) {
-                quorum::Verdict::Approved => {
-                    let who: Vec<String> = decisions.iter().map(|d| d.user.clone()).collect();
-                    crate::kit::record(ctx, "approval", started, format!("approved by {}", who.join(", ")));
-                    return Ok(Some(who.join(", ")));
-                }
-                quorum::Verdict::Rejected => {
-                    let (who, why) = decisions
-                        .iter()
-                        .find(|d| d.kind == DecisionKind::Reject as i32)
-                        .map(|d| (d.user.clone(), d.comment.clone()))
-                        .unwrap_or_default();
-                    crate::kit::record(ctx, "approval", started, format!("rejected by {who}"));
-                    Self::finish(ctx, format!("fixes rejected by {who} ({why}); nothing applied")).await?;
-                    return Ok(None);
-                }
-                quorum::Verdict::Pending { .. } => {}
-            }
-            let now = time.now(ctx);
-            let timed_out = if by_timer { fired.take().is_some() } else { now >= deadline };
-            if timed_out {
+            // No reminders and no AI approver here: only the deadline is left.
+            Turn::TimedOut | Turn::Remind(_) | Turn::RejectionStands(_) => {
                 crate::kit::record(ctx, "approval", started, "no decision in time".into());
                 Self::finish(ctx, "the fixes were not decided within approval_timeout; nothing applied".into()).await?;
-                return Ok(None);
-            }
-            let version = ctx.state(|s| s.version);
-            let changed = move |s: &AuditWorkflow| s.version != version;
-            if by_timer {
-                let alarms = [Alarm { purpose: (), at: deadline, summary: "approval wait" }];
-                fired = alarm::first_due(ctx, &alarms, changed).await;
-                continue;
-            }
-            let sleep =
-                TimerOptions::builder(clock::wait_ms(deadline - now)).summary("approval wait".to_string()).build();
-            temporalio_sdk::workflows::select! {
-                _ = ctx.timer(sleep) => { time.fired(deadline); }
-                _ = ctx.wait_condition(changed) => {}
+                Ok(None)
             }
         }
     }

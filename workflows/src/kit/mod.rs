@@ -14,6 +14,7 @@
 //! - [`metrics`]: Tollgate's own metrics, recorded outside replay.
 
 pub mod alarm;
+pub mod approval;
 pub mod clock;
 pub mod markdown;
 pub use tollgate_proto::metrics;

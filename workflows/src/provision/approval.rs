@@ -1,7 +1,7 @@
 //! Step 7: wait for a quorum, reminding approvers every grace_period, until approved,
 //! rejected, timed out or cancelled.
 
-use temporalio_sdk::{TimerOptions, WorkflowContext};
+use temporalio_sdk::WorkflowContext;
 use tollgate_proto::{AiOutcome, DecisionKind, NotificationKind, ProvisionRequest, Settings, Stage};
 
 use super::compensation::checkpoint;
@@ -11,7 +11,7 @@ use super::observe::WaitOutcome;
 use super::review::{self, outcome_of};
 use super::{Flow, ProvisionWorkflow};
 use crate::ai::Mode;
-use crate::kit::alarm::{self, Alarm};
+use crate::kit::approval::{ApprovalWait, Ask, Standing, Turn};
 use crate::kit::{self, clock};
 use crate::{fmt_duration_ms, fmt_time_ms, patches, quorum};
 
@@ -66,28 +66,23 @@ pub(super) async fn await_approval(
 
     let required = settings.required_approvals.max(1);
     let grace = tollgate_proto::span_ms(&settings.grace_period).max(1) as i64;
-    let mut next_reminder = started + grace;
-    let mut time = clock::TimerTime::default();
-    // New runs act on the alarm that fired (`kit::alarm`); runs from before decide by the clock.
-    let by_timer = ctx.patched(patches::TIMER_DECIDES);
-    let mut fired = None;
+    let ask = Ask { started, deadline, remind_every: Some(grace), summary: "approval wait", one_timer: false };
+    let mut wait = ApprovalWait::new(ctx, ask);
     loop {
-        if checkpoint(ctx).is_err() {
-            close_wait(ctx, started, WaitOutcome::Cancelled, "cancelled".into());
-            return Err(Flow::Cancelled);
-        }
-        let (ai_outcome, overturn_deadline) = ctx.state(|s| {
-            let deadline = s.progress.ai_review.as_ref().map(|r| tollgate_proto::ms(&r.overturn_deadline));
-            (outcome_of(s), deadline.unwrap_or_default())
-        });
-        if ai_outcome == AiOutcome::ApprovedAlone {
-            break;
-        }
-        match ctx
-            .state(|s| quorum::verdict(&quorum::for_plan(&s.progress.decisions, &s.progress.plan_digest), required))
+        // Wakes on an alarm, on any accepted message, or on a Temporal cancellation.
+        match wait
+            .next(ctx, standing, |ctx| {
+                let version = ctx.state(|s| s.version);
+                move |s: &ProvisionWorkflow| s.version != version
+            })
+            .await
         {
-            quorum::Verdict::Approved => break,
-            quorum::Verdict::Rejected => {
+            Turn::Approved => break,
+            Turn::Cancelled => {
+                close_wait(ctx, started, WaitOutcome::Cancelled, "cancelled".into());
+                return Err(Flow::Cancelled);
+            }
+            Turn::Rejected => {
                 let (who, why) = ctx.state(|s| {
                     quorum::for_plan(&s.progress.decisions, &s.progress.plan_digest)
                         .into_iter()
@@ -100,38 +95,19 @@ pub(super) async fn await_approval(
                 display::notify_ended(ctx, NotificationKind::Decision, &everyone).await;
                 return Ok(false);
             }
-            quorum::Verdict::Pending { .. } => {}
-        }
-        let rejected_alone = ai_outcome == AiOutcome::RejectedAlone;
-        let now = time.now(ctx);
-        let due = if by_timer {
-            fired.take()
-        } else if rejected_alone && now >= overturn_deadline.min(deadline) {
-            Some((Due::Overturn, now))
-        } else if now >= deadline {
-            Some((Due::Deadline, now))
-        } else if now >= next_reminder {
-            Some((Due::Remind, now))
-        } else {
-            None
-        };
-        match due {
             // The AI's rejection stands once its overturn window (or the approval deadline) passed.
-            Some((Due::Overturn, _)) | Some((Due::Deadline, _)) if rejected_alone => {
+            Turn::RejectionStands(at) => {
                 let (name, summary) = ctx.state(|s| {
                     let r = s.progress.ai_review.clone().unwrap_or_default();
                     (r.settings.clone().unwrap_or_default().name, r.reasons.join("; "))
                 });
                 close_wait(ctx, started, WaitOutcome::Rejected, format!("rejected by {name}"));
-                let reason = format!(
-                    "rejected by {name}: {summary}; no approver overturned it by {}",
-                    fmt_time_ms(overturn_deadline.min(deadline))
-                );
+                let reason = format!("rejected by {name}: {summary}; no approver overturned it by {}", fmt_time_ms(at));
                 finish(ctx, Stage::Rejected, reason);
                 display::notify_ended(ctx, NotificationKind::Decision, &everyone).await;
                 return Ok(false);
             }
-            Some((Due::Deadline, _)) => {
+            Turn::TimedOut => {
                 close_wait(ctx, started, WaitOutcome::Expired, "no decision in time".into());
                 let reason = format!(
                     "no decision within approval_timeout {}; nothing was applied",
@@ -141,44 +117,11 @@ pub(super) async fn await_approval(
                 display::notify_ended(ctx, NotificationKind::Ended, &everyone).await;
                 return Ok(false);
             }
-            Some((Due::Remind, at)) => {
+            Turn::Remind(_) => {
                 let body = ctx.state(|s| display::approval_reminder_body(&s.progress, deadline, required));
                 notifications::notify(ctx, NotificationKind::ApprovalReminder, &approvers, "approval reminder", body)
                     .await;
-                // From the reminder's planned time (its alarm's), so the next follows from the state.
-                next_reminder = at + grace;
-                continue;
             }
-            // An overturn alarm outlived by an approver's overturn: wait on.
-            Some((Due::Overturn, _)) | None => {}
-        }
-        // Wakes on the timer, on any accepted message, or on a Temporal cancellation (both
-        // futures inherit it); the loop's first check then ends the wait.
-        let version = ctx.state(|s| s.version);
-        let changed = move |s: &ProvisionWorkflow| s.version != version;
-        if by_timer {
-            // Reminders and the deadline share an alarm (both count from the wait's start);
-            // the AI's overturn window, counted from its review, has its own.
-            let mut alarms = Vec::new();
-            if rejected_alone && overturn_deadline < deadline {
-                alarms.push(Alarm { purpose: Due::Overturn, at: overturn_deadline, summary: "overturn window" });
-            }
-            alarms.push(if next_reminder < deadline {
-                Alarm { purpose: Due::Remind, at: next_reminder, summary: "approval wait" }
-            } else {
-                Alarm { purpose: Due::Deadline, at: deadline, summary: "approval wait" }
-            });
-            fired = alarm::first_due(ctx, &alarms, changed).await;
-            continue;
-        }
-        let mut wake_at = next_reminder.min(deadline);
-        if rejected_alone {
-            wake_at = wake_at.min(overturn_deadline);
-        }
-        let sleep = TimerOptions::builder(clock::wait_ms(wake_at - now)).summary("approval wait".to_string()).build();
-        temporalio_sdk::workflows::select! {
-            _ = ctx.timer(sleep) => { time.fired(wake_at); }
-            _ = ctx.wait_condition(changed) => {}
         }
     }
     let approvers_said: Vec<String> = ctx.state(|s| {
@@ -190,12 +133,23 @@ pub(super) async fn await_approval(
     Ok(true)
 }
 
-/// What the approval wait's alarms are for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Due {
-    Overturn,
-    Deadline,
-    Remind,
+/// Where the request's wait stands: cancelled, decided (the AI approving alone decides), or
+/// waiting out an AI's lone rejection.
+fn standing(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> Standing {
+    let cancelled = checkpoint(ctx).is_err();
+    ctx.state(|s| {
+        let ai = outcome_of(s);
+        let verdict = if ai == AiOutcome::ApprovedAlone {
+            quorum::Verdict::Approved
+        } else {
+            let required = s.progress.required_approvals.max(1);
+            quorum::verdict(&quorum::for_plan(&s.progress.decisions, &s.progress.plan_digest), required)
+        };
+        let overturn = (ai == AiOutcome::RejectedAlone).then(|| {
+            s.progress.ai_review.as_ref().map(|r| tollgate_proto::ms(&r.overturn_deadline)).unwrap_or_default()
+        });
+        Standing { cancelled, verdict, overturn }
+    })
 }
 
 fn close_wait(ctx: &mut WorkflowContext<ProvisionWorkflow>, started: i64, how: WaitOutcome, outcome: String) {
