@@ -7,7 +7,7 @@ use temporalio_client::{
     Client, WorkflowDescribeOptions, WorkflowExecutionStatus, WorkflowGetResultOptions, WorkflowQueryOptions,
     WorkflowStartOptions,
 };
-use tollgate_proto::{AuditInput, AuditReport, AuditTargetKind, CancelCommand};
+use tollgate_proto::{AuditInput, AuditReport, AuditStep, AuditTargetKind, CancelCommand};
 use tollgate_workflows::{AuditWorkflow, Incoming};
 
 use crate::ClientError;
@@ -53,7 +53,30 @@ pub async fn start(
         .start_workflow(AuditWorkflow::run, input, options)
         .await
         .map_err(|e| ClientError::Failed(format!("could not start the audit: {e}")))?;
+    nothing_found(client, &id).await?;
     Ok(id)
+}
+
+/// How long `start` waits for the audit's discovery before it answers anyway.
+const DISCOVERY_WAIT: Duration = Duration::from_secs(20);
+
+/// Waits for the audit to discover what it audits: an audit that found nothing (no resource
+/// with that id, a request holding none) ended at once, and its starter is told so, naming what
+/// exists. Slower discoveries (no worker yet) are not waited out: the audit runs on.
+async fn nothing_found(client: &Client, id: &str) -> Result<(), ClientError> {
+    let until = tokio::time::Instant::now() + DISCOVERY_WAIT;
+    while tokio::time::Instant::now() < until {
+        match report(client, id).await {
+            Ok(r) if r.step() == AuditStep::Discover || r.step() == AuditStep::Unspecified => {}
+            Ok(r) if r.step() == AuditStep::Done && r.nothing_to_audit => {
+                return Err(ClientError::NothingToAudit { audit_id: id.to_string(), summary: r.summary });
+            }
+            Ok(_) => return Ok(()),
+            Err(_) => {}
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
 }
 
 /// Whether `id` names an audit (a Slack button carries only the id).

@@ -14,6 +14,10 @@ pub enum ClientError {
     /// No such request (or approval).
     #[error("no request with id '{0}'")]
     NotFound(String),
+    /// An audit found nothing to audit (no such resource, or a request holding none): it ended
+    /// at once, and the message says what exists.
+    #[error("{audit_id}: {summary}")]
+    NothingToAudit { audit_id: String, summary: String },
     /// The workflow was stopped in Temporal (terminated, timed out) before it decided.
     #[error("{0}")]
     Stopped(String),
@@ -30,6 +34,7 @@ impl ClientError {
         match self {
             ClientError::Refusal(r) => r.code.as_str(),
             ClientError::Refused(_) => "invalid_input",
+            ClientError::NothingToAudit { .. } => "nothing_to_audit",
             ClientError::NotFound(_) => "unknown_request",
             ClientError::Stopped(_) => "workflow_stopped",
             ClientError::Failed(_) => "unavailable",

@@ -49,7 +49,8 @@ impl ToolRefusal {
 
 impl From<ClientError> for ToolRefusal {
     fn from(e: ClientError) -> Self {
-        Self { code: e.code().into(), message: e.to_string(), field: None }
+        let field = matches!(e, ClientError::NothingToAudit { .. }).then(|| "target".into());
+        Self { code: e.code().into(), message: e.to_string(), field }
     }
 }
 

@@ -94,6 +94,7 @@ pub fn request_json(p: &Progress, stopped: Option<&str>) -> Value {
             "changes": d.changes.iter().map(|c| json!({"address": c.address, "actions": c.actions, "attributes": c.changed_attributes})).collect::<Vec<_>>(),
             "action": d.action,
             "plan_digest": d.plan_digest,
+            "audit_id": (!d.audit_id.is_empty()).then_some(&d.audit_id),
         })).collect::<Vec<_>>(),
         "last_drift_check": time_or_null(&p.last_drift_check),
         "policy_pack": p.policy_pack,

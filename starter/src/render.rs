@@ -154,7 +154,9 @@ pub fn status_text(p: &Progress) -> String {
     }
     for d in &p.drift {
         let at = fmt_time_ms(tollgate_proto::ms(&d.at));
-        row("Drift", format!("{at} {}: {}", tollgate_workflows::drift::describe(&d.changes), d.action));
+        // A repair an audit's approved fix asked for names that audit.
+        let by = if d.audit_id.is_empty() { String::new() } else { format!(" (fix from audit {})", d.audit_id) };
+        row("Drift", format!("{at} {}: {}{by}", tollgate_workflows::drift::describe(&d.changes), d.action));
     }
     if !p.final_reason.is_empty() {
         row("Outcome", p.final_reason.clone());

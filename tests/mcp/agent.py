@@ -83,6 +83,8 @@ async def exercise(session):
         tool = "list_requests" if name == "bad stage" else "request_infrastructure"
         r = await session.call_tool(tool, args)
         say(name, **result(r))
+    nothing = await session.call_tool("start_audit", {"target": "i-nowhere", "target_kind": "resource"})
+    say("nothing to audit", **result(nothing))
     unknown = await session.call_tool("get_request", {"request_id": "req-nope-00000000"})
     say("unknown request", **result(unknown))
 

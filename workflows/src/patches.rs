@@ -76,6 +76,12 @@ pub const AUDIT_REPORT_ARTIFACT: &str = "audit-report-artifact";
 /// path; `direct_lean.json` and `approved_lean.json` are recorded with it.
 pub const FEWER_ROUND_TRIPS: &str = "fewer-round-trips";
 
+/// 2026-12-07: an audit whose discovery finds nothing with the target's id (or a request that
+/// holds nothing) ends at once, DONE with `nothing_to_audit` and what exists, instead of
+/// pausing for a retry that cannot help. `audit_paused_cancelled.json` (recorded before it)
+/// pauses; `audit_nothing_to_audit.json` is recorded with it.
+pub const NOTHING_TO_AUDIT: &str = "nothing-to-audit";
+
 /// 2026-12-04: waiting loops act on the timer that fired, never on the clock (`kit::alarm`):
 /// the lifecycle (warnings, expiry, drift checks), the approval waits (reminders, timeout, an
 /// AI's overturn window), an audit's approval and a generic approval's timeout. A worker's

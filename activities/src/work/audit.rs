@@ -17,6 +17,22 @@ fn names(resource: &DiscoveredResource, target: &str) -> bool {
     ["bucket", "arn", "name"].iter().any(|key| attributes[key].as_str() == Some(target))
 }
 
+/// What an audit could look at instead, for the error of one that found nothing: a few
+/// resource ids and the requests Temporal knows that hold resources.
+fn what_exists(found: &[DiscoveredResource], requests: &[String]) -> String {
+    const SHOWN: usize = 8;
+    if found.is_empty() {
+        return "it holds no resources at all".into();
+    }
+    let mut ids: Vec<&str> = found.iter().map(|r| r.resource_id.as_str()).filter(|id| !id.is_empty()).collect();
+    ids.sort();
+    ids.dedup();
+    let more = if ids.len() > SHOWN { format!(" and {} more", ids.len() - SHOWN) } else { String::new() };
+    let shown: Vec<&str> = ids.into_iter().take(SHOWN).collect();
+    let held = if requests.is_empty() { "none".to_string() } else { requests.join(", ") };
+    format!("resources there: {}{more}; requests holding resources: {held}", shown.join(", "))
+}
+
 impl TollgateActivities {
     pub(crate) async fn discover_work(
         &self,
@@ -50,6 +66,7 @@ impl TollgateActivities {
                 r.request_id.clear();
             }
         }
+        let exists = what_exists(&found, &known);
         let resources: Vec<DiscoveredResource> = match kind {
             AuditTargetKind::Request => found.into_iter().filter(|r| r.request_id == target).collect(),
             AuditTargetKind::AllActive => found.into_iter().filter(|r| active.contains(&r.request_id)).collect(),
@@ -63,7 +80,7 @@ impl TollgateActivities {
             return Err(classified(
                 FailureType::InvalidRequest,
                 false,
-                format!("{what} in the {} engine", self.engine.name()),
+                format!("{what} in the {} engine; {exists}", self.engine.name()),
             ));
         }
         Ok(Discovery { resources, engine: self.engine.name().into(), attempt: ctx.info().attempt })

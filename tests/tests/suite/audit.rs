@@ -19,6 +19,42 @@ async fn audit(env: &TestEnv, args: &[&str]) -> Value {
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
 }
 
+/// Rough edge 3: an audit of an id nothing has ends at once and its starter is told what
+/// exists, by the CLI and the gateway alike (MCP's `start_audit` in `mcp.rs`); never PAUSED.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_audit_of_an_id_nothing_has_is_refused_naming_it_and_what_exists() {
+    use crate::common::gateway::GatewayProcess;
+    let env = TestEnv::start(LONG).await;
+    let bucket = env.request("s3", "alice", &[]).await;
+    env.wait_for(&bucket, Stage::Active, 60).await;
+    let (code, out, err) = env.cli(&["audit", "i-nowhere", "--as", "alice"]).await;
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("no resource has the id, name or ARN 'i-nowhere' in the sandbox engine"), "{err}");
+    assert!(err.contains(&format!("requests holding resources: {bucket}")), "names what exists: {err}");
+    let audit_id = err.trim().trim_start_matches("tollgate: ").split(':').next().unwrap().to_string();
+    let (code, _, _) = env.cli(&["audit", "status", &audit_id, "-o", "json"]).await;
+    assert_eq!(code, 0, "the audit's id leads the message: {err}");
+    let report = tollgate_client::audits::report(&env.client, &audit_id).await.unwrap();
+    assert_eq!(report.step(), tollgate_proto::AuditStep::Done, "ended, not paused");
+    assert!(report.nothing_to_audit && report.summary.starts_with("nothing to audit: "), "{report:?}");
+    // A request id that holds nothing, by --request.
+    let (code, _, err) = env.cli(&["audit", "req-none-00000000", "--request", "--as", "alice"]).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("request req-none-00000000 holds no resources"), "{err}");
+
+    let gateway = GatewayProcess::start(&env, "", &[]).await;
+    let (status, body) = gateway.client().post("/audits", "tg_alice", r#"{"target": "i-nowhere"}"#).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["detail"]["field"], "target", "{body}");
+    assert!(body["detail"]["error"].as_str().unwrap().contains("'i-nowhere'"), "{body}");
+    // What exists is audited as before.
+    let (status, body) = gateway
+        .client()
+        .post("/audits", "tg_alice", &format!(r#"{{"target": "{bucket}", "target_kind": "request"}}"#))
+        .await;
+    assert_eq!(status, 201, "{body}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audits_find_what_was_changed_by_hand_and_what_tollgate_does_not_manage() {
     let env = TestEnv::start(LONG).await;
@@ -238,6 +274,20 @@ async fn fixes_go_through_the_gate_and_the_owning_request_and_are_verified() {
     let repaired = progress.drift.iter().find(|d| d.audit_id == audit_id).expect("the request recorded the repair");
     assert_eq!(repaired.action, "re-applied the approved configuration");
     assert!(progress.timeline.iter().any(|t| t.step == "audit repair"), "on the request's own timeline");
+    // The repair names its audit wherever the request is read: status text and JSON, the gateway.
+    let (code, out, err) = env.cli(&["status", &box_]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&format!("re-applied the approved configuration (fix from audit {audit_id})")), "{out}");
+    let (code, out, err) = env.cli(&["status", &box_, "-o", "json"]).await;
+    assert_eq!(code, 0, "{err}");
+    let shown: Value = serde_json::from_str(&out).unwrap();
+    let drift = shown["drift"].as_array().unwrap();
+    assert!(drift.iter().any(|d| d["audit_id"] == audit_id.as_str()), "{shown}");
+    use crate::common::gateway::GatewayProcess;
+    let gateway = GatewayProcess::start(&env, "", &[]).await;
+    let (code, body) = gateway.client().get(&format!("/requests/{box_}"), "tg_carol").await;
+    assert_eq!(code, 200, "{body}");
+    assert!(body["drift"].as_array().unwrap().iter().any(|d| d["audit_id"] == audit_id.as_str()), "{body}");
     let ended = env.wait_notification(&audit_id, "ended", 30).await;
     assert_eq!(ended["recipients"], serde_json::json!(["alice", "bob", "carol", "dave"]), "the owner is told too");
     // The finished report is stored; `tollgate show` reads it back.

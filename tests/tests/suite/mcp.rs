@@ -104,6 +104,7 @@ fn check(steps: &[Value], requester: &str) {
     refused("bad ttl", "invalid_argument", Some("ttl"), "'forever' is not a duration");
     refused("bad stage", "invalid_argument", Some("stage"), "'SOMEWHERE' is not a stage");
     refused("unknown request", "unknown_request", None, "req-nope-00000000");
+    refused("nothing to audit", "nothing_to_audit", Some("target"), "no resource has the id, name or ARN 'i-nowhere'");
     let asked = step(steps, "asked");
     assert_eq!(asked["structured"]["status"], "PENDING", "{asked}");
     let decided = step(steps, "decided");

@@ -48,6 +48,7 @@ const ENDINGS: &[&str] = &[
     // Recorded before `audit-report-artifact`: the audit ends without storing its report.
     "audit_fixed_before_report",
     "audit_paused_cancelled",
+    "audit_nothing_to_audit",
     "request_repaired_by_audit",
     // With `fewer-round-trips`: local activities, one upsert per workflow task.
     "lean_destroyed_at_expiry",
@@ -97,6 +98,7 @@ async fn every_ending_replays_from_its_recorded_history() {
         Ok("ai") => record_ai().await,
         Ok("llm-repair") => record_llm_repair().await,
         Ok("audit") => record_audit().await,
+        Ok("nothing-to-audit") => record_nothing_to_audit().await,
         Ok("lean") => record_lean().await,
         Ok("timers") => record_timers().await,
         Ok(_) => {
@@ -110,6 +112,7 @@ async fn every_ending_replays_from_its_recorded_history() {
             record_ai().await;
             record_llm_repair().await;
             record_audit().await;
+            record_nothing_to_audit().await;
             record_lean().await;
             record_timers().await;
         }
@@ -654,19 +657,22 @@ async fn record_audit() {
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     save(&env, "request_repaired_by_audit", &id, None).await;
 
+    // `audit_paused_cancelled.json` was recorded here before `nothing-to-audit` (an audit of a
+    // missing instance paused, then was cancelled): `record_nothing_to_audit` records what it does now.
+    env.shutdown().await;
+}
+
+async fn record_nothing_to_audit() {
+    use tollgate_proto::AuditTargetKind;
+    let env = TestEnv::start(BASE).await;
+    // `audit_paused_cancelled.json` was recorded here before `nothing-to-audit`: the audit of
+    // a missing instance paused, then was cancelled. Since, it ends at once.
     let queue = &env.config.task_queue;
-    let missing = tollgate_client::audits::start(&env.client, queue, AuditTargetKind::Resource, "i-nowhere", "alice")
-        .await
-        .unwrap();
-    let (client, m) = (env.client.clone(), missing.clone());
-    for _ in 0..200 {
-        if tollgate_client::audits::report(&client, &m).await.is_ok_and(|r| r.step() == AuditStep::Paused) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
-    tollgate_client::audits::cancel(&env.client, &missing, "carol", "no such instance").await.unwrap();
-    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-    save(&env, "audit_paused_cancelled", &missing, None).await;
+    let started = tollgate_client::audits::start(&env.client, queue, AuditTargetKind::Resource, "i-nowhere", "alice");
+    let Err(tollgate_client::ClientError::NothingToAudit { audit_id: missing, .. }) = started.await else {
+        panic!("an audit of a missing instance ends at once");
+    };
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    save(&env, "audit_nothing_to_audit", &missing, None).await;
     env.shutdown().await;
 }

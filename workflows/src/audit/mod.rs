@@ -62,6 +62,8 @@ impl Tracked for AuditWorkflow {
 /// How the steps stop early.
 enum Stop {
     Cancelled,
+    /// Discovery found nothing to audit: the audit ended at once.
+    NothingToAudit,
 }
 
 #[workflow_methods]
@@ -89,7 +91,7 @@ impl AuditWorkflow {
             Err(Stop::Cancelled) if ctx.cancellation_token().is_cancelled() => {
                 Err(WorkflowTermination::cancelled_with_details(report))
             }
-            Err(Stop::Cancelled) => Ok(report),
+            Err(Stop::Cancelled | Stop::NothingToAudit) => Ok(report),
         }
     }
 
@@ -612,6 +614,19 @@ impl AuditWorkflow {
                 }
                 Err(StepError::Failed(failure)) => failure,
             };
+            // Nothing with that id: a retry cannot help, so the audit ends here.
+            if at == AuditStep::Discover
+                && failure.non_retryable
+                && failure.type_name == NOTHING_FOUND
+                && ctx.patched(crate::patches::NOTHING_TO_AUDIT)
+            {
+                ctx.state_mut(|s| {
+                    s.report.nothing_to_audit = true;
+                    s.report.summary = format!("nothing to audit: {}", failure.message);
+                });
+                Self::set_step(ctx, AuditStep::Done);
+                return Err(Stop::NothingToAudit);
+            }
             ctx.state_mut(|s| {
                 s.report.paused_at = at as i32;
                 s.report.paused_reason = format!("{} failed: {}", failure.step, failure.message);
@@ -653,6 +668,9 @@ impl AuditWorkflow {
         Self::set_step(ctx, AuditStep::Cancelled);
     }
 }
+
+/// The failure type of a discovery that found nothing with the target's id.
+const NOTHING_FOUND: &str = "InvalidRequest";
 
 /// The field that marks a notification as an audit's (its value is the audit id): its links
 /// decide the audit's fixes, not a request.
