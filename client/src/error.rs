@@ -8,6 +8,9 @@ pub enum ClientError {
     /// The input or the caller was refused before anything was sent; nothing changed.
     #[error("{0}")]
     Refused(String),
+    /// The request failed its checks before it was sent; each problem names its field.
+    #[error(transparent)]
+    Invalid(#[from] tollgate_workflows::validate::InvalidRequest),
     /// The workflow refused the message, with a stable code; nothing changed.
     #[error("{0}")]
     Refusal(Refusal),
@@ -33,7 +36,7 @@ impl ClientError {
     pub fn code(&self) -> &'static str {
         match self {
             ClientError::Refusal(r) => r.code.as_str(),
-            ClientError::Refused(_) => "invalid_input",
+            ClientError::Refused(_) | ClientError::Invalid(_) => "invalid_input",
             ClientError::NothingToAudit { .. } => "nothing_to_audit",
             ClientError::NotFound(_) => "unknown_request",
             ClientError::Stopped(_) => "workflow_stopped",

@@ -49,7 +49,11 @@ impl ToolRefusal {
 
 impl From<ClientError> for ToolRefusal {
     fn from(e: ClientError) -> Self {
-        let field = matches!(e, ClientError::NothingToAudit { .. }).then(|| "target".into());
+        let field = match &e {
+            ClientError::NothingToAudit { .. } => Some("target".into()),
+            ClientError::Invalid(invalid) => invalid.field().map(str::to_string),
+            _ => None,
+        };
         Self { code: e.code().into(), message: e.to_string(), field }
     }
 }

@@ -45,7 +45,7 @@ pub fn prepare_request(mut request: ProvisionRequest, settings: &Settings) -> Re
         request.request_id = new_request_id(&request.kind);
     }
     let request = validate::with_defaults(request);
-    validate::validate_request(&request, settings).map_err(|e| ClientError::Refused(e.to_string()))?;
+    validate::validate_request(&request, settings)?;
     Ok(request)
 }
 

@@ -108,6 +108,11 @@ impl From<ClientError> for ApiError {
         match e {
             ClientError::Refusal(r) => r.into(),
             ClientError::Refused(message) => ApiError::invalid_body(message),
+            ClientError::Invalid(invalid) => ApiError::Invalid {
+                field: invalid.field().map(str::to_string),
+                message: invalid.to_string(),
+                code: "invalid_input",
+            },
             e @ ClientError::NothingToAudit { .. } => ApiError::invalid("target", e.to_string()),
             ClientError::NotFound(id) => ApiError::NotFound(format!("no request with id '{id}'")),
             ClientError::Stopped(message) => ApiError::Conflict { code: None, message, current_status: None },

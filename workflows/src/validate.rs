@@ -6,11 +6,30 @@ use tollgate_proto::{ProvisionRequest, Settings, SourceKind};
 
 use crate::catalog::{self, ENVIRONMENTS, REGIONS};
 
-/// Why a request was refused; each message names the field and what to change.
+/// Why a request was refused; each problem names the field and what to change.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid request: {}", .problems.join("; "))]
+#[error("invalid request: {}", .problems.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("; "))]
 pub struct InvalidRequest {
-    pub problems: Vec<String>,
+    pub problems: Vec<Problem>,
+}
+
+/// One thing wrong with a request: the field as a program names it (`ttl`,
+/// `params.instance_type`) and the sentence for a person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub field: String,
+    pub message: String,
+}
+
+impl InvalidRequest {
+    /// The field of the first problem (the one an API names in its error's `field`).
+    pub fn field(&self) -> Option<&str> {
+        self.problems.first().map(|p| p.field.as_str())
+    }
+}
+
+fn problem(field: impl Into<String>, message: impl Into<String>) -> Problem {
+    Problem { field: field.into(), message: message.into() }
 }
 
 pub use tollgate_proto::words::SOURCE_KINDS_UNFETCHED;
@@ -21,10 +40,10 @@ pub use tollgate_proto::catalog::with_defaults;
 pub fn validate_request(request: &ProvisionRequest, settings: &Settings) -> Result<(), InvalidRequest> {
     let mut problems = Vec::new();
     if request.requester.trim().is_empty() {
-        problems.push("requester is empty: name who is asking (--requester)".to_string());
+        problems.push(problem("requester", "requester is empty: name who is asking (--requester)"));
     }
     if request.request_id.trim().is_empty() {
-        problems.push("request_id is empty".to_string());
+        problems.push(problem("request_id", "request_id is empty"));
     }
     let source_kind = settings.source_kinds.iter().find(|k| k.kind == request.kind);
     match (catalog::kind_spec(&request.kind), source_kind) {
@@ -39,63 +58,78 @@ pub fn validate_request(request: &ProvisionRequest, settings: &Settings) -> Resu
                 && request.kind.starts_with(|c: char| c.is_ascii_lowercase())
                 && request.kind.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
             if !ok {
-                problems.push(format!(
+                problems.push(problem("kind", format!(
                     "kind '{}' is not a kind name: use up to 40 lowercase letters, digits and '-', starting with a letter",
                     request.kind
-                ));
+                )));
             }
         }
         (None, None) => {
             let mut kinds = catalog::kind_names();
             kinds.extend(settings.source_kinds.iter().map(|k| k.kind.as_str()));
-            problems.push(format!("unknown kind '{}': choose one of {}", request.kind, kinds.join(", ")))
+            problems
+                .push(problem("kind", format!("unknown kind '{}': choose one of {}", request.kind, kinds.join(", "))))
         }
     }
     if !settings.allowed_vendors.iter().any(|v| v == &request.vendor) {
-        problems.push(format!(
-            "vendor '{}' is not allowed: allowed_vendors is [{}]",
-            request.vendor,
-            settings.allowed_vendors.join(", ")
+        problems.push(problem(
+            "vendor",
+            format!(
+                "vendor '{}' is not allowed: allowed_vendors is [{}]",
+                request.vendor,
+                settings.allowed_vendors.join(", ")
+            ),
         ));
     }
     if !ENVIRONMENTS.contains(&request.environment.as_str()) {
-        problems.push(format!(
-            "environment '{}' is unknown: use one of {}",
-            request.environment,
-            ENVIRONMENTS.join(", ")
+        problems.push(problem(
+            "environment",
+            format!("environment '{}' is unknown: use one of {}", request.environment, ENVIRONMENTS.join(", ")),
         ));
     }
     if !REGIONS.contains(&request.region.as_str()) {
-        problems.push(format!("region '{}' is not offered: use one of {}", request.region, REGIONS.join(", ")));
+        problems.push(problem(
+            "region",
+            format!("region '{}' is not offered: use one of {}", request.region, REGIONS.join(", ")),
+        ));
     }
     if !is_valid_name(&request.name) {
-        problems.push(format!(
-            "name '{}' is not valid: use 3-63 lowercase letters, digits and '-', starting with a letter",
-            request.name
+        problems.push(problem(
+            "name",
+            format!(
+                "name '{}' is not valid: use 3-63 lowercase letters, digits and '-', starting with a letter",
+                request.name
+            ),
         ));
     }
     if tollgate_proto::span_ms(&request.ttl) > tollgate_proto::span_ms(&settings.max_ttl) {
-        problems.push(format!(
-            "ttl {} is above max_ttl {}: ask for a shorter ttl",
-            crate::fmt_duration_ms(tollgate_proto::span_ms(&request.ttl)),
-            crate::fmt_duration_ms(tollgate_proto::span_ms(&settings.max_ttl))
+        problems.push(problem(
+            "ttl",
+            format!(
+                "ttl {} is above max_ttl {}: ask for a shorter ttl",
+                crate::fmt_duration_ms(tollgate_proto::span_ms(&request.ttl)),
+                crate::fmt_duration_ms(tollgate_proto::span_ms(&settings.max_ttl))
+            ),
         ));
     }
     if problems.is_empty() { Ok(()) } else { Err(InvalidRequest { problems }) }
 }
 
-fn check_params(spec: &catalog::KindSpec, params: &BTreeMap<String, String>) -> Vec<String> {
+fn check_params(spec: &catalog::KindSpec, params: &BTreeMap<String, String>) -> Vec<Problem> {
     let mut problems = Vec::new();
     for (key, value) in params {
         match spec.params.iter().find(|p| p.name == key) {
-            None => problems.push(format!(
-                "parameter '{key}' is not known for {}: known parameters are {}",
-                spec.kind,
-                spec.params.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+            None => problems.push(problem(
+                format!("params.{key}"),
+                format!(
+                    "parameter '{key}' is not known for {}: known parameters are {}",
+                    spec.kind,
+                    spec.params.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+                ),
             )),
             Some(p) => {
                 if let Err(why) = p.rule.check(value) {
-                    problems.push(format!("parameter {key}='{value}' {why}"));
+                    problems.push(problem(format!("params.{key}"), format!("parameter {key}='{value}' {why}")));
                 }
             }
         }
@@ -104,14 +138,17 @@ fn check_params(spec: &catalog::KindSpec, params: &BTreeMap<String, String>) -> 
 }
 
 /// Parameters of a kind from a module source: the module's variables, typed.
-fn check_source_params(kind: &SourceKind, params: &BTreeMap<String, String>) -> Vec<String> {
+fn check_source_params(kind: &SourceKind, params: &BTreeMap<String, String>) -> Vec<Problem> {
     let mut problems = Vec::new();
     for (key, value) in params {
         match kind.params.iter().find(|p| &p.name == key) {
-            None => problems.push(format!(
-                "parameter '{key}' is not known for {}: known parameters are {}",
-                kind.kind,
-                kind.params.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+            None => problems.push(problem(
+                format!("params.{key}"),
+                format!(
+                    "parameter '{key}' is not known for {}: known parameters are {}",
+                    kind.kind,
+                    kind.params.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+                ),
             )),
             Some(p) => {
                 let ok = match p.r#type.as_str() {
@@ -120,15 +157,21 @@ fn check_source_params(kind: &SourceKind, params: &BTreeMap<String, String>) -> 
                     _ => true,
                 };
                 if !ok {
-                    problems.push(format!("parameter {key}='{value}' must be a {}", p.r#type));
+                    problems.push(problem(
+                        format!("params.{key}"),
+                        format!("parameter {key}='{value}' must be a {}", p.r#type),
+                    ));
                 }
             }
         }
     }
     for p in kind.params.iter().filter(|p| p.required && !params.contains_key(&p.name)) {
-        problems.push(format!(
-            "parameter '{}' is required for {} ({}): add --param {}=...",
-            p.name, kind.kind, p.description, p.name
+        problems.push(problem(
+            format!("params.{}", p.name),
+            format!(
+                "parameter '{}' is required for {} ({}): add --param {}=...",
+                p.name, kind.kind, p.description, p.name
+            ),
         ));
     }
     problems
@@ -198,7 +241,11 @@ mod tests {
         r.params.insert("colour".into(), "red".into());
         let err = validate_request(&r, &s).unwrap_err();
         assert_eq!(
-            err.problems,
+            err.problems.iter().map(|p| p.field.as_str()).collect::<Vec<_>>(),
+            ["params.colour", "params.versioned", "params.retention_days"]
+        );
+        assert_eq!(
+            err.problems.iter().map(|p| p.message.as_str()).collect::<Vec<_>>(),
             vec![
                 "parameter 'colour' is not known for logs-bucket: known parameters are retention_days, versioned",
                 "parameter versioned='maybe' must be a bool",
@@ -225,6 +272,9 @@ mod tests {
         let err = validate_request(&r, &settings()).unwrap_err();
         let text = err.to_string();
         assert_eq!(err.problems.len(), 5, "{text}");
+        let fields: Vec<&str> = err.problems.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(fields, ["requester", "params.colour", "params.instance_type", "vendor", "ttl"], "{text}");
+        assert_eq!(err.field(), Some("requester"));
         assert!(text.contains("requester is empty"));
         assert!(text.contains("vendor 'gcp' is not allowed: allowed_vendors is [aws]"));
         assert!(text.contains("ttl 31d is above max_ttl 30d"));

@@ -92,7 +92,7 @@ fn check(steps: &[Value], requester: &str) {
         assert_eq!(error["field"].as_str(), field, "{name}: {r}");
         assert!(error["message"].as_str().unwrap().contains(says), "{name}: {r}");
     };
-    refused("bad param", "invalid_input", None, "storage_gb");
+    refused("bad param", "invalid_input", Some("params.storage_gb"), "storage_gb");
     refused("wrong type", "invalid_argument", Some("kind"), "kind: must be a string, not a number");
     refused(
         "unknown argument",

@@ -632,7 +632,7 @@ async fn audit_an_open_ssh_port(env: &TestEnv) -> (String, String) {
 /// Audits: one whose fix carol approved and the owning request re-applied (patch
 /// `audit-repair` on the request), and one paused by a failing step, then cancelled.
 async fn record_audit() {
-    use tollgate_proto::{AuditStep, AuditTargetKind, DecisionKind};
+    use tollgate_proto::{AuditStep, DecisionKind};
     let env = TestEnv::start(crate::common::LONG).await;
     let (id, audit) = audit_an_open_ssh_port(&env).await;
     let wait_step = |step: AuditStep| {
