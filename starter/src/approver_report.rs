@@ -23,51 +23,75 @@ const MAX_READ: usize = 5_000;
 /// Disagreements listed.
 const RECENT: usize = 10;
 
+/// Workflows read at once (each may wait for a worker to answer its query).
+const READ_AT_ONCE: usize = 8;
+
+/// What `collect` read: the pairs, and the workflows it could not read with why (a running
+/// request whose query no worker answered, a result Temporal did not give). Never dropped in
+/// silence: the report counts and lists them.
+#[derive(Debug, Default)]
+pub struct Collected {
+    pub pairs: Vec<Pair>,
+    pub unread: Vec<(String, String)>,
+}
+
 /// The pairs started since `since_ms`, of one kind (`approval` for agents' approvals) or all.
-pub async fn collect(client: &Client, since_ms: i64, kind: Option<&str>) -> Result<Vec<Pair>, ClientError> {
+pub async fn collect(client: &Client, since_ms: i64, kind: Option<&str>) -> Result<Collected, ClientError> {
     let since = humantime::format_rfc3339_seconds(
         std::time::UNIX_EPOCH + std::time::Duration::from_millis(since_ms.max(0) as u64),
     );
-    let mut pairs = Vec::new();
+    let mut collected = Collected::default();
     let started = format!("StartTime > '{since}' AND ExecutionStatus != 'ContinuedAsNew'");
     if kind != Some("approval") {
         let mut query = format!("WorkflowType = '{}' AND {started}", tollgate_workflows::WORKFLOW_TYPE);
         if let Some(k) = kind {
             query.push_str(&format!(" AND TollgateKind = '{}'", k.replace(['\'', '\\'], "")));
         }
-        for (id, status) in list(client, &query).await? {
-            let progress = if status == WorkflowExecutionStatus::Completed {
-                let handle = client.get_workflow_handle::<ProvisionWorkflow>(&id);
-                match handle.get_result(WorkflowGetResultOptions::default()).await {
-                    Ok(p) => p,
-                    Err(_) => continue,
-                }
-            } else {
-                match tollgate_client::requests::progress(client, &id).await {
-                    Ok(p) => p,
-                    Err(_) => continue,
-                }
-            };
-            pairs.extend(ai::pair_of_request(&progress));
+        let read = futures::stream::iter(list(client, &query).await?)
+            .map(|(id, status)| async move {
+                let progress = if status == WorkflowExecutionStatus::Completed {
+                    let handle = client.get_workflow_handle::<ProvisionWorkflow>(&id);
+                    handle.get_result(WorkflowGetResultOptions::default()).await.map_err(|e| e.to_string())
+                } else {
+                    tollgate_client::requests::progress(client, &id).await.map_err(|e| e.to_string())
+                };
+                (id, progress.map(|p| ai::pair_of_request(&p)))
+            })
+            .buffer_unordered(READ_AT_ONCE)
+            .collect::<Vec<_>>()
+            .await;
+        for (id, pair) in read {
+            match pair {
+                Ok(pair) => collected.pairs.extend(pair),
+                Err(why) => collected.unread.push((id, why)),
+            }
         }
     }
     if kind.is_none() || kind == Some("approval") {
         let query = format!("WorkflowType = '{}' AND {started}", tollgate_workflows::approval::WORKFLOW_TYPE);
         for (id, status) in list(client, &query).await? {
-            let record = if status == WorkflowExecutionStatus::Completed {
-                let handle = client.get_workflow_handle::<ApprovalWorkflow>(&id);
-                match handle.get_result(WorkflowGetResultOptions::default()).await {
-                    Ok(r) => r,
-                    Err(_) => continue,
-                }
-            } else {
-                continue; // still pending: no human decided yet
-            };
-            pairs.extend(ai::pair_of_approval(&record));
+            // Still pending: no human decided yet, so there is no pair to read.
+            if status != WorkflowExecutionStatus::Completed {
+                continue;
+            }
+            let handle = client.get_workflow_handle::<ApprovalWorkflow>(&id);
+            match handle.get_result(WorkflowGetResultOptions::default()).await {
+                Ok(r) => collected.pairs.extend(ai::pair_of_approval(&r)),
+                Err(e) => collected.unread.push((id, e.to_string())),
+            }
         }
     }
-    pairs.sort_by_key(|p| p.human_at);
-    Ok(pairs)
+    collected.pairs.sort_by_key(|p| p.human_at);
+    collected.unread.sort();
+    Ok(collected)
+}
+
+/// The report's account of what it could not read.
+pub fn unread_json(unread: &[(String, String)]) -> Value {
+    json!({
+        "count": unread.len(),
+        "workflows": unread.iter().map(|(id, why)| json!({"id": id, "why": why})).collect::<Vec<_>>(),
+    })
 }
 
 async fn list(client: &Client, query: &str) -> Result<Vec<(String, WorkflowExecutionStatus)>, ClientError> {
@@ -291,6 +315,18 @@ fn group_rows(groups: &Value, key: &str) -> Vec<Vec<String>> {
 /// The report for people.
 pub fn text(r: &Value, scope: &str) -> String {
     let mut out = Vec::new();
+    let unread = r["unread"]["workflows"].as_array().cloned().unwrap_or_default();
+    if !unread.is_empty() {
+        let listed: Vec<String> = unread
+            .iter()
+            .map(|w| format!("  {}: {}", w["id"].as_str().unwrap_or_default(), w["why"].as_str().unwrap_or_default()))
+            .collect();
+        out.push(format!(
+            "Could not read {} workflow(s); their decisions are not counted below (run the report again once a worker answers for them):\n{}",
+            unread.len(),
+            listed.join("\n")
+        ));
+    }
     out.push(format!(
         "AI approver report ({scope}): {} decisions both the AI and a person took; the AI approved or rejected {} of them and agreed on {} ({}).",
         r["pairs"], r["decided"], r["agreed"], pct(&r["agreement"])

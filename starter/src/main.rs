@@ -458,8 +458,10 @@ async fn run(cli: Cli, traces: &tollgate_client::otel::Tracing) -> Result<(), Cl
             let config = load_config(&cli.config)?;
             let from = approver_report::since_ms(&since)?;
             let client = client().await?;
-            let pairs = approver_report::collect(&client, from, kind.as_deref()).await?;
+            let collected = approver_report::collect(&client, from, kind.as_deref()).await?;
+            let pairs = collected.pairs;
             let mut report = approver_report::aggregate(&pairs, &config.ai_approver.settings);
+            report["unread"] = approver_report::unread_json(&collected.unread);
             if export == Some(ExportFormat::Jsonl) {
                 let (train, eval) = approver_report::export(&pairs, &config, &to).await?;
                 report["export"] = json!({

@@ -432,7 +432,7 @@ async fn the_approver_report_scores_the_ai_against_people_and_exports_a_dataset(
     use tollgate_workflows::ApprovalWorkflow;
     let rules_dir = tempfile::tempdir().unwrap();
     let ai = "mode = \"co-approver\"\nmax_monthly_cost = 50\nactions = [\"deploy * to staging\"]";
-    let env = TestEnv::start(&settings(rules_dir.path(), 2, ai)).await;
+    let mut env = TestEnv::start(&settings(rules_dir.path(), 2, ai)).await;
     let approve = DecisionKind::Approve;
     let reject = DecisionKind::Reject;
     // (kind, environment, params, human decisions)
@@ -508,5 +508,29 @@ async fn the_approver_report_scores_the_ai_against_people_and_exports_a_dataset(
     for record in &eval {
         assert!(record["expected"].is_string() && record["ai"]["decision"].is_string(), "{record}");
     }
+    assert_eq!(report["unread"]["count"], 0, "{report}");
+
+    // Rough edge 1: with no worker to answer, the running requests cannot be read; the report
+    // says which and why, in JSON and text, instead of leaving them out in silence.
+    let waiting = request_in(&env, "ec2", "dev", &[("instance_type", "m5.2xlarge")]).await;
+    reviewed(&env, &waiting).await;
+    env.stop_worker().await;
+    let (code, out, err) = env.cli(&["approver-report", "--since", "1h", "-o", "json"]).await;
+    assert_eq!(code, 0, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let unread = report["unread"]["workflows"].as_array().unwrap();
+    assert_eq!(report["unread"]["count"], unread.len());
+    let mine = unread.iter().find(|w| w["id"] == waiting.as_str()).unwrap_or_else(|| panic!("{report}"));
+    assert!(mine["why"].as_str().unwrap().contains("no worker answered"), "{mine}");
+    for w in unread {
+        let id = w["id"].as_str().unwrap();
+        let handle = env.client.get_workflow_handle::<tollgate_workflows::ProvisionWorkflow>(id);
+        let described = handle.describe(Default::default()).await.unwrap();
+        assert_eq!(described.status(), temporalio_client::WorkflowExecutionStatus::Running, "only running ones: {id}");
+    }
+    let (code, text, _) = env.cli(&["approver-report", "--since", "1h"]).await;
+    assert_eq!(code, 0);
+    assert!(text.starts_with(&format!("Could not read {} workflow(s)", unread.len())), "{text}");
+    assert!(text.contains(&format!("  {waiting}: no worker answered")), "{text}");
     env.shutdown().await;
 }
