@@ -15,18 +15,19 @@ use temporalio_sdk::{SyncWorkflowContext, WorkflowContext, WorkflowContextView, 
 use temporalio_workflow::WorkflowTermination;
 use tollgate_proto::{
     Ack, AnalyseInput, AuditInput, AuditReport, AuditStep, CancelCommand, Cancellation, Decision, DecisionKind,
-    DiscoverInput, Notification, NotificationKind, RemediateInput, RepairInput, Stage, StepFailure, TimelineEntry,
+    DiscoverInput, Notification, NotificationKind, RemediateInput, RepairInput, Stage, TimelineEntry,
 };
 
 use crate::activities::defs as act;
 use crate::incoming::Incoming;
-use crate::kit::approval::{ApprovalWait, Ask, Standing, Turn};
 use crate::kit::clock::epoch_ms;
 use crate::kit::notify::{self, ALL_CHANNELS};
-use crate::kit::{StepError, Tracked, clock, options, step};
+use crate::kit::{Tracked, options, step};
 use crate::quorum;
 use crate::refusal::{Code, Refusal};
 
+mod gate;
+mod pause;
 mod text;
 use text::applied_so_far;
 pub use text::{describe, fixes_text, label, summary, target_label};
@@ -500,152 +501,6 @@ impl AuditWorkflow {
         let delivery_id = format!("{}/{sequence}", n.request_id);
         let channels = [ALL_CHANNELS.to_string()];
         notify::send(ctx, n, &channels, |_| delivery_id.clone(), options::standalone_notify(), 0).await;
-    }
-
-    /// Asks the approvers; the approvers' names when the fixes are approved, None when the
-    /// audit ended here (rejected, not decided in time, nobody may approve, cancelled).
-    async fn gate(ctx: &mut WorkflowContext<Self>) -> Result<Option<String>, Stop> {
-        // Cancelled while the fixes were worked out: nobody is asked.
-        if Self::cancelled(ctx) {
-            Self::end_cancelled(ctx);
-            return Err(Stop::Cancelled);
-        }
-        let id = ctx.state(|s| s.report.audit_id.clone());
-        let settings = match step(ctx, "load settings", act::LoadSettings, id, options::load_settings(), |_| 1).await {
-            Ok(settings) => settings,
-            Err(StepError::Cancelled) => {
-                Self::end_cancelled(ctx);
-                return Err(Stop::Cancelled);
-            }
-            Err(StepError::Failed(f)) => {
-                Self::finish(ctx, format!("fixes not applied: the settings could not be loaded ({})", f.message))
-                    .await?;
-                return Ok(None);
-            }
-        };
-        if settings.approving_users.is_empty() {
-            Self::finish(ctx, "fixes proposed; nobody may approve them (set approving_users); nothing applied".into())
-                .await?;
-            return Ok(None);
-        }
-        let started = clock::now_ms(ctx);
-        let deadline = started + tollgate_proto::span_ms(&settings.approval_timeout) as i64;
-        ctx.state_mut(|s| {
-            s.report.approving_users = settings.approving_users.clone();
-            s.report.required_approvals = settings.required_approvals.max(1);
-            s.report.approval_deadline = tollgate_proto::at(deadline);
-        });
-        Self::set_step(ctx, AuditStep::AwaitingApproval);
-        let n = ctx.state(|s| {
-            let body = format!(
-                "{}\nProposed fixes:\n{}\nApprove: tollgate audit approve {id} --as <you>   Reject: tollgate audit reject {id} --as <you> --reason <why>\nDecide by {}.",
-                s.report.summary,
-                fixes_text(&s.report),
-                crate::fmt_time_ms(deadline),
-                id = s.report.audit_id
-            );
-            notification(&s.report, NotificationKind::ApprovalNeeded, s.report.approving_users.clone(), "fixes need approval", body)
-        });
-        Self::tell(ctx, n).await;
-        let required = settings.required_approvals.max(1);
-        let ask = Ask { started, deadline, remind_every: None, summary: "approval wait", one_timer: false };
-        let mut wait = ApprovalWait::new(ctx, ask);
-        let standing = move |ctx: &mut WorkflowContext<Self>| Standing {
-            cancelled: Self::cancelled(ctx),
-            verdict: ctx.state(|s| quorum::verdict(&s.report.decisions, required)),
-            overturn: None,
-        };
-        let turn = wait
-            .next(ctx, standing, |ctx| {
-                let version = ctx.state(|s| s.version);
-                move |s: &AuditWorkflow| s.version != version
-            })
-            .await;
-        let decisions = ctx.state(|s| s.report.decisions.clone());
-        match turn {
-            Turn::Approved => {
-                let who: Vec<String> = decisions.iter().map(|d| d.user.clone()).collect();
-                crate::kit::record(ctx, "approval", started, format!("approved by {}", who.join(", ")));
-                Ok(Some(who.join(", ")))
-            }
-            Turn::Rejected => {
-                let (who, why) = decisions
-                    .iter()
-                    .find(|d| d.kind == DecisionKind::Reject as i32)
-                    .map(|d| (d.user.clone(), d.comment.clone()))
-                    .unwrap_or_default();
-                crate::kit::record(ctx, "approval", started, format!("rejected by {who}"));
-                Self::finish(ctx, format!("fixes rejected by {who} ({why}); nothing applied")).await?;
-                Ok(None)
-            }
-            Turn::Cancelled => {
-                Self::end_cancelled(ctx);
-                Err(Stop::Cancelled)
-            }
-            // No reminders and no AI approver here: only the deadline is left.
-            Turn::TimedOut | Turn::Remind(_) | Turn::RejectionStands(_) => {
-                crate::kit::record(ctx, "approval", started, "no decision in time".into());
-                Self::finish(ctx, "the fixes were not decided within approval_timeout; nothing applied".into()).await?;
-                Ok(None)
-            }
-        }
-    }
-
-    /// Runs `run` as `at`; after a failure for good, PAUSED until `retry` (then again) or
-    /// `cancel`.
-    async fn resilient<T>(
-        ctx: &mut WorkflowContext<Self>,
-        at: AuditStep,
-        mut run: impl FnMut(
-            &mut WorkflowContext<Self>,
-        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, StepError>> + '_>>,
-    ) -> Result<T, Stop> {
-        loop {
-            if Self::cancelled(ctx) {
-                Self::end_cancelled(ctx);
-                return Err(Stop::Cancelled);
-            }
-            Self::set_step(ctx, at);
-            let failure: StepFailure = match run(ctx).await {
-                Ok(value) => return Ok(value),
-                Err(StepError::Cancelled) => {
-                    Self::end_cancelled(ctx);
-                    return Err(Stop::Cancelled);
-                }
-                Err(StepError::Failed(failure)) => failure,
-            };
-            // Nothing with that id: a retry cannot help, so the audit ends here.
-            if at == AuditStep::Discover
-                && failure.non_retryable
-                && failure.type_name == NOTHING_FOUND
-                && ctx.patched(crate::patches::NOTHING_TO_AUDIT)
-            {
-                ctx.state_mut(|s| {
-                    s.report.nothing_to_audit = true;
-                    s.report.summary = format!("nothing to audit: {}", failure.message);
-                });
-                Self::set_step(ctx, AuditStep::Done);
-                return Err(Stop::NothingToAudit);
-            }
-            ctx.state_mut(|s| {
-                s.report.paused_at = at as i32;
-                s.report.paused_reason = format!("{} failed: {}", failure.step, failure.message);
-                s.retry_requested = false;
-            });
-            Self::set_step(ctx, AuditStep::Paused);
-            let version = ctx.state(|s| s.version);
-            // Woken by retry or cancel (update or signal); a Temporal cancellation ends the wait
-            // with an error, and the check below ends the audit.
-            let _ = ctx.wait_condition(move |s: &AuditWorkflow| s.version != version).await;
-            if ctx.state(|s| s.retry_requested) {
-                ctx.state_mut(|s| s.report.paused_reason.clear());
-                continue;
-            }
-            if Self::cancelled(ctx) {
-                Self::end_cancelled(ctx);
-                return Err(Stop::Cancelled);
-            }
-        }
     }
 
     fn end_cancelled(ctx: &mut WorkflowContext<Self>) {
