@@ -21,6 +21,15 @@ pub fn new_audit_id(kind: AuditTargetKind, target: &str) -> String {
     format!("audit-{what}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
 }
 
+/// Whether `start` waits for the audit's discovery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Discovery {
+    /// Up to 20 s: an audit of nothing is refused (`ClientError::NothingToAudit`).
+    Wait,
+    /// Answer the id at once.
+    DoNotWait,
+}
+
 /// Starts an audit; answers its id.
 pub async fn start(
     client: &Client,
@@ -28,6 +37,7 @@ pub async fn start(
     kind: AuditTargetKind,
     target: &str,
     requested_by: &str,
+    discovery: Discovery,
 ) -> Result<String, ClientError> {
     if kind != AuditTargetKind::AllActive && target.trim().is_empty() {
         return Err(ClientError::Refused("name what to audit: a resource id, or a request id with --request".into()));
@@ -53,7 +63,9 @@ pub async fn start(
         .start_workflow(AuditWorkflow::run, input, options)
         .await
         .map_err(|e| ClientError::Failed(format!("could not start the audit: {e}")))?;
-    nothing_found(client, &id).await?;
+    if discovery == Discovery::Wait {
+        nothing_found(client, &id).await?;
+    }
     Ok(id)
 }
 

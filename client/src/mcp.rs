@@ -343,7 +343,15 @@ impl TollgateMcp {
                 if kind != K::AllActive && target.is_empty() {
                     return Err(ToolRefusal::invalid("target", "is required unless target_kind is all_active"));
                 }
-                let id = crate::audits::start(&self.client, &self.task_queue, kind, &target, caller).await?;
+                let id = crate::audits::start(
+                    &self.client,
+                    &self.task_queue,
+                    kind,
+                    &target,
+                    caller,
+                    crate::audits::Discovery::Wait,
+                )
+                .await?;
                 Ok(json!({"audit_id": id, "step": "DISCOVER"}))
             }
             "get_audit" => {

@@ -44,7 +44,7 @@ pub async fn start(
     if kind != AuditTargetKind::AllActive && target.is_empty() {
         return Err(ApiError::invalid("target", "name what to audit: a resource id, name or ARN, or a request id"));
     }
-    let id = audits::start(&gw.client, &gw.config.task_queue, kind, &target, &user).await?;
+    let id = audits::start(&gw.client, &gw.config.task_queue, kind, &target, &user, audits::Discovery::Wait).await?;
     tracing::info!(audit_id = %id, %target, %user, "audit started");
     Ok((StatusCode::CREATED, Json(json!({ "audit_id": id }))))
 }

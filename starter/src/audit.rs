@@ -70,6 +70,7 @@ pub(crate) struct Target {
     pub all_active: bool,
     pub user: String,
     pub watch: bool,
+    pub no_wait: bool,
 }
 
 /// Runs `tollgate audit ...`.
@@ -110,7 +111,8 @@ pub(crate) async fn run(
             }
             let target = start.target.unwrap_or_default();
             let config = crate::load_config(config)?;
-            let id = audits::start(&client, &config.task_queue, kind, &target, &start.user).await?;
+            let wait = if start.no_wait { audits::Discovery::DoNotWait } else { audits::Discovery::Wait };
+            let id = audits::start(&client, &config.task_queue, kind, &target, &start.user, wait).await?;
             if start.watch {
                 show(&self::watch(&client, &id, json_out).await?);
             } else if json_out {

@@ -207,6 +207,10 @@ enum Command {
         /// Follow it until it is done, paused or cancelled.
         #[arg(long)]
         watch: bool,
+        /// Print the id at once instead of waiting (up to 20s) for discovery to say whether
+        /// the target exists (an audit of nothing then ends DONE, `nothing_to_audit`).
+        #[arg(long, conflicts_with = "watch")]
+        no_wait: bool,
     },
     /// How often the AI approver agreed with people: a confusion matrix, agreement by cost,
     /// rule and confidence, recent disagreements, and what full mode would have decided alone.
@@ -494,8 +498,8 @@ async fn run(cli: Cli, traces: &tollgate_client::otel::Tracing) -> Result<(), Cl
             }
             mcp_stdio::serve(&load_config(&cli.config)?, user, gateway, token).await?;
         }
-        Command::Audit { action, target, request, all_active, user, watch } => {
-            let target = audit::Target { target, request, all_active, user, watch };
+        Command::Audit { action, target, request, all_active, user, watch, no_wait } => {
+            let target = audit::Target { target, request, all_active, user, watch, no_wait };
             audit::run(&cli.config, action, target, json_out).await?;
         }
         Command::List { stage, limit } => {

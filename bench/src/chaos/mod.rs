@@ -401,10 +401,11 @@ async fn audit(
         serde_json::json!([{"from_port": 22, "to_port": 22, "protocol": "tcp", "cidr_blocks": ["0.0.0.0/0"], "ipv6_cidr_blocks": []}]),
     );
     cloud.save(&inventory).map_err(|e| anyhow::anyhow!("saving {id}'s inventory: {e}"))?;
-    let audit_id =
-        retry(Duration::from_secs(60), || audits::start(&client, "chaos", AuditTargetKind::Request, &id, "alice"))
-            .await
-            .map_err(|e| anyhow::anyhow!("{id}: starting its audit: {e}"))?;
+    let audit_id = retry(Duration::from_secs(60), || {
+        audits::start(&client, "chaos", AuditTargetKind::Request, &id, "alice", audits::Discovery::DoNotWait)
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("{id}: starting its audit: {e}"))?;
     audits.lock().unwrap().insert(id.clone(), audit_id.clone());
     let deadline = Instant::now() + Duration::from_secs(300);
     let (mut approved, mut attempts) = (false, 0);

@@ -124,14 +124,12 @@ async fn audits_find_what_was_changed_by_hand_and_what_tollgate_does_not_manage(
     assert!(ids.contains(&bucket.as_str()) && ids.contains(&box_.as_str()), "{report}");
     assert!(report["resources"].as_array().unwrap().iter().all(|r| r["managed"] == true));
 
-    // Something that does not exist: a clear refusal, and the audit pauses (nothing to retry
-    // until it exists) rather than failing.
-    let report = audit(&env, &["i-doesnotexist"]).await;
-    assert_eq!(report["step"], "PAUSED", "{report}");
-    assert!(
-        report["paused_reason"].as_str().unwrap().contains("no resource has the id, name or ARN 'i-doesnotexist'"),
-        "{report}"
-    );
+    // Something that does not exist: refused, naming what exists (more in
+    // `an_audit_of_an_id_nothing_has_is_refused_naming_it_and_what_exists`).
+    let (code, _, err) = env.cli(&["audit", "i-doesnotexist", "--as", "alice", "--watch"]).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no resource has the id, name or ARN 'i-doesnotexist'"), "{err}");
+    assert!(err.contains("legacy-logs"), "the hand-made bucket is listed among what exists: {err}");
     env.shutdown().await;
 }
 
@@ -658,7 +656,8 @@ async fn a_cancel_at_any_step_stops_the_audit_there_and_says_what_was_applied() 
     };
     let opened = ingress(env);
     let start = || async {
-        let (code, out, err) = env.cli(&["audit", &box_, "--request", "--as", "alice"]).await;
+        // At once, so the audit can be caught in DISCOVER.
+        let (code, out, err) = env.cli(&["audit", &box_, "--request", "--as", "alice", "--no-wait"]).await;
         assert_eq!(code, 0, "{err}");
         out.trim().to_string()
     };

@@ -622,10 +622,16 @@ async fn audit_an_open_ssh_port(env: &TestEnv) -> (String, String) {
     );
     cloud.save(&inv).unwrap();
     let queue = &env.config.task_queue;
-    let audit =
-        tollgate_client::audits::start(&env.client, queue, tollgate_proto::AuditTargetKind::Request, &id, "alice")
-            .await
-            .unwrap();
+    let audit = tollgate_client::audits::start(
+        &env.client,
+        queue,
+        tollgate_proto::AuditTargetKind::Request,
+        &id,
+        "alice",
+        tollgate_client::audits::Discovery::Wait,
+    )
+    .await
+    .unwrap();
     (id, audit)
 }
 
@@ -668,7 +674,14 @@ async fn record_nothing_to_audit() {
     // `audit_paused_cancelled.json` was recorded here before `nothing-to-audit`: the audit of
     // a missing instance paused, then was cancelled. Since, it ends at once.
     let queue = &env.config.task_queue;
-    let started = tollgate_client::audits::start(&env.client, queue, AuditTargetKind::Resource, "i-nowhere", "alice");
+    let started = tollgate_client::audits::start(
+        &env.client,
+        queue,
+        AuditTargetKind::Resource,
+        "i-nowhere",
+        "alice",
+        tollgate_client::audits::Discovery::Wait,
+    );
     let Err(tollgate_client::ClientError::NothingToAudit { audit_id: missing, .. }) = started.await else {
         panic!("an audit of a missing instance ends at once");
     };
