@@ -82,6 +82,12 @@ pub const FEWER_ROUND_TRIPS: &str = "fewer-round-trips";
 /// pauses; `audit_nothing_to_audit.json` is recorded with it.
 pub const NOTHING_TO_AUDIT: &str = "nothing-to-audit";
 
+/// 2026-12-07: an audit reads the worker's approvers as it starts; only its asker and those
+/// approvers may retry or cancel it (a refusal names them). Audits recorded before it let
+/// anyone and read the approvers at the gate only; `audit_nothing_to_audit.json` is recorded
+/// with it.
+pub const AUDIT_STEERED_BY: &str = "audit-steered-by";
+
 /// 2026-12-04: waiting loops act on the timer that fired, never on the clock (`kit::alarm`):
 /// the lifecycle (warnings, expiry, drift checks), the approval waits (reminders, timeout, an
 /// AI's overturn window), an audit's approval and a generic approval's timeout. A worker's

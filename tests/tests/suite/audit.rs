@@ -159,6 +159,17 @@ async fn a_failing_analysis_pauses_and_a_retry_resumes_without_discovering_again
     // Only a paused audit is retried; nothing else can be asked of it meanwhile.
     drop(broken);
     env.start_worker();
+    // Rough edge 5: only the asker (alice) and the approvers (carol, dave) may retry or cancel.
+    for verb in ["retry", "cancel"] {
+        let (code, _, err) = env.cli(&["audit", verb, &audit_id, "--as", "mallory"]).await;
+        assert_eq!(code, 2, "{verb}: {err}");
+        assert!(
+            err.contains(&format!(
+                "mallory may not {verb} this audit: only who asked for it (alice) or an approver (carol, dave) may"
+            )),
+            "{err}"
+        );
+    }
     let (code, out, _) = env.cli(&["audit", "retry", &audit_id, "--as", "carol"]).await;
     assert_eq!(code, 0, "{out}");
     assert_eq!(out.trim(), format!("{audit_id} resumes at ANALYSE"));

@@ -11,6 +11,24 @@ use crate::kit::{StepError, clock, options, step};
 use crate::quorum;
 
 impl AuditWorkflow {
+    /// Reads the worker's approvers as the audit starts: with its asker, they alone may retry
+    /// or cancel it. Settings that cannot be read leave that to the asker.
+    pub(super) async fn fix_steerers(ctx: &mut WorkflowContext<Self>) -> Result<(), Stop> {
+        let id = ctx.state(|s| s.report.audit_id.clone());
+        let loaded = step(ctx, "approvers", act::LoadSettings, id, options::load_settings(), |_| 1).await;
+        if let Err(StepError::Cancelled) = loaded {
+            Self::end_cancelled(ctx);
+            return Err(Stop::Cancelled);
+        }
+        ctx.state_mut(|s| {
+            if let Ok(settings) = &loaded {
+                s.steerers = settings.approving_users.clone();
+            }
+            s.steerers_fixed = true;
+        });
+        Ok(())
+    }
+
     /// Asks the approvers; the approvers' names when the fixes are approved, None when the
     /// audit ended here (rejected, not decided in time, nobody may approve, cancelled).
     pub(super) async fn gate(ctx: &mut WorkflowContext<Self>) -> Result<Option<String>, Stop> {

@@ -52,6 +52,10 @@ pub struct AuditWorkflow {
     report_only: bool,
     /// The request whose repair is under way (a cancel lets it finish and says so).
     applying: Option<String>,
+    /// Who may retry or cancel is fixed (patch `audit-steered-by`): the asker and the
+    /// approvers read when the audit started (`steerers`). Older runs let anyone.
+    steerers_fixed: bool,
+    steerers: Vec<String>,
 }
 
 impl Tracked for AuditWorkflow {
@@ -80,7 +84,15 @@ impl AuditWorkflow {
             step: AuditStep::Discover as i32,
             ..Default::default()
         };
-        Self { report, version: 0, retry_requested: false, report_only: input.report_only, applying: None }
+        Self {
+            report,
+            version: 0,
+            retry_requested: false,
+            report_only: input.report_only,
+            applying: None,
+            steerers_fixed: false,
+            steerers: Vec::new(),
+        }
     }
 
     #[run]
@@ -202,8 +214,25 @@ impl AuditWorkflow {
         self.report.step()
     }
 
+    /// Only the one who asked for the audit and its approvers may retry or cancel it.
+    fn may_steer(&self, user: &str, verb: &str) -> Result<(), Refusal> {
+        let r = &self.report;
+        if !self.steerers_fixed || user == r.requested_by || self.steerers.iter().any(|a| a == user) {
+            return Ok(());
+        }
+        let approvers = if self.steerers.is_empty() { "none configured".into() } else { self.steerers.join(", ") };
+        Err(Refusal::new(
+            Code::NotAllowed,
+            format!(
+                "{user} may not {verb} this audit: only who asked for it ({}) or an approver ({approvers}) may",
+                r.requested_by
+            ),
+        ))
+    }
+
     fn check_retry(&self, m: &Incoming<CancelCommand>) -> Result<CancelCommand, Refusal> {
         let command = m.get()?.clone();
+        self.may_steer(&command.user, "retry")?;
         if self.step_enum() != AuditStep::Paused {
             return Err(Refusal::new(
                 Code::WrongStage,
@@ -230,6 +259,7 @@ impl AuditWorkflow {
 
     fn check_cancel(&self, m: &Incoming<CancelCommand>) -> Result<CancelCommand, Refusal> {
         let command = m.get()?.clone();
+        self.may_steer(&command.user, "cancel")?;
         if matches!(self.step_enum(), AuditStep::Done | AuditStep::Cancelled) || self.report.cancellation.is_some() {
             return Err(Refusal::new(Code::WrongStage, format!("audit is {}; it has ended", label(self.step_enum()))));
         }
@@ -337,6 +367,9 @@ impl AuditWorkflow {
     async fn steps(ctx: &mut WorkflowContext<Self>) -> Result<(), Stop> {
         let (kind, target, audit_id) =
             ctx.state(|s| (s.report.target_kind, s.report.target.clone(), s.report.audit_id.clone()));
+        if ctx.patched(crate::patches::AUDIT_STEERED_BY) {
+            Self::fix_steerers(ctx).await?;
+        }
         let discovered = Self::resilient(ctx, AuditStep::Discover, |ctx| {
             let input = DiscoverInput { target_kind: kind, target: target.clone(), audit_id: audit_id.clone() };
             Box::pin(step(ctx, "discover", act::Discover, input, options::audit_step(), |d| d.attempt))
