@@ -56,7 +56,13 @@ async fn update_error<W: HasWorkflowDefinition>(client: &Client, id: &str, e: Wo
                         ),
                     )),
                     None => {
-                        ClientError::Refusal(Refusal::new(Code::WrongStage, format!("request {id} has already ended")))
+                        // Said of what it is: a request, an audit or a generic approval.
+                        let noun = match d.workflow_type() {
+                            tollgate_workflows::audit::WORKFLOW_TYPE => "audit",
+                            tollgate_workflows::approval::WORKFLOW_TYPE => "approval",
+                            _ => "request",
+                        };
+                        ClientError::Refusal(Refusal::new(Code::WrongStage, format!("{noun} {id} has already ended")))
                     }
                 },
                 Err(_) => ClientError::NotFound(id.to_string()),

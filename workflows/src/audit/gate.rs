@@ -15,17 +15,13 @@ impl AuditWorkflow {
     /// or cancel it. Settings that cannot be read leave that to the asker.
     pub(super) async fn fix_steerers(ctx: &mut WorkflowContext<Self>) -> Result<(), Stop> {
         let id = ctx.state(|s| s.report.audit_id.clone());
+        ctx.state_mut(|s| s.steerers_fixed = true);
         let loaded = step(ctx, "approvers", act::LoadSettings, id, options::load_settings(), |_| 1).await;
         if let Err(StepError::Cancelled) = loaded {
             Self::end_cancelled(ctx);
             return Err(Stop::Cancelled);
         }
-        ctx.state_mut(|s| {
-            if let Ok(settings) = &loaded {
-                s.steerers = settings.approving_users.clone();
-            }
-            s.steerers_fixed = true;
-        });
+        ctx.state_mut(|s| s.steerers = Some(loaded.map(|settings| settings.approving_users).unwrap_or_default()));
         Ok(())
     }
 

@@ -53,9 +53,10 @@ pub struct AuditWorkflow {
     /// The request whose repair is under way (a cancel lets it finish and says so).
     applying: Option<String>,
     /// Who may retry or cancel is fixed (patch `audit-steered-by`): the asker and the
-    /// approvers read when the audit started (`steerers`). Older runs let anyone.
+    /// approvers read when the audit started (`steerers`, None while they are read: the asker
+    /// alone meanwhile). Older runs let anyone.
     steerers_fixed: bool,
-    steerers: Vec<String>,
+    steerers: Option<Vec<String>>,
 }
 
 impl Tracked for AuditWorkflow {
@@ -91,7 +92,7 @@ impl AuditWorkflow {
             report_only: input.report_only,
             applying: None,
             steerers_fixed: false,
-            steerers: Vec::new(),
+            steerers: None,
         }
     }
 
@@ -217,10 +218,15 @@ impl AuditWorkflow {
     /// Only the one who asked for the audit and its approvers may retry or cancel it.
     fn may_steer(&self, user: &str, verb: &str) -> Result<(), Refusal> {
         let r = &self.report;
-        if !self.steerers_fixed || user == r.requested_by || self.steerers.iter().any(|a| a == user) {
+        let steerers = self.steerers.as_deref().unwrap_or_default();
+        if !self.steerers_fixed || user == r.requested_by || steerers.iter().any(|a| a == user) {
             return Ok(());
         }
-        let approvers = if self.steerers.is_empty() { "none configured".into() } else { self.steerers.join(", ") };
+        let approvers = match &self.steerers {
+            None => "being read as the audit starts; try again in a moment".to_string(),
+            Some(a) if a.is_empty() => "none configured".into(),
+            Some(a) => a.join(", "),
+        };
         Err(Refusal::new(
             Code::NotAllowed,
             format!(
