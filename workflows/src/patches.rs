@@ -97,3 +97,10 @@ pub const AUDIT_STEERED_BY: &str = "audit-steered-by";
 /// when it runs after the expiry. Every history recorded before it takes the old path;
 /// `timed_*.json` are recorded with it.
 pub const TIMER_DECIDES: &str = "timer-decides";
+
+/// 2026-12-07: a waiting loop keeps the alarms a message did not move armed across its turns
+/// (`kit::alarm::Alarms`) instead of cancelling and re-arming every timer on each message: a
+/// keep re-arms the lifecycle alarm only (the drift check's timer stays), an approval that is
+/// not yet a quorum re-arms nothing. Every history recorded before it (`timed_*.json` among
+/// them) re-arms as it did; `kept_*.json` are recorded with it.
+pub const ALARMS_KEPT: &str = "alarms-kept";

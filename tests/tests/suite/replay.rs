@@ -60,6 +60,11 @@ const ENDINGS: &[&str] = &[
     "timed_approval_expired",
     "timed_generic_timed_out",
     "timed_audit_not_decided",
+    // With `alarms-kept`: an alarm a message did not move stays armed.
+    "kept_kept_then_expired",
+    "kept_approval_expired",
+    "kept_generic_timed_out",
+    "kept_audit_not_decided",
 ];
 
 fn histories() -> PathBuf {
@@ -100,7 +105,7 @@ async fn every_ending_replays_from_its_recorded_history() {
         Ok("audit") => record_audit().await,
         Ok("nothing-to-audit") => record_nothing_to_audit().await,
         Ok("lean") => record_lean().await,
-        Ok("timers") => record_timers().await,
+        Ok("alarms") => record_alarms().await,
         Ok(_) => {
             record().await;
             record_policy().await;
@@ -114,7 +119,7 @@ async fn every_ending_replays_from_its_recorded_history() {
             record_audit().await;
             record_nothing_to_audit().await;
             record_lean().await;
-            record_timers().await;
+            record_alarms().await;
         }
         Err(_) => {}
     }
@@ -320,20 +325,26 @@ async fn record_lean() {
     record_failed_apply("lean_failed_with_cleanup").await;
 }
 
-/// With `timer-decides`: a direct request warned, drift-checked and destroyed at expiry; one
-/// kept once; an approval reminded until it timed out; a generic approval timed out; an
-/// audit's fixes nobody decided in time.
-async fn record_timers() {
+/// With `alarms-kept` (and `timer-decides`): a request kept three times, warned, drift-checked
+/// and destroyed at expiry; an approval that got one of its two approvals and was reminded
+/// until it timed out; a generic approval timed out; an audit's fixes nobody decided in time.
+/// (`timed_*.json`, recorded the same way before `alarms-kept`, cannot be recorded again.)
+async fn record_alarms() {
     use temporalio_client::{WorkflowGetResultOptions, WorkflowStartOptions};
     use tollgate_proto::{ApprovalInput, AuditStep};
-    let text = "approving_users = [\"carol\"]\ngrace_period = \"2s\"\nextension_period = \"4s\"\n\
-                default_ttl = \"5s\"\nmax_ttl = \"1m\"\napproval_timeout = \"5s\"\n[drift]\ninterval = \"2s\"\n";
+    let text = "approving_users = [\"carol\", \"dave\"]\nrequired_approvals = 2\ngrace_period = \"2s\"\n\
+                extension_period = \"4s\"\ndefault_ttl = \"5s\"\nmax_ttl = \"1m\"\napproval_timeout = \"5s\"\n\
+                [drift]\ninterval = \"2s\"\n";
     let env = TestEnv::start(text).await;
-    let direct = env.request("s3", "alice", &[]).await;
     let kept = env.request("s3", "alice", &[]).await;
     let waiting = env.request("rds", "bob", BIG_RDS).await;
     env.wait_for(&kept, Stage::Active, 60).await;
-    requests::keep(&env.client, &kept, "alice").await.unwrap();
+    for _ in 0..3 {
+        requests::keep(&env.client, &kept, "alice").await.unwrap();
+    }
+    // One approval of the two needed: the wait goes on with its alarms as they were.
+    env.wait_for(&waiting, Stage::AwaitingApproval, 60).await;
+    requests::decide(&env.client, &waiting, DecisionKind::Approve, "carol", "", "").await.unwrap();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
     let input = ApprovalInput {
         action: "rollback the api".into(),
@@ -347,17 +358,15 @@ async fn record_timers() {
     let generic = env.client.start_workflow(ApprovalWorkflow::run, input, options).await.unwrap();
     let record = generic.get_result(WorkflowGetResultOptions::default()).await.unwrap();
     assert_eq!(record.status(), tollgate_proto::ApprovalStatus::TimedOut);
-    let warned = env.wait_for(&direct, Stage::Destroyed, 90).await;
+    let warned = env.wait_for(&kept, Stage::Destroyed, 90).await;
     assert!(warned.timeline.iter().any(|t| t.step.contains("expiry_warning")), "{:?}", warned.timeline);
     assert!(warned.timeline.iter().any(|t| t.step == "drift check"), "{:?}", warned.timeline);
-    env.wait_for(&kept, Stage::Destroyed, 90).await;
     let reminded = env.wait_for(&waiting, Stage::Expired, 90).await;
     assert!(reminded.timeline.iter().any(|t| t.step.contains("approval_reminder")), "{:?}", reminded.timeline);
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-    save(&env, "timed_destroyed_at_expiry", &direct, None).await;
-    save(&env, "timed_kept_then_expired", &kept, None).await;
-    save(&env, "timed_approval_expired", &waiting, None).await;
-    save(&env, "timed_generic_timed_out", "approval-timed", None).await;
+    save(&env, "kept_kept_then_expired", &kept, None).await;
+    save(&env, "kept_approval_expired", &waiting, None).await;
+    save(&env, "kept_generic_timed_out", "approval-timed", None).await;
     env.shutdown().await;
 
     let env =
@@ -375,7 +384,7 @@ async fn record_timers() {
     assert!(report.summary.contains("not decided within approval_timeout"), "{}", report.summary);
     // Done is shown before the report is filed and the owners told.
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
-    save(&env, "timed_audit_not_decided", &audit, None).await;
+    save(&env, "kept_audit_not_decided", &audit, None).await;
     requests::destroy(&env.client, &id, "bob").await.unwrap();
     env.wait_for(&id, Stage::Destroyed, 60).await;
     env.shutdown().await;

@@ -261,6 +261,42 @@ async fn keep_extends_until_the_max_ttl_cap() {
     env.shutdown().await;
 }
 
+/// A keep moves the expiry, so the lifecycle alarm is re-armed; the drift check's alarm did not
+/// move and stays armed (patch `alarms-kept`). Before, each keep cancelled and re-armed both:
+/// 10 events per keep instead of 8.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keep_re_arms_only_the_alarm_it_moved() {
+    use temporalio_client::WorkflowFetchHistoryOptions;
+    let text = "default_ttl = \"1h\"\nextension_period = \"1h\"\nmax_ttl = \"30d\"\n[drift]\ninterval = \"1h\"\n";
+    let env = TestEnv::start(text).await;
+    let id = env.request("s3", "alice", &[]).await;
+    env.wait_for(&id, Stage::Active, 60).await;
+    const KEEPS: usize = 5;
+    for _ in 0..KEEPS {
+        requests::keep(&env.client, &id, "alice").await.unwrap();
+    }
+    let handle = env.client.get_workflow_handle::<ProvisionWorkflow>(&id);
+    let json = handle.fetch_history(WorkflowFetchHistoryOptions::default()).to_json().await.unwrap();
+    let history: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    let events = history["events"].as_array().unwrap();
+    let is = |e: &serde_json::Value, attributes: &str| e["attributes"].get(attributes).is_some();
+    // From the workflow task that took the first keep to the end.
+    let first_keep = events.iter().position(|e| is(e, "WorkflowExecutionUpdateAcceptedEventAttributes")).unwrap();
+    let keeps = &events[first_keep - 3..];
+    let count = |attributes: &str| keeps.iter().filter(|e| is(e, attributes)).count();
+    assert_eq!(count("WorkflowExecutionUpdateCompletedEventAttributes"), KEEPS);
+    assert_eq!(
+        (count("TimerStartedEventAttributes"), count("TimerCanceledEventAttributes")),
+        (KEEPS, KEEPS),
+        "one lifecycle timer re-armed per keep, the drift timer kept"
+    );
+    assert!(keeps.len() <= 8 * KEEPS, "{} events for {KEEPS} keeps", keeps.len());
+    crate::replay::replay(&id, temporalio_client::WorkflowHistory::from_json(&json).unwrap()).await;
+    requests::destroy(&env.client, &id, "alice").await.unwrap();
+    env.wait_for(&id, Stage::Destroyed, 60).await;
+    env.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dry_run_applies_nothing_and_reports_the_gate() {
     let env = TestEnv::start(BASE).await;

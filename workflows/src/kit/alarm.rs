@@ -16,6 +16,11 @@
 //! deadlines computed from different moments (a drift check, an AI's overturn window) get
 //! alarms of their own, so the history, not the clock, says which came first.
 //!
+//! A loop's unchanged alarms stay armed across its turns ([`Alarms`], patch `alarms-kept`): a
+//! message that moves one deadline re-arms that one only, so a keep costs one cancelled and one
+//! started timer, not every timer the loop has. Runs from before take [`first_due`], which arms
+//! every alarm afresh each turn and cancels the ones that did not fire.
+//!
 //! Left open: the lifecycle's continue-as-new check reads the history length, which such a
 //! playback shows a few events short; a run that reaches its limit within exactly those
 //! events at that moment could still diverge.
@@ -24,7 +29,8 @@ use std::future::Future;
 use std::task::Poll;
 
 use futures::FutureExt;
-use temporalio_sdk::{CancellableFuture, TimerOptions, TimerResult, WorkflowContext};
+use futures::future::LocalBoxFuture;
+use temporalio_sdk::{CancellableFuture, TimerOptions, TimerResult, WorkflowCancellationToken, WorkflowContext};
 
 use super::clock;
 
@@ -71,4 +77,89 @@ pub async fn first_due<W, P: Copy>(
         timer.cancel();
     }
     woke
+}
+
+/// Alarms kept armed from one turn of a loop to the next (patch `alarms-kept`).
+pub struct Alarms<P> {
+    armed: Vec<Armed<P>>,
+}
+
+struct Armed<P> {
+    alarm: Alarm<P>,
+    /// Cancels this timer alone; a child of the workflow's token, so a Temporal cancellation
+    /// still ends it.
+    token: WorkflowCancellationToken,
+    timer: Option<LocalBoxFuture<'static, TimerResult>>,
+    /// How the timer ended, once it has (kept until a turn takes it).
+    ended: Option<TimerResult>,
+}
+
+impl<P> Default for Alarms<P> {
+    fn default() -> Self {
+        Self { armed: Vec::new() }
+    }
+}
+
+impl<P: Copy + PartialEq> Alarms<P> {
+    /// Waits, like [`first_due`], until one of `wanted` fires or `changed` holds; an alarm
+    /// armed on an earlier turn with the same purpose, time and summary keeps its timer, the
+    /// others armed before are cancelled first. The first alarm listed wins a tie; the timers
+    /// that did not fire stay armed for the next turn.
+    pub async fn first_due<W: 'static>(
+        &mut self,
+        ctx: &WorkflowContext<W>,
+        wanted: &[Alarm<P>],
+        changed: impl FnMut(&W) -> bool,
+    ) -> Option<(P, i64)> {
+        let (mut kept, gone): (Vec<_>, Vec<_>) = self.armed.drain(..).partition(|a| wanted.contains(&a.alarm));
+        for armed in gone {
+            armed.token.cancel();
+        }
+        let now = clock::now_ms(ctx);
+        self.armed = wanted
+            .iter()
+            .map(|alarm| match kept.iter().position(|a| a.alarm == *alarm) {
+                Some(i) => kept.swap_remove(i),
+                None => arm(ctx, *alarm, now),
+            })
+            .collect();
+        let mut condition = std::pin::pin!(ctx.wait_condition(changed));
+        std::future::poll_fn(|cx| {
+            // Every timer is polled (a new one starts on its first poll), then the first that
+            // ended, in the order listed, is taken.
+            for armed in &mut self.armed {
+                if let Some(timer) = &mut armed.timer
+                    && let Poll::Ready(result) = timer.poll_unpin(cx)
+                {
+                    armed.ended = Some(result);
+                    armed.timer = None;
+                }
+            }
+            if let Some(i) = self.armed.iter().position(|a| a.ended.is_some()) {
+                let armed = self.armed.remove(i);
+                let fired = armed.ended == Some(TimerResult::Fired);
+                return Poll::Ready(fired.then_some((armed.alarm.purpose, armed.alarm.at)));
+            }
+            condition.as_mut().poll(cx).map(|_| None)
+        })
+        .await
+    }
+
+    /// Cancels every alarm still armed: the loop is done with them.
+    pub fn cancel_all(&mut self) {
+        for armed in self.armed.drain(..) {
+            armed.token.cancel();
+        }
+    }
+}
+
+fn arm<W: 'static, P>(ctx: &WorkflowContext<W>, alarm: Alarm<P>, now: i64) -> Armed<P> {
+    let token = ctx.cancellation_token().child_token();
+    let options = TimerOptions::builder(clock::wait_ms(alarm.at - now))
+        .summary(alarm.summary.to_string())
+        .cancellation_token(token.clone())
+        .build();
+    // The future owns its context, so it can outlive this turn's borrow of `ctx`.
+    let ctx = ctx.clone();
+    Armed { alarm, token, timer: Some(Box::pin(async move { ctx.timer(options).await })), ended: None }
 }

@@ -11,7 +11,7 @@
 
 use temporalio_sdk::{TimerOptions, WorkflowContext};
 
-use super::alarm::{self, Alarm};
+use super::alarm::{self, Alarm, Alarms};
 use super::clock;
 use crate::patches;
 use crate::quorum::Verdict;
@@ -73,6 +73,8 @@ pub struct ApprovalWait {
     ask: Ask,
     next_reminder: Option<i64>,
     by_timer: bool,
+    /// Runs with `alarms-kept`: the alarms armed across turns.
+    kept: Option<Alarms<Due>>,
     time: clock::TimerTime,
     fired: Option<(Due, i64)>,
     turns: u32,
@@ -82,9 +84,11 @@ const OVERTURN_SUMMARY: &str = "overturn window";
 
 impl ApprovalWait {
     pub fn new<W>(ctx: &WorkflowContext<W>, ask: Ask) -> Self {
+        let by_timer = ctx.patched(patches::TIMER_DECIDES);
         Self {
             next_reminder: ask.remind_every.map(|every| ask.started + every.max(1)),
-            by_timer: ctx.patched(patches::TIMER_DECIDES),
+            by_timer,
+            kept: (by_timer && ctx.patched(patches::ALARMS_KEPT)).then(Alarms::default),
             time: clock::TimerTime::default(),
             fired: None,
             turns: 0,
@@ -95,7 +99,23 @@ impl ApprovalWait {
     /// Waits for the next turn that ends in something to act on. `standing` reads the state
     /// (it may record a Temporal cancellation); `wake`, called as the wait sleeps, gives the
     /// condition on the state that wakes it (a message accepted since).
-    pub async fn next<W, C: FnMut(&W) -> bool>(
+    pub async fn next<W: 'static, C: FnMut(&W) -> bool>(
+        &mut self,
+        ctx: &mut WorkflowContext<W>,
+        standing: impl FnMut(&mut WorkflowContext<W>) -> Standing,
+        wake: impl Fn(&WorkflowContext<W>) -> C,
+    ) -> Turn {
+        let turn = self.turn(ctx, standing, wake).await;
+        // A reminder's turn comes back for the next; any other ends the wait and its alarms.
+        if !matches!(turn, Turn::Remind(_))
+            && let Some(kept) = &mut self.kept
+        {
+            kept.cancel_all();
+        }
+        turn
+    }
+
+    async fn turn<W: 'static, C: FnMut(&W) -> bool>(
         &mut self,
         ctx: &mut WorkflowContext<W>,
         mut standing: impl FnMut(&mut WorkflowContext<W>) -> Standing,
@@ -134,7 +154,10 @@ impl ApprovalWait {
             let armed = self.alarms(overturn);
             let changed = wake(ctx);
             if self.by_timer {
-                self.fired = alarm::first_due(ctx, &armed, changed).await;
+                self.fired = match &mut self.kept {
+                    Some(kept) => kept.first_due(ctx, &armed, changed).await,
+                    None => alarm::first_due(ctx, &armed, changed).await,
+                };
                 continue;
             }
             let wake = armed.iter().map(|a| a.at).min().unwrap_or(deadline);

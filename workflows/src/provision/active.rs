@@ -7,7 +7,7 @@ use tollgate_proto::{NotificationKind, ProvisionInput, Settings, Stage};
 use super::compensation::{self, checkpoint};
 use super::display::{self, set_stage};
 use super::{Flow, ProvisionWorkflow, drift_check, notifications};
-use crate::kit::alarm::{self, Alarm};
+use crate::kit::alarm::{self, Alarm, Alarms};
 use crate::kit::clock;
 use crate::lifecycle::{self, Due};
 use crate::patches;
@@ -35,8 +35,12 @@ pub(super) async fn live(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> Result
     let mut time = clock::TimerTime::default();
     // New runs act on the alarm that fired (`kit::alarm`); runs from before decide by the clock.
     let by_timer = ctx.patched(patches::TIMER_DECIDES);
+    // Newer still keep an alarm a message did not move armed (`kit::alarm::Alarms`).
+    let mut kept = (by_timer && ctx.patched(patches::ALARMS_KEPT)).then(Alarms::default);
     let mut fired = None;
-    let reason = loop {
+    // Whatever ends the loop (expiry, delete, a cancel, continue-as-new), its alarms go with it.
+    let outcome: Result<String, Flow> = async {
+    loop {
         checkpoint(ctx)?;
         // A keep moved the expiry: show the new one in search attributes and the Web UI.
         let expiry = ctx.state(|s| tollgate_proto::ms(&s.progress.expires_at));
@@ -46,7 +50,7 @@ pub(super) async fn live(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> Result
             ctx.set_current_details(ctx.state(|s| display::current_details(&s.progress)));
         }
         if let Some(cmd) = ctx.state(|s| s.destroy_requested.clone()) {
-            break format!("destroyed at the request of {}", cmd.user);
+            break Ok(format!("destroyed at the request of {}", cmd.user));
         }
         // An audit's approved fix: re-plan and re-apply the approved configuration now.
         if let Some(cmd) = ctx.state(|s| s.repair_requested.clone())
@@ -88,7 +92,7 @@ pub(super) async fn live(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> Result
                 next_drift = time.now(ctx) + drift_every;
                 continue;
             }
-            Some((Wake::Life(Due::Destroy), _)) => break "expired".to_string(),
+            Some((Wake::Life(Due::Destroy), _)) => break Ok("expired".to_string()),
             Some((Wake::Life(Due::Warn { first }), at)) => {
                 let (kind, subject) = if first {
                     (NotificationKind::ExpiryWarning, "expiring soon: keep or delete?")
@@ -122,7 +126,10 @@ pub(super) async fn live(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> Result
             if drift_on {
                 alarms.push(Alarm { purpose: Wake::Drift, at: next_drift, summary: "drift check wait" });
             }
-            fired = alarm::first_due(ctx, &alarms, changed).await;
+            fired = match &mut kept {
+                Some(kept) => kept.first_due(ctx, &alarms, changed).await,
+                None => alarm::first_due(ctx, &alarms, changed).await,
+            };
             continue;
         }
         let at = upcoming.1;
@@ -132,7 +139,13 @@ pub(super) async fn live(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> Result
             _ = ctx.timer(sleep) => { time.fired(wake); }
             _ = ctx.wait_condition(changed) => {}
         }
-    };
+    }
+    }
+    .await;
+    if let Some(alarms) = &mut kept {
+        alarms.cancel_all();
+    }
+    let reason = outcome?;
     compensation::destroy_all(ctx, reason).await
 }
 
