@@ -63,6 +63,18 @@ pub async fn is_approval(client: &Client, id: &str) -> bool {
 /// `Stopped` for one stopped in Temporal without a decision; `Failed` when no worker answers
 /// within `worker_wait`.
 pub async fn read(client: &Client, id: &str, worker_wait: Duration) -> Result<(ApprovalRecord, bool), ClientError> {
+    match read_once(client, id, worker_wait).await {
+        // The query may have met an approval that closed after it was described (a decision
+        // or its timer): read again, and it is read as closed.
+        Err(ClientError::Failed(why)) => match read_once(client, id, worker_wait).await {
+            Ok((record, true)) => Ok((record, true)),
+            _ => Err(ClientError::Failed(why)),
+        },
+        other => other,
+    }
+}
+
+async fn read_once(client: &Client, id: &str, worker_wait: Duration) -> Result<(ApprovalRecord, bool), ClientError> {
     let not_found = || ClientError::NotFound(id.to_string());
     let handle = client.get_workflow_handle::<ApprovalWorkflow>(id);
     // Only the server's "not found" is an unknown id; any other error (a busy or restarting
@@ -79,7 +91,8 @@ pub async fn read(client: &Client, id: &str, worker_wait: Duration) -> Result<(A
             let query = handle.query(ApprovalWorkflow::approval, (), WorkflowQueryOptions::default());
             match tokio::time::timeout(worker_wait, query).await {
                 Ok(Ok(record)) => Ok((record, false)),
-                _ => Err(ClientError::Failed(format!(
+                Ok(Err(e)) => Err(ClientError::Failed(format!("cannot read approval {id}: {e}"))),
+                Err(_) => Err(ClientError::Failed(format!(
                     "no worker answered for {id} within {}s; is a tollgate worker running?",
                     worker_wait.as_secs()
                 ))),
@@ -129,7 +142,12 @@ pub async fn decide(
                 record = read(client, id, worker_wait).await?.0
             }
             Err(ClientError::Refusal(r)) => return Ok(Decided::Refused(r, read(client, id, worker_wait).await?.0)),
-            Err(other) => return Err(other),
+            // The server aborts an update it admitted when the approval closes before a worker
+            // took it (another decision closed it): judged against the final record below.
+            Err(other) => match read(client, id, worker_wait).await {
+                Ok((closed_record, true)) => record = closed_record,
+                _ => return Err(other),
+            },
         }
     }
     match rules::check(&record, &decision) {

@@ -9,6 +9,7 @@ mod ai_reviewer;
 mod artifacts;
 mod audit;
 mod cancellation;
+pub(crate) mod channels;
 mod chaos;
 mod cli;
 mod cost;

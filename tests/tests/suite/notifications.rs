@@ -302,7 +302,7 @@ pub(crate) async fn click(gateway: &GatewayProcess, slack: &str, user: &str, but
         "response_url": format!("{slack}/response"),
         "actions": [{"action_id": button["action_id"], "value": button["value"]}],
     });
-    let body = format!("payload={}", crate::gateway::url_encode(&payload.to_string()));
+    let body = format!("payload={}", crate::channels::url_encode(&payload.to_string()));
     let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs().to_string();
     let clicked = http_client()
         .post(format!("{}/slack/interactions", gateway.url))

@@ -40,106 +40,108 @@ pub(super) async fn live(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> Result
     let mut fired = None;
     // Whatever ends the loop (expiry, delete, a cancel, continue-as-new), its alarms go with it.
     let outcome: Result<String, Flow> = async {
-    loop {
-        checkpoint(ctx)?;
-        // A keep moved the expiry: show the new one in search attributes and the Web UI.
-        let expiry = ctx.state(|s| tollgate_proto::ms(&s.progress.expires_at));
-        if expiry != shown_expiry {
-            shown_expiry = expiry;
-            ctx.upsert_search_attributes([sa::EXPIRES_AT.value_set(sa::timestamp(expiry))]);
-            ctx.set_current_details(ctx.state(|s| display::current_details(&s.progress)));
-        }
-        if let Some(cmd) = ctx.state(|s| s.destroy_requested.clone()) {
-            break Ok(format!("destroyed at the request of {}", cmd.user));
-        }
-        // An audit's approved fix: re-plan and re-apply the approved configuration now.
-        if let Some(cmd) = ctx.state(|s| s.repair_requested.clone())
-            && super::has_patch(ctx, patches::AUDIT_REPAIR)
-        {
-            ctx.state_mut(|s| {
-                s.repair_requested = None;
-                s.repairing = Some(cmd.comment.clone());
+        loop {
+            checkpoint(ctx)?;
+            // A keep moved the expiry: show the new one in search attributes and the Web UI.
+            let expiry = ctx.state(|s| tollgate_proto::ms(&s.progress.expires_at));
+            if expiry != shown_expiry {
+                shown_expiry = expiry;
+                ctx.upsert_search_attributes([sa::EXPIRES_AT.value_set(sa::timestamp(expiry))]);
+                ctx.set_current_details(ctx.state(|s| display::current_details(&s.progress)));
+            }
+            if let Some(cmd) = ctx.state(|s| s.destroy_requested.clone()) {
+                break Ok(format!("destroyed at the request of {}", cmd.user));
+            }
+            // An audit's approved fix: re-plan and re-apply the approved configuration now.
+            if let Some(cmd) = ctx.state(|s| s.repair_requested.clone())
+                && super::has_patch(ctx, patches::AUDIT_REPAIR)
+            {
+                ctx.state_mut(|s| {
+                    s.repair_requested = None;
+                    s.repairing = Some(cmd.comment.clone());
+                });
+                let trigger = drift_check::Trigger::Audit { audit_id: cmd.comment, approved_by: cmd.user };
+                let checked = drift_check::check(ctx, &settings, trigger).await;
+                ctx.state_mut(|s| s.repairing = None);
+                checked?;
+                continue;
+            }
+            let (expires_at, last_warning) = ctx.state(|s| {
+                (tollgate_proto::ms(&s.progress.expires_at), tollgate_proto::ms(&s.progress.last_expiry_warning))
             });
-            let trigger = drift_check::Trigger::Audit { audit_id: cmd.comment, approved_by: cmd.user };
-            let checked = drift_check::check(ctx, &settings, trigger).await;
-            ctx.state_mut(|s| s.repairing = None);
-            checked?;
-            continue;
-        }
-        let (expires_at, last_warning) = ctx.state(|s| {
-            (tollgate_proto::ms(&s.progress.expires_at), tollgate_proto::ms(&s.progress.last_expiry_warning))
-        });
-        let upcoming = lifecycle::upcoming(expires_at, grace, last_warning);
-        let now = time.now(ctx);
-        let due = if by_timer {
-            // A lifecycle alarm a keep made obsolete in the same task is not acted on.
-            fired.take().filter(|&(wake, at)| match wake {
-                Wake::Drift => true,
-                Wake::Life(due) => (due, at) == upcoming,
-            })
-        } else if drift_on && now >= next_drift {
-            Some((Wake::Drift, now))
-        } else {
-            match lifecycle::next(now, expires_at, grace, last_warning) {
-                lifecycle::Next::Destroy => Some((Wake::Life(Due::Destroy), now)),
-                lifecycle::Next::Warn { first } => Some((Wake::Life(Due::Warn { first }), now)),
-                lifecycle::Next::SleepUntil(_) => None,
-            }
-        };
-        match due {
-            Some((Wake::Drift, _)) => {
-                drift_check::check(ctx, &settings, drift_check::Trigger::Schedule).await?;
-                next_drift = time.now(ctx) + drift_every;
-                continue;
-            }
-            Some((Wake::Life(Due::Destroy), _)) => break Ok("expired".to_string()),
-            Some((Wake::Life(Due::Warn { first }), at)) => {
-                let (kind, subject) = if first {
-                    (NotificationKind::ExpiryWarning, "expiring soon: keep or delete?")
-                } else {
-                    (NotificationKind::ExpiryReminder, "reminder: keep or delete?")
-                };
-                let body = ctx.state(|s| display::expiry_body(&s.progress, &requester));
-                // The warning's planned time (its alarm's), so the next one follows from the state.
-                ctx.state_mut(|s| s.progress.last_expiry_warning = tollgate_proto::at(at));
-                let to = std::slice::from_ref(&requester);
-                let moot_after = if by_timer { expires_at } else { 0 };
-                notifications::notify_until(ctx, kind, to, subject, body, moot_after).await;
-                continue;
-            }
-            None => {}
-        }
-        if should_continue_as_new(ctx, &settings) {
-            let input =
-                ctx.state(|s| ProvisionInput { request: s.progress.request.clone(), resume: Some(s.progress.clone()) });
-            return Err(Flow::ContinueAsNew(Box::new(input)));
-        }
-        // Wakes on expiry/warning time, on any accepted message (keep, destroy, cancel), or on a
-        // Temporal cancellation; the loop's first check ends it.
-        let version = ctx.state(|s| s.version);
-        let changed = move |s: &ProvisionWorkflow| s.version != version;
-        if by_timer {
-            // Expiry and warnings share an alarm (their order follows from the state); drift
-            // checks, timed from when the last one ran, have their own.
-            let (due, at) = upcoming;
-            let mut alarms = vec![Alarm { purpose: Wake::Life(due), at, summary: "lifecycle wait" }];
-            if drift_on {
-                alarms.push(Alarm { purpose: Wake::Drift, at: next_drift, summary: "drift check wait" });
-            }
-            fired = match &mut kept {
-                Some(kept) => kept.first_due(ctx, &alarms, changed).await,
-                None => alarm::first_due(ctx, &alarms, changed).await,
+            let upcoming = lifecycle::upcoming(expires_at, grace, last_warning);
+            let now = time.now(ctx);
+            let due = if by_timer {
+                // A lifecycle alarm a keep made obsolete in the same task is not acted on.
+                fired.take().filter(|&(wake, at)| match wake {
+                    Wake::Drift => true,
+                    Wake::Life(due) => (due, at) == upcoming,
+                })
+            } else if drift_on && now >= next_drift {
+                Some((Wake::Drift, now))
+            } else {
+                match lifecycle::next(now, expires_at, grace, last_warning) {
+                    lifecycle::Next::Destroy => Some((Wake::Life(Due::Destroy), now)),
+                    lifecycle::Next::Warn { first } => Some((Wake::Life(Due::Warn { first }), now)),
+                    lifecycle::Next::SleepUntil(_) => None,
+                }
             };
-            continue;
+            match due {
+                Some((Wake::Drift, _)) => {
+                    drift_check::check(ctx, &settings, drift_check::Trigger::Schedule).await?;
+                    next_drift = time.now(ctx) + drift_every;
+                    continue;
+                }
+                Some((Wake::Life(Due::Destroy), _)) => break Ok("expired".to_string()),
+                Some((Wake::Life(Due::Warn { first }), at)) => {
+                    let (kind, subject) = if first {
+                        (NotificationKind::ExpiryWarning, "expiring soon: keep or delete?")
+                    } else {
+                        (NotificationKind::ExpiryReminder, "reminder: keep or delete?")
+                    };
+                    let body = ctx.state(|s| display::expiry_body(&s.progress, &requester));
+                    // The warning's planned time (its alarm's), so the next one follows from the state.
+                    ctx.state_mut(|s| s.progress.last_expiry_warning = tollgate_proto::at(at));
+                    let to = std::slice::from_ref(&requester);
+                    let moot_after = if by_timer { expires_at } else { 0 };
+                    notifications::notify_until(ctx, kind, to, subject, body, moot_after).await;
+                    continue;
+                }
+                None => {}
+            }
+            if should_continue_as_new(ctx, &settings) {
+                let input = ctx.state(|s| ProvisionInput {
+                    request: s.progress.request.clone(),
+                    resume: Some(s.progress.clone()),
+                });
+                return Err(Flow::ContinueAsNew(Box::new(input)));
+            }
+            // Wakes on expiry/warning time, on any accepted message (keep, destroy, cancel), or on a
+            // Temporal cancellation; the loop's first check ends it.
+            let version = ctx.state(|s| s.version);
+            let changed = move |s: &ProvisionWorkflow| s.version != version;
+            if by_timer {
+                // Expiry and warnings share an alarm (their order follows from the state); drift
+                // checks, timed from when the last one ran, have their own.
+                let (due, at) = upcoming;
+                let mut alarms = vec![Alarm { purpose: Wake::Life(due), at, summary: "lifecycle wait" }];
+                if drift_on {
+                    alarms.push(Alarm { purpose: Wake::Drift, at: next_drift, summary: "drift check wait" });
+                }
+                fired = match &mut kept {
+                    Some(kept) => kept.first_due(ctx, &alarms, changed).await,
+                    None => alarm::first_due(ctx, &alarms, changed).await,
+                };
+                continue;
+            }
+            let at = upcoming.1;
+            let wake = if drift_on { at.min(next_drift) } else { at };
+            let sleep = TimerOptions::builder(clock::wait_ms(wake - now)).summary("lifecycle wait".to_string()).build();
+            temporalio_sdk::workflows::select! {
+                _ = ctx.timer(sleep) => { time.fired(wake); }
+                _ = ctx.wait_condition(changed) => {}
+            }
         }
-        let at = upcoming.1;
-        let wake = if drift_on { at.min(next_drift) } else { at };
-        let sleep = TimerOptions::builder(clock::wait_ms(wake - now)).summary("lifecycle wait".to_string()).build();
-        temporalio_sdk::workflows::select! {
-            _ = ctx.timer(sleep) => { time.fired(wake); }
-            _ = ctx.wait_condition(changed) => {}
-        }
-    }
     }
     .await;
     if let Some(alarms) = &mut kept {
