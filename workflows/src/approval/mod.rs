@@ -4,8 +4,8 @@
 
 pub mod rules;
 
-use temporalio_macros::{workflow, workflow_methods};
-use temporalio_sdk::{SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult};
+use temporalio_macros::workflow;
+use temporalio_sdk::{WorkflowContext, WorkflowContextView, WorkflowResult};
 use tollgate_proto::{
     AiOutcome, AiReview, ApprovalDecision, ApprovalInput, ApprovalRecord, ApprovalStatus, Notification,
     NotificationKind, ReviewInput, TimelineEntry,
@@ -16,6 +16,7 @@ use crate::ai::{self, Mode};
 use crate::incoming::Incoming;
 use crate::kit::approval::{ApprovalWait, Ask, Standing};
 use crate::kit::clock::epoch_ms;
+use crate::kit::messages::workflow_messages;
 use crate::kit::notify::{self, ALL_CHANNELS};
 use crate::kit::{StepError, Tracked, options, step};
 use crate::patches;
@@ -32,14 +33,12 @@ const MAX_CONTEXT_SHOWN: usize = 1_000;
 /// links (they are bound to a request's plan).
 pub const GENERIC_FIELD: &str = "approval";
 
-type HandlerError = Box<dyn std::error::Error + Send + Sync>;
-
 #[workflow]
 pub struct ApprovalWorkflow {
     record: ApprovalRecord,
 }
 
-#[workflow_methods]
+workflow_messages! {
 impl ApprovalWorkflow {
     #[init]
     pub fn new(ctx: &WorkflowContextView, input: ApprovalInput) -> Self {
@@ -129,34 +128,14 @@ impl ApprovalWorkflow {
     pub fn approval(&self, _ctx: &WorkflowContextView) -> ApprovalRecord {
         self.record.clone()
     }
+}
 
-    #[update_validator(decide)]
-    fn validate_decide(&self, _ctx: &WorkflowContextView, m: &Incoming<ApprovalDecision>) -> Result<(), HandlerError> {
-        self.check(m).map(drop).map_err(|r| r.into_failure())
-    }
-
+messages {
     /// Approve or reject; answers with the record. Repeating the decision that was taken
-    /// changes nothing and answers the same record.
-    #[update]
-    pub fn decide(
-        &mut self,
-        ctx: &mut SyncWorkflowContext<Self>,
-        m: Incoming<ApprovalDecision>,
-    ) -> Result<ApprovalRecord, HandlerError> {
-        self.record(epoch_ms(ctx.workflow_time()), m).map_err(|r| r.into_failure())
-    }
-
-    /// Signal form of `decide`, for tools that can only signal (the Web UI); refusals are
-    /// kept in the record.
-    #[signal(name = "decide")]
-    pub fn decide_signal(&mut self, ctx: &mut SyncWorkflowContext<Self>, m: Incoming<ApprovalDecision>) {
-        let now = epoch_ms(ctx.workflow_time());
-        if let Err(refusal) = self.record(now, m) {
-            self.record.refusals.push(refusal.record("signal decide", now));
-            let excess = self.record.refusals.len().saturating_sub(MAX_REFUSALS);
-            self.record.refusals.drain(..excess);
-        }
-    }
+    /// changes nothing and answers the same record. Its signal form is for tools that can
+    /// only signal (the Web UI); refusals are kept in the record.
+    decide(ApprovalDecision) -> ApprovalRecord: check, record(), signal;
+}
 }
 
 impl Tracked for ApprovalWorkflow {
@@ -247,6 +226,12 @@ impl ApprovalWorkflow {
     fn check(&self, m: &Incoming<ApprovalDecision>) -> Result<(rules::Verdict, ApprovalDecision), Refusal> {
         let decision = m.get()?.clone();
         Ok((rules::check(&self.record, &decision)?, decision))
+    }
+
+    fn refused(&mut self, now: i64, source: &str, refusal: Refusal) {
+        self.record.refusals.push(refusal.record(source, now));
+        let excess = self.record.refusals.len().saturating_sub(MAX_REFUSALS);
+        self.record.refusals.drain(..excess);
     }
 
     fn record(&mut self, now: i64, m: Incoming<ApprovalDecision>) -> Result<ApprovalRecord, Refusal> {

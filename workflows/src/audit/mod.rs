@@ -10,8 +10,8 @@
 //! approved configuration through its own workflow: it stays the only one that changes its
 //! resources), verify (discover and analyse again).
 
-use temporalio_macros::{workflow, workflow_methods};
-use temporalio_sdk::{SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult};
+use temporalio_macros::workflow;
+use temporalio_sdk::{WorkflowContext, WorkflowContextView, WorkflowResult};
 use temporalio_workflow::WorkflowTermination;
 use tollgate_proto::{
     Ack, AnalyseInput, AuditInput, AuditReport, AuditStep, CancelCommand, Cancellation, Decision, DecisionKind,
@@ -20,7 +20,7 @@ use tollgate_proto::{
 
 use crate::activities::defs as act;
 use crate::incoming::Incoming;
-use crate::kit::clock::epoch_ms;
+use crate::kit::messages::workflow_messages;
 use crate::kit::notify::{self, ALL_CHANNELS};
 use crate::kit::{Tracked, options, step};
 use crate::quorum;
@@ -38,8 +38,6 @@ pub const WORKFLOW_TYPE: &str = "AuditWorkflow";
 const MAX_REFUSALS: usize = 20;
 /// Attempts at one step before the audit pauses (steps read and judge; they change nothing).
 pub const STEP_ATTEMPTS: u32 = 3;
-
-type HandlerError = Box<dyn std::error::Error + Send + Sync>;
 
 #[workflow]
 pub struct AuditWorkflow {
@@ -72,7 +70,7 @@ enum Stop {
     NothingToAudit,
 }
 
-#[workflow_methods]
+workflow_messages! {
 impl AuditWorkflow {
     #[init]
     pub fn new(ctx: &WorkflowContextView, input: AuditInput) -> Self {
@@ -120,94 +118,18 @@ impl AuditWorkflow {
     pub fn stack_trace(&self, _ctx: &WorkflowContextView) -> String {
         describe(&self.report)
     }
+}
 
-    #[update_validator(retry)]
-    fn validate_retry(&self, _ctx: &WorkflowContextView, m: &Incoming<CancelCommand>) -> Result<(), HandlerError> {
-        self.check_retry(m).map(drop).map_err(|r| r.into_failure())
-    }
-
+messages {
     /// Resume a PAUSED audit at the step that failed.
-    #[update]
-    pub fn retry(
-        &mut self,
-        ctx: &mut SyncWorkflowContext<Self>,
-        m: Incoming<CancelCommand>,
-    ) -> Result<String, HandlerError> {
-        self.record_retry(epoch_ms(ctx.workflow_time()), m).map_err(|r| r.into_failure())
-    }
-
-    #[update_validator(cancel)]
-    fn validate_cancel(&self, _ctx: &WorkflowContextView, m: &Incoming<CancelCommand>) -> Result<(), HandlerError> {
-        self.check_cancel(m).map(drop).map_err(|r| r.into_failure())
-    }
-
+    retry(CancelCommand) -> String: check_retry, record_retry(), signal;
     /// End the audit; nothing is applied.
-    #[update]
-    pub fn cancel(
-        &mut self,
-        ctx: &mut SyncWorkflowContext<Self>,
-        m: Incoming<CancelCommand>,
-    ) -> Result<String, HandlerError> {
-        self.record_cancel(epoch_ms(ctx.workflow_time()), m).map_err(|r| r.into_failure())
-    }
-
-    #[update_validator(approve)]
-    fn validate_approve(&self, _ctx: &WorkflowContextView, m: &Incoming<Decision>) -> Result<(), HandlerError> {
-        self.check_decision(m, DecisionKind::Approve).map(drop).map_err(|r| r.into_failure())
-    }
-
+    cancel(CancelCommand) -> String: check_cancel, record_cancel(), signal;
     /// Approve the proposed fixes (as `user`, an approver).
-    #[update]
-    pub fn approve(&mut self, ctx: &mut SyncWorkflowContext<Self>, m: Incoming<Decision>) -> Result<Ack, HandlerError> {
-        self.record_decision(epoch_ms(ctx.workflow_time()), m, DecisionKind::Approve).map_err(|r| r.into_failure())
-    }
-
-    #[update_validator(reject)]
-    fn validate_reject(&self, _ctx: &WorkflowContextView, m: &Incoming<Decision>) -> Result<(), HandlerError> {
-        self.check_decision(m, DecisionKind::Reject).map(drop).map_err(|r| r.into_failure())
-    }
-
+    approve(Decision) -> Ack: check_decision, record_decision(DecisionKind::Approve), signal;
     /// Reject the proposed fixes: nothing is applied.
-    #[update]
-    pub fn reject(&mut self, ctx: &mut SyncWorkflowContext<Self>, m: Incoming<Decision>) -> Result<Ack, HandlerError> {
-        self.record_decision(epoch_ms(ctx.workflow_time()), m, DecisionKind::Reject).map_err(|r| r.into_failure())
-    }
-
-    /// Signal form of `approve`.
-    #[signal(name = "approve")]
-    pub fn approve_signal(&mut self, ctx: &mut SyncWorkflowContext<Self>, m: Incoming<Decision>) {
-        let now = epoch_ms(ctx.workflow_time());
-        if let Err(r) = self.record_decision(now, m, DecisionKind::Approve) {
-            self.refused(now, "signal approve", r);
-        }
-    }
-
-    /// Signal form of `reject`.
-    #[signal(name = "reject")]
-    pub fn reject_signal(&mut self, ctx: &mut SyncWorkflowContext<Self>, m: Incoming<Decision>) {
-        let now = epoch_ms(ctx.workflow_time());
-        if let Err(r) = self.record_decision(now, m, DecisionKind::Reject) {
-            self.refused(now, "signal reject", r);
-        }
-    }
-
-    /// Signal form of `retry` (the Web UI can only signal).
-    #[signal(name = "retry")]
-    pub fn retry_signal(&mut self, ctx: &mut SyncWorkflowContext<Self>, m: Incoming<CancelCommand>) {
-        let now = epoch_ms(ctx.workflow_time());
-        if let Err(r) = self.record_retry(now, m) {
-            self.refused(now, "signal retry", r);
-        }
-    }
-
-    /// Signal form of `cancel`.
-    #[signal(name = "cancel")]
-    pub fn cancel_signal(&mut self, ctx: &mut SyncWorkflowContext<Self>, m: Incoming<CancelCommand>) {
-        let now = epoch_ms(ctx.workflow_time());
-        if let Err(r) = self.record_cancel(now, m) {
-            self.refused(now, "signal cancel", r);
-        }
-    }
+    reject(Decision) -> Ack: check_decision, record_decision(DecisionKind::Reject), signal;
+}
 }
 
 impl AuditWorkflow {

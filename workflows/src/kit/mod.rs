@@ -17,6 +17,7 @@ pub mod alarm;
 pub mod approval;
 pub mod clock;
 pub mod markdown;
+pub mod messages;
 pub use tollgate_proto::metrics;
 pub mod notify;
 pub mod options;

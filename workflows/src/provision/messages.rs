@@ -1,24 +1,18 @@
 //! Updates and signals: one `check_*` rule backs an update's validator and its handler, and
 //! the signals reuse the handlers. A refused signal is recorded (signals cannot answer).
 
-use temporalio_sdk::SyncWorkflowContext;
 use tollgate_proto::{
     Ack, AiOutcome, CancelCommand, Cancellation, Decision, DecisionKind, LifecycleCommand, Settings, TimelineEntry,
 };
 
 use super::ProvisionWorkflow;
 use crate::incoming::Incoming;
-use crate::kit::clock;
 use crate::refusal::Refusal;
 use crate::{defaults, fmt_time_ms, lifecycle, quorum};
 
 /// Refusals kept in the progress; older ones are counted, not kept, so a flood of bad
 /// signals cannot grow the state without bound.
 const MAX_REFUSALS: usize = 50;
-
-pub(super) fn now(ctx: &SyncWorkflowContext<ProvisionWorkflow>) -> i64 {
-    clock::epoch_ms(ctx.workflow_time())
-}
 
 impl ProvisionWorkflow {
     /// The worker's settings once loaded, the built-in defaults before.
@@ -118,7 +112,7 @@ impl ProvisionWorkflow {
         Ok(command)
     }
 
-    pub(super) fn record_repair(&mut self, m: Incoming<LifecycleCommand>) -> Result<Ack, Refusal> {
+    pub(super) fn record_repair(&mut self, _now: i64, m: Incoming<LifecycleCommand>) -> Result<Ack, Refusal> {
         let command = self.check_repair(&m)?;
         // The same audit asking again (its activity retried): one repair per audit.
         let audit = command.comment.as_str();

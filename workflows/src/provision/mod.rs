@@ -22,19 +22,17 @@ mod observe;
 mod review;
 
 use temporalio_common::search_attributes::SearchAttributeUpdate;
-use temporalio_macros::{workflow, workflow_methods};
-use temporalio_sdk::{ContinueAsNewOptions, SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult};
+use temporalio_macros::workflow;
+use temporalio_sdk::{ContinueAsNewOptions, WorkflowContext, WorkflowContextView, WorkflowResult};
 use temporalio_workflow::WorkflowTermination;
 use tollgate_proto::{
     Ack, CancelCommand, Decision, DecisionKind, LifecycleCommand, Progress, ProvisionInput, Stage, StepFailure,
 };
 
-use crate::incoming::Incoming;
+use crate::kit::messages::workflow_messages;
 use crate::kit::undo::Compensating;
 use crate::kit::{StepError, Tracked};
 use crate::validate;
-
-type HandlerError = Box<dyn std::error::Error + Send + Sync>;
 
 #[workflow]
 pub struct ProvisionWorkflow {
@@ -106,7 +104,7 @@ impl Compensating for ProvisionWorkflow {
     }
 }
 
-#[workflow_methods]
+workflow_messages! {
 impl ProvisionWorkflow {
     #[init]
     pub fn new(_ctx: &WorkflowContextView, input: ProvisionInput) -> Self {
@@ -178,137 +176,24 @@ impl ProvisionWorkflow {
     pub fn stack_trace(&self, _ctx: &WorkflowContextView) -> String {
         display::waiting_on(&self.progress)
     }
+}
 
-    // ---- updates: the caller hears a refusal at once; the same rule backs each handler ----
-
-    #[update_validator(approve)]
-    fn validate_approve(&self, _ctx: &WorkflowContextView, m: &Incoming<Decision>) -> Result<(), HandlerError> {
-        self.check_decision(m, DecisionKind::Approve).map(drop).map_err(|r| r.into_failure())
-    }
-
+// The caller of an update hears a refusal at once; tools that can only signal (the Web UI)
+// use the signal of the same name, whose refusals are recorded in `progress.refusals`.
+messages {
     /// Approve the request (as `user`), optionally for a named plan digest.
-    #[update]
-    pub fn approve(&mut self, ctx: &mut SyncWorkflowContext<Self>, m: Incoming<Decision>) -> Result<Ack, HandlerError> {
-        self.record_decision(messages::now(ctx), m, DecisionKind::Approve).map_err(|r| r.into_failure())
-    }
-
-    #[update_validator(reject)]
-    fn validate_reject(&self, _ctx: &WorkflowContextView, m: &Incoming<Decision>) -> Result<(), HandlerError> {
-        self.check_decision(m, DecisionKind::Reject).map(drop).map_err(|r| r.into_failure())
-    }
-
+    approve(Decision) -> Ack: check_decision, record_decision(DecisionKind::Approve), signal;
     /// Reject the request; one rejection ends it.
-    #[update]
-    pub fn reject(&mut self, ctx: &mut SyncWorkflowContext<Self>, m: Incoming<Decision>) -> Result<Ack, HandlerError> {
-        self.record_decision(messages::now(ctx), m, DecisionKind::Reject).map_err(|r| r.into_failure())
-    }
-
-    #[update_validator(keep)]
-    fn validate_keep(&self, _ctx: &WorkflowContextView, m: &Incoming<LifecycleCommand>) -> Result<(), HandlerError> {
-        self.check_keep(m).map(drop).map_err(|r| r.into_failure())
-    }
-
+    reject(Decision) -> Ack: check_decision, record_decision(DecisionKind::Reject), signal;
     /// Keep the resources for another `extension_period` (capped at `max_ttl`).
-    #[update]
-    pub fn keep(
-        &mut self,
-        ctx: &mut SyncWorkflowContext<Self>,
-        m: Incoming<LifecycleCommand>,
-    ) -> Result<Ack, HandlerError> {
-        self.record_keep(messages::now(ctx), m).map_err(|r| r.into_failure())
-    }
-
-    #[update_validator(destroy)]
-    fn validate_destroy(&self, _ctx: &WorkflowContextView, m: &Incoming<LifecycleCommand>) -> Result<(), HandlerError> {
-        self.check_destroy(m).map(drop).map_err(|r| r.into_failure())
-    }
-
+    keep(LifecycleCommand) -> Ack: check_keep, record_keep(), signal;
     /// Destroy the resources now.
-    #[update]
-    pub fn destroy(
-        &mut self,
-        ctx: &mut SyncWorkflowContext<Self>,
-        m: Incoming<LifecycleCommand>,
-    ) -> Result<Ack, HandlerError> {
-        self.record_destroy(messages::now(ctx), m).map_err(|r| r.into_failure())
-    }
-
-    #[update_validator(repair)]
-    fn validate_repair(&self, _ctx: &WorkflowContextView, m: &Incoming<LifecycleCommand>) -> Result<(), HandlerError> {
-        self.check_repair(m).map(drop).map_err(|r| r.into_failure())
-    }
-
+    destroy(LifecycleCommand) -> Ack: check_destroy, record_destroy(), signal;
     /// An audit's approved fix (`user` approved it; `comment` is the audit id): re-plan and
     /// re-apply the approved configuration now. Only while ACTIVE.
-    #[update]
-    pub fn repair(
-        &mut self,
-        _ctx: &mut SyncWorkflowContext<Self>,
-        m: Incoming<LifecycleCommand>,
-    ) -> Result<Ack, HandlerError> {
-        self.record_repair(m).map_err(|r| r.into_failure())
-    }
-
-    #[update_validator(cancel)]
-    fn validate_cancel(&self, _ctx: &WorkflowContextView, m: &Incoming<CancelCommand>) -> Result<(), HandlerError> {
-        self.check_cancel(m).map(drop).map_err(|r| r.into_failure())
-    }
-
+    repair(LifecycleCommand) -> Ack: check_repair, record_repair();
     /// Withdraw the request at any stage: nothing more is created and whatever exists is
     /// destroyed; the request ends CANCELLED.
-    #[update]
-    pub fn cancel(
-        &mut self,
-        ctx: &mut SyncWorkflowContext<Self>,
-        m: Incoming<CancelCommand>,
-    ) -> Result<Ack, HandlerError> {
-        self.record_cancel(messages::now(ctx), m).map_err(|r| r.into_failure())
-    }
-
-    // ---- signals, for tools that can only signal (the Web UI): same rules, refusals recorded ----
-
-    /// Signal form of `approve`.
-    #[signal(name = "approve")]
-    pub fn approve_signal(&mut self, ctx: &mut SyncWorkflowContext<Self>, m: Incoming<Decision>) {
-        let now = messages::now(ctx);
-        if let Err(r) = self.record_decision(now, m, DecisionKind::Approve) {
-            self.refused(now, "signal approve", r);
-        }
-    }
-
-    /// Signal form of `reject`.
-    #[signal(name = "reject")]
-    pub fn reject_signal(&mut self, ctx: &mut SyncWorkflowContext<Self>, m: Incoming<Decision>) {
-        let now = messages::now(ctx);
-        if let Err(r) = self.record_decision(now, m, DecisionKind::Reject) {
-            self.refused(now, "signal reject", r);
-        }
-    }
-
-    /// Signal form of `keep`.
-    #[signal(name = "keep")]
-    pub fn keep_signal(&mut self, ctx: &mut SyncWorkflowContext<Self>, m: Incoming<LifecycleCommand>) {
-        let now = messages::now(ctx);
-        if let Err(r) = self.record_keep(now, m) {
-            self.refused(now, "signal keep", r);
-        }
-    }
-
-    /// Signal form of `destroy`.
-    #[signal(name = "destroy")]
-    pub fn destroy_signal(&mut self, ctx: &mut SyncWorkflowContext<Self>, m: Incoming<LifecycleCommand>) {
-        let now = messages::now(ctx);
-        if let Err(r) = self.record_destroy(now, m) {
-            self.refused(now, "signal destroy", r);
-        }
-    }
-
-    /// Signal form of `cancel`.
-    #[signal(name = "cancel")]
-    pub fn cancel_signal(&mut self, ctx: &mut SyncWorkflowContext<Self>, m: Incoming<CancelCommand>) {
-        let now = messages::now(ctx);
-        if let Err(r) = self.record_cancel(now, m) {
-            self.refused(now, "signal cancel", r);
-        }
-    }
+    cancel(CancelCommand) -> Ack: check_cancel, record_cancel(), signal;
+}
 }
