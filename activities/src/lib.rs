@@ -22,9 +22,10 @@ use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tollgate_proto::{
     AiReview, AnalyseInput, ApplyInput, ApplyResult, AuditAnalysis, CostContext, CostContextInput, DestroyInput,
-    DestroyResult, DiscoverInput, Discovery, EstimateInput, EstimateResult, GenerateModuleInput, GeneratedModule,
-    HoldingsResult, NotifyInput, PlanInput, PlanResult, PolicyInput, PolicyResult, RequestStatesInput,
-    RequestStatesResult, ReviewInput, Settings,
+    DestroyResult, DiscoverInput, Discovery, EstimateInput, EstimateResult, FileReportInput, FileReportResult,
+    GenerateModuleInput, GeneratedModule, HoldingsResult, NewFindingsInput, NewFindingsResult, NotifyInput,
+    NotifyResult, PlanInput, PlanResult, PolicyInput, PolicyResult, RemediateInput, Remediation, RepairInput,
+    RepairResult, RequestStatesInput, RequestStatesResult, ReviewInput, Settings,
 };
 use tollgate_workflows::activities::{ActivityName, defs};
 
@@ -114,169 +115,80 @@ impl TollgateActivities {
         let bytes = self.artifacts.get(digest).await.map_err(failed)?;
         serde_json::from_slice(&bytes).map_err(|e| corrupt(what, e))
     }
+
+    /// The worker's settings, as loaded at start.
+    async fn load_settings_work(&self, _ctx: &ActivityContext, _request_id: String) -> Result<Settings, ActivityError> {
+        Ok(self.settings.clone())
+    }
+
+    /// An engine step like any other: it heartbeats, so a dead worker is noticed early.
+    async fn list_holdings_work(&self, ctx: &ActivityContext, _why: String) -> Result<HoldingsResult, ActivityError> {
+        let progress = Progress::default();
+        let holdings = with_heartbeats(ctx, &progress, self.engine.holdings()).await.map_err(failed)?;
+        Ok(HoldingsResult { holdings })
+    }
 }
 
-/// What each activity does; the `#[activities]` methods below run each through `attempt::run`
-/// (log span, fault injection, failure metric).
-#[activities]
-impl TollgateActivities {
-    #[activity(definition = defs::LoadSettings)]
-    pub async fn load_settings(
-        self: Arc<Self>,
-        ctx: ActivityContext,
-        _request_id: String,
-    ) -> Result<Settings, ActivityError> {
-        attempt::run(&self.faults, ActivityName::LoadSettings, ctx.info(), async { Ok(self.settings.clone()) }).await
-    }
+/// Each activity's body, one line each: the declaration it implements (`defs::` and
+/// [`ActivityName`] share the name), its input and output, and the method that does the work,
+/// run through `attempt::run` (log span, fault injection, failure metric). Makes the SDK's
+/// `#[activities]` impl and [`IMPLEMENTED`], which a test holds equal to every name.
+macro_rules! bodies {
+    ($($variant:ident: $name:ident($input:ty) -> $output:ty = $work:ident;)*) => {
+        #[activities]
+        impl TollgateActivities {
+            $(
+                #[activity(definition = defs::$variant)]
+                pub async fn $name(
+                    self: Arc<Self>,
+                    ctx: ActivityContext,
+                    input: $input,
+                ) -> Result<$output, ActivityError> {
+                    attempt::run(&self.faults, ActivityName::$variant, ctx.info(), self.$work(&ctx, input)).await
+                }
+            )*
+        }
 
-    #[activity(definition = defs::GenerateModule)]
-    pub async fn generate_module(
-        self: Arc<Self>,
-        ctx: ActivityContext,
-        input: GenerateModuleInput,
-    ) -> Result<GeneratedModule, ActivityError> {
-        attempt::run(&self.faults, ActivityName::GenerateModule, ctx.info(), self.generate_module_work(&ctx, input))
-            .await
-    }
+        /// Every activity this worker has a body for, in order.
+        pub const IMPLEMENTED: &[ActivityName] = &[$(ActivityName::$variant),*];
+    };
+}
 
-    #[activity(definition = defs::Plan)]
-    pub async fn plan(self: Arc<Self>, ctx: ActivityContext, input: PlanInput) -> Result<PlanResult, ActivityError> {
-        attempt::run(&self.faults, ActivityName::Plan, ctx.info(), self.plan_work(&ctx, input)).await
-    }
+bodies! {
+    LoadSettings: load_settings(String) -> Settings = load_settings_work;
+    GenerateModule: generate_module(GenerateModuleInput) -> GeneratedModule = generate_module_work;
+    Plan: plan(PlanInput) -> PlanResult = plan_work;
+    CheckPolicy: check_policy(PolicyInput) -> PolicyResult = policy_work;
+    EstimateCost: estimate_cost(EstimateInput) -> EstimateResult = estimate_work;
+    CostContext: cost_context(CostContextInput) -> CostContext = cost_context_work;
+    Apply: apply(ApplyInput) -> ApplyResult = apply_work;
+    Destroy: destroy(DestroyInput) -> DestroyResult = destroy_work;
+    Notify: notify(NotifyInput) -> Option<NotifyResult> = notify_work;
+    ListHoldings: list_holdings(String) -> HoldingsResult = list_holdings_work;
+    RequestStates: request_states(RequestStatesInput) -> RequestStatesResult = request_states_work;
+    Review: review(ReviewInput) -> AiReview = review_work;
+    Discover: discover(DiscoverInput) -> Discovery = discover_work;
+    Analyse: analyse(AnalyseInput) -> AuditAnalysis = analyse_work;
+    Remediate: remediate(RemediateInput) -> Remediation = remediate_work;
+    Repair: repair(RepairInput) -> RepairResult = repair_work;
+    NewFindings: new_findings(NewFindingsInput) -> NewFindingsResult = new_findings_work;
+    FileReport: file_report(FileReportInput) -> FileReportResult = file_report_work;
+}
 
-    #[activity(definition = defs::EstimateCost)]
-    pub async fn estimate_cost(
-        self: Arc<Self>,
-        ctx: ActivityContext,
-        input: EstimateInput,
-    ) -> Result<EstimateResult, ActivityError> {
-        attempt::run(&self.faults, ActivityName::EstimateCost, ctx.info(), self.estimate_work(&ctx, input)).await
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    #[activity(definition = defs::CheckPolicy)]
-    pub async fn check_policy(
-        self: Arc<Self>,
-        ctx: ActivityContext,
-        input: PolicyInput,
-    ) -> Result<PolicyResult, ActivityError> {
-        attempt::run(&self.faults, ActivityName::CheckPolicy, ctx.info(), self.policy_work(&ctx, input)).await
-    }
-
-    #[activity(definition = defs::CostContext)]
-    pub async fn cost_context(
-        self: Arc<Self>,
-        ctx: ActivityContext,
-        input: CostContextInput,
-    ) -> Result<CostContext, ActivityError> {
-        attempt::run(&self.faults, ActivityName::CostContext, ctx.info(), self.cost_context_work(&ctx, input)).await
-    }
-
-    #[activity(definition = defs::Apply)]
-    pub async fn apply(self: Arc<Self>, ctx: ActivityContext, input: ApplyInput) -> Result<ApplyResult, ActivityError> {
-        attempt::run(&self.faults, ActivityName::Apply, ctx.info(), self.apply_work(&ctx, input)).await
-    }
-
-    #[activity(definition = defs::Destroy)]
-    pub async fn destroy(
-        self: Arc<Self>,
-        ctx: ActivityContext,
-        input: DestroyInput,
-    ) -> Result<DestroyResult, ActivityError> {
-        attempt::run(&self.faults, ActivityName::Destroy, ctx.info(), self.destroy_work(&ctx, input)).await
-    }
-
-    #[activity(definition = defs::ListHoldings)]
-    pub async fn list_holdings(
-        self: Arc<Self>,
-        ctx: ActivityContext,
-        _why: String,
-    ) -> Result<HoldingsResult, ActivityError> {
-        // An engine step like any other: it heartbeats, so a dead worker is noticed early.
-        let progress = Progress::default();
-        let work = async {
-            let holdings = with_heartbeats(&ctx, &progress, self.engine.holdings()).await.map_err(failed)?;
-            Ok(HoldingsResult { holdings })
-        };
-        attempt::run(&self.faults, ActivityName::ListHoldings, ctx.info(), work).await
-    }
-
-    #[activity(definition = defs::RequestStates)]
-    pub async fn request_states(
-        self: Arc<Self>,
-        ctx: ActivityContext,
-        input: RequestStatesInput,
-    ) -> Result<RequestStatesResult, ActivityError> {
-        attempt::run(&self.faults, ActivityName::RequestStates, ctx.info(), self.request_states_work(input)).await
-    }
-
-    #[activity(definition = defs::Review)]
-    pub async fn review(self: Arc<Self>, ctx: ActivityContext, input: ReviewInput) -> Result<AiReview, ActivityError> {
-        let attempt = ctx.info().attempt;
-        attempt::run(&self.faults, ActivityName::Review, ctx.info(), self.review_work(input, attempt)).await
-    }
-
-    #[activity(definition = defs::Discover)]
-    pub async fn discover(
-        self: Arc<Self>,
-        ctx: ActivityContext,
-        input: DiscoverInput,
-    ) -> Result<Discovery, ActivityError> {
-        attempt::run(&self.faults, ActivityName::Discover, ctx.info(), self.discover_work(&ctx, input)).await
-    }
-
-    #[activity(definition = defs::Analyse)]
-    pub async fn analyse(
-        self: Arc<Self>,
-        ctx: ActivityContext,
-        input: AnalyseInput,
-    ) -> Result<AuditAnalysis, ActivityError> {
-        attempt::run(&self.faults, ActivityName::Analyse, ctx.info(), self.analyse_work(&ctx, input)).await
-    }
-
-    #[activity(definition = defs::Remediate)]
-    pub async fn remediate(
-        self: Arc<Self>,
-        ctx: ActivityContext,
-        input: tollgate_proto::RemediateInput,
-    ) -> Result<tollgate_proto::Remediation, ActivityError> {
-        attempt::run(&self.faults, ActivityName::Remediate, ctx.info(), self.remediate_work(&ctx, input)).await
-    }
-
-    #[activity(definition = defs::Repair)]
-    pub async fn repair(
-        self: Arc<Self>,
-        ctx: ActivityContext,
-        input: tollgate_proto::RepairInput,
-    ) -> Result<tollgate_proto::RepairResult, ActivityError> {
-        attempt::run(&self.faults, ActivityName::Repair, ctx.info(), self.repair_work(&ctx, input)).await
-    }
-
-    #[activity(definition = defs::NewFindings)]
-    pub async fn new_findings(
-        self: Arc<Self>,
-        ctx: ActivityContext,
-        input: tollgate_proto::NewFindingsInput,
-    ) -> Result<tollgate_proto::NewFindingsResult, ActivityError> {
-        attempt::run(&self.faults, ActivityName::NewFindings, ctx.info(), self.new_findings_work(&ctx, input)).await
-    }
-
-    #[activity(definition = defs::FileReport)]
-    pub async fn file_report(
-        self: Arc<Self>,
-        ctx: ActivityContext,
-        input: tollgate_proto::FileReportInput,
-    ) -> Result<tollgate_proto::FileReportResult, ActivityError> {
-        attempt::run(&self.faults, ActivityName::FileReport, ctx.info(), self.file_report_work(&ctx, input)).await
-    }
-
-    #[activity(definition = defs::Notify)]
-    pub async fn notify(
-        self: Arc<Self>,
-        ctx: ActivityContext,
-        input: NotifyInput,
-    ) -> Result<Option<tollgate_proto::NotifyResult>, ActivityError> {
-        let issued = ctx.info().scheduled_time.or(ctx.info().started_time).unwrap_or_else(std::time::SystemTime::now);
-        let issued_secs = issued.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-        attempt::run(&self.faults, ActivityName::Notify, ctx.info(), self.notify_work(input, issued_secs)).await
+    /// Every declared activity has a body here (a missing one fails naming it, before a
+    /// workflow meets "activity type not registered").
+    #[test]
+    fn every_declared_activity_has_a_body() {
+        let missing: Vec<&str> = tollgate_workflows::activities::DECLARED
+            .iter()
+            .filter(|a| !IMPLEMENTED.contains(a))
+            .map(|a| a.as_str())
+            .collect();
+        assert!(missing.is_empty(), "declared without a body: {missing:?}");
+        assert_eq!(IMPLEMENTED, ActivityName::ALL);
     }
 }

@@ -4,78 +4,59 @@
 
 use crate::{AiApprover, FindingLevel, PolicyFinding};
 
-/// Every activity by name: the declarations in `tollgate-workflows`, the fault wrapper and
-/// `[faults] activities` all use it. `as_str` is the Temporal activity type (the declaring
-/// macro needs the same literal; a test there holds them equal).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ActivityName {
-    LoadSettings,
-    GenerateModule,
-    Plan,
-    CheckPolicy,
-    EstimateCost,
-    CostContext,
-    Apply,
-    Destroy,
-    Notify,
-    ListHoldings,
-    RequestStates,
-    Review,
-    Discover,
-    Analyse,
-    Remediate,
-    Repair,
-    NewFindings,
-    FileReport,
+/// Declares [`ActivityName`] from one list: each activity's variant and its Temporal type name.
+macro_rules! activity_names {
+    ($($variant:ident = $wire:literal,)*) => {
+        /// Every activity by name: the declarations in `tollgate-workflows`, the bodies in
+        /// `tollgate-activities`, the fault wrapper and `[faults] activities` all use it (tests
+        /// there hold that each has a declaration and a body). `as_str` is the Temporal
+        /// activity type another language's worker would register.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+        pub enum ActivityName {
+            $($variant,)*
+        }
+
+        impl ActivityName {
+            pub const ALL: &'static [ActivityName] = &[$(ActivityName::$variant,)*];
+
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(ActivityName::$variant => $wire,)*
+                }
+            }
+        }
+    };
+}
+
+activity_names! {
+    LoadSettings = "load_settings",
+    GenerateModule = "generate_module",
+    Plan = "plan",
+    CheckPolicy = "check_policy",
+    EstimateCost = "estimate_cost",
+    CostContext = "cost_context",
+    Apply = "apply",
+    Destroy = "destroy",
+    Notify = "notify",
+    ListHoldings = "list_holdings",
+    RequestStates = "request_states",
+    Review = "review",
+    Discover = "discover",
+    Analyse = "analyse",
+    Remediate = "remediate",
+    Repair = "repair",
+    NewFindings = "new_findings",
+    FileReport = "file_report",
 }
 
 impl ActivityName {
-    pub const ALL: [ActivityName; 18] = [
-        ActivityName::LoadSettings,
-        ActivityName::GenerateModule,
-        ActivityName::Plan,
-        ActivityName::CheckPolicy,
-        ActivityName::EstimateCost,
-        ActivityName::CostContext,
-        ActivityName::Apply,
-        ActivityName::Destroy,
-        ActivityName::Notify,
-        ActivityName::ListHoldings,
-        ActivityName::RequestStates,
-        ActivityName::Review,
-        ActivityName::Discover,
-        ActivityName::Analyse,
-        ActivityName::Remediate,
-        ActivityName::Repair,
-        ActivityName::NewFindings,
-        ActivityName::FileReport,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ActivityName::LoadSettings => "load_settings",
-            ActivityName::GenerateModule => "generate_module",
-            ActivityName::Plan => "plan",
-            ActivityName::CheckPolicy => "check_policy",
-            ActivityName::EstimateCost => "estimate_cost",
-            ActivityName::CostContext => "cost_context",
-            ActivityName::Apply => "apply",
-            ActivityName::Destroy => "destroy",
-            ActivityName::Notify => "notify",
-            ActivityName::ListHoldings => "list_holdings",
-            ActivityName::RequestStates => "request_states",
-            ActivityName::Review => "review",
-            ActivityName::Discover => "discover",
-            ActivityName::Analyse => "analyse",
-            ActivityName::Remediate => "remediate",
-            ActivityName::Repair => "repair",
-            ActivityName::NewFindings => "new_findings",
-            ActivityName::FileReport => "file_report",
-        }
+    pub fn parse(name: &str) -> Option<ActivityName> {
+        ActivityName::ALL.iter().copied().find(|a| a.as_str() == name)
     }
 
-    pub fn parse(name: &str) -> Option<ActivityName> {
-        ActivityName::ALL.into_iter().find(|a| a.as_str() == name)
+    /// Every name, as the README and the "unknown activity" help list them.
+    pub fn listed() -> String {
+        ActivityName::ALL.iter().map(|a| format!("`{}`", a.as_str())).collect::<Vec<_>>().join(", ")
     }
 }
 

@@ -1,18 +1,20 @@
 //! Notifications: one delivery through one channel, with the signed links it carries.
 
-use temporalio_sdk::activities::ActivityError;
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tollgate_proto::{NotifyInput, NotifyResult};
 
 use crate::{TollgateActivities, failed};
 
 impl TollgateActivities {
-    /// `issued_secs`: when the notification was first scheduled (the same for every retry).
     /// `None` when delivered (encoded as before results existed: older histories replay).
     pub(crate) async fn notify_work(
         &self,
+        ctx: &ActivityContext,
         input: NotifyInput,
-        issued_secs: i64,
     ) -> Result<Option<NotifyResult>, ActivityError> {
+        // When the notification was first scheduled: the same for every retry (links sign it).
+        let issued = ctx.info().scheduled_time.or(ctx.info().started_time).unwrap_or_else(std::time::SystemTime::now);
+        let issued_secs = issued.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
         let notification = input.notification.unwrap_or_default();
         let moot_after = tollgate_proto::ms(&input.moot_after);
         if moot_after > 0 && now_ms() >= moot_after {

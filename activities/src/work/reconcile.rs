@@ -1,6 +1,6 @@
 //! The reconciler's view of Temporal: each request's workflow status and stage.
 
-use temporalio_sdk::activities::ActivityError;
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tollgate_proto::{RequestState, RequestStatesInput, RequestStatesResult};
 use tollgate_workflows::failure::FailureType;
 
@@ -9,6 +9,7 @@ use crate::{TollgateActivities, classified};
 impl TollgateActivities {
     pub(crate) async fn request_states_work(
         &self,
+        _ctx: &ActivityContext,
         input: RequestStatesInput,
     ) -> Result<RequestStatesResult, ActivityError> {
         use temporalio_client::WorkflowExecutionStatus as S;
