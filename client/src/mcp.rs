@@ -329,15 +329,9 @@ impl TollgateMcp {
             "start_audit" => {
                 use tollgate_proto::AuditTargetKind as K;
                 let kind = match args.text("target_kind")?.as_deref() {
-                    None | Some("resource") => K::Resource,
-                    Some("request") => K::Request,
-                    Some("all_active") => K::AllActive,
-                    Some(other) => {
-                        return Err(ToolRefusal::invalid(
-                            "target_kind",
-                            format!("'{other}' is not resource, request or all_active"),
-                        ));
-                    }
+                    None => K::Resource,
+                    Some(word) => tollgate_proto::words::parse_audit_target_kind(word)
+                        .map_err(|e| ToolRefusal::invalid("target_kind", e))?,
                 };
                 let target = args.text("target")?.unwrap_or_default();
                 if kind != K::AllActive && target.is_empty() {

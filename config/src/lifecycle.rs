@@ -59,21 +59,7 @@ struct RawReconcile {
     action: Option<String>,
 }
 
-/// What the reconciler does with resources whose request closed without destroying them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReconcileAction {
-    Destroy,
-    Report,
-}
-
-impl ReconcileAction {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReconcileAction::Destroy => "destroy",
-            ReconcileAction::Report => "report",
-        }
-    }
-}
+pub use tollgate_proto::words::{DriftAction, ReconcileAction};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReconcileConfig {
@@ -109,16 +95,14 @@ impl RawLifecycle {
         }
         let reconcile_interval =
             c.span("reconcile.interval", &self.reconcile.interval, defaults::RECONCILE_INTERVAL_MS)?;
-        let action = match self.reconcile.action.as_deref().unwrap_or(defaults::RECONCILE_ACTION) {
-            "destroy" => ReconcileAction::Destroy,
-            "report" => ReconcileAction::Report,
-            other => {
-                return Err(c.err("reconcile.action", format!("'{other}' is not an action; use destroy or report")));
-            }
+        let word = self.reconcile.action.as_deref().unwrap_or(defaults::RECONCILE_ACTION);
+        let Some(action) = ReconcileAction::parse(word) else {
+            let why = format!("'{word}' is not an action; use {}", ReconcileAction::NAMES);
+            return Err(c.err("reconcile.action", why));
         };
         let drift_interval_ms = c.duration("drift.interval", &self.drift.interval, defaults::DRIFT_INTERVAL_MS)?;
         let drift_action = self.drift.action.unwrap_or_else(|| defaults::DRIFT_ACTION.into());
-        if !["report", "reapply"].contains(&drift_action.as_str()) {
+        if DriftAction::parse(&drift_action).is_none() {
             return Err(c.err(
                 "drift.action",
                 format!(

@@ -119,14 +119,14 @@ variable "tags" {
 /// A root module from LLM-written code (its source is `llm:MODEL`): the code, the provider
 /// file and the variables, and the request's values.
 pub fn written(code: &str, request: &tollgate_proto::ProvisionRequest, expires_at: &str, model: &str) -> ModuleBundle {
-    let tags = mandatory_tags(request, expires_at, &format!("llm:{model}"));
+    let tags = mandatory_tags(request, expires_at, &tollgate_proto::words::llm_named(model));
     let vars = serde_json::json!({ "name": request.name, "tags": tags, "tollgate_region": request.region });
     let mut files = BTreeMap::new();
     files.insert("main.tf".to_string(), code.to_string());
     files.insert("tollgate_variables.tf".to_string(), LLM_VARIABLES_TF.to_string());
     files.insert(crate::sources::PROVIDER_FILE.to_string(), crate::sources::PROVIDER_TF.to_string());
     files.insert("terraform.tfvars.json".to_string(), serde_json::to_string_pretty(&vars).unwrap_or_default());
-    ModuleBundle { source: format!("llm:{model}"), files }
+    ModuleBundle { source: tollgate_proto::words::llm_named(model), files }
 }
 
 #[cfg(test)]

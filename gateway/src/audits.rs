@@ -12,13 +12,13 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 use temporalio_client::WorkflowListOptions;
 use tollgate_client::{audits, render};
-use tollgate_proto::{AuditTargetKind, DecisionKind};
+use tollgate_proto::{AuditTargetKind, DecisionKind, words};
 use tollgate_workflows::incoming::MAX_TEXT_CHARS;
 
 use crate::error::ApiError;
 use crate::{Gateway, auth, body};
 
-/// `POST /audits` with `{"target", "target_kind"}` (resource, request or all_active).
+/// `POST /audits` with `{"target", "target_kind"}` (`words::AUDIT_TARGET_KINDS`).
 pub async fn start(
     State(gw): State<Arc<Gateway>>,
     headers: HeaderMap,
@@ -26,12 +26,15 @@ pub async fn start(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let user = auth::identify(&gw.config, &headers, None, "user")?;
     let map = body::object(&raw, &["target", "target_kind"])?;
-    let kind = match map.get("target_kind").and_then(Value::as_str).unwrap_or("resource") {
-        "resource" => AuditTargetKind::Resource,
-        "request" => AuditTargetKind::Request,
-        "all_active" => AuditTargetKind::AllActive,
-        other => {
-            return Err(ApiError::invalid("target_kind", format!("'{other}' is not resource, request or all_active")));
+    let kind = match map.get("target_kind") {
+        None | Some(Value::Null) => AuditTargetKind::Resource,
+        Some(Value::String(word)) => {
+            words::parse_audit_target_kind(word).map_err(|e| ApiError::invalid("target_kind", e))?
+        }
+        Some(other) => {
+            let why =
+                format!("target_kind must be a string ({}), got {}", words::AUDIT_TARGET_KINDS, body::kind(other));
+            return Err(ApiError::invalid("target_kind", why));
         }
     };
     let target = match map.get("target") {

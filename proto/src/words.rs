@@ -2,7 +2,7 @@
 //! type name, the AI approver's mode and its verdicts. Recorded histories and other SDKs read
 //! these names, so they never change.
 
-use crate::{AiApprover, FindingLevel, PolicyFinding};
+use crate::{AiApprover, AuditTargetKind, FindingLevel, PolicyFinding};
 
 /// Declares [`ActivityName`] from one list: each activity's variant and its Temporal type name.
 macro_rules! activity_names {
@@ -137,4 +137,121 @@ pub fn llm_named(model: &str) -> String {
 /// The model behind an `llm:MODEL` name; None for any other reviewer or source.
 pub fn llm_model(name: &str) -> Option<&str> {
     name.strip_prefix("llm:")
+}
+
+/// What an audit looks at, as the gateway's `target_kind` and MCP's `start_audit` spell it.
+/// One spelling each; any other (say `all-active`, the CLI's flag) is refused naming these.
+pub const AUDIT_TARGET_KINDS: &str = "resource, request or all_active";
+
+pub fn audit_target_kind_name(kind: AuditTargetKind) -> &'static str {
+    match kind {
+        AuditTargetKind::Resource | AuditTargetKind::Unspecified => "resource",
+        AuditTargetKind::Request => "request",
+        AuditTargetKind::AllActive => "all_active",
+    }
+}
+
+/// The kind `word` names, or why not (naming the accepted words).
+pub fn parse_audit_target_kind(word: &str) -> Result<AuditTargetKind, String> {
+    [AuditTargetKind::Resource, AuditTargetKind::Request, AuditTargetKind::AllActive]
+        .into_iter()
+        .find(|k| audit_target_kind_name(*k) == word)
+        .ok_or_else(|| format!("'{word}' is not {AUDIT_TARGET_KINDS}"))
+}
+
+#[cfg(test)]
+mod audit_target_tests {
+    use super::*;
+
+    #[test]
+    fn one_spelling_per_target_kind_and_others_refused_naming_them() {
+        for kind in [AuditTargetKind::Resource, AuditTargetKind::Request, AuditTargetKind::AllActive] {
+            assert_eq!(parse_audit_target_kind(audit_target_kind_name(kind)), Ok(kind));
+        }
+        assert_eq!(
+            parse_audit_target_kind("all-active").unwrap_err(),
+            "'all-active' is not resource, request or all_active"
+        );
+        assert!(parse_audit_target_kind("Request").is_err());
+    }
+}
+
+/// `[reconcile] action`: what the reconciler does with what a closed request left behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReconcileAction {
+    Destroy,
+    Report,
+}
+
+impl ReconcileAction {
+    pub const NAMES: &'static str = "destroy or report";
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReconcileAction::Destroy => "destroy",
+            ReconcileAction::Report => "report",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<ReconcileAction> {
+        [ReconcileAction::Destroy, ReconcileAction::Report].into_iter().find(|a| a.as_str() == word)
+    }
+
+    /// The action settings carry (empty, from runs before the key: the default, destroy).
+    pub fn of(word: &str) -> ReconcileAction {
+        ReconcileAction::parse(word).unwrap_or(ReconcileAction::Destroy)
+    }
+}
+
+/// `[drift] action`: what a drift check does with drift it finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DriftAction {
+    /// Tell the owner.
+    Report,
+    /// Apply the approved configuration again.
+    Reapply,
+}
+
+impl DriftAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DriftAction::Report => "report",
+            DriftAction::Reapply => "reapply",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<DriftAction> {
+        [DriftAction::Report, DriftAction::Reapply].into_iter().find(|a| a.as_str() == word)
+    }
+
+    /// The action settings carry (empty or unknown: report, which changes nothing).
+    pub fn of(word: &str) -> DriftAction {
+        DriftAction::parse(word).unwrap_or(DriftAction::Report)
+    }
+}
+
+/// How an audit's fix is carried out (`AuditFix.kind` on the wire).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FixKind {
+    /// The owning request re-applies its approved configuration (the `repair` update).
+    Reapply,
+    /// An operator runs a command.
+    Command,
+    /// A person changes the module or the resource by hand.
+    Manual,
+}
+
+impl FixKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FixKind::Reapply => "reapply",
+            FixKind::Command => "command",
+            FixKind::Manual => "manual",
+        }
+    }
+
+    /// The kind a fix carries (anything else reads as manual: a person decides).
+    pub fn of(word: &str) -> FixKind {
+        [FixKind::Reapply, FixKind::Command].into_iter().find(|k| k.as_str() == word).unwrap_or(FixKind::Manual)
+    }
 }

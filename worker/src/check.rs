@@ -142,7 +142,7 @@ fn ai_approver(built: &TollgateActivities) -> String {
         tollgate_config::Reviewer::Rules => "rules reviewer",
         tollgate_config::Reviewer::Llm => "LLM reviewer over the rules",
     };
-    let alone = if s.mode == "full" {
+    let alone = if tollgate_proto::words::AiMode::of(Some(s)) == tollgate_proto::words::AiMode::Full {
         format!(
             "; alone: up to ${:.2}/month in {}, confidence {:.2}+, actions [{}]{}",
             s.max_monthly_cost,

@@ -39,7 +39,7 @@ pub fn outside_limits(settings: &AiApprover, subject: &Subject<'_>, review: &AiR
             if findings.iter().any(|f| f.level == FindingLevel::Approval as i32) {
                 outside.push("a policy finding asks for a human".to_string());
             }
-            if module_source.starts_with("llm:") {
+            if tollgate_proto::words::llm_model(module_source).is_some() {
                 outside.push("an LLM wrote the module".to_string());
             }
         }

@@ -46,7 +46,9 @@ impl TollgateActivities {
                 Some(text) => text,
                 None => match self.sources.get(&kind) {
                     Some(module) if !bundle.source.starts_with("catalog:") => module.access(&applied.outputs),
-                    _ if bundle.source.starts_with("llm:") => sources::list_outputs(&applied.outputs),
+                    _ if tollgate_proto::words::llm_model(&bundle.source).is_some() => {
+                        sources::list_outputs(&applied.outputs)
+                    }
                     _ => catalog::render_access(&kind, &applied.outputs),
                 },
             },

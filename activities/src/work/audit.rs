@@ -3,6 +3,7 @@
 
 use serde_json::{Value, json};
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
+use tollgate_proto::words::FixKind;
 use tollgate_proto::{AnalyseInput, AuditAnalysis, AuditTargetKind, DiscoverInput, DiscoveredResource, Discovery};
 use tollgate_workflows::failure::FailureType;
 
@@ -250,18 +251,18 @@ impl TollgateActivities {
                 Some((changes, approved_findings)) => {
                     let approved_breaks = approved_findings.iter().any(|a| a.rule_id == f.rule_id);
                     if approved_breaks {
-                        fix.kind = "manual".into();
+                        fix.kind = FixKind::Manual.as_str().into();
                         fix.description = format!(
                             "request {owner}'s approved configuration itself breaks {} ({}): change its module and request again",
                             f.rule_id, f.message
                         );
                     } else if changes.is_empty() {
-                        fix.kind = "manual".into();
+                        fix.kind = FixKind::Manual.as_str().into();
                         fix.description = format!(
                             "request {owner}'s approved configuration would not change {address} (the policy pack may be newer than the request): change its module and request again"
                         );
                     } else {
-                        fix.kind = "reapply".into();
+                        fix.kind = FixKind::Reapply.as_str().into();
                         fix.changes = changes.clone();
                         fix.description = format!(
                             "re-apply request {owner}'s approved configuration through its own workflow; it undoes {}",
@@ -273,14 +274,14 @@ impl TollgateActivities {
                     let resource = input.resources.iter().find(|r| r.request_id.is_empty() && r.address == address);
                     match resource.and_then(|r| command_for(&f.rule_id, r).map(|c| (r, c))) {
                         Some((r, command)) => {
-                            fix.kind = "command".into();
+                            fix.kind = FixKind::Command.as_str().into();
                             fix.description =
                                 format!("Tollgate does not manage {}: an operator runs the command", r.resource_id);
                             fix.module_hcl = module_for(r, &f.message);
                             fix.command = command;
                         }
                         None => {
-                            fix.kind = "manual".into();
+                            fix.kind = FixKind::Manual.as_str().into();
                             fix.description = format!(
                                 "Tollgate does not manage it and knows no command for {}: {}",
                                 f.rule_id, f.message

@@ -17,7 +17,10 @@ impl TollgateActivities {
         let attempt = ctx.info().attempt;
         let Some(ai) = &self.ai else {
             return Ok(AiReview {
-                settings: Some(AiApprover { mode: "off".into(), ..Default::default() }),
+                settings: Some(AiApprover {
+                    mode: tollgate_proto::words::AiMode::Off.as_str().into(),
+                    ..Default::default()
+                }),
                 attempt,
                 ..Default::default()
             });

@@ -25,6 +25,7 @@ use crate::kit::notify::{self, ALL_CHANNELS};
 use crate::kit::{Tracked, options, step};
 use crate::quorum;
 use crate::refusal::{Code, Refusal};
+use tollgate_proto::words::FixKind;
 
 mod gate;
 mod pause;
@@ -331,8 +332,12 @@ impl AuditWorkflow {
         })
         .await?;
         ctx.state_mut(|s| s.report.fixes = remediation.fixes.clone());
-        let mut owners: Vec<String> =
-            remediation.fixes.iter().filter(|f| f.kind == "reapply").map(|f| f.request_id.clone()).collect();
+        let mut owners: Vec<String> = remediation
+            .fixes
+            .iter()
+            .filter(|f| FixKind::of(&f.kind) == FixKind::Reapply)
+            .map(|f| f.request_id.clone())
+            .collect();
         owners.dedup();
         if owners.is_empty() {
             return Self::finish(ctx, "no fix Tollgate can apply: see the commands and module changes".into()).await;

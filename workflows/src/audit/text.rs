@@ -21,8 +21,8 @@ pub fn fixes_text(r: &AuditReport) -> String {
     r.fixes
         .iter()
         .map(|f| {
-            let how = match f.kind.as_str() {
-                "command" => format!("run: {}", f.command),
+            let how = match tollgate_proto::words::FixKind::of(&f.kind) {
+                tollgate_proto::words::FixKind::Command => format!("run: {}", f.command),
                 _ => f.description.clone(),
             };
             format!("- [{} {}] {} ({}): {how}", f.control, f.rule_id, f.address, f.kind)

@@ -12,6 +12,7 @@ use crate::activities::defs as act;
 use crate::drift;
 use crate::kit::options::{self, Scope};
 use crate::kit::{self, StepError, clock, step};
+use tollgate_proto::words::DriftAction;
 
 /// Drift reports kept in progress (the newest).
 const KEPT: usize = 10;
@@ -30,7 +31,7 @@ pub(super) async fn check(
     trigger: Trigger,
 ) -> Result<(), Flow> {
     let (reapply, audit_id) = match &trigger {
-        Trigger::Schedule => (settings.drift_action == "reapply", String::new()),
+        Trigger::Schedule => (DriftAction::of(&settings.drift_action) == DriftAction::Reapply, String::new()),
         Trigger::Audit { audit_id, .. } => (true, audit_id.clone()),
     };
     let (request_id, module_digest, requester) =

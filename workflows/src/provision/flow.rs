@@ -214,7 +214,7 @@ async fn plan_gate_apply(
 
     // 4. policy
     let findings = if has_patch(ctx, patches::POLICY_CHECK) {
-        let may_repair = may_repair && module_source.starts_with("llm:");
+        let may_repair = may_repair && tollgate_proto::words::llm_model(&module_source).is_some();
         match check_policy(ctx, settings, request, &plan.plan_digest, may_repair).await? {
             Checked::Passed(findings) => findings,
             Checked::Ended => return Ok(Pass::Ended),

@@ -20,6 +20,7 @@ use crate::kit::notify::{self, channels_or_all};
 use crate::kit::options::{self, Scope};
 use crate::kit::{StepError, Tracked, clock, step};
 use crate::{defaults, fmt_time_ms};
+use tollgate_proto::words::ReconcileAction;
 
 /// The workflow type name.
 pub const WORKFLOW_TYPE: &str = "ReconcileWorkflow";
@@ -66,11 +67,8 @@ impl ReconcileWorkflow {
         let quick = options::quick(&settings, Scope::Cancellable);
         let destroy_timeout = options::engine_timeout(&settings.destroy_timeout, defaults::DESTROY_TIMEOUT_MS);
         let engine = |timeout| options::engine(&settings, timeout, Scope::Cancellable);
-        let mode = if settings.reconcile_action.is_empty() {
-            defaults::RECONCILE_ACTION.to_string()
-        } else {
-            settings.reconcile_action.clone()
-        };
+        // Settings from before the key read empty: the default, destroy.
+        let action = ReconcileAction::of(&settings.reconcile_action);
         let list_timeout = options::engine_timeout(&settings.plan_timeout, defaults::PLAN_TIMEOUT_MS);
         let holdings =
             step(ctx, "list holdings", act::ListHoldings, "reconcile".to_string(), engine(list_timeout), |_| 1)
@@ -92,8 +90,12 @@ impl ReconcileWorkflow {
                 continue;
             }
             if input.dry_run {
-                finding.action = if mode == "destroy" { "would destroy" } else { "reported" }.into();
-            } else if mode == "report" {
+                finding.action = match action {
+                    ReconcileAction::Destroy => "would destroy",
+                    ReconcileAction::Report => "reported",
+                }
+                .into();
+            } else if action == ReconcileAction::Report {
                 finding.action = "reported".into();
             } else {
                 let destroy = DestroyInput { request_id: holding.request_id.clone(), state_digest: String::new() };
@@ -128,7 +130,7 @@ impl ReconcileWorkflow {
         let report = ctx.state_mut(|s| {
             s.report.started_at = tollgate_proto::at(started_ms);
             s.report.dry_run = input.dry_run;
-            s.report.mode = mode;
+            s.report.mode = action.as_str().to_string();
             s.report.requests_holding_resources = holdings.len() as u32;
             s.report.findings = findings;
             s.report.summary = summary;
