@@ -57,7 +57,7 @@ pub fn decide(inputs: &GateInputs) -> GateDecision {
         let names: Vec<_> = inputs.estimate.unpriced.iter().map(|u| u.address.as_str()).collect();
         reasons.push(("unpriced", format!("unpriced resources: {}", names.join(", "))));
     }
-    if tollgate_proto::words::llm_model(&inputs.module_source).is_some() {
+    if tollgate_proto::words::llm_model(inputs.module_source).is_some() {
         reasons.push(("llm", "an LLM wrote the module".to_string()));
     }
     if let Some(policy) = crate::policy::approval_reason(inputs.findings) {
