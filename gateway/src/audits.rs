@@ -18,14 +18,16 @@ use tollgate_workflows::incoming::MAX_TEXT_CHARS;
 use crate::error::ApiError;
 use crate::{Gateway, auth, body};
 
-/// `POST /audits` with `{"target", "target_kind"}` (`words::AUDIT_TARGET_KINDS`).
+/// `POST /audits` with `{"target", "target_kind"}` (and `user` on an anonymous gateway) (`words::AUDIT_TARGET_KINDS`).
 pub async fn start(
     State(gw): State<Arc<Gateway>>,
     headers: HeaderMap,
     raw: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let user = auth::identify(&gw.config, &headers, None, "user")?;
-    let map = body::object(&raw, &["target", "target_kind"])?;
+    let map = body::object(&raw, &["target", "target_kind", "user"])?;
+    // Who asks: the token's user; on an anonymous gateway, the body's `user`.
+    let claimed = body::text(&map, "user", MAX_TEXT_CHARS)?;
+    let user = auth::identify(&gw.config, &headers, claimed.as_deref(), "user")?;
     let kind = match map.get("target_kind") {
         None | Some(Value::Null) => AuditTargetKind::Resource,
         Some(Value::String(word)) => {
@@ -93,7 +95,8 @@ pub async fn show(
     Ok(Json(render::audit_json(&audits::report(&gw.client, &id).await?)))
 }
 
-/// `POST /audits/{id}/approve` or `/reject` with `{"comment"}`, as the token's user.
+/// `POST /audits/{id}/approve` or `/reject` with `{"comment"}`, as the token's user (or the
+/// body's `user` on an anonymous gateway).
 pub async fn decide(
     State(gw): State<Arc<Gateway>>,
     headers: HeaderMap,
@@ -105,8 +108,9 @@ pub async fn decide(
         "reject" => DecisionKind::Reject,
         other => return Err(ApiError::NotFound(format!("audits take approve or reject, not '{other}'"))),
     };
-    let user = auth::identify(&gw.config, &headers, None, "user")?;
-    let map = body::object(&raw, &["comment"])?;
+    let map = body::object(&raw, &["comment", "user"])?;
+    let claimed = body::text(&map, "user", MAX_TEXT_CHARS)?;
+    let user = auth::identify(&gw.config, &headers, claimed.as_deref(), "user")?;
     let comment = body::text(&map, "comment", MAX_TEXT_CHARS)?.unwrap_or_default();
     let ack = audits::decide(&gw.client, &id, kind, &user, &comment).await?;
     tracing::info!(audit_id = %id, %user, decision = %action, "audit fixes decided");

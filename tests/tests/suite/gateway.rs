@@ -476,3 +476,31 @@ async fn thirty_approvals_at_once_decide_once_and_notify_once() {
     drop(gateway);
     env.shutdown().await;
 }
+
+/// On an anonymous gateway (local trials) an audit is started and decided as the body's
+/// `user` (found from outside: it answered "user is required" whatever the body said); the
+/// target kind has one spelling, and a wrong one or a wrong type is refused naming the field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_anonymous_gateway_starts_audits_as_the_bodys_user() {
+    let env = TestEnv::start(LONG).await;
+    let gateway = GatewayProcess::start(&env, "anonymous = true", &[]).await;
+    let http = gateway.client();
+    let post = |path: &'static str, body: &'static str| {
+        let http = gateway.client();
+        async move { http.call("POST", path, None, Some(body)).await }
+    };
+    let (status, answer) = post("/audits", r#"{"target_kind": "all_active"}"#).await;
+    assert_eq!((status, answer["detail"]["field"].clone()), (422, json!("user")), "{answer}");
+    let (status, answer) = post("/audits", r#"{"user": "alice", "target_kind": "all-active"}"#).await;
+    assert_eq!((status, answer["detail"]["field"].clone()), (422, json!("target_kind")), "{answer}");
+    assert_eq!(answer["detail"]["error"], "'all-active' is not resource, request or all_active");
+    let (status, answer) = post("/audits", r#"{"user": "alice", "target_kind": 3}"#).await;
+    assert_eq!((status, answer["detail"]["field"].clone()), (422, json!("target_kind")), "{answer}");
+    let (status, started) = post("/audits", r#"{"user": "alice", "target_kind": "all_active"}"#).await;
+    assert_eq!(status, 201, "{started}");
+    let id = started["audit_id"].as_str().unwrap().to_string();
+    let (status, report) = http.call("GET", &format!("/audits/{id}"), None, None).await;
+    assert_eq!((status, report["requested_by"].clone()), (200, json!("alice")), "{report}");
+    drop(gateway);
+    env.shutdown().await;
+}
