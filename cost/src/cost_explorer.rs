@@ -124,14 +124,44 @@ pub fn average_unblended(response: &Value) -> Result<(f64, usize), String> {
     Ok((average.round_dp(2).to_f64().unwrap_or_default(), months.len()))
 }
 
+/// Why Cost Explorer gave no baseline; the transport's and the parser's errors are kept as
+/// the cause.
+#[derive(Debug, thiserror::Error)]
+pub enum CostExplorerError {
+    #[error("cost_explorer.endpoint is not a URL")]
+    Endpoint(#[source] url::ParseError),
+    #[error("Cost Explorer could not be reached")]
+    Unreachable(#[source] reqwest::Error),
+    #[error("Cost Explorer answered {status}: {body}")]
+    Refused { status: reqwest::StatusCode, body: String },
+    #[error("Cost Explorer's answer is not JSON")]
+    NotJson(#[source] serde_json::Error),
+    #[error("Cost Explorer's answer: {0}")]
+    Unexpected(String),
+}
+
+/// Throttling, outages and bad credentials alike retry with backoff; the failure (after the
+/// retries) names the cause.
+impl tollgate_proto::failure::Classified for CostExplorerError {
+    fn retryable(&self) -> bool {
+        true
+    }
+
+    fn type_name(&self) -> tollgate_proto::failure::FailureType {
+        tollgate_proto::failure::FailureType::CostExplorerUnavailable
+    }
+}
+
 impl CostExplorer {
     pub fn new(config: CostExplorerConfig, credentials: Credentials) -> Self {
+        // reqwest is built without a default TLS provider; whoever builds a client first installs it.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap_or_default();
         Self { config, credentials, http, cached: Mutex::new(None) }
     }
 
     /// The baseline and its source text, from the cache when it is fresh.
-    pub async fn baseline(&self) -> Result<(f64, String), String> {
+    pub async fn baseline(&self) -> Result<(f64, String), CostExplorerError> {
         if let Ok(guard) = self.cached.lock()
             && let Some((at, value, source)) = guard.as_ref()
             && at.elapsed() < self.config.cache
@@ -151,7 +181,7 @@ impl CostExplorer {
             body["Filter"] = json!({ "Tags": { "Key": key, "Values": [value] } });
         }
         let payload = body.to_string();
-        let url = url::Url::parse(&self.config.endpoint).map_err(|e| format!("cost_explorer.endpoint: {e}"))?;
+        let url = url::Url::parse(&self.config.endpoint).map_err(CostExplorerError::Endpoint)?;
         let host = match url.port() {
             Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
             None => url.host_str().unwrap_or_default().to_string(),
@@ -176,15 +206,14 @@ impl CostExplorer {
         for (k, v) in auth {
             request = request.header(k, v);
         }
-        let response = request.send().await.map_err(|e| format!("Cost Explorer: {e}"))?;
+        let response = request.send().await.map_err(CostExplorerError::Unreachable)?;
         let status = response.status();
-        let text = response.text().await.map_err(|e| format!("Cost Explorer: {e}"))?;
+        let text = response.text().await.map_err(CostExplorerError::Unreachable)?;
         if !status.is_success() {
-            return Err(format!("Cost Explorer answered {status}: {}", text.chars().take(300).collect::<String>()));
+            return Err(CostExplorerError::Refused { status, body: text.chars().take(300).collect() });
         }
-        let answer: Value =
-            serde_json::from_str(&text).map_err(|e| format!("Cost Explorer's answer is not JSON: {e}"))?;
-        let (average, months) = average_unblended(&answer)?;
+        let answer: Value = serde_json::from_str(&text).map_err(CostExplorerError::NotJson)?;
+        let (average, months) = average_unblended(&answer).map_err(CostExplorerError::Unexpected)?;
         let tag = match &self.config.tag {
             Some((k, v)) => format!(", tag {k}={v}"),
             None => String::new(),
@@ -202,6 +231,27 @@ impl CostExplorer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A Cost Explorer nobody answers: the error says so and keeps the transport's cause.
+    #[tokio::test]
+    async fn an_unreachable_endpoint_keeps_its_cause() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let config = CostExplorerConfig {
+            endpoint: format!("http://{closed}"),
+            region: "us-east-1".into(),
+            tag: None,
+            cache: Duration::from_secs(60),
+        };
+        let credentials =
+            || Credentials { access_key_id: "A".into(), secret_access_key: "S".into(), session_token: None };
+        let bad = CostExplorerConfig { endpoint: "not a url".into(), ..config.clone() };
+        let err = CostExplorer::new(config, credentials()).baseline().await.unwrap_err();
+        assert!(matches!(err, CostExplorerError::Unreachable(_)), "{err:?}");
+        let cause = std::error::Error::source(&err).map(|c| c.to_string()).unwrap_or_default();
+        assert!(cause.contains("error sending request"), "the cause is kept: {cause}");
+        let err = CostExplorer::new(bad, credentials()).baseline().await.unwrap_err();
+        assert!(matches!(err, CostExplorerError::Endpoint(_)), "{err:?}");
+    }
 
     /// AWS's published Signature Version 4 example (IAM ListUsers, 2015-08-30).
     #[test]

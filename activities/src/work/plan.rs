@@ -87,9 +87,7 @@ impl TollgateActivities {
                         "baseline_source is aws-cost-explorer but no client was built",
                     )
                 })?;
-                // Throttling, outages and bad credentials alike retry with backoff; the
-                // failure (after the retries) names the cause.
-                explorer.baseline().await.map_err(|e| classified(FailureType::CostExplorerUnavailable, true, e))?
+                explorer.baseline().await.map_err(failed)?
             }
         };
         let budget = match self.cost_policy.budget_for(&input.requester) {
