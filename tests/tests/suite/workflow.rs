@@ -271,18 +271,29 @@ async fn a_keep_re_arms_only_the_alarm_it_moved() {
     let env = TestEnv::start(text).await;
     let id = env.request("s3", "alice", &[]).await;
     env.wait_for(&id, Stage::Active, 60).await;
+    let handle = env.client.get_workflow_handle::<ProvisionWorkflow>(&id);
+    let events = || async {
+        let json = handle.fetch_history(WorkflowFetchHistoryOptions::default()).to_json().await.unwrap();
+        let history: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        (history["events"].as_array().unwrap().clone(), json)
+    };
+    let is = |e: &serde_json::Value, attributes: &str| e["attributes"].get(attributes).is_some();
+    // Settled in ACTIVE first: both alarms armed, so what follows is the keeps' alone.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    let settled = loop {
+        let (before, _) = events().await;
+        if before.iter().filter(|e| is(e, "TimerStartedEventAttributes")).count() == 2 {
+            break before.len();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the lifecycle and drift alarms were never armed");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
     const KEEPS: usize = 5;
     for _ in 0..KEEPS {
         requests::keep(&env.client, &id, "alice").await.unwrap();
     }
-    let handle = env.client.get_workflow_handle::<ProvisionWorkflow>(&id);
-    let json = handle.fetch_history(WorkflowFetchHistoryOptions::default()).to_json().await.unwrap();
-    let history: serde_json::Value = serde_json::from_slice(&json).unwrap();
-    let events = history["events"].as_array().unwrap();
-    let is = |e: &serde_json::Value, attributes: &str| e["attributes"].get(attributes).is_some();
-    // From the workflow task that took the first keep to the end.
-    let first_keep = events.iter().position(|e| is(e, "WorkflowExecutionUpdateAcceptedEventAttributes")).unwrap();
-    let keeps = &events[first_keep - 3..];
+    let (all, json) = events().await;
+    let keeps = &all[settled..];
     let count = |attributes: &str| keeps.iter().filter(|e| is(e, attributes)).count();
     assert_eq!(count("WorkflowExecutionUpdateCompletedEventAttributes"), KEEPS);
     assert_eq!(
