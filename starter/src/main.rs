@@ -96,66 +96,10 @@ async fn run(cli: Cli, traces: &tollgate_client::otel::Tracing) -> Result<(), Cl
             start_request(&load_config(&cli.config)?, request, json_out).await?;
         }
         Command::Status { id, watch, follow, brief } => {
-            let client = client().await?;
-            let progress = if watch || follow {
-                watch::watch_progress(&client, &id, follow, json_out).await?
-            } else {
-                requests::progress(&client, &id).await?
-            };
-            let stopped = requests::stopped_without_ending(&client, &id, &progress).await;
-            if brief && !json_out {
-                if !progress.final_reason.is_empty() {
-                    println!("{id}: {}", progress.final_reason);
-                }
-                if let Some(how) = stopped {
-                    println!("{}", render::stopped_note(how));
-                }
-            } else if json_out {
-                println!("{}", tollgate_client::render::request_json(&progress, stopped));
-            } else {
-                println!("{}", render::status_text(&progress));
-                if let Some(how) = stopped {
-                    println!("{}", render::stopped_note(how));
-                }
-                let configured = Config::load(cli.config.as_deref()).ok().and_then(|c| c.web_ui_url);
-                if let Some(ui) = tollgate_client::webui::locate(configured.as_deref()) {
-                    println!("Web UI     {}", ui.request(&progress.request_id));
-                }
-            }
+            status(&cli.config, &id, watch || follow, follow, brief, json_out).await?
         }
         Command::ApproverReport { since, kind, export, to } => {
-            let config = load_config(&cli.config)?;
-            let from = approver_report::since_ms(&since)?;
-            let client = client().await?;
-            let collected = approver_report::collect(&client, from, kind.as_deref()).await?;
-            let pairs = collected.pairs;
-            let mut report = approver_report::aggregate(&pairs, &config.ai_approver.settings);
-            report["unread"] = approver_report::unread_json(&collected.unread);
-            if export == Some(ExportFormat::Jsonl) {
-                let (train, eval) = approver_report::export(&pairs, &config, &to).await?;
-                report["export"] = json!({
-                    "train": to.join("approver-train.jsonl"), "eval": to.join("approver-eval.jsonl"),
-                    "train_records": train, "eval_records": eval,
-                });
-            }
-            if json_out {
-                println!("{report}");
-            } else {
-                let scope = match &kind {
-                    Some(k) => format!("{k}, started within {since}"),
-                    None => format!("started within {since}"),
-                };
-                println!("{}", approver_report::text(&report, &scope));
-                if let Some(e) = report.get("export") {
-                    println!(
-                        "Wrote {} training records to {} and {} evaluation records to {}.",
-                        e["train_records"],
-                        e["train"].as_str().unwrap_or_default(),
-                        e["eval_records"],
-                        e["eval"].as_str().unwrap_or_default()
-                    );
-                }
-            }
+            approver_report_cmd(&cli.config, &since, kind, export, &to, json_out).await?
         }
         Command::Mcp { user, gateway, token } => {
             if user.trim().is_empty() {
@@ -275,6 +219,89 @@ async fn run(cli: Cli, traces: &tollgate_client::otel::Tracing) -> Result<(), Cl
 }
 
 /// `--param key=value` pairs.
+/// `tollgate status`: the request now (or followed until it ends), as text, brief or JSON.
+async fn status(
+    config_path: &Option<PathBuf>,
+    id: &str,
+    watch: bool,
+    follow: bool,
+    brief: bool,
+    json_out: bool,
+) -> Result<(), ClientError> {
+    let client = client().await?;
+    let progress = if watch {
+        watch::watch_progress(&client, id, follow, json_out).await?
+    } else {
+        requests::progress(&client, id).await?
+    };
+    let stopped = requests::stopped_without_ending(&client, id, &progress).await;
+    if brief && !json_out {
+        if !progress.final_reason.is_empty() {
+            println!("{id}: {}", progress.final_reason);
+        }
+        if let Some(how) = stopped {
+            println!("{}", render::stopped_note(how));
+        }
+    } else if json_out {
+        println!("{}", tollgate_client::render::request_json(&progress, stopped));
+    } else {
+        println!("{}", render::status_text(&progress));
+        if let Some(how) = stopped {
+            println!("{}", render::stopped_note(how));
+        }
+        let configured = Config::load(config_path.as_deref()).ok().and_then(|c| c.web_ui_url);
+        if let Some(ui) = tollgate_client::webui::locate(configured.as_deref()) {
+            println!("Web UI     {}", ui.request(&progress.request_id));
+        }
+    }
+    Ok(())
+}
+
+/// `tollgate approver-report`: the AI approver against people, optionally with a dataset.
+async fn approver_report_cmd(
+    config_path: &Option<PathBuf>,
+    since: &str,
+    kind: Option<String>,
+    export: Option<ExportFormat>,
+    to: &std::path::Path,
+    json_out: bool,
+) -> Result<(), ClientError> {
+    let config = load_config(config_path)?;
+    let from = approver_report::since_ms(since)?;
+    let client = client().await?;
+    let collected = approver_report::collect(&client, from, kind.as_deref()).await?;
+    let pairs = collected.pairs;
+    let mut report = approver_report::aggregate(&pairs, &config.ai_approver.settings);
+    report["unread"] = approver_report::unread_json(&collected.unread);
+    if export == Some(ExportFormat::Jsonl) {
+        let (train, eval) = approver_report::export(&pairs, &config, to).await?;
+        report["export"] = json!({
+            "train": to.join("approver-train.jsonl"), "eval": to.join("approver-eval.jsonl"),
+            "train_records": train, "eval_records": eval,
+        });
+    }
+    if json_out {
+        println!("{report}");
+    } else {
+        let scope = match &kind {
+            Some(k) => format!("{k}, started within {since}"),
+            None => format!("started within {since}"),
+        };
+        println!("{}", approver_report::text(&report, &scope));
+        if let Some(e) = report.get("export") {
+            println!(
+                "Wrote {} training records to {} and {} evaluation records to {}.",
+                e["train_records"],
+                e["train"].as_str().unwrap_or_default(),
+                e["eval_records"],
+                e["eval"].as_str().unwrap_or_default()
+            );
+        }
+    }
+
+    Ok(())
+}
+
 fn parse_params(params: Vec<String>) -> Result<BTreeMap<String, String>, ClientError> {
     let mut map = BTreeMap::new();
     for p in params {
