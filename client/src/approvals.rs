@@ -63,18 +63,6 @@ pub async fn is_approval(client: &Client, id: &str) -> bool {
 /// `Stopped` for one stopped in Temporal without a decision; `Failed` when no worker answers
 /// within `worker_wait`.
 pub async fn read(client: &Client, id: &str, worker_wait: Duration) -> Result<(ApprovalRecord, bool), ClientError> {
-    match read_once(client, id, worker_wait).await {
-        // The query may have met an approval that closed after it was described (a decision
-        // or its timer): read again, and it is read as closed.
-        Err(ClientError::Failed(why)) => match read_once(client, id, worker_wait).await {
-            Ok((record, true)) => Ok((record, true)),
-            _ => Err(ClientError::Failed(why)),
-        },
-        other => other,
-    }
-}
-
-async fn read_once(client: &Client, id: &str, worker_wait: Duration) -> Result<(ApprovalRecord, bool), ClientError> {
     let not_found = || ClientError::NotFound(id.to_string());
     let handle = client.get_workflow_handle::<ApprovalWorkflow>(id);
     // Only the server's "not found" is an unknown id; any other error (a busy or restarting
@@ -91,7 +79,12 @@ async fn read_once(client: &Client, id: &str, worker_wait: Duration) -> Result<(
             let query = handle.query(ApprovalWorkflow::approval, (), WorkflowQueryOptions::default());
             match tokio::time::timeout(worker_wait, query).await {
                 Ok(Ok(record)) => Ok((record, false)),
-                Ok(Err(e)) => Err(ClientError::Failed(format!("cannot read approval {id}: {e}"))),
+                // The query may have met an approval that closed after it was described (a
+                // decision or its timer): then it is read as closed.
+                Ok(Err(e)) => match final_record(client, id).await {
+                    Some(record) => Ok((record, true)),
+                    None => Err(ClientError::Failed(format!("cannot read approval {id}: {e}"))),
+                },
                 Err(_) => Err(ClientError::Failed(format!(
                     "no worker answered for {id} within {}s; is a tollgate worker running?",
                     worker_wait.as_secs()
@@ -107,6 +100,16 @@ async fn read_once(client: &Client, id: &str, worker_wait: Duration) -> Result<(
             Err(ClientError::Stopped(format!("approval {id} was stopped in Temporal ({other:?}) without a decision")))
         }
     }
+}
+
+/// The record of an approval that has completed; None while it runs (or could not be read).
+async fn final_record(client: &Client, id: &str) -> Option<ApprovalRecord> {
+    let handle = client.get_workflow_handle::<ApprovalWorkflow>(id);
+    let described = handle.describe(WorkflowDescribeOptions::default()).await.ok()?;
+    if described.status() != WorkflowExecutionStatus::Completed {
+        return None;
+    }
+    handle.get_result(WorkflowGetResultOptions::default()).await.ok()
 }
 
 /// The outcome once the approval is decided or times out, if that happens within `wait`.
@@ -144,9 +147,9 @@ pub async fn decide(
             Err(ClientError::Refusal(r)) => return Ok(Decided::Refused(r, read(client, id, worker_wait).await?.0)),
             // The server aborts an update it admitted when the approval closes before a worker
             // took it (another decision closed it): judged against the final record below.
-            Err(other) => match read(client, id, worker_wait).await {
-                Ok((closed_record, true)) => record = closed_record,
-                _ => return Err(other),
+            Err(other) => match final_record(client, id).await {
+                Some(closed_record) => record = closed_record,
+                None => return Err(other),
             },
         }
     }

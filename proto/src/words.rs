@@ -4,56 +4,60 @@
 
 use crate::{AiApprover, AuditTargetKind, FindingLevel, PolicyFinding};
 
-/// Declares [`ActivityName`] from one list: each activity's variant and its Temporal type name.
-macro_rules! activity_names {
-    ($($variant:ident = $wire:literal,)*) => {
-        /// Every activity by name: the declarations in `tollgate-workflows`, the bodies in
-        /// `tollgate-activities`, the fault wrapper and `[faults] activities` all use it (tests
-        /// there hold that each has a declaration and a body). `as_str` is the Temporal
-        /// activity type another language's worker would register.
+/// Declares a word enum from one list: each variant and its wire name, with `ALL` (in order),
+/// `as_str` and `parse`.
+macro_rules! words {
+    ($(#[doc = $doc:tt])* $name:ident { $($(#[doc = $vdoc:tt])* $variant:ident = $wire:literal,)* }) => {
+        $(#[doc = $doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-        pub enum ActivityName {
-            $($variant,)*
+        pub enum $name {
+            $($(#[doc = $vdoc])* $variant,)*
         }
 
-        impl ActivityName {
-            pub const ALL: &'static [ActivityName] = &[$(ActivityName::$variant,)*];
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant,)*];
 
             pub const fn as_str(self) -> &'static str {
                 match self {
-                    $(ActivityName::$variant => $wire,)*
+                    $($name::$variant => $wire,)*
                 }
+            }
+
+            pub fn parse(word: &str) -> Option<$name> {
+                $name::ALL.iter().copied().find(|w| w.as_str() == word)
             }
         }
     };
 }
 
-activity_names! {
-    LoadSettings = "load_settings",
-    GenerateModule = "generate_module",
-    Plan = "plan",
-    CheckPolicy = "check_policy",
-    EstimateCost = "estimate_cost",
-    CostContext = "cost_context",
-    Apply = "apply",
-    Destroy = "destroy",
-    Notify = "notify",
-    ListHoldings = "list_holdings",
-    RequestStates = "request_states",
-    Review = "review",
-    Discover = "discover",
-    Analyse = "analyse",
-    Remediate = "remediate",
-    Repair = "repair",
-    NewFindings = "new_findings",
-    FileReport = "file_report",
+words! {
+    /// Every activity by name: the declarations in `tollgate-workflows`, the bodies in
+    /// `tollgate-activities`, the fault wrapper and `[faults] activities` all use it (tests
+    /// there hold that each has a declaration and a body). `as_str` is the Temporal activity
+    /// type another language's worker would register.
+    ActivityName {
+        LoadSettings = "load_settings",
+        GenerateModule = "generate_module",
+        Plan = "plan",
+        CheckPolicy = "check_policy",
+        EstimateCost = "estimate_cost",
+        CostContext = "cost_context",
+        Apply = "apply",
+        Destroy = "destroy",
+        Notify = "notify",
+        ListHoldings = "list_holdings",
+        RequestStates = "request_states",
+        Review = "review",
+        Discover = "discover",
+        Analyse = "analyse",
+        Remediate = "remediate",
+        Repair = "repair",
+        NewFindings = "new_findings",
+        FileReport = "file_report",
+    }
 }
 
 impl ActivityName {
-    pub fn parse(name: &str) -> Option<ActivityName> {
-        ActivityName::ALL.iter().copied().find(|a| a.as_str() == name)
-    }
-
     /// Every name, as the README and the "unknown activity" help list them.
     pub fn listed() -> String {
         ActivityName::ALL.iter().map(|a| format!("`{}`", a.as_str())).collect::<Vec<_>>().join(", ")
@@ -176,26 +180,16 @@ mod audit_target_tests {
     }
 }
 
-/// `[reconcile] action`: what the reconciler does with what a closed request left behind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReconcileAction {
-    Destroy,
-    Report,
+words! {
+    /// `[reconcile] action`: what the reconciler does with what a closed request left behind.
+    ReconcileAction {
+        Destroy = "destroy",
+        Report = "report",
+    }
 }
 
 impl ReconcileAction {
     pub const NAMES: &'static str = "destroy or report";
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReconcileAction::Destroy => "destroy",
-            ReconcileAction::Report => "report",
-        }
-    }
-
-    pub fn parse(word: &str) -> Option<ReconcileAction> {
-        [ReconcileAction::Destroy, ReconcileAction::Report].into_iter().find(|a| a.as_str() == word)
-    }
 
     /// The action settings carry (empty, from runs before the key: the default, destroy).
     pub fn of(word: &str) -> ReconcileAction {
@@ -203,55 +197,38 @@ impl ReconcileAction {
     }
 }
 
-/// `[drift] action`: what a drift check does with drift it finds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DriftAction {
-    /// Tell the owner.
-    Report,
-    /// Apply the approved configuration again.
-    Reapply,
+words! {
+    /// `[drift] action`: what a drift check does with drift it finds.
+    DriftAction {
+        /// Tell the owner.
+        Report = "report",
+        /// Apply the approved configuration again.
+        Reapply = "reapply",
+    }
 }
 
 impl DriftAction {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DriftAction::Report => "report",
-            DriftAction::Reapply => "reapply",
-        }
-    }
-
-    pub fn parse(word: &str) -> Option<DriftAction> {
-        [DriftAction::Report, DriftAction::Reapply].into_iter().find(|a| a.as_str() == word)
-    }
-
     /// The action settings carry (empty or unknown: report, which changes nothing).
     pub fn of(word: &str) -> DriftAction {
         DriftAction::parse(word).unwrap_or(DriftAction::Report)
     }
 }
 
-/// How an audit's fix is carried out (`AuditFix.kind` on the wire).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FixKind {
-    /// The owning request re-applies its approved configuration (the `repair` update).
-    Reapply,
-    /// An operator runs a command.
-    Command,
-    /// A person changes the module or the resource by hand.
-    Manual,
+words! {
+    /// How an audit's fix is carried out (`AuditFix.kind` on the wire).
+    FixKind {
+        /// The owning request re-applies its approved configuration (the `repair` update).
+        Reapply = "reapply",
+        /// An operator runs a command.
+        Command = "command",
+        /// A person changes the module or the resource by hand.
+        Manual = "manual",
+    }
 }
 
 impl FixKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FixKind::Reapply => "reapply",
-            FixKind::Command => "command",
-            FixKind::Manual => "manual",
-        }
-    }
-
     /// The kind a fix carries (anything else reads as manual: a person decides).
     pub fn of(word: &str) -> FixKind {
-        [FixKind::Reapply, FixKind::Command].into_iter().find(|k| k.as_str() == word).unwrap_or(FixKind::Manual)
+        FixKind::parse(word).unwrap_or(FixKind::Manual)
     }
 }

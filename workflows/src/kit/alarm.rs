@@ -33,6 +33,7 @@ use futures::future::LocalBoxFuture;
 use temporalio_sdk::{CancellableFuture, TimerOptions, TimerResult, WorkflowCancellationToken, WorkflowContext};
 
 use super::clock;
+use crate::patches;
 
 /// One deadline a loop waits for: what it is for, when (Unix milliseconds), and the summary
 /// its timer shows in the Web UI.
@@ -79,8 +80,10 @@ pub async fn first_due<W, P: Copy>(
     woke
 }
 
-/// Alarms kept armed from one turn of a loop to the next (patch `alarms-kept`).
+/// A loop's alarms. Runs with the patch `alarms-kept` keep them armed from one turn to the
+/// next; older runs arm every alarm afresh each turn ([`first_due`]), as they were recorded.
 pub struct Alarms<P> {
+    keep: bool,
     armed: Vec<Armed<P>>,
 }
 
@@ -94,13 +97,13 @@ struct Armed<P> {
     ended: Option<TimerResult>,
 }
 
-impl<P> Default for Alarms<P> {
-    fn default() -> Self {
-        Self { armed: Vec::new() }
-    }
-}
-
 impl<P: Copy + PartialEq> Alarms<P> {
+    /// The alarms of a loop in a run that acts on the timer that fired (`timer-decides`); the
+    /// first loop to ask records whether this run keeps them (`alarms-kept`).
+    pub fn for_run<W>(ctx: &WorkflowContext<W>) -> Self {
+        Self { keep: ctx.patched(patches::ALARMS_KEPT), armed: Vec::new() }
+    }
+
     /// Waits, like [`first_due`], until one of `wanted` fires or `changed` holds; an alarm
     /// armed on an earlier turn with the same purpose, time and summary keeps its timer, the
     /// others armed before are cancelled first. The first alarm listed wins a tie; the timers
@@ -111,6 +114,9 @@ impl<P: Copy + PartialEq> Alarms<P> {
         wanted: &[Alarm<P>],
         changed: impl FnMut(&W) -> bool,
     ) -> Option<(P, i64)> {
+        if !self.keep {
+            return first_due(ctx, wanted, changed).await;
+        }
         let (mut kept, gone): (Vec<_>, Vec<_>) = self.armed.drain(..).partition(|a| wanted.contains(&a.alarm));
         for armed in gone {
             armed.token.cancel();

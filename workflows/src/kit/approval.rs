@@ -11,7 +11,7 @@
 
 use temporalio_sdk::{TimerOptions, WorkflowContext};
 
-use super::alarm::{self, Alarm, Alarms};
+use super::alarm::{Alarm, Alarms};
 use super::clock;
 use crate::patches;
 use crate::quorum::Verdict;
@@ -73,8 +73,8 @@ pub struct ApprovalWait {
     ask: Ask,
     next_reminder: Option<i64>,
     by_timer: bool,
-    /// Runs with `alarms-kept`: the alarms armed across turns.
-    kept: Option<Alarms<Due>>,
+    /// Runs that act on the timer that fired: the wait's alarms.
+    alarms: Option<Alarms<Due>>,
     time: clock::TimerTime,
     fired: Option<(Due, i64)>,
     turns: u32,
@@ -88,7 +88,7 @@ impl ApprovalWait {
         Self {
             next_reminder: ask.remind_every.map(|every| ask.started + every.max(1)),
             by_timer,
-            kept: (by_timer && ctx.patched(patches::ALARMS_KEPT)).then(Alarms::default),
+            alarms: by_timer.then(|| Alarms::for_run(ctx)),
             time: clock::TimerTime::default(),
             fired: None,
             turns: 0,
@@ -108,9 +108,9 @@ impl ApprovalWait {
         let turn = self.turn(ctx, standing, wake).await;
         // A reminder's turn comes back for the next; any other ends the wait and its alarms.
         if !matches!(turn, Turn::Remind(_))
-            && let Some(kept) = &mut self.kept
+            && let Some(alarms) = &mut self.alarms
         {
-            kept.cancel_all();
+            alarms.cancel_all();
         }
         turn
     }
@@ -153,11 +153,8 @@ impl ApprovalWait {
             }
             let armed = self.alarms(overturn);
             let changed = wake(ctx);
-            if self.by_timer {
-                self.fired = match &mut self.kept {
-                    Some(kept) => kept.first_due(ctx, &armed, changed).await,
-                    None => alarm::first_due(ctx, &armed, changed).await,
-                };
+            if let Some(alarms) = &mut self.alarms {
+                self.fired = alarms.first_due(ctx, &armed, changed).await;
                 continue;
             }
             let wake = armed.iter().map(|a| a.at).min().unwrap_or(deadline);

@@ -7,7 +7,7 @@ use tollgate_proto::{NotificationKind, ProvisionInput, Settings, Stage};
 use super::compensation::{self, checkpoint};
 use super::display::{self, set_stage};
 use super::{Flow, ProvisionWorkflow, drift_check, notifications};
-use crate::kit::alarm::{self, Alarm, Alarms};
+use crate::kit::alarm::{Alarm, Alarms};
 use crate::kit::clock;
 use crate::lifecycle::{self, Due};
 use crate::patches;
@@ -35,8 +35,7 @@ pub(super) async fn live(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> Result
     let mut time = clock::TimerTime::default();
     // New runs act on the alarm that fired (`kit::alarm`); runs from before decide by the clock.
     let by_timer = ctx.patched(patches::TIMER_DECIDES);
-    // Newer still keep an alarm a message did not move armed (`kit::alarm::Alarms`).
-    let mut kept = (by_timer && ctx.patched(patches::ALARMS_KEPT)).then(Alarms::default);
+    let mut alarms = by_timer.then(|| Alarms::for_run(ctx));
     let mut fired = None;
     // Whatever ends the loop (expiry, delete, a cancel, continue-as-new), its alarms go with it.
     let outcome: Result<String, Flow> = async {
@@ -120,18 +119,15 @@ pub(super) async fn live(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> Result
             // Temporal cancellation; the loop's first check ends it.
             let version = ctx.state(|s| s.version);
             let changed = move |s: &ProvisionWorkflow| s.version != version;
-            if by_timer {
+            if let Some(alarms) = &mut alarms {
                 // Expiry and warnings share an alarm (their order follows from the state); drift
                 // checks, timed from when the last one ran, have their own.
                 let (due, at) = upcoming;
-                let mut alarms = vec![Alarm { purpose: Wake::Life(due), at, summary: "lifecycle wait" }];
+                let mut wanted = vec![Alarm { purpose: Wake::Life(due), at, summary: "lifecycle wait" }];
                 if drift_on {
-                    alarms.push(Alarm { purpose: Wake::Drift, at: next_drift, summary: "drift check wait" });
+                    wanted.push(Alarm { purpose: Wake::Drift, at: next_drift, summary: "drift check wait" });
                 }
-                fired = match &mut kept {
-                    Some(kept) => kept.first_due(ctx, &alarms, changed).await,
-                    None => alarm::first_due(ctx, &alarms, changed).await,
-                };
+                fired = alarms.first_due(ctx, &wanted, changed).await;
                 continue;
             }
             let at = upcoming.1;
@@ -144,7 +140,7 @@ pub(super) async fn live(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> Result
         }
     }
     .await;
-    if let Some(alarms) = &mut kept {
+    if let Some(alarms) = &mut alarms {
         alarms.cancel_all();
     }
     let reason = outcome?;
