@@ -91,8 +91,8 @@ pub(crate) async fn replay(name: &str, history: WorkflowHistory) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_ending_replays_from_its_recorded_history() {
-    // "1" re-records everything; "policy", "cost", "drift", "approvals" or "generic-notify" only the runs
-    // recorded for those changes.
+    // "1" re-records everything; any other name below ("policy", ..., "alarms") only the runs
+    // recorded for that change.
     match std::env::var("TOLLGATE_RECORD_HISTORIES").as_deref() {
         Ok("policy") => record::record_policy().await,
         Ok("cost") => record::record_cost().await,
