@@ -1,46 +1,40 @@
-//! `TOLLGATE_*` environment overrides: each variable names a key of the registry
-//! (`TOLLGATE_GRACE_PERIOD`, `TOLLGATE_NOTIFICATIONS_WEBHOOK_URL`) and is parsed by its kind.
+//! Environment overrides: each variable names a key of a file's registry
+//! (`TOLLGATE_GRACE_PERIOD`, `TOLLGATE_NOTIFICATIONS_WEBHOOK_URL`, `TOLLGATE_GATEWAY_LISTEN`)
+//! and is parsed by its kind.
 
 use crate::ConfigError;
-use crate::keys::{self, KeyKind};
+use crate::keys::{KeyKind, Registry};
 
-/// `TOLLGATE_*` variables that are not settings (everything else under the prefix must be).
-/// `LINK_SECRET` is the link key the gateway and the worker share by default.
+/// `TOLLGATE_*` variables that are not the worker's settings (everything else under the
+/// prefix must be). `LINK_SECRET` is the link key the gateway and the worker share by default.
 /// `PAYLOAD_KEYS` are the payload codec's keys, read by every process that talks to Temporal;
-/// `GATEWAY_URL` and `GATEWAY_TOKEN` are where `tollgate approval ask` asks, and as whom.
-pub const NOT_SETTINGS: &[&str] = &[
-    "CONFIG",
-    "TEMPORAL_BIN",
-    "RECORD_HISTORIES",
-    "ARTIFACT_KEY",
-    "LINK_SECRET",
-    "PAYLOAD_KEYS",
-    "GATEWAY_URL",
-    "GATEWAY_TOKEN",
-];
+/// `GATEWAY_*` are the gateway's: its file and settings, and where `tollgate approval ask`
+/// reaches it (`GATEWAY_URL`, `GATEWAY_TOKEN`).
+pub const NOT_SETTINGS: &[&str] =
+    &["CONFIG", "TEMPORAL_BIN", "RECORD_HISTORIES", "ARTIFACT_KEY", "LINK_SECRET", "PAYLOAD_KEYS", "GATEWAY_"];
 
-/// Whether any variable in `env` overrides a setting.
-pub fn overrides_any(env: &[(String, String)]) -> bool {
-    env.iter().any(|(k, _)| k.strip_prefix("TOLLGATE_").is_some_and(|rest| !NOT_SETTINGS.contains(&rest)))
+/// Whether any variable in `env` overrides one of `registry`'s settings.
+pub fn overrides_any(env: &[(String, String)], registry: &Registry) -> bool {
+    env.iter().any(|(k, _)| k.strip_prefix(registry.env_prefix).is_some_and(|rest| registry.is_setting(rest)))
 }
 
-/// Writes every override in `env` into `table`.
-pub fn apply(table: &mut toml::Table, env: &[(String, String)]) -> Result<(), ConfigError> {
+/// Writes every override of `registry`'s keys in `env` into `table`.
+pub fn apply(table: &mut toml::Table, env: &[(String, String)], registry: &Registry) -> Result<(), ConfigError> {
     let invalid = |source_name: String, message: String| ConfigError::Invalid { source_name, message };
-    let sections = keys::sections();
+    let sections = registry.sections();
     for (name, value) in env {
-        let Some(rest) = name.strip_prefix("TOLLGATE_") else { continue };
-        if NOT_SETTINGS.contains(&rest) {
+        let Some(rest) = name.strip_prefix(registry.env_prefix) else { continue };
+        if !registry.is_setting(rest) {
             continue;
         }
         let mut key = rest.to_ascii_lowercase();
         if let Some(section) = sections.iter().find(|s| key.starts_with(&format!("{s}_"))) {
             key = key.replacen(&format!("{section}_"), &format!("{section}."), 1);
         }
-        let Some(known) = keys::find(&key) else {
+        let Some(known) = registry.find(&key) else {
             return Err(invalid(
                 format!("environment {name}"),
-                format!("unknown setting; known keys: {}", keys::names()),
+                format!("unknown setting; known keys: {}", registry.names()),
             ));
         };
         let parsed = parse(known.kind, value).ok_or_else(|| {

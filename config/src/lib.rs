@@ -16,8 +16,10 @@ mod check;
 pub mod cost;
 pub mod engine;
 mod env;
+pub mod gateway;
 pub mod keys;
 pub mod lifecycle;
+mod loader;
 pub mod modules;
 pub mod notifications;
 pub mod policy;
@@ -67,7 +69,7 @@ struct RawTop {
 }
 
 /// The file as read: the top-level keys, and each concern's keys and sections. Unknown keys
-/// are refused against the key registry before this is read (see `unknown_key`).
+/// are refused against the key registry before this is read (see `loader`).
 #[derive(Debug, Clone)]
 struct RawConfig {
     top: RawTop,
@@ -88,6 +90,7 @@ impl RawConfig {
     /// one struct flattening them all: serde then knows the path to a bad value
     /// (`budgets[1].monthly`), which flattening loses.
     fn read(table: &toml::Table) -> Result<Self, String> {
+        use loader::part;
         Ok(Self {
             top: part(table)?,
             requests: part(table)?,
@@ -102,15 +105,6 @@ impl RawConfig {
             worker: part(table)?,
         })
     }
-}
-
-/// One concern's part of the file; an error names the path to the value it is about.
-fn part<T: serde::de::DeserializeOwned>(table: &toml::Table) -> Result<T, String> {
-    serde_path_to_error::deserialize(toml::Value::Table(table.clone())).map_err(|e| {
-        let path = e.path().to_string();
-        let message = e.inner().message().trim().to_string();
-        if path == "." { message } else { format!("{path}: {message}") }
-    })
 }
 
 /// The validated configuration.
@@ -162,36 +156,15 @@ impl Config {
     /// then applies `TOLLGATE_*` overrides from the process environment.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
         let env: Vec<(String, String)> = std::env::vars().collect();
-        let explicit = path.map(Path::to_path_buf).or_else(|| std::env::var_os(PATH_ENV).map(PathBuf::from));
-        let (text, source) = match explicit {
-            Some(p) => {
-                let text = std::fs::read_to_string(&p)
-                    .map_err(|error| ConfigError::Read { source_name: p.display().to_string(), error })?;
-                (text, p.display().to_string())
-            }
-            None if Path::new(DEFAULT_PATH).exists() => {
-                let text = std::fs::read_to_string(DEFAULT_PATH)
-                    .map_err(|error| ConfigError::Read { source_name: DEFAULT_PATH.into(), error })?;
-                (text, DEFAULT_PATH.to_string())
-            }
-            None => (String::new(), "defaults".to_string()),
-        };
+        let (text, source) = loader::read_file(path, &keys::WORKER)?;
         Self::from_sources(&text, &source, &env)
     }
 
     /// Builds a configuration from TOML text and environment pairs (only `TOLLGATE_*` are read).
     pub fn from_sources(text: &str, source: &str, env: &[(String, String)]) -> Result<Self, ConfigError> {
-        let invalid =
-            |source_name: &str, message: String| ConfigError::Invalid { source_name: source_name.to_string(), message };
-        let mut table: toml::Table =
-            toml::from_str(text).map_err(|e| invalid(source, describe_parse_error(text, &e)))?;
-        env::apply(&mut table, env)?;
-        let origin =
-            if env::overrides_any(env) { format!("{source} (with TOLLGATE_* overrides)") } else { source.to_string() };
-        if let Some(message) = unknown_key(&table).or_else(|| wrong_type(&table)) {
-            return Err(invalid(&origin, message));
-        }
-        let raw = RawConfig::read(&table).map_err(|message| invalid(&origin, message))?;
+        let (table, origin) = loader::table(text, source, env, &keys::WORKER)?;
+        let raw =
+            RawConfig::read(&table).map_err(|message| ConfigError::Invalid { source_name: origin.clone(), message })?;
         Self::validate(raw, &Check { origin: &origin })
     }
 
@@ -291,49 +264,6 @@ impl Config {
             worker,
         })
     }
-}
-
-/// A top-level key the registry does not know (a section's own keys are checked by its
-/// struct, which refuses unknown fields).
-fn unknown_key(table: &toml::Table) -> Option<String> {
-    let sections = keys::sections();
-    let known = |name: &str| keys::find(name).is_some_and(|k| !k.name.contains('.')) || sections.contains(&name);
-    let unknown = table.keys().find(|k| !known(k))?;
-    Some(format!("unknown field `{unknown}` (known keys: {})", keys::names()))
-}
-
-/// The first key whose value is not of its registered kind, named with the kind and its
-/// default (serde's message would say "expected i64").
-fn wrong_type(table: &toml::Table) -> Option<String> {
-    use toml::Value as V;
-    keys::KEYS.iter().find_map(|key| {
-        let value = match key.name.split_once('.') {
-            Some((section, name)) => table.get(section)?.as_table()?.get(name)?,
-            None => table.get(key.name)?,
-        };
-        let fits = match key.kind {
-            keys::KeyKind::Text | keys::KeyKind::Duration => value.is_str(),
-            keys::KeyKind::List | keys::KeyKind::Tables => value.is_array(),
-            keys::KeyKind::Integer => value.is_integer(),
-            keys::KeyKind::Number => matches!(value, V::Integer(_) | V::Float(_)),
-            keys::KeyKind::Boolean => value.is_bool(),
-            keys::KeyKind::Table => value.is_table(),
-        };
-        (!fits).then(|| {
-            let default = key.default.replace('`', "");
-            format!("{}: {value} is not {} (default {default})", key.name, key.kind.allowed())
-        })
-    })
-}
-
-/// toml's message for text that is not TOML, with the line and column it stopped at.
-fn describe_parse_error(text: &str, e: &toml::de::Error) -> String {
-    let message = e.message().trim();
-    let Some(span) = e.span() else { return message.to_string() };
-    let before = &text[..span.start.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    format!("line {line}, column {column}: {message}")
 }
 
 #[cfg(test)]

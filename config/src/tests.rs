@@ -265,7 +265,7 @@ fn the_readme_table_is_the_key_registry() {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
     let start = readme.find("| key | default | meaning |").expect("the README has a configuration table");
     let table: String = readme[start..].split("\n\n").next().unwrap().to_string() + "\n";
-    let expected = keys::markdown_table();
+    let expected = keys::WORKER.markdown_table();
     if table != expected {
         let (have, want): (Vec<&str>, Vec<&str>) = (table.lines().collect(), expected.lines().collect());
         let first = have.iter().zip(&want).position(|(h, w)| h != w).unwrap_or(have.len().min(want.len()));

@@ -81,7 +81,7 @@ mod tests {
 
     fn config() -> GatewayConfig {
         let digest = hex::encode(hash_token("tg_carol"));
-        GatewayConfig::parse(&format!("[[users]]\nname = \"carol\"\ntoken_sha256 = \"{digest}\""), "t", |_| None)
+        GatewayConfig::from_sources(&format!("[[users]]\nname = \"carol\"\ntoken_sha256 = \"{digest}\""), "t", &[])
             .unwrap()
     }
 

@@ -9,7 +9,6 @@ pub mod audits;
 pub mod auth;
 pub mod body;
 pub mod codec;
-pub mod config;
 pub mod error;
 pub mod html;
 pub mod links;
@@ -26,6 +25,8 @@ use axum::routing::{get, post};
 use temporalio_client::Client;
 
 pub use config::GatewayConfig;
+/// The gateway's configuration is read by the config crate, with `tollgate.toml`'s loader.
+pub use tollgate_config::gateway as config;
 
 /// What every handler shares.
 pub struct Gateway {

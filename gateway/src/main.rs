@@ -10,9 +10,9 @@ use tollgate_gateway::{GatewayConfig, auth, config};
 #[derive(Parser)]
 #[command(name = "tollgate-gateway", about = "Tollgate's approval gateway: REST, signed links, Slack, the web inbox")]
 struct Args {
-    /// The configuration file (missing: defaults).
-    #[arg(long, env = config::PATH_ENV, default_value = "gateway.toml")]
-    config: PathBuf,
+    /// The configuration file (default: ./gateway.toml if it exists, else the defaults).
+    #[arg(long, env = config::PATH_ENV)]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -68,10 +68,12 @@ async fn main() {
             println!("token_sha256 = \"{}\"", hex::encode(auth::hash_token(&token)));
             Ok(())
         }
-        Command::Serve => match GatewayConfig::load(&args.config) {
+        Command::Serve => match GatewayConfig::load(args.config.as_deref()) {
             Ok(config) => {
-                if !args.config.exists() {
-                    tracing::warn!(config = %args.config.display(), "no such file: using the defaults (examples/gateway.toml is a start)");
+                if config.source == "defaults" {
+                    tracing::warn!(
+                        "no gateway.toml here and no --config: using the defaults (examples/gateway.toml is a start)"
+                    );
                 }
                 tollgate_gateway::serve(config).await
             }

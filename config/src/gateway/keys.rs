@@ -1,0 +1,91 @@
+//! Every `gateway.toml` key, in the README's order (a test holds the README's gateway table
+//! equal to [`GATEWAY`]'s, and each documented default equal to the effective one).
+
+use crate::keys::{Key, KeyKind, Registry};
+
+const fn key(name: &'static str, kind: KeyKind, default: &'static str, doc: &'static str) -> Key {
+    Key { name, kind, default, doc }
+}
+
+/// `gateway.toml`; overrides are `TOLLGATE_GATEWAY_<KEY>` (`TOLLGATE_GATEWAY_LISTEN`).
+pub const GATEWAY: Registry = Registry {
+    default_path: super::DEFAULT_PATH,
+    path_env: super::PATH_ENV,
+    keys: KEYS,
+    env_prefix: "TOLLGATE_GATEWAY_",
+    // The file's variable, and where `tollgate approval ask` reaches the gateway and as whom.
+    not_settings: &["CONFIG", "URL", "TOKEN"],
+};
+
+const KEYS: &[Key] = &[
+    key("listen", KeyKind::Text, "`127.0.0.1:8088`", "address to serve on"),
+    key("public_url", KeyKind::Text, "`http://<listen>`", "how people reach the gateway (signed links point here)"),
+    key("task_queue", KeyKind::Text, "`tollgate`", "the worker's task queue (where `ApprovalWorkflow`s run)"),
+    key(
+        "anonymous",
+        KeyKind::Boolean,
+        "`false`",
+        "accept calls without a token and trust the names in bodies: local trials only",
+    ),
+    key(
+        "link_secret_env",
+        KeyKind::Text,
+        "`TOLLGATE_LINK_SECRET`",
+        "the variable holding the HMAC key for signed links; unset: links are off",
+    ),
+    key("link_ttl", KeyKind::Duration, "`24h`", "how long links the gateway signs stay valid"),
+    key(
+        "worker_wait",
+        KeyKind::Duration,
+        "`5s`",
+        "how long a call waits for a worker to answer a query or take a decision before it is answered 503 (at most 60s)",
+    ),
+    key(
+        "users",
+        KeyKind::Tables,
+        "`[]`",
+        "who may call: `[[users]]` tables with `name`, `token_sha256` (the SHA-256 of their API token: `tollgate-gateway new-token --name N` makes one, `hash-token` reads a token on stdin) or `token_sha256_env` (the variable holding it), and `slack_id` (the Slack user whose clicks act as them)",
+    ),
+    key(
+        "approvals.approvers",
+        KeyKind::List,
+        "`[]`",
+        "who may decide generic approvals; empty: anyone authenticated but the requester",
+    ),
+    key(
+        "approvals.max_timeout_minutes",
+        KeyKind::Integer,
+        "`10080`",
+        "the longest `timeout_minutes` accepted (7 days)",
+    ),
+    key(
+        "approvals.timeout_unit",
+        KeyKind::Duration,
+        "`1m`",
+        "how long one `timeout_minutes` unit lasts (shorter for demos and tests)",
+    ),
+    key(
+        "slack.signing_secret_env",
+        KeyKind::Text,
+        "`SLACK_SIGNING_SECRET` (with `[slack]`)",
+        "a `[slack]` section turns the Slack endpoint on; the variable it names must be set",
+    ),
+    key(
+        "metrics.listen",
+        KeyKind::Text,
+        "none (off)",
+        "serve the gateway's Prometheus metrics on this address (see [Metrics](#metrics))",
+    ),
+    key(
+        "codec.cors_origins",
+        KeyKind::List,
+        "`[]`",
+        "the Web UI origins (as the browser reaches the UI, e.g. `http://localhost:8080`) allowed to call the codec endpoint with credentials",
+    ),
+    key(
+        "codec.readers",
+        KeyKind::List,
+        "`[]`",
+        "who may decode payloads through the codec endpoint; empty: every user",
+    ),
+];
