@@ -11,10 +11,24 @@ pub use tollgate_config::{BaselineSource, BudgetConfig, CostPolicy};
 /// Stages in which a request's resources exist or are being created.
 const ALIVE: &str = "TollgateStage IN ('ACTIVE', 'APPLYING')";
 
+/// Tollgate's own records could not be listed (Temporal's visibility did not answer).
+#[derive(Debug, thiserror::Error)]
+#[error("listing the requests Tollgate keeps alive: {0}")]
+pub struct LedgerError(#[source] pub temporalio_client::errors::ClientError);
+
+impl tollgate_proto::failure::Classified for LedgerError {
+    fn type_name(&self) -> tollgate_proto::failure::FailureType {
+        tollgate_proto::failure::FailureType::TemporalUnavailable
+    }
+    fn retryable(&self) -> bool {
+        true
+    }
+}
+
 /// The monthly cost of what Tollgate keeps alive (requests ACTIVE or APPLYING), only those
 /// of `requesters` when given, leaving out `except` (the request being gated); and how many
 /// requests that is.
-pub async fn ledger(client: &Client, requesters: Option<&[String]>, except: &str) -> Result<(f64, usize), String> {
+pub async fn ledger(client: &Client, requesters: Option<&[String]>, except: &str) -> Result<(f64, usize), LedgerError> {
     let quote = |s: &str| format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"));
     let mut query =
         format!("WorkflowType = '{}' AND ExecutionStatus = 'Running' AND {ALIVE}", tollgate_workflows::WORKFLOW_TYPE);
@@ -25,7 +39,7 @@ pub async fn ledger(client: &Client, requesters: Option<&[String]>, except: &str
     let mut stream = client.list_workflows(query, WorkflowListOptions::builder().build());
     let (mut total, mut count) = (0.0, 0);
     while let Some(item) = stream.next().await {
-        let exec = item.map_err(|e| format!("listing the requests Tollgate keeps alive: {e}"))?;
+        let exec = item.map_err(LedgerError)?;
         if exec.id() == except {
             continue;
         }

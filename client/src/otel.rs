@@ -41,20 +41,22 @@ impl Tracing {
     }
 }
 
+/// Traces were asked for (`OTEL_EXPORTER_OTLP_ENDPOINT`) but cannot be exported.
+#[derive(Debug, thiserror::Error)]
+#[error("{ENDPOINT_ENV}: cannot export traces: {0}")]
+pub struct TracingError(#[source] opentelemetry_otlp::ExporterBuildError);
+
 /// Sets up the global tracer provider for `service` (e.g. `tollgate-worker`) when
 /// `OTEL_EXPORTER_OTLP_ENDPOINT` is set (`OTEL_SERVICE_NAME` overrides the name). Call once,
 /// before connecting; [`crate::connect`] then adds the plugin.
-pub fn init(service: &str) -> Result<Tracing, String> {
+pub fn init(service: &str) -> Result<Tracing, TracingError> {
     if std::env::var(ENDPOINT_ENV).map(|v| v.trim().is_empty()).unwrap_or(true) {
         let _ = ON.set(false);
         return Ok(Tracing { provider: None });
     }
     // The exporter's HTTP client is rustls without a bundled provider; use ring, as elsewhere.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let exporter = opentelemetry_otlp::SpanExporter::builder()
-        .with_http()
-        .build()
-        .map_err(|e| format!("{ENDPOINT_ENV}: cannot export traces: {e}"))?;
+    let exporter = opentelemetry_otlp::SpanExporter::builder().with_http().build().map_err(TracingError)?;
     let service = std::env::var("OTEL_SERVICE_NAME").ok().filter(|s| !s.is_empty()).unwrap_or(service.to_string());
     let provider = SdkTracerProvider::builder()
         .with_batch_exporter(exporter)

@@ -27,8 +27,17 @@ pub enum EngineError {
     /// The request already holds resources from a different plan.
     #[error("plan conflict: {0}")]
     PlanConflict(String),
+    /// Reading or writing the engine's files, or running Terraform, failed: what it was doing
+    /// and the OS's (or the parser's) error, kept as the cause.
+    #[error("engine I/O: {what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The engine's own records are not as a step left them (no state after an apply).
     #[error("engine I/O: {0}")]
-    Io(String),
+    Inconsistent(String),
     /// Network, throttling, a busy state lock, a provider hiccup: worth another attempt.
     #[error("{0}")]
     Transient(String),
@@ -44,6 +53,13 @@ pub enum EngineError {
     Cancelled(String),
 }
 
+impl EngineError {
+    /// `what` (e.g. "writing /data/plan.json") failed with `source`.
+    pub fn io(what: impl Into<String>, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        EngineError::Io { what: what.into(), source: source.into() }
+    }
+}
+
 impl Classified for EngineError {
     fn retryable(&self) -> bool {
         match self {
@@ -52,7 +68,7 @@ impl Classified for EngineError {
             | EngineError::StalePlan(_)
             | EngineError::Config(_)
             | EngineError::Cancelled(_) => false,
-            EngineError::Io(_) | EngineError::Transient(_) => true,
+            EngineError::Io { .. } | EngineError::Inconsistent(_) | EngineError::Transient(_) => true,
         }
     }
 
@@ -60,7 +76,7 @@ impl Classified for EngineError {
         match self {
             EngineError::InvalidModule(_) => FailureType::InvalidModule,
             EngineError::PlanConflict(_) => FailureType::DigestMismatch,
-            EngineError::Io(_) => FailureType::EngineIo,
+            EngineError::Io { .. } | EngineError::Inconsistent(_) => FailureType::EngineIo,
             EngineError::Transient(_) => FailureType::EngineTransient,
             EngineError::StalePlan(_) => FailureType::StalePlan,
             EngineError::Cancelled(_) => FailureType::Cancelled,

@@ -42,7 +42,7 @@ pub enum PolicyError {
     #[error("policy.levels.{rule}: {message}")]
     Override { rule: String, message: String },
     #[error("evaluating the policies failed: {0}")]
-    Eval(String),
+    Eval(#[source] RegoError),
     #[error("not a Terraform plan JSON: {0}")]
     Plan(String),
 }
@@ -147,7 +147,7 @@ impl PolicySet {
             probe.add_data(plan_index(&input)).map_err(|e| rule_error(e.to_string()))?;
             probe.set_input(input);
             let meta = query(&mut probe, &format!("{package}.rule"))
-                .map_err(|e| rule_error(format!("evaluating `rule` failed: {e}")))?;
+                .map_err(|e| rule_error(format!("evaluating `rule` failed: {}", e.to_string().trim())))?;
             let field = |key: &str| meta.get(key).and_then(Value::as_str).filter(|v| !v.is_empty()).map(String::from);
             let (Some(id), Some(control), Some(level), Some(title)) =
                 (field("id"), field("control"), field("level"), field("title"))
@@ -163,8 +163,9 @@ impl PolicySet {
             if let Some(other) = rules.iter().find(|r| r.id == id) {
                 return Err(rule_error(format!("rule id '{id}' is already used by {}", other.file)));
             }
-            query(&mut probe, &format!("{package}.findings"))
-                .map_err(|e| rule_error(format!("evaluating `findings` on an empty plan failed: {e}")))?;
+            query(&mut probe, &format!("{package}.findings")).map_err(|e| {
+                rule_error(format!("evaluating `findings` on an empty plan failed: {}", e.to_string().trim()))
+            })?;
             rules.push(Rule { id, control, title, level: Some(level), package: name.to_string(), file: file.clone() });
         }
         if !sources.is_empty() && rules.is_empty() {
@@ -216,7 +217,7 @@ impl PolicySet {
         let mut engine = self.engine.clone();
         // Through JSON text: faster than converting the parsed value node by node.
         let input = regorus::Value::from_json_str(&plan.to_string()).map_err(|e| PolicyError::Plan(e.to_string()))?;
-        engine.add_data(plan_index(&input)).map_err(|e| PolicyError::Eval(e.to_string()))?;
+        engine.add_data(plan_index(&input)).map_err(|e| PolicyError::Eval(e.into()))?;
         engine.set_input(input);
         // One query for the whole tree: the helpers' values are computed once for all rules.
         let all = query(&mut engine, RULES).map_err(PolicyError::Eval)?;
@@ -411,11 +412,14 @@ pub fn worst(findings: &[PolicyFinding]) -> Option<FindingLevel> {
     findings.iter().map(|f| f.level()).max()
 }
 
+/// What regorus said (its errors are `anyhow`'s), kept as the cause.
+pub type RegoError = Box<dyn std::error::Error + Send + Sync>;
+
 /// The value of a query (Null when undefined).
-fn query(engine: &mut regorus::Engine, q: &str) -> Result<Value, String> {
-    let results = engine.eval_query(q.to_string(), false).map_err(|e| e.to_string().trim().to_string())?;
+fn query(engine: &mut regorus::Engine, q: &str) -> Result<Value, RegoError> {
+    let results = engine.eval_query(q.to_string(), false)?;
     match results.result.first().and_then(|r| r.expressions.first()) {
-        Some(e) => serde_json::from_str(&e.value.to_json_str().map_err(|e| e.to_string())?).map_err(|e| e.to_string()),
+        Some(e) => Ok(serde_json::from_str(&e.value.to_json_str()?)?),
         None => Ok(Value::Null),
     }
 }

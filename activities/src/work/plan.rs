@@ -71,11 +71,10 @@ impl TollgateActivities {
                 classified(FailureType::Internal, false, "this worker has no Temporal client to read the ledger with")
             })
         };
-        let unavailable = |e: String| classified(FailureType::TemporalUnavailable, true, e);
         let (baseline_monthly_cost, baseline_source) = match &self.cost_policy.baseline {
             budget::BaselineSource::Static => (self.settings.baseline_monthly_cost, "static".to_string()),
             budget::BaselineSource::Ledger => {
-                let (total, count) = budget::ledger(client()?, None, &input.request_id).await.map_err(unavailable)?;
+                let (total, count) = budget::ledger(client()?, None, &input.request_id).await.map_err(failed)?;
                 let plural = if count == 1 { "" } else { "s" };
                 (total, format!("ledger: {count} active request{plural}"))
             }
@@ -94,7 +93,7 @@ impl TollgateActivities {
             None => None,
             Some(b) => {
                 let (spent, _) =
-                    budget::ledger(client()?, Some(&b.members), &input.request_id).await.map_err(unavailable)?;
+                    budget::ledger(client()?, Some(&b.members), &input.request_id).await.map_err(failed)?;
                 Some(tollgate_proto::Budget {
                     name: b.name.clone(),
                     members: b.members.clone(),

@@ -56,6 +56,29 @@ impl LookupError {
     }
 }
 
+/// Why a team MCP server's tools are not on the table; recorded as a `tools/list` call that
+/// failed, so the report and the Web UI show it.
+#[derive(Debug, thiserror::Error)]
+pub enum McpConnectError {
+    #[error("cannot start {command}: {source}")]
+    Start {
+        command: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the MCP handshake{} failed: {source}", .url.as_ref().map(|u| format!(" with {u}")).unwrap_or_default())]
+    Handshake {
+        /// None for a server started as a process.
+        url: Option<String>,
+        #[source]
+        source: Box<rmcp::service::ClientInitializeError>,
+    },
+    #[error("tools/list failed: {0}")]
+    ListTools(#[source] rmcp::ServiceError),
+    #[error("no answer within {}s", .0.as_secs())]
+    Timeout(std::time::Duration),
+}
+
 /// Why a tool call gave no result; the model reads it as `{"error": ...}`.
 #[derive(Debug, thiserror::Error)]
 pub enum ToolError {
@@ -135,9 +158,9 @@ impl<'a, L: Lookups> Toolbox<'a, L> {
                     toolbox.mcp.push(connected);
                 }
                 Ok(Err(why)) => toolbox.unreachable.push(unreachable(&server.name, why)),
-                Err(_) => toolbox
-                    .unreachable
-                    .push(unreachable(&server.name, format!("no answer within {}s", MCP_CONNECT_TIMEOUT.as_secs()))),
+                Err(_) => {
+                    toolbox.unreachable.push(unreachable(&server.name, McpConnectError::Timeout(MCP_CONNECT_TIMEOUT)))
+                }
             }
         }
         toolbox
@@ -250,7 +273,8 @@ impl<'a, L: Lookups> Toolbox<'a, L> {
     }
 }
 
-async fn connect(server: &McpServerConfig) -> Result<McpServer, String> {
+async fn connect(server: &McpServerConfig) -> Result<McpServer, McpConnectError> {
+    let handshake = |url: Option<String>| move |e| McpConnectError::Handshake { url, source: Box::new(e) };
     let client = match &server.transport {
         McpTransport::Stdio(command) => {
             let mut cmd = tokio::process::Command::new(&command[0]);
@@ -259,22 +283,24 @@ async fn connect(server: &McpServerConfig) -> Result<McpServer, String> {
                 .stderr(std::process::Stdio::null())
                 .spawn()
                 .map(|(transport, _)| transport)
-                .map_err(|e| format!("cannot start {}: {e}", command[0]))?;
-            ().serve(transport).await.map_err(|e| format!("the MCP handshake failed: {e}"))?
+                .map_err(|source| McpConnectError::Start { command: command[0].clone(), source })?;
+            ().serve(transport).await.map_err(handshake(None))?
         }
         McpTransport::Http(url) => {
+            // rmcp's HTTP client is rustls without a bundled provider (building one first panics).
+            let _ = rustls::crypto::ring::default_provider().install_default();
             let transport = rmcp::transport::StreamableHttpClientTransport::from_uri(url.as_str());
-            ().serve(transport).await.map_err(|e| format!("the MCP handshake with {url} failed: {e}"))?
+            ().serve(transport).await.map_err(handshake(Some(url.clone())))?
         }
     };
-    let listed = client.list_all_tools().await.map_err(|e| format!("tools/list failed: {e}"))?;
+    let listed = client.list_all_tools().await.map_err(McpConnectError::ListTools)?;
     let tools = listed.into_iter().filter(|t| server.tools.iter().any(|allowed| *allowed == t.name)).collect();
     Ok(McpServer { name: server.name.clone(), client, tools })
 }
 
-fn unreachable(server: &str, why: String) -> ToolCall {
-    tracing::warn!(server, error = %why, "an MCP server for the AI approver is unreachable");
-    ToolCall { name: "tools/list".into(), server: server.into(), error: why, ..Default::default() }
+fn unreachable(server: &str, why: McpConnectError) -> ToolCall {
+    tracing::warn!(server, error = &why as &dyn std::error::Error, "an MCP server for the AI approver is unreachable");
+    ToolCall { name: "tools/list".into(), server: server.into(), error: why.to_string(), ..Default::default() }
 }
 
 /// `<server>__<tool>`, with anything a function name may not hold replaced by `_`.
@@ -308,5 +334,19 @@ mod tests {
         assert_eq!(cut("abcdef".into(), 4), "abcd… [cut: 6 bytes in all]");
         assert_eq!(cut("abc".into(), 4), "abc");
         assert_eq!(cut("ééé".into(), 3), "é… [cut: 6 bytes in all]");
+    }
+
+    /// A server that cannot be reached says why, and keeps what the OS or the peer said.
+    #[tokio::test]
+    async fn an_unreachable_server_keeps_its_cause() {
+        let server = |transport| McpServerConfig { name: "cmdb".into(), transport, tools: vec![] };
+        let e = connect(&server(McpTransport::Stdio(vec!["/nonexistent/mcp-server".into()]))).await.err().unwrap();
+        assert!(e.to_string().starts_with("cannot start /nonexistent/mcp-server: "), "{e}");
+        let io = std::error::Error::source(&e).and_then(|s| s.downcast_ref::<std::io::Error>()).expect("the io error");
+        assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+        // Nothing listens on port 9 of loopback.
+        let e = connect(&server(McpTransport::Http("http://127.0.0.1:9/mcp".into()))).await.err().unwrap();
+        assert!(e.to_string().starts_with("the MCP handshake with http://127.0.0.1:9/mcp failed: "), "{e}");
+        assert!(std::error::Error::source(&e).is_some());
     }
 }

@@ -71,24 +71,22 @@ impl Cloud {
         let path = self.inventory_path(&inv.request_id);
         if inv.resources.is_empty() {
             return match std::fs::remove_file(&path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(EngineError::Io(e.to_string())),
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(at("removing", &path, e)),
                 _ => Ok(()),
             };
         }
-        let bytes = serde_json::to_vec_pretty(inv).map_err(|e| EngineError::Io(e.to_string()))?;
-        write_atomically(&path, &bytes).map_err(|e| EngineError::Io(e.to_string()))
+        let bytes = serde_json::to_vec_pretty(inv).map_err(|e| at("encoding", &path, e))?;
+        write_atomically(&path, &bytes).map_err(|e| at("writing", &path, e))
     }
 
     pub fn log_event(&self, event: &InventoryEvent) -> Result<(), EngineError> {
-        std::fs::create_dir_all(&self.root).map_err(|e| EngineError::Io(e.to_string()))?;
-        let mut line = serde_json::to_string(event).map_err(|e| EngineError::Io(e.to_string()))?;
+        std::fs::create_dir_all(&self.root).map_err(|e| at("creating", &self.root, e))?;
+        let path = self.root.join("events.jsonl");
+        let mut line = serde_json::to_string(event).map_err(|e| at("encoding an event for", &path, e))?;
         line.push('\n');
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.root.join("events.jsonl"))
-            .map_err(|e| EngineError::Io(e.to_string()))?;
-        f.write_all(line.as_bytes()).map_err(|e| EngineError::Io(e.to_string()))
+        let mut f =
+            std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(|e| at("opening", &path, e))?;
+        f.write_all(line.as_bytes()).map_err(|e| at("appending to", &path, e))
     }
 
     pub async fn pause(&self) {
@@ -178,7 +176,7 @@ impl Cloud {
             .resources
             .iter_mut()
             .find(|i| i.address == address)
-            .ok_or_else(|| EngineError::Io(format!("{address} is not held by {request_id}")))?;
+            .ok_or_else(|| EngineError::Inconsistent(format!("{address} is not held by {request_id}")))?;
         let mut value = planned.clone();
         if let (Val::Map(m), Val::Map(old)) = (&mut value, prior) {
             for (k, v) in m.iter_mut() {
@@ -225,11 +223,11 @@ impl Cloud {
         let entries = match std::fs::read_dir(&dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
-            Err(e) => return Err(EngineError::Io(format!("{}: {e}", dir.display()))),
+            Err(e) => return Err(at("listing", &dir, e)),
         };
         let mut holdings = Vec::new();
         for entry in entries {
-            let path = entry.map_err(|e| EngineError::Io(e.to_string()))?.path();
+            let path = entry.map_err(|e| at("listing", &dir, e))?.path();
             if path.extension().is_none_or(|e| e != "json") {
                 continue;
             }
@@ -334,21 +332,21 @@ pub fn read_events(root: &Path) -> Result<Vec<InventoryEvent>, EngineError> {
     let text = match std::fs::read_to_string(root.join("events.jsonl")) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(EngineError::Io(e.to_string())),
+        Err(e) => return Err(at("reading", &root.join("events.jsonl"), e)),
     };
     text.lines()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).map_err(|e| EngineError::Io(format!("events.jsonl: {e}"))))
+        .map(|l| serde_json::from_str(l).map_err(|e| at("reading an event of", &root.join("events.jsonl"), e)))
         .collect()
 }
 
 fn read_inventory(path: &Path, request_id: &str) -> Result<Inventory, EngineError> {
     match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| EngineError::Io(format!("{}: {e}", path.display()))),
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| at("reading", path, e)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             Ok(Inventory { request_id: request_id.to_string(), ..Default::default() })
         }
-        Err(e) => Err(EngineError::Io(format!("{}: {e}", path.display()))),
+        Err(e) => Err(at("reading", path, e)),
     }
 }
 
@@ -365,4 +363,9 @@ fn hash_hex(parts: &[&str], len: usize) -> String {
 /// A name safe as a file or directory name (request ids, source names).
 pub(crate) fn sanitize(request_id: &str) -> String {
     request_id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
+}
+
+/// `what` on `path` failed.
+fn at(what: &str, path: &Path, e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> EngineError {
+    EngineError::io(format!("{what} {}", path.display()), e)
 }

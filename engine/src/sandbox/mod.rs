@@ -557,4 +557,20 @@ mod tests {
         assert!(!err.retryable());
         assert_eq!(err.to_string(), "invalid module: variable 'name' has no value and no default");
     }
+
+    /// An I/O failure names what it was doing and on which file, and keeps the OS's error.
+    #[test]
+    fn an_io_error_keeps_the_os_error_as_its_cause() {
+        let root = std::env::temp_dir().join(format!("tollgate-io-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("events.jsonl")).unwrap(); // a directory where the log goes
+        let e = read_events(&root).unwrap_err();
+        let _ = std::fs::remove_dir_all(&root);
+        assert!(
+            e.to_string().starts_with(&format!("engine I/O: reading {}", root.join("events.jsonl").display())),
+            "{e}"
+        );
+        let io = std::error::Error::source(&e).and_then(|s| s.downcast_ref::<std::io::Error>()).expect("the OS error");
+        assert_eq!(io.kind(), std::io::ErrorKind::IsADirectory);
+        assert!(e.retryable());
+    }
 }

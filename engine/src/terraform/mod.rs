@@ -53,8 +53,8 @@ pub struct TerraformEngine {
     init_lock: tokio::sync::Mutex<()>,
 }
 
-fn io(what: &str, path: &Path, e: impl std::fmt::Display) -> EngineError {
-    EngineError::Io(format!("{what} {}: {e}", path.display()))
+fn io(what: &str, path: &Path, e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> EngineError {
+    EngineError::io(format!("{what} {}", path.display()), e)
 }
 
 impl TerraformEngine {
@@ -149,7 +149,7 @@ impl TerraformEngine {
 
     async fn show(&self, dir: &Path, plan_file: &str, op: &OpContext<'_>) -> Result<Value, EngineError> {
         let out = self.runner.run(dir, &["show".into(), "-json".into(), plan_file.into()], op).await?;
-        serde_json::from_str(out.stdout.trim()).map_err(|e| EngineError::Io(format!("terraform show -json: {e}")))
+        serde_json::from_str(out.stdout.trim()).map_err(|e| EngineError::io("terraform show -json", e))
     }
 
     /// Re-plans where an earlier attempt left off and applies the rest, provided everything
@@ -182,8 +182,8 @@ impl TerraformEngine {
 
     async fn outputs(&self, dir: &Path, op: &OpContext<'_>) -> Result<BTreeMap<String, String>, EngineError> {
         let out = self.runner.run(dir, &["output".into(), "-json".into()], op).await?;
-        let all: serde_json::Map<String, Value> = serde_json::from_str(out.stdout.trim())
-            .map_err(|e| EngineError::Io(format!("terraform output -json: {e}")))?;
+        let all: serde_json::Map<String, Value> =
+            serde_json::from_str(out.stdout.trim()).map_err(|e| EngineError::io("terraform output -json", e))?;
         Ok(all
             .into_iter()
             .map(|(name, o)| {
@@ -299,7 +299,8 @@ impl Engine for TerraformEngine {
                 events.iter().filter(|e| e["type"] == "apply_complete" && e["hook"]["action"] == "create").count()
                     as u32;
             let outputs = self.outputs(&dir, &op).await?;
-            let state = read_state(&dir.join(STATE))?.ok_or_else(|| EngineError::Io("apply left no state".into()))?;
+            let state =
+                read_state(&dir.join(STATE))?.ok_or_else(|| EngineError::Inconsistent("apply left no state".into()))?;
             Ok(Applied { state, outputs, created })
         })
     }
@@ -521,7 +522,7 @@ fn remove_dir(dir: &Path) -> Result<(), EngineError> {
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), EngineError> {
-    write_atomically(path, bytes).map_err(|e| EngineError::Io(e.to_string()))
+    write_atomically(path, bytes).map_err(|e| io("writing", path, e))
 }
 
 /// Writes a module's files; names are plain relative paths inside the directory.

@@ -60,7 +60,8 @@ impl Runner {
         let name = args.first().map(String::as_str).unwrap_or("run");
         let out_path = dir.join(format!(".tollgate-{name}.out"));
         let err_path = dir.join(format!(".tollgate-{name}.err"));
-        let create = |p: &Path| std::fs::File::create(p).map_err(|e| EngineError::Io(format!("{}: {e}", p.display())));
+        let create =
+            |p: &Path| std::fs::File::create(p).map_err(|e| EngineError::io(format!("creating {}", p.display()), e));
         cmd.args(args)
             .current_dir(dir)
             .envs(&self.env)
@@ -77,7 +78,7 @@ impl Runner {
                 "the Terraform binary {} was not found: set terraform.binary",
                 self.binary.display()
             )),
-            _ => EngineError::Io(format!("starting {what}: {e}")),
+            _ => EngineError::io(format!("starting {what}"), e),
         })?;
         let pid = child.id();
         let mut out = Output::default();
@@ -100,7 +101,7 @@ impl Runner {
         };
         tail.read(&mut out, op);
         out.stdout.push_str(&tail.partial); // a last line without a newline
-        let status = status.map_err(|e| EngineError::Io(format!("waiting for {what}: {e}")))?;
+        let status = status.map_err(|e| EngineError::io(format!("waiting for {what}"), e))?;
         let mut err = String::new();
         if !status.success()
             && let Ok(mut f) = std::fs::File::open(&err_path)
