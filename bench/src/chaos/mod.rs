@@ -52,7 +52,6 @@ pub struct ChaosArgs {
     deadline: Duration,
 }
 
-/// The ways a request can go, each with what the drill does to it and where it must end.
 /// What the drill did, for the summary.
 #[derive(Default)]
 struct Counts {
@@ -62,6 +61,26 @@ struct Counts {
     server_restarts: usize,
     retried_messages: usize,
     audits_resumed: usize,
+}
+
+/// What the checks found, for the summary.
+#[derive(Default)]
+struct Tally {
+    by_way: BTreeMap<Way, usize>,
+    leaks: usize,
+    duplicates: usize,
+    lost: usize,
+    wrong: usize,
+    audited: usize,
+}
+
+/// What every phase reads: Temporal, each request's way, the sandbox, the audits started.
+struct Drill {
+    client: Client,
+    ways: BTreeMap<String, Way>,
+    cloud: Cloud,
+    /// Each audited request's audit, once started.
+    audits: Audits,
 }
 
 pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
@@ -99,199 +118,38 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
     let client = tollgate_starter::dev::connect_local(args.port, Duration::from_secs(60)).await?;
     procs.start_worker(0)?;
 
-    // Start every request (retried: the server may be busy; an id that already exists was ours).
-    let ways: BTreeMap<String, Way> = (0..args.requests)
-        .map(|i| {
-            let way = WAYS[i % WAYS.len()];
-            (way.request(i).request_id, way)
-        })
-        .collect();
-    let started = Instant::now();
-    let mut counts = Counts::default();
-    let results: Vec<Result<(), ClientError>> = futures::stream::iter(0..args.requests)
-        .map(|i| {
-            let (client, config) = (&client, &config);
-            async move {
-                let request = WAYS[i % WAYS.len()].request(i);
-                retry(Duration::from_secs(60), || {
-                    let request = request.clone();
-                    async move {
-                        match requests::start_request(client, &config.task_queue, &config.settings, request).await {
-                            Ok(_) => Ok(()),
-                            Err(ClientError::Refused(m)) if m.contains("already exists") => Ok(()),
-                            Err(e) => Err(e),
-                        }
-                    }
-                })
-                .await
-                .map(drop)
-            }
-        })
-        .buffer_unordered(16)
-        .collect()
-        .await;
-    for r in results {
-        r.context("starting a request")?;
-    }
-
-    // Drive the requests (act when a request reaches its stage) while the chaos runs.
-    let mut rng = Rng(seed);
-    let mut acted: BTreeSet<String> = BTreeSet::new();
-    let mut in_flight = futures::stream::FuturesUnordered::<Task>::new();
-    let cloud =
-        Cloud { root: config.data_dir.join("sandbox"), account_id: "123456789012".into(), latency: Duration::ZERO };
-    // Each audited request's audit, once started.
-    let audits: Audits = Arc::default();
-    let retried = Arc::new(Mutex::new(0usize));
-    let paused = Arc::new(Mutex::new(0usize));
-    let mut next_kill = Instant::now() + rng.millis(1500, 4000);
-    let mut second_until: Option<Instant> = None;
-    let restart_server_after = args.kills / 2;
-    let ended = loop {
-        // The chaos.
-        counts.restarts_on_their_own += procs.exited_on_their_own();
-        if Instant::now() >= next_kill {
-            if counts.server_restarts == 0 && counts.kills >= restart_server_after {
-                println!("  restarting the dev server (database kept) ...");
-                procs.stop_server().await?;
-                tokio::time::sleep(rng.millis(500, 2000)).await;
-                procs.start_server()?;
-                counts.server_restarts += 1;
-            } else {
-                let slot = if procs.workers[1].is_some() && rng.next().is_multiple_of(2) { 1 } else { 0 };
-                if procs.kill_worker(slot).await {
-                    counts.kills += 1;
-                }
-                // Down for a moment: what was in flight is lost with the process.
-                tokio::time::sleep(rng.millis(200, 2500)).await;
-                procs.start_worker(0)?;
-            }
-            if second_until.is_none() && rng.next().is_multiple_of(3) {
-                procs.start_worker(1)?;
-                counts.two_workers += 1;
-                second_until = Some(Instant::now() + rng.millis(3000, 10000));
-            }
-            next_kill = Instant::now() + rng.millis(1500, 5000);
-        }
-        if second_until.is_some_and(|t| Instant::now() >= t) {
-            procs.kill_worker(1).await;
-            second_until = None;
-        }
-        if procs.workers[0].is_none() {
-            procs.start_worker(0)?;
-        }
-
-        // The requests.
-        let listed = match requests::list_matching(&client, Some("TaskQueue = 'chaos'"), 100_000).await {
-            Ok(rows) => rows,
-            Err(_) => {
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                continue;
-            }
-        };
-        for row in &listed {
-            let Some(way) = ways.get(&row.request_id) else { continue };
-            if way.acts_at().is_some_and(|s| s.label() == row.stage) && acted.insert(row.request_id.clone()) {
-                let (client, id, retried) = (client.clone(), row.request_id.clone(), retried.clone());
-                let task: Task = if *way == Way::Audited {
-                    Box::pin(audit(client, cloud.clone(), id, audits.clone(), retried, paused.clone()))
-                } else {
-                    Box::pin(act(client, id, *way, retried))
-                };
-                in_flight.push(task);
-            }
-        }
-        while let Some(Some(done)) = futures::FutureExt::now_or_never(in_flight.next()) {
-            done?;
-        }
-        let running = listed.iter().filter(|r| ways.contains_key(&r.request_id) && r.status == "Running").count();
-        let seen = listed.iter().filter(|r| ways.contains_key(&r.request_id)).count();
-        if seen == ways.len() && running == 0 && counts.kills >= args.kills && in_flight.is_empty() {
-            break true;
-        }
-        if started.elapsed() > args.deadline {
-            break false;
-        }
-        tokio::time::sleep(Duration::from_millis(700)).await;
+    let drill = Drill {
+        client,
+        ways: (0..args.requests)
+            .map(|i| {
+                let way = WAYS[i % WAYS.len()];
+                (way.request(i).request_id, way)
+            })
+            .collect(),
+        cloud: Cloud {
+            root: config.data_dir.join("sandbox"),
+            account_id: "123456789012".into(),
+            latency: Duration::ZERO,
+        },
+        audits: Arc::default(),
     };
-    counts.retried_messages = *retried.lock().unwrap();
-    counts.audits_resumed = *paused.lock().unwrap();
+    let started = Instant::now();
+    start_all(&drill.client, &config, args.requests).await?;
+    let mut counts = Counts::default();
+    let ended = drive(&drill, &args, &mut Rng(seed), &mut procs, &mut counts, started).await?;
     // Quiet now: one worker, for the checks.
     procs.kill_worker(1).await;
     procs.start_worker(0)?;
     let elapsed = started.elapsed();
 
-    // The checks.
     let mut broken: Vec<String> = Vec::new();
     if !ended {
         broken.push(format!("not every request ended within {}", humantime::format_duration(args.deadline)));
     }
-    let events = read_events(&cloud.root).map_err(|e| anyhow::anyhow!("reading the sandbox's events: {e}"))?;
-    let mut by_way: BTreeMap<Way, usize> = BTreeMap::new();
-    let (mut leaks, mut duplicates, mut lost, mut wrong, mut audited) = (0, 0, 0, 0, 0);
-    for (id, way) in &ways {
-        *by_way.entry(*way).or_default() += 1;
-        let progress = match final_progress(&client, id).await {
-            Ok(p) => p,
-            Err(e) => {
-                broken.push(format!("{id} ({}): no final report: {e}", way.label()));
-                continue;
-            }
-        };
-        if progress.stage_enum() != way.expected() {
-            wrong += 1;
-            broken.push(format!(
-                "{id} ({}): ended {} instead of {}: {}",
-                way.label(),
-                progress.stage_enum().label(),
-                way.expected().label(),
-                progress.final_reason
-            ));
-        }
-        let left = cloud.inventory(id).map(|inv| inv.resources.len()).unwrap_or(0);
-        if left > 0 {
-            leaks += left;
-            broken.push(format!("{id} ({}): {left} resources left in the sandbox", way.label()));
-        }
-        let mut created: BTreeMap<&str, usize> = BTreeMap::new();
-        for e in events.iter().filter(|e| &e.request_id == id && e.op == "create") {
-            *created.entry(e.address.as_str()).or_default() += 1;
-        }
-        for (address, n) in created.into_iter().filter(|(_, n)| *n > 1) {
-            duplicates += n - 1;
-            broken.push(format!("{id} ({}): {address} created {n} times", way.label()));
-        }
-        if let Some(why) = decision_lost(*way, &progress) {
-            lost += 1;
-            broken.push(format!("{id} ({}): {why}", way.label()));
-        }
-        if *way == Way::Audited {
-            let audit_id = audits.lock().unwrap().get(id).cloned();
-            match audit_id {
-                None => broken.push(format!("{id} ({}): no audit was started", way.label())),
-                Some(audit_id) => match retry(Duration::from_secs(60), || audits::report(&client, &audit_id)).await {
-                    Ok(r)
-                        if r.step() == AuditStep::Done
-                            && r.verified
-                            && r.repairs.iter().any(|x| &x.request_id == id) =>
-                    {
-                        audited += 1
-                    }
-                    Ok(r) => {
-                        if !r.decisions.iter().any(|d| d.user == "carol") {
-                            lost += 1;
-                        }
-                        broken.push(format!("{id}: its audit {audit_id} ended {:?}: {}", r.step(), r.summary))
-                    }
-                    Err(e) => broken.push(format!("{id}: its audit {audit_id} has no report: {e}")),
-                },
-            }
-        }
-    }
+    let tally = check_all(&drill, &mut broken).await?;
     let (redelivered, notification_dupes) = notification_duplicates(&received.lock().unwrap(), &mut broken);
-
-    let paths: Vec<String> = by_way.iter().map(|(w, n)| format!("{} {n}", w.label())).collect();
-    println!("requests: {} ({}); {audited} audits fixed and verified", ways.len(), paths.join(", "));
+    let paths: Vec<String> = tally.by_way.iter().map(|(w, n)| format!("{} {n}", w.label())).collect();
+    println!("requests: {} ({}); {} audits fixed and verified", drill.ways.len(), paths.join(", "), tally.audited);
     println!(
         "chaos: {} worker kills (SIGKILL), {} workers that exited on their own (started while the server was down) and were started again, {} periods with two workers, {} server restart(s) with the database kept; {} messages sent again after a failure; {} paused audits resumed",
         counts.kills,
@@ -306,22 +164,23 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
         received.lock().unwrap().len()
     );
     println!(
-        "duplicates = {duplicates}, leaks = {leaks}, lost decisions = {lost}, notifications under two delivery ids = {notification_dupes}, wrong end states = {wrong}"
+        "duplicates = {}, leaks = {}, lost decisions = {}, notifications under two delivery ids = {notification_dupes}, wrong end states = {}",
+        tally.duplicates, tally.leaks, tally.lost, tally.wrong
     );
     println!("took {:.0}s", elapsed.as_secs_f64());
     if let Some(path) = &args.summary {
         let summary = serde_json::json!({
-            "requests": ways.len(),
-            "paths": by_way.iter().map(|(w, n)| (w.label().to_string(), *n)).collect::<BTreeMap<_, _>>(),
+            "requests": drill.ways.len(),
+            "paths": tally.by_way.iter().map(|(w, n)| (w.label().to_string(), *n)).collect::<BTreeMap<_, _>>(),
             "kills": counts.kills,
             "two_workers": counts.two_workers,
             "server_restarts": counts.server_restarts,
-            "duplicates": duplicates,
-            "leaks": leaks,
-            "lost_decisions": lost,
+            "duplicates": tally.duplicates,
+            "leaks": tally.leaks,
+            "lost_decisions": tally.lost,
             "notification_duplicates": notification_dupes,
-            "wrong_end_states": wrong,
-            "audits_fixed": audited,
+            "wrong_end_states": tally.wrong,
+            "audits_fixed": tally.audited,
             "audits_resumed": counts.audits_resumed,
             "broken": broken,
         });
@@ -338,6 +197,202 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
         }
         let kept = dir.keep();
         bail!("{} expectation(s) broken; logs and data kept in {}", broken.len(), kept.display())
+    }
+}
+
+/// Starts every request (retried: the server may be busy; an id that already exists was ours).
+async fn start_all(client: &Client, config: &tollgate_config::Config, n: usize) -> anyhow::Result<()> {
+    let results: Vec<Result<(), ClientError>> = futures::stream::iter(0..n)
+        .map(|i| async move {
+            let request = WAYS[i % WAYS.len()].request(i);
+            retry(Duration::from_secs(60), || {
+                let request = request.clone();
+                async move {
+                    match requests::start_request(client, &config.task_queue, &config.settings, request).await {
+                        Ok(_) => Ok(()),
+                        Err(ClientError::Refused(m)) if m.contains("already exists") => Ok(()),
+                        Err(e) => Err(e),
+                    }
+                }
+            })
+            .await
+            .map(drop)
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    for r in results {
+        r.context("starting a request")?;
+    }
+    Ok(())
+}
+
+/// Drives the requests (acts when a request reaches its stage) while the chaos runs, until
+/// every request has ended and enough kills were made (true) or the deadline passed (false).
+async fn drive(
+    drill: &Drill,
+    args: &ChaosArgs,
+    rng: &mut Rng,
+    procs: &mut Processes,
+    counts: &mut Counts,
+    started: Instant,
+) -> anyhow::Result<bool> {
+    let mut acted: BTreeSet<String> = BTreeSet::new();
+    let mut in_flight = futures::stream::FuturesUnordered::<Task>::new();
+    let retried = Arc::new(Mutex::new(0usize));
+    let paused = Arc::new(Mutex::new(0usize));
+    let mut next_kill = Instant::now() + rng.millis(1500, 4000);
+    let mut second_until: Option<Instant> = None;
+    let ended = loop {
+        counts.restarts_on_their_own += procs.exited_on_their_own();
+        if Instant::now() >= next_kill {
+            strike(procs, rng, counts, args.kills / 2, &mut second_until).await?;
+            next_kill = Instant::now() + rng.millis(1500, 5000);
+        }
+        if second_until.is_some_and(|t| Instant::now() >= t) {
+            procs.kill_worker(1).await;
+            second_until = None;
+        }
+        if procs.workers[0].is_none() {
+            procs.start_worker(0)?;
+        }
+
+        let listed = match requests::list_matching(&drill.client, Some("TaskQueue = 'chaos'"), 100_000).await {
+            Ok(rows) => rows,
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        for row in &listed {
+            let Some(way) = drill.ways.get(&row.request_id) else { continue };
+            if way.acts_at().is_some_and(|s| s.label() == row.stage) && acted.insert(row.request_id.clone()) {
+                let (client, id, retried) = (drill.client.clone(), row.request_id.clone(), retried.clone());
+                let task: Task = if *way == Way::Audited {
+                    let (cloud, audits) = (drill.cloud.clone(), drill.audits.clone());
+                    Box::pin(audit(client, cloud, id, audits, retried, paused.clone()))
+                } else {
+                    Box::pin(act(client, id, *way, retried))
+                };
+                in_flight.push(task);
+            }
+        }
+        while let Some(Some(done)) = futures::FutureExt::now_or_never(in_flight.next()) {
+            done?;
+        }
+        let ours = || listed.iter().filter(|r| drill.ways.contains_key(&r.request_id));
+        let running = ours().filter(|r| r.status == "Running").count();
+        if ours().count() == drill.ways.len() && running == 0 && counts.kills >= args.kills && in_flight.is_empty() {
+            break true;
+        }
+        if started.elapsed() > args.deadline {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    };
+    counts.retried_messages = *retried.lock().unwrap();
+    counts.audits_resumed = *paused.lock().unwrap();
+    Ok(ended)
+}
+
+/// One blow: the server restarted once (database kept) halfway through the kills, else a
+/// worker SIGKILLed and started again; sometimes a second worker joins for a while.
+async fn strike(
+    procs: &mut Processes,
+    rng: &mut Rng,
+    counts: &mut Counts,
+    restart_server_after: usize,
+    second_until: &mut Option<Instant>,
+) -> anyhow::Result<()> {
+    if counts.server_restarts == 0 && counts.kills >= restart_server_after {
+        println!("  restarting the dev server (database kept) ...");
+        procs.stop_server().await?;
+        tokio::time::sleep(rng.millis(500, 2000)).await;
+        procs.start_server()?;
+        counts.server_restarts += 1;
+    } else {
+        let slot = if procs.workers[1].is_some() && rng.next().is_multiple_of(2) { 1 } else { 0 };
+        if procs.kill_worker(slot).await {
+            counts.kills += 1;
+        }
+        // Down for a moment: what was in flight is lost with the process.
+        tokio::time::sleep(rng.millis(200, 2500)).await;
+        procs.start_worker(0)?;
+    }
+    if second_until.is_none() && rng.next().is_multiple_of(3) {
+        procs.start_worker(1)?;
+        counts.two_workers += 1;
+        *second_until = Some(Instant::now() + rng.millis(3000, 10000));
+    }
+    Ok(())
+}
+
+/// Every request against its expectations: its end state, nothing left in the sandbox or
+/// created twice, no decision lost, and an audited request's audit done and verified.
+async fn check_all(drill: &Drill, broken: &mut Vec<String>) -> anyhow::Result<Tally> {
+    let events = read_events(&drill.cloud.root).context("reading the sandbox's events")?;
+    let mut t = Tally::default();
+    for (id, way) in &drill.ways {
+        *t.by_way.entry(*way).or_default() += 1;
+        let progress = match final_progress(&drill.client, id).await {
+            Ok(p) => p,
+            Err(e) => {
+                broken.push(format!("{id} ({}): no final report: {e}", way.label()));
+                continue;
+            }
+        };
+        if progress.stage_enum() != way.expected() {
+            t.wrong += 1;
+            broken.push(format!(
+                "{id} ({}): ended {} instead of {}: {}",
+                way.label(),
+                progress.stage_enum().label(),
+                way.expected().label(),
+                progress.final_reason
+            ));
+        }
+        let left = drill.cloud.inventory(id).map(|inv| inv.resources.len()).unwrap_or(0);
+        if left > 0 {
+            t.leaks += left;
+            broken.push(format!("{id} ({}): {left} resources left in the sandbox", way.label()));
+        }
+        let mut created: BTreeMap<&str, usize> = BTreeMap::new();
+        for e in events.iter().filter(|e| &e.request_id == id && e.op == "create") {
+            *created.entry(e.address.as_str()).or_default() += 1;
+        }
+        for (address, n) in created.into_iter().filter(|(_, n)| *n > 1) {
+            t.duplicates += n - 1;
+            broken.push(format!("{id} ({}): {address} created {n} times", way.label()));
+        }
+        if let Some(why) = decision_lost(*way, &progress) {
+            t.lost += 1;
+            broken.push(format!("{id} ({}): {why}", way.label()));
+        }
+        if *way == Way::Audited {
+            check_audit(drill, id, &mut t, broken).await;
+        }
+    }
+    Ok(t)
+}
+
+/// An audited request's audit must be done, verified, and have repaired the request.
+async fn check_audit(drill: &Drill, id: &str, t: &mut Tally, broken: &mut Vec<String>) {
+    let audit_id = drill.audits.lock().unwrap().get(id).cloned();
+    let Some(audit_id) = audit_id else {
+        broken.push(format!("{id} ({}): no audit was started", Way::Audited.label()));
+        return;
+    };
+    match retry(Duration::from_secs(60), || audits::report(&drill.client, &audit_id)).await {
+        Ok(r) if r.step() == AuditStep::Done && r.verified && r.repairs.iter().any(|x| x.request_id == id) => {
+            t.audited += 1
+        }
+        Ok(r) => {
+            if !r.decisions.iter().any(|d| d.user == "carol") {
+                t.lost += 1;
+            }
+            broken.push(format!("{id}: its audit {audit_id} ended {:?}: {}", r.step(), r.summary))
+        }
+        Err(e) => broken.push(format!("{id}: its audit {audit_id} has no report: {e}")),
     }
 }
 

@@ -240,41 +240,7 @@ async fn plan_gate_apply(
     checkpoint(ctx)?;
 
     // 6. gate, with the baseline and the owner's budget as the worker sees them now
-    let context = if has_patch(ctx, patches::COST_CONTEXT) {
-        let input = CostContextInput { request_id: request_id.clone(), requester: request.requester.clone() };
-        let options = reading(ctx, settings);
-        step(ctx, "cost context", act::CostContext, input, options, |c| c.attempt).await?
-    } else {
-        CostContext {
-            baseline_monthly_cost: settings.baseline_monthly_cost,
-            baseline_source: "static".into(),
-            ..Default::default()
-        }
-    };
-    checkpoint(ctx)?;
-    let decision = gate::decide(&gate::GateInputs {
-        estimate: &estimate,
-        baseline_monthly_cost: context.baseline_monthly_cost,
-        baseline_source: &context.baseline_source,
-        threshold_percent: settings.cost_threshold_percent,
-        environment: &request.environment,
-        module_source: &module_source,
-        findings: &findings,
-        budget: context.budget.as_ref(),
-    });
-    display::upsert_with_stage(
-        ctx,
-        vec![
-            sa::MONTHLY_COST.value_set(estimate.monthly_total),
-            sa::APPROVAL_REQUIRED.value_set(decision.approval_required),
-        ],
-    );
-    ctx.state_mut(|s| {
-        s.progress.cost = Some(estimate.clone());
-        s.progress.gate = Some(decision.clone());
-    });
-    kit::record(ctx, "gate", clock::now_ms(ctx), decision.reason.clone());
-    super::observe::gate(ctx, &decision);
+    let decision = pass_the_gate(ctx, settings, request, &estimate, &findings, &module_source).await?;
     if decision.refused {
         let reason = format!("refused at the gate: {}; nothing was applied", decision.reason);
         if settings.dry_run || request.dry_run {
@@ -333,6 +299,54 @@ async fn plan_gate_apply(
     )
     .await;
     Ok(Pass::Applied(applied.map_err(Flow::from)))
+}
+
+/// Step 6: the gate, with the baseline and the owner's budget as the worker sees them now;
+/// its decision is recorded, searchable and shown before anything acts on it.
+async fn pass_the_gate(
+    ctx: &mut WorkflowContext<ProvisionWorkflow>,
+    settings: &Settings,
+    request: &ProvisionRequest,
+    estimate: &tollgate_proto::CostEstimate,
+    findings: &[tollgate_proto::PolicyFinding],
+    module_source: &str,
+) -> Result<tollgate_proto::GateDecision, Flow> {
+    let context = if has_patch(ctx, patches::COST_CONTEXT) {
+        let input = CostContextInput { request_id: request.request_id.clone(), requester: request.requester.clone() };
+        let options = reading(ctx, settings);
+        step(ctx, "cost context", act::CostContext, input, options, |c| c.attempt).await?
+    } else {
+        CostContext {
+            baseline_monthly_cost: settings.baseline_monthly_cost,
+            baseline_source: "static".into(),
+            ..Default::default()
+        }
+    };
+    checkpoint(ctx)?;
+    let decision = gate::decide(&gate::GateInputs {
+        estimate,
+        baseline_monthly_cost: context.baseline_monthly_cost,
+        baseline_source: &context.baseline_source,
+        threshold_percent: settings.cost_threshold_percent,
+        environment: &request.environment,
+        module_source,
+        findings,
+        budget: context.budget.as_ref(),
+    });
+    display::upsert_with_stage(
+        ctx,
+        vec![
+            sa::MONTHLY_COST.value_set(estimate.monthly_total),
+            sa::APPROVAL_REQUIRED.value_set(decision.approval_required),
+        ],
+    );
+    ctx.state_mut(|s| {
+        s.progress.cost = Some(estimate.clone());
+        s.progress.gate = Some(decision.clone());
+    });
+    kit::record(ctx, "gate", clock::now_ms(ctx), decision.reason.clone());
+    super::observe::gate(ctx, &decision);
+    Ok(decision)
 }
 
 /// Why a request that needs approval was refused when nobody may approve it.
