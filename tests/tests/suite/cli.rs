@@ -53,25 +53,7 @@ async fn cli_commands_their_output_and_their_refusals() {
     assert_eq!(json(&out)["stage"], "AWAITING_APPROVAL");
     assert_eq!(s["module"]["source"], "catalog:s3@2", "where the module came from");
 
-    // show: the stored artifacts by name, no store layout needed.
-    let (code, out, err) = env.cli(&["show", &small, "plan"]).await;
-    assert_eq!(code, 0, "{err}");
-    let plan = json(&out);
-    assert!(plan["resource_changes"].as_array().is_some_and(|c| c.len() == 4), "{out}");
-    assert!(plan.get("tollgate_plan_file").is_none(), "no binary plan on screen");
-    let (code, out, err) = env.cli(&["show", &small, "state", "-o", "json"]).await;
-    assert_eq!(code, 0, "{err}");
-    let state = json(&out);
-    assert_eq!(state["artifact"], "state");
-    assert!(state["digest"].as_str().unwrap().starts_with("sha256:"));
-    assert!(state["content"]["resources"].as_array().is_some_and(|r| !r.is_empty()), "{out}");
-    let (code, _, err) = env.cli(&["show", &big, "state"]).await;
-    assert_eq!((code, err.trim()), (2, format!("tollgate: request {big} has no state: nothing was applied").as_str()));
-    let (code, _, err) = env.cli(&["show", &small, "transcript"]).await;
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("no LLM wrote its module (module source: catalog:s3@2)"), "{err}");
-    let (code, _, err) = env.cli(&["show", &small, "secrets"]).await;
-    assert_eq!(code, 2, "clap refuses an unknown artifact: {err}");
+    show_reads_the_artifacts_by_name(&env, &small, &big).await;
 
     // Refusals: one line on stderr, exit 2, nothing changed.
     let (code, out, err) = env.cli(&["approve", &big, "--as", "alice"]).await;
@@ -94,52 +76,7 @@ async fn cli_commands_their_output_and_their_refusals() {
         (2, "", format!("tollgate: a request with id '{small}' already exists").as_str())
     );
 
-    // Unknown id: exit 3.
-    let (code, _, err) = env.cli(&["status", "req-nope-1"]).await;
-    assert_eq!((code, err.trim()), (3, "tollgate: no request with id 'req-nope-1'"));
-    let (code, _, _) = env.cli(&["approve", "req-nope-1", "--as", "carol"]).await;
-    assert_eq!(code, 3);
-    let (code, out, _) = env.cli(&["status", "req-nope-1", "-o", "json"]).await;
-    assert_eq!((code, json(&out)["code"].clone()), (3, Value::from("unknown_request")), "{out}");
-
-    // No server at the address: one line naming it and what to do, code `unavailable`.
-    let out = tokio::process::Command::new(crate::common::binary("tollgate"))
-        .args(["list", "-o", "json"])
-        .env("TEMPORAL_ADDRESS", format!("127.0.0.1:{}", crate::common::free_port()))
-        .env("TOLLGATE_CONFIG", env.config_file())
-        .output()
-        .await
-        .unwrap();
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert_eq!((out.status.code(), json(&stdout)["code"].clone()), (Some(1), Value::from("unavailable")), "{stdout}");
-    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
-    assert!(
-        stderr.starts_with("tollgate: cannot reach Temporal at http://127.0.0.1:")
-            && stderr.trim_end().ends_with("start a server (tollgate dev) or point TEMPORAL_ADDRESS at one"),
-        "{stderr}"
-    );
-
-    // Bad requests are refused before anything starts.
-    let before = tollgate_client::requests::list(&env.client, None, 100).await.unwrap().len();
-    for (args, reason) in [
-        (vec!["request", "redis", "--requester", "alice"], "unknown kind 'redis': choose one of ec2, s3, rds"),
-        (vec!["request", "ec2", "--requester", "alice", "--ttl", "2m"], "ttl 2m is above max_ttl 1m"),
-        (
-            vec!["request", "ec2", "--requester", "alice", "--vendor", "gcp"],
-            "vendor 'gcp' is not allowed: allowed_vendors is [aws]",
-        ),
-        (
-            vec!["request", "ec2", "--requester", "alice", "--param", "instance_type=x9.huge"],
-            "instance_type='x9.huge' must be one of",
-        ),
-        (vec!["request", "ec2", "--requester", "alice", "--ttl", "soon"], "--ttl 'soon' is not a duration"),
-    ] {
-        let (code, _, err) = env.cli(&args).await;
-        assert_eq!(code, 2, "{args:?}: {err}");
-        assert!(err.contains(reason), "{args:?}: {err}");
-        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
-    }
-    assert_eq!(tollgate_client::requests::list(&env.client, None, 100).await.unwrap().len(), before, "nothing started");
+    unknown_ids_no_server_and_bad_requests(&env).await;
 
     // approve, keep, list, destroy.
     let (code, out, err) = env.cli(&["approve", &big, "--as", "carol", "--comment", "ok", "-o", "json"]).await;
@@ -207,6 +144,79 @@ async fn cli_commands_their_output_and_their_refusals() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("Stage      CANCELLED") && out.contains("Cancelled  by alice at ACTIVE: done"), "{out}");
     env.shutdown().await;
+}
+
+/// `show`: the stored artifacts by name, no store layout needed; what a request does not have
+/// is said as such.
+async fn show_reads_the_artifacts_by_name(env: &TestEnv, small: &str, big: &str) {
+    let (code, out, err) = env.cli(&["show", &small, "plan"]).await;
+    assert_eq!(code, 0, "{err}");
+    let plan = json(&out);
+    assert!(plan["resource_changes"].as_array().is_some_and(|c| c.len() == 4), "{out}");
+    assert!(plan.get("tollgate_plan_file").is_none(), "no binary plan on screen");
+    let (code, out, err) = env.cli(&["show", &small, "state", "-o", "json"]).await;
+    assert_eq!(code, 0, "{err}");
+    let state = json(&out);
+    assert_eq!(state["artifact"], "state");
+    assert!(state["digest"].as_str().unwrap().starts_with("sha256:"));
+    assert!(state["content"]["resources"].as_array().is_some_and(|r| !r.is_empty()), "{out}");
+    let (code, _, err) = env.cli(&["show", &big, "state"]).await;
+    assert_eq!((code, err.trim()), (2, format!("tollgate: request {big} has no state: nothing was applied").as_str()));
+    let (code, _, err) = env.cli(&["show", &small, "transcript"]).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no LLM wrote its module (module source: catalog:s3@2)"), "{err}");
+    let (code, _, err) = env.cli(&["show", &small, "secrets"]).await;
+    assert_eq!(code, 2, "clap refuses an unknown artifact: {err}");
+}
+
+/// An unknown id exits 3, no server exits 1 naming the address, and a bad request is refused
+/// before anything starts.
+async fn unknown_ids_no_server_and_bad_requests(env: &TestEnv) {
+    let (code, _, err) = env.cli(&["status", "req-nope-1"]).await;
+    assert_eq!((code, err.trim()), (3, "tollgate: no request with id 'req-nope-1'"));
+    let (code, _, _) = env.cli(&["approve", "req-nope-1", "--as", "carol"]).await;
+    assert_eq!(code, 3);
+    let (code, out, _) = env.cli(&["status", "req-nope-1", "-o", "json"]).await;
+    assert_eq!((code, json(&out)["code"].clone()), (3, Value::from("unknown_request")), "{out}");
+
+    // No server at the address: one line naming it and what to do, code `unavailable`.
+    let out = tokio::process::Command::new(crate::common::binary("tollgate"))
+        .args(["list", "-o", "json"])
+        .env("TEMPORAL_ADDRESS", format!("127.0.0.1:{}", crate::common::free_port()))
+        .env("TOLLGATE_CONFIG", env.config_file())
+        .output()
+        .await
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!((out.status.code(), json(&stdout)["code"].clone()), (Some(1), Value::from("unavailable")), "{stdout}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("tollgate: cannot reach Temporal at http://127.0.0.1:")
+            && stderr.trim_end().ends_with("start a server (tollgate dev) or point TEMPORAL_ADDRESS at one"),
+        "{stderr}"
+    );
+
+    // Bad requests are refused before anything starts.
+    let before = tollgate_client::requests::list(&env.client, None, 100).await.unwrap().len();
+    for (args, reason) in [
+        (vec!["request", "redis", "--requester", "alice"], "unknown kind 'redis': choose one of ec2, s3, rds"),
+        (vec!["request", "ec2", "--requester", "alice", "--ttl", "2m"], "ttl 2m is above max_ttl 1m"),
+        (
+            vec!["request", "ec2", "--requester", "alice", "--vendor", "gcp"],
+            "vendor 'gcp' is not allowed: allowed_vendors is [aws]",
+        ),
+        (
+            vec!["request", "ec2", "--requester", "alice", "--param", "instance_type=x9.huge"],
+            "instance_type='x9.huge' must be one of",
+        ),
+        (vec!["request", "ec2", "--requester", "alice", "--ttl", "soon"], "--ttl 'soon' is not a duration"),
+    ] {
+        let (code, _, err) = env.cli(&args).await;
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(reason), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    }
+    assert_eq!(tollgate_client::requests::list(&env.client, None, 100).await.unwrap().len(), before, "nothing started");
 }
 
 /// `tollgate prices import` refreshes a price book from AWS Price List offer files (fixtures in

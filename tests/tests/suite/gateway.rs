@@ -11,7 +11,7 @@ use temporalio_client::{WorkflowDescribeOptions, WorkflowExecutionStatus};
 use tollgate_proto::Stage;
 use tollgate_workflows::ApprovalWorkflow;
 
-use crate::common::gateway::GatewayProcess;
+use crate::common::gateway::{GatewayProcess, Http};
 use crate::common::{LONG, TestEnv};
 
 /// One `timeout_minutes` unit is a second here, so timeouts happen within a test.
@@ -59,77 +59,7 @@ async fn generic_approvals_follow_the_rest_contract() {
     let (_, d) = http.get(&format!("/workflows/{}", defaults["workflow_id"].as_str().unwrap()), "tg_agent").await;
     assert_eq!(d["context"], json!({}));
 
-    // Every bad input is a 4xx naming the field; nothing is started.
-    let huge = json!({"action": "x", "requested_by": "agent", "context": {"blob": "x".repeat(64 * 1024)}}).to_string();
-    let cases: Vec<(&str, String, u16, &str)> = vec![
-        ("no action", r#"{"requested_by": "agent"}"#.into(), 422, "action"),
-        ("empty action", r#"{"action": " ", "requested_by": "agent"}"#.into(), 422, "action"),
-        ("no requester", r#"{"action": "x"}"#.into(), 422, "requested_by"),
-        ("requester a number", r#"{"action": "x", "requested_by": 7}"#.into(), 422, "requested_by"),
-        ("context a list", r#"{"action": "x", "requested_by": "agent", "context": [1]}"#.into(), 422, "context"),
-        ("context too big", huge, 422, "context"),
-        (
-            "timeout zero",
-            r#"{"action": "x", "requested_by": "agent", "timeout_minutes": 0}"#.into(),
-            422,
-            "timeout_minutes",
-        ),
-        (
-            "timeout fractional",
-            r#"{"action": "x", "requested_by": "agent", "timeout_minutes": 1.5}"#.into(),
-            422,
-            "timeout_minutes",
-        ),
-        (
-            "timeout a string",
-            r#"{"action": "x", "requested_by": "agent", "timeout_minutes": "30"}"#.into(),
-            422,
-            "timeout_minutes",
-        ),
-        (
-            "timeout too long",
-            r#"{"action": "x", "requested_by": "agent", "timeout_minutes": 601}"#.into(),
-            422,
-            "timeout_minutes",
-        ),
-        ("a typo", r#"{"action": "x", "requested_by": "agent", "timeout_minute": 5}"#.into(), 422, "timeout_minute"),
-    ];
-    for (what, body, want, field) in cases {
-        let (status, answer) = http.post("/workflows", "tg_agent", &body).await;
-        assert_eq!(status, want, "{what}: {answer}");
-        assert_eq!(answer["detail"]["field"], field, "{what}: {answer}");
-        assert!(answer["detail"]["error"].as_str().unwrap().contains(field), "{what}: {answer}");
-    }
-    let (status, answer) = http.post("/workflows", "tg_agent", "{not json").await;
-    assert_eq!(status, 422, "{answer}");
-    assert!(answer["detail"]["error"].as_str().unwrap().starts_with("the body is not valid JSON"), "{answer}");
-    let (status, answer) =
-        http.call("POST", "/workflows", None, Some(r#"{"action": "x", "requested_by": "agent"}"#)).await;
-    assert_eq!((status, answer["detail"]["code"].clone()), (401, json!("unauthenticated")), "no token: {answer}");
-    let (status, answer) = http.post("/workflows", "tg_nobody", r#"{"action": "x", "requested_by": "agent"}"#).await;
-    assert_eq!((status, answer["detail"]["code"].clone()), (401, json!("unauthenticated")), "unknown token: {answer}");
-    // Every error body has the one shape with a code, including those axum answers itself.
-    let too_big = format!(r#"{{"action": "{}", "requested_by": "agent"}}"#, "x".repeat(300 * 1024));
-    for (method, path, body, want, code) in [
-        ("GET", "/no/such/route", None, 404, "not_found"),
-        ("DELETE", "/workflows", None, 405, "method_not_allowed"),
-        ("POST", "/workflows", Some(too_big.as_str()), 413, "too_large"),
-        ("POST", "/workflows", Some("{not json"), 422, "invalid_input"),
-    ] {
-        let (status, answer) = http.call(method, path, Some("tg_agent"), body).await;
-        assert_eq!((status, answer["detail"]["code"].clone()), (want, json!(code)), "{method} {path}: {answer}");
-        assert!(answer["detail"]["error"].as_str().is_some_and(|e| !e.is_empty()), "{method} {path}: {answer}");
-    }
-    // Who is calling comes first: a body that would be refused as 422 is 401 without a token.
-    for (path, body) in [("/workflows", "{not json"), (&format!("/workflows/{id}/approve") as &str, r#"{"typo": 1}"#)] {
-        let (status, answer) = http.call("POST", path, None, Some(body)).await;
-        assert_eq!(status, 401, "{path}: {answer}");
-        assert!(answer["detail"].get("field").is_none(), "no validation detail leaks: {answer}");
-    }
-    let (status, answer) = http.post("/workflows", "tg_agent", r#"{"action": "x", "requested_by": "carol"}"#).await;
-    assert_eq!(status, 403, "an agent cannot ask in someone else's name: {answer}");
-    let (status, answer) = http.get(&format!("/workflows/{id}?wait=forever"), "tg_agent").await;
-    assert_eq!((status, answer["detail"]["field"].clone()), (422, json!("wait")));
+    refuses_bad_input_naming_the_field(&http, &id).await;
 
     // What waits is listed for approvers (visibility is eventually consistent: retry briefly).
     let listed = |status: &'static str| {
@@ -212,7 +142,88 @@ async fn generic_approvals_follow_the_rest_contract() {
         json!({"detail": {"error": "workflow already resolved", "code": "already_decided", "current_status": "APPROVED"}})
     );
 
-    // A rejection, then an approval that comes too late.
+    approvals_that_end_otherwise(&env, &http).await;
+    drop(gateway);
+    env.shutdown().await;
+}
+
+/// Every bad input is a 4xx naming the field (or 401 before the body is read); nothing is started.
+async fn refuses_bad_input_naming_the_field(http: &Http, id: &str) {
+    let huge = json!({"action": "x", "requested_by": "agent", "context": {"blob": "x".repeat(64 * 1024)}}).to_string();
+    let cases: Vec<(&str, String, u16, &str)> = vec![
+        ("no action", r#"{"requested_by": "agent"}"#.into(), 422, "action"),
+        ("empty action", r#"{"action": " ", "requested_by": "agent"}"#.into(), 422, "action"),
+        ("no requester", r#"{"action": "x"}"#.into(), 422, "requested_by"),
+        ("requester a number", r#"{"action": "x", "requested_by": 7}"#.into(), 422, "requested_by"),
+        ("context a list", r#"{"action": "x", "requested_by": "agent", "context": [1]}"#.into(), 422, "context"),
+        ("context too big", huge, 422, "context"),
+        (
+            "timeout zero",
+            r#"{"action": "x", "requested_by": "agent", "timeout_minutes": 0}"#.into(),
+            422,
+            "timeout_minutes",
+        ),
+        (
+            "timeout fractional",
+            r#"{"action": "x", "requested_by": "agent", "timeout_minutes": 1.5}"#.into(),
+            422,
+            "timeout_minutes",
+        ),
+        (
+            "timeout a string",
+            r#"{"action": "x", "requested_by": "agent", "timeout_minutes": "30"}"#.into(),
+            422,
+            "timeout_minutes",
+        ),
+        (
+            "timeout too long",
+            r#"{"action": "x", "requested_by": "agent", "timeout_minutes": 601}"#.into(),
+            422,
+            "timeout_minutes",
+        ),
+        ("a typo", r#"{"action": "x", "requested_by": "agent", "timeout_minute": 5}"#.into(), 422, "timeout_minute"),
+    ];
+    for (what, body, want, field) in cases {
+        let (status, answer) = http.post("/workflows", "tg_agent", &body).await;
+        assert_eq!(status, want, "{what}: {answer}");
+        assert_eq!(answer["detail"]["field"], field, "{what}: {answer}");
+        assert!(answer["detail"]["error"].as_str().unwrap().contains(field), "{what}: {answer}");
+    }
+    let (status, answer) = http.post("/workflows", "tg_agent", "{not json").await;
+    assert_eq!(status, 422, "{answer}");
+    assert!(answer["detail"]["error"].as_str().unwrap().starts_with("the body is not valid JSON"), "{answer}");
+    let (status, answer) =
+        http.call("POST", "/workflows", None, Some(r#"{"action": "x", "requested_by": "agent"}"#)).await;
+    assert_eq!((status, answer["detail"]["code"].clone()), (401, json!("unauthenticated")), "no token: {answer}");
+    let (status, answer) = http.post("/workflows", "tg_nobody", r#"{"action": "x", "requested_by": "agent"}"#).await;
+    assert_eq!((status, answer["detail"]["code"].clone()), (401, json!("unauthenticated")), "unknown token: {answer}");
+    // Every error body has the one shape with a code, including those axum answers itself.
+    let too_big = format!(r#"{{"action": "{}", "requested_by": "agent"}}"#, "x".repeat(300 * 1024));
+    for (method, path, body, want, code) in [
+        ("GET", "/no/such/route", None, 404, "not_found"),
+        ("DELETE", "/workflows", None, 405, "method_not_allowed"),
+        ("POST", "/workflows", Some(too_big.as_str()), 413, "too_large"),
+        ("POST", "/workflows", Some("{not json"), 422, "invalid_input"),
+    ] {
+        let (status, answer) = http.call(method, path, Some("tg_agent"), body).await;
+        assert_eq!((status, answer["detail"]["code"].clone()), (want, json!(code)), "{method} {path}: {answer}");
+        assert!(answer["detail"]["error"].as_str().is_some_and(|e| !e.is_empty()), "{method} {path}: {answer}");
+    }
+    // Who is calling comes first: a body that would be refused as 422 is 401 without a token.
+    for (path, body) in [("/workflows", "{not json"), (&format!("/workflows/{id}/approve") as &str, r#"{"typo": 1}"#)] {
+        let (status, answer) = http.call("POST", path, None, Some(body)).await;
+        assert_eq!(status, 401, "{path}: {answer}");
+        assert!(answer["detail"].get("field").is_none(), "no validation detail leaks: {answer}");
+    }
+    let (status, answer) = http.post("/workflows", "tg_agent", r#"{"action": "x", "requested_by": "carol"}"#).await;
+    assert_eq!(status, 403, "an agent cannot ask in someone else's name: {answer}");
+    let (status, answer) = http.get(&format!("/workflows/{id}?wait=forever"), "tg_agent").await;
+    assert_eq!((status, answer["detail"]["field"].clone()), (422, json!("wait")));
+}
+
+/// A rejection then a late approval, TIMED_OUT by the workflow's own timer, and a Temporal
+/// cancellation: each ends the approval, and a decision after it is 409.
+async fn approvals_that_end_otherwise(env: &TestEnv, http: &Http) {
     let (_, second) = http.post("/workflows", "tg_agent", r#"{"action": "drop table", "requested_by": "agent"}"#).await;
     let second = second["workflow_id"].as_str().unwrap().to_string();
     let (status, rejected) = http.post(&format!("/workflows/{second}/reject"), "tg_dave", r#"{"comment": "no"}"#).await;
@@ -273,8 +284,6 @@ async fn generic_approvals_follow_the_rest_contract() {
         "{cancelled}"
     );
     assert_eq!(cancelled["comment"], "cancelled in Temporal before anyone decided");
-    drop(gateway);
-    env.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
