@@ -4,6 +4,10 @@
 //! `#[activity_definitions]` requires each body to be exactly `unimplemented!()`: these are
 //! declarations, never called; the bodies live in `tollgate-activities`.
 
+use crate::kit::options::{
+    EngineTimeout,
+    Shape::{self, *},
+};
 use temporalio_macros::activity_definitions;
 use temporalio_sdk::activities::ActivityError;
 pub use tollgate_proto::words::ActivityName;
@@ -15,11 +19,12 @@ use tollgate_proto::{
     RepairResult, RequestStatesInput, RequestStatesResult, ReviewInput, Settings,
 };
 
-/// Declares each activity once: its name (an [`ActivityName`]), input and output. Makes the
-/// SDK's declaration (whose body must be exactly `unimplemented!()`: these are never called)
-/// and [`DECLARED`], which a test holds equal to every [`ActivityName`].
+/// Declares each activity once: its name (an [`ActivityName`]), input, output and shape (its
+/// timeouts and heartbeat, see [`Shape`]). Makes the SDK's declaration (whose body must be
+/// exactly `unimplemented!()`: these are never called), [`shape`] (the options' source:
+/// `options::of`), and [`DECLARED`], which a test holds equal to every [`ActivityName`].
 macro_rules! declare_activities {
-    ($($(#[doc = $doc:tt])* $variant:ident: $name:ident($arg:ident: $input:ident) -> $output:ty;)*) => {
+    ($($(#[doc = $doc:tt])* $variant:ident: $name:ident($arg:ident: $input:ident) -> $output:ty => $shape:expr;)*) => {
         pub struct ProvisionActivities;
 
         #[activity_definitions]
@@ -35,54 +40,61 @@ macro_rules! declare_activities {
 
         /// Every activity declared here, in order.
         pub const DECLARED: &[ActivityName] = &[$(ActivityName::$variant),*];
+
+        /// How `activity` runs, as its declaration says (an undeclared name does not compile).
+        pub const fn shape(activity: ActivityName) -> Shape {
+            match activity {
+                $(ActivityName::$variant => $shape,)*
+            }
+        }
     };
 }
 
 declare_activities! {
     /// The worker's rules (approvers, thresholds, durations) for this run.
-    LoadSettings: load_settings(request_id: String) -> Settings;
+    LoadSettings: load_settings(request_id: String) -> Settings => Quick;
     /// Writes the Terraform root module for the request and stores it as an artifact.
-    GenerateModule: generate_module(input: GenerateModuleInput) -> GeneratedModule;
+    GenerateModule: generate_module(input: GenerateModuleInput) -> GeneratedModule => Quick;
     /// Plans the module with the configured engine; stores Terraform's plan JSON.
-    Plan: plan(input: PlanInput) -> PlanResult;
+    Plan: plan(input: PlanInput) -> PlanResult => Engine(EngineTimeout::Plan);
     /// Evaluates the worker's policy pack over the stored plan JSON.
-    CheckPolicy: check_policy(input: PolicyInput) -> PolicyResult;
+    CheckPolicy: check_policy(input: PolicyInput) -> PolicyResult => Reading;
     /// Prices the plan's resources with the price book.
-    EstimateCost: estimate_cost(input: EstimateInput) -> EstimateResult;
+    EstimateCost: estimate_cost(input: EstimateInput) -> EstimateResult => Reading;
     /// The gate's baseline (and where it came from) and the requester's budget with what its
     /// members already spend.
-    CostContext: cost_context(input: CostContextInput) -> CostContext;
+    CostContext: cost_context(input: CostContextInput) -> CostContext => Reading;
     /// Applies exactly the stored plan; idempotent per request id.
-    Apply: apply(input: ApplyInput) -> ApplyResult;
+    Apply: apply(input: ApplyInput) -> ApplyResult => Engine(EngineTimeout::Apply);
     /// Destroys everything the request created; idempotent.
-    Destroy: destroy(input: DestroyInput) -> DestroyResult;
+    Destroy: destroy(input: DestroyInput) -> DestroyResult => Engine(EngineTimeout::Destroy);
     /// Sends one notification through one channel (one activity per channel, so a retry
     /// never re-sends through a channel that already succeeded).
-    Notify: notify(input: NotifyInput) -> Option<NotifyResult>;
+    Notify: notify(input: NotifyInput) -> Option<NotifyResult> => Quick;
     /// What the engine holds, per request id (for the reconciler). `why` is for the log.
-    ListHoldings: list_holdings(why: String) -> HoldingsResult;
+    ListHoldings: list_holdings(why: String) -> HoldingsResult => Engine(EngineTimeout::Plan);
     /// The requests' workflow status and stage as Temporal knows them (for the reconciler).
-    RequestStates: request_states(input: RequestStatesInput) -> RequestStatesResult;
+    RequestStates: request_states(input: RequestStatesInput) -> RequestStatesResult => Quick;
     /// The AI approver's review of a request at its gate, or of a generic approval: its rules,
     /// and the LLM when configured. Answers `mode = "off"` settings when the AI is off.
-    Review: review(input: ReviewInput) -> AiReview;
+    Review: review(input: ReviewInput) -> AiReview => Review;
     /// An audit's first step: the resources of the target as the engine holds them now, and
     /// which request manages each.
-    Discover: discover(input: DiscoverInput) -> Discovery;
+    Discover: discover(input: DiscoverInput) -> Discovery => AuditStep;
     /// An audit's second step: the policy pack over what exists.
-    Analyse: analyse(input: AnalyseInput) -> AuditAnalysis;
+    Analyse: analyse(input: AnalyseInput) -> AuditAnalysis => AuditStep;
     /// An audit's third step: a concrete fix for each finding (a re-apply through the owning
     /// request, an operator's command, or a module change).
-    Remediate: remediate(input: RemediateInput) -> Remediation;
+    Remediate: remediate(input: RemediateInput) -> Remediation => AuditStep;
     /// An audit's approved fix applied through the owning request: asks it to re-apply its
     /// approved configuration (the `repair` update) and waits for what it did.
-    Repair: repair(input: RepairInput) -> RepairResult;
+    Repair: repair(input: RepairInput) -> RepairResult => AuditRepair;
     /// A scheduled audit's findings not reported before, by owner (and now recorded as
     /// reported, so the next audit does not tell them again).
-    NewFindings: new_findings(input: NewFindingsInput) -> NewFindingsResult;
+    NewFindings: new_findings(input: NewFindingsInput) -> NewFindingsResult => AuditStep;
     /// An audit's finished report stored as an artifact; the owners of the requests it
     /// looked at, who are told the outcome.
-    FileReport: file_report(input: FileReportInput) -> FileReportResult;
+    FileReport: file_report(input: FileReportInput) -> FileReportResult => AuditStep;
 }
 
 /// The activity marker types, public so the implementing crate can name them in

@@ -155,7 +155,8 @@ impl ApprovalWorkflow {
     /// mode within its limits it decides alone. A failed step leaves the approval to the humans.
     async fn review(ctx: &mut WorkflowContext<Self>) {
         let id = ctx.state(|s| s.record.workflow_id.clone());
-        let Ok(settings) = step(ctx, "load settings", act::LoadSettings, id, options::load_settings(), |_| 1).await
+        let Ok(settings) =
+            step(ctx, "load settings", act::LoadSettings, id, options::load_settings(false), |_| 1).await
         else {
             return;
         };
@@ -167,7 +168,15 @@ impl ApprovalWorkflow {
             requested_by: s.record.requested_by.clone(),
             ..Default::default()
         });
-        let result = step(ctx, "ai review", act::Review, input, options::review(&settings, &ai), |r| r.attempt).await;
+        let result = step(
+            ctx,
+            "ai review",
+            act::Review,
+            input,
+            options::of(options::ActivityName::Review, &settings, options::Scope::Cancellable),
+            |r| r.attempt,
+        )
+        .await;
         let now = epoch_ms(ctx.workflow_time());
         let mut review = match result {
             Ok(review) => review,

@@ -16,7 +16,7 @@ impl AuditWorkflow {
     pub(super) async fn fix_steerers(ctx: &mut WorkflowContext<Self>) -> Result<(), Stop> {
         let id = ctx.state(|s| s.report.audit_id.clone());
         ctx.state_mut(|s| s.steerers_fixed = true);
-        let loaded = step(ctx, "approvers", act::LoadSettings, id, options::load_settings(), |_| 1).await;
+        let loaded = step(ctx, "approvers", act::LoadSettings, id, options::load_settings(false), |_| 1).await;
         if let Err(StepError::Cancelled) = loaded {
             Self::end_cancelled(ctx);
             return Err(Stop::Cancelled);
@@ -34,18 +34,19 @@ impl AuditWorkflow {
             return Err(Stop::Cancelled);
         }
         let id = ctx.state(|s| s.report.audit_id.clone());
-        let settings = match step(ctx, "load settings", act::LoadSettings, id, options::load_settings(), |_| 1).await {
-            Ok(settings) => settings,
-            Err(StepError::Cancelled) => {
-                Self::end_cancelled(ctx);
-                return Err(Stop::Cancelled);
-            }
-            Err(StepError::Failed(f)) => {
-                Self::finish(ctx, format!("fixes not applied: the settings could not be loaded ({})", f.message))
-                    .await?;
-                return Ok(None);
-            }
-        };
+        let settings =
+            match step(ctx, "load settings", act::LoadSettings, id, options::load_settings(false), |_| 1).await {
+                Ok(settings) => settings,
+                Err(StepError::Cancelled) => {
+                    Self::end_cancelled(ctx);
+                    return Err(Stop::Cancelled);
+                }
+                Err(StepError::Failed(f)) => {
+                    Self::finish(ctx, format!("fixes not applied: the settings could not be loaded ({})", f.message))
+                        .await?;
+                    return Ok(None);
+                }
+            };
         if settings.approving_users.is_empty() {
             Self::finish(ctx, "fixes proposed; nobody may approve them (set approving_users); nothing applied".into())
                 .await?;

@@ -22,6 +22,7 @@ use crate::activities::defs as act;
 use crate::incoming::Incoming;
 use crate::kit::messages::workflow_messages;
 use crate::kit::notify::{self, ALL_CHANNELS};
+use crate::kit::options::{ActivityName, Scope};
 use crate::kit::{Tracked, options, step};
 use crate::quorum;
 use crate::refusal::{Code, Refusal};
@@ -39,6 +40,12 @@ pub const WORKFLOW_TYPE: &str = "AuditWorkflow";
 const MAX_REFUSALS: usize = 20;
 /// Attempts at one step before the audit pauses (steps read and judge; they change nothing).
 pub const STEP_ATTEMPTS: u32 = 3;
+
+/// An audit step's options: its declared shape, the defaults' retry policy cut to
+/// [`STEP_ATTEMPTS`] (an audit reads no settings), cancelled with the audit.
+fn step_options(activity: ActivityName) -> temporalio_sdk::ActivityOptions {
+    options::of(activity, &options::defaults_with(STEP_ATTEMPTS), Scope::Cancellable)
+}
 
 #[workflow]
 pub struct AuditWorkflow {
@@ -301,14 +308,14 @@ impl AuditWorkflow {
         }
         let discovered = Self::resilient(ctx, AuditStep::Discover, |ctx| {
             let input = DiscoverInput { target_kind: kind, target: target.clone(), audit_id: audit_id.clone() };
-            Box::pin(step(ctx, "discover", act::Discover, input, options::audit_step(), |d| d.attempt))
+            Box::pin(step(ctx, "discover", act::Discover, input, step_options(ActivityName::Discover), |d| d.attempt))
         })
         .await?;
         ctx.state_mut(|s| s.report.resources = discovered.resources.clone());
         let resources = discovered.resources;
         let analysis = Self::resilient(ctx, AuditStep::Analyse, |ctx| {
             let input = AnalyseInput { resources: resources.clone() };
-            Box::pin(step(ctx, "analyse", act::Analyse, input, options::audit_step(), |a| a.attempt))
+            Box::pin(step(ctx, "analyse", act::Analyse, input, step_options(ActivityName::Analyse), |a| a.attempt))
         })
         .await?;
         ctx.state_mut(|s| {
@@ -328,7 +335,9 @@ impl AuditWorkflow {
         let findings = analysis.findings;
         let remediation = Self::resilient(ctx, AuditStep::Remediate, |ctx| {
             let input = RemediateInput { resources: resources.clone(), findings: findings.clone() };
-            Box::pin(step(ctx, "remediate", act::Remediate, input, options::audit_step(), |r| r.attempt))
+            Box::pin(step(ctx, "remediate", act::Remediate, input, step_options(ActivityName::Remediate), |r| {
+                r.attempt
+            }))
         })
         .await?;
         ctx.state_mut(|s| s.report.fixes = remediation.fixes.clone());
@@ -360,7 +369,7 @@ impl AuditWorkflow {
                 let input = input.clone();
                 Box::pin(async move {
                     let name = format!("repair {}", input.request_id);
-                    step(ctx, &name, act::Repair, input, options::audit_repair(), |r| r.attempt).await
+                    step(ctx, &name, act::Repair, input, step_options(ActivityName::Repair), |r| r.attempt).await
                 })
             })
             .await?;
@@ -371,12 +380,16 @@ impl AuditWorkflow {
         }
         let rediscovered = Self::resilient(ctx, AuditStep::Verify, |ctx| {
             let input = DiscoverInput { target_kind: kind, target: target.clone(), audit_id: audit_id.clone() };
-            Box::pin(step(ctx, "verify: discover", act::Discover, input, options::audit_step(), |d| d.attempt))
+            Box::pin(step(ctx, "verify: discover", act::Discover, input, step_options(ActivityName::Discover), |d| {
+                d.attempt
+            }))
         })
         .await?;
         let reanalysed = Self::resilient(ctx, AuditStep::Verify, |ctx| {
             let input = AnalyseInput { resources: rediscovered.resources.clone() };
-            Box::pin(step(ctx, "verify: analyse", act::Analyse, input, options::audit_step(), |a| a.attempt))
+            Box::pin(step(ctx, "verify: analyse", act::Analyse, input, step_options(ActivityName::Analyse), |a| {
+                a.attempt
+            }))
         })
         .await?;
         ctx.state_mut(|s| {
@@ -400,7 +413,9 @@ impl AuditWorkflow {
     ) -> Result<(), Stop> {
         let new = Self::resilient(ctx, AuditStep::Analyse, |ctx| {
             let input = tollgate_proto::NewFindingsInput { findings: findings.clone(), resources: resources.clone() };
-            Box::pin(step(ctx, "new findings", act::NewFindings, input, options::audit_step(), |n| n.attempt))
+            Box::pin(step(ctx, "new findings", act::NewFindings, input, step_options(ActivityName::NewFindings), |n| {
+                n.attempt
+            }))
         })
         .await?;
         for owner in &new.owners {
@@ -441,7 +456,8 @@ impl AuditWorkflow {
             let input = tollgate_proto::FileReportInput { report: Some(ctx.state(|s| s.report.clone())) };
             // A report that cannot be stored is on the timeline; the audit itself is done.
             if let Ok(filed) =
-                step(ctx, "file report", act::FileReport, input, options::audit_step(), |f| f.attempt).await
+                step(ctx, "file report", act::FileReport, input, step_options(ActivityName::FileReport), |f| f.attempt)
+                    .await
             {
                 ctx.state_mut(|s| s.report.report_digest = filed.digest.clone());
                 owners = filed.owners;

@@ -9,8 +9,10 @@ use temporalio_sdk::{ActivityOptions, LocalActivityOptions};
 use temporalio_workflow::WorkflowCancellationToken;
 use tollgate_proto::Settings;
 
+pub use crate::activities::ActivityName;
 use crate::defaults;
 use crate::failure::FailureType;
+use crate::kit::step::Via;
 
 /// Whether a Temporal cancellation reaches an activity.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -55,9 +57,79 @@ fn scoped(mut options: ActivityOptions, scope: Scope) -> ActivityOptions {
     options
 }
 
-/// Short, cheap activities (settings, generation, pricing, notifications, Temporal reads).
-pub fn quick(settings: &Settings, scope: Scope) -> ActivityOptions {
-    scoped(ActivityOptions::with_start_to_close_timeout(QUICK_TIMEOUT).retry_policy(retry(settings)).build(), scope)
+/// How an activity runs, chosen once beside its declaration (`declare_activities!`): its
+/// timeouts and heartbeat. The caller gives the rest: the settings its retry policy comes from
+/// and whether the workflow's cancellation reaches it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// Short and cheap: [`QUICK_TIMEOUT`] per attempt (settings, generation, notifications,
+    /// Temporal reads).
+    Quick,
+    /// Quick, and it only reads: may run as a local activity ([`local`]).
+    Reading,
+    /// Terraform: long, heartbeating, with the configured timeout of its kind.
+    Engine(EngineTimeout),
+    /// The AI approver's review: its configured timeout, at most [`REVIEW_ATTEMPTS`] (a review
+    /// that keeps failing is left to the humans, never waited on for long).
+    Review,
+    /// An audit's read-and-judge step (policy engines and models are slow): a minute per
+    /// attempt; then the audit pauses for a person to retry it.
+    AuditStep,
+    /// An audit's fix applied through its owning request: long enough for a re-plan and an
+    /// apply, heartbeating while it waits.
+    AuditRepair,
+}
+
+/// Which configured engine timeout an engine step runs under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EngineTimeout {
+    /// `timeouts.plan` (plans, and listing what the engine holds).
+    Plan,
+    /// `timeouts.apply`.
+    Apply,
+    /// `timeouts.destroy`.
+    Destroy,
+}
+
+/// Attempts at one AI review before the humans decide without it.
+pub const REVIEW_ATTEMPTS: u32 = 3;
+const AUDIT_STEP_TIMEOUT: Duration = Duration::from_secs(60);
+const AUDIT_REPAIR_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+
+/// The options of `activity` as its declaration shapes it, with `settings`' retry policy.
+pub fn of(activity: ActivityName, settings: &Settings, scope: Scope) -> ActivityOptions {
+    let retry_policy = retry(settings);
+    let options = match crate::activities::shape(activity) {
+        Shape::Quick | Shape::Reading => {
+            ActivityOptions::with_start_to_close_timeout(QUICK_TIMEOUT).retry_policy(retry_policy).build()
+        }
+        Shape::Engine(which) => {
+            let timeout = match which {
+                EngineTimeout::Plan => engine_timeout(&settings.plan_timeout, defaults::PLAN_TIMEOUT_MS),
+                EngineTimeout::Apply => engine_timeout(&settings.apply_timeout, defaults::APPLY_TIMEOUT_MS),
+                EngineTimeout::Destroy => engine_timeout(&settings.destroy_timeout, defaults::DESTROY_TIMEOUT_MS),
+            };
+            ActivityOptions::with_start_to_close_timeout(timeout)
+                .heartbeat_timeout(ENGINE_HEARTBEAT)
+                .retry_policy(retry_policy)
+                .build()
+        }
+        Shape::Review => {
+            let mut settings = settings.clone();
+            settings.retry_max_attempts = REVIEW_ATTEMPTS;
+            let configured = settings.ai_approver.as_ref().and_then(|a| a.review_timeout);
+            let timeout = engine_timeout(&configured, defaults::AI_REVIEW_TIMEOUT_MS);
+            ActivityOptions::with_start_to_close_timeout(timeout).retry_policy(retry(&settings)).build()
+        }
+        Shape::AuditStep => {
+            ActivityOptions::with_start_to_close_timeout(AUDIT_STEP_TIMEOUT).retry_policy(retry_policy).build()
+        }
+        Shape::AuditRepair => ActivityOptions::with_start_to_close_timeout(AUDIT_REPAIR_TIMEOUT)
+            .heartbeat_timeout(ENGINE_HEARTBEAT)
+            .retry_policy(retry_policy)
+            .build(),
+    };
+    scoped(options, scope)
 }
 
 /// How long a quick local activity may take with all its retries. Backoffs longer than
@@ -65,28 +137,17 @@ pub fn quick(settings: &Settings, scope: Scope) -> ActivityOptions {
 pub const QUICK_LOCAL_BUDGET: Duration = Duration::from_secs(600);
 pub const LOCAL_RETRY_BY_TIMER: Duration = Duration::from_secs(10);
 
-/// A quick step that only reads (settings, policy, pricing, cost context) run as a local
-/// activity: inside the workflow task that asks for it, one marker in history instead of three
-/// events and a workflow task of its own. Cancelled with the workflow.
-pub fn quick_local(settings: &Settings) -> LocalActivityOptions {
+/// A quick step run as a local activity: inside the workflow task that asks for it, one
+/// marker in history instead of three events and a workflow task of its own. Cancelled with
+/// the workflow. Only a step that is quick by its declaration may run so.
+pub fn local(activity: ActivityName, settings: &Settings) -> LocalActivityOptions {
+    debug_assert!(matches!(crate::activities::shape(activity), Shape::Quick | Shape::Reading), "{activity:?}");
     LocalActivityOptions::builder()
         .start_to_close_timeout(QUICK_TIMEOUT)
         .schedule_to_close_timeout(QUICK_LOCAL_BUDGET)
         .timer_backoff_threshold(LOCAL_RETRY_BY_TIMER)
         .retry_policy(retry(settings))
         .build()
-}
-
-/// Engine activities (plan, apply, destroy, list what the engine holds): long, and
-/// heartbeating.
-pub fn engine(settings: &Settings, start_to_close: Duration, scope: Scope) -> ActivityOptions {
-    scoped(
-        ActivityOptions::with_start_to_close_timeout(start_to_close)
-            .heartbeat_timeout(ENGINE_HEARTBEAT)
-            .retry_policy(retry(settings))
-            .build(),
-        scope,
-    )
 }
 
 /// An engine step's start-to-close timeout: the configured one, or the default when the
@@ -98,66 +159,74 @@ pub fn engine_timeout(configured: &Option<tollgate_proto::Duration>, default_ms:
     }
 }
 
+/// The defaults with at most `attempts`: the retry settings of a step taken before (or
+/// without) the worker's settings.
+pub fn defaults_with(attempts: u32) -> Settings {
+    let mut settings = defaults::settings();
+    settings.retry_max_attempts = attempts;
+    settings
+}
+
 /// Loading the worker's settings: before they are loaded there is no configured retry
-/// policy, and the activity does no I/O, so a few quick attempts decide.
-pub fn load_settings() -> ActivityOptions {
-    let mut settings = defaults::settings();
-    settings.retry_max_attempts = defaults::LOAD_SETTINGS_ATTEMPTS;
-    quick(&settings, Scope::Cancellable)
+/// policy, and the activity does no I/O, so a few quick attempts decide. A local activity in
+/// a lean run.
+pub fn load_settings(local_run: bool) -> Via {
+    let settings = defaults_with(defaults::LOAD_SETTINGS_ATTEMPTS);
+    if local_run {
+        local(ActivityName::LoadSettings, &settings).into()
+    } else {
+        of(ActivityName::LoadSettings, &settings, Scope::Cancellable).into()
+    }
 }
 
-/// `load_settings` as a local activity (lean runs): the same few attempts.
-pub fn load_settings_local() -> LocalActivityOptions {
-    let mut settings = defaults::settings();
-    settings.retry_max_attempts = defaults::LOAD_SETTINGS_ATTEMPTS;
-    quick_local(&settings)
-}
-
-/// Notifications outside a request's settings (generic approvals): the default retry policy
-/// cut to a few attempts, detached from the workflow's cancellation so the outcome of a
+/// Notifications outside a request's settings (generic approvals, audits): the default retry
+/// policy cut to a few attempts, detached from the workflow's cancellation so the outcome of a
 /// cancelled approval still goes out.
 pub fn standalone_notify() -> ActivityOptions {
-    let mut settings = defaults::settings();
-    settings.retry_max_attempts = 5;
-    quick(&settings, Scope::Shielded)
+    of(ActivityName::Notify, &defaults_with(5), Scope::Shielded)
 }
 
-/// Attempts at one AI review before the humans decide without it.
-pub const REVIEW_ATTEMPTS: u32 = 3;
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// The AI approver's review: its configured timeout, the worker's retry policy cut to a few
-/// attempts (a review that keeps failing is left to the humans, never waited on for long).
-pub fn review(settings: &Settings, ai: &tollgate_proto::AiApprover) -> ActivityOptions {
-    let mut settings = settings.clone();
-    settings.retry_max_attempts = REVIEW_ATTEMPTS;
-    let timeout = engine_timeout(&ai.review_timeout, defaults::AI_REVIEW_TIMEOUT_MS);
-    scoped(
-        ActivityOptions::with_start_to_close_timeout(timeout).retry_policy(retry(&settings)).build(),
-        Scope::Cancellable,
-    )
-}
+    fn timeouts(o: &ActivityOptions) -> (Option<Duration>, Option<Duration>, u32) {
+        let attempts = o.retry_policy.as_ref().map(|p| p.maximum_attempts()).unwrap_or_default();
+        let start_to_close = match o.close_timeouts {
+            temporalio_common::ActivityCloseTimeouts::StartToClose(d) => Some(d),
+            _ => None,
+        };
+        (start_to_close, o.heartbeat_timeout, attempts)
+    }
 
-/// One step of an audit: it reads and judges (policy engines and models are slow), a minute
-/// per attempt, a few attempts; then the audit pauses for a person to retry it.
-pub fn audit_step() -> ActivityOptions {
-    let mut settings = defaults::settings();
-    settings.retry_max_attempts = crate::audit::STEP_ATTEMPTS;
-    scoped(
-        ActivityOptions::with_start_to_close_timeout(Duration::from_secs(60)).retry_policy(retry(&settings)).build(),
-        Scope::Cancellable,
-    )
-}
-
-/// An audit's fix applied through its owning request: long enough for a re-plan and an apply,
-/// heartbeating while it waits.
-pub fn audit_repair() -> ActivityOptions {
-    let mut settings = defaults::settings();
-    settings.retry_max_attempts = crate::audit::STEP_ATTEMPTS;
-    scoped(
-        ActivityOptions::with_start_to_close_timeout(Duration::from_secs(15 * 60))
-            .heartbeat_timeout(ENGINE_HEARTBEAT)
-            .retry_policy(retry(&settings))
-            .build(),
-        Scope::Cancellable,
-    )
+    /// Each activity's timeouts and heartbeat come from its declared shape; the caller's
+    /// settings give the retry policy (cut where the shape says) and the scope its token.
+    #[test]
+    fn options_come_from_the_declaration() {
+        let mut settings = defaults::settings();
+        settings.plan_timeout = tollgate_proto::span(120_000);
+        settings.retry_max_attempts = 7;
+        let of = |a| timeouts(&of(a, &settings, Scope::Cancellable));
+        let (quick, heartbeat) = (Some(QUICK_TIMEOUT), Some(ENGINE_HEARTBEAT));
+        assert_eq!(of(ActivityName::Plan), (Some(Duration::from_secs(120)), heartbeat, 7));
+        assert_eq!(of(ActivityName::ListHoldings), (Some(Duration::from_secs(120)), heartbeat, 7));
+        let apply = Duration::from_millis(defaults::APPLY_TIMEOUT_MS);
+        assert_eq!(of(ActivityName::Apply), (Some(apply), heartbeat, 7));
+        assert_eq!(of(ActivityName::Notify), (quick, None, 7));
+        assert_eq!(of(ActivityName::EstimateCost), (quick, None, 7));
+        let review = Duration::from_millis(defaults::AI_REVIEW_TIMEOUT_MS);
+        assert_eq!(of(ActivityName::Review), (Some(review), None, REVIEW_ATTEMPTS));
+        assert_eq!(of(ActivityName::Discover), (Some(AUDIT_STEP_TIMEOUT), None, 7));
+        assert_eq!(of(ActivityName::Repair), (Some(AUDIT_REPAIR_TIMEOUT), heartbeat, 7));
+        assert!(self::of(ActivityName::Apply, &settings, Scope::Shielded).cancellation_token.is_some());
+        assert!(self::of(ActivityName::Plan, &settings, Scope::Cancellable).cancellation_token.is_none());
+        assert_eq!(timeouts(&standalone_notify()), (quick, None, 5));
+        // Only the quick ones may run as local activities.
+        let local: Vec<ActivityName> = ActivityName::ALL
+            .iter()
+            .copied()
+            .filter(|a| matches!(crate::activities::shape(*a), Shape::Quick | Shape::Reading))
+            .collect();
+        assert!(local.contains(&ActivityName::CheckPolicy) && !local.contains(&ActivityName::Apply), "{local:?}");
+    }
 }

@@ -64,8 +64,7 @@ pub async fn run_all<W: Compensating>(ctx: &mut WorkflowContext<W>) -> Result<Ve
         match UndoAction::parse(&undo.action) {
             Some(UndoAction::Destroy) => {
                 let input = ctx.state(|s| s.destroy_input());
-                let timeout = options::engine_timeout(&settings.destroy_timeout, crate::defaults::DESTROY_TIMEOUT_MS);
-                let options = options::engine(&settings, timeout, Scope::Shielded);
+                let options = options::of(options::ActivityName::Destroy, &settings, Scope::Shielded);
                 match step(ctx, DESTROY_STEP, act::Destroy, input, options, |d| d.attempt).await {
                     Ok(result) => destroyed.extend(result.destroyed),
                     Err(StepError::Failed(failure)) => return Err(failure),

@@ -38,11 +38,7 @@ pub(super) async fn check(
         ctx.state(|s| (s.progress.request_id.clone(), s.progress.module_digest.clone(), s.requester().to_string()));
     let started = clock::now_ms(ctx);
     ctx.state_mut(|s| s.progress.last_drift_check = tollgate_proto::at(started));
-    let options = options::engine(
-        settings,
-        options::engine_timeout(&settings.plan_timeout, crate::defaults::PLAN_TIMEOUT_MS),
-        Scope::Cancellable,
-    );
+    let options = options::of(options::ActivityName::Plan, settings, Scope::Cancellable);
     let plan = match step(
         ctx,
         "drift check",
@@ -75,11 +71,7 @@ pub(super) async fn check(
         match drift::restores_approved(&changes, &approved) {
             Err(why) => action = format!("not re-applied: {why}; a person must decide"),
             Ok(()) => {
-                let options = options::engine(
-                    settings,
-                    options::engine_timeout(&settings.apply_timeout, crate::defaults::APPLY_TIMEOUT_MS),
-                    Scope::Shielded,
-                );
+                let options = options::of(options::ActivityName::Apply, settings, Scope::Shielded);
                 let input = ApplyInput { request_id: request_id.clone(), plan_digest: plan.plan_digest.clone() };
                 match step(ctx, "re-apply", act::Apply, input, options, |a| a.attempt).await {
                     Ok(applied) => {

@@ -12,7 +12,7 @@ use super::display::{self, finish, set_stage};
 use super::{Flow, ProvisionWorkflow, active, approval, has_patch, notifications};
 use crate::activities::defs as act;
 use crate::failure::FailureType;
-use crate::kit::options::{self, Scope};
+use crate::kit::options::{self, ActivityName, Scope};
 use crate::kit::step::Via;
 use crate::kit::undo::{self, UndoAction};
 use crate::kit::{self, clock, step};
@@ -29,8 +29,7 @@ pub(super) async fn provision(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> R
     );
 
     // 1. settings and validation
-    let options: Via =
-        if ctx.state(|s| s.lean) { options::load_settings_local().into() } else { options::load_settings().into() };
+    let options = options::load_settings(ctx.state(|s| s.lean));
     let settings = step(ctx, "load settings", act::LoadSettings, request_id.clone(), options, |_| 1).await?;
     ctx.state_mut(|s| {
         s.progress.required_approvals = settings.required_approvals.max(1);
@@ -162,9 +161,15 @@ async fn generate(
     } else {
         "generate module"
     };
-    let module =
-        step(ctx, name, act::GenerateModule, input, options::quick(settings, Scope::Cancellable), |m| m.attempt)
-            .await?;
+    let module = step(
+        ctx,
+        name,
+        act::GenerateModule,
+        input,
+        options::of(ActivityName::GenerateModule, settings, Scope::Cancellable),
+        |m| m.attempt,
+    )
+    .await?;
     ctx.state_mut(|s| {
         s.progress.module_digest = module.module_digest.clone();
         s.progress.module_source = module.source.clone();
@@ -198,11 +203,7 @@ async fn plan_gate_apply(
         "plan",
         act::Plan,
         PlanInput { request_id: request_id.clone(), module_digest: module_digest.to_string() },
-        options::engine(
-            settings,
-            options::engine_timeout(&settings.plan_timeout, crate::defaults::PLAN_TIMEOUT_MS),
-            Scope::Cancellable,
-        ),
+        options::of(ActivityName::Plan, settings, Scope::Cancellable),
         |p| p.attempt,
     )
     .await?;
@@ -231,7 +232,7 @@ async fn plan_gate_apply(
         "estimate cost",
         act::EstimateCost,
         EstimateInput { plan_digest: plan.plan_digest.clone(), region: request.region.clone() },
-        reading(ctx, settings),
+        reading(ctx, ActivityName::EstimateCost, settings),
         |e| e.attempt,
     )
     .await?
@@ -290,11 +291,7 @@ async fn plan_gate_apply(
         "apply",
         act::Apply,
         ApplyInput { request_id: request_id.clone(), plan_digest: approved_digest },
-        options::engine(
-            settings,
-            options::engine_timeout(&settings.apply_timeout, crate::defaults::APPLY_TIMEOUT_MS),
-            Scope::Shielded,
-        ),
+        options::of(ActivityName::Apply, settings, Scope::Shielded),
         |a| a.attempt,
     )
     .await;
@@ -313,7 +310,7 @@ async fn pass_the_gate(
 ) -> Result<tollgate_proto::GateDecision, Flow> {
     let context = if has_patch(ctx, patches::COST_CONTEXT) {
         let input = CostContextInput { request_id: request.request_id.clone(), requester: request.requester.clone() };
-        let options = reading(ctx, settings);
+        let options = reading(ctx, ActivityName::CostContext, settings);
         step(ctx, "cost context", act::CostContext, input, options, |c| c.attempt).await?
     } else {
         CostContext {
@@ -382,7 +379,7 @@ async fn check_policy(
         "check policy",
         act::CheckPolicy,
         PolicyInput { plan_digest: plan_digest.to_string() },
-        reading(ctx, settings),
+        reading(ctx, ActivityName::CheckPolicy, settings),
         |r| r.attempt,
     )
     .await?;
@@ -415,10 +412,10 @@ async fn check_policy(
 
 /// A quick step that only reads (policy, pricing, cost context): a local activity in a lean
 /// run, an activity task in older ones.
-fn reading(ctx: &WorkflowContext<ProvisionWorkflow>, settings: &Settings) -> Via {
+fn reading(ctx: &WorkflowContext<ProvisionWorkflow>, activity: ActivityName, settings: &Settings) -> Via {
     if ctx.state(|s| s.lean) {
-        options::quick_local(settings).into()
+        options::local(activity, settings).into()
     } else {
-        options::quick(settings, Scope::Cancellable).into()
+        options::of(activity, settings, Scope::Cancellable).into()
     }
 }

@@ -70,6 +70,6 @@ pub(super) async fn notify_until(
         fields,
     };
     let delivery_id = |channel: &str| format!("{request_id}/{sequence}/{channel}");
-    let options = options::quick(&settings, Scope::Shielded);
+    let options = options::of(options::ActivityName::Notify, &settings, Scope::Shielded);
     notify::send(ctx, notification, &channels, delivery_id, options, moot_after).await;
 }

@@ -32,7 +32,15 @@ pub(super) async fn review(
         plan_digest: s.progress.plan_digest.clone(),
         ..Default::default()
     });
-    let result = step(ctx, STEP, act::Review, input, options::review(settings, ai), |r| r.attempt).await;
+    let result = step(
+        ctx,
+        STEP,
+        act::Review,
+        input,
+        options::of(options::ActivityName::Review, settings, options::Scope::Cancellable),
+        |r| r.attempt,
+    )
+    .await;
     let now = clock::now_ms(ctx);
     let mut review = match result {
         Ok(review) => review,

@@ -17,7 +17,7 @@ use tollgate_proto::{
 use crate::activities::defs as act;
 use crate::kit::markdown::escape_markdown;
 use crate::kit::notify::{self, channels_or_all};
-use crate::kit::options::{self, Scope};
+use crate::kit::options::{self, ActivityName, Scope};
 use crate::kit::{StepError, Tracked, clock, step};
 use crate::{defaults, fmt_time_ms};
 use tollgate_proto::words::ReconcileAction;
@@ -58,27 +58,32 @@ impl ReconcileWorkflow {
         let started_ms = clock::now_ms(ctx);
         let mut first = defaults::settings();
         first.retry_max_attempts = ATTEMPTS;
-        let quick = options::quick(&first, Scope::Cancellable);
+        let loading = options::of(ActivityName::LoadSettings, &first, Scope::Cancellable);
         let mut settings: Settings =
-            step(ctx, "load settings", act::LoadSettings, "reconcile".to_string(), quick, |_| 1)
+            step(ctx, "load settings", act::LoadSettings, "reconcile".to_string(), loading, |_| 1)
                 .await
                 .map_err(broke)?;
         settings.retry_max_attempts = ATTEMPTS;
-        let quick = options::quick(&settings, Scope::Cancellable);
-        let destroy_timeout = options::engine_timeout(&settings.destroy_timeout, defaults::DESTROY_TIMEOUT_MS);
-        let engine = |timeout| options::engine(&settings, timeout, Scope::Cancellable);
+        let run = |activity| options::of(activity, &settings, Scope::Cancellable);
         // Settings from before the key read empty: the default, destroy.
         let action = ReconcileAction::of(&settings.reconcile_action);
-        let list_timeout = options::engine_timeout(&settings.plan_timeout, defaults::PLAN_TIMEOUT_MS);
-        let holdings =
-            step(ctx, "list holdings", act::ListHoldings, "reconcile".to_string(), engine(list_timeout), |_| 1)
-                .await
-                .map_err(broke)?
-                .holdings;
+        let holdings = step(
+            ctx,
+            "list holdings",
+            act::ListHoldings,
+            "reconcile".to_string(),
+            run(ActivityName::ListHoldings),
+            |_| 1,
+        )
+        .await
+        .map_err(broke)?
+        .holdings;
         let request_ids = holdings.iter().map(|h| h.request_id.clone()).collect();
         let asked = RequestStatesInput { request_ids };
-        let states =
-            step(ctx, "request states", act::RequestStates, asked, quick.clone(), |_| 1).await.map_err(broke)?.states;
+        let states = step(ctx, "request states", act::RequestStates, asked, run(ActivityName::RequestStates), |_| 1)
+            .await
+            .map_err(broke)?
+            .states;
 
         let mut findings = Vec::new();
         for holding in &holdings {
@@ -100,7 +105,7 @@ impl ReconcileWorkflow {
             } else {
                 let destroy = DestroyInput { request_id: holding.request_id.clone(), state_digest: String::new() };
                 let name = format!("destroy {}", holding.request_id);
-                match step(ctx, &name, act::Destroy, destroy, engine(destroy_timeout), |d| d.attempt).await {
+                match step(ctx, &name, act::Destroy, destroy, run(ActivityName::Destroy), |d| d.attempt).await {
                     Ok(done) => {
                         finding.action = "destroyed".into();
                         finding.detail = done.destroyed.join(", ");
@@ -178,6 +183,14 @@ impl ReconcileWorkflow {
         let run_id = ctx.info().run_id().to_string();
         let delivery_id = |channel: &str| format!("reconcile/{run_id}/{}/{channel}", finding.request_id);
         // A failed notification is on the timeline; the report stands.
-        notify::send(ctx, notification, &channels, delivery_id, options::quick(settings, Scope::Cancellable), 0).await;
+        notify::send(
+            ctx,
+            notification,
+            &channels,
+            delivery_id,
+            options::of(ActivityName::Notify, settings, Scope::Cancellable),
+            0,
+        )
+        .await;
     }
 }
