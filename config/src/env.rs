@@ -5,14 +5,6 @@
 use crate::ConfigError;
 use crate::keys::{KeyKind, Registry};
 
-/// `TOLLGATE_*` variables that are not the worker's settings (everything else under the
-/// prefix must be). `LINK_SECRET` is the link key the gateway and the worker share by default.
-/// `PAYLOAD_KEYS` are the payload codec's keys, read by every process that talks to Temporal;
-/// `GATEWAY_*` are the gateway's: its file and settings, and where `tollgate approval ask`
-/// reaches it (`GATEWAY_URL`, `GATEWAY_TOKEN`).
-pub const NOT_SETTINGS: &[&str] =
-    &["CONFIG", "TEMPORAL_BIN", "RECORD_HISTORIES", "ARTIFACT_KEY", "LINK_SECRET", "PAYLOAD_KEYS", "GATEWAY_"];
-
 /// Whether any variable in `env` overrides one of `registry`'s settings.
 pub fn overrides_any(env: &[(String, String)], registry: &Registry) -> bool {
     env.iter().any(|(k, _)| k.strip_prefix(registry.env_prefix).is_some_and(|rest| registry.is_setting(rest)))

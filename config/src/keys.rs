@@ -541,8 +541,16 @@ pub const WORKER: Registry = Registry {
     path_env: crate::PATH_ENV,
     keys: KEYS,
     env_prefix: "TOLLGATE_",
-    not_settings: crate::env::NOT_SETTINGS,
+    not_settings: NOT_SETTINGS,
 };
+
+/// `TOLLGATE_*` variables that are not the worker's settings (everything else under the
+/// prefix must be). `LINK_SECRET` is the link key the gateway and the worker share by default.
+/// `PAYLOAD_KEYS` are the payload codec's keys, read by every process that talks to Temporal;
+/// `GATEWAY_*` are the gateway's: its file and settings, and where `tollgate approval ask`
+/// reaches it (`GATEWAY_URL`, `GATEWAY_TOKEN`).
+pub const NOT_SETTINGS: &[&str] =
+    &["CONFIG", "TEMPORAL_BIN", "RECORD_HISTORIES", "ARTIFACT_KEY", "LINK_SECRET", "PAYLOAD_KEYS", "GATEWAY_"];
 
 impl Registry {
     /// The key named `name`.

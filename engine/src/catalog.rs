@@ -116,6 +116,22 @@ variable "tags" {
 }
 "#;
 
+/// The file Tollgate adds to a source module or an LLM-written one: the provider, with the
+/// mandatory tags.
+pub const PROVIDER_FILE: &str = "tollgate_provider.tf";
+pub const PROVIDER_TF: &str = r#"# Written by Tollgate: the provider, tagging every resource with the mandatory tags.
+variable "tollgate_region" {
+  type = string
+}
+
+provider "aws" {
+  region = var.tollgate_region
+  default_tags {
+    tags = var.tags
+  }
+}
+"#;
+
 /// A root module from LLM-written code (its source is `llm:MODEL`): the code, the provider
 /// file and the variables, and the request's values.
 pub fn written(code: &str, request: &tollgate_proto::ProvisionRequest, expires_at: &str, model: &str) -> ModuleBundle {
@@ -124,7 +140,7 @@ pub fn written(code: &str, request: &tollgate_proto::ProvisionRequest, expires_a
     let mut files = BTreeMap::new();
     files.insert("main.tf".to_string(), code.to_string());
     files.insert("tollgate_variables.tf".to_string(), LLM_VARIABLES_TF.to_string());
-    files.insert(crate::sources::PROVIDER_FILE.to_string(), crate::sources::PROVIDER_TF.to_string());
+    files.insert(PROVIDER_FILE.to_string(), PROVIDER_TF.to_string());
     files.insert("terraform.tfvars.json".to_string(), serde_json::to_string_pretty(&vars).unwrap_or_default());
     ModuleBundle { source: tollgate_proto::words::llm_named(model), files }
 }

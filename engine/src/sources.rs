@@ -32,21 +32,6 @@ pub enum SourceError {
 
 /// Variables Tollgate sets itself; a module may declare any of them.
 const IDENTITY: &[&str] = &["name", "region", "owner", "environment", "request_id", "expires_at", "tags"];
-/// The file Tollgate adds to a source module: the provider, with the mandatory tags.
-pub const PROVIDER_FILE: &str = "tollgate_provider.tf";
-pub const PROVIDER_TF: &str = r#"# Written by Tollgate: the provider, tagging every resource with the mandatory tags.
-variable "tollgate_region" {
-  type = string
-}
-
-provider "aws" {
-  region = var.tollgate_region
-  default_tags {
-    tags = var.tags
-  }
-}
-"#;
-
 /// One module from a source, ready to render.
 #[derive(Debug, Clone)]
 pub struct SourceModule {
@@ -166,7 +151,7 @@ impl SourceModule {
             vars.insert(key.clone(), value);
         }
         let mut files = self.files.clone();
-        files.insert(PROVIDER_FILE.into(), PROVIDER_TF.into());
+        files.insert(crate::catalog::PROVIDER_FILE.into(), crate::catalog::PROVIDER_TF.into());
         files.insert(
             "terraform.tfvars.json".into(),
             serde_json::to_string_pretty(&serde_json::Value::Object(vars)).unwrap_or_default(),
@@ -177,7 +162,7 @@ impl SourceModule {
     /// The module as the engine runs it, without a request's values (for validation).
     pub fn for_validation(&self) -> ModuleBundle {
         let mut files = self.files.clone();
-        files.insert(PROVIDER_FILE.into(), PROVIDER_TF.into());
+        files.insert(crate::catalog::PROVIDER_FILE.into(), crate::catalog::PROVIDER_TF.into());
         ModuleBundle { source: self.kind.source.clone(), files }
     }
 

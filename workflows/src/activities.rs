@@ -2,12 +2,9 @@
 //! by the `tollgate-activities` crate, so this crate needs no I/O dependency. Names are the
 //! Temporal activity type names another language's worker would register. The SDK's
 //! `#[activity_definitions]` requires each body to be exactly `unimplemented!()`: these are
-//! declarations, never called; the bodies live in `tollgate-activities`.
+//! declarations, never called; the bodies live in `tollgate-activities`. Each declaration
+//! also names its [`Shape`], from which `kit::options` builds its options.
 
-use crate::kit::options::{
-    EngineTimeout,
-    Shape::{self, *},
-};
 use temporalio_macros::activity_definitions;
 use temporalio_sdk::activities::ActivityError;
 pub use tollgate_proto::words::ActivityName;
@@ -18,6 +15,40 @@ use tollgate_proto::{
     NotifyResult, PlanInput, PlanResult, PolicyInput, PolicyResult, RemediateInput, Remediation, RepairInput,
     RepairResult, RequestStatesInput, RequestStatesResult, ReviewInput, Settings,
 };
+
+/// How an activity runs, chosen once beside its declaration (`declare_activities!`): its
+/// timeouts and heartbeat. The caller gives the rest: the settings its retry policy comes from
+/// and whether the workflow's cancellation reaches it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// Short and cheap: 30 s per attempt (settings, generation, notifications,
+    /// Temporal reads).
+    Quick,
+    /// Quick, and it only reads: may run as a local activity (`options::local`).
+    Reading,
+    /// Terraform: long, heartbeating, with the configured timeout of its kind.
+    Engine(EngineTimeout),
+    /// The AI approver's review: its configured timeout, at most `options::REVIEW_ATTEMPTS` (a review
+    /// that keeps failing is left to the humans, never waited on for long).
+    Review,
+    /// An audit's read-and-judge step (policy engines and models are slow): a minute per
+    /// attempt; then the audit pauses for a person to retry it.
+    AuditStep,
+    /// An audit's fix applied through its owning request: long enough for a re-plan and an
+    /// apply, heartbeating while it waits.
+    AuditRepair,
+}
+
+/// Which configured engine timeout an engine step runs under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EngineTimeout {
+    /// `timeouts.plan` (plans, and listing what the engine holds).
+    Plan,
+    /// `timeouts.apply`.
+    Apply,
+    /// `timeouts.destroy`.
+    Destroy,
+}
 
 /// Declares each activity once: its name (an [`ActivityName`]), input, output and shape (its
 /// timeouts and heartbeat, see [`Shape`]). Makes the SDK's declaration (whose body must be
@@ -49,6 +80,8 @@ macro_rules! declare_activities {
         }
     };
 }
+
+use Shape::*;
 
 declare_activities! {
     /// The worker's rules (approvers, thresholds, durations) for this run.

@@ -9,7 +9,7 @@ use temporalio_sdk::{ActivityOptions, LocalActivityOptions};
 use temporalio_workflow::WorkflowCancellationToken;
 use tollgate_proto::Settings;
 
-pub use crate::activities::ActivityName;
+pub use crate::activities::{ActivityName, EngineTimeout, Shape};
 use crate::defaults;
 use crate::failure::FailureType;
 use crate::kit::step::Via;
@@ -55,40 +55,6 @@ fn scoped(mut options: ActivityOptions, scope: Scope) -> ActivityOptions {
         options.cancellation_token = Some(WorkflowCancellationToken::new());
     }
     options
-}
-
-/// How an activity runs, chosen once beside its declaration (`declare_activities!`): its
-/// timeouts and heartbeat. The caller gives the rest: the settings its retry policy comes from
-/// and whether the workflow's cancellation reaches it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Shape {
-    /// Short and cheap: [`QUICK_TIMEOUT`] per attempt (settings, generation, notifications,
-    /// Temporal reads).
-    Quick,
-    /// Quick, and it only reads: may run as a local activity ([`local`]).
-    Reading,
-    /// Terraform: long, heartbeating, with the configured timeout of its kind.
-    Engine(EngineTimeout),
-    /// The AI approver's review: its configured timeout, at most [`REVIEW_ATTEMPTS`] (a review
-    /// that keeps failing is left to the humans, never waited on for long).
-    Review,
-    /// An audit's read-and-judge step (policy engines and models are slow): a minute per
-    /// attempt; then the audit pauses for a person to retry it.
-    AuditStep,
-    /// An audit's fix applied through its owning request: long enough for a re-plan and an
-    /// apply, heartbeating while it waits.
-    AuditRepair,
-}
-
-/// Which configured engine timeout an engine step runs under.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EngineTimeout {
-    /// `timeouts.plan` (plans, and listing what the engine holds).
-    Plan,
-    /// `timeouts.apply`.
-    Apply,
-    /// `timeouts.destroy`.
-    Destroy,
 }
 
 /// Attempts at one AI review before the humans decide without it.

@@ -46,7 +46,7 @@ pub(super) async fn await_approval(
         finish(
             ctx,
             Stage::Rejected,
-            format!("{}; the AI approver did not approve it alone: {ai}", super::flow::unapprovable_reason(&gate)),
+            format!("{}; the AI approver did not approve it alone: {ai}", unapprovable_reason(&gate)),
         );
         display::notify_ended(ctx, NotificationKind::Ended, std::slice::from_ref(&request.requester)).await;
         return Ok(false);
@@ -155,4 +155,13 @@ fn standing(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> Standing {
 fn close_wait(ctx: &mut WorkflowContext<ProvisionWorkflow>, started: i64, how: WaitOutcome, outcome: String) {
     kit::record(ctx, "await approval", started, outcome);
     super::observe::approval_wait(ctx, clock::now_ms(ctx) - started, how);
+}
+
+/// Why a request that needs approval was refused when nobody may approve it.
+pub(crate) fn unapprovable_reason(gate_reason: &str) -> String {
+    format!(
+        "refused at the gate: it needs approval but no approvers are configured ({gate_reason}); \
+         set approving_users in the worker's configuration (or TOLLGATE_APPROVING_USERS), restart the worker \
+         and request again; nothing was applied"
+    )
 }

@@ -272,7 +272,7 @@ async fn plan_gate_apply(
         && !ai_full
         && has_patch(ctx, patches::REFUSE_UNAPPROVABLE)
     {
-        finish(ctx, Stage::Rejected, unapprovable_reason(&decision.reason));
+        finish(ctx, Stage::Rejected, approval::unapprovable_reason(&decision.reason));
         display::notify_ended(ctx, NotificationKind::Ended, std::slice::from_ref(&request.requester)).await;
         return Ok(Pass::Ended);
     }
@@ -344,15 +344,6 @@ async fn pass_the_gate(
     kit::record(ctx, "gate", clock::now_ms(ctx), decision.reason.clone());
     super::observe::gate(ctx, &decision);
     Ok(decision)
-}
-
-/// Why a request that needs approval was refused when nobody may approve it.
-pub(crate) fn unapprovable_reason(gate_reason: &str) -> String {
-    format!(
-        "refused at the gate: it needs approval but no approvers are configured ({gate_reason}); \
-         set approving_users in the worker's configuration (or TOLLGATE_APPROVING_USERS), restart the worker \
-         and request again; nothing was applied"
-    )
 }
 
 /// What the policy check decided.
