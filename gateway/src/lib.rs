@@ -121,6 +121,7 @@ pub async fn serve(config: GatewayConfig) -> anyhow::Result<()> {
         users = config.users.len(),
         links = config.link_secret.is_some(),
         slack = config.slack_signing_secret.is_some(),
+        config = %config.source,
         "tollgate-gateway serving"
     );
     tracing::info!("web inbox: {}/", config.public_url);
