@@ -117,6 +117,18 @@ pub const KEYS: &[Key] = &[
     ),
     key("required_approvals", KeyKind::Integer, "`1`", "approvals needed; one rejection ends the request"),
     key(
+        "teams",
+        KeyKind::Tables,
+        "`[]`",
+        "teams: `[[teams]]` tables with `name`, `members` (people), `member_teams` (teams whose members belong too), `approvers` and `approver_teams` (who approves the team's requests, `required_approvals` of them, in place of `approving_users`), `budget_monthly` (USD, optional); see [Teams and approval rules](#teams-and-approval-rules)",
+    ),
+    key(
+        "approval_rules",
+        KeyKind::Tables,
+        "`[]`",
+        "role-based approval: `[[approval_rules]]` tables with `name`, `when` (`environments`, `kinds`, `min_monthly_cost`; all given must match), `need` (`[{ team = \"dba\", count = 1 }, ...]`: approvals from each team's members) and `counts_in_each_group` (default false: a person counts in one group only); a matching request needs approval",
+    ),
+    key(
         "grace_period",
         KeyKind::Duration,
         "`5h`",

@@ -24,6 +24,7 @@ pub mod modules;
 pub mod notifications;
 pub mod policy;
 mod requests;
+mod teams;
 pub mod telemetry;
 pub mod worker;
 
@@ -83,6 +84,7 @@ struct RawConfig {
     telemetry: telemetry::RawTelemetry,
     ai: ai::RawAiSection,
     worker: worker::RawWorkerSection,
+    teams: teams::RawTeams,
 }
 
 impl RawConfig {
@@ -103,6 +105,7 @@ impl RawConfig {
             telemetry: part(table)?,
             ai: part(table)?,
             worker: part(table)?,
+            teams: part(table)?,
         })
     }
 }
@@ -170,6 +173,7 @@ impl Config {
 
     fn validate(raw: RawConfig, c: &Check) -> Result<Self, ConfigError> {
         let r = raw.requests.validate(c)?;
+        let teams = raw.teams.validate(c, r.required_approvals)?;
         let log_level = raw.top.log_level.unwrap_or_else(|| defaults::LOG_LEVEL.into());
         if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
             return Err(c.err(
@@ -232,6 +236,8 @@ impl Config {
             drift_action: life.drift_action,
             ai_approver: (ai_approver.mode() != tollgate_proto::words::AiMode::Off)
                 .then(|| ai_approver.settings.clone()),
+            teams: teams.teams,
+            approval_rules: teams.rules,
         };
         Ok(Config {
             source: c.origin.to_string(),

@@ -76,6 +76,8 @@ pub fn settings() -> Settings {
         drift_interval: crate::span(DRIFT_INTERVAL_MS),
         drift_action: DRIFT_ACTION.to_string(),
         ai_approver: None,
+        teams: vec![],
+        approval_rules: vec![],
     }
 }
 

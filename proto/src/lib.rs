@@ -10,6 +10,7 @@ pub mod v1 {
 pub mod catalog;
 pub mod defaults;
 pub mod failure;
+pub mod groups;
 pub mod metrics;
 pub mod words;
 

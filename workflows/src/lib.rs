@@ -10,6 +10,7 @@ pub mod audit;
 pub mod decision;
 pub mod drift;
 pub mod gate;
+pub mod groups;
 pub mod incoming;
 pub mod kit;
 pub mod lifecycle;

@@ -1,0 +1,107 @@
+//! Filling approval groups: which approvals count for which group. A person counts in one
+//! group only (unless the group says a person may count in each); the people are matched to
+//! the groups' places by augmenting paths, so an approval never fills a place another person
+//! could have filled while a group that only it could fill stays short.
+
+use crate::ApprovalGroup;
+
+/// For each group, the people who count for it (at most its count), given who approved.
+pub fn fill(groups: &[ApprovalGroup], approved: &[&str]) -> Vec<Vec<String>> {
+    let mut filled: Vec<Vec<String>> = vec![Vec::new(); groups.len()];
+    // Places of the groups whose people count once: (group, nth place).
+    let mut places: Vec<usize> = Vec::new();
+    for (g, group) in groups.iter().enumerate() {
+        if group.counts_in_each_group {
+            filled[g] = eligible(group, approved).take(group.count as usize).map(str::to_string).collect();
+        } else {
+            places.extend(std::iter::repeat_n(g, group.count as usize));
+        }
+    }
+    let mut people: Vec<&str> = approved.to_vec();
+    people.sort_unstable();
+    people.dedup();
+    // holder[place] = the person in it.
+    let mut holder: Vec<Option<usize>> = vec![None; places.len()];
+    for person in 0..people.len() {
+        let mut seen = vec![false; places.len()];
+        seat(person, &people, &places, groups, &mut holder, &mut seen);
+    }
+    for (place, person) in holder.iter().enumerate() {
+        if let Some(p) = person {
+            filled[places[place]].push(people[*p].to_string());
+        }
+    }
+    filled
+}
+
+/// Whether every group has its count.
+pub fn satisfied(groups: &[ApprovalGroup], approved: &[&str]) -> bool {
+    fill(groups, approved).iter().zip(groups).all(|(f, g)| f.len() as u32 >= g.count)
+}
+
+fn eligible<'a>(group: &'a ApprovalGroup, approved: &'a [&'a str]) -> impl Iterator<Item = &'a str> + 'a {
+    approved.iter().copied().filter(|a| group.eligible.iter().any(|e| e == a))
+}
+
+/// Finds `person` a place, moving others along if they can go elsewhere (Kuhn's algorithm).
+fn seat(
+    person: usize,
+    people: &[&str],
+    places: &[usize],
+    groups: &[ApprovalGroup],
+    holder: &mut [Option<usize>],
+    seen: &mut [bool],
+) -> bool {
+    for place in 0..places.len() {
+        if seen[place] || !groups[places[place]].eligible.iter().any(|e| e == people[person]) {
+            continue;
+        }
+        seen[place] = true;
+        let free = match holder[place] {
+            None => true,
+            Some(other) => seat(other, people, places, groups, holder, seen),
+        };
+        if free {
+            holder[place] = Some(person);
+            return true;
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(team: &str, count: u32, eligible: &[&str], each: bool) -> ApprovalGroup {
+        ApprovalGroup {
+            team: team.into(),
+            count,
+            eligible: eligible.iter().map(|e| e.to_string()).collect(),
+            counts_in_each_group: each,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn one_person_fills_one_place_and_the_matching_moves_people_along() {
+        // dave is in both; erin only in platform: dave must count for dba.
+        let groups = [group("platform", 1, &["dave", "erin"], false), group("dba", 1, &["dave"], false)];
+        assert!(!satisfied(&groups, &["dave"]), "one person, two groups");
+        assert!(satisfied(&groups, &["dave", "erin"]));
+        assert_eq!(fill(&groups, &["erin", "dave"]), [vec!["erin".to_string()], vec!["dave".to_string()]]);
+        // Dave approved first: a greedy fill would put him in platform and leave dba short.
+        assert!(satisfied(&groups, &["dave", "erin"]));
+    }
+
+    #[test]
+    fn counts_and_people_in_each_group() {
+        let groups = [group("dba", 2, &["a", "b", "c"], false)];
+        assert!(!satisfied(&groups, &["a", "a"]), "the same person twice is one approval");
+        assert!(satisfied(&groups, &["a", "c"]));
+        assert!(!satisfied(&groups, &["a", "x"]), "x is not in the group");
+        let each = [group("platform", 1, &["dave"], true), group("dba", 1, &["dave"], true)];
+        assert!(satisfied(&each, &["dave"]), "the rule lets dave count in each");
+        assert!(satisfied(&[], &[]), "no groups: nothing to fill");
+    }
+}
