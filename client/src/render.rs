@@ -101,6 +101,7 @@ pub fn request_json(p: &Progress, stopped: Option<&str>) -> Value {
         "approvals": decisions,
         "ai_review": p.ai_review.as_ref().map(ai_review_json),
         "required_approvals": p.required_approvals,
+        "approval_groups": groups_json(p),
         "approval_deadline": time_or_null(&p.approval_deadline),
         "plan_digest": p.plan_digest,
         "plan": p.plan.as_ref().map(|s| json!({
@@ -143,6 +144,26 @@ pub fn request_json(p: &Progress, stopped: Option<&str>) -> Value {
     })
 }
 
+/// The groups a request waits on (teams, approval rules), each with who counts for it so far.
+pub fn groups_json(p: &Progress) -> Value {
+    let approved: Vec<&str> = p
+        .decisions
+        .iter()
+        .filter(|d| !d.ai && d.kind == tollgate_proto::DecisionKind::Approve as i32)
+        .map(|d| d.user.as_str())
+        .collect();
+    let filled = tollgate_proto::groups::fill(&p.approval_groups, &approved);
+    Value::Array(
+        p.approval_groups
+            .iter()
+            .zip(filled)
+            .map(|(g, f)| {
+                json!({"team": g.team, "rule": g.rule, "count": g.count, "eligible": g.eligible, "approved_by": f})
+            })
+            .collect(),
+    )
+}
+
 /// What an approver needs to decide, taken from the progress.
 pub fn waiting(p: &Progress) -> Value {
     let request = p.request.clone().unwrap_or_default();
@@ -157,6 +178,7 @@ pub fn waiting(p: &Progress) -> Value {
         "approvals": p.approvals(),
         "required_approvals": p.required_approvals,
         "approving_users": p.settings.as_ref().map(|s| s.approving_users.clone()).unwrap_or_default(),
+        "approval_groups": groups_json(p),
         "approval_deadline": fmt_time_ms(tollgate_proto::ms(&p.approval_deadline)),
         "ai_review": p.ai_review.as_ref().map(ai_review_json),
     })

@@ -130,6 +130,10 @@ pub fn status_text(p: &Progress) -> String {
             None => row("Approvals", format!("{} of {}{who}", p.approvals(), p.required_approvals)),
         }
     }
+    // One line per group: who may approve for it, and who counts for it so far.
+    for group in tollgate_workflows::groups::standing(&p.approval_groups, &p.decisions) {
+        row("Group", group);
+    }
     if let Some(review) = p.ai_review.as_ref().filter(|r| r.outcome != 0) {
         row("AI review", tollgate_workflows::provision::display::ai_line(review));
         if !review.record_digest.is_empty() {

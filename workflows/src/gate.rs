@@ -14,6 +14,8 @@ pub struct GateInputs<'a> {
     pub findings: &'a [PolicyFinding],
     /// The requester's budget with what its members already spend, when one covers them.
     pub budget: Option<&'a Budget>,
+    /// The approval rules that match the request (`[[approval_rules]]`): each asks for approval.
+    pub rules: &'a [String],
 }
 
 /// Decides whether approval is required, or whether the request is refused.
@@ -23,7 +25,7 @@ pub struct GateInputs<'a> {
 /// the plan could not be priced (an unknown cost cannot be compared with a threshold), or
 /// when an LLM wrote the module (`module_source` starting `llm:`), whatever it costs, or
 /// when a policy finding is at the `approval` level, or when it takes its owner's budget past
-/// the monthly limit. Past the budget's hard cap it is refused.
+/// the monthly limit, or when an approval rule matches. Past the budget's hard cap it is refused.
 pub fn decide(inputs: &GateInputs) -> GateDecision {
     let (cost, baseline_monthly_cost, threshold_percent) =
         (inputs.estimate.monthly_total, inputs.baseline_monthly_cost, inputs.threshold_percent);
@@ -62,6 +64,10 @@ pub fn decide(inputs: &GateInputs) -> GateDecision {
     }
     if let Some(policy) = crate::policy::approval_reason(inputs.findings) {
         reasons.push(("policy", policy));
+    }
+    if !inputs.rules.is_empty() {
+        let plural = if inputs.rules.len() == 1 { "" } else { "s" };
+        reasons.push(("rule", format!("approval rule{plural} {}", inputs.rules.join(", "))));
     }
     let mut refused = None;
     if let Some(b) = inputs.budget {
@@ -132,6 +138,7 @@ mod tests {
             module_source,
             findings,
             budget: None,
+            rules: &[],
         })
     }
 
@@ -219,6 +226,7 @@ mod tests {
                 module_source: "catalog:rds@2",
                 findings: &[],
                 budget: Some(&b),
+                rules: &[],
             })
         };
         let within = gate(400.0, 30.0);

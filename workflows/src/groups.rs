@@ -77,6 +77,24 @@ pub fn describe(groups: &[ApprovalGroup]) -> String {
         .join("; ")
 }
 
+/// Each group with who counts for it so far: `dba (prod-rds): 1 of dave, frank: dave`.
+pub fn standing(groups: &[ApprovalGroup], decisions: &[tollgate_proto::Decision]) -> Vec<String> {
+    let approved: Vec<&str> = decisions
+        .iter()
+        .filter(|d| !d.ai && d.kind == tollgate_proto::DecisionKind::Approve as i32)
+        .map(|d| d.user.as_str())
+        .collect();
+    let filled = tollgate_proto::groups::fill(groups, &approved);
+    groups
+        .iter()
+        .zip(&filled)
+        .map(|(g, f)| {
+            let so_far = if f.is_empty() { "waiting".to_string() } else { f.join(", ") };
+            format!("{} ({}): {} of {}: {so_far}", g.team, g.rule, g.count, people(&g.eligible))
+        })
+        .collect()
+}
+
 /// Everyone who may approve for some group, once each.
 pub fn eligible(groups: &[ApprovalGroup]) -> Vec<String> {
     let mut all: Vec<String> = groups.iter().flat_map(|g| g.eligible.iter().cloned()).collect();

@@ -1,6 +1,6 @@
 //! Step 7: who may decide, and when a request counts as approved or rejected.
 
-use tollgate_proto::{Decision, DecisionKind, Stage};
+use tollgate_proto::{ApprovalGroup, Decision, DecisionKind, Stage};
 
 use crate::refusal::{Code, Refusal};
 
@@ -17,6 +17,8 @@ pub struct DecisionContext<'a> {
     pub stage: Stage,
     pub requester: &'a str,
     pub approving_users: &'a [String],
+    /// The groups the request waits on (teams, approval rules); empty: `approving_users`.
+    pub groups: &'a [ApprovalGroup],
     pub decisions: &'a [Decision],
     pub current_plan_digest: &'a str,
 }
@@ -38,7 +40,17 @@ pub fn check_decision(ctx: &DecisionContext<'_>, decision: &Decision) -> Result<
         let verb = crate::decision::word_of(decision.kind);
         return Err(Refusal::new(Code::SelfApproval, format!("{user} cannot {verb} their own request")));
     }
-    if !ctx.approving_users.iter().any(|a| a == user) {
+    if !ctx.groups.is_empty() {
+        if !ctx.groups.iter().any(|g| g.eligible.iter().any(|e| e == user)) {
+            return Err(Refusal::new(
+                Code::NotAnApprover,
+                format!(
+                    "{user} is in none of the groups this request waits on ({}; {FIXED_AT_START})",
+                    crate::groups::describe(ctx.groups)
+                ),
+            ));
+        }
+    } else if !ctx.approving_users.iter().any(|a| a == user) {
         let listed =
             if ctx.approving_users.is_empty() { "none configured".to_string() } else { ctx.approving_users.join(", ") };
         return Err(Refusal::new(
@@ -95,6 +107,26 @@ pub fn verdict(decisions: &[Decision], required: u32) -> Verdict {
     }
 }
 
+/// `verdict` for a request that waits on groups: one human rejection ends it; it is approved
+/// when every group has its count (a person counting in one group only, unless the rule says
+/// so). The AI approver fills no group: groups are people's roles.
+pub fn verdict_in_groups(decisions: &[Decision], groups: &[ApprovalGroup]) -> Verdict {
+    if decisions.iter().any(|d| !d.ai && d.kind == DecisionKind::Reject as i32) {
+        return Verdict::Rejected;
+    }
+    let approved: Vec<&str> =
+        decisions.iter().filter(|d| !d.ai && d.kind == DecisionKind::Approve as i32).map(|d| d.user.as_str()).collect();
+    let filled = tollgate_proto::groups::fill(groups, &approved);
+    let approvals: u32 = filled.iter().zip(groups).map(|(f, g)| (f.len() as u32).min(g.count)).sum();
+    let required: u32 = groups.iter().map(|g| g.count).sum();
+    if approvals >= required { Verdict::Approved } else { Verdict::Pending { approvals, required } }
+}
+
+/// Where a request stands: by its groups when it has them, else `required` of anyone.
+pub fn standing(decisions: &[Decision], required: u32, groups: &[ApprovalGroup]) -> Verdict {
+    if groups.is_empty() { verdict(decisions, required) } else { verdict_in_groups(decisions, groups) }
+}
+
 /// Human approvals among `decisions`.
 pub fn human_approvals(decisions: &[Decision]) -> u32 {
     let mut users: Vec<&str> =
@@ -122,6 +154,7 @@ mod tests {
             stage: Stage::AwaitingApproval,
             requester: "alice",
             approving_users: approvers,
+            groups: &[],
             decisions,
             current_plan_digest: "sha256:abcdef0123456789",
         }
@@ -211,5 +244,31 @@ mod tests {
         ai_reject.kind = DecisionKind::Reject as i32;
         assert_eq!(verdict(&[ai_reject, approve("carol")], 1), Verdict::Approved);
         assert_eq!(human_approvals(&[ai, approve("carol"), approve("carol")]), 1);
+    }
+
+    #[test]
+    fn groups_are_filled_by_distinct_people_and_one_rejection_ends() {
+        let group = |team: &str, count: u32, eligible: &[&str]| ApprovalGroup {
+            team: team.into(),
+            count,
+            eligible: eligible.iter().map(|e| e.to_string()).collect(),
+            ..Default::default()
+        };
+        let groups = [group("dba", 1, &["dave", "frank"]), group("platform", 1, &["dave", "erin"])];
+        assert_eq!(verdict_in_groups(&[approve("dave")], &groups), Verdict::Pending { approvals: 1, required: 2 });
+        assert_eq!(verdict_in_groups(&[approve("dave"), approve("erin")], &groups), Verdict::Approved);
+        let mut ai = approve("tollgate-ai");
+        ai.ai = true;
+        assert_eq!(verdict_in_groups(&[approve("dave"), ai], &groups), Verdict::Pending { approvals: 1, required: 2 });
+        let mut no = approve("frank");
+        no.kind = DecisionKind::Reject as i32;
+        assert_eq!(verdict_in_groups(&[approve("dave"), approve("erin"), no], &groups), Verdict::Rejected);
+        assert_eq!(standing(&[approve("x")], 1, &[]), Verdict::Approved, "no groups: required of anyone");
+        let approvers = vec!["carol".to_string()];
+        let mut c = ctx(&approvers, &[]);
+        c.groups = &groups;
+        let refused = check_decision(&c, &approve("carol")).unwrap_err();
+        assert_eq!(refused.code, Code::NotAnApprover, "carol is in no group: approving_users no longer decides");
+        assert!(check_decision(&c, &approve("erin")).is_ok());
     }
 }

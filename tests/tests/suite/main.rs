@@ -31,6 +31,7 @@ mod reconcile;
 mod replay;
 mod sources;
 mod stack;
+mod teams;
 pub(crate) mod terraform;
 mod traces;
 mod webui;

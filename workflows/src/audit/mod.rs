@@ -245,6 +245,7 @@ impl AuditWorkflow {
                 stage,
                 requester: &self.report.requested_by,
                 approving_users: &self.report.approving_users,
+                groups: &[],
                 decisions: &self.report.decisions,
                 current_plan_digest: "",
             },

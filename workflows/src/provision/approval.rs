@@ -25,7 +25,9 @@ pub(super) async fn await_approval(
     let deadline = started + tollgate_proto::span_ms(&settings.approval_timeout) as i64;
     ctx.state_mut(|s| s.progress.approval_deadline = tollgate_proto::at(deadline));
     set_stage(ctx, Stage::AwaitingApproval);
-    let approvers = settings.approving_users.clone();
+    // Those who may approve: the request's groups' people, or approving_users without groups.
+    let groups = ctx.state(|s| s.progress.approval_groups.clone());
+    let approvers = if groups.is_empty() { settings.approving_users.clone() } else { crate::groups::eligible(&groups) };
     let mut everyone = vec![request.requester.clone()];
     everyone.extend(approvers.iter().cloned());
     // The AI approver reviews first, so the humans are asked with its review attached (or
@@ -64,7 +66,7 @@ pub(super) async fn await_approval(
         }
     }
 
-    let required = settings.required_approvals.max(1);
+    let required = ctx.state(|s| s.progress.required_approvals.max(1));
     let grace = tollgate_proto::span_ms(&settings.grace_period).max(1) as i64;
     let ask = Ask { started, deadline, remind_every: Some(grace), summary: "approval wait", one_timer: false };
     let mut wait = ApprovalWait::new(ctx, ask);
@@ -143,7 +145,8 @@ fn standing(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> Standing {
             quorum::Verdict::Approved
         } else {
             let required = s.progress.required_approvals.max(1);
-            quorum::verdict(&quorum::for_plan(&s.progress.decisions, &s.progress.plan_digest), required)
+            let decisions = quorum::for_plan(&s.progress.decisions, &s.progress.plan_digest);
+            quorum::standing(&decisions, required, &s.progress.approval_groups)
         };
         let overturn = (ai == AiOutcome::RejectedAlone).then(|| {
             s.progress.ai_review.as_ref().map(|r| tollgate_proto::ms(&r.overturn_deadline)).unwrap_or_default()

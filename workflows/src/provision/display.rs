@@ -96,6 +96,10 @@ pub fn current_details(p: &Progress) -> String {
     if p.stage_enum() == Stage::AwaitingApproval {
         lines.push(format!("**Approvals:** {} of {}", p.approvals(), p.required_approvals));
     }
+    if !p.approval_groups.is_empty() {
+        let groups = crate::groups::standing(&p.approval_groups, &p.decisions).join("; ");
+        lines.push(format!("**Approval groups:** {}", escape_markdown(&groups)));
+    }
     if tollgate_proto::ms(&p.expires_at) > 0 {
         lines.push(format!("**Expires:** {}", fmt_time_ms(tollgate_proto::ms(&p.expires_at))));
     }
@@ -147,8 +151,13 @@ pub(super) fn approval_needed_body(p: &Progress, deadline: i64) -> String {
         Some(review) => format!("AI approver: {}\n", ai_line(review)),
         None => String::new(),
     };
+    let groups = if p.approval_groups.is_empty() {
+        String::new()
+    } else {
+        format!("Needs approvals from: {}\n", crate::groups::describe(&p.approval_groups))
+    };
     format!(
-        "{} asks for {} '{}' in {} ({}).\n{gate}\n{findings}{ai}Approve: tollgate approve {id} --as <you>   Reject: tollgate reject {id} --as <you> --reason <why>\nDecide by {}.",
+        "{} asks for {} '{}' in {} ({}).\n{gate}\n{findings}{ai}{groups}Approve: tollgate approve {id} --as <you>   Reject: tollgate reject {id} --as <you> --reason <why>\nDecide by {}.",
         r.requester,
         r.kind,
         r.name,

@@ -254,7 +254,8 @@ async fn plan_gate_apply(
     }
 
     if settings.dry_run || request.dry_run {
-        let verb = match (decision.approval_required, settings.approving_users.is_empty()) {
+        let nobody = settings.approving_users.is_empty() && ctx.state(|s| s.progress.approval_groups.is_empty());
+        let verb = match (decision.approval_required, nobody) {
             (true, true) => "would be refused: it needs approval and no approvers are configured (approving_users)",
             (true, false) => "would wait for approval",
             (false, _) => "would be created directly",
@@ -267,7 +268,17 @@ async fn plan_gate_apply(
     // naming the setting, instead of waiting out approval_timeout.
     // (In full mode the AI approver may still decide alone: it reviews first, see approval.rs.)
     let ai_full = crate::ai::Mode::of(settings.ai_approver.as_ref()) == crate::ai::Mode::Full;
+    let groups = ctx.state(|s| s.progress.approval_groups.clone());
     if decision.approval_required
+        && let Some(why) = crate::groups::unsatisfiable(&groups)
+    {
+        let reason = format!("refused at the gate: it needs approval and {why}; nothing was applied");
+        finish(ctx, Stage::Rejected, reason);
+        display::notify_ended(ctx, NotificationKind::Ended, std::slice::from_ref(&request.requester)).await;
+        return Ok(Pass::Ended);
+    }
+    if decision.approval_required
+        && groups.is_empty()
         && settings.approving_users.is_empty()
         && !ai_full
         && has_patch(ctx, patches::REFUSE_UNAPPROVABLE)
@@ -320,6 +331,10 @@ async fn pass_the_gate(
         }
     };
     checkpoint(ctx)?;
+    // Teams and approval rules come from the settings this request started with; a history
+    // from before them has neither, so it takes the same path as it did.
+    let rules = crate::groups::matching(settings, request, estimate.monthly_total);
+    let rule_names: Vec<String> = rules.iter().map(|r| r.name.clone()).collect();
     let decision = gate::decide(&gate::GateInputs {
         estimate,
         baseline_monthly_cost: context.baseline_monthly_cost,
@@ -329,7 +344,10 @@ async fn pass_the_gate(
         module_source,
         findings,
         budget: context.budget.as_ref(),
+        rules: &rule_names,
     });
+    let groups =
+        if decision.approval_required { crate::groups::required(settings, request, &rules) } else { Vec::new() };
     display::upsert_with_stage(
         ctx,
         vec![
@@ -340,6 +358,10 @@ async fn pass_the_gate(
     ctx.state_mut(|s| {
         s.progress.cost = Some(estimate.clone());
         s.progress.gate = Some(decision.clone());
+        if !groups.is_empty() {
+            s.progress.required_approvals = groups.iter().map(|g| g.count).sum();
+        }
+        s.progress.approval_groups = groups;
     });
     kit::record(ctx, "gate", clock::now_ms(ctx), decision.reason.clone());
     super::observe::gate(ctx, &decision);

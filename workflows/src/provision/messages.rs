@@ -55,6 +55,7 @@ impl ProvisionWorkflow {
                 stage: self.progress.stage_enum(),
                 requester: self.requester(),
                 approving_users: &settings.approving_users,
+                groups: &self.progress.approval_groups,
                 decisions: &quorum::for_plan(&self.progress.decisions, &self.progress.plan_digest),
                 current_plan_digest: &self.progress.plan_digest,
             },

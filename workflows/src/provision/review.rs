@@ -60,7 +60,7 @@ pub(super) async fn review(
                 let p = &s.progress;
                 let decisions = quorum::for_plan(&p.decisions, &p.plan_digest);
                 (
-                    quorum::verdict(&decisions, p.required_approvals),
+                    quorum::standing(&decisions, p.required_approvals, &p.approval_groups),
                     quorum::human_approvals(&decisions),
                     p.required_approvals,
                     p.cost.as_ref().map(|c| c.monthly_total).unwrap_or_default(),
@@ -68,8 +68,13 @@ pub(super) async fn review(
                     p.module_source.clone(),
                 )
             });
+            let groups = ctx.state(|s| s.progress.approval_groups.clone());
             if !matches!(verdict, quorum::Verdict::Pending { .. }) {
                 (AiOutcome::TooLate, "the humans decided before the review was done".into())
+            } else if !groups.is_empty() {
+                // Groups are people's roles: the AI's review is advice to them, never a place.
+                let why = format!("the request waits on groups ({}): advice only", crate::groups::describe(&groups));
+                (AiOutcome::Recommended, why)
             } else {
                 let subject = ai::Subject::Request {
                     monthly_cost: cost,
