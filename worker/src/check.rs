@@ -29,6 +29,31 @@ pub fn summary(config: &Config, built: &TollgateActivities) -> String {
     let mut rows: Vec<(&str, String)> = Vec::new();
     rows.push(("task queue", config.task_queue.clone()));
     rows.push(("approvers", approvers(config)));
+    if !s.teams.is_empty() || !s.approval_rules.is_empty() {
+        let teams: Vec<String> = s
+            .teams
+            .iter()
+            .map(|t| {
+                let approvers = if t.approver_people.is_empty() { "none".into() } else { t.approver_people.join(", ") };
+                format!(
+                    "{} ({} member{}; approvers {approvers})",
+                    t.name,
+                    t.members.len(),
+                    if t.members.len() == 1 { "" } else { "s" }
+                )
+            })
+            .collect();
+        rows.push(("teams", if teams.is_empty() { "none".into() } else { teams.join("; ") }));
+        let rules: Vec<String> = s
+            .approval_rules
+            .iter()
+            .map(|r| {
+                let need: Vec<String> = r.need.iter().map(|n| format!("{} from {}", n.count, n.team)).collect();
+                format!("{}: {}", r.name, need.join(" and "))
+            })
+            .collect();
+        rows.push(("approve by", if rules.is_empty() { "none".into() } else { rules.join("; ") }));
+    }
     rows.push((
         "lifetimes",
         format!(
