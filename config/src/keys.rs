@@ -44,7 +44,7 @@ pub struct Key {
     pub doc: &'static str,
 }
 
-const fn key(name: &'static str, kind: KeyKind, default: &'static str, doc: &'static str) -> Key {
+pub(crate) const fn key(name: &'static str, kind: KeyKind, default: &'static str, doc: &'static str) -> Key {
     Key { name, kind, default, doc }
 }
 

@@ -1,11 +1,7 @@
 //! Every `gateway.toml` key, in the README's order (a test holds the README's gateway table
 //! equal to [`GATEWAY`]'s, and each documented default equal to the effective one).
 
-use crate::keys::{Key, KeyKind, Registry};
-
-const fn key(name: &'static str, kind: KeyKind, default: &'static str, doc: &'static str) -> Key {
-    Key { name, kind, default, doc }
-}
+use crate::keys::{Key, KeyKind, Registry, key};
 
 /// `gateway.toml`; overrides are `TOLLGATE_GATEWAY_<KEY>` (`TOLLGATE_GATEWAY_LISTEN`).
 pub const GATEWAY: Registry = Registry {

@@ -263,20 +263,7 @@ fn prices_import_writes_a_book_the_worker_reads() {
 #[test]
 fn check_config_checks_what_the_worker_checks_at_start() {
     let dir = tempfile::tempdir().unwrap();
-    let run = |text: &str| {
-        let file = dir.path().join("tollgate.toml");
-        std::fs::write(&file, format!("data_dir = \"{}\"\n{text}", dir.path().join("data").display())).unwrap();
-        let out = std::process::Command::new(crate::common::binary("tollgate-worker"))
-            .args(["--check-config", "--config", file.to_str().unwrap()])
-            .env_remove("TOLLGATE_CONFIG")
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).to_string(),
-            String::from_utf8_lossy(&out.stderr).to_string(),
-        )
-    };
+    let run = |text: &str| crate::common::check_config(dir.path(), text);
     let (code, out, err) = run("approving_users = [\"carol\"]\n");
     assert_eq!(code, Some(0), "{err}");
     assert!(out.starts_with("configuration OK ("), "{out}");

@@ -111,20 +111,7 @@ async fn a_prod_rds_needs_one_from_dba_and_one_from_platform() {
 #[test]
 fn check_config_says_the_teams_and_refuses_a_cycle() {
     let dir = tempfile::tempdir().unwrap();
-    let run = |text: &str| {
-        let file = dir.path().join("tollgate.toml");
-        std::fs::write(&file, format!("data_dir = \"{}\"\n{text}", dir.path().join("data").display())).unwrap();
-        let out = std::process::Command::new(crate::common::binary("tollgate-worker"))
-            .args(["--check-config", "--config", file.to_str().unwrap()])
-            .env_remove("TOLLGATE_CONFIG")
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).to_string(),
-            String::from_utf8_lossy(&out.stderr).to_string(),
-        )
-    };
+    let run = |text: &str| crate::common::check_config(dir.path(), text);
     let (code, out, err) = run(TEAMS);
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("teams         platform (3 members; approvers carol); dba (2 members; approvers none); finance (1 member; approvers none)"), "{out}");

@@ -479,3 +479,19 @@ impl TestEnv {
         )
     }
 }
+
+/// `tollgate-worker --check-config` on `text` (with a data_dir in `dir`): exit code, stdout, stderr.
+pub fn check_config(dir: &Path, text: &str) -> (Option<i32>, String, String) {
+    let file = dir.join("tollgate.toml");
+    std::fs::write(&file, format!("data_dir = \"{}\"\n{text}", dir.join("data").display())).unwrap();
+    let out = std::process::Command::new(binary("tollgate-worker"))
+        .args(["--check-config", "--config", file.to_str().unwrap()])
+        .env_remove("TOLLGATE_CONFIG")
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
