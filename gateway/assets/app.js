@@ -163,7 +163,11 @@ async function loadDetail(id) {
   $('requester').textContent = data.requester || '';
   $('gate').textContent = w.gate_reason || '';
   $('plan-digest').textContent = data.plan_digest || '';
-  const approvers = w.approving_users || [];
+  // A request that waits on groups (teams, approval rules) is decided by the groups' people.
+  const groups = w.approval_groups || [];
+  const approvers = groups.length
+    ? [...new Set(groups.flatMap((g) => g.eligible || []))]
+    : (w.approving_users || []);
   $('approvals').textContent = `${w.approvals} of ${w.required_approvals}`;
   const decisions = $('decisions'); decisions.replaceChildren();
   for (const d of data.approvals || []) {
@@ -173,9 +177,12 @@ async function loadDetail(id) {
   }
   if (!(data.approvals || []).length) item(decisions, 'nobody yet');
   $('ai-review').textContent = data.ai_review ? aiSummary(data.ai_review) : 'not reviewed';
-  $('approvers').textContent = approvers.length
-    ? approvers.join(', ')
-    : 'none configured: nobody can approve this request (approving_users)';
+  const people = (list) => (list && list.length ? list.join(', ') : 'nobody');
+  $('approvers').textContent = groups.length
+    ? groups.map((g) => `${g.team} (${g.rule}): ${g.count} of ${people(g.eligible)}; approved by ${people(g.approved_by)}`).join(' · ')
+    : approvers.length
+      ? approvers.join(', ')
+      : 'none configured: nobody can approve this request (approving_users)';
   const changes = $('changes'); changes.replaceChildren();
   for (const c of (data.plan && data.plan.changes) || []) item(changes, `${(c.actions || []).join('/')} ${c.address}`);
   const cost = $('cost'); cost.replaceChildren();
@@ -189,7 +196,9 @@ async function loadDetail(id) {
   let why = '';
   if (data.stage !== 'AWAITING_APPROVAL' || data.workflow_stopped) why = '';
   else if (user === data.requester) why = `${user} asked for this request, so someone else decides.`;
-  else if (!approvers.includes(user)) why = `${user} is not an approver of this request.`;
+  else if (!approvers.includes(user)) why = groups.length
+    ? `${user} is in none of the groups this request waits on.`
+    : `${user} is not an approver of this request.`;
   else if ((data.approvals || []).some((d) => d.user === user)) why = `${user} has decided already.`;
   const deciding = data.stage === 'AWAITING_APPROVAL' && !data.workflow_stopped && !why;
   $('decide').hidden = !deciding;

@@ -66,7 +66,13 @@ fn cut(text: &str, max: usize) -> String {
 /// The line under the text: who asked, what it costs, which plan.
 fn context(n: &Notification) -> Value {
     let mut parts = Vec::new();
-    for (key, label) in [("requester", "requested by"), ("monthly_cost", "monthly cost $"), ("plan_digest", "plan")] {
+    let keys = [
+        ("requester", "requested by"),
+        ("monthly_cost", "monthly cost $"),
+        ("plan_digest", "plan"),
+        ("approval_groups", "needs"),
+    ];
+    for (key, label) in keys {
         if let Some(v) = n.fields.get(key) {
             let sep = if label.ends_with('$') { "" } else { " " };
             // A digest's first 12 hex digits are enough to tell plans apart on screen.

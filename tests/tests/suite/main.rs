@@ -24,7 +24,7 @@ mod mcp;
 mod messages;
 mod metrics;
 mod namespace;
-mod notifications;
+pub(crate) mod notifications;
 pub(crate) mod pipelines;
 mod policy;
 mod reconcile;

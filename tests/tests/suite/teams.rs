@@ -121,3 +121,95 @@ fn check_config_says_the_teams_and_refuses_a_cycle() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.trim().ends_with("tollgate.toml: teams[0].member_teams: is a cycle: a -> b -> a"), "{err}");
 }
+
+/// The same rule through the gateway and Slack: the gateway's JSON and the Slack message say
+/// the groups; a click by someone in no group is not recorded and says why; dave's click fills
+/// dba, carol's REST approval fills platform.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_decide_through_the_gateway_and_slack() {
+    use crate::common::gateway::GatewayProcess;
+    use crate::notifications::{SlackCall, click, env_with_slack, start_fake_slack};
+    const CONFIG: &str = r#"
+approving_users = ["carol", "dave"]
+grace_period = "1m"
+extension_period = "3m"
+default_ttl = "3m"
+max_ttl = "10m"
+approval_timeout = "5m"
+
+[[teams]]
+name = "platform"
+members = ["alice", "carol"]
+
+[[teams]]
+name = "dba"
+members = ["dave"]
+
+[[approval_rules]]
+name = "prod-rds"
+when = { environments = ["prod"], kinds = ["rds"] }
+need = [{ team = "dba", count = 1 }, { team = "platform", count = 1 }]
+"#;
+    let (slack, calls) = start_fake_slack().await;
+    let mut env = env_with_slack(&slack, CONFIG).await;
+    let gateway = GatewayProcess::start(
+        &env,
+        "[slack]\nsigning_secret_env = \"SLACK_SIGNING_SECRET\"\n",
+        &[("SLACK_SIGNING_SECRET", "slack-secret")],
+    )
+    .await;
+    env.start_worker();
+    let request = tollgate_proto::ProvisionRequest {
+        kind: "rds".into(),
+        requester: "alice".into(),
+        environment: "prod".into(),
+        ..Default::default()
+    };
+    let id = env.try_request(request).await.unwrap();
+    env.wait_for(&id, Stage::AwaitingApproval, 60).await;
+
+    let http = gateway.client();
+    let (status, shown) = http.get(&format!("/requests/{id}"), "tg_dave").await;
+    assert_eq!(status, 200, "{shown}");
+    let teams: Vec<&str> =
+        shown["approval_groups"].as_array().unwrap().iter().map(|g| g["team"].as_str().unwrap()).collect();
+    assert_eq!(teams, ["dba", "platform"], "{shown}");
+    assert_eq!(shown["approval_groups"][1]["eligible"], serde_json::json!(["carol"]), "alice asked");
+
+    let posted = |c: &[SlackCall]| c.iter().any(|c| c.0 == "chat.postMessage" && c.3["ok"] == true);
+    calls.wait_for("the approval message", posted).await;
+    let (message, _) = calls
+        .of("chat.postMessage")
+        .into_iter()
+        .find(|(m, a)| a["ok"] == true && m["text"].as_str().is_some_and(|t| t.contains(&id)))
+        .unwrap();
+    let context = message["blocks"][1]["elements"][0]["text"].as_str().unwrap_or_default().to_string();
+    assert!(context.contains("needs dba (prod-rds): 1 of dave; platform (prod-rds): 1 of carol"), "{message}");
+    let approve = message["blocks"][2]["elements"][0].clone();
+
+    // mallory is in no group: not recorded, and told why.
+    assert_eq!(click(&gateway, &slack, "U_MALLORY", &approve).await, 200);
+    let told = |c: &[SlackCall]| {
+        c.iter().any(|c| {
+            c.0 == "response_url"
+                && c.2["text"].as_str().is_some_and(|t| t.contains("mallory is in none of the groups"))
+        })
+    };
+    calls.wait_for("mallory's refusal", told).await;
+    // dave's click fills dba; the request still waits on platform.
+    assert_eq!(click(&gateway, &slack, "U_DAVE", &approve).await, 200);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while env.progress(&id).await.decisions.is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "dave's click was not recorded");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let p = env.progress(&id).await;
+    assert_eq!((p.stage_enum(), p.approvals(), p.required_approvals), (Stage::AwaitingApproval, 1, 2));
+    let (status, answer) = http.post(&format!("/requests/{id}/approve"), "tg_carol", "{}").await;
+    assert_eq!(status, 200, "{answer}");
+    let p = env.wait_for(&id, Stage::Active, 60).await;
+    let users: Vec<&str> = p.decisions.iter().map(|d| d.user.as_str()).collect();
+    assert_eq!(users, ["dave", "carol"]);
+    drop(gateway);
+    env.shutdown().await;
+}

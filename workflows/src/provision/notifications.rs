@@ -46,6 +46,10 @@ pub(super) async fn notify_until(
         if !s.progress.plan_digest.is_empty() {
             fields.insert("plan_digest".to_string(), s.progress.plan_digest.clone());
         }
+        // Who decides, by group, when the request waits on groups (teams, approval rules).
+        if !s.progress.approval_groups.is_empty() {
+            fields.insert("approval_groups".to_string(), crate::groups::describe(&s.progress.approval_groups));
+        }
         if tollgate_proto::ms(&s.progress.expires_at) > 0 {
             fields.insert("expires_at".to_string(), fmt_time_ms(tollgate_proto::ms(&s.progress.expires_at)));
         }
