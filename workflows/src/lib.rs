@@ -11,6 +11,7 @@ pub mod decision;
 pub mod drift;
 pub mod gate;
 pub mod groups;
+pub mod headroom;
 pub mod incoming;
 pub mod kit;
 pub mod lifecycle;

@@ -1,0 +1,119 @@
+//! A team's budget headroom (issue 29, in progress): what its live requests have committed
+//! (each one's monthly cost prorated over the time it has left) plus what this request would
+//! cost over its lifetime, against the team's monthly budget. Pure arithmetic; the ledger that
+//! keeps the reservations consistent under concurrent requests and several workers (one
+//! workflow per team, its updates taking reservations one at a time) is not built yet.
+
+/// The length of the month budgets are written in (30 days), in ms.
+pub const MONTH_MS: i64 = 30 * 86_400_000;
+
+/// One live request's claim on the headroom: its monthly cost until it expires.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reservation {
+    pub request_id: String,
+    pub monthly_cost: f64,
+    pub until_ms: i64,
+}
+
+/// The arithmetic of one judgement, shown to people as it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Headroom {
+    /// What the live requests still commit, prorated over the time each has left.
+    pub live: f64,
+    pub live_requests: usize,
+    /// This request's cost over its lifetime.
+    pub this_request: f64,
+    pub budget_monthly: f64,
+    /// What is left once this request is counted (negative: over).
+    pub left: f64,
+}
+
+impl Headroom {
+    pub fn admitted(&self) -> bool {
+        self.left >= 0.0
+    }
+
+    /// `live $120.00 (3 requests) + this $100.00 = $220.00 of $500.00/month: $280.00 left`.
+    pub fn describe(&self, team: &str) -> String {
+        let total = self.live + self.this_request;
+        let plural = if self.live_requests == 1 { "" } else { "s" };
+        let verdict =
+            if self.admitted() { format!("${:.2} left", self.left) } else { format!("${:.2} over", -self.left) };
+        format!(
+            "team {team}: live ${:.2} ({} request{plural}) + this ${:.2} = ${total:.2} of ${:.2}/month: {verdict}",
+            self.live, self.live_requests, self.this_request, self.budget_monthly
+        )
+    }
+}
+
+/// `cost` (per month) over `ms`.
+pub fn prorated(monthly_cost: f64, ms: i64) -> f64 {
+    monthly_cost * ms.max(0) as f64 / MONTH_MS as f64
+}
+
+/// Judges a request costing `monthly_cost` for `ttl_ms` against the team's live reservations
+/// at `now_ms` (expired ones count nothing; the request itself, if already reserved, once).
+pub fn judge(
+    reservations: &[Reservation],
+    now_ms: i64,
+    budget_monthly: f64,
+    request_id: &str,
+    monthly_cost: f64,
+    ttl_ms: i64,
+) -> Headroom {
+    let live: Vec<&Reservation> =
+        reservations.iter().filter(|r| r.until_ms > now_ms && r.request_id != request_id).collect();
+    let committed: f64 = live.iter().map(|r| prorated(r.monthly_cost, r.until_ms - now_ms)).sum();
+    let this_request = prorated(monthly_cost, ttl_ms);
+    Headroom {
+        live: round(committed),
+        live_requests: live.len(),
+        this_request: round(this_request),
+        budget_monthly,
+        left: round(budget_monthly - committed - this_request),
+    }
+}
+
+/// To the cent, so what is shown is what was compared.
+fn round(dollars: f64) -> f64 {
+    (dollars * 100.0).round() / 100.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: i64 = 86_400_000;
+
+    fn reserved(id: &str, monthly: f64, until: i64) -> Reservation {
+        Reservation { request_id: id.into(), monthly_cost: monthly, until_ms: until }
+    }
+
+    #[test]
+    fn live_spend_is_prorated_over_what_each_request_has_left() {
+        // $600/month with 15 days left commits $300; a 10-day $300/month request costs $100.
+        let live = [reserved("a", 600.0, 15 * DAY), reserved("gone", 900.0, 0)];
+        let h = judge(&live, 0, 500.0, "new", 300.0, 10 * DAY);
+        assert_eq!((h.live, h.live_requests, h.this_request, h.left), (300.0, 1, 100.0, 100.0));
+        assert!(h.admitted());
+        assert_eq!(
+            h.describe("platform"),
+            "team platform: live $300.00 (1 request) + this $100.00 = $400.00 of $500.00/month: $100.00 left"
+        );
+        let over = judge(&live, 0, 350.0, "new", 300.0, 10 * DAY);
+        assert!(!over.admitted());
+        assert!(
+            over.describe("platform").ends_with("$400.00 of $350.00/month: $50.00 over"),
+            "{}",
+            over.describe("platform")
+        );
+    }
+
+    #[test]
+    fn a_request_already_reserved_counts_once_and_exactly_at_the_budget_is_within() {
+        let live = [reserved("new", 300.0, 10 * DAY)];
+        let h = judge(&live, 0, 100.0, "new", 300.0, 10 * DAY);
+        assert_eq!((h.live_requests, h.left), (0, 0.0));
+        assert!(h.admitted(), "exactly at the budget is within it");
+    }
+}
