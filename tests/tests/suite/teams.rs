@@ -40,6 +40,29 @@ when = { min_monthly_cost = 500 }
 need = [{ team = "finance", count = 1 }]
 "#;
 
+/// platform (alice, carol) and dba (dave); a prod RDS needs one of each.
+const TWO_GROUPS: &str = r#"
+approving_users = ["carol", "dave"]
+grace_period = "1m"
+extension_period = "3m"
+default_ttl = "3m"
+max_ttl = "10m"
+approval_timeout = "5m"
+
+[[teams]]
+name = "platform"
+members = ["alice", "carol"]
+
+[[teams]]
+name = "dba"
+members = ["dave"]
+
+[[approval_rules]]
+name = "prod-rds"
+when = { environments = ["prod"], kinds = ["rds"] }
+need = [{ team = "dba", count = 1 }, { team = "platform", count = 1 }]
+"#;
+
 fn json(out: &str) -> Value {
     serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("not one JSON object ({e}): {out}"))
 }
@@ -129,29 +152,8 @@ fn check_config_says_the_teams_and_refuses_a_cycle() {
 async fn groups_decide_through_the_gateway_and_slack() {
     use crate::common::gateway::GatewayProcess;
     use crate::notifications::{SlackCall, click, env_with_slack, start_fake_slack};
-    const CONFIG: &str = r#"
-approving_users = ["carol", "dave"]
-grace_period = "1m"
-extension_period = "3m"
-default_ttl = "3m"
-max_ttl = "10m"
-approval_timeout = "5m"
-
-[[teams]]
-name = "platform"
-members = ["alice", "carol"]
-
-[[teams]]
-name = "dba"
-members = ["dave"]
-
-[[approval_rules]]
-name = "prod-rds"
-when = { environments = ["prod"], kinds = ["rds"] }
-need = [{ team = "dba", count = 1 }, { team = "platform", count = 1 }]
-"#;
     let (slack, calls) = start_fake_slack().await;
-    let mut env = env_with_slack(&slack, CONFIG).await;
+    let mut env = env_with_slack(&slack, TWO_GROUPS).await;
     let gateway = GatewayProcess::start(
         &env,
         "[slack]\nsigning_secret_env = \"SLACK_SIGNING_SECRET\"\n",
@@ -210,6 +212,47 @@ need = [{ team = "dba", count = 1 }, { team = "platform", count = 1 }]
     let p = env.wait_for(&id, Stage::Active, 60).await;
     let users: Vec<&str> = p.decisions.iter().map(|d| d.user.as_str()).collect();
     assert_eq!(users, ["dave", "carol"]);
+    drop(gateway);
+    env.shutdown().await;
+}
+
+/// The inbox in a real browser: mallory (in no group) reads the groups and is told why she
+/// cannot decide; dave's approval fills dba and the page says platform still waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inbox_shows_and_decides_by_group_in_a_real_browser() {
+    use crate::common::gateway::GatewayProcess;
+    let env = TestEnv::start(TWO_GROUPS).await;
+    let gateway = GatewayProcess::start(&env, "", &[]).await;
+    let request = tollgate_proto::ProvisionRequest {
+        kind: "rds".into(),
+        requester: "alice".into(),
+        environment: "prod".into(),
+        ..Default::default()
+    };
+    let id = env.try_request(request).await.unwrap();
+    env.wait_for(&id, Stage::AwaitingApproval, 60).await;
+    let shots = env.dir.path().join("screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let args = [gateway.url.as_str(), id.as_str(), "tg_mallory", "tg_dave"].map(std::ffi::OsStr::new);
+    let run = crate::common::BrowserRun::of("inbox_groups.mjs", &[&args[..], &[shots.as_os_str()]].concat()).await;
+    let read_only = run.step("read only");
+    assert_eq!(
+        read_only["approvers"],
+        "dba (prod-rds): 1 of dave; approved by nobody · platform (prod-rds): 1 of carol; approved by nobody",
+        "{read_only}"
+    );
+    assert_eq!(read_only["why"], "mallory is in none of the groups this request waits on.");
+    assert_eq!(read_only["buttons"], false);
+    assert!(run.text("approved").contains("dave approved"), "{}", run.text("approved"));
+    let filled = run.step("one group filled");
+    assert_eq!((filled["stage"].as_str(), filled["approvals"].as_str()), (Some("AWAITING_APPROVAL"), Some("1 of 2")));
+    assert_eq!(
+        filled["approvers"],
+        "dba (prod-rds): 1 of dave; approved by dave · platform (prod-rds): 1 of carol; approved by nobody"
+    );
+    assert_eq!(filled["buttons"], false, "dave has decided");
+    let p = env.progress(&id).await;
+    assert_eq!((p.decisions.len(), p.decisions[0].user.as_str()), (1, "dave"));
     drop(gateway);
     env.shutdown().await;
 }
