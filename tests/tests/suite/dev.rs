@@ -135,22 +135,50 @@ async fn dev_with_the_gateway_says_who_approves_and_signs_them_in() {
     let _ = workspace();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let (port, ui_port, gateway_port) = (free_port(), free_port(), free_port());
     let stdout = dir.path().join("dev.out");
-    let child = Command::new(binary("tollgate"))
-        .args(["dev", "--port", &port.to_string(), "--ui-port", &ui_port.to_string(), "--gateway"])
-        .args(["--gateway-port", &gateway_port.to_string()])
-        .current_dir(dir.path())
-        .env("TOLLGATE_TEMPORAL_BIN", temporal_bin())
-        .env("TOLLGATE_DATA_DIR", &data)
-        .env("TOLLGATE_APPROVING_USERS", "carol,dave")
-        .env("RUST_LOG", "warn")
-        .stdout(std::fs::File::create(&stdout).unwrap())
-        .spawn()
-        .unwrap();
-    let mut dev = KillOnDrop(child);
+    let stderr = dir.path().join("dev.err");
     let read = || std::fs::read_to_string(&stdout).unwrap_or_default();
-    wait_until("tollgate dev did not print the inbox's tokens", 90, || read().contains("sign in as dave")).await;
+    // Ports are picked free, but a test running beside this one may take one before dev binds
+    // it: dev then stops at once saying "in use?", and is started again on other ports.
+    let mut attempt = 0;
+    let (mut dev, ui_port, gateway_port) = loop {
+        attempt += 1;
+        let (port, ui_port, gateway_port) = (free_port(), free_port(), free_port());
+        let child = Command::new(binary("tollgate"))
+            .args(["dev", "--port", &port.to_string(), "--ui-port", &ui_port.to_string(), "--gateway"])
+            .args(["--gateway-port", &gateway_port.to_string()])
+            .current_dir(dir.path())
+            .env("TOLLGATE_TEMPORAL_BIN", temporal_bin())
+            .env("TOLLGATE_DATA_DIR", &data)
+            .env("TOLLGATE_APPROVING_USERS", "carol,dave")
+            .env("RUST_LOG", "warn")
+            .stdout(std::fs::File::create(&stdout).unwrap())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .spawn()
+            .unwrap();
+        let mut dev = KillOnDrop(child);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+        let exited = loop {
+            if read().contains("sign in as dave") {
+                break None;
+            }
+            if let Some(status) = dev.0.try_wait().unwrap() {
+                break Some(status);
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "tollgate dev did not print the inbox's tokens:\n{}",
+                read()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let err = std::fs::read_to_string(&stderr).unwrap_or_default();
+        match exited {
+            None => break (dev, ui_port, gateway_port),
+            Some(_) if err.contains("in use?") && attempt < 3 => continue,
+            Some(status) => panic!("tollgate dev stopped ({status}):\nstdout:\n{}\nstderr:\n{err}", read()),
+        }
+    };
     let text = read();
     assert!(text.contains("Approvers:           carol, dave (1 needed)"), "{text}");
     assert!(text.contains(&format!("Inbox:               http://127.0.0.1:{gateway_port}/inbox")), "{text}");
