@@ -9,6 +9,7 @@ pub mod approvals;
 pub mod audits;
 pub mod codec;
 pub mod error;
+pub mod ledger;
 pub mod links;
 #[cfg(feature = "mcp")]
 pub mod mcp;

@@ -20,7 +20,7 @@ use tollgate_engine::sandbox::SandboxEngine;
 use tollgate_engine::sources::ModuleSources;
 use tollgate_engine::terraform::TerraformEngine;
 use tollgate_notify::{Channel, slack};
-use tollgate_workflows::{ApprovalWorkflow, AuditWorkflow, ProvisionWorkflow, ReconcileWorkflow};
+use tollgate_workflows::{ApprovalWorkflow, AuditWorkflow, ProvisionWorkflow, ReconcileWorkflow, TeamLedgerWorkflow};
 
 use tollgate_config::{ChannelConfig, Config, EngineChoice, LogFormat, SlackTarget};
 
@@ -317,6 +317,7 @@ pub fn build_worker(
         .register_workflow::<ReconcileWorkflow>()?
         .register_workflow::<ApprovalWorkflow>()?
         .register_workflow::<AuditWorkflow>()?
+        .register_workflow::<TeamLedgerWorkflow>()?
         .register_activities(build_activities(config, Some(client.clone()))?)
         .max_cached_workflows(t.workflow_cache)
         .workflow_task_poller_behavior(PollerBehavior::SimpleMaximum(t.workflow_task_pollers))

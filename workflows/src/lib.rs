@@ -14,6 +14,7 @@ pub mod groups;
 pub mod headroom;
 pub mod incoming;
 pub mod kit;
+pub mod ledger;
 pub mod lifecycle;
 pub mod patches;
 pub mod policy;
@@ -29,6 +30,7 @@ pub use tollgate_proto::{catalog, defaults, failure, fmt_duration_ms, fmt_time_m
 pub use approval::ApprovalWorkflow;
 pub use audit::AuditWorkflow;
 pub use incoming::Incoming;
+pub use ledger::TeamLedgerWorkflow;
 pub use provision::ProvisionWorkflow;
 pub use reconcile::ReconcileWorkflow;
 

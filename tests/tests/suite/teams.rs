@@ -256,3 +256,61 @@ async fn the_inbox_shows_and_decides_by_group_in_a_real_browser() {
     drop(gateway);
     env.shutdown().await;
 }
+
+/// A team's budget ledger under load: 20 requests of one team ask for headroom at once, with
+/// two workers (one in-process, one a separate process) serving the ledger. Each costs $100
+/// over its lifetime against a $1,000 budget: exactly 10 are admitted, the other 10 are told
+/// the arithmetic, and the ledger holds 10 reservations, never more than the budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_requests_at_once_never_overspend_the_teams_headroom() {
+    let mut env = TestEnv::start_without_worker(TWO_GROUPS).await;
+    env.start_worker();
+    let _second = env.spawn_worker_process();
+    let ask = |i: usize| {
+        let (client, queue) = (env.client.clone(), env.config.task_queue.clone());
+        async move {
+            let input = tollgate_proto::ReserveInput {
+                team: "platform".into(),
+                request_id: format!("req-{i}"),
+                monthly_cost: 300.0,
+                ttl: tollgate_proto::span(10 * 86_400_000),
+                budget_monthly: 1000.0,
+                force: false,
+            };
+            tollgate_client::ledger::reserve(&client, &queue, input).await.unwrap()
+        }
+    };
+    let decisions = futures::future::join_all((0..20).map(ask)).await;
+    let admitted: Vec<_> = decisions.iter().filter(|d| d.admitted).collect();
+    assert_eq!(admitted.len(), 10, "{decisions:#?}");
+    assert!(decisions.iter().all(|d| d.reserved == d.admitted));
+    let refused = decisions.iter().find(|d| !d.admitted).unwrap();
+    assert_eq!(
+        refused.text,
+        "team platform: live $1000.00 (10 requests) + this $100.00 = $1100.00 of $1000.00/month: $100.00 over"
+    );
+    let lefts: std::collections::BTreeSet<String> = admitted.iter().map(|d| format!("{:.2}", d.left)).collect();
+    assert_eq!(lefts.len(), 10, "each admission saw the ones before it: {lefts:?}");
+    let id = tollgate_workflows::ledger::workflow_id(&env.config.task_queue, "platform");
+    let handle = env.client.get_workflow_handle::<tollgate_workflows::TeamLedgerWorkflow>(&id);
+    let ledger = handle
+        .query(tollgate_workflows::TeamLedgerWorkflow::ledger, (), temporalio_client::WorkflowQueryOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(ledger.reservations.len(), 10);
+    // Whatever the Web UI or the CLI sends the ledger is refused, and it carries on.
+    for input in ["\"x\"", r#"{"team": 5, "request_id": []}"#, r#"{"team": "platform"}"#] {
+        let out = std::process::Command::new(crate::common::temporal_bin())
+            .args(["workflow", "update", "execute", "-w", &id, "--name", "reserve", "--input", input])
+            .args(["--address", &format!("127.0.0.1:{}", env.port)])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{input} was accepted: {}", String::from_utf8_lossy(&out.stdout));
+    }
+    // A release frees its share: the next request fits.
+    let freed = decisions.iter().position(|d| d.admitted).unwrap();
+    let release = tollgate_proto::ReleaseInput { team: "platform".into(), request_id: format!("req-{freed}") };
+    tollgate_client::ledger::release(&env.client, &env.config.task_queue, release).await.unwrap();
+    assert!(ask(99).await.admitted, "the released share is headroom again");
+    env.shutdown().await;
+}
