@@ -23,9 +23,10 @@ use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tollgate_proto::{
     AiReview, AnalyseInput, ApplyInput, ApplyResult, AuditAnalysis, CostContext, CostContextInput, DestroyInput,
     DestroyResult, DiscoverInput, Discovery, EstimateInput, EstimateResult, FileReportInput, FileReportResult,
-    GenerateModuleInput, GeneratedModule, HoldingsResult, NewFindingsInput, NewFindingsResult, NotifyInput,
-    NotifyResult, PlanInput, PlanResult, PolicyInput, PolicyResult, RemediateInput, Remediation, RepairInput,
-    RepairResult, RequestStatesInput, RequestStatesResult, ReviewInput, Settings,
+    GenerateModuleInput, GeneratedModule, HeadroomDecision, HoldingsResult, NewFindingsInput, NewFindingsResult,
+    NotifyInput, NotifyResult, PlanInput, PlanResult, PolicyInput, PolicyResult, ReleaseInput, RemediateInput,
+    Remediation, RepairInput, RepairResult, RequestStatesInput, RequestStatesResult, ReserveInput, ReviewInput,
+    Settings,
 };
 use tollgate_workflows::activities::{ActivityName, defs};
 
@@ -173,6 +174,8 @@ bodies! {
     Repair: repair(RepairInput) -> RepairResult = repair_work;
     NewFindings: new_findings(NewFindingsInput) -> NewFindingsResult = new_findings_work;
     FileReport: file_report(FileReportInput) -> FileReportResult = file_report_work;
+    ReserveHeadroom: reserve_headroom(ReserveInput) -> HeadroomDecision = reserve_headroom_work;
+    ReleaseHeadroom: release_headroom(ReleaseInput) -> u32 = release_headroom_work;
 }
 
 #[cfg(test)]

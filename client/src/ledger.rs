@@ -26,13 +26,14 @@ pub async fn reserve(client: &Client, task_queue: &str, input: ReserveInput) -> 
         .map_err(|e| ClientError::Failed(format!("{id}: asking the budget ledger for headroom: {e}")))
 }
 
-/// Frees what `request_id` held; a ledger that is not running holds nothing to free.
-pub async fn release(client: &Client, task_queue: &str, input: ReleaseInput) -> Result<(), ClientError> {
+/// Frees what `request_id` held; answers how many reservations remain (a ledger that is not
+/// running holds none).
+pub async fn release(client: &Client, task_queue: &str, input: ReleaseInput) -> Result<u32, ClientError> {
     let id = workflow_id(task_queue, &input.team);
     let handle = client.get_workflow_handle::<TeamLedgerWorkflow>(&id);
     match handle.execute_update(TeamLedgerWorkflow::release, input, WorkflowExecuteUpdateOptions::default()).await {
-        Ok(_) => Ok(()),
-        Err(temporalio_client::errors::WorkflowUpdateError::NotFound(_)) => Ok(()),
+        Ok(left) => Ok(left),
+        Err(temporalio_client::errors::WorkflowUpdateError::NotFound(_)) => Ok(0),
         Err(e) => Err(ClientError::Failed(format!("{id}: releasing a reservation: {e}"))),
     }
 }

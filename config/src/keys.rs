@@ -120,7 +120,7 @@ pub const KEYS: &[Key] = &[
         "teams",
         KeyKind::Tables,
         "`[]`",
-        "teams: `[[teams]]` tables with `name`, `members` (people), `member_teams` (teams whose members belong too), `approvers` and `approver_teams` (who approves the team's requests, `required_approvals` of them, in place of `approving_users`), `budget_monthly` (USD, optional); see [Teams and approval rules](#teams-and-approval-rules)",
+        "teams: `[[teams]]` tables with `name`, `members` (people), `member_teams` (teams whose members belong too), `approvers` and `approver_teams` (who approves the team's requests, `required_approvals` of them, in place of `approving_users`), `budget_monthly` (USD, optional: the team budget headroom gate); see [Teams and approval rules](#teams-and-approval-rules)",
     ),
     key(
         "approval_rules",

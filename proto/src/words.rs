@@ -54,6 +54,8 @@ words! {
         Repair = "repair",
         NewFindings = "new_findings",
         FileReport = "file_report",
+        ReserveHeadroom = "reserve_headroom",
+        ReleaseHeadroom = "release_headroom",
     }
 }
 

@@ -11,9 +11,10 @@ pub use tollgate_proto::words::ActivityName;
 use tollgate_proto::{
     AiReview, AnalyseInput, ApplyInput, ApplyResult, AuditAnalysis, CostContext, CostContextInput, DestroyInput,
     DestroyResult, DiscoverInput, Discovery, EstimateInput, EstimateResult, FileReportInput, FileReportResult,
-    GenerateModuleInput, GeneratedModule, HoldingsResult, NewFindingsInput, NewFindingsResult, NotifyInput,
-    NotifyResult, PlanInput, PlanResult, PolicyInput, PolicyResult, RemediateInput, Remediation, RepairInput,
-    RepairResult, RequestStatesInput, RequestStatesResult, ReviewInput, Settings,
+    GenerateModuleInput, GeneratedModule, HeadroomDecision, HoldingsResult, NewFindingsInput, NewFindingsResult,
+    NotifyInput, NotifyResult, PlanInput, PlanResult, PolicyInput, PolicyResult, ReleaseInput, RemediateInput,
+    Remediation, RepairInput, RepairResult, RequestStatesInput, RequestStatesResult, ReserveInput, ReviewInput,
+    Settings,
 };
 
 /// How an activity runs, chosen once beside its declaration (`declare_activities!`): its
@@ -128,6 +129,11 @@ declare_activities! {
     /// An audit's finished report stored as an artifact; the owners of the requests it
     /// looked at, who are told the outcome.
     FileReport: file_report(input: FileReportInput) -> FileReportResult => AuditStep;
+    /// Asks the requester's team's budget ledger for headroom (reserving it when it fits, or
+    /// when forced after an approval).
+    ReserveHeadroom: reserve_headroom(input: ReserveInput) -> HeadroomDecision => Quick;
+    /// Frees what an ended request held in its team's ledger; answers what remains reserved.
+    ReleaseHeadroom: release_headroom(input: ReleaseInput) -> u32 => Quick;
 }
 
 /// The activity marker types, public so the implementing crate can name them in

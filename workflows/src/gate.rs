@@ -1,6 +1,6 @@
 //! Step 6: does this request need a human? A pure function that shows its arithmetic.
 
-use tollgate_proto::{Budget, CostEstimate, GateDecision, PolicyFinding};
+use tollgate_proto::{Budget, CostEstimate, GateDecision, HeadroomDecision, PolicyFinding};
 
 /// What the gate weighs.
 pub struct GateInputs<'a> {
@@ -16,6 +16,8 @@ pub struct GateInputs<'a> {
     pub budget: Option<&'a Budget>,
     /// The approval rules that match the request (`[[approval_rules]]`): each asks for approval.
     pub rules: &'a [String],
+    /// The team's budget ledger's judgement, when the requester's team has a budget.
+    pub headroom: Option<&'a HeadroomDecision>,
 }
 
 /// Decides whether approval is required, or whether the request is refused.
@@ -25,7 +27,7 @@ pub struct GateInputs<'a> {
 /// the plan could not be priced (an unknown cost cannot be compared with a threshold), or
 /// when an LLM wrote the module (`module_source` starting `llm:`), whatever it costs, or
 /// when a policy finding is at the `approval` level, or when it takes its owner's budget past
-/// the monthly limit, or when an approval rule matches. Past the budget's hard cap it is refused.
+/// the monthly limit, or when an approval rule matches, or past its team's budget headroom. Past the budget's hard cap it is refused.
 pub fn decide(inputs: &GateInputs) -> GateDecision {
     let (cost, baseline_monthly_cost, threshold_percent) =
         (inputs.estimate.monthly_total, inputs.baseline_monthly_cost, inputs.threshold_percent);
@@ -83,6 +85,12 @@ pub fn decide(inputs: &GateInputs) -> GateDecision {
             reasons.push(("budget", format!("over budget {} (${after:.2} > ${:.2}/month)", b.name, b.monthly_limit)));
         }
     }
+    if let Some(h) = inputs.headroom {
+        arithmetic.push_str(&format!("; {}", h.text));
+        if !h.admitted {
+            reasons.push(("headroom", format!("over team {}'s budget headroom", h.team)));
+        }
+    }
     let approval_required = !reasons.is_empty() && refused.is_none();
     let (verdict, deciding) = match &refused {
         Some(why) => (format!("refused ({why})"), vec!["hard cap".to_string()]),
@@ -108,6 +116,7 @@ pub fn decide(inputs: &GateInputs) -> GateDecision {
         budget: inputs.budget.cloned(),
         deciding,
         refused: refused.is_some(),
+        headroom: inputs.headroom.cloned(),
     }
 }
 
@@ -139,6 +148,7 @@ mod tests {
             findings,
             budget: None,
             rules: &[],
+            headroom: None,
         })
     }
 
@@ -227,6 +237,7 @@ mod tests {
                 findings: &[],
                 budget: Some(&b),
                 rules: &[],
+                headroom: None,
             })
         };
         let within = gate(400.0, 30.0);

@@ -104,3 +104,9 @@ pub const TIMER_DECIDES: &str = "timer-decides";
 /// not yet a quorum re-arms nothing. Every history recorded before it (`timed_*.json` among
 /// them) re-arms as it did; `kept_*.json` are recorded with it.
 pub const ALARMS_KEPT: &str = "alarms-kept";
+
+/// 2026-12-07: a requester in a team with `budget_monthly` is judged against the team's budget
+/// ledger at the gate (`TeamLedgerWorkflow`): past its headroom the request needs approval,
+/// and its reservation is released when it ends. Settings from before teams have none, so no
+/// earlier history asks this patch.
+pub const TEAM_HEADROOM: &str = "team-headroom";

@@ -5,6 +5,7 @@ mod apply;
 mod audit;
 mod deliver;
 mod generate;
+mod headroom;
 mod plan;
 mod reconcile;
 mod review;

@@ -314,3 +314,87 @@ async fn twenty_requests_at_once_never_overspend_the_teams_headroom() {
     assert!(ask(99).await.admitted, "the released share is headroom again");
     env.shutdown().await;
 }
+
+/// The budget gate end to end: platform's budget is $12.00/month and each bucket costs $1.15
+/// over its 30 days. Twenty requests at once, two workers: ten are created directly, ten wait
+/// for platform's approver with the arithmetic in their gate; an approval past the headroom
+/// reserves it anyway, and a destroyed request frees its share.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_team_budget_gate_holds_under_twenty_requests_at_once() {
+    const BUDGET: &str = r#"
+approving_users = ["dave"]
+grace_period = "1d"
+extension_period = "30d"
+default_ttl = "30d"
+max_ttl = "30d"
+approval_timeout = "5m"
+
+[[teams]]
+name = "platform"
+members = ["alice", "carol"]
+approvers = ["carol"]
+budget_monthly = 12
+"#;
+    let mut env = TestEnv::start_without_worker(BUDGET).await;
+    env.start_worker();
+    let _second = env.spawn_worker_process();
+    let ids: Vec<String> = futures::future::join_all((0..20).map(|i| {
+        let env = &env;
+        async move {
+            let request = tollgate_proto::ProvisionRequest {
+                kind: "s3".into(),
+                name: format!("budget-{i}"),
+                requester: "alice".into(),
+                ..Default::default()
+            };
+            env.try_request(request).await.unwrap()
+        }
+    }))
+    .await;
+    let mut active = Vec::new();
+    let mut waiting = Vec::new();
+    for id in &ids {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(90);
+        loop {
+            let p = env.progress(id).await;
+            match p.stage_enum() {
+                Stage::Active => break active.push(p),
+                Stage::AwaitingApproval => break waiting.push(p),
+                _ => {}
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{id} is still {:?}", p.stage_enum());
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        }
+    }
+    assert_eq!((active.len(), waiting.len()), (10, 10), "no overspend: ten fit in $12.00");
+    let gate = waiting[0].gate.clone().unwrap();
+    assert_eq!(gate.deciding, ["headroom"], "{}", gate.reason);
+    assert!(
+        gate.reason.ends_with(
+            "team platform: live $11.50 (10 requests) + this $1.15 = $12.65 of $12.00/month: $0.65 over: approval required (over team platform's budget headroom)"
+        ),
+        "{}",
+        gate.reason
+    );
+    assert_eq!(waiting[0].approval_groups[0].eligible, ["carol"], "the team's approver decides");
+    let (_, out, _) = env.cli(&["status", &waiting[0].request_id]).await;
+    assert!(out.contains("$0.65 over"), "the arithmetic in status: {out}");
+
+    // carol approves past the headroom: reserved anyway; a destroy frees a share.
+    let ledger = || async {
+        let id = tollgate_workflows::ledger::workflow_id(&env.config.task_queue, "platform");
+        let handle = env.client.get_workflow_handle::<tollgate_workflows::TeamLedgerWorkflow>(&id);
+        let q = temporalio_client::WorkflowQueryOptions::default();
+        handle.query(tollgate_workflows::TeamLedgerWorkflow::ledger, (), q).await.unwrap().reservations.len()
+    };
+    assert_eq!(ledger().await, 10);
+    let (code, _, err) = env.cli(&["approve", &waiting[0].request_id, "--as", "carol"]).await;
+    assert_eq!(code, 0, "{err}");
+    env.wait_for(&waiting[0].request_id, Stage::Active, 60).await;
+    assert_eq!(ledger().await, 11, "an approved request holds its share");
+    let (code, _, err) = env.cli(&["destroy", &active[0].request_id, "--as", "alice"]).await;
+    assert_eq!(code, 0, "{err}");
+    env.wait_for(&active[0].request_id, Stage::Destroyed, 60).await;
+    assert_eq!(ledger().await, 10, "a destroyed request frees its share");
+    env.shutdown().await;
+}

@@ -3,7 +3,7 @@
 //! first. An undo that fails stays registered and shows: a visible "stuck" state for a human.
 
 use temporalio_sdk::WorkflowContext;
-use tollgate_proto::{DestroyInput, Settings, StepFailure, Undo};
+use tollgate_proto::{DestroyInput, ReleaseInput, Settings, StepFailure, Undo};
 
 use super::options::{self, Scope};
 use super::{StepError, Tracked, step};
@@ -15,18 +15,22 @@ use crate::failure::FailureType;
 pub enum UndoAction {
     /// Destroy what the request created, from its stored state.
     Destroy,
+    /// Free the request's reservation in its team's budget ledger.
+    ReleaseHeadroom,
 }
 
 impl UndoAction {
     pub fn as_str(self) -> &'static str {
         match self {
             UndoAction::Destroy => "destroy",
+            UndoAction::ReleaseHeadroom => "release_headroom",
         }
     }
 
     pub fn parse(action: &str) -> Option<UndoAction> {
         match action {
             "destroy" => Some(UndoAction::Destroy),
+            "release_headroom" => Some(UndoAction::ReleaseHeadroom),
             _ => None,
         }
     }
@@ -43,6 +47,10 @@ pub trait Compensating: Tracked {
     fn settings(&self) -> Settings;
     /// What a destroy undo destroys.
     fn destroy_input(&self) -> DestroyInput;
+    /// What a release undo frees (none: the workflow reserves nothing).
+    fn release_input(&self) -> Option<ReleaseInput> {
+        None
+    }
 }
 
 /// Registers an undo to run if the workflow fails or is cancelled from here on; once per
@@ -69,6 +77,16 @@ pub async fn run_all<W: Compensating>(ctx: &mut WorkflowContext<W>) -> Result<Ve
                     Ok(result) => destroyed.extend(result.destroyed),
                     Err(StepError::Failed(failure)) => return Err(failure),
                     Err(StepError::Cancelled) => unreachable!("a shielded step is never cancelled"),
+                }
+            }
+            Some(UndoAction::ReleaseHeadroom) => {
+                if let Some(input) = ctx.state(|s| s.release_input()) {
+                    let options = options::of(options::ActivityName::ReleaseHeadroom, &settings, Scope::Shielded);
+                    if let Err(StepError::Failed(failure)) =
+                        step(ctx, "release headroom", act::ReleaseHeadroom, input, options, |_| 1).await
+                    {
+                        return Err(failure);
+                    }
                 }
             }
             None => {

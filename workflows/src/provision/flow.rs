@@ -4,7 +4,7 @@
 use temporalio_sdk::WorkflowContext;
 use tollgate_proto::{
     ApplyInput, CostContext, CostContextInput, DecisionKind, EstimateInput, GenerateModuleInput, NotificationKind,
-    PlanInput, PolicyFinding, PolicyInput, PolicyRepair, ProvisionRequest, Settings, Stage,
+    PlanInput, PolicyFinding, PolicyInput, PolicyRepair, ProvisionRequest, ReserveInput, Settings, Stage,
 };
 
 use super::compensation::checkpoint;
@@ -41,11 +41,7 @@ pub(super) async fn provision(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> R
         display::notify_ended(ctx, NotificationKind::Ended, std::slice::from_ref(&request.requester)).await;
         return Ok(());
     }
-    let ttl_ms = if tollgate_proto::span_ms(&request.ttl) == 0 {
-        tollgate_proto::span_ms(&settings.default_ttl)
-    } else {
-        tollgate_proto::span_ms(&request.ttl)
-    };
+    let ttl_ms = ttl_ms(&request, &settings);
 
     // 2. generate
     set_stage(ctx, Stage::Generating);
@@ -63,7 +59,16 @@ pub(super) async fn provision(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> R
     let (mut replans, mut repairs) = (0, 0);
     let applied = loop {
         let applied = match plan_gate_apply(ctx, &settings, &request, &module, repairs < MAX_POLICY_REPAIRS).await? {
-            Pass::Ended => return Ok(()), // ended at the gate: refused by policy, dry run, rejected or expired
+            // Ended at the gate (refused by policy, dry run, rejected or expired): nothing was
+            // applied, so the only undo can be a headroom reservation, freed here.
+            Pass::Ended => {
+                // (A release that fails stays registered and shows as a pending undo; the
+                // reservation also lapses at the request's planned expiry.)
+                if ctx.state(|s| !s.progress.undo.is_empty()) {
+                    let _ = undo::run_all(ctx).await;
+                }
+                return Ok(());
+            }
             Pass::Repair(findings) => {
                 repairs += 1;
                 let repair =
@@ -290,6 +295,7 @@ async fn plan_gate_apply(
     if decision.approval_required && !approval::await_approval(ctx, settings, request).await? {
         return Ok(Pass::Ended);
     }
+    reserve_after_approval(ctx, settings, request).await?;
     checkpoint(ctx)?;
 
     // 8. apply exactly the plan that was gated (and approved). The undo is registered before
@@ -335,6 +341,7 @@ async fn pass_the_gate(
     // from before them has neither, so it takes the same path as it did.
     let rules = crate::groups::matching(settings, request, estimate.monthly_total);
     let rule_names: Vec<String> = rules.iter().map(|r| r.name.clone()).collect();
+    let headroom = headroom(ctx, settings, request, estimate.monthly_total).await?;
     let decision = gate::decide(&gate::GateInputs {
         estimate,
         baseline_monthly_cost: context.baseline_monthly_cost,
@@ -345,6 +352,7 @@ async fn pass_the_gate(
         findings,
         budget: context.budget.as_ref(),
         rules: &rule_names,
+        headroom: headroom.as_ref(),
     });
     let groups =
         if decision.approval_required { crate::groups::required(settings, request, &rules) } else { Vec::new() };
@@ -366,6 +374,73 @@ async fn pass_the_gate(
     kit::record(ctx, "gate", clock::now_ms(ctx), decision.reason.clone());
     super::observe::gate(ctx, &decision);
     Ok(decision)
+}
+
+/// The request's lifetime: the one it names, or `default_ttl`.
+fn ttl_ms(request: &ProvisionRequest, settings: &Settings) -> u64 {
+    match tollgate_proto::span_ms(&request.ttl) {
+        0 => tollgate_proto::span_ms(&settings.default_ttl),
+        ms => ms,
+    }
+}
+
+/// The requester's team's budget ledger's judgement (none without a team budget, or in a dry
+/// run, which reserves nothing). When it fits, its share is reserved now and released when the
+/// request ends (an undo, so every ending frees it).
+async fn headroom(
+    ctx: &mut WorkflowContext<ProvisionWorkflow>,
+    settings: &Settings,
+    request: &ProvisionRequest,
+    monthly_cost: f64,
+) -> Result<Option<tollgate_proto::HeadroomDecision>, Flow> {
+    let Some(team) = crate::groups::team_of(settings, &request.requester) else { return Ok(None) };
+    let Some(budget_monthly) = team.budget_monthly else { return Ok(None) };
+    if settings.dry_run || request.dry_run || !has_patch(ctx, patches::TEAM_HEADROOM) {
+        return Ok(None);
+    }
+    let input = ReserveInput {
+        team: team.name.clone(),
+        request_id: request.request_id.clone(),
+        monthly_cost,
+        ttl: tollgate_proto::span(ttl_ms(request, settings)),
+        budget_monthly,
+        force: false,
+    };
+    let options = options::of(ActivityName::ReserveHeadroom, settings, Scope::Cancellable);
+    let decision = step(ctx, "team headroom", act::ReserveHeadroom, input, options, |_| 1).await?;
+    if decision.reserved {
+        undo::register(
+            ctx,
+            "team headroom",
+            UndoAction::ReleaseHeadroom,
+            format!("release {}'s reservation", team.name),
+        );
+    }
+    Ok(Some(decision))
+}
+
+/// Once an approver said yes past the headroom, the request's share is reserved anyway.
+async fn reserve_after_approval(
+    ctx: &mut WorkflowContext<ProvisionWorkflow>,
+    settings: &Settings,
+    request: &ProvisionRequest,
+) -> Result<(), Flow> {
+    let Some(h) = ctx.state(|s| s.progress.gate.as_ref().and_then(|g| g.headroom.clone())) else { return Ok(()) };
+    if h.reserved {
+        return Ok(());
+    }
+    let input = ReserveInput {
+        team: h.team.clone(),
+        request_id: request.request_id.clone(),
+        monthly_cost: ctx.state(|s| s.progress.cost.as_ref().map(|c| c.monthly_total).unwrap_or_default()),
+        ttl: tollgate_proto::span(ttl_ms(request, settings)),
+        budget_monthly: h.budget_monthly,
+        force: true,
+    };
+    let options = options::of(ActivityName::ReserveHeadroom, settings, Scope::Cancellable);
+    step(ctx, "team headroom (approved)", act::ReserveHeadroom, input, options, |_| 1).await?;
+    undo::register(ctx, "team headroom", UndoAction::ReleaseHeadroom, format!("release {}'s reservation", h.team));
+    Ok(())
 }
 
 /// What the policy check decided.

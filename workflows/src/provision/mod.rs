@@ -102,6 +102,11 @@ impl Compensating for ProvisionWorkflow {
             state_digest: self.progress.state_digest.clone(),
         }
     }
+
+    fn release_input(&self) -> Option<tollgate_proto::ReleaseInput> {
+        let team = self.progress.gate.as_ref()?.headroom.as_ref()?.team.clone();
+        Some(tollgate_proto::ReleaseInput { team, request_id: self.progress.request_id.clone() })
+    }
 }
 
 workflow_messages! {

@@ -1,0 +1,37 @@
+//! A team's budget headroom: the gate asks the team's ledger (`TeamLedgerWorkflow`), and an
+//! ended request's reservation is released.
+
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+use tollgate_proto::failure::FailureType;
+use tollgate_proto::{HeadroomDecision, ReleaseInput, ReserveInput};
+
+use crate::TollgateActivities;
+use crate::failed::classified;
+
+impl TollgateActivities {
+    fn ledger_client(&self) -> Result<&temporalio_client::Client, ActivityError> {
+        self.temporal.as_ref().ok_or_else(|| {
+            classified(FailureType::Internal, false, "this worker has no Temporal client to reach the team's ledger")
+        })
+    }
+
+    pub(crate) async fn reserve_headroom_work(
+        &self,
+        _ctx: &ActivityContext,
+        input: ReserveInput,
+    ) -> Result<HeadroomDecision, ActivityError> {
+        tollgate_client::ledger::reserve(self.ledger_client()?, &self.task_queue, input)
+            .await
+            .map_err(|e| classified(FailureType::TemporalUnavailable, true, e.to_string()))
+    }
+
+    pub(crate) async fn release_headroom_work(
+        &self,
+        _ctx: &ActivityContext,
+        input: ReleaseInput,
+    ) -> Result<u32, ActivityError> {
+        tollgate_client::ledger::release(self.ledger_client()?, &self.task_queue, input)
+            .await
+            .map_err(|e| classified(FailureType::TemporalUnavailable, true, e.to_string()))
+    }
+}
