@@ -76,7 +76,8 @@ pub fn judge(
 
 /// To the cent, so what is shown is what was compared.
 fn round(dollars: f64) -> f64 {
-    (dollars * 100.0).round() / 100.0
+    // An empty sum is -0.0, which would print as "$-0.00": adding 0.0 makes it 0.0.
+    (dollars * 100.0).round() / 100.0 + 0.0
 }
 
 #[cfg(test)]
@@ -115,5 +116,6 @@ mod tests {
         let h = judge(&live, 0, 100.0, "new", 300.0, 10 * DAY);
         assert_eq!((h.live_requests, h.left), (0, 0.0));
         assert!(h.admitted(), "exactly at the budget is within it");
+        assert!(h.describe("t").contains("live $0.00 (0 requests)"), "never $-0.00: {}", h.describe("t"));
     }
 }
