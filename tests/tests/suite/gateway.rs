@@ -447,7 +447,9 @@ async fn the_example_agent_asks_waits_and_acts() {
 async fn thirty_approvals_at_once_decide_once_and_notify_once() {
     use temporalio_client::WorkflowFetchHistoryOptions;
     let env = TestEnv::start(LONG).await;
-    let gateway = GatewayProcess::start(&env, APPROVALS, &[]).await;
+    // Thirty updates at once on a loaded two-core machine can take longer than the default 5s
+    // wait for a worker: this test is about one decision, not about latency.
+    let gateway = GatewayProcess::start(&env, &format!("worker_wait = \"30s\"\n{APPROVALS}"), &[]).await;
     let http = gateway.client();
     let (_, created) =
         http.post("/workflows", "tg_agent", r#"{"action": "flip the flag", "requested_by": "agent"}"#).await;
