@@ -146,13 +146,7 @@ pub fn request_json(p: &Progress, stopped: Option<&str>) -> Value {
 
 /// The groups a request waits on (teams, approval rules), each with who counts for it so far.
 pub fn groups_json(p: &Progress) -> Value {
-    let approved: Vec<&str> = p
-        .decisions
-        .iter()
-        .filter(|d| !d.ai && d.kind == tollgate_proto::DecisionKind::Approve as i32)
-        .map(|d| d.user.as_str())
-        .collect();
-    let filled = tollgate_proto::groups::fill(&p.approval_groups, &approved);
+    let filled = tollgate_proto::groups::filled_by(&p.approval_groups, &p.decisions);
     Value::Array(
         p.approval_groups
             .iter()

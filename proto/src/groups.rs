@@ -3,7 +3,7 @@
 //! the groups' places by augmenting paths, so an approval never fills a place another person
 //! could have filled while a group that only it could fill stays short.
 
-use crate::ApprovalGroup;
+use crate::{ApprovalGroup, Decision, DecisionKind};
 
 /// For each group, the people who count for it (at most its count), given who approved.
 pub fn fill(groups: &[ApprovalGroup], approved: &[&str]) -> Vec<Vec<String>> {
@@ -32,6 +32,21 @@ pub fn fill(groups: &[ApprovalGroup], approved: &[&str]) -> Vec<Vec<String>> {
         }
     }
     filled
+}
+
+/// Who approved among `decisions`: people only (the AI approver fills no group).
+pub fn human_approvers(decisions: &[Decision]) -> Vec<&str> {
+    decisions.iter().filter(|d| !d.ai && d.kind == DecisionKind::Approve as i32).map(|d| d.user.as_str()).collect()
+}
+
+/// [`fill`] with the people who approved among `decisions`.
+pub fn filled_by(groups: &[ApprovalGroup], decisions: &[Decision]) -> Vec<Vec<String>> {
+    fill(groups, &human_approvers(decisions))
+}
+
+/// How many of the groups' places `decisions` fill (out of the sum of their counts).
+pub fn filled_count(groups: &[ApprovalGroup], decisions: &[Decision]) -> u32 {
+    filled_by(groups, decisions).iter().zip(groups).map(|(f, g)| (f.len() as u32).min(g.count)).sum()
 }
 
 /// Whether every group has its count.

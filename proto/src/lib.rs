@@ -80,14 +80,7 @@ impl Progress {
     pub fn approvals(&self) -> usize {
         if !self.approval_groups.is_empty() {
             // The places filled in the request's groups (out of `required_approvals`, their sum).
-            let approved: Vec<&str> = self
-                .decisions
-                .iter()
-                .filter(|d| !d.ai && d.kind == DecisionKind::Approve as i32)
-                .map(|d| d.user.as_str())
-                .collect();
-            let filled = groups::fill(&self.approval_groups, &approved);
-            return filled.iter().zip(&self.approval_groups).map(|(f, g)| f.len().min(g.count as usize)).sum();
+            return groups::filled_count(&self.approval_groups, &self.decisions) as usize;
         }
         self.decisions.iter().filter(|d| d.kind == DecisionKind::Approve as i32).count()
     }

@@ -79,12 +79,7 @@ pub fn describe(groups: &[ApprovalGroup]) -> String {
 
 /// Each group with who counts for it so far: `dba (prod-rds): 1 of dave, frank: dave`.
 pub fn standing(groups: &[ApprovalGroup], decisions: &[tollgate_proto::Decision]) -> Vec<String> {
-    let approved: Vec<&str> = decisions
-        .iter()
-        .filter(|d| !d.ai && d.kind == tollgate_proto::DecisionKind::Approve as i32)
-        .map(|d| d.user.as_str())
-        .collect();
-    let filled = tollgate_proto::groups::fill(groups, &approved);
+    let filled = tollgate_proto::groups::filled_by(groups, decisions);
     groups
         .iter()
         .zip(&filled)

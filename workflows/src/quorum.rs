@@ -114,10 +114,7 @@ pub fn verdict_in_groups(decisions: &[Decision], groups: &[ApprovalGroup]) -> Ve
     if decisions.iter().any(|d| !d.ai && d.kind == DecisionKind::Reject as i32) {
         return Verdict::Rejected;
     }
-    let approved: Vec<&str> =
-        decisions.iter().filter(|d| !d.ai && d.kind == DecisionKind::Approve as i32).map(|d| d.user.as_str()).collect();
-    let filled = tollgate_proto::groups::fill(groups, &approved);
-    let approvals: u32 = filled.iter().zip(groups).map(|(f, g)| (f.len() as u32).min(g.count)).sum();
+    let approvals = tollgate_proto::groups::filled_count(groups, decisions);
     let required: u32 = groups.iter().map(|g| g.count).sum();
     if approvals >= required { Verdict::Approved } else { Verdict::Pending { approvals, required } }
 }
@@ -129,8 +126,7 @@ pub fn standing(decisions: &[Decision], required: u32, groups: &[ApprovalGroup])
 
 /// Human approvals among `decisions`.
 pub fn human_approvals(decisions: &[Decision]) -> u32 {
-    let mut users: Vec<&str> =
-        decisions.iter().filter(|d| !d.ai && d.kind == DecisionKind::Approve as i32).map(|d| d.user.as_str()).collect();
+    let mut users = tollgate_proto::groups::human_approvers(decisions);
     users.sort_unstable();
     users.dedup();
     users.len() as u32

@@ -398,14 +398,7 @@ async fn headroom(
     if settings.dry_run || request.dry_run || !has_patch(ctx, patches::TEAM_HEADROOM) {
         return Ok(None);
     }
-    let input = ReserveInput {
-        team: team.name.clone(),
-        request_id: request.request_id.clone(),
-        monthly_cost,
-        ttl: tollgate_proto::span(ttl_ms(request, settings)),
-        budget_monthly,
-        force: false,
-    };
+    let input = reserve_input(&team.name, request, settings, monthly_cost, budget_monthly, false);
     let options = options::of(ActivityName::ReserveHeadroom, settings, Scope::Cancellable);
     let decision = step(ctx, "team headroom", act::ReserveHeadroom, input, options, |_| 1).await?;
     if decision.reserved {
@@ -419,6 +412,25 @@ async fn headroom(
     Ok(Some(decision))
 }
 
+/// What the ledger is asked for `request`: its monthly cost over its lifetime.
+fn reserve_input(
+    team: &str,
+    request: &ProvisionRequest,
+    settings: &Settings,
+    monthly_cost: f64,
+    budget_monthly: f64,
+    force: bool,
+) -> ReserveInput {
+    ReserveInput {
+        team: team.to_string(),
+        request_id: request.request_id.clone(),
+        monthly_cost,
+        ttl: tollgate_proto::span(ttl_ms(request, settings)),
+        budget_monthly,
+        force,
+    }
+}
+
 /// Once an approver said yes past the headroom, the request's share is reserved anyway.
 async fn reserve_after_approval(
     ctx: &mut WorkflowContext<ProvisionWorkflow>,
@@ -429,14 +441,8 @@ async fn reserve_after_approval(
     if h.reserved {
         return Ok(());
     }
-    let input = ReserveInput {
-        team: h.team.clone(),
-        request_id: request.request_id.clone(),
-        monthly_cost: ctx.state(|s| s.progress.cost.as_ref().map(|c| c.monthly_total).unwrap_or_default()),
-        ttl: tollgate_proto::span(ttl_ms(request, settings)),
-        budget_monthly: h.budget_monthly,
-        force: true,
-    };
+    let monthly_cost = ctx.state(|s| s.progress.cost.as_ref().map(|c| c.monthly_total).unwrap_or_default());
+    let input = reserve_input(&h.team, request, settings, monthly_cost, h.budget_monthly, true);
     let options = options::of(ActivityName::ReserveHeadroom, settings, Scope::Cancellable);
     step(ctx, "team headroom (approved)", act::ReserveHeadroom, input, options, |_| 1).await?;
     undo::register(ctx, "team headroom", UndoAction::ReleaseHeadroom, format!("release {}'s reservation", h.team));
