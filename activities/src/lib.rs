@@ -23,10 +23,10 @@ use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tollgate_proto::{
     AiReview, AnalyseInput, ApplyInput, ApplyResult, AuditAnalysis, CostContext, CostContextInput, DestroyInput,
     DestroyResult, DiscoverInput, Discovery, EstimateInput, EstimateResult, FileReportInput, FileReportResult,
-    GenerateModuleInput, GeneratedModule, HeadroomDecision, HoldingsResult, NewFindingsInput, NewFindingsResult,
-    NotifyInput, NotifyResult, PlanInput, PlanResult, PolicyInput, PolicyResult, ReleaseInput, RemediateInput,
-    Remediation, RepairInput, RepairResult, RequestStatesInput, RequestStatesResult, ReserveInput, ReviewInput,
-    Settings,
+    GenerateModuleInput, GeneratedModule, HeadroomDecision, HoldingsResult, LedgerHoldingsInput, LedgerHoldingsResult,
+    NewFindingsInput, NewFindingsResult, NotifyInput, NotifyResult, PlanInput, PlanResult, PolicyInput, PolicyResult,
+    ReleaseInput, RemediateInput, Remediation, RepairInput, RepairResult, RequestStatesInput, RequestStatesResult,
+    ReserveInput, ReviewInput, Settings,
 };
 use tollgate_workflows::activities::{ActivityName, defs};
 
@@ -176,6 +176,7 @@ bodies! {
     FileReport: file_report(FileReportInput) -> FileReportResult = file_report_work;
     ReserveHeadroom: reserve_headroom(ReserveInput) -> HeadroomDecision = reserve_headroom_work;
     ReleaseHeadroom: release_headroom(ReleaseInput) -> u32 = release_headroom_work;
+    LedgerHoldings: ledger_holdings(LedgerHoldingsInput) -> LedgerHoldingsResult = ledger_holdings_work;
 }
 
 #[cfg(test)]

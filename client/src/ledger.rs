@@ -3,9 +3,10 @@
 //! ledgers), and releasing what an ended request held.
 
 use temporalio_client::{
-    Client, WorkflowExecuteUpdateOptions, WorkflowIdConflictPolicy, WorkflowUpdateWithStartOptions,
+    Client, WorkflowExecuteUpdateOptions, WorkflowIdConflictPolicy, WorkflowQueryOptions,
+    WorkflowUpdateWithStartOptions,
 };
-use tollgate_proto::{HeadroomDecision, ReleaseInput, ReserveInput, TeamLedgerState};
+use tollgate_proto::{HeadroomDecision, LedgerReservation, ReleaseInput, ReserveInput, TeamLedgerState};
 use tollgate_workflows::TeamLedgerWorkflow;
 use tollgate_workflows::ledger::workflow_id;
 
@@ -35,5 +36,24 @@ pub async fn release(client: &Client, task_queue: &str, input: ReleaseInput) -> 
         Ok(left) => Ok(left),
         Err(temporalio_client::errors::WorkflowUpdateError::NotFound(_)) => Ok(0),
         Err(e) => Err(ClientError::Failed(format!("{id}: releasing a reservation: {e}"))),
+    }
+}
+
+/// What `team`'s ledger on `task_queue` holds now (a ledger that is not running holds nothing).
+pub async fn reservations(
+    client: &Client,
+    task_queue: &str,
+    team: &str,
+) -> Result<Vec<LedgerReservation>, ClientError> {
+    use temporalio_client::QueryRejectCondition;
+    use temporalio_client::errors::WorkflowQueryError;
+    let id = workflow_id(task_queue, team);
+    let handle = client.get_workflow_handle::<TeamLedgerWorkflow>(&id);
+    // A closed ledger (cancelled from the Web UI) holds nothing: the next request starts a new one.
+    let options = WorkflowQueryOptions::builder().reject_condition(QueryRejectCondition::NotOpen).build();
+    match handle.query(TeamLedgerWorkflow::ledger, (), options).await {
+        Ok(state) => Ok(state.reservations),
+        Err(WorkflowQueryError::NotFound(_) | WorkflowQueryError::Rejected { .. }) => Ok(vec![]),
+        Err(e) => Err(ClientError::Failed(format!("{id}: reading the budget ledger: {e}"))),
     }
 }

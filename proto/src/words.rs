@@ -56,6 +56,7 @@ words! {
         FileReport = "file_report",
         ReserveHeadroom = "reserve_headroom",
         ReleaseHeadroom = "release_headroom",
+        LedgerHoldings = "ledger_holdings",
     }
 }
 

@@ -38,13 +38,17 @@ pub fn reconcile_text(r: &ReconcileReport) -> String {
     for f in &r.findings {
         let stage = if f.stage.is_empty() { String::new() } else { format!(" at {}", f.stage) };
         let detail = if f.detail.is_empty() { String::new() } else { format!(": {}", f.detail) };
+        // A budget reservation released holds no resources: no "->".
+        let what = if f.resources.is_empty() {
+            f.action.clone()
+        } else {
+            format!("{} -> {}", f.resources.join(", "), f.action)
+        };
         out.push(format!(
-            "  {} ({}{stage}, owner {}): {} -> {}{detail}",
+            "  {} ({}{stage}, owner {}): {what}{detail}",
             f.request_id,
             f.workflow_status,
             if f.owner.is_empty() { "unknown" } else { &f.owner },
-            f.resources.join(", "),
-            f.action
         ));
     }
     out.join("\n")

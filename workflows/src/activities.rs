@@ -11,10 +11,10 @@ pub use tollgate_proto::words::ActivityName;
 use tollgate_proto::{
     AiReview, AnalyseInput, ApplyInput, ApplyResult, AuditAnalysis, CostContext, CostContextInput, DestroyInput,
     DestroyResult, DiscoverInput, Discovery, EstimateInput, EstimateResult, FileReportInput, FileReportResult,
-    GenerateModuleInput, GeneratedModule, HeadroomDecision, HoldingsResult, NewFindingsInput, NewFindingsResult,
-    NotifyInput, NotifyResult, PlanInput, PlanResult, PolicyInput, PolicyResult, ReleaseInput, RemediateInput,
-    Remediation, RepairInput, RepairResult, RequestStatesInput, RequestStatesResult, ReserveInput, ReviewInput,
-    Settings,
+    GenerateModuleInput, GeneratedModule, HeadroomDecision, HoldingsResult, LedgerHoldingsInput, LedgerHoldingsResult,
+    NewFindingsInput, NewFindingsResult, NotifyInput, NotifyResult, PlanInput, PlanResult, PolicyInput, PolicyResult,
+    ReleaseInput, RemediateInput, Remediation, RepairInput, RepairResult, RequestStatesInput, RequestStatesResult,
+    ReserveInput, ReviewInput, Settings,
 };
 
 /// How an activity runs, chosen once beside its declaration (`declare_activities!`): its
@@ -134,6 +134,8 @@ declare_activities! {
     ReserveHeadroom: reserve_headroom(input: ReserveInput) -> HeadroomDecision => Quick;
     /// Frees what an ended request held in its team's ledger; answers what remains reserved.
     ReleaseHeadroom: release_headroom(input: ReleaseInput) -> u32 => Quick;
+    /// What the named teams' budget ledgers hold (for the reconciler).
+    LedgerHoldings: ledger_holdings(input: LedgerHoldingsInput) -> LedgerHoldingsResult => Quick;
 }
 
 /// The activity marker types, public so the implementing crate can name them in

@@ -110,3 +110,9 @@ pub const ALARMS_KEPT: &str = "alarms-kept";
 /// and its reservation is released when it ends. Settings from before teams have none, so no
 /// earlier history asks this patch.
 pub const TEAM_HEADROOM: &str = "team-headroom";
+
+/// 2026-12-07: the reconciler also reads each budget team's ledger and releases what requests
+/// that are no longer running still hold there (a terminated request runs no Tollgate code, so
+/// its reservation outlived it until its planned expiry). Only asked when a team has a budget:
+/// no reconcile recorded before teams asks it.
+pub const RECONCILE_LEDGERS: &str = "reconcile-ledgers";

@@ -3,7 +3,9 @@
 
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tollgate_proto::failure::FailureType;
-use tollgate_proto::{HeadroomDecision, ReleaseInput, ReserveInput};
+use tollgate_proto::{
+    HeadroomDecision, LedgerHolding, LedgerHoldingsInput, LedgerHoldingsResult, ReleaseInput, ReserveInput,
+};
 
 use crate::TollgateActivities;
 use crate::failed::classified;
@@ -33,5 +35,21 @@ impl TollgateActivities {
         tollgate_client::ledger::release(self.ledger_client()?, &self.task_queue, input)
             .await
             .map_err(|e| classified(FailureType::TemporalUnavailable, true, e.to_string()))
+    }
+
+    pub(crate) async fn ledger_holdings_work(
+        &self,
+        _ctx: &ActivityContext,
+        input: LedgerHoldingsInput,
+    ) -> Result<LedgerHoldingsResult, ActivityError> {
+        let client = self.ledger_client()?;
+        let mut holdings = Vec::new();
+        for team in input.teams {
+            let held = tollgate_client::ledger::reservations(client, &self.task_queue, &team)
+                .await
+                .map_err(|e| classified(FailureType::TemporalUnavailable, true, e.to_string()))?;
+            holdings.extend(held.into_iter().map(|r| LedgerHolding { team: team.clone(), reservation: Some(r) }));
+        }
+        Ok(LedgerHoldingsResult { holdings })
     }
 }

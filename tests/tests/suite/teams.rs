@@ -396,5 +396,28 @@ budget_monthly = 12
     assert_eq!(code, 0, "{err}");
     env.wait_for(&active[0].request_id, Stage::Destroyed, 60).await;
     assert_eq!(ledger().await, 10, "a destroyed request frees its share");
+
+    // A terminate runs no Tollgate code: the reconciler frees what the request held.
+    let orphan = &active[1].request_id;
+    let handle = env.client.get_workflow_handle::<tollgate_workflows::ProvisionWorkflow>(orphan);
+    let terminate = temporalio_client::WorkflowTerminateOptions::builder().reason("operator slip".to_string()).build();
+    handle.terminate(terminate).await.unwrap();
+    assert_eq!(ledger().await, 10, "terminated, it still holds its share");
+    let (code, out, err) = env.cli(&["reconcile", "--dry-run"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("1 budget reservation of ended requests would be released"), "{out}");
+    assert!(
+        out.contains(&format!("{orphan} (TERMINATED at ACTIVE, owner alice): would release reservation: team platform's budget ledger held $1.15/month")),
+        "{out}"
+    );
+    assert_eq!(ledger().await, 10, "a dry run releases nothing");
+    let (code, out, err) = env.cli(&["reconcile", "-o", "json"]).await;
+    assert_eq!(code, 0, "{err}");
+    let report = json(&out);
+    let freed: Vec<&Value> =
+        report["findings"].as_array().unwrap().iter().filter(|f| f["action"] == "released reservation").collect();
+    assert_eq!(freed.len(), 1, "{report}");
+    assert_eq!(freed[0]["request_id"], orphan.as_str());
+    assert_eq!(ledger().await, 9, "the reconciler released the terminated request's share");
     env.shutdown().await;
 }

@@ -1,7 +1,7 @@
 //! What the reconciler does with each request that holds resources: a pure function over
 //! what the engine holds and what Temporal says about each request.
 
-use tollgate_proto::{Holding, ReconcileFinding, RequestState};
+use tollgate_proto::{Holding, LedgerReservation, ReconcileFinding, RequestState};
 
 /// What to do with one request's resources.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +34,42 @@ pub fn finding(holding: &Holding, state: Option<&RequestState>) -> ReconcileFind
         owner,
         resources: holding.addresses.clone(),
         ..Default::default()
+    }
+}
+
+/// A budget reservation released because its request is no longer running.
+pub const RELEASED: &str = "released reservation";
+/// The same, in a dry run.
+pub const WOULD_RELEASE: &str = "would release reservation";
+/// The ledger could not be reached to release it (the next pass tries again).
+pub const RELEASE_FAILED: &str = "release failed";
+
+/// The finding for a reservation whose request is no longer running.
+pub fn stale_reservation(team: &str, r: &LedgerReservation, state: Option<&RequestState>) -> ReconcileFinding {
+    ReconcileFinding {
+        request_id: r.request_id.clone(),
+        workflow_status: state.map(|s| s.status.clone()).unwrap_or_else(|| "NOT_FOUND".into()),
+        stage: state.map(|s| s.stage.clone()).unwrap_or_default(),
+        owner: state.map(|s| s.requester.clone()).unwrap_or_default(),
+        resources: vec![],
+        action: String::new(),
+        detail: format!(
+            "team {team}'s budget ledger held ${:.2}/month for it until {}",
+            r.monthly_cost,
+            crate::fmt_time_ms(tollgate_proto::ms(&r.until))
+        ),
+    }
+}
+
+/// What the summary adds for released reservations.
+pub fn freed_summary(freed: &[ReconcileFinding], dry_run: bool) -> String {
+    let n = freed.len();
+    let which = if n == 1 { "1 budget reservation".to_string() } else { format!("{n} budget reservations") };
+    let failed = freed.iter().filter(|f| f.action == RELEASE_FAILED).count();
+    match (dry_run, failed) {
+        (true, _) => format!("; {which} of ended requests would be released"),
+        (false, 0) => format!("; {which} of ended requests released"),
+        (false, f) => format!("; {which} of ended requests: {} released, {f} failed", n - f),
     }
 }
 
@@ -92,6 +128,25 @@ mod tests {
         assert_eq!(
             summary(&[f("left (running)"), f("destroyed"), f("reported")], 3),
             "3 requests hold resources; 2 closed without destroying them: 1 destroyed, 1 reported, 0 would be destroyed, 0 failed to destroy"
+        );
+    }
+
+    #[test]
+    fn a_stale_reservation_names_its_team_and_what_it_held() {
+        let r =
+            LedgerReservation { request_id: "req-1".into(), monthly_cost: 7.3, until: tollgate_proto::at(86_400_000) };
+        let f = stale_reservation("platform", &r, Some(&state("TERMINATED")));
+        assert_eq!((f.owner.as_str(), f.workflow_status.as_str()), ("alice", "TERMINATED"));
+        assert_eq!(f.detail, "team platform's budget ledger held $7.30/month for it until 1970-01-02T00:00:00Z");
+        let g = |action: &str| ReconcileFinding { action: action.into(), ..Default::default() };
+        assert_eq!(freed_summary(&[g(RELEASED)], false), "; 1 budget reservation of ended requests released");
+        assert_eq!(
+            freed_summary(&[g(RELEASED), g(RELEASE_FAILED)], false),
+            "; 2 budget reservations of ended requests: 1 released, 1 failed"
+        );
+        assert_eq!(
+            freed_summary(&[g(WOULD_RELEASE)], true),
+            "; 1 budget reservation of ended requests would be released"
         );
     }
 }

@@ -10,8 +10,8 @@ use crate::kit::metrics::{self, Metric};
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{WorkflowContext, WorkflowContextView, WorkflowResult};
 use tollgate_proto::{
-    DestroyInput, Notification, NotificationKind, ReconcileInput, ReconcileReport, RequestStatesInput, Settings,
-    TimelineEntry,
+    DestroyInput, LedgerHoldingsInput, Notification, NotificationKind, ReconcileInput, ReconcileReport, ReleaseInput,
+    RequestStatesInput, Settings, TimelineEntry,
 };
 
 use crate::activities::defs as act;
@@ -130,7 +130,13 @@ impl ReconcileWorkflow {
             }
             findings.push(finding);
         }
-        let summary = decide::summary(&findings, holdings.len());
+        let freed = Self::free_reservations(ctx, &settings, input.dry_run).await.map_err(broke)?;
+        let mut summary = decide::summary(&findings, holdings.len());
+        if !freed.is_empty() {
+            summary = summary.trim_end_matches("; nothing to do").to_string();
+            summary.push_str(&decide::freed_summary(&freed, input.dry_run));
+        }
+        findings.extend(freed);
         ctx.set_current_details(format!("**Reconcile:** {}", escape_markdown(&summary)));
         let report = ctx.state_mut(|s| {
             s.report.started_at = tollgate_proto::at(started_ms);
@@ -152,6 +158,65 @@ impl ReconcileWorkflow {
 }
 
 impl ReconcileWorkflow {
+    /// Budget ledgers' reservations held for requests that are no longer running: released
+    /// (or, in a dry run, listed). One finding each.
+    async fn free_reservations(
+        ctx: &mut WorkflowContext<Self>,
+        settings: &Settings,
+        dry_run: bool,
+    ) -> Result<Vec<tollgate_proto::ReconcileFinding>, StepError> {
+        let teams: Vec<String> =
+            settings.teams.iter().filter(|t| t.budget_monthly.is_some()).map(|t| t.name.clone()).collect();
+        if teams.is_empty() || !ctx.patched(crate::patches::RECONCILE_LEDGERS) {
+            return Ok(vec![]);
+        }
+        let run = |activity| options::of(activity, settings, Scope::Cancellable);
+        let input = LedgerHoldingsInput { teams };
+        let held = step(ctx, "ledger holdings", act::LedgerHoldings, input, run(ActivityName::LedgerHoldings), |_| 1)
+            .await?
+            .holdings;
+        if held.is_empty() {
+            return Ok(vec![]);
+        }
+        let request_ids = held.iter().filter_map(|h| h.reservation.as_ref()).map(|r| r.request_id.clone()).collect();
+        let asked = RequestStatesInput { request_ids };
+        let states =
+            step(ctx, "reserving requests' states", act::RequestStates, asked, run(ActivityName::RequestStates), |_| 1)
+                .await?
+                .states;
+        let mut freed = Vec::new();
+        for holding in &held {
+            let reservation = holding.reservation.clone().unwrap_or_default();
+            let state = states.iter().find(|s| s.request_id == reservation.request_id);
+            if decide::verdict(state) == decide::Verdict::Leave {
+                continue;
+            }
+            let mut finding = decide::stale_reservation(&holding.team, &reservation, state);
+            if dry_run {
+                finding.action = decide::WOULD_RELEASE.into();
+            } else {
+                let release = ReleaseInput { team: holding.team.clone(), request_id: reservation.request_id.clone() };
+                let name = format!("release {} in {}", reservation.request_id, holding.team);
+                finding.action =
+                    match step(ctx, &name, act::ReleaseHeadroom, release, run(ActivityName::ReleaseHeadroom), |_| 1)
+                        .await
+                    {
+                        Ok(_) => decide::RELEASED.into(),
+                        Err(StepError::Failed(f)) => {
+                            finding.detail = format!("{}; {}", finding.detail, f.message);
+                            decide::RELEASE_FAILED.into()
+                        }
+                        Err(StepError::Cancelled) => return Err(StepError::Cancelled),
+                    };
+            }
+            if !ctx.is_replaying() {
+                metrics::add(Metric::ReconcileFindings, &[&finding.action.replace(' ', "_")], 1);
+            }
+            freed.push(finding);
+        }
+        Ok(freed)
+    }
+
     async fn tell_owner(
         ctx: &mut WorkflowContext<Self>,
         settings: &Settings,
