@@ -117,7 +117,8 @@ pub struct SignedLink {
 }
 
 /// Signs the links a notification carries: approve/reject for each approver of a request that
-/// waits for approval, keep/destroy for the owner of one about to expire.
+/// waits for approval, keep/destroy for the owner of one about to expire, keep for each
+/// approver asked to keep one past the team's budget headroom.
 pub struct LinkSigner {
     /// The gateway's public address, without a trailing slash.
     pub public_url: String,
@@ -145,6 +146,8 @@ impl LinkSigner {
             (LinkSubject::Request, NotificationKind::ExpiryWarning | NotificationKind::ExpiryReminder) => {
                 &[LinkAction::Keep, LinkAction::Destroy]
             }
+            // The team's approvers asked to keep a request past the budget headroom.
+            (LinkSubject::Request, NotificationKind::ExtensionNeeded) => &[LinkAction::Keep],
             _ => &[],
         };
         let plan = n.fields.get("plan_digest").cloned().unwrap_or_default();
@@ -249,6 +252,11 @@ mod tests {
         n.recipients = vec!["alice".into()];
         let actions: Vec<_> = signer.links_for(&n, "req-1/9/webhook", 0).iter().map(|l| l.action).collect();
         assert_eq!(actions, [LinkAction::Keep, LinkAction::Destroy]);
+        n.kind = NotificationKind::ExtensionNeeded as i32;
+        n.recipients = vec!["carol".into(), "erin".into()];
+        let asked: Vec<_> =
+            signer.links_for(&n, "req-1/10/webhook", 0).iter().map(|l| (l.recipient.clone(), l.action)).collect();
+        assert_eq!(asked, [("carol".to_string(), LinkAction::Keep), ("erin".to_string(), LinkAction::Keep)]);
         n.kind = NotificationKind::Created as i32;
         assert!(signer.links_for(&n, "req-1/10/webhook", 0).is_empty(), "nothing to act on");
         n.kind = NotificationKind::ApprovalNeeded as i32;

@@ -54,7 +54,7 @@ pub fn request_json(p: &Progress, stopped: Option<&str>) -> Value {
             })
         })
         .collect();
-    json!({
+    let mut v = json!({
         "request_id": p.request_id,
         "stage": p.stage_enum().label(),
         "kind": request.kind,
@@ -141,7 +141,10 @@ pub fn request_json(p: &Progress, stopped: Option<&str>) -> Value {
         "timeline": timeline,
         "workflow_stopped": stopped,
         "waiting": waiting(p),
-    })
+    });
+    // Beside the rest (one json! this size reaches serde_json's recursion limit).
+    v["extension_ask"] = extension_ask_json(p);
+    v
 }
 
 /// The groups a request waits on (teams, approval rules), each with who counts for it so far.
@@ -155,6 +158,34 @@ pub fn groups_json(p: &Progress) -> Value {
                 json!({"team": g.team, "rule": g.rule, "count": g.count, "eligible": g.eligible, "approved_by": f})
             })
             .collect(),
+    )
+}
+
+/// A keep past the team's budget headroom that waits for the team's approvers (null: none).
+pub fn extension_ask_json(p: &Progress) -> Value {
+    p.extension_ask.as_ref().map_or(Value::Null, |a| {
+        json!({
+            "by": a.by,
+            "until": time_or_null(&a.until),
+            "price": dollars(a.price),
+            "team": a.team,
+            "reason": a.reason,
+            "approvers": a.approvers,
+            "asked_at": time_or_null(&a.asked_at),
+        })
+    })
+}
+
+/// The extension's line for people: who asked, until when, the price and who may grant it.
+pub fn extension_ask_text(a: &tollgate_proto::ExtensionAsk) -> String {
+    format!(
+        "{} asked to keep it until {} (${:.2}), past team {}'s headroom ({}); waiting on {} to keep it",
+        a.by,
+        fmt_time_ms(tollgate_proto::ms(&a.until)),
+        a.price,
+        a.team,
+        a.reason,
+        a.approvers.join(" or ")
     )
 }
 

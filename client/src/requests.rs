@@ -236,10 +236,15 @@ pub async fn decide(
     }
 }
 
-/// Keep (extend) as `user`.
+/// Keep (extend) as `user` for another `extension_period`.
 pub async fn keep(client: &Client, id: &str, user: &str) -> Result<Ack, ClientError> {
-    let command = Incoming::new(LifecycleCommand { user: user.to_string(), ..Default::default() });
-    send_update(client, id, ProvisionWorkflow::keep, command).await
+    keep_for(client, id, user, "").await
+}
+
+/// Keep as `user` for `extension` ("3d"; empty: the `extension_period`).
+pub async fn keep_for(client: &Client, id: &str, user: &str, extension: &str) -> Result<Ack, ClientError> {
+    let command = LifecycleCommand { user: user.to_string(), extension: extension.to_string(), ..Default::default() };
+    send_update(client, id, ProvisionWorkflow::keep, Incoming::new(command)).await
 }
 
 /// Destroy now as `user`.

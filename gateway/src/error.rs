@@ -97,7 +97,9 @@ impl From<Refusal> for ApiError {
             | Code::PlanChanged
             | Code::OverMaxTtl
             | Code::AlreadyEnding
-            | Code::LinkUsed => ApiError::Conflict { code, message: r.message, current_status: None },
+            | Code::LinkUsed
+            | Code::OverBudget => ApiError::Conflict { code, message: r.message, current_status: None },
+            Code::LedgerUnavailable => ApiError::Unavailable(r.message),
             Code::Malformed => ApiError::Invalid { field: None, message: r.message, code: r.code.as_str() },
         }
     }

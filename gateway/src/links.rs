@@ -94,6 +94,19 @@ pub async fn show(State(gw): State<Arc<Gateway>>, Path(token): Path<String>) -> 
                 gate = escape(waiting["gate_reason"].as_str().unwrap_or_default()),
                 plan = escape(&progress.plan_digest),
             );
+            let mut facts = facts;
+            if claims.action == LinkAction::Keep {
+                facts.push_str(&format!(
+                    "<dt>Expires</dt><dd>{}</dd>",
+                    escape(&tollgate_workflows::fmt_time_ms(tollgate_proto::ms(&progress.expires_at)))
+                ));
+                if let Some(ask) = &progress.extension_ask {
+                    facts.push_str(&format!(
+                        "<dt>Extension</dt><dd id=\"extension\">{}</dd>",
+                        escape(&render::extension_ask_text(ask))
+                    ));
+                }
+            }
             (claims.request.clone(), facts)
         }
         Opened::Audit(report) => {

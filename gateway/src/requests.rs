@@ -75,7 +75,7 @@ pub async fn show(
 }
 
 /// `POST /requests/{id}/{action}` with `{"comment", "plan_digest"}` (approve, reject),
-/// `{"comment"}` (keep, destroy) or `{"reason"}` (cancel); `user` may name the caller and must
+/// `{"comment", "extension"}` (keep: "3d"; empty: the extension_period), `{"comment"}` (destroy) or `{"reason"}` (cancel); `user` may name the caller and must
 /// then match the token.
 pub async fn act(
     State(gw): State<Arc<Gateway>>,
@@ -84,16 +84,17 @@ pub async fn act(
     raw: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     auth::reader(&gw.config, &headers)?;
-    let map = body::object(&raw, &["user", "comment", "plan_digest", "reason"])?;
+    let map = body::object(&raw, &["user", "comment", "plan_digest", "reason", "extension"])?;
     let claimed = body::text(&map, "user", MAX_USER_CHARS)?;
     let comment = body::text(&map, "comment", MAX_TEXT_CHARS)?.unwrap_or_default();
     let plan_digest = body::text(&map, "plan_digest", 100)?.unwrap_or_default();
     let reason = body::text(&map, "reason", MAX_TEXT_CHARS)?.unwrap_or_default();
+    let extension = body::text(&map, "extension", 32)?.unwrap_or_default();
     let user = auth::identify(&gw.config, &headers, claimed.as_deref(), "user")?;
     let ack = match action.as_str() {
         "approve" => requests::decide(&gw.client, &id, DecisionKind::Approve, &user, &comment, &plan_digest).await?,
         "reject" => requests::decide(&gw.client, &id, DecisionKind::Reject, &user, &comment, &plan_digest).await?,
-        "keep" => requests::keep(&gw.client, &id, &user).await?,
+        "keep" => requests::keep_for(&gw.client, &id, &user, &extension).await?,
         "destroy" => requests::destroy(&gw.client, &id, &user).await?,
         "cancel" => requests::cancel(&gw.client, &id, &user, &reason).await?,
         other => {
@@ -110,6 +111,7 @@ pub fn ack_json(ack: &Ack) -> Value {
         "stage": ack.stage().label(),
         "approvals": ack.approvals,
         "required_approvals": ack.required_approvals,
+        "extension_asked": ack.extension_asked,
         "expires_at": match tollgate_proto::ms(&ack.expires_at) { 0 => Value::Null, ms => tollgate_workflows::fmt_time_ms(ms).into() },
     })
 }

@@ -14,7 +14,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use ring::hmac;
 use serde_json::{Value, json};
-use tollgate_client::slack as buttons;
+use tollgate_client::slack::{self as buttons, Button};
 use tollgate_client::{audits, requests};
 use tollgate_proto::DecisionKind;
 
@@ -70,7 +70,7 @@ pub use tollgate_client::slack::button_value;
 #[derive(Debug, PartialEq)]
 struct Click {
     slack_user: String,
-    kind: DecisionKind,
+    button: Button,
     request_id: String,
     plan_digest: String,
     response_url: String,
@@ -86,15 +86,15 @@ fn parse_click(body: &[u8]) -> Result<Click, String> {
         return Err(format!("interaction type {} is not handled", payload["type"]));
     }
     let action = &payload["actions"][0];
-    let kind = match action["action_id"].as_str().and_then(buttons::decision_of) {
-        Some(kind) => kind,
-        None => return Err(format!("action {:?} is not approve or reject", action["action_id"].as_str())),
+    let button = match action["action_id"].as_str().and_then(buttons::button_of) {
+        Some(button) => button,
+        None => return Err(format!("action {:?} is not approve, reject, keep or destroy", action["action_id"].as_str())),
     };
     let (request_id, plan_digest) =
         action["value"].as_str().and_then(buttons::parse_button_value).ok_or("the button carries no request")?;
     Ok(Click {
         slack_user: payload["user"]["id"].as_str().unwrap_or_default().to_string(),
-        kind,
+        button,
         request_id: request_id.to_string(),
         plan_digest: plan_digest.to_string(),
         response_url: payload["response_url"].as_str().unwrap_or_default().to_string(),
@@ -136,9 +136,13 @@ async fn decide(gw: &Gateway, click: &Click) -> Value {
             click.slack_user
         ));
     };
-    let verb = if click.kind == DecisionKind::Approve { "Approved" } else { "Rejected" };
+    let kind = match click.button {
+        Button::Decide(kind) => kind,
+        Button::Keep | Button::Destroy => return lifecycle(gw, click, &user.name).await,
+    };
+    let verb = if kind == DecisionKind::Approve { "Approved" } else { "Rejected" };
     if tollgate_client::approvals::is_approval(&gw.client, &click.request_id).await {
-        let word = tollgate_workflows::decision::word(click.kind);
+        let word = tollgate_workflows::decision::word(kind);
         let decision = tollgate_proto::ApprovalDecision {
             decision: word.into(),
             reviewed_by: user.name.clone(),
@@ -153,9 +157,9 @@ async fn decide(gw: &Gateway, click: &Click) -> Value {
         };
     }
     let outcome = if audits::is_audit(&gw.client, &click.request_id).await {
-        audits::decide(&gw.client, &click.request_id, click.kind, &user.name, "via Slack").await
+        audits::decide(&gw.client, &click.request_id, kind, &user.name, "via Slack").await
     } else {
-        requests::decide(&gw.client, &click.request_id, click.kind, &user.name, "via Slack", &click.plan_digest).await
+        requests::decide(&gw.client, &click.request_id, kind, &user.name, "via Slack", &click.plan_digest).await
     };
     match outcome {
         Ok(ack) => {
@@ -163,6 +167,25 @@ async fn decide(gw: &Gateway, click: &Click) -> Value {
             replaced(verb, &user.name, &click.request_id, &ack.message)
         }
         Err(e) => ephemeral(&format!("Not recorded: {}", ApiError::from(e))),
+    }
+}
+
+/// Keep or destroy a request from its expiry warning (or an extension asked of approvers).
+async fn lifecycle(gw: &Gateway, click: &Click, user: &str) -> Value {
+    let (verb, outcome) = match click.button {
+        Button::Keep => ("Kept", requests::keep(&gw.client, &click.request_id, user).await),
+        _ => ("Destroying", requests::destroy(&gw.client, &click.request_id, user).await),
+    };
+    match outcome {
+        Ok(ack) => {
+            tracing::info!(id = %click.request_id, %user, verb, "Slack lifecycle click accepted");
+            // A keep past the budget headroom asks the approvers: the buttons stay for them.
+            if ack.extension_asked {
+                return ephemeral(&format!("{}: {}", click.request_id, ack.message));
+            }
+            replaced(verb, user, &click.request_id, &ack.message)
+        }
+        Err(e) => ephemeral(&format!("Not done: {}", ApiError::from(e))),
     }
 }
 
@@ -224,8 +247,8 @@ mod tests {
         );
         let click = parse_click(body.as_bytes()).unwrap();
         assert_eq!(
-            (click.kind, click.request_id.as_str(), click.plan_digest.as_str()),
-            (DecisionKind::Reject, "req-ec2-1", "sha256:abc")
+            (click.button, click.request_id.as_str(), click.plan_digest.as_str()),
+            (Button::Decide(DecisionKind::Reject), "req-ec2-1", "sha256:abc")
         );
         assert_eq!(click.slack_user, "U_CAROL");
         assert!(parse_click(b"nothing=here").unwrap_err().contains("no payload"));

@@ -1,8 +1,10 @@
 //! Slack messages for approvals. With the Web API (a bot token and `approval_slack_channel`)
 //! an approval request becomes one message with Approve/Reject buttons; reminders are replies
 //! in its thread, and the decision replaces it in place (`chat.update`), buttons gone. With an
-//! incoming-webhook URL the same messages are posted, without updates in place. Other kinds of
-//! notification (created, expiry, drift) are for the owner and do not go to the channel.
+//! incoming-webhook URL the same messages are posted, without updates in place. Expiry
+//! warnings carry Keep and Destroy buttons, and a keep past a team's budget headroom asks its
+//! approvers with a Keep button. Other kinds of notification (created, drift) are for the owner
+//! and do not go to the channel.
 //!
 //! The buttons carry `<request id> <plan digest>`; the gateway's `/slack/interactions` turns a
 //! click into a decision by the Slack user's Tollgate identity. The message's `ts` is kept in
@@ -98,6 +100,24 @@ pub fn approval_blocks(n: &Notification, title: &str) -> Value {
     ])
 }
 
+/// An expiry warning (Keep / Destroy now) or an extension asked of the team's approvers (Keep).
+pub fn lifecycle_blocks(n: &Notification, title: &str, destroy: bool) -> Value {
+    let value =
+        buttons::button_value(&n.request_id, n.fields.get("plan_digest").map(String::as_str).unwrap_or_default());
+    let keep_label = n.fields.get("keep_label").cloned().unwrap_or_else(|| "Keep".to_string());
+    let mut elements = vec![json!({"type": "button", "action_id": buttons::KEEP_ACTION, "style": "primary",
+        "value": value, "text": {"type": "plain_text", "text": cut(&keep_label, 75)}})];
+    if destroy {
+        elements.push(json!({"type": "button", "action_id": buttons::DESTROY_ACTION, "style": "danger",
+            "value": value, "text": {"type": "plain_text", "text": "Destroy now"}}));
+    }
+    json!([
+        {"type": "section", "text": {"type": "mrkdwn", "text": cut(&format!("*{}*\n{}", escape(title), escape(&n.body)), MAX_SECTION_CHARS)}},
+        context(n),
+        {"type": "actions", "block_id": "tollgate_lifecycle", "elements": elements}
+    ])
+}
+
 /// The approval message once decided: the outcome (`[tollgate] <id>: approved` and why)
 /// instead of the buttons.
 pub fn outcome_blocks(n: &Notification) -> Value {
@@ -176,6 +196,14 @@ impl Slack {
                         self.post(title, Some(blocks), None).await?;
                     }
                 }
+                posted.deliveries.push(delivery_id.to_string());
+                self.save(&n.request_id, &posted).await;
+            }
+            // Keep (or destroy) from Slack: the owner's expiry warning, the approvers' ask.
+            (NotificationKind::ExpiryWarning | NotificationKind::ExpiryReminder | NotificationKind::ExtensionNeeded, posted) => {
+                let destroy = kind != NotificationKind::ExtensionNeeded;
+                let (channel, ts) = self.post(title, Some(lifecycle_blocks(n, title, destroy)), None).await?;
+                let mut posted = posted.unwrap_or(Posted { channel, ts, deliveries: vec![] });
                 posted.deliveries.push(delivery_id.to_string());
                 self.save(&n.request_id, &posted).await;
             }

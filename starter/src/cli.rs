@@ -114,13 +114,18 @@ pub(crate) enum Command {
         #[arg(long)]
         reason: String,
     },
-    /// Keep an active request for another extension_period (capped at max_ttl).
+    /// Keep an active request for another extension_period, or --for a duration (capped at
+    /// max_ttl). With a team budget the keep is priced by the team's ledger: past its headroom
+    /// the team's approvers are asked, and their keep grants it.
     Keep {
         /// The request id.
         id: String,
         /// Who keeps it (the requester or an approver).
         #[arg(long = "as", value_name = "USER")]
         user: String,
+        /// How much longer, e.g. 3d or 12h (default: the extension_period).
+        #[arg(long = "for", value_name = "DURATION")]
+        extension: Option<String>,
     },
     /// Destroy an active request's resources now.
     Destroy {

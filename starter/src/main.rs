@@ -140,9 +140,9 @@ async fn run(cli: Cli, traces: &tollgate_client::otel::Tracing) -> Result<(), Cl
             let ack = requests::decide(&client, &id, DecisionKind::Reject, &user, &reason, "").await?;
             watch::print_ack(&id, &ack, json_out);
         }
-        Command::Keep { id, user } => {
+        Command::Keep { id, user, extension } => {
             let client = client().await?;
-            let ack = requests::keep(&client, &id, &user).await?;
+            let ack = requests::keep_for(&client, &id, &user, extension.as_deref().unwrap_or_default()).await?;
             watch::print_ack(&id, &ack, json_out);
         }
         Command::Destroy { id, user } => {

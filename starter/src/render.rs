@@ -154,6 +154,9 @@ pub fn status_text(p: &Progress) -> String {
             ),
         );
     }
+    if let Some(ask) = &p.extension_ask {
+        row("Extension", tollgate_client::render::extension_ask_text(ask));
+    }
     for (k, v) in &p.outputs {
         row("Output", format!("{k} = {v}"));
     }

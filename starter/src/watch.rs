@@ -25,6 +25,7 @@ pub(crate) fn print_ack(id: &str, ack: &Ack, json_out: bool) {
                 "stage": stage.label(),
                 "approvals": ack.approvals,
                 "required_approvals": ack.required_approvals,
+                "extension_asked": ack.extension_asked,
                 "expires_at": (tollgate_proto::ms(&ack.expires_at) > 0).then(|| tollgate_workflows::fmt_time_ms(tollgate_proto::ms(&ack.expires_at))),
             })
         );

@@ -74,6 +74,11 @@ pub fn judge(
     }
 }
 
+/// What `added_ms` more of a request costs at `monthly_cost`, to the cent.
+pub fn price(monthly_cost: f64, added_ms: i64) -> f64 {
+    round(prorated(monthly_cost, added_ms))
+}
+
 /// To the cent, so what is shown is what was compared.
 fn round(dollars: f64) -> f64 {
     // An empty sum is -0.0, which would print as "$-0.00": adding 0.0 makes it 0.0.

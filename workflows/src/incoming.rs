@@ -216,19 +216,22 @@ impl Message for Decision {
 
 impl Message for LifecycleCommand {
     const EXAMPLE: &'static str = r#"{"user": "alice"}"#;
-    const FIELDS: &'static [Field] = &[USER, COMMENT, LINK_ID];
+    /// `extension` (keep only): how much longer, e.g. "3d"; checked by the keep.
+    const FIELDS: &'static [Field] =
+        &[USER, COMMENT, LINK_ID, Field { name: "extension", required: false, max_chars: 32 }];
 
     fn from_fields(f: &BTreeMap<&'static str, String>) -> Self {
         LifecycleCommand {
             user: f.get("user").cloned().unwrap_or_default(),
             comment: f.get("comment").cloned().unwrap_or_default(),
             link_id: f.get("link_id").cloned().unwrap_or_default(),
+            extension: f.get("extension").cloned().unwrap_or_default(),
             ..Default::default()
         }
     }
 
     fn to_fields(&self) -> Vec<(&'static str, &str)> {
-        vec![("user", &self.user), ("comment", &self.comment), ("link_id", &self.link_id)]
+        vec![("user", &self.user), ("comment", &self.comment), ("link_id", &self.link_id), ("extension", &self.extension)]
     }
 }
 

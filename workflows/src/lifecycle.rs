@@ -63,6 +63,17 @@ pub fn extend(expires_at_ms: i64, extension_ms: u64, cap_ms: i64) -> Result<i64,
     Ok(expires_at_ms.saturating_add(extension_ms as i64).min(cap_ms))
 }
 
+/// A keep's `extension` ("3d", "12h") in milliseconds.
+pub fn parse_extension(text: &str) -> Result<u64, Refusal> {
+    let malformed = |why: String| Refusal::new(Code::Malformed, format!("extension: {why}"));
+    let span = humantime::parse_duration(text.trim())
+        .map_err(|e| malformed(format!("\"{text}\" is not a duration ({e}); send e.g. \"3d\" or \"12h\"")))?;
+    if span.is_zero() {
+        return Err(malformed("a keep adds more than 0s; send e.g. \"3d\"".into()));
+    }
+    Ok(span.as_millis() as u64)
+}
+
 /// Who may keep or destroy, and when.
 pub fn check_lifecycle_user(
     stage: Stage,
@@ -159,6 +170,16 @@ mod tests {
     #[test]
     fn grace_longer_than_ttl_warns_at_once() {
         assert_eq!(next(0, 2 * H, 5 * H, 0), Next::Warn { first: true });
+    }
+
+    #[test]
+    fn an_extension_is_a_duration_longer_than_zero() {
+        assert_eq!(parse_extension("3d").unwrap(), 3 * 24 * H as u64);
+        assert_eq!(parse_extension(" 12h ").unwrap(), 12 * H as u64);
+        let refused = parse_extension("3 parsecs").unwrap_err();
+        assert_eq!(refused.code, Code::Malformed);
+        assert!(refused.message.starts_with("extension: \"3 parsecs\" is not a duration"), "{}", refused.message);
+        assert_eq!(parse_extension("0s").unwrap_err().message, "extension: a keep adds more than 0s; send e.g. \"3d\"");
     }
 
     #[test]

@@ -116,3 +116,10 @@ pub const TEAM_HEADROOM: &str = "team-headroom";
 /// its reservation outlived it until its planned expiry). Only asked when a team has a budget:
 /// no reconcile recorded before teams asks it.
 pub const RECONCILE_LEDGERS: &str = "reconcile-ledgers";
+
+/// 2026-12-07: a keep of a request that holds a reservation in its team's budget ledger asks
+/// the ledger first (the `keep` handler runs the `reserve_headroom` activity): within the
+/// headroom, or from one of the team's approvers, it is kept; past it the team's approvers are
+/// asked (`extension_ask`) with the price. Requests without a reservation keep as before, and no
+/// history recorded before it reaches this with one.
+pub const EXTENSION_PRICED: &str = "extension-priced";

@@ -27,6 +27,10 @@ pub enum Code {
     Malformed,
     /// A signed one-click link that has already been used.
     LinkUsed,
+    /// A keep past the team's budget headroom that nobody but the requester could grant.
+    OverBudget,
+    /// The team's budget ledger could not be asked (the keep changed nothing; try again).
+    LedgerUnavailable,
 }
 
 impl Code {
@@ -43,11 +47,13 @@ impl Code {
             Code::AlreadyEnding => "already_ending",
             Code::Malformed => "malformed",
             Code::LinkUsed => "link_used",
+            Code::OverBudget => "over_budget",
+            Code::LedgerUnavailable => "ledger_unavailable",
         }
     }
 
     /// Every code, for documentation and clients.
-    pub const ALL: [Code; 10] = [
+    pub const ALL: [Code; 12] = [
         Code::NotAnApprover,
         Code::SelfApproval,
         Code::AlreadyDecided,
@@ -58,6 +64,8 @@ impl Code {
         Code::AlreadyEnding,
         Code::Malformed,
         Code::LinkUsed,
+        Code::OverBudget,
+        Code::LedgerUnavailable,
     ];
 
     pub fn parse(code: &str) -> Option<Code> {

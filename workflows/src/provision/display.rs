@@ -202,11 +202,60 @@ pub(super) fn applied_body(request_id: &str, approvers: &[String], expires_at: i
     )
 }
 
+/// What one more `extension_period` adds (to the max_ttl cap) and costs, when it adds anything.
+fn next_extension(p: &Progress) -> Option<(i64, Option<f64>)> {
+    let settings = p.settings.clone().unwrap_or_default();
+    let expires = tollgate_proto::ms(&p.expires_at);
+    let extension = tollgate_proto::span_ms(&settings.extension_period) as i64;
+    let added = (expires + extension).min(tollgate_proto::ms(&p.max_expires_at)) - expires;
+    (added > 0).then(|| (added, p.cost.as_ref().map(|c| crate::headroom::price(c.monthly_total, added))))
+}
+
+/// The Keep button's text on an expiry warning: `Keep 7d more ($0.27)`.
+pub(super) fn keep_label(p: &Progress) -> String {
+    match next_extension(p) {
+        Some((added, Some(price))) => format!("Keep {} more (${price:.2})", crate::fmt_duration_ms(added as u64)),
+        Some((added, None)) => format!("Keep {} more", crate::fmt_duration_ms(added as u64)),
+        None => "Keep".to_string(),
+    }
+}
+
 pub(super) fn expiry_body(p: &Progress, requester: &str) -> String {
     let id = &p.request_id;
+    // What one more extension_period costs, and who judges it when the team has a budget.
+    let price = match next_extension(p) {
+        Some((added, Some(price))) => {
+            let judged = p.gate.as_ref().and_then(|g| g.headroom.as_ref()).map(|h| h.team.clone());
+            let team = judged.map(|t| format!(", judged against team {t}'s budget")).unwrap_or_default();
+            format!(" Keeping it {} more costs ${price:.2}{team}.", crate::fmt_duration_ms(added as u64))
+        }
+        _ => String::new(),
+    };
     format!(
-        "{id} expires at {}. Keep it: tollgate keep {id} --as {requester}   Delete now: tollgate destroy {id} --as {requester}",
+        "{id} expires at {}.{price} Keep it: tollgate keep {id} --as {requester}   Delete now: tollgate destroy {id} --as {requester}",
         fmt_time_ms(tollgate_proto::ms(&p.expires_at))
+    )
+}
+
+/// The keep's answer when the team's approvers are asked.
+pub(super) fn extension_asked(id: &str, ask: &tollgate_proto::ExtensionAsk, for_time: &str) -> String {
+    format!(
+        "keeping {id} until {} costs {for_time}, past team {}'s headroom ({}): asked its approvers ({}); their keep grants it, and without one it expires as planned",
+        fmt_time_ms(tollgate_proto::ms(&ask.until)),
+        ask.team,
+        ask.reason,
+        ask.approvers.join(", ")
+    )
+}
+
+/// What the team's approvers are told when an extension is past the headroom.
+pub(super) fn extension_body(id: &str, ask: &tollgate_proto::ExtensionAsk, for_time: &str) -> String {
+    format!(
+        "{} asks to keep {id} until {}: {for_time}, past team {}'s budget headroom ({}). Keep it: tollgate keep {id} --as <you>   (without a keep it expires as planned)",
+        ask.by,
+        fmt_time_ms(tollgate_proto::ms(&ask.until)),
+        ask.team,
+        ask.reason
     )
 }
 

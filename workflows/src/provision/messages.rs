@@ -131,43 +131,55 @@ impl ProvisionWorkflow {
         Ok(self.ack(message))
     }
 
+    /// A keep's rule: who may (the requester, an approver, and while an extension is asked,
+    /// the approvers asked), when, and the new expiry. An asked approver's keep without its own
+    /// `extension` grants what was asked.
     pub(super) fn check_keep(&self, m: &Incoming<LifecycleCommand>) -> Result<(LifecycleCommand, i64), Refusal> {
         let command = m.get()?.clone();
         self.check_link(&command.link_id)?;
         let settings = self.settings();
-        lifecycle::check_lifecycle_user(
-            self.progress.stage_enum(),
-            &command.user,
-            self.requester(),
-            &settings.approving_users,
-            "keep",
-        )?;
+        let mut keepers = settings.approving_users.clone();
+        let ask = self.progress.extension_ask.as_ref();
+        keepers.extend(ask.into_iter().flat_map(|a| a.approvers.iter().cloned()));
+        lifecycle::check_lifecycle_user(self.progress.stage_enum(), &command.user, self.requester(), &keepers, "keep")?;
         self.check_not_ending()?;
-        let expiry = lifecycle::extend(
-            tollgate_proto::ms(&self.progress.expires_at),
-            tollgate_proto::span_ms(&settings.extension_period),
-            tollgate_proto::ms(&self.progress.max_expires_at),
-        )?;
+        let expires = tollgate_proto::ms(&self.progress.expires_at);
+        if let Some(ask) = ask.filter(|a| command.extension.is_empty() && a.approvers.contains(&command.user)) {
+            return Ok((command, tollgate_proto::ms(&ask.until).max(expires)));
+        }
+        let extension = match command.extension.trim() {
+            "" => tollgate_proto::span_ms(&settings.extension_period),
+            text => lifecycle::parse_extension(text)?,
+        };
+        let expiry = lifecycle::extend(expires, extension, tollgate_proto::ms(&self.progress.max_expires_at))?;
         Ok((command, expiry))
     }
 
     pub(super) fn record_keep(&mut self, now: i64, m: Incoming<LifecycleCommand>) -> Result<Ack, Refusal> {
         let (command, new_expiry) = self.check_keep(&m)?;
         self.use_link(&command.link_id);
+        Ok(self.kept(now, &command.user, new_expiry, String::new()))
+    }
+
+    /// Moves the expiry; `priced` says what the team's ledger said (empty without a budget).
+    pub(super) fn kept(&mut self, now: i64, user: &str, new_expiry: i64, priced: String) -> Ack {
         self.progress.expires_at = tollgate_proto::at(new_expiry);
         self.progress.extensions += 1;
         self.progress.last_expiry_warning = tollgate_proto::at(0);
+        self.progress.extension_ask = None;
+        let outcome = format!("expires at {}", fmt_time_ms(new_expiry));
         self.progress.timeline.push(TimelineEntry {
-            step: format!("keep by {}", command.user),
+            step: format!("keep by {user}"),
             started_at: tollgate_proto::at(now),
             ended_at: tollgate_proto::at(now),
             attempts: 0,
-            outcome: format!("expires at {}", fmt_time_ms(new_expiry)),
+            outcome: if priced.is_empty() { outcome } else { format!("{outcome}; {priced}") },
         });
         self.version += 1;
         let capped =
             if new_expiry >= tollgate_proto::ms(&self.progress.max_expires_at) { " (the max_ttl cap)" } else { "" };
-        Ok(self.ack(format!("kept until {}{capped}", fmt_time_ms(new_expiry))))
+        let priced = if priced.is_empty() { String::new() } else { format!("; {priced}") };
+        self.ack(format!("kept until {}{capped}{priced}", fmt_time_ms(new_expiry)))
     }
 
     pub(super) fn check_destroy(&self, m: &Incoming<LifecycleCommand>) -> Result<LifecycleCommand, Refusal> {
@@ -223,14 +235,14 @@ impl ProvisionWorkflow {
 
     /// A signed one-click link works once. (Messages without a link, which is every message
     /// recorded before links existed, are unaffected, so replay does not change.)
-    fn check_link(&self, link_id: &str) -> Result<(), Refusal> {
+    pub(super) fn check_link(&self, link_id: &str) -> Result<(), Refusal> {
         if !link_id.is_empty() && self.progress.used_links.iter().any(|l| l == link_id) {
             return Err(Refusal::new(crate::refusal::Code::LinkUsed, "this link has already been used"));
         }
         Ok(())
     }
 
-    fn use_link(&mut self, link_id: &str) {
+    pub(super) fn use_link(&mut self, link_id: &str) {
         if !link_id.is_empty() {
             self.progress.used_links.push(link_id.to_string());
         }
@@ -256,13 +268,14 @@ impl ProvisionWorkflow {
         }
     }
 
-    fn ack(&self, message: String) -> Ack {
+    pub(super) fn ack(&self, message: String) -> Ack {
         Ack {
             message,
             stage: self.progress.stage,
             expires_at: self.progress.expires_at,
             approvals: self.progress.approvals() as u32,
             required_approvals: self.progress.required_approvals,
+            extension_asked: false,
         }
     }
 }

@@ -15,6 +15,7 @@ mod approval;
 mod compensation;
 pub mod display;
 mod drift_check;
+mod extend;
 mod flow;
 mod messages;
 mod notifications;
@@ -33,6 +34,7 @@ use crate::kit::messages::workflow_messages;
 use crate::kit::undo::Compensating;
 use crate::kit::{StepError, Tracked};
 use crate::validate;
+use crate::incoming::Incoming;
 
 #[workflow]
 pub struct ProvisionWorkflow {
@@ -181,6 +183,37 @@ impl ProvisionWorkflow {
     pub fn stack_trace(&self, _ctx: &WorkflowContextView) -> String {
         display::waiting_on(&self.progress)
     }
+
+    // ---- keep: an update and a signal like the messages below, but asynchronous: a request
+    // with a team budget asks the team's ledger before it is kept (`extend`) ----
+
+    #[update_validator(keep)]
+    fn validate_keep(
+        &self,
+        _ctx: &WorkflowContextView,
+        m: &Incoming<LifecycleCommand>,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        self.check_keep(m).map(drop).map_err(|r| r.into_failure())
+    }
+
+    /// Keep the resources for another `extension_period` (or `extension`), capped at
+    /// `max_ttl`; priced by the team's budget ledger when the request holds a reservation.
+    #[update]
+    pub async fn keep(
+        ctx: &mut WorkflowContext<Self>,
+        m: Incoming<LifecycleCommand>,
+    ) -> Result<Ack, Box<dyn std::error::Error + Send + Sync>> {
+        extend::keep(ctx, m).await.map_err(|r| r.into_failure())
+    }
+
+    /// Signal form of `keep`: the same rule; a refusal is recorded.
+    #[signal(name = "keep")]
+    pub async fn keep_signal(ctx: &mut WorkflowContext<Self>, m: Incoming<LifecycleCommand>) {
+        if let Err(refusal) = extend::keep(ctx, m).await {
+            let now = crate::kit::clock::now_ms(ctx);
+            ctx.state_mut(|s| s.refused(now, "signal keep", refusal));
+        }
+    }
 }
 
 // The caller of an update hears a refusal at once; tools that can only signal (the Web UI)
@@ -190,8 +223,6 @@ messages {
     approve(Decision) -> Ack: check_decision, record_decision(DecisionKind::Approve), signal;
     /// Reject the request; one rejection ends it.
     reject(Decision) -> Ack: check_decision, record_decision(DecisionKind::Reject), signal;
-    /// Keep the resources for another `extension_period` (capped at `max_ttl`).
-    keep(LifecycleCommand) -> Ack: check_keep, record_keep(), signal;
     /// Destroy the resources now.
     destroy(LifecycleCommand) -> Ack: check_destroy, record_destroy(), signal;
     /// An audit's approved fix (`user` approved it; `comment` is the audit id): re-plan and

@@ -34,7 +34,20 @@ pub(super) async fn notify_until(
     body: String,
     moot_after: i64,
 ) {
-    let (request_id, settings, sequence, fields, channels) = ctx.state_mut(|s| {
+    notify_with(ctx, kind, recipients, subject, body, moot_after, []).await
+}
+
+/// [`notify_until`] with fields of its own (`keep_label`: the Keep button's text).
+pub(super) async fn notify_with<const N: usize>(
+    ctx: &mut WorkflowContext<ProvisionWorkflow>,
+    kind: NotificationKind,
+    recipients: &[String],
+    subject: &str,
+    body: String,
+    moot_after: i64,
+    extra: [(&str, String); N],
+) {
+    let (request_id, settings, sequence, mut fields, channels) = ctx.state_mut(|s| {
         s.progress.notifications_sent += 1;
         let mut fields = BTreeMap::new();
         fields.insert("stage".to_string(), s.progress.stage_enum().label().to_string());
@@ -62,6 +75,7 @@ pub(super) async fn notify_until(
             channels_or_all(&configured),
         )
     });
+    fields.extend(extra.into_iter().map(|(k, v)| (k.to_string(), v)));
     let mut to: Vec<String> = recipients.iter().filter(|r| !r.is_empty()).cloned().collect();
     to.sort();
     to.dedup();
