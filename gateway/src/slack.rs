@@ -88,7 +88,9 @@ fn parse_click(body: &[u8]) -> Result<Click, String> {
     let action = &payload["actions"][0];
     let button = match action["action_id"].as_str().and_then(buttons::button_of) {
         Some(button) => button,
-        None => return Err(format!("action {:?} is not approve, reject, keep or destroy", action["action_id"].as_str())),
+        None => {
+            return Err(format!("action {:?} is not approve, reject, keep or destroy", action["action_id"].as_str()));
+        }
     };
     let (request_id, plan_digest) =
         action["value"].as_str().and_then(buttons::parse_button_value).ok_or("the button carries no request")?;

@@ -200,7 +200,10 @@ impl Slack {
                 self.save(&n.request_id, &posted).await;
             }
             // Keep (or destroy) from Slack: the owner's expiry warning, the approvers' ask.
-            (NotificationKind::ExpiryWarning | NotificationKind::ExpiryReminder | NotificationKind::ExtensionNeeded, posted) => {
+            (
+                NotificationKind::ExpiryWarning | NotificationKind::ExpiryReminder | NotificationKind::ExtensionNeeded,
+                posted,
+            ) => {
                 let destroy = kind != NotificationKind::ExtensionNeeded;
                 let (channel, ts) = self.post(title, Some(lifecycle_blocks(n, title, destroy)), None).await?;
                 let mut posted = posted.unwrap_or(Posted { channel, ts, deliveries: vec![] });

@@ -231,7 +231,12 @@ impl Message for LifecycleCommand {
     }
 
     fn to_fields(&self) -> Vec<(&'static str, &str)> {
-        vec![("user", &self.user), ("comment", &self.comment), ("link_id", &self.link_id), ("extension", &self.extension)]
+        vec![
+            ("user", &self.user),
+            ("comment", &self.comment),
+            ("link_id", &self.link_id),
+            ("extension", &self.extension),
+        ]
     }
 }
 

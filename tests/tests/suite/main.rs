@@ -17,6 +17,7 @@ mod dev;
 mod drift;
 mod durability;
 mod encryption;
+mod extend;
 mod failures;
 pub(crate) mod gateway;
 pub(crate) mod llm;

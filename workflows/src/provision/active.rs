@@ -98,14 +98,13 @@ pub(super) async fn live(ctx: &mut WorkflowContext<ProvisionWorkflow>) -> Result
                     } else {
                         (NotificationKind::ExpiryReminder, "reminder: keep or delete?")
                     };
-                    let (body, label) =
-                        ctx.state(|s| (display::expiry_body(&s.progress, &requester), display::keep_label(&s.progress)));
+                    let (body, label) = ctx
+                        .state(|s| (display::expiry_body(&s.progress, &requester), display::keep_label(&s.progress)));
                     // The warning's planned time (its alarm's), so the next one follows from the state.
                     ctx.state_mut(|s| s.progress.last_expiry_warning = tollgate_proto::at(at));
                     let to = std::slice::from_ref(&requester);
                     let moot_after = if by_timer { expires_at } else { 0 };
-                    notifications::notify_with(ctx, kind, to, subject, body, moot_after, [("keep_label", label)])
-                        .await;
+                    notifications::notify_with(ctx, kind, to, subject, body, moot_after, [("keep_label", label)]).await;
                     continue;
                 }
                 None => {}

@@ -27,7 +27,10 @@ struct Budgeted {
 impl ProvisionWorkflow {
     /// Still ACTIVE and not ending (a destroy or cancel may arrive while the ledger is asked).
     fn still_keepable(&self) -> Result<(), Refusal> {
-        if self.progress.stage_enum() != tollgate_proto::Stage::Active || self.destroy_requested.is_some() || self.cancelling() {
+        if self.progress.stage_enum() != tollgate_proto::Stage::Active
+            || self.destroy_requested.is_some()
+            || self.cancelling()
+        {
             return Err(Refusal::new(Code::AlreadyEnding, "request is being destroyed or cancelled; it is not kept"));
         }
         Ok(())
@@ -61,7 +64,8 @@ pub(super) async fn keep(
     };
     // The link is spent before the ledger is asked, so a second click cannot ask twice.
     ctx.state_mut(|s| s.use_link(&command.link_id));
-    let (request_id, expires) = ctx.state(|s| (s.progress.request_id.clone(), tollgate_proto::ms(&s.progress.expires_at)));
+    let (request_id, expires) =
+        ctx.state(|s| (s.progress.request_id.clone(), tollgate_proto::ms(&s.progress.expires_at)));
     let grants = budget.approvers.contains(&command.user);
     let input = ReserveInput {
         team: budget.team.clone(),
@@ -78,7 +82,10 @@ pub(super) async fn keep(
         Err(StepError::Failed(f)) => {
             return Err(Refusal::new(
                 Code::LedgerUnavailable,
-                format!("team {}'s budget ledger did not answer ({}); nothing changed, keep again", budget.team, f.message),
+                format!(
+                    "team {}'s budget ledger did not answer ({}); nothing changed, keep again",
+                    budget.team, f.message
+                ),
             ));
         }
         Err(StepError::Cancelled) => return Err(Refusal::new(Code::AlreadyEnding, "request is being cancelled")),
@@ -97,7 +104,8 @@ pub(super) async fn keep(
         let (id, requester) = ctx.state(|s| (s.progress.request_id.clone(), s.requester().to_string()));
         if grants {
             let body = format!("{} kept {id} for you: {}", command.user, ack.message);
-            notifications::notify(ctx, NotificationKind::ExtensionGranted, &[requester], "extension granted", body).await;
+            notifications::notify(ctx, NotificationKind::ExtensionGranted, &[requester], "extension granted", body)
+                .await;
         }
         return Ok(ack);
     }

@@ -30,11 +30,11 @@ use tollgate_proto::{
     Ack, CancelCommand, Decision, DecisionKind, LifecycleCommand, Progress, ProvisionInput, Stage, StepFailure,
 };
 
+use crate::incoming::Incoming;
 use crate::kit::messages::workflow_messages;
 use crate::kit::undo::Compensating;
 use crate::kit::{StepError, Tracked};
 use crate::validate;
-use crate::incoming::Incoming;
 
 #[workflow]
 pub struct ProvisionWorkflow {
