@@ -79,8 +79,31 @@ async function showList() {
   }
   $('pending').hidden = data.requests.length === 0;
   $('list-status').textContent = data.requests.length ? '' : 'Nothing waits for approval.';
+  await showExtensions();
   await showAgentApprovals();
   await showAudits();
+}
+
+// Keeps past a team's budget headroom, waiting for one of the team's approvers to keep them.
+async function showExtensions() {
+  const { ok, data } = await api('GET', '/requests?stage=ACTIVE');
+  const asked = ok ? data.requests.filter((r) => r.extension_ask) : [];
+  const body = $('extension-pending').querySelector('tbody');
+  body.replaceChildren();
+  for (const r of asked) {
+    const a = r.extension_ask;
+    const row = document.createElement('tr');
+    row.dataset.id = r.request_id;
+    cell(row, r.request_id);
+    cell(row, a.by);
+    cell(row, a.until || '');
+    cell(row, money(a.price));
+    cell(row, a.reason);
+    cell(row, a.approvers.join(', '));
+    row.addEventListener('click', () => { location.hash = `#/requests/${encodeURIComponent(r.request_id)}`; });
+    body.appendChild(row);
+  }
+  $('extensions').hidden = asked.length === 0;
 }
 
 // Audits whose fixes wait for approval: decided on the audit page.
@@ -205,6 +228,34 @@ async function loadDetail(id) {
   $('cannot-decide').hidden = !why;
   $('cannot-decide').textContent = why;
   $('cannot-decide').className = 'note';
+  showKeep(data, approvers);
+}
+
+// An ACTIVE request's expiry, an extension waiting for the team's approvers, and the Keep
+// button for those who may keep it (the requester, an approver, an approver asked).
+function showKeep(data, approvers) {
+  const user = me && me.user;
+  const ask = data.extension_ask;
+  const active = data.stage === 'ACTIVE' && !data.workflow_stopped;
+  $('expires').textContent = data.expires_at ? `${data.expires_at} (never after ${data.max_expires_at})` : '';
+  $('extension').textContent = ask
+    ? `${ask.by} asked to keep it until ${ask.until} (${money(ask.price)}), past team ${ask.team}'s headroom (${ask.reason}); waiting on ${ask.approvers.join(' or ')}`
+    : 'none asked';
+  const asked = ask && ask.approvers.includes(user);
+  const may = user === data.requester || ((data.waiting || {}).approving_users || []).includes(user) || approvers.includes(user) || asked;
+  $('keep-form').hidden = !(active && may);
+  $('keep').textContent = asked ? `Keep until ${ask.until} (${money(ask.price)})` : 'Keep';
+  $('keep-note').textContent = asked
+    ? 'You are asked: your keep grants the extension past the budget headroom.'
+    : 'Keeps it another extension period; with a team budget the team\'s ledger prices it.';
+}
+
+async function keep() {
+  if (!current) return;
+  const { ok, data } = await api('POST', `/requests/${encodeURIComponent(current.request_id)}/keep`, {});
+  $('message').textContent = ok ? data.message : error(data);
+  $('message').className = ok ? 'outcome' : 'refusal';
+  await loadDetail(current.request_id);
 }
 
 async function showDetail(id) {
@@ -255,5 +306,6 @@ $('logout').addEventListener('click', () => {
 $('back').addEventListener('click', (e) => { e.preventDefault(); location.hash = ''; });
 $('approve').addEventListener('click', () => decide('approve'));
 $('reject').addEventListener('click', () => decide('reject'));
+$('keep').addEventListener('click', () => keep());
 window.addEventListener('hashchange', route);
 route();

@@ -24,7 +24,8 @@ pub struct ListQuery {
 }
 
 /// `GET /requests`: newest first, each with what an approver weighs (cost, gate reason,
-/// findings) when it waits for approval.
+/// findings) when it waits for approval; with `stage=ACTIVE`, each with its `extension_ask`
+/// (a keep past the team's budget headroom, or null).
 pub async fn list(
     State(gw): State<Arc<Gateway>>,
     headers: HeaderMap,
@@ -40,12 +41,14 @@ pub async fn list(
     };
     let limit = q.limit.unwrap_or(50).clamp(1, 200);
     let rows = requests::list(&gw.client, stage, limit).await?;
-    let details = futures::future::join_all(rows.iter().map(|row| async {
-        if row.stage == Stage::AwaitingApproval.label() && row.status == "Running" {
-            requests::progress(&gw.client, &row.request_id).await.ok()
-        } else {
-            None
-        }
+    // What an approver weighs for those waiting; for ACTIVE ones (asked for by stage), an
+    // extension that waits for the team's approvers.
+    let asked_active = stage == Some(Stage::Active);
+    let gw = &gw;
+    let details = futures::future::join_all(rows.iter().map(|row| async move {
+        let waits =
+            row.stage == Stage::AwaitingApproval.label() || (asked_active && row.stage == Stage::Active.label());
+        if waits && row.status == "Running" { requests::progress(&gw.client, &row.request_id).await.ok() } else { None }
     }))
     .await;
     let requests: Vec<Value> = rows
@@ -53,8 +56,10 @@ pub async fn list(
         .zip(details)
         .map(|(row, progress)| {
             let mut item = serde_json::to_value(row).unwrap_or_default();
-            if let Some(p) = progress {
-                item["waiting"] = render::waiting(&p);
+            match progress {
+                Some(p) if p.stage_enum() == Stage::Active => item["extension_ask"] = render::extension_ask_json(&p),
+                Some(p) => item["waiting"] = render::waiting(&p),
+                None => {}
             }
             item
         })

@@ -176,3 +176,35 @@ async fn keeping_from_the_warning_is_priced_by_the_teams_headroom() {
     drop(gateway);
     env.shutdown().await;
 }
+
+/// The same in the web inbox, in a real browser: alice keeps one bucket within the headroom and
+/// asks for the second past it; carol finds the ask in her inbox and grants it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inbox_keeps_within_and_past_the_headroom_in_a_real_browser() {
+    let env = crate::common::TestEnv::start(BUDGET).await;
+    let gateway = GatewayProcess::start(&env, "", &[]).await;
+    let a = env.request("s3", "alice", &[]).await;
+    let b = env.request("s3", "alice", &[]).await;
+    let a_expires = tollgate_proto::ms(&env.wait_for(&a, Stage::Active, 60).await.expires_at);
+    let b_expires = tollgate_proto::ms(&env.wait_for(&b, Stage::Active, 60).await.expires_at);
+    let shots = env.dir.path().join("screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let args = [gateway.url.as_str(), a.as_str(), b.as_str(), "tg_alice", "tg_carol"].map(std::ffi::OsStr::new);
+    let run = crate::common::BrowserRun::of("inbox_extend.mjs", &[&args[..], &[shots.as_os_str()]].concat()).await;
+    let within = run.step("kept within");
+    assert_eq!(within["label"], "Keep");
+    assert!(within["message"].as_str().unwrap().contains("within the team's headroom"), "{within}");
+    let asked = run.step("asked past");
+    assert!(asked["message"].as_str().unwrap().contains("asked its approvers (carol)"), "{asked}");
+    let shown = run.step("shown asked");
+    assert!(shown["extension"].as_str().unwrap().starts_with("alice asked to keep it until"), "{shown}");
+    let listed = run.step("listed");
+    assert!(listed["row"].as_str().unwrap().contains("$0.38"), "{listed}");
+    let granted = run.step("granted");
+    assert!(granted["label"].as_str().unwrap().starts_with("Keep until"), "{granted}");
+    assert!(granted["message"].as_str().unwrap().contains("granted past the team's headroom"), "{granted}");
+    assert_eq!(tollgate_proto::ms(&env.progress(&a).await.expires_at), a_expires + 10 * DAY_MS);
+    assert_eq!(tollgate_proto::ms(&env.progress(&b).await.expires_at), b_expires + 10 * DAY_MS);
+    drop(gateway);
+    env.shutdown().await;
+}
