@@ -1,8 +1,7 @@
-//! A team's budget headroom (issue 29, in progress): what its live requests have committed
-//! (each one's monthly cost prorated over the time it has left) plus what this request would
-//! cost over its lifetime, against the team's monthly budget. Pure arithmetic; the ledger that
-//! keeps the reservations consistent under concurrent requests and several workers (one
-//! workflow per team, its updates taking reservations one at a time) is not built yet.
+//! A team's budget headroom: what its live requests have committed (each one's monthly cost
+//! prorated over the time it has left) plus what this request would cost over its lifetime,
+//! against the team's monthly budget. Pure arithmetic; `TeamLedgerWorkflow` (`ledger.rs`)
+//! keeps the reservations consistent under concurrent requests and several workers.
 
 /// The length of the month budgets are written in (30 days), in ms.
 pub const MONTH_MS: i64 = 30 * 86_400_000;
@@ -63,12 +62,13 @@ pub fn judge(
 ) -> Headroom {
     let live: Vec<&Reservation> =
         reservations.iter().filter(|r| r.until_ms > now_ms && r.request_id != request_id).collect();
-    let committed: f64 = live.iter().map(|r| prorated(r.monthly_cost, r.until_ms - now_ms)).sum();
-    let this_request = prorated(monthly_cost, ttl_ms);
+    let committed = round(live.iter().map(|r| prorated(r.monthly_cost, r.until_ms - now_ms)).sum());
+    let this_request = round(prorated(monthly_cost, ttl_ms));
+    // From the rounded parts, so the sum people read adds up to the verdict they read.
     Headroom {
-        live: round(committed),
+        live: committed,
         live_requests: live.len(),
-        this_request: round(this_request),
+        this_request,
         budget_monthly,
         left: round(budget_monthly - committed - this_request),
     }
@@ -122,5 +122,17 @@ mod tests {
         assert_eq!((h.live_requests, h.left), (0, 0.0));
         assert!(h.admitted(), "exactly at the budget is within it");
         assert!(h.describe("t").contains("live $0.00 (0 requests)"), "never $-0.00: {}", h.describe("t"));
+    }
+
+    #[test]
+    fn the_shown_sum_adds_up_to_the_verdict() {
+        // Two 40-day $1.15/month buckets: $1.5333 each, shown as $1.53 + $1.53 = $3.06.
+        let live = [reserved("a", 1.15, 40 * DAY)];
+        let h = judge(&live, 0, 2.80, "b", 1.15, 40 * DAY);
+        assert_eq!(
+            h.describe("platform"),
+            "team platform: live $1.53 (1 request) + this $1.53 = $3.06 of $2.80/month: $0.26 over"
+        );
+        assert_eq!(price(1.15, 10 * DAY), 0.38);
     }
 }

@@ -132,7 +132,7 @@ async fn keeping_from_the_warning_is_priced_by_the_teams_headroom() {
     assert_eq!(click(&gateway, &slack, "U_ALICE", &message["blocks"][2]["elements"][0]).await, 200);
     let told = answered(&calls, "asked its approvers").await;
     assert!(told.contains(&format!("keeping {b} until")) && told.contains("costs $0.38 for 10d"), "{told}");
-    assert!(told.contains("$0.27 over"), "the arithmetic: {told}");
+    assert!(told.contains("= $3.06 of $2.80/month: $0.26 over"), "the arithmetic: {told}");
     let p = env.progress(&b).await;
     assert_eq!(tollgate_proto::ms(&p.expires_at), b_expires, "not kept yet");
     let ask = p.extension_ask.clone().expect("an extension waits for the team's approvers");

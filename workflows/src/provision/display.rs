@@ -238,10 +238,12 @@ pub(super) fn expiry_body(p: &Progress, requester: &str) -> String {
 }
 
 /// The keep's answer when the team's approvers are asked.
-pub(super) fn extension_asked(id: &str, ask: &tollgate_proto::ExtensionAsk, for_time: &str) -> String {
+pub(super) fn extension_asked(p: &Progress, ask: &tollgate_proto::ExtensionAsk, for_time: &str) -> String {
+    let (id, until) = (&p.request_id, tollgate_proto::ms(&ask.until));
+    let capped = if until >= tollgate_proto::ms(&p.max_expires_at) { " (the max_ttl cap)" } else { "" };
     format!(
-        "keeping {id} until {} costs {for_time}, past team {}'s headroom ({}): asked its approvers ({}); their keep grants it, and without one it expires as planned",
-        fmt_time_ms(tollgate_proto::ms(&ask.until)),
+        "keeping {id} until {}{capped} costs {for_time}, past team {}'s headroom ({}): asked its approvers ({}); their keep grants it, and without one it expires as planned",
+        fmt_time_ms(until),
         ask.team,
         ask.reason,
         ask.approvers.join(", ")

@@ -132,7 +132,7 @@ pub(super) async fn keep(
     let (ack, body) = ctx.state_mut(|s| {
         s.progress.extension_ask = Some(asked.clone());
         s.version += 1;
-        let message = display::extension_asked(&s.progress.request_id, &asked, &for_time);
+        let message = display::extension_asked(&s.progress, &asked, &for_time);
         let ack = Ack { extension_asked: true, ..s.ack(message) };
         (ack, display::extension_body(&s.progress.request_id, &asked, &for_time))
     });
