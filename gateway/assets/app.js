@@ -25,14 +25,21 @@ let me = null;
 
 async function signIn() {
   me = null;
-  $('login').hidden = Boolean(token);
   $('signed-in').hidden = true;
   $('agents').hidden = true;
-  if (!token) return false;
+  // With a token, or without one after a sign-in through the identity provider (its cookie).
   const { ok, data } = await api('GET', '/me');
   if (!ok || !data.user) {
-    $('list-status').textContent = `${error(data)}. Enter your API token to see what waits for you.`;
-    $('list-status').className = 'refusal';
+    const sso = data && data.oidc;
+    $('sso').hidden = !sso;
+    if (sso) {
+      $('sso').textContent = sso.label;
+      $('sso').href = `${sso.login}?next=${encodeURIComponent('/inbox' + location.hash)}`;
+    }
+    $('list-status').textContent = token
+      ? `${error(data)}. Enter your API token to see what waits for you.`
+      : (sso ? 'Sign in, or enter your API token, to see what waits for you.' : 'Enter your API token to see what waits for you.');
+    $('list-status').className = token ? 'refusal' : '';
     $('pending').hidden = true;
     token = '';
     localStorage.removeItem('tollgate_token');
@@ -40,9 +47,12 @@ async function signIn() {
     return false;
   }
   me = data;
+  $('login').hidden = true;
+  $('sso').hidden = true;
   // The session cookie lets the Temporal Web UI decode payloads through this gateway's codec.
-  await api('POST', '/session');
-  $('who').textContent = `Signed in as ${me.user}`;
+  if (token) await api('POST', '/session');
+  const teams = me.teams && me.teams.length ? ` (${me.teams.join(', ')})` : '';
+  $('who').textContent = `Signed in as ${me.user}${teams}`;
   $('signed-in').hidden = false;
   $('list-status').className = '';
   return true;
@@ -291,8 +301,9 @@ $('login').addEventListener('submit', (e) => {
   me = null;
   route();
 });
-$('logout').addEventListener('click', () => {
-  fetch('/session', { method: 'DELETE' });
+$('logout').addEventListener('click', async () => {
+  await fetch('/session', { method: 'DELETE' });
+  await fetch('/oidc/logout', { method: 'POST' });
   token = '';
   me = null;
   localStorage.removeItem('tollgate_token');

@@ -16,20 +16,21 @@ function item(list, text, cls) {
 
 async function signIn() {
   me = null;
-  $('login').hidden = Boolean(token);
   $('signed-in').hidden = true;
   $('start').hidden = true;
-  if (!token) return false;
+  // With a token, or the session cookie of a sign-in through the identity provider.
   const { ok, data } = await api('GET', '/me');
   if (!ok || !data.user) {
-    $('status').textContent = `${error(data)}. Enter your API token to audit.`;
-    $('status').className = 'refusal';
+    const sso = data && data.oidc ? ` or sign in from the inbox (${data.oidc.label})` : '';
+    $('status').textContent = token ? `${error(data)}. Enter your API token to audit.` : `Enter your API token${sso} to audit.`;
+    $('status').className = token ? 'refusal' : '';
     token = '';
     localStorage.removeItem('tollgate_token');
     $('login').hidden = false;
     return false;
   }
   me = data;
+  $('login').hidden = true;
   $('who').textContent = `Signed in as ${me.user}`;
   $('signed-in').hidden = false;
   $('start').hidden = false;
@@ -133,6 +134,7 @@ $('login').addEventListener('submit', async (event) => {
   await route();
 });
 $('logout').addEventListener('click', async () => {
+  await fetch('/oidc/logout', { method: 'POST' });
   token = '';
   me = null;
   localStorage.removeItem('tollgate_token');

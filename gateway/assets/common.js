@@ -8,7 +8,8 @@ let token = localStorage.getItem('tollgate_token') || '';
 async function api(method, path, body) {
   const response = await fetch(path, {
     method,
-    headers: { 'Authorization': `Bearer ${token}`, 'Content-Type': 'application/json' },
+    // Without a token the session cookie of a sign-in (OpenID Connect) speaks for the caller.
+    headers: token ? { 'Authorization': `Bearer ${token}`, 'Content-Type': 'application/json' } : { 'Content-Type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   let data = null;

@@ -1,5 +1,6 @@
 //! Who is calling: an API token (`Authorization: Bearer <token>`), matched against the SHA-256
-//! digests in the configuration. The authenticated name is what reaches the workflow; a body
+//! digests in the configuration, else (with `[oidc]`) the session cookie a sign-in through the
+//! identity provider set. The authenticated name is what reaches the workflow; a body
 //! that names someone else is refused rather than trusted.
 
 use axum::http::HeaderMap;
@@ -60,10 +61,27 @@ pub fn identify(
                 _ => Ok(user.to_string()),
             }
         }
-        None if config.anonymous => claimed
-            .map(str::to_string)
-            .ok_or_else(|| ApiError::invalid(field, format!("{field} is required: who is acting"))),
-        None => Err(ApiError::Unauthorized("authentication required: send Authorization: Bearer <API token>".into())),
+        None => match config.oidc.as_ref().and_then(|o| crate::oidc::session(o, headers, crate::now_ms() / 1000)) {
+            Some(session) => match claimed {
+                Some(name) if name != session.user => Err(ApiError::Forbidden {
+                    code: None,
+                    message: format!(
+                        "signed in as {user}, so {field} cannot be {name}; leave it out or send {user}",
+                        user = session.user
+                    ),
+                }),
+                _ => Ok(session.user),
+            },
+            None if config.anonymous => claimed
+                .map(str::to_string)
+                .ok_or_else(|| ApiError::invalid(field, format!("{field} is required: who is acting"))),
+            None if config.oidc.is_some() => Err(ApiError::Unauthorized(
+                "authentication required: sign in (/oidc/login) or send Authorization: Bearer <API token>".into(),
+            )),
+            None => {
+                Err(ApiError::Unauthorized("authentication required: send Authorization: Bearer <API token>".into()))
+            }
+        },
     }
 }
 

@@ -14,6 +14,7 @@ pub mod html;
 pub mod links;
 pub mod mcp;
 pub mod metrics;
+pub mod oidc;
 pub mod requests;
 pub mod slack;
 
@@ -72,6 +73,9 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/links/{token}", get(links::show).post(links::act))
         .route("/slack/interactions", post(slack::interactions))
         .route("/me", get(me))
+        .route("/oidc/login", get(oidc::login))
+        .route("/oidc/callback", get(oidc::callback))
+        .route("/oidc/logout", post(oidc::logout))
         .route("/session", post(codec::open_session).delete(codec::close_session))
         .route("/codec/{*rest}", post(codec::endpoint).options(codec::preflight))
         .merge(
@@ -90,11 +94,19 @@ async fn me(
     axum::extract::State(gw): axum::extract::State<Arc<Gateway>>,
     headers: axum::http::HeaderMap,
 ) -> Result<axum::Json<serde_json::Value>, error::ApiError> {
-    // Anonymous gateways take names from bodies: no token, nobody in particular.
+    // Anonymous gateways take names from bodies: no token, nobody in particular. Before
+    // sign-in, /me says how to sign in.
     let user = match auth::identify(&gw.config, &headers, None, "user") {
         Ok(user) => Some(user),
         Err(error::ApiError::Invalid { .. }) if gw.config.anonymous => None,
+        Err(error::ApiError::Unauthorized(_)) if gw.config.oidc.is_some() && auth::bearer(&headers).is_none() => None,
         Err(e) => return Err(e),
+    };
+    let session = gw.config.oidc.as_ref().and_then(|o| oidc::session(o, &headers, now_ms() / 1000));
+    let signed_in_by = match (&user, &session) {
+        (Some(_), Some(_)) if auth::bearer(&headers).is_none() => Some("oidc"),
+        (Some(_), _) => Some("token"),
+        _ => None,
     };
     let approvers = &gw.config.approvals.approvers;
     Ok(axum::Json(serde_json::json!({
@@ -102,6 +114,10 @@ async fn me(
         "anonymous": gw.config.anonymous,
         // Generic approvals: an empty list means anyone authenticated but the requester.
         "decides_agent_approvals": user.as_ref().is_some_and(|u| approvers.is_empty() || approvers.contains(u)),
+        "signed_in_by": signed_in_by,
+        // The teams the identity provider's groups map to (a session's), else none.
+        "teams": session.filter(|_| signed_in_by == Some("oidc")).map(|s| s.teams).unwrap_or_default(),
+        "oidc": gw.config.oidc.as_ref().map(|o| serde_json::json!({"login": "/oidc/login", "label": o.label})),
     })))
 }
 
@@ -121,6 +137,7 @@ pub async fn serve(config: GatewayConfig) -> anyhow::Result<()> {
         users = config.users.len(),
         links = config.link_secret.is_some(),
         slack = config.slack_signing_secret.is_some(),
+        oidc = config.oidc.as_ref().map(|o| o.issuer.as_str()).unwrap_or("off"),
         config = %config.source,
         "tollgate-gateway serving"
     );

@@ -6,6 +6,7 @@
 //! envconfig, as for the worker and the CLI.
 
 pub mod keys;
+pub mod oidc;
 
 use std::path::Path;
 use std::time::Duration;
@@ -47,6 +48,7 @@ struct File {
     metrics: MetricsFile,
     #[serde(default)]
     codec: CodecFile,
+    oidc: Option<oidc::OidcFile>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -140,6 +142,8 @@ pub struct GatewayConfig {
     /// Where Prometheus scrapes the gateway's metrics (`[metrics] listen`); None: off.
     pub metrics_listen: Option<std::net::SocketAddr>,
     pub codec: CodecConfig,
+    /// Sign-in through an OpenID Connect provider (`[oidc]`); None: API tokens only.
+    pub oidc: Option<oidc::OidcConfig>,
 }
 
 impl GatewayConfig {
@@ -238,6 +242,7 @@ fn validate(file: File, c: &Check, var: impl Fn(&str) -> Option<String>) -> Resu
         worker_wait,
         metrics_listen,
         codec: CodecConfig { cors_origins, readers: file.codec.readers.unwrap_or_default() },
+        oidc: oidc::validate(file.oidc, c, &var)?,
     })
 }
 
