@@ -118,7 +118,9 @@ fn reader(gw: &Gateway, headers: &HeaderMap) -> Result<String, ApiError> {
     if headers.contains_key(header::AUTHORIZATION) {
         return crate::auth::identify(&gw.config, headers, None, "user");
     }
-    if let Some(session) = gw.config.oidc.as_ref().and_then(|o| crate::oidc::session(o, headers, crate::now_ms() / 1000)) {
+    if let Some(session) =
+        gw.config.oidc.as_ref().and_then(|o| crate::oidc::session(o, headers, crate::now_ms() / 1000))
+    {
         return Ok(session.user);
     }
     let token = session_token(headers).ok_or_else(|| {

@@ -132,7 +132,10 @@ fn set_cookie(response: &mut Response, name: &str, value: &str, path: &str, max_
 #[error("{0}")]
 pub struct HttpError(String);
 
-async fn call(http: reqwest::Client, request: openidconnect::HttpRequest) -> Result<openidconnect::HttpResponse, HttpError> {
+async fn call(
+    http: reqwest::Client,
+    request: openidconnect::HttpRequest,
+) -> Result<openidconnect::HttpResponse, HttpError> {
     let request = reqwest::Request::try_from(request).map_err(|e| HttpError(e.to_string()))?;
     let response = http.execute(request).await.map_err(|e| HttpError(e.to_string()))?;
     let mut out = openidconnect::http::Response::builder().status(response.status());
@@ -168,7 +171,8 @@ async fn provider(gw: &Gateway, config: &OidcConfig) -> Result<(Client, reqwest:
     let issuer = IssuerUrl::new(config.issuer.clone()).map_err(|e| discovery(e.to_string()))?;
     let fetch = |r| call(http.clone(), r);
     let metadata = CoreProviderMetadata::discover_async(issuer, &fetch).await.map_err(|e| discovery(chain(&e)))?;
-    let redirect = RedirectUrl::new(format!("{}/oidc/callback", gw.config.public_url)).map_err(|e| discovery(e.to_string()))?;
+    let redirect =
+        RedirectUrl::new(format!("{}/oidc/callback", gw.config.public_url)).map_err(|e| discovery(e.to_string()))?;
     let client = CoreClient::from_provider_metadata(
         metadata,
         ClientId::new(config.client_id.clone()),
@@ -224,7 +228,11 @@ async fn start(gw: &Gateway, next: Option<&str>) -> Result<Response, SignInError
     let (client, _) = provider(gw, config).await?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let mut asked = client
-        .authorize_url(AuthenticationFlow::<CoreResponseType>::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .authorize_url(
+            AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
         .set_pkce_challenge(challenge);
     for scope in config.scopes.iter().filter(|s| *s != "openid") {
         asked = asked.add_scope(Scope::new(scope.clone()));
@@ -287,7 +295,8 @@ async fn finish(gw: &Gateway, headers: &HeaderMap, q: CallbackQuery) -> Result<(
     if !crate::auth::same_bytes(state.as_bytes(), login.state.as_bytes()) {
         return Err(SignInError::State);
     }
-    let code = q.code.filter(|c| !c.is_empty()).ok_or_else(|| SignInError::Provider("no code in the callback".into()))?;
+    let code =
+        q.code.filter(|c| !c.is_empty()).ok_or_else(|| SignInError::Provider("no code in the callback".into()))?;
     let (client, http) = provider(gw, config).await?;
     let fetch = |r| call(http.clone(), r);
     let tokens = client
@@ -303,7 +312,8 @@ async fn finish(gw: &Gateway, headers: &HeaderMap, q: CallbackQuery) -> Result<(
     let verifier = client.id_token_verifier().set_time_fn(move || chrono::Utc::now() - skew);
     id_token.claims(&verifier, &Nonce::new(login.nonce)).map_err(|e| SignInError::IdToken(chain(&e)))?;
     // Verified: its payload names the person and their groups.
-    let claims = payload(&id_token.to_string()).ok_or_else(|| SignInError::IdToken("its payload is not JSON".into()))?;
+    let claims =
+        payload(&id_token.to_string()).ok_or_else(|| SignInError::IdToken("its payload is not JSON".into()))?;
     let user = claims
         .get(&config.user_claim)
         .and_then(|v| v.as_str())

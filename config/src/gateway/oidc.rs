@@ -80,25 +80,39 @@ pub(super) fn validate(
     var: &impl Fn(&str) -> Option<String>,
 ) -> Result<Option<OidcConfig>, ConfigError> {
     let Some(f) = file else { return Ok(None) };
-    let issuer = text(&f.issuer)
-        .ok_or_else(|| c.err("oidc.issuer", "is required with [oidc]: the provider's issuer URL, e.g. https://accounts.google.com"))?;
+    let issuer = text(&f.issuer).ok_or_else(|| {
+        c.err("oidc.issuer", "is required with [oidc]: the provider's issuer URL, e.g. https://accounts.google.com")
+    })?;
     if !is_http(&issuer) {
-        return Err(c.err("oidc.issuer", format!("'{issuer}' is not an http(s) URL such as https://accounts.google.com")));
+        return Err(
+            c.err("oidc.issuer", format!("'{issuer}' is not an http(s) URL such as https://accounts.google.com"))
+        );
     }
     let client_id = text(&f.client_id)
         .ok_or_else(|| c.err("oidc.client_id", "is required with [oidc]: the client id the provider gave Tollgate"))?;
     let secret_env = text(&f.client_secret_env).unwrap_or_else(|| DEFAULT_CLIENT_SECRET_ENV.into());
     let client_secret = var(&secret_env).ok_or_else(|| {
-        c.err("oidc.client_secret_env", format!("the environment variable {secret_env} is not set (the client secret the provider gave Tollgate)"))
+        c.err(
+            "oidc.client_secret_env",
+            format!("the environment variable {secret_env} is not set (the client secret the provider gave Tollgate)"),
+        )
     })?;
     let session_env = text(&f.session_secret_env).unwrap_or_else(|| DEFAULT_SESSION_SECRET_ENV.into());
     let session_secret = var(&session_env).ok_or_else(|| {
-        c.err("oidc.session_secret_env", format!("the environment variable {session_env} is not set (32 or more random bytes: openssl rand -hex 32)"))
+        c.err(
+            "oidc.session_secret_env",
+            format!(
+                "the environment variable {session_env} is not set (32 or more random bytes: openssl rand -hex 32)"
+            ),
+        )
     })?;
     if session_secret.len() < MIN_SECRET_BYTES {
         return Err(c.err(
             "oidc.session_secret_env",
-            format!("{session_env} is {} bytes; use {MIN_SECRET_BYTES} or more (openssl rand -hex 32)", session_secret.len()),
+            format!(
+                "{session_env} is {} bytes; use {MIN_SECRET_BYTES} or more (openssl rand -hex 32)",
+                session_secret.len()
+            ),
         ));
     }
     let scopes = f.scopes.unwrap_or_else(|| vec!["openid".into(), "profile".into(), "groups".into()]);
@@ -106,9 +120,6 @@ pub(super) fn validate(
         return Err(c.err("oidc.scopes", "must include \"openid\" (without it the provider sends no ID token)"));
     }
     let session_ttl = c.span("oidc.session_ttl", &f.session_ttl, DEFAULT_SESSION_TTL.as_millis() as u64)?;
-    if session_ttl.is_zero() {
-        return Err(c.err("oidc.session_ttl", "must be longer than 0s, e.g. 8h"));
-    }
     Ok(Some(OidcConfig {
         issuer: issuer.trim_end_matches('/').to_string(),
         client_id,
@@ -117,7 +128,12 @@ pub(super) fn validate(
         user_claim: text(&f.user_claim).unwrap_or_else(|| DEFAULT_USER_CLAIM.into()),
         groups_claim: text(&f.groups_claim).unwrap_or_else(|| DEFAULT_GROUPS_CLAIM.into()),
         teams: f.teams.unwrap_or_default(),
-        clock_skew: c.span("oidc.clock_skew", &f.clock_skew, DEFAULT_CLOCK_SKEW.as_millis() as u64)?,
+        // 0s is allowed: no slack at all.
+        clock_skew: Duration::from_millis(c.duration(
+            "oidc.clock_skew",
+            &f.clock_skew,
+            DEFAULT_CLOCK_SKEW.as_millis() as u64,
+        )?),
         session_ttl,
         session_secret: session_secret.into_bytes(),
         label: text(&f.label).unwrap_or_else(|| DEFAULT_LABEL.into()),

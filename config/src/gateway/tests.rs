@@ -167,10 +167,19 @@ fn the_readme_gateway_table_is_the_key_registry() {
     );
 }
 
+/// What `[oidc]` needs before its other keys can be set (the issuer, the client id, and the two
+/// secrets in the environment).
+const OIDC_BASE: &str = "issuer = \"https://idp.example\"\nclient_id = \"tollgate\"\n";
+const OIDC_ENV: &[(&str, &str)] = &[
+    ("TOLLGATE_OIDC_CLIENT_SECRET", "client-secret"),
+    ("TOLLGATE_SESSION_SECRET", "0123456789abcdef0123456789abcdef"),
+];
+
 /// Setting a key to the default its row shows changes nothing.
 #[test]
 fn documented_defaults_are_the_defaults() {
     let baseline = format!("{:?}", parse("").unwrap());
+    let oidc_baseline = format!("{:?}", load(&format!("[oidc]\n{OIDC_BASE}"), OIDC_ENV).unwrap());
     let mut checked = 0;
     for k in GATEWAY.keys {
         let Some(literal) = k.default.strip_prefix('`').and_then(|d| d.strip_suffix('`')) else { continue };
@@ -181,13 +190,15 @@ fn documented_defaults_are_the_defaults() {
             crate::keys::KeyKind::Text | crate::keys::KeyKind::Duration => format!("\"{literal}\""),
             _ => literal.to_string(),
         };
-        let text = match k.name.split_once('.') {
-            Some((section, key)) => format!("[{section}]\n{key} = {value}\n"),
-            None => format!("{} = {value}\n", k.name),
+        let (text, env, baseline) = match k.name.split_once('.') {
+            // [oidc] turns sign-in on: its keys are checked beside the ones it needs.
+            Some(("oidc", key)) => (format!("[oidc]\n{OIDC_BASE}{key} = {value}\n"), OIDC_ENV, &oidc_baseline),
+            Some((section, key)) => (format!("[{section}]\n{key} = {value}\n"), &[][..], &baseline),
+            None => (format!("{} = {value}\n", k.name), &[][..], &baseline),
         };
         let config =
-            parse(&text).unwrap_or_else(|e| panic!("{}: the documented default {value} is refused: {e}", k.name));
-        assert_eq!(format!("{config:?}"), baseline, "{}: `{literal}` is not the effective default", k.name);
+            load(&text, env).unwrap_or_else(|e| panic!("{}: the documented default {value} is refused: {e}", k.name));
+        assert_eq!(&format!("{config:?}"), baseline, "{}: `{literal}` is not the effective default", k.name);
         checked += 1;
     }
     assert!(checked >= 11, "only {checked} defaults were checked");
@@ -198,4 +209,37 @@ fn documented_defaults_are_the_defaults() {
 fn a_named_file_that_is_missing_is_refused() {
     let e = GatewayConfig::load(Some(Path::new("/nonexistent/gateway.toml"))).unwrap_err().to_string();
     assert!(e.starts_with("/nonexistent/gateway.toml: cannot read: "), "{e}");
+}
+
+/// `[oidc]` is refused until it can work, naming the key and the fix; a provider's groups map
+/// to teams through `oidc.teams`, or by name.
+#[test]
+fn sign_in_needs_an_issuer_a_client_and_its_secrets() {
+    let with = |extra: &str, env: &[(&str, &str)]| load(&format!("[oidc]\n{extra}"), env).map(|c| c.oidc.unwrap());
+    assert_eq!(
+        with("client_id = \"t\"", OIDC_ENV).unwrap_err(),
+        "gateway.toml: oidc.issuer: is required with [oidc]: the provider's issuer URL, e.g. https://accounts.google.com"
+    );
+    assert_eq!(
+        with("issuer = \"idp.example\"\nclient_id = \"t\"", OIDC_ENV).unwrap_err(),
+        "gateway.toml: oidc.issuer: 'idp.example' is not an http(s) URL such as https://accounts.google.com"
+    );
+    assert!(
+        with(OIDC_BASE, &[])
+            .unwrap_err()
+            .contains("oidc.client_secret_env: the environment variable TOLLGATE_OIDC_CLIENT_SECRET is not set")
+    );
+    let short = [("TOLLGATE_OIDC_CLIENT_SECRET", "s"), ("TOLLGATE_SESSION_SECRET", "short")];
+    assert_eq!(
+        with(OIDC_BASE, &short).unwrap_err(),
+        "gateway.toml: oidc.session_secret_env: TOLLGATE_SESSION_SECRET is 5 bytes; use 32 or more (openssl rand -hex 32)"
+    );
+    assert!(
+        with(&format!("{OIDC_BASE}scopes = [\"profile\"]"), OIDC_ENV).unwrap_err().contains("must include \"openid\"")
+    );
+    let by_name = with(OIDC_BASE, OIDC_ENV).unwrap();
+    assert_eq!(by_name.teams_of(&["dba".into(), "platform".into(), "dba".into()]), ["dba", "platform"]);
+    let mapped = with(&format!("{OIDC_BASE}[oidc.teams]\n\"idp-dba\" = \"dba\"\n"), OIDC_ENV).unwrap();
+    assert_eq!(mapped.teams_of(&["idp-dba".into(), "everyone".into()]), ["dba"], "unmapped groups are no team");
+    assert_eq!((mapped.clock_skew, mapped.user_claim.as_str()), (oidc::DEFAULT_CLOCK_SKEW, "preferred_username"));
 }
