@@ -26,6 +26,7 @@ mod messages;
 mod metrics;
 mod namespace;
 pub(crate) mod notifications;
+mod oidc;
 pub(crate) mod pipelines;
 mod policy;
 mod reconcile;
