@@ -38,6 +38,8 @@ pub fn request_json(p: &Progress, stopped: Option<&str>) -> Value {
                 "at": time_or_null(&d.at),
                 "ai": d.ai,
                 "confidence": d.ai.then(|| percent(d.confidence * 100.0) / 100.0),
+                // The teams the identity provider vouched for at the decision (the gateway's sign-in).
+                "teams": d.teams,
             })
         })
         .collect();

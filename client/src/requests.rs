@@ -223,10 +223,24 @@ pub async fn decide(
     comment: &str,
     plan_digest: &str,
 ) -> Result<Ack, ClientError> {
+    decide_vouched(client, id, kind, user, comment, plan_digest, &[]).await
+}
+
+/// [`decide`] with the teams an identity provider vouches `user` is in (the gateway's sign-in).
+pub async fn decide_vouched(
+    client: &Client,
+    id: &str,
+    kind: DecisionKind,
+    user: &str,
+    comment: &str,
+    plan_digest: &str,
+    teams: &[String],
+) -> Result<Ack, ClientError> {
     let decision = Incoming::new(Decision {
         user: user.to_string(),
         comment: comment.to_string(),
         plan_digest: plan_digest.to_string(),
+        teams: teams.to_vec(),
         ..Default::default()
     });
     if kind == DecisionKind::Reject {

@@ -198,15 +198,18 @@ async function loadDetail(id) {
   $('plan-digest').textContent = data.plan_digest || '';
   // A request that waits on groups (teams, approval rules) is decided by the groups' people.
   const groups = w.approval_groups || [];
+  // A person signed in through the identity provider counts for the groups of their teams.
+  const mine = (me && me.teams) || [];
   const approvers = groups.length
-    ? [...new Set(groups.flatMap((g) => g.eligible || []))]
+    ? [...new Set(groups.flatMap((g) => (mine.includes(g.team) && me ? [...(g.eligible || []), me.user] : (g.eligible || []))))]
     : (w.approving_users || []);
   $('approvals').textContent = `${w.approvals} of ${w.required_approvals}`;
   const decisions = $('decisions'); decisions.replaceChildren();
   for (const d of data.approvals || []) {
     const said = d.comment ? `: “${d.comment}”` : '';
     const ai = d.ai ? ` (the AI approver, confidence ${d.confidence})` : '';
-    item(decisions, `${d.user}${ai} ${d.decision === 'approve' ? 'approved' : 'rejected'}${said} (${d.at || ''})`);
+    const vouched = d.teams && d.teams.length ? ` (signed in as ${d.teams.join(', ')})` : '';
+    item(decisions, `${d.user}${ai}${vouched} ${d.decision === 'approve' ? 'approved' : 'rejected'}${said} (${d.at || ''})`);
   }
   if (!(data.approvals || []).length) item(decisions, 'nobody yet');
   $('ai-review').textContent = data.ai_review ? aiSummary(data.ai_review) : 'not reviewed';

@@ -85,6 +85,17 @@ pub fn identify(
     }
 }
 
+/// The teams the identity provider vouches the caller is in: a signed-in session's (a token
+/// vouches for none; its user's teams are tollgate.toml's).
+pub fn vouched_teams(config: &GatewayConfig, headers: &HeaderMap) -> Vec<String> {
+    match (bearer(headers), config.oidc.as_ref()) {
+        (None, Some(oidc)) => {
+            crate::oidc::session(oidc, headers, crate::now_ms() / 1000).map(|s| s.teams).unwrap_or_default()
+        }
+        _ => vec![],
+    }
+}
+
 /// Reading needs a valid token, unless the gateway is anonymous.
 pub fn reader(config: &GatewayConfig, headers: &HeaderMap) -> Result<(), ApiError> {
     match identify(config, headers, None, "user") {

@@ -96,9 +96,11 @@ pub async fn act(
     let reason = body::text(&map, "reason", MAX_TEXT_CHARS)?.unwrap_or_default();
     let extension = body::text(&map, "extension", 32)?.unwrap_or_default();
     let user = auth::identify(&gw.config, &headers, claimed.as_deref(), "user")?;
+    let teams = auth::vouched_teams(&gw.config, &headers);
+    let decide = |kind| requests::decide_vouched(&gw.client, &id, kind, &user, &comment, &plan_digest, &teams);
     let ack = match action.as_str() {
-        "approve" => requests::decide(&gw.client, &id, DecisionKind::Approve, &user, &comment, &plan_digest).await?,
-        "reject" => requests::decide(&gw.client, &id, DecisionKind::Reject, &user, &comment, &plan_digest).await?,
+        "approve" => decide(DecisionKind::Approve).await?,
+        "reject" => decide(DecisionKind::Reject).await?,
         "keep" => requests::keep_for(&gw.client, &id, &user, &extension).await?,
         "destroy" => requests::destroy(&gw.client, &id, &user).await?,
         "cancel" => requests::cancel(&gw.client, &id, &user, &reason).await?,

@@ -1,18 +1,38 @@
 //! Filling approval groups: which approvals count for which group. A person counts in one
 //! group only (unless the group says a person may count in each); the people are matched to
 //! the groups' places by augmenting paths, so an approval never fills a place another person
-//! could have filled while a group that only it could fill stays short.
+//! could have filled while a group that only it could fill stays short. A person is in a group
+//! when the group lists them, or when an identity provider vouches they are in its team (a
+//! decision's `teams`, from the gateway's sign-in).
+
+use std::collections::BTreeMap;
 
 use crate::{ApprovalGroup, Decision, DecisionKind};
 
+/// The teams vouched for each person (empty: only the groups' lists count).
+pub type Vouched<'a> = BTreeMap<&'a str, Vec<&'a str>>;
+
+/// Whether `person` counts for `group`.
+pub fn in_group(group: &ApprovalGroup, person: &str, vouched: &Vouched<'_>) -> bool {
+    group.eligible.iter().any(|e| e == person)
+        || vouched.get(person).is_some_and(|teams| teams.iter().any(|t| *t == group.team))
+}
+
 /// For each group, the people who count for it (at most its count), given who approved.
 pub fn fill(groups: &[ApprovalGroup], approved: &[&str]) -> Vec<Vec<String>> {
+    fill_vouched(groups, approved, &Vouched::new())
+}
+
+/// [`fill`], with the teams an identity provider vouches for.
+pub fn fill_vouched(groups: &[ApprovalGroup], approved: &[&str], vouched: &Vouched<'_>) -> Vec<Vec<String>> {
     let mut filled: Vec<Vec<String>> = vec![Vec::new(); groups.len()];
     // Places of the groups whose people count once: (group, nth place).
     let mut places: Vec<usize> = Vec::new();
     for (g, group) in groups.iter().enumerate() {
         if group.counts_in_each_group {
-            filled[g] = eligible(group, approved).take(group.count as usize).map(str::to_string).collect();
+            let mut each: Vec<&str> = approved.iter().copied().filter(|a| in_group(group, a, vouched)).collect();
+            each.dedup();
+            filled[g] = each.into_iter().take(group.count as usize).map(str::to_string).collect();
         } else {
             places.extend(std::iter::repeat_n(g, group.count as usize));
         }
@@ -24,7 +44,7 @@ pub fn fill(groups: &[ApprovalGroup], approved: &[&str]) -> Vec<Vec<String>> {
     let mut holder: Vec<Option<usize>> = vec![None; places.len()];
     for person in 0..people.len() {
         let mut seen = vec![false; places.len()];
-        seat(person, &people, &places, groups, &mut holder, &mut seen);
+        seat(person, &people, &places, groups, vouched, &mut holder, &mut seen);
     }
     for (place, person) in holder.iter().enumerate() {
         if let Some(p) = person {
@@ -39,9 +59,18 @@ pub fn human_approvers(decisions: &[Decision]) -> Vec<&str> {
     decisions.iter().filter(|d| !d.ai && d.kind == DecisionKind::Approve as i32).map(|d| d.user.as_str()).collect()
 }
 
-/// [`fill`] with the people who approved among `decisions`.
+/// The teams vouched for each person who decided.
+pub fn vouched(decisions: &[Decision]) -> Vouched<'_> {
+    let mut vouched = Vouched::new();
+    for d in decisions.iter().filter(|d| !d.teams.is_empty()) {
+        vouched.entry(d.user.as_str()).or_insert_with(Vec::new).extend(d.teams.iter().map(String::as_str));
+    }
+    vouched
+}
+
+/// [`fill`] with the people who approved among `decisions` (and the teams vouched for them).
 pub fn filled_by(groups: &[ApprovalGroup], decisions: &[Decision]) -> Vec<Vec<String>> {
-    fill(groups, &human_approvers(decisions))
+    fill_vouched(groups, &human_approvers(decisions), &vouched(decisions))
 }
 
 /// How many of the groups' places `decisions` fill (out of the sum of their counts).
@@ -54,27 +83,24 @@ pub fn satisfied(groups: &[ApprovalGroup], approved: &[&str]) -> bool {
     fill(groups, approved).iter().zip(groups).all(|(f, g)| f.len() as u32 >= g.count)
 }
 
-fn eligible<'a>(group: &'a ApprovalGroup, approved: &'a [&'a str]) -> impl Iterator<Item = &'a str> + 'a {
-    approved.iter().copied().filter(|a| group.eligible.iter().any(|e| e == a))
-}
-
 /// Finds `person` a place, moving others along if they can go elsewhere (Kuhn's algorithm).
 fn seat(
     person: usize,
     people: &[&str],
     places: &[usize],
     groups: &[ApprovalGroup],
+    vouched: &Vouched<'_>,
     holder: &mut [Option<usize>],
     seen: &mut [bool],
 ) -> bool {
     for place in 0..places.len() {
-        if seen[place] || !groups[places[place]].eligible.iter().any(|e| e == people[person]) {
+        if seen[place] || !in_group(&groups[places[place]], people[person], vouched) {
             continue;
         }
         seen[place] = true;
         let free = match holder[place] {
             None => true,
-            Some(other) => seat(other, people, places, groups, holder, seen),
+            Some(other) => seat(other, people, places, groups, vouched, holder, seen),
         };
         if free {
             holder[place] = Some(person);
@@ -118,5 +144,16 @@ mod tests {
         let each = [group("platform", 1, &["dave"], true), group("dba", 1, &["dave"], true)];
         assert!(satisfied(&each, &["dave"]), "the rule lets dave count in each");
         assert!(satisfied(&[], &[]), "no groups: nothing to fill");
+    }
+
+    #[test]
+    fn a_team_an_identity_provider_vouches_for_counts_as_the_groups_list() {
+        let groups = [group("dba", 1, &["dave"], false), group("platform", 1, &["carol"], false)];
+        let mut frank = Decision { user: "frank".into(), kind: DecisionKind::Approve as i32, ..Default::default() };
+        assert_eq!(filled_count(&groups, std::slice::from_ref(&frank)), 0, "frank is in no list");
+        frank.teams = vec!["dba".into()];
+        assert_eq!(filled_by(&groups, std::slice::from_ref(&frank)), [vec!["frank".to_string()], vec![]]);
+        let carol = Decision { user: "carol".into(), kind: DecisionKind::Approve as i32, ..Default::default() };
+        assert_eq!(filled_count(&groups, &[frank, carol]), 2);
     }
 }

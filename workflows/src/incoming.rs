@@ -40,7 +40,7 @@ pub trait Message: Sized + Clone + 'static {
     const EXAMPLE: &'static str;
     const FIELDS: &'static [Field];
     fn from_fields(fields: &BTreeMap<&'static str, String>) -> Self;
-    fn to_fields(&self) -> Vec<(&'static str, &str)>;
+    fn to_fields(&self) -> Vec<(&'static str, String)>;
 }
 
 /// A decoded message, or why it could not be decoded.
@@ -191,25 +191,35 @@ const LINK_ID: Field = Field { name: "link_id", required: false, max_chars: 64 }
 
 impl Message for Decision {
     const EXAMPLE: &'static str = r#"{"user": "carol", "comment": "looks fine"}"#;
-    const FIELDS: &'static [Field] =
-        &[USER, COMMENT, Field { name: "plan_digest", required: false, max_chars: 100 }, LINK_ID];
+    /// `teams` (comma-separated) is set by the gateway for a person signed in through an
+    /// identity provider: the teams it vouches for.
+    const FIELDS: &'static [Field] = &[
+        USER,
+        COMMENT,
+        Field { name: "plan_digest", required: false, max_chars: 100 },
+        LINK_ID,
+        Field { name: "teams", required: false, max_chars: 1024 },
+    ];
 
     fn from_fields(f: &BTreeMap<&'static str, String>) -> Self {
+        let teams = f.get("teams").map(|t| t.split(',').map(str::trim).filter(|t| !t.is_empty()).map(String::from));
         Decision {
             user: f.get("user").cloned().unwrap_or_default(),
             comment: f.get("comment").cloned().unwrap_or_default(),
             plan_digest: f.get("plan_digest").cloned().unwrap_or_default(),
             link_id: f.get("link_id").cloned().unwrap_or_default(),
+            teams: teams.map(Iterator::collect).unwrap_or_default(),
             ..Default::default()
         }
     }
 
-    fn to_fields(&self) -> Vec<(&'static str, &str)> {
+    fn to_fields(&self) -> Vec<(&'static str, String)> {
         vec![
-            ("user", &self.user),
-            ("comment", &self.comment),
-            ("plan_digest", &self.plan_digest),
-            ("link_id", &self.link_id),
+            ("user", self.user.clone()),
+            ("comment", self.comment.clone()),
+            ("plan_digest", self.plan_digest.clone()),
+            ("link_id", self.link_id.clone()),
+            ("teams", self.teams.join(",")),
         ]
     }
 }
@@ -230,12 +240,12 @@ impl Message for LifecycleCommand {
         }
     }
 
-    fn to_fields(&self) -> Vec<(&'static str, &str)> {
+    fn to_fields(&self) -> Vec<(&'static str, String)> {
         vec![
-            ("user", &self.user),
-            ("comment", &self.comment),
-            ("link_id", &self.link_id),
-            ("extension", &self.extension),
+            ("user", self.user.clone()),
+            ("comment", self.comment.clone()),
+            ("link_id", self.link_id.clone()),
+            ("extension", self.extension.clone()),
         ]
     }
 }
@@ -251,8 +261,8 @@ impl Message for CancelCommand {
         }
     }
 
-    fn to_fields(&self) -> Vec<(&'static str, &str)> {
-        vec![("user", &self.user), ("reason", &self.reason)]
+    fn to_fields(&self) -> Vec<(&'static str, String)> {
+        vec![("user", self.user.clone()), ("reason", self.reason.clone())]
     }
 }
 
@@ -272,8 +282,12 @@ impl Message for ApprovalDecision {
         }
     }
 
-    fn to_fields(&self) -> Vec<(&'static str, &str)> {
-        vec![("decision", &self.decision), ("reviewed_by", &self.reviewed_by), ("comment", &self.comment)]
+    fn to_fields(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("decision", self.decision.clone()),
+            ("reviewed_by", self.reviewed_by.clone()),
+            ("comment", self.comment.clone()),
+        ]
     }
 }
 
@@ -324,7 +338,7 @@ mod tests {
         assert_eq!(refusal(&json("{}")), format!("malformed payload: field 'user' is missing or empty{fix}"));
         assert_eq!(
             refusal(&json(r#"{"user": "carol", "role": "admin"}"#)),
-            format!("malformed payload: unknown field 'role' (allowed: user, comment, plan_digest, link_id){fix}")
+            format!("malformed payload: unknown field 'role' (allowed: user, comment, plan_digest, link_id, teams){fix}")
         );
         assert_eq!(
             refusal(&json(r#"{"user": 7}"#)),

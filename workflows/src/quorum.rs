@@ -41,7 +41,8 @@ pub fn check_decision(ctx: &DecisionContext<'_>, decision: &Decision) -> Result<
         return Err(Refusal::new(Code::SelfApproval, format!("{user} cannot {verb} their own request")));
     }
     if !ctx.groups.is_empty() {
-        if !ctx.groups.iter().any(|g| g.eligible.iter().any(|e| e == user)) {
+        let vouched = tollgate_proto::groups::vouched(std::slice::from_ref(decision));
+        if !ctx.groups.iter().any(|g| tollgate_proto::groups::in_group(g, user, &vouched)) {
             return Err(Refusal::new(
                 Code::NotAnApprover,
                 format!(
@@ -266,5 +267,7 @@ mod tests {
         let refused = check_decision(&c, &approve("carol")).unwrap_err();
         assert_eq!(refused.code, Code::NotAnApprover, "carol is in no group: approving_users no longer decides");
         assert!(check_decision(&c, &approve("erin")).is_ok());
+        let vouched = Decision { teams: vec!["dba".into()], ..approve("carol") };
+        assert!(check_decision(&c, &vouched).is_ok(), "an identity provider vouches carol is in dba");
     }
 }

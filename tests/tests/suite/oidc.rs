@@ -1,8 +1,9 @@
 //! Sign-in to the gateway through a real OpenID Connect provider run here (panva's
 //! oidc-provider, `tests/webui/oidc_provider.mjs`), in headless Chromium: the inbox's SSO button,
 //! the provider's login, the inbox as that person, an approval as that person; then a replayed
-//! callback and expired, wrong-audience, wrong-issuer and forged ID tokens, each refused.
-//! API tokens keep working for machines.
+//! callback and expired, wrong-audience, wrong-issuer and forged ID tokens, each refused. The
+//! provider's groups claim maps to teams: a person it puts in dba counts for a dba group that
+//! tollgate.toml does not list them in. API tokens keep working for machines.
 
 use std::io::BufRead;
 
@@ -11,6 +12,8 @@ use tollgate_proto::Stage;
 use crate::common::gateway::{GatewayProcess, http_client};
 use crate::common::{KillOnDrop, TestEnv, free_port, workspace};
 
+/// A prod RDS needs one of dba and one of platform. tollgate.toml lists only dave in dba; the
+/// identity provider says frank is in dba too.
 const CONFIG: &str = r#"
 approving_users = ["carol", "dave"]
 grace_period = "1m"
@@ -18,6 +21,19 @@ extension_period = "3m"
 default_ttl = "3m"
 max_ttl = "10m"
 approval_timeout = "5m"
+
+[[teams]]
+name = "platform"
+members = ["alice", "carol"]
+
+[[teams]]
+name = "dba"
+members = ["dave"]
+
+[[approval_rules]]
+name = "prod-rds"
+when = { environments = ["prod"], kinds = ["rds"] }
+need = [{ team = "dba", count = 1 }, { team = "platform", count = 1 }]
 "#;
 
 const SESSION_SECRET: &str = "0123456789abcdef0123456789abcdef-test";
@@ -54,21 +70,39 @@ async fn people_sign_in_through_the_identity_provider_and_forged_tokens_are_refu
     )
     .await;
     let _provider = start_provider(provider_port, &format!("{}/oidc/callback", gateway.url));
-    let id = env.request("rds", "alice", &[("instance_class", "db.r5.2xlarge")]).await;
+    let request = tollgate_proto::ProvisionRequest {
+        kind: "rds".into(),
+        requester: "alice".into(),
+        environment: "prod".into(),
+        ..Default::default()
+    };
+    let id = env.try_request(request).await.unwrap();
     env.wait_for(&id, Stage::AwaitingApproval, 60).await;
 
     let shots = env.dir.path().join("screenshots");
     std::fs::create_dir_all(&shots).unwrap();
-    let args = [gateway.url.as_str(), issuer.as_str(), id.as_str(), "carol"].map(std::ffi::OsStr::new);
+    let args = [gateway.url.as_str(), issuer.as_str(), id.as_str(), "frank"].map(std::ffi::OsStr::new);
     let run = crate::common::BrowserRun::of("oidc_signin.mjs", &[&args[..], &[shots.as_os_str()]].concat()).await;
     let signed_out = run.step("signed out");
     assert_eq!(signed_out["button"], "Sign in with SSO");
     let signed_in = run.step("signed in");
-    assert_eq!(signed_in["who"], "Signed in as carol (platform, tollgate-approvers)", "the groups claim as teams");
+    assert_eq!(signed_in["who"], "Signed in as frank (dba)", "the groups claim as teams");
     assert!(signed_in["url"].as_str().unwrap().ends_with("/inbox"), "{signed_in}");
-    assert_eq!(run.step("approved")["message"], format!("carol approved {id}"));
+    assert_eq!(run.step("approved")["message"], format!("frank approved {id}"));
+    // frank counts for dba because the provider vouches for it; platform still waits.
     let p = env.progress(&id).await;
-    assert_eq!(p.decisions.iter().map(|d| d.user.as_str()).collect::<Vec<_>>(), ["carol"], "as the signed-in person");
+    assert_eq!(p.decisions.iter().map(|d| d.user.as_str()).collect::<Vec<_>>(), ["frank"], "as the signed-in person");
+    assert_eq!(p.decisions[0].teams, ["dba"]);
+    assert_eq!((p.stage_enum(), p.approvals(), p.required_approvals), (Stage::AwaitingApproval, 1, 2));
+    let (status, shown) = gateway.client().get(&format!("/requests/{id}"), "tg_dave").await;
+    assert_eq!(status, 200);
+    assert_eq!(shown["approval_groups"][0]["approved_by"], serde_json::json!(["frank"]), "{shown}");
+    // A token vouches for no team: mallory is in no group whatever she sends.
+    let (status, refused) = gateway.client().post(&format!("/requests/{id}/approve"), "tg_mallory", "{}").await;
+    assert_eq!(status, 403, "{refused}");
+    let (status, answer) = gateway.client().post(&format!("/requests/{id}/approve"), "tg_carol", "{}").await;
+    assert_eq!(status, 200, "{answer}");
+    env.wait_for(&id, Stage::Active, 60).await;
 
     let refusal = |step: &str| {
         let s = run.step(step);
@@ -96,13 +130,13 @@ async fn people_sign_in_through_the_identity_provider_and_forged_tokens_are_refu
     let me: serde_json::Value = me.json().await.unwrap();
     assert_eq!(me["user"], serde_json::Value::Null, "{me}");
     let act = http_client()
-        .post(format!("{}/requests/{id}/reject", gateway.url))
+        .post(format!("{}/requests/{id}/destroy", gateway.url))
         .header("cookie", format!("tollgate_sso={forged}"))
         .body("{}")
         .send()
         .await
         .unwrap();
-    assert_eq!(act.status().as_u16(), 401);
+    assert_eq!(act.status().as_u16(), 401, "a forged session acts as nobody");
     drop(gateway);
     env.shutdown().await;
 }
