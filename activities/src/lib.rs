@@ -24,9 +24,10 @@ use tollgate_proto::{
     AiReview, AnalyseInput, ApplyInput, ApplyResult, AuditAnalysis, CostContext, CostContextInput, DestroyInput,
     DestroyResult, DiscoverInput, Discovery, EstimateInput, EstimateResult, FileReportInput, FileReportResult,
     GenerateModuleInput, GeneratedModule, HeadroomDecision, HoldingsResult, LedgerHoldingsInput, LedgerHoldingsResult,
-    NewFindingsInput, NewFindingsResult, NotifyInput, NotifyResult, PlanInput, PlanResult, PolicyInput, PolicyResult,
-    ReleaseInput, RemediateInput, Remediation, RepairInput, RepairResult, RequestStatesInput, RequestStatesResult,
-    ReserveInput, ReviewInput, Settings,
+    MarkCostsInput, MarkCostsResult, MeasureCostsInput, MeasureCostsResult, NewFindingsInput, NewFindingsResult,
+    NotifyInput, NotifyResult, PlanInput, PlanResult, PolicyInput, PolicyResult, ReleaseInput, RemediateInput,
+    Remediation, RepairInput, RepairResult, RequestStatesInput, RequestStatesResult, ReserveInput, ReviewInput,
+    Settings,
 };
 use tollgate_workflows::activities::{ActivityName, defs};
 
@@ -177,6 +178,8 @@ bodies! {
     ReserveHeadroom: reserve_headroom(ReserveInput) -> HeadroomDecision = reserve_headroom_work;
     ReleaseHeadroom: release_headroom(ReleaseInput) -> u32 = release_headroom_work;
     LedgerHoldings: ledger_holdings(LedgerHoldingsInput) -> LedgerHoldingsResult = ledger_holdings_work;
+    MeasureCosts: measure_costs(MeasureCostsInput) -> MeasureCostsResult = measure_costs_work;
+    MarkCosts: mark_costs(MarkCostsInput) -> MarkCostsResult = mark_costs_work;
 }
 
 #[cfg(test)]

@@ -146,10 +146,15 @@ pub async fn decide(
             }
             Err(ClientError::Refusal(r)) => return Ok(Decided::Refused(r, read(client, id, worker_wait).await?.0)),
             // The server aborts an update it admitted when the approval closes before a worker
-            // took it (another decision closed it): judged against the final record below.
+            // took it (another decision closed it), and under load one can wait past
+            // `worker_wait` behind the decision that resolved it: either way it is judged
+            // against the record as it stands, once that is resolved.
             Err(other) => match final_record(client, id).await {
                 Some(closed_record) => record = closed_record,
-                None => return Err(other),
+                None => match read(client, id, worker_wait).await {
+                    Ok((now, _)) if now.status() != tollgate_proto::ApprovalStatus::Pending => record = now,
+                    _ => return Err(other),
+                },
             },
         }
     }

@@ -146,6 +146,17 @@ pub fn request_json(p: &Progress, stopped: Option<&str>) -> Value {
     });
     // Beside the rest (one json! this size reaches serde_json's recursion limit).
     v["extension_ask"] = extension_ask_json(p);
+    // The last check of the bill against the approved estimate (null: not checked yet).
+    v["cost_check"] = p.cost_check.as_ref().map_or(Value::Null, |c| {
+        json!({
+            "at": time_or_null(&c.at),
+            "estimate_monthly": c.estimate_monthly,
+            "actual_monthly": c.actual_monthly,
+            "ratio": c.ratio,
+            "diverged": c.diverged,
+            "source": c.source,
+        })
+    });
     v
 }
 

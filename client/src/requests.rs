@@ -273,6 +273,48 @@ pub async fn cancel(client: &Client, id: &str, user: &str, reason: &str) -> Resu
     send_update(client, id, ProvisionWorkflow::cancel, command).await
 }
 
+/// Runs `CostCheckWorkflow` now (as the schedule does) and waits for its report.
+pub async fn cost_check(client: &Client, task_queue: &str) -> Result<tollgate_proto::CostCheckReport, ClientError> {
+    use tollgate_workflows::CostCheckWorkflow;
+    let id = format!(
+        "{}-manual-{}",
+        tollgate_workflows::cost_check::SCHEDULE_ID,
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let options = WorkflowStartOptions::new(task_queue.to_string(), id.clone())
+        .static_summary("tollgate cost-report --check".to_string())
+        .build();
+    let handle = client
+        .start_workflow(CostCheckWorkflow::run, tollgate_proto::CostCheckInput {}, options)
+        .await
+        .map_err(|e| ClientError::Failed(format!("could not start the cost check: {e}")))?;
+    let waited = tokio::time::timeout(
+        std::time::Duration::from_secs(600),
+        handle.get_result(WorkflowGetResultOptions::default()),
+    );
+    match waited.await {
+        Ok(Ok(report)) => Ok(report),
+        Ok(Err(e)) => Err(ClientError::Failed(format!("the cost check ({id}) failed: {e}"))),
+        Err(_) => Err(ClientError::Failed(format!(
+            "the cost check ({id}) did not finish within 10 minutes; is a tollgate worker running on task queue '{task_queue}'?"
+        ))),
+    }
+}
+
+/// Marks `id` with its cost check (the `cost_checked` update); answers whether it is a new
+/// divergence.
+pub async fn mark_cost(client: &Client, id: &str, check: tollgate_proto::CostCheck) -> Result<bool, ClientError> {
+    let handle = client.get_workflow_handle::<ProvisionWorkflow>(id);
+    handle
+        .execute_update(
+            ProvisionWorkflow::cost_checked,
+            check,
+            temporalio_client::WorkflowExecuteUpdateOptions::default(),
+        )
+        .await
+        .map_err(|e| ClientError::Failed(format!("{id}: marking its cost check: {e}")))
+}
+
 /// Sends one of `ProvisionWorkflow`'s updates; a refusal keeps its code.
 pub async fn send_update<U>(client: &Client, id: &str, update: U, input: U::Input) -> Result<Ack, ClientError>
 where

@@ -367,6 +367,18 @@ pub const KEYS: &[Key] = &[
     ),
     key("reconcile.interval", KeyKind::Duration, "`1h`", "how often the reconcile schedule runs"),
     key(
+        "cost_check.interval",
+        KeyKind::Duration,
+        "`1d`",
+        "how often a schedule checks each ACTIVE request's bill against its approved estimate; `0s`: only `tollgate cost-report --check`",
+    ),
+    key(
+        "cost_check.max_ratio",
+        KeyKind::Number,
+        "`1.5`",
+        "a bill this many times the estimate, or under it by as much, diverges: the owner and approvers are told",
+    ),
+    key(
         "reconcile.action",
         KeyKind::Text,
         "`destroy`",

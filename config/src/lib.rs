@@ -141,6 +141,8 @@ pub struct Config {
     pub cost_policy: CostPolicy,
     pub faults: FaultsConfig,
     pub reconcile: ReconcileConfig,
+    /// The check of each live request's bill against its estimate (`[cost_check]`).
+    pub cost_check: lifecycle::CostCheckConfig,
     /// How often every ACTIVE request is audited by a Temporal Schedule (`[audit] interval`;
     /// None: never). Owners hear about new findings only.
     pub audit_interval: Option<std::time::Duration>,
@@ -219,6 +221,7 @@ impl Config {
             retry_max_attempts: life.retry_attempts,
             notification_channels: notify.channel_names,
             reconcile_action: life.reconcile.action.as_str().to_string(),
+            cost_check_max_ratio: life.cost_check.max_ratio,
             // The worker fills in the real kinds once it has fetched the sources.
             source_kinds: if modules.module_sources.is_empty() {
                 vec![]
@@ -262,6 +265,7 @@ impl Config {
             infracost: cost.infracost,
             cost_policy: cost.cost_policy,
             faults: checks.faults,
+            cost_check: life.cost_check.clone(),
             reconcile: life.reconcile,
             audit_interval: life.audit_interval,
             register_search_attributes: raw.top.register_search_attributes.unwrap_or(true),

@@ -1,5 +1,6 @@
 //! How steps retry and how long they may take (`[retry]`, `[timeouts]`), and what runs beside
-//! a request's life: drift checks (`[drift]`) and the reconciler (`[reconcile]`).
+//! a request's life: drift checks (`[drift]`), the reconciler (`[reconcile]`) and the check of
+//! each bill against its estimate (`[cost_check]`).
 
 use std::time::Duration;
 
@@ -21,6 +22,24 @@ pub(crate) struct RawLifecycle {
     reconcile: RawReconcile,
     #[serde(default)]
     audit: RawAudit,
+    #[serde(default)]
+    cost_check: RawCostCheck,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCostCheck {
+    interval: Option<String>,
+    max_ratio: Option<f64>,
+}
+
+/// The check of each live request's bill against its approved estimate (`[cost_check]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CostCheckConfig {
+    /// How often a Temporal Schedule runs it; None (`0s`): only `tollgate cost-report --check`.
+    pub interval: Option<Duration>,
+    /// A bill this many times the estimate (or less than the estimate over it) diverges.
+    pub max_ratio: f64,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -81,6 +100,7 @@ pub(crate) struct Lifecycle {
     pub reconcile: ReconcileConfig,
     /// How often a Temporal Schedule audits every ACTIVE request (None: never).
     pub audit_interval: Option<Duration>,
+    pub cost_check: CostCheckConfig,
 }
 
 impl RawLifecycle {
@@ -124,6 +144,21 @@ impl RawLifecycle {
                 None => None,
                 Some(_) => Some(c.span("audit.interval", &self.audit.interval, 0)?),
             },
+            cost_check: cost_check(self.cost_check, c)?,
         })
     }
+}
+
+fn cost_check(raw: RawCostCheck, c: &Check) -> Result<CostCheckConfig, ConfigError> {
+    let ms = c.duration("cost_check.interval", &raw.interval, defaults::COST_CHECK_INTERVAL_MS)?;
+    let max_ratio = raw.max_ratio.unwrap_or(defaults::COST_CHECK_MAX_RATIO);
+    if !(max_ratio.is_finite() && max_ratio > 1.0) {
+        return Err(c.err(
+            "cost_check.max_ratio",
+            format!(
+                "{max_ratio} is not a ratio above 1; use e.g. 1.5 (a bill 50% over or under the estimate diverges)"
+            ),
+        ));
+    }
+    Ok(CostCheckConfig { interval: (ms > 0).then(|| Duration::from_millis(ms)), max_ratio })
 }

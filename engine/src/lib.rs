@@ -154,6 +154,12 @@ pub trait Engine: Send + Sync {
     /// Every resource this engine holds, per request, as its state records it now (for audits).
     fn states(&self) -> BoxFuture<'_, Result<Vec<(String, serde_json::Value)>, EngineError>>;
 
+    /// What the cloud bills for `request_id`'s resources, with the usage it metered; None: this
+    /// engine keeps no bill (a real cloud's comes from its billing API).
+    fn bill<'a>(&'a self, _request_id: &'a str) -> BoxFuture<'a, Result<Option<Vec<MeteredResource>>, EngineError>> {
+        Box::pin(async { Ok(None) })
+    }
+
     /// Destroys everything the request holds (using `state`, and the module it was applied
     /// from, when given). Idempotent.
     fn destroy<'a>(
@@ -163,6 +169,17 @@ pub trait Engine: Send + Sync {
         state: Option<&'a serde_json::Value>,
         op: OpContext<'a>,
     ) -> BoxFuture<'a, Result<Vec<String>, EngineError>>;
+}
+
+/// One resource as the cloud bills it: its attributes, and the usage its meter read (None: as
+/// declared).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MeteredResource {
+    pub address: String,
+    pub resource_type: String,
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+    /// GB stored (S3 Standard).
+    pub storage_gb: Option<f64>,
 }
 
 /// The resources of a request's Terraform state (format version 4), as an audit lists them.

@@ -33,6 +33,10 @@ pub const RETRY_MAX_ATTEMPTS: u32 = 10;
 /// Attempts to load the worker's settings (no configured policy exists before they load).
 pub const LOAD_SETTINGS_ATTEMPTS: u32 = 3;
 pub const RECONCILE_INTERVAL_MS: u64 = HOUR;
+/// How often each live request's bill is checked against its estimate.
+pub const COST_CHECK_INTERVAL_MS: u64 = 24 * HOUR;
+/// A bill this many times its estimate (or the estimate this many times the bill) diverges.
+pub const COST_CHECK_MAX_RATIO: f64 = 1.5;
 pub const RECONCILE_ACTION: &str = "destroy";
 pub const ENGINE: &str = "sandbox";
 pub const PLAN_TIMEOUT_MS: u64 = 5 * MINUTE;
@@ -68,6 +72,7 @@ pub fn settings() -> Settings {
         retry_max_attempts: RETRY_MAX_ATTEMPTS,
         notification_channels: NOTIFICATION_CHANNELS.iter().map(|c| c.to_string()).collect(),
         reconcile_action: RECONCILE_ACTION.to_string(),
+        cost_check_max_ratio: COST_CHECK_MAX_RATIO,
         source_kinds: vec![],
         generate: GENERATE.to_string(),
         plan_timeout: crate::span(PLAN_TIMEOUT_MS),

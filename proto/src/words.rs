@@ -57,6 +57,8 @@ words! {
         ReserveHeadroom = "reserve_headroom",
         ReleaseHeadroom = "release_headroom",
         LedgerHoldings = "ledger_holdings",
+        MeasureCosts = "measure_costs",
+        MarkCosts = "mark_costs",
     }
 }
 

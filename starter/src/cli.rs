@@ -203,6 +203,16 @@ pub(crate) enum Command {
         #[arg(long, conflicts_with = "watch")]
         no_wait: bool,
     },
+    /// Estimate vs actual, per team: what each request is billed against the estimate it was
+    /// approved on, the largest misses, and which usage declarations to fix.
+    CostReport {
+        /// Check every ACTIVE request's bill now (as the daily schedule does) first.
+        #[arg(long)]
+        check: bool,
+        /// Only this team.
+        #[arg(long)]
+        team: Option<String>,
+    },
     /// How often the AI approver agreed with people: a confusion matrix, agreement by cost,
     /// rule and confidence, recent disagreements, and what full mode would have decided alone.
     ApproverReport {

@@ -15,6 +15,7 @@ mod approval_ask;
 mod approver_report;
 mod audit;
 mod cli;
+mod cost_report;
 mod mcp_stdio;
 mod offline;
 mod show;
@@ -97,6 +98,10 @@ async fn run(cli: Cli, traces: &tollgate_client::otel::Tracing) -> Result<(), Cl
         }
         Command::Status { id, watch, follow, brief } => {
             status(&cli.config, &id, watch || follow, follow, brief, json_out).await?
+        }
+        Command::CostReport { check, team } => {
+            let config = load_config(&cli.config)?;
+            cost_report::run(&config, &client().await?, check, team.as_deref(), json_out).await?
         }
         Command::ApproverReport { since, kind, export, to } => {
             approver_report_cmd(&cli.config, &since, kind, export, &to, json_out).await?

@@ -154,6 +154,20 @@ pub fn status_text(p: &Progress) -> String {
             ),
         );
     }
+    if let Some(c) = &p.cost_check {
+        row(
+            "Billed",
+            format!(
+                "${:.2}/month against ${:.2} estimated ({:.2}x{}; {}, {})",
+                c.actual_monthly,
+                c.estimate_monthly,
+                c.ratio,
+                if c.diverged { ", diverged" } else { "" },
+                c.source,
+                fmt_time_ms(tollgate_proto::ms(&c.at))
+            ),
+        );
+    }
     if let Some(ask) = &p.extension_ask {
         row("Extension", tollgate_client::render::extension_ask_text(ask));
     }

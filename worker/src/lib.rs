@@ -20,7 +20,9 @@ use tollgate_engine::sandbox::SandboxEngine;
 use tollgate_engine::sources::ModuleSources;
 use tollgate_engine::terraform::TerraformEngine;
 use tollgate_notify::{Channel, slack};
-use tollgate_workflows::{ApprovalWorkflow, AuditWorkflow, ProvisionWorkflow, ReconcileWorkflow, TeamLedgerWorkflow};
+use tollgate_workflows::{
+    ApprovalWorkflow, AuditWorkflow, CostCheckWorkflow, ProvisionWorkflow, ReconcileWorkflow, TeamLedgerWorkflow,
+};
 
 use tollgate_config::{ChannelConfig, Config, EngineChoice, LogFormat, SlackTarget};
 
@@ -318,6 +320,7 @@ pub fn build_worker(
         .register_workflow::<ApprovalWorkflow>()?
         .register_workflow::<AuditWorkflow>()?
         .register_workflow::<TeamLedgerWorkflow>()?
+        .register_workflow::<CostCheckWorkflow>()?
         .register_activities(build_activities(config, Some(client.clone()))?)
         .max_cached_workflows(t.workflow_cache)
         .workflow_task_poller_behavior(PollerBehavior::SimpleMaximum(t.workflow_task_pollers))
@@ -351,6 +354,9 @@ pub async fn run(config: &Config, client: Client) -> anyhow::Result<()> {
     let schedule = schedule::ensure_reconcile_schedule(&client, config).await?;
     if let Some(audits) = schedule::ensure_audit_schedule(&client, config).await? {
         tracing::info!(schedule = %audits, "audit schedule in place");
+    }
+    if let Some(costs) = schedule::ensure_cost_check_schedule(&client, config).await? {
+        tracing::info!(schedule = %costs, "cost check schedule in place");
     }
     tracing::info!(%schedule, every = %humantime::format_duration(config.reconcile.interval), "reconcile schedule in place");
     let shutdown = worker.shutdown_handle();

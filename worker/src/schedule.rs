@@ -108,3 +108,36 @@ pub async fn ensure_audit_schedule(client: &Client, config: &Config) -> anyhow::
     ensure(client, &id, action, spec, note, "audit").await?;
     Ok(Some(id))
 }
+
+/// The cost check's schedule id for `task_queue`.
+pub fn cost_check_schedule_id(task_queue: &str) -> String {
+    format!("{}-{task_queue}", tollgate_workflows::cost_check::SCHEDULE_ID)
+}
+
+/// With `cost_check.interval` (default 1d), a schedule checks each ACTIVE request's bill
+/// against its estimate that often; with `0s`, a schedule left from before is deleted.
+pub async fn ensure_cost_check_schedule(client: &Client, config: &Config) -> anyhow::Result<Option<String>> {
+    let id = cost_check_schedule_id(&config.task_queue);
+    let Some(interval) = config.cost_check.interval else {
+        match client.get_schedule_handle(id.clone()).delete(Default::default()).await {
+            Ok(()) => tracing::info!(schedule = %id, "cost check schedule deleted (cost_check.interval is 0s)"),
+            Err(ScheduleError::Rpc(status)) if status.code() == Code::NotFound => {}
+            Err(e) => tracing::warn!(schedule = %id, error = %e, "could not delete the cost check schedule"),
+        }
+        return Ok(None);
+    };
+    let action = ScheduleAction::start_workflow(
+        tollgate_workflows::CostCheckWorkflow::run,
+        tollgate_proto::CostCheckInput {},
+        config.task_queue.clone(),
+        id.clone(),
+    );
+    let spec = ScheduleSpec::from_interval(interval);
+    let note = format!(
+        "Tollgate checks each ACTIVE request's bill against its estimate every {} (cost_check.max_ratio = {})",
+        humantime::format_duration(interval),
+        config.cost_check.max_ratio
+    );
+    ensure(client, &id, action, spec, note, "cost check").await?;
+    Ok(Some(id))
+}

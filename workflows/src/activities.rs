@@ -12,9 +12,10 @@ use tollgate_proto::{
     AiReview, AnalyseInput, ApplyInput, ApplyResult, AuditAnalysis, CostContext, CostContextInput, DestroyInput,
     DestroyResult, DiscoverInput, Discovery, EstimateInput, EstimateResult, FileReportInput, FileReportResult,
     GenerateModuleInput, GeneratedModule, HeadroomDecision, HoldingsResult, LedgerHoldingsInput, LedgerHoldingsResult,
-    NewFindingsInput, NewFindingsResult, NotifyInput, NotifyResult, PlanInput, PlanResult, PolicyInput, PolicyResult,
-    ReleaseInput, RemediateInput, Remediation, RepairInput, RepairResult, RequestStatesInput, RequestStatesResult,
-    ReserveInput, ReviewInput, Settings,
+    MarkCostsInput, MarkCostsResult, MeasureCostsInput, MeasureCostsResult, NewFindingsInput, NewFindingsResult,
+    NotifyInput, NotifyResult, PlanInput, PlanResult, PolicyInput, PolicyResult, ReleaseInput, RemediateInput,
+    Remediation, RepairInput, RepairResult, RequestStatesInput, RequestStatesResult, ReserveInput, ReviewInput,
+    Settings,
 };
 
 /// How an activity runs, chosen once beside its declaration (`declare_activities!`): its
@@ -136,6 +137,10 @@ declare_activities! {
     ReleaseHeadroom: release_headroom(input: ReleaseInput) -> u32 => Quick;
     /// What the named teams' budget ledgers hold (for the reconciler).
     LedgerHoldings: ledger_holdings(input: LedgerHoldingsInput) -> LedgerHoldingsResult => Quick;
+    /// Each ACTIVE request's bill (the engine's meter) against its approved estimate.
+    MeasureCosts: measure_costs(input: MeasureCostsInput) -> MeasureCostsResult => Engine(EngineTimeout::Plan);
+    /// Marks each request with its check (the `cost_checked` update); answers which newly diverge.
+    MarkCosts: mark_costs(input: MarkCostsInput) -> MarkCostsResult => Quick;
 }
 
 /// The activity marker types, public so the implementing crate can name them in

@@ -338,7 +338,9 @@ mod tests {
         assert_eq!(refusal(&json("{}")), format!("malformed payload: field 'user' is missing or empty{fix}"));
         assert_eq!(
             refusal(&json(r#"{"user": "carol", "role": "admin"}"#)),
-            format!("malformed payload: unknown field 'role' (allowed: user, comment, plan_digest, link_id, teams){fix}")
+            format!(
+                "malformed payload: unknown field 'role' (allowed: user, comment, plan_digest, link_id, teams){fix}"
+            )
         );
         assert_eq!(
             refusal(&json(r#"{"user": 7}"#)),

@@ -7,6 +7,7 @@ pub mod activities;
 pub mod ai;
 pub mod approval;
 pub mod audit;
+pub mod cost_check;
 pub mod decision;
 pub mod drift;
 pub mod gate;
@@ -29,6 +30,7 @@ pub use tollgate_proto::{catalog, defaults, failure, fmt_duration_ms, fmt_time_m
 
 pub use approval::ApprovalWorkflow;
 pub use audit::AuditWorkflow;
+pub use cost_check::CostCheckWorkflow;
 pub use incoming::Incoming;
 pub use ledger::TeamLedgerWorkflow;
 pub use provision::ProvisionWorkflow;

@@ -3,6 +3,7 @@
 
 mod apply;
 mod audit;
+mod costs;
 mod deliver;
 mod generate;
 mod headroom;

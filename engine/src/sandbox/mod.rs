@@ -6,6 +6,7 @@
 //! (`schema`), so the embedded engine is held to what real Terraform writes.
 
 pub mod cloud;
+pub mod meter;
 pub mod schema;
 
 use std::collections::BTreeMap;
@@ -304,6 +305,13 @@ impl Engine for SandboxEngine {
 
     fn holdings(&self) -> BoxFuture<'_, Result<Vec<tollgate_proto::Holding>, EngineError>> {
         Box::pin(async move { self.cloud.holdings() })
+    }
+
+    fn bill<'a>(
+        &'a self,
+        request_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Vec<crate::MeteredResource>>, EngineError>> {
+        Box::pin(async move { meter::bill(&self.cloud, request_id).map(Some) })
     }
 
     fn states(&self) -> BoxFuture<'_, Result<Vec<(String, Value)>, EngineError>> {

@@ -4,6 +4,8 @@
 
 mod common;
 
+mod actual_costs;
+
 pub(crate) mod ai_approver;
 mod ai_reviewer;
 mod artifacts;

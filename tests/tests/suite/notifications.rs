@@ -383,16 +383,17 @@ async fn slack_gets_one_message_with_buttons_reminders_in_its_thread_and_the_dec
     );
     assert!(calls.0.lock().unwrap().iter().all(|c| c.0 == "response_url" || c.1 == "Bearer xoxb-test-token"));
     assert_eq!(top_level(&calls.0.lock().unwrap()), 1, "one approval message per request");
-    // Created, expiry and the end are the owner's business, not the approvers' channel.
+    // Created and the end are the owner's business, not the approvers' channel; the expiry
+    // warning is posted with its one-click Keep and Destroy buttons.
     env.wait_for(&id, Stage::Destroyed, 60).await;
-    assert_eq!(
-        calls
-            .of("chat.postMessage")
-            .iter()
-            .filter(|(m, _)| m["text"].as_str().unwrap_or_default().contains("expir"))
-            .count(),
-        0
-    );
+    let posted = calls.of("chat.postMessage");
+    let texts: Vec<&str> = posted.iter().filter_map(|(m, _)| m["text"].as_str()).collect();
+    assert!(texts.iter().all(|t| !t.contains("created") && !t.contains("destroyed")), "{texts:?}");
+    let warning = posted.iter().find(|(m, _)| m["text"].as_str().unwrap_or_default().contains("expiring soon"));
+    let (warning, _) = warning.expect("the expiry warning is posted");
+    let actions: Vec<&str> =
+        warning["blocks"][2]["elements"].as_array().unwrap().iter().filter_map(|b| b["action_id"].as_str()).collect();
+    assert_eq!(actions, ["keep", "destroy"], "{warning}");
     drop(gateway);
     env.shutdown().await;
 }

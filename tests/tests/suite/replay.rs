@@ -78,6 +78,8 @@ pub(crate) async fn replay(name: &str, history: WorkflowHistory) {
         .unwrap()
         .register_workflow::<ReconcileWorkflow>()
         .unwrap()
+        .register_workflow::<tollgate_workflows::CostCheckWorkflow>()
+        .unwrap()
         .register_workflow::<ApprovalWorkflow>()
         .unwrap()
         .register_workflow::<AuditWorkflow>()

@@ -24,7 +24,7 @@ mod review;
 
 use temporalio_common::search_attributes::SearchAttributeUpdate;
 use temporalio_macros::workflow;
-use temporalio_sdk::{ContinueAsNewOptions, WorkflowContext, WorkflowContextView, WorkflowResult};
+use temporalio_sdk::{ContinueAsNewOptions, SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult};
 use temporalio_workflow::WorkflowTermination;
 use tollgate_proto::{
     Ack, CancelCommand, Decision, DecisionKind, LifecycleCommand, Progress, ProvisionInput, Stage, StepFailure,
@@ -182,6 +182,30 @@ impl ProvisionWorkflow {
     #[query(name = "__stack_trace")]
     pub fn stack_trace(&self, _ctx: &WorkflowContextView) -> String {
         display::waiting_on(&self.progress)
+    }
+
+    /// The cost check's mark: what the bill says against the approved estimate (from
+    /// `CostCheckWorkflow`). Answers whether it newly diverges.
+    #[update_validator(cost_checked)]
+    fn validate_cost_checked(
+        &self,
+        _ctx: &WorkflowContextView,
+        check: &tollgate_proto::CostCheck,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        if check.request_id != self.progress.request_id {
+            return Err(format!("this cost check is for {}, not {}", check.request_id, self.progress.request_id).into());
+        }
+        if !(check.actual_monthly.is_finite() && check.actual_monthly >= 0.0 && check.ratio.is_finite()) {
+            return Err("a cost check needs an actual_monthly of 0 or more and a finite ratio".into());
+        }
+        Ok(())
+    }
+
+    #[update]
+    pub fn cost_checked(&mut self, _ctx: &mut SyncWorkflowContext<Self>, check: tollgate_proto::CostCheck) -> bool {
+        let newly = check.diverged && !self.progress.cost_check.as_ref().is_some_and(|c| c.diverged);
+        self.progress.cost_check = Some(check);
+        newly
     }
 
     // ---- keep: an update and a signal like the messages below, but asynchronous: a request

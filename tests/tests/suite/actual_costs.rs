@@ -1,0 +1,120 @@
+//! Estimate vs actual over a scripted month: the sandbox's meter (`meter.toml`) says what each
+//! bucket stores; `tollgate cost-report --check` runs the cost check now (as its schedule does),
+//! marks each request, tells the owner and approvers of a bill that newly diverges (once), and
+//! the report shows per team the bills against the estimates, the largest misses and the
+//! usage declaration to fix.
+
+use serde_json::Value;
+use tollgate_proto::Stage;
+
+use crate::common::TestEnv;
+
+const CONFIG: &str = r#"
+approving_users = ["carol", "dave"]
+grace_period = "1d"
+extension_period = "30d"
+default_ttl = "30d"
+max_ttl = "60d"
+
+[cost_check]
+interval = "0s"
+max_ratio = 1.5
+
+[[teams]]
+name = "platform"
+members = ["alice"]
+approvers = ["carol"]
+
+[[teams]]
+name = "data"
+members = ["bob"]
+approvers = ["dave"]
+"#;
+
+fn meter(env: &TestEnv, usage: &[(&str, f64)]) {
+    let text: String = usage
+        .iter()
+        .map(|(id, gb)| {
+            format!("[[usage]]\nrequest_id = \"{id}\"\naddress = \"aws_s3_bucket.this\"\nstorage_gb = {gb}\n\n")
+        })
+        .collect();
+    std::fs::create_dir_all(env.sandbox_root()).unwrap();
+    std::fs::write(env.sandbox_root().join("meter.toml"), text).unwrap();
+}
+
+async fn report(env: &TestEnv, args: &[&str]) -> Value {
+    let (code, out, err) = env.cli(&[&["cost-report"], args, &["-o", "json"]].concat()).await;
+    assert_eq!(code, 0, "{err}");
+    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+}
+
+fn team<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["teams"].as_array().unwrap().iter().find(|t| t["team"] == name).unwrap_or_else(|| panic!("{report}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bills_are_checked_against_their_estimates_and_misses_reported_by_team() {
+    let env = TestEnv::start(CONFIG).await;
+    let logs = env.request("s3", "alice", &[("storage_gb", "50")]).await; // $1.15 estimated
+    let lake = env.request("s3", "bob", &[("storage_gb", "100")]).await; // $2.30 estimated
+    env.wait_for(&logs, Stage::Active, 60).await;
+    env.wait_for(&lake, Stage::Active, 60).await;
+    let (code, out, _) = env.cli(&["cost-report"]).await;
+    assert_eq!(code, 0);
+    assert!(out.contains("No request has been checked yet"), "{out}");
+
+    // Day 1: a little over the estimate, within the ratio.
+    meter(&env, &[(&logs, 60.0)]);
+    let day1 = report(&env, &["--check"]).await;
+    assert_eq!(team(&day1, "platform")["actual_monthly"], 1.38, "{day1}");
+    assert_eq!(team(&day1, "platform")["diverged"], serde_json::json!([]));
+    assert_eq!(team(&day1, "data")["actual_monthly"], 2.30, "not metered: billed as declared");
+    assert!(env.inbox.all(&logs, "cost_diverged").is_empty());
+
+    // Day 15: the logs bucket holds ten times what was declared; the lake far less.
+    meter(&env, &[(&logs, 500.0), (&lake, 40.0)]);
+    let day15 = report(&env, &["--check"]).await;
+    let platform = team(&day15, "platform");
+    assert_eq!(
+        (platform["actual_monthly"].clone(), platform["diverged"][0].clone()),
+        (11.5.into(), logs.clone().into())
+    );
+    let miss = &platform["largest_misses"][0];
+    assert_eq!(
+        (miss["ratio"].clone(), miss["lines"][0]["usage"].clone()),
+        (10.0.into(), "500 GB stored; 50 GB declared".into())
+    );
+    assert_eq!(
+        platform["fixes"][0]["fix"],
+        "declare storage_gb = 500 for aws_s3_bucket.this (the request's storage_gb parameter, or usage.toml beside catalog:s3@2)"
+    );
+    assert_eq!(team(&day15, "data")["diverged"][0], lake.as_str(), "a bill far under its estimate is a miss too");
+    let told = env.wait_notification(&logs, "cost_diverged", 30).await;
+    assert_eq!(told["recipients"], serde_json::json!(["alice", "carol"]), "the owner and the team's approvers");
+    assert!(
+        told["body"].as_str().unwrap().contains("is billed $11.50/month (sandbox meter) against the $1.15/month"),
+        "{told}"
+    );
+    env.wait_notification(&lake, "cost_diverged", 30).await;
+
+    // Day 30: the same bills: marked again, nobody told twice.
+    let day30 = report(&env, &["--check"]).await;
+    assert_eq!(team(&day30, "platform")["diverged"][0], logs.as_str());
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(env.inbox.all(&logs, "cost_diverged").len(), 1, "told once per divergence");
+
+    // People read it per team, and on the request.
+    let (_, text, _) = env.cli(&["cost-report", "--team", "platform"]).await;
+    assert!(
+        text.contains("team platform: 1 request billed $11.50/month against $1.15 estimated (10.00x); 1 diverged"),
+        "{text}"
+    );
+    assert!(text.contains("usage declarations to fix:") && text.contains("declare storage_gb = 500"), "{text}");
+    assert!(!text.contains("team data"), "{text}");
+    let (_, status, _) = env.cli(&["status", &logs]).await;
+    assert!(
+        status.contains("Billed     $11.50/month against $1.15 estimated (10.00x, diverged; sandbox meter"),
+        "{status}"
+    );
+    env.shutdown().await;
+}
