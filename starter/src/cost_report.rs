@@ -20,11 +20,11 @@ struct TeamCosts {
 
 impl TeamCosts {
     fn estimate(&self) -> f64 {
-        self.checks.iter().map(|c| c.estimate_monthly).sum()
+        self.checks.iter().map(|c| c.estimate_monthly).sum::<f64>() + 0.0
     }
 
     fn actual(&self) -> f64 {
-        self.checks.iter().map(|c| c.actual_monthly).sum()
+        self.checks.iter().map(|c| c.actual_monthly).sum::<f64>() + 0.0
     }
 
     /// The checks furthest from their estimate, largest first.
@@ -71,10 +71,11 @@ fn ratio(estimate: f64, actual: f64) -> String {
     if estimate > 0.0 { format!("{:.2}x", actual / estimate) } else { "nothing estimated".into() }
 }
 
-fn text(teams: &[TeamCosts], checked: Option<&str>) -> String {
+fn text(teams: &[TeamCosts], checked: Option<&tollgate_proto::CostCheckReport>) -> String {
     let mut out = Vec::new();
-    if let Some(summary) = checked {
-        out.push(format!("Checked now: {summary}"));
+    if let Some(report) = checked {
+        out.push(format!("Checked now: {}", report.summary));
+        out.extend(report.unmeasured.iter().map(|why| format!("  not measured: {why}")));
     }
     if teams.is_empty() {
         out.push(
@@ -112,8 +113,8 @@ fn text(teams: &[TeamCosts], checked: Option<&str>) -> String {
         if !fixes.is_empty() {
             out.push("  usage declarations to fix:".into());
         }
-        for (id, address, fix) in fixes {
-            out.push(format!("    {id} {address}: {fix}"));
+        for (id, _, fix) in fixes {
+            out.push(format!("    {id}: {fix}"));
         }
     }
     out.join("\n")
@@ -170,7 +171,7 @@ pub async fn run(
     if json_out {
         println!("{}", to_json(&teams, checked.as_ref()));
     } else {
-        println!("{}", text(&teams, checked.as_ref().map(|r| r.summary.as_str())));
+        println!("{}", text(&teams, checked.as_ref()));
     }
     Ok(())
 }

@@ -61,8 +61,9 @@ pub fn diverged_body(c: &CostCheck, max_ratio: f64) -> String {
 /// The report's one line.
 pub fn summary(checks: &[CostCheck], unmeasured: usize) -> String {
     let diverged = checks.iter().filter(|c| c.diverged).count();
-    let estimate: f64 = checks.iter().map(|c| c.estimate_monthly).sum();
-    let actual: f64 = checks.iter().map(|c| c.actual_monthly).sum();
+    // + 0.0: an empty f64 sum is -0.0, which prints as "$-0.00".
+    let estimate: f64 = checks.iter().map(|c| c.estimate_monthly).sum::<f64>() + 0.0;
+    let actual: f64 = checks.iter().map(|c| c.actual_monthly).sum::<f64>() + 0.0;
     let mut text = format!(
         "{} request{} checked: ${actual:.2}/month billed against ${estimate:.2} estimated; {diverged} diverged",
         checks.len(),
