@@ -201,6 +201,7 @@ mod tests {
             estimate_monthly: 1.15,
             actual_monthly: 11.50,
             ratio: 10.0,
+            diverged: true,
             source: "sandbox meter".into(),
             lines: vec![ActualLine {
                 address: "aws_s3_bucket.this".into(),
