@@ -63,7 +63,7 @@ pub fn human_approvers(decisions: &[Decision]) -> Vec<&str> {
 pub fn vouched(decisions: &[Decision]) -> Vouched<'_> {
     let mut vouched = Vouched::new();
     for d in decisions.iter().filter(|d| !d.teams.is_empty()) {
-        vouched.entry(d.user.as_str()).or_insert_with(Vec::new).extend(d.teams.iter().map(String::as_str));
+        vouched.entry(d.user.as_str()).or_default().extend(d.teams.iter().map(String::as_str));
     }
     vouched
 }
