@@ -122,10 +122,15 @@ async fn bills_are_checked_against_their_estimates_and_misses_reported_by_team()
     let (code, text, err) = env.cli(&["cost-report", "--check"]).await;
     assert_eq!(code, 0, "{err}");
     assert!(
-        text.contains("0 requests checked: $0.00/month billed against $0.00 estimated; 0 diverged; 2 could not be measured"),
+        text.contains(
+            "0 requests checked: $0.00/month billed against $0.00 estimated; 0 diverged; 2 could not be measured"
+        ),
         "{text}"
     );
-    assert!(text.contains(&format!("not measured: {logs}: engine I/O: reading ")) && text.contains("meter.toml"), "{text}");
+    assert!(
+        text.contains(&format!("not measured: {logs}: engine I/O: reading ")) && text.contains("meter.toml"),
+        "{text}"
+    );
     assert!(text.contains("team platform: 1 request billed $11.50/month"), "the last marks stand: {text}");
     env.shutdown().await;
 }

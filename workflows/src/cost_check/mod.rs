@@ -15,16 +15,13 @@ use tollgate_proto::{
 use crate::activities::defs as act;
 use crate::kit::notify::{self, channels_or_all};
 use crate::kit::options::{self, ActivityName, Scope};
-use crate::kit::{StepError, Tracked, clock, step};
+use crate::kit::{Tracked, clock, pass, step};
 use crate::{defaults, fmt_time_ms};
 
 /// The workflow type name.
 pub const WORKFLOW_TYPE: &str = "CostCheckWorkflow";
 /// The id of the Temporal Schedule the worker keeps (`-<task queue>` follows).
 pub const SCHEDULE_ID: &str = "tollgate-cost-check";
-
-/// Each step retries a few times; the next scheduled run tries again.
-const ATTEMPTS: u32 = 5;
 
 /// `actual / estimate`, and whether it diverges past `max_ratio` either way. Nothing estimated
 /// and something billed diverges; nothing either way does not.
@@ -87,27 +84,12 @@ impl Tracked for CostCheckWorkflow {
     }
 }
 
-fn broke(e: StepError) -> temporalio_sdk::WorkflowTermination {
-    let message = match e {
-        StepError::Failed(f) => format!("{} failed: {}", f.step, f.message),
-        StepError::Cancelled => "cancelled".to_string(),
-    };
-    temporalio_sdk::ApplicationFailure::builder(message).build().into()
-}
-
 #[workflow_methods]
 impl CostCheckWorkflow {
     #[run]
     pub async fn run(ctx: &mut WorkflowContext<Self>, _input: CostCheckInput) -> WorkflowResult<CostCheckReport> {
         let started_ms = clock::now_ms(ctx);
-        let mut first = defaults::settings();
-        first.retry_max_attempts = ATTEMPTS;
-        let loading = options::of(ActivityName::LoadSettings, &first, Scope::Cancellable);
-        let mut settings: Settings =
-            step(ctx, "load settings", act::LoadSettings, "cost check".to_string(), loading, |_| 1)
-                .await
-                .map_err(broke)?;
-        settings.retry_max_attempts = ATTEMPTS;
+        let settings = pass::settings(ctx, "cost check").await?;
         let max_ratio = if settings.cost_check_max_ratio > 1.0 {
             settings.cost_check_max_ratio
         } else {
@@ -117,11 +99,11 @@ impl CostCheckWorkflow {
         let input = MeasureCostsInput { request_ids: vec![], max_ratio };
         let measured = step(ctx, "measure costs", act::MeasureCosts, input, run(ActivityName::MeasureCosts), |_| 1)
             .await
-            .map_err(broke)?;
+            .map_err(pass::broke)?;
         let marking = MarkCostsInput { checks: measured.checks.clone() };
         let marked = step(ctx, "mark requests", act::MarkCosts, marking, run(ActivityName::MarkCosts), |_| 1)
             .await
-            .map_err(broke)?;
+            .map_err(pass::broke)?;
         for check in measured.checks.iter().filter(|c| marked.newly_diverged.contains(&c.request_id)) {
             Self::tell(ctx, &settings, check, max_ratio).await;
         }

@@ -21,6 +21,7 @@ pub mod messages;
 pub use tollgate_proto::metrics;
 pub mod notify;
 pub mod options;
+pub mod pass;
 pub mod step;
 pub mod undo;
 

@@ -18,8 +18,8 @@ use crate::activities::defs as act;
 use crate::kit::markdown::escape_markdown;
 use crate::kit::notify::{self, channels_or_all};
 use crate::kit::options::{self, ActivityName, Scope};
-use crate::kit::{StepError, Tracked, clock, step};
-use crate::{defaults, fmt_time_ms};
+use crate::kit::{StepError, Tracked, clock, pass, step};
+use crate::fmt_time_ms;
 use tollgate_proto::words::ReconcileAction;
 
 /// The workflow type name.
@@ -39,31 +39,12 @@ impl Tracked for ReconcileWorkflow {
     }
 }
 
-/// The reconciler retries a few times and then reports: the next scheduled run tries again.
-const ATTEMPTS: u32 = 5;
-
-/// A workflow failure from a step that could not run (the schedule runs the next pass).
-fn broke(e: StepError) -> temporalio_sdk::WorkflowTermination {
-    let message = match e {
-        StepError::Failed(f) => format!("{} failed: {}", f.step, f.message),
-        StepError::Cancelled => "cancelled".to_string(),
-    };
-    temporalio_sdk::ApplicationFailure::builder(message).build().into()
-}
-
 #[workflow_methods]
 impl ReconcileWorkflow {
     #[run]
     pub async fn run(ctx: &mut WorkflowContext<Self>, input: ReconcileInput) -> WorkflowResult<ReconcileReport> {
         let started_ms = clock::now_ms(ctx);
-        let mut first = defaults::settings();
-        first.retry_max_attempts = ATTEMPTS;
-        let loading = options::of(ActivityName::LoadSettings, &first, Scope::Cancellable);
-        let mut settings: Settings =
-            step(ctx, "load settings", act::LoadSettings, "reconcile".to_string(), loading, |_| 1)
-                .await
-                .map_err(broke)?;
-        settings.retry_max_attempts = ATTEMPTS;
+        let settings = pass::settings(ctx, "reconcile").await?;
         let run = |activity| options::of(activity, &settings, Scope::Cancellable);
         // Settings from before the key read empty: the default, destroy.
         let action = ReconcileAction::of(&settings.reconcile_action);
@@ -76,13 +57,13 @@ impl ReconcileWorkflow {
             |_| 1,
         )
         .await
-        .map_err(broke)?
+        .map_err(pass::broke)?
         .holdings;
         let request_ids = holdings.iter().map(|h| h.request_id.clone()).collect();
         let asked = RequestStatesInput { request_ids };
         let states = step(ctx, "request states", act::RequestStates, asked, run(ActivityName::RequestStates), |_| 1)
             .await
-            .map_err(broke)?
+            .map_err(pass::broke)?
             .states;
 
         let mut findings = Vec::new();
@@ -130,7 +111,7 @@ impl ReconcileWorkflow {
             }
             findings.push(finding);
         }
-        let freed = Self::free_reservations(ctx, &settings, input.dry_run).await.map_err(broke)?;
+        let freed = Self::free_reservations(ctx, &settings, input.dry_run).await.map_err(pass::broke)?;
         let mut summary = decide::summary(&findings, holdings.len());
         if !freed.is_empty() {
             summary = summary.trim_end_matches("; nothing to do").to_string();
