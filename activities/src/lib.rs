@@ -180,6 +180,7 @@ bodies! {
     LedgerHoldings: ledger_holdings(LedgerHoldingsInput) -> LedgerHoldingsResult = ledger_holdings_work;
     MeasureCosts: measure_costs(MeasureCostsInput) -> MeasureCostsResult = measure_costs_work;
     MarkCosts: mark_costs(MarkCostsInput) -> MarkCostsResult = mark_costs_work;
+    PreviewHeadroom: preview_headroom(ReserveInput) -> HeadroomDecision = preview_headroom_work;
 }
 
 #[cfg(test)]

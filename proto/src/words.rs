@@ -59,6 +59,7 @@ words! {
         LedgerHoldings = "ledger_holdings",
         MeasureCosts = "measure_costs",
         MarkCosts = "mark_costs",
+        PreviewHeadroom = "preview_headroom",
     }
 }
 

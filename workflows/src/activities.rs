@@ -141,6 +141,8 @@ declare_activities! {
     MeasureCosts: measure_costs(input: MeasureCostsInput) -> MeasureCostsResult => Engine(EngineTimeout::Plan);
     /// Marks each request with its check (the `cost_checked` update); answers which newly diverge.
     MarkCosts: mark_costs(input: MarkCostsInput) -> MarkCostsResult => Quick;
+    /// A dry run's headroom: the team ledger's arithmetic for the request, reserving nothing.
+    PreviewHeadroom: preview_headroom(input: ReserveInput) -> HeadroomDecision => Quick;
 }
 
 /// The activity marker types, public so the implementing crate can name them in

@@ -123,3 +123,8 @@ pub const RECONCILE_LEDGERS: &str = "reconcile-ledgers";
 /// asked (`extension_ask`) with the price. Requests without a reservation keep as before, and no
 /// history recorded before it reaches this with one.
 pub const EXTENSION_PRICED: &str = "extension-priced";
+
+/// 2026-12-07: a dry run of a request whose team has a budget shows the ledger's arithmetic
+/// (the `preview_headroom` activity) and reserves nothing; before it a dry run skipped the
+/// headroom. Only asked for dry runs of budgeted teams: no recorded history reaches it.
+pub const DRY_RUN_HEADROOM: &str = "dry-run-headroom";

@@ -388,6 +388,16 @@ budget_monthly = 12
         handle.query(tollgate_workflows::TeamLedgerWorkflow::ledger, (), q).await.unwrap().reservations.len()
     };
     assert_eq!(ledger().await, 10);
+    // A dry run shows the arithmetic and reserves nothing.
+    let dry = env.dry_run_request("s3", "alice").await;
+    let shown = env.wait_for(&dry, Stage::DryRunDone, 60).await;
+    assert!(
+        shown.final_reason.contains("would wait for approval") && shown.final_reason.contains("$0.65 over"),
+        "{}",
+        shown.final_reason
+    );
+    assert!(!shown.gate.unwrap().headroom.unwrap().reserved);
+    assert_eq!(ledger().await, 10, "a dry run reserves nothing");
     let (code, _, err) = env.cli(&["approve", &waiting[0].request_id, "--as", "carol"]).await;
     assert_eq!(code, 0, "{err}");
     env.wait_for(&waiting[0].request_id, Stage::Active, 60).await;

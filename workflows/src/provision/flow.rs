@@ -395,7 +395,16 @@ async fn headroom(
 ) -> Result<Option<tollgate_proto::HeadroomDecision>, Flow> {
     let Some(team) = crate::groups::team_of(settings, &request.requester) else { return Ok(None) };
     let Some(budget_monthly) = team.budget_monthly else { return Ok(None) };
-    if settings.dry_run || request.dry_run || !has_patch(ctx, patches::TEAM_HEADROOM) {
+    if settings.dry_run || request.dry_run {
+        // A dry run shows the arithmetic and reserves nothing.
+        if !ctx.patched(patches::DRY_RUN_HEADROOM) {
+            return Ok(None);
+        }
+        let input = reserve_input(&team.name, request, settings, monthly_cost, budget_monthly, false);
+        let options = options::of(ActivityName::PreviewHeadroom, settings, Scope::Cancellable);
+        return Ok(Some(step(ctx, "team headroom (dry run)", act::PreviewHeadroom, input, options, |_| 1).await?));
+    }
+    if !has_patch(ctx, patches::TEAM_HEADROOM) {
         return Ok(None);
     }
     let input = reserve_input(&team.name, request, settings, monthly_cost, budget_monthly, false);
