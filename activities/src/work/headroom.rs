@@ -71,7 +71,10 @@ impl TollgateActivities {
                 until_ms: tollgate_proto::ms(&r.until),
             })
             .collect();
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
         let ttl = tollgate_proto::span_ms(&input.ttl) as i64;
         let h = judge(&live, now, input.budget_monthly, &input.request_id, input.monthly_cost, ttl);
         Ok(HeadroomDecision {

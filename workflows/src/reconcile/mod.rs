@@ -15,11 +15,11 @@ use tollgate_proto::{
 };
 
 use crate::activities::defs as act;
+use crate::fmt_time_ms;
 use crate::kit::markdown::escape_markdown;
 use crate::kit::notify::{self, channels_or_all};
 use crate::kit::options::{self, ActivityName, Scope};
 use crate::kit::{StepError, Tracked, clock, pass, step};
-use crate::fmt_time_ms;
 use tollgate_proto::words::ReconcileAction;
 
 /// The workflow type name.
