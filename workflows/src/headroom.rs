@@ -74,6 +74,42 @@ pub fn judge(
     }
 }
 
+/// Judges `input` against the ledger's `held` reservations at `now_ms` (what the ledger's
+/// `reserve` and a dry run's preview both do).
+pub fn judge_input(
+    held: &[tollgate_proto::LedgerReservation],
+    now_ms: i64,
+    input: &tollgate_proto::ReserveInput,
+) -> Headroom {
+    let live: Vec<Reservation> = held
+        .iter()
+        .map(|r| Reservation {
+            request_id: r.request_id.clone(),
+            monthly_cost: r.monthly_cost,
+            until_ms: tollgate_proto::ms(&r.until),
+        })
+        .collect();
+    let ttl = tollgate_proto::span_ms(&input.ttl) as i64;
+    judge(&live, now_ms, input.budget_monthly, &input.request_id, input.monthly_cost, ttl)
+}
+
+impl Headroom {
+    /// The judgement as the ledger answers it, for `team`.
+    pub fn decision(&self, team: &str, reserved: bool) -> tollgate_proto::HeadroomDecision {
+        tollgate_proto::HeadroomDecision {
+            team: team.to_string(),
+            admitted: self.admitted(),
+            reserved,
+            live: self.live,
+            live_requests: self.live_requests as u32,
+            this_request: self.this_request,
+            budget_monthly: self.budget_monthly,
+            left: self.left,
+            text: self.describe(team),
+        }
+    }
+}
+
 /// What `added_ms` more of a request costs at `monthly_cost`, to the cent.
 pub fn price(monthly_cost: f64, added_ms: i64) -> f64 {
     round(prorated(monthly_cost, added_ms))

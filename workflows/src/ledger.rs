@@ -8,7 +8,7 @@ use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{ContinueAsNewOptions, SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult};
 use tollgate_proto::{HeadroomDecision, LedgerReservation, ReleaseInput, ReserveInput, TeamLedgerState};
 
-use crate::headroom::{self, Reservation};
+use crate::headroom;
 use crate::kit::clock::epoch_ms;
 
 /// The workflow type name.
@@ -66,20 +66,10 @@ impl TeamLedgerWorkflow {
     pub fn reserve(&mut self, ctx: &mut SyncWorkflowContext<Self>, input: ReserveInput) -> HeadroomDecision {
         let now = epoch_ms(ctx.workflow_time());
         self.state.handled += 1;
-        let live: Vec<Reservation> = self
-            .state
-            .reservations
-            .iter()
-            .map(|r| Reservation {
-                request_id: r.request_id.clone(),
-                monthly_cost: r.monthly_cost,
-                until_ms: tollgate_proto::ms(&r.until),
-            })
-            .collect();
-        let ttl = tollgate_proto::span_ms(&input.ttl) as i64;
-        let h = headroom::judge(&live, now, input.budget_monthly, &input.request_id, input.monthly_cost, ttl);
+        let h = headroom::judge_input(&self.state.reservations, now, &input);
         let reserved = h.admitted() || input.force;
         if reserved {
+            let ttl = tollgate_proto::span_ms(&input.ttl) as i64;
             self.state.reservations.retain(|r| r.request_id != input.request_id && tollgate_proto::ms(&r.until) > now);
             self.state.reservations.push(LedgerReservation {
                 request_id: input.request_id.clone(),
@@ -87,17 +77,7 @@ impl TeamLedgerWorkflow {
                 until: tollgate_proto::at(now + ttl),
             });
         }
-        HeadroomDecision {
-            team: self.state.team.clone(),
-            admitted: h.admitted(),
-            reserved,
-            live: h.live,
-            live_requests: h.live_requests as u32,
-            this_request: h.this_request,
-            budget_monthly: h.budget_monthly,
-            left: h.left,
-            text: h.describe(&self.state.team),
-        }
+        h.decision(&self.state.team, reserved)
     }
 
     #[update_validator(release)]

@@ -59,34 +59,13 @@ impl TollgateActivities {
         _ctx: &ActivityContext,
         input: ReserveInput,
     ) -> Result<HeadroomDecision, ActivityError> {
-        use tollgate_workflows::headroom::{Reservation, judge};
         let held = tollgate_client::ledger::reservations(self.ledger_client()?, &self.task_queue, &input.team)
             .await
             .map_err(|e| classified(FailureType::TemporalUnavailable, true, e.to_string()))?;
-        let live: Vec<Reservation> = held
-            .iter()
-            .map(|r| Reservation {
-                request_id: r.request_id.clone(),
-                monthly_cost: r.monthly_cost,
-                until_ms: tollgate_proto::ms(&r.until),
-            })
-            .collect();
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
-        let ttl = tollgate_proto::span_ms(&input.ttl) as i64;
-        let h = judge(&live, now, input.budget_monthly, &input.request_id, input.monthly_cost, ttl);
-        Ok(HeadroomDecision {
-            team: input.team.clone(),
-            admitted: h.admitted(),
-            reserved: false,
-            live: h.live,
-            live_requests: h.live_requests as u32,
-            this_request: h.this_request,
-            budget_monthly: h.budget_monthly,
-            left: h.left,
-            text: h.describe(&input.team),
-        })
+        Ok(tollgate_workflows::headroom::judge_input(&held, now, &input).decision(&input.team, false))
     }
 }
