@@ -64,8 +64,10 @@ pub struct TollgateActivities {
     pub infracost: Option<tollgate_cost::infracost::Infracost>,
     /// Where the gate's baseline comes from, and the budgets.
     pub cost_policy: budget::CostPolicy,
-    /// The Cost Explorer client, for `baseline_source = "aws-cost-explorer"`.
+    /// The Cost Explorer client, for `baseline_source` or `cost_check.actuals` = "aws-cost-explorer".
     pub cost_explorer: Option<tollgate_cost::cost_explorer::CostExplorer>,
+    /// Where the cost check reads each request's bill.
+    pub actuals: tollgate_config::Actuals,
     /// The AI approver's reviewer (None: `[ai_approver] mode = "off"`).
     pub ai: Option<tollgate_ai::AiReviewer>,
     /// The worker's task queue (where generic approvals run, for the reviewer's lookups).

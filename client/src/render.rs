@@ -155,9 +155,18 @@ pub fn request_json(p: &Progress, stopped: Option<&str>) -> Value {
             "ratio": c.ratio,
             "diverged": c.diverged,
             "source": c.source,
+            "lines": c.lines.iter().map(actual_line_json).collect::<Vec<_>>(),
         })
     });
     v
+}
+
+/// One line of a bill against its estimate.
+pub fn actual_line_json(l: &tollgate_proto::ActualLine) -> Value {
+    json!({
+        "address": l.address, "resource_type": l.resource_type, "estimate_monthly": l.estimate_monthly,
+        "actual_monthly": l.actual_monthly, "usage": l.usage, "fix": l.fix,
+    })
 }
 
 /// The groups a request waits on (teams, approval rules), each with who counts for it so far.

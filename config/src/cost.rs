@@ -107,6 +107,8 @@ pub struct InfracostSettings {
 
 pub(crate) struct Cost {
     pub cost_policy: CostPolicy,
+    /// `[cost_explorer]`, validated whether or not anything reads it.
+    pub cost_explorer: CostExplorerConfig,
     pub price_book: Option<PathBuf>,
     pub infracost: Option<InfracostSettings>,
 }
@@ -125,10 +127,11 @@ impl RawCost {
                 timeout: c.span("infracost.timeout", &self.infracost.timeout, defaults::INFRACOST_TIMEOUT_MS)?,
             }),
         };
+        let explorer = cost_explorer(self.cost_explorer, c)?;
         let baseline = match self.baseline_source.as_deref().unwrap_or("static") {
             "static" => BaselineSource::Static,
             "ledger" => BaselineSource::Ledger,
-            "aws-cost-explorer" => BaselineSource::AwsCostExplorer(cost_explorer(self.cost_explorer, c)?),
+            "aws-cost-explorer" => BaselineSource::AwsCostExplorer(explorer.clone()),
             other => {
                 return Err(c.err(
                     "baseline_source",
@@ -140,6 +143,7 @@ impl RawCost {
         };
         Ok(Cost {
             cost_policy: CostPolicy { baseline, budgets: budgets(self.budgets, c)? },
+            cost_explorer: explorer,
             price_book: self.price_book.map(PathBuf::from),
             infracost,
         })

@@ -379,6 +379,12 @@ pub const KEYS: &[Key] = &[
         "a bill this many times the estimate, or under it by as much, diverges: the owner and approvers are told",
     ),
     key(
+        "cost_check.actuals",
+        KeyKind::Text,
+        "`engine`",
+        "where bills come from: `engine` (the sandbox's meter; the Terraform engine keeps none) or `aws-cost-explorer` (the last 7 full days by the `RequestId` tag, with `[cost_explorer]`)",
+    ),
+    key(
         "reconcile.action",
         KeyKind::Text,
         "`destroy`",

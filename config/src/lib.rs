@@ -37,7 +37,7 @@ use tollgate_proto::defaults;
 pub use ai::{AiApproverConfig, PromptConfig, Reviewer};
 pub use cost::{BaselineSource, BudgetConfig, CostExplorerConfig, CostPolicy, InfracostSettings};
 pub use engine::{ArtifactsConfig, EngineChoice, SandboxConfig, TerraformConfig};
-pub use lifecycle::{ReconcileAction, ReconcileConfig};
+pub use lifecycle::{Actuals, ReconcileAction, ReconcileConfig};
 pub use modules::{LlmSettings, SourceConfig};
 pub use notifications::{ChannelConfig, LinksConfig, SlackTarget};
 pub use policy::{FaultsConfig, PolicyConfig};
@@ -143,6 +143,8 @@ pub struct Config {
     pub reconcile: ReconcileConfig,
     /// The check of each live request's bill against its estimate (`[cost_check]`).
     pub cost_check: lifecycle::CostCheckConfig,
+    /// Where and how to ask Cost Explorer (`[cost_explorer]`), for the baseline or the bills.
+    pub cost_explorer: CostExplorerConfig,
     /// How often every ACTIVE request is audited by a Temporal Schedule (`[audit] interval`;
     /// None: never). Owners hear about new findings only.
     pub audit_interval: Option<std::time::Duration>,
@@ -264,6 +266,7 @@ impl Config {
             policy: checks.policy,
             infracost: cost.infracost,
             cost_policy: cost.cost_policy,
+            cost_explorer: cost.cost_explorer,
             faults: checks.faults,
             cost_check: life.cost_check.clone(),
             reconcile: life.reconcile,

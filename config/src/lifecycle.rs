@@ -31,6 +31,7 @@ pub(crate) struct RawLifecycle {
 struct RawCostCheck {
     interval: Option<String>,
     max_ratio: Option<f64>,
+    actuals: Option<String>,
 }
 
 /// The check of each live request's bill against its approved estimate (`[cost_check]`).
@@ -40,6 +41,18 @@ pub struct CostCheckConfig {
     pub interval: Option<Duration>,
     /// A bill this many times the estimate (or less than the estimate over it) diverges.
     pub max_ratio: f64,
+    /// Where the bills come from.
+    pub actuals: Actuals,
+}
+
+/// Where the cost check reads what each request is billed (`cost_check.actuals`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Actuals {
+    /// The engine's own bill (the sandbox's meter; the Terraform engine keeps none).
+    #[default]
+    Engine,
+    /// AWS Cost Explorer, by the `RequestId` tag (with `[cost_explorer]`).
+    AwsCostExplorer,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -160,5 +173,17 @@ fn cost_check(raw: RawCostCheck, c: &Check) -> Result<CostCheckConfig, ConfigErr
             ),
         ));
     }
-    Ok(CostCheckConfig { interval: (ms > 0).then(|| Duration::from_millis(ms)), max_ratio })
+    let actuals = match raw.actuals.as_deref().unwrap_or("engine") {
+        "engine" => Actuals::Engine,
+        "aws-cost-explorer" => Actuals::AwsCostExplorer,
+        other => {
+            return Err(c.err(
+                "cost_check.actuals",
+                format!(
+                    "'{other}' is not a source; use engine (the engine's own bill) or aws-cost-explorer (Cost Explorer by the RequestId tag, with [cost_explorer])"
+                ),
+            ));
+        }
+    };
+    Ok(CostCheckConfig { interval: (ms > 0).then(|| Duration::from_millis(ms)), max_ratio, actuals })
 }

@@ -346,3 +346,27 @@ fn worker_tuning_defaults_file_env_and_refusals() {
     let e = load("[worker]\ncache = 5\n", &[]).unwrap_err().to_string();
     assert!(e.contains("unknown field `cache`") && e.contains("workflow_cache"), "{e}");
 }
+
+/// `[cost_check]`: a daily check of the engine's bills by default; each bad value named.
+#[test]
+fn the_cost_check_reads_its_bills_from_the_engine_or_cost_explorer() {
+    let c = load("", &[]).unwrap();
+    assert_eq!(
+        c.cost_check,
+        crate::lifecycle::CostCheckConfig {
+            interval: Some(Duration::from_secs(86_400)),
+            max_ratio: 1.5,
+            actuals: crate::Actuals::Engine
+        }
+    );
+    let c = load("[cost_check]\nactuals = \"aws-cost-explorer\"\ninterval = \"0s\"\n[cost_explorer]\nendpoint = \"http://127.0.0.1:9\"\n", &[]).unwrap();
+    assert_eq!((c.cost_check.actuals, c.cost_check.interval), (crate::Actuals::AwsCostExplorer, None));
+    assert_eq!(c.cost_explorer.endpoint, "http://127.0.0.1:9");
+
+    let e = load("[cost_check]\nactuals = \"invoices\"\n", &[]).unwrap_err().to_string();
+    assert!(e.starts_with("tollgate.toml: cost_check.actuals: 'invoices' is not a source; use engine"), "{e}");
+    let e = load("[cost_check]\nmax_ratio = 0.9\n", &[]).unwrap_err().to_string();
+    assert!(e.contains("cost_check.max_ratio: 0.9 is not a ratio above 1"), "{e}");
+    let e = load("[cost_explorer]\nendpoint = \"ce.amazonaws.com\"\n", &[]).unwrap_err().to_string();
+    assert!(e.contains("cost_explorer.endpoint: 'ce.amazonaws.com' is not an http(s) URL"), "{e}");
+}

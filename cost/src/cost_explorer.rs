@@ -3,6 +3,7 @@
 //! e.g. team=data), cached for a while (each call is billed by AWS). Requests are signed
 //! with Signature Version 4 here: one POST does not warrant an AWS SDK.
 
+use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -168,8 +169,7 @@ impl CostExplorer {
         {
             return Ok((*value, source.clone()));
         }
-        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default();
-        let stamp = tollgate_proto::fmt_time_ms(now_ms); // 2026-11-21T22:15:00Z
+        let stamp = tollgate_proto::fmt_time_ms(now_ms()); // 2026-11-21T22:15:00Z
         let (year, month) = (stamp[..4].parse().unwrap_or(1970), stamp[5..7].parse().unwrap_or(1));
         let (start, end) = last_three_months(year, month);
         let mut body = json!({
@@ -180,13 +180,58 @@ impl CostExplorer {
         if let Some((key, value)) = &self.config.tag {
             body["Filter"] = json!({ "Tags": { "Key": key, "Values": [value] } });
         }
+        let answer = self.get_cost_and_usage(&body).await?;
+        let (average, months) = average_unblended(&answer).map_err(CostExplorerError::Unexpected)?;
+        let tag = match &self.config.tag {
+            Some((k, v)) => format!(", tag {k}={v}"),
+            None => String::new(),
+        };
+        let source = format!(
+            "aws-cost-explorer: average unblended cost of {months} months from {start} to {end} (exclusive){tag}"
+        );
+        if let Ok(mut guard) = self.cached.lock() {
+            *guard = Some((Instant::now(), average, source.clone()));
+        }
+        Ok((average, source))
+    }
+
+    /// What each of `request_ids` was billed over the last `ACTUALS_DAYS` full days (UTC), by
+    /// the `RequestId` tag every Tollgate resource carries and by service: one call, paged.
+    pub async fn bills(&self, request_ids: &[String]) -> Result<(Window, BTreeMap<String, Billed>), CostExplorerError> {
+        let window = Window::before_day(now_ms().div_euclid(DAY_MS), ACTUALS_DAYS);
+        if request_ids.is_empty() {
+            return Ok((window, BTreeMap::new()));
+        }
+        let mut body = json!({
+            "TimePeriod": { "Start": window.start(), "End": window.end() },
+            "Granularity": "DAILY",
+            "Metrics": ["UnblendedCost"],
+            "GroupBy": [{ "Type": "TAG", "Key": REQUEST_TAG }, { "Type": "DIMENSION", "Key": "SERVICE" }],
+            "Filter": { "Tags": { "Key": REQUEST_TAG, "Values": request_ids, "MatchOptions": ["EQUALS"] } },
+        });
+        let mut pages = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let page = self.get_cost_and_usage(&body).await?;
+            let next = page["NextPageToken"].as_str().filter(|t| !t.is_empty()).map(String::from);
+            pages.push(page);
+            match next {
+                Some(token) => body["NextPageToken"] = json!(token),
+                None => break,
+            }
+        }
+        let bills = bills_by_request(&pages, &window).map_err(CostExplorerError::Unexpected)?;
+        Ok((window, request_ids.iter().map(|id| (id.clone(), bills.get(id).cloned().unwrap_or(Billed::NotFound))).collect()))
+    }
+
+    /// One signed GetCostAndUsage call.
+    async fn get_cost_and_usage(&self, body: &Value) -> Result<Value, CostExplorerError> {
         let payload = body.to_string();
         let url = url::Url::parse(&self.config.endpoint).map_err(CostExplorerError::Endpoint)?;
         let host = match url.port() {
             Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
             None => url.host_str().unwrap_or_default().to_string(),
         };
-        let amz_date: String = stamp.chars().filter(|c| *c != '-' && *c != ':').collect();
+        let amz_date: String = tollgate_proto::fmt_time_ms(now_ms()).chars().filter(|c| *c != '-' && *c != ':').collect();
         let target = "AWSInsightsIndexService.GetCostAndUsage";
         let content_type = "application/x-amz-json-1.1";
         let auth = sign_v4(
@@ -212,20 +257,120 @@ impl CostExplorer {
         if !status.is_success() {
             return Err(CostExplorerError::Refused { status, body: text.chars().take(300).collect() });
         }
-        let answer: Value = serde_json::from_str(&text).map_err(CostExplorerError::NotJson)?;
-        let (average, months) = average_unblended(&answer).map_err(CostExplorerError::Unexpected)?;
-        let tag = match &self.config.tag {
-            Some((k, v)) => format!(", tag {k}={v}"),
-            None => String::new(),
-        };
-        let source = format!(
-            "aws-cost-explorer: average unblended cost of {months} months from {start} to {end} (exclusive){tag}"
-        );
-        if let Ok(mut guard) = self.cached.lock() {
-            *guard = Some((Instant::now(), average, source.clone()));
-        }
-        Ok((average, source))
+        serde_json::from_str(&text).map_err(CostExplorerError::NotJson)
     }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+/// The tag Tollgate puts on every resource it makes (the catalog's and modules' `var.tags`).
+pub const REQUEST_TAG: &str = "RequestId";
+
+/// How many full days of bills a check reads.
+pub const ACTUALS_DAYS: usize = 7;
+
+/// Pages of one answer read at most (a page holds thousands of groups).
+const MAX_PAGES: usize = 20;
+
+/// Hours in the month a rate is stated for, as the price book prices by the hour.
+const HOURS_PER_MONTH: u32 = 730;
+
+/// Full UTC days read, oldest first ("2026-11-30", ..., "2026-12-06"), and the day after.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Window {
+    pub days: Vec<String>,
+    end: String,
+}
+
+impl Window {
+    /// The `n` full days before day number `today` (days since 1970-01-01).
+    pub fn before_day(today: i64, n: usize) -> Self {
+        let day = |d: i64| tollgate_proto::fmt_time_ms(d * DAY_MS)[..10].to_string();
+        Self { days: (1..=n as i64).rev().map(|back| day(today - back)).collect(), end: day(today) }
+    }
+
+    pub fn start(&self) -> &str {
+        &self.days[0]
+    }
+
+    /// Exclusive, as Cost Explorer's periods are.
+    pub fn end(&self) -> &str {
+        &self.end
+    }
+}
+
+/// One request's bill as Cost Explorer has it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Billed {
+    /// Billed over `days` full days: each service's cost as a monthly rate (730 hours).
+    Measured { days: usize, from: String, monthly_by_service: BTreeMap<String, f64> },
+    /// First billed on `first_day`, the window's last: no full day yet.
+    TooNew { first_day: String },
+    /// Nothing tagged with the request in the window.
+    NotFound,
+}
+
+/// Each request's bill from the pages of a DAILY answer grouped by (RequestId tag, SERVICE).
+/// The day a request was first billed is partial unless it is the window's first (it was
+/// there before), so it is left out; days after it without rows cost nothing.
+pub fn bills_by_request(pages: &[Value], window: &Window) -> Result<BTreeMap<String, Billed>, String> {
+    // request -> day index -> service -> cost
+    let mut seen: BTreeMap<String, BTreeMap<usize, BTreeMap<String, Decimal>>> = BTreeMap::new();
+    for page in pages {
+        let days = page["ResultsByTime"].as_array().ok_or("the answer has no ResultsByTime")?;
+        for day in days {
+            let start = day["TimePeriod"]["Start"].as_str().ok_or("a day has no TimePeriod.Start")?;
+            let Some(index) = window.days.iter().position(|d| d == start) else { continue };
+            for group in day["Groups"].as_array().map(Vec::as_slice).unwrap_or_default() {
+                let keys: Vec<&str> = group["Keys"].as_array().map(|k| k.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+                let [tag, service] = keys[..] else {
+                    return Err(format!("a group of {start} has keys {:?}, not [tag, service]", keys));
+                };
+                // Tag keys come back as "RequestId$req-1"; "RequestId$" is the untagged rest.
+                let id = tag.split_once('$').map(|(_, v)| v).unwrap_or(tag);
+                if id.is_empty() {
+                    continue;
+                }
+                let amount = group["Metrics"]["UnblendedCost"]["Amount"]
+                    .as_str()
+                    .ok_or_else(|| format!("the group {tag} / {service} of {start} has no UnblendedCost.Amount"))?;
+                let amount =
+                    Decimal::from_str(amount).map_err(|e| format!("amount '{amount}' is not a decimal: {e}"))?;
+                *seen.entry(id.into()).or_default().entry(index).or_default().entry(service.into()).or_default() +=
+                    amount;
+            }
+        }
+    }
+    let n = window.days.len();
+    Ok(seen
+        .into_iter()
+        .map(|(id, by_day)| {
+            let first = by_day.keys().next().copied().unwrap_or(0);
+            let from = if first == 0 { 0 } else { first + 1 };
+            if from >= n {
+                return (id, Billed::TooNew { first_day: window.days[first].clone() });
+            }
+            let days = n - from;
+            let mut totals: BTreeMap<String, Decimal> = BTreeMap::new();
+            for (_, services) in by_day.range(from..) {
+                for (service, amount) in services {
+                    *totals.entry(service.clone()).or_default() += amount;
+                }
+            }
+            let monthly_by_service = totals
+                .into_iter()
+                .map(|(s, sum)| {
+                    let rate = sum * Decimal::from(HOURS_PER_MONTH) / Decimal::from(24 * days as u64);
+                    (s, rate.round_dp(2).to_f64().unwrap_or_default())
+                })
+                .collect();
+            (id, Billed::Measured { days, from: window.days[from].clone(), monthly_by_service })
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -298,5 +443,63 @@ mod tests {
         assert!(average_unblended(&json!({"ResultsByTime": []})).unwrap_err().contains("no months"));
         let bad = json!({"ResultsByTime": [{"TimePeriod": {"Start": "2026-08-01"}, "Total": {}}]});
         assert_eq!(average_unblended(&bad).unwrap_err(), "month 2026-08-01 has no Total.UnblendedCost.Amount");
+    }
+
+    fn group(id: &str, service: &str, amount: &str) -> Value {
+        json!({"Keys": [format!("RequestId${id}"), service], "Metrics": {"UnblendedCost": {"Amount": amount, "Unit": "USD"}}})
+    }
+
+    /// Seven days before 2026-12-07 (day 20794): a request there all week, one that came up
+    /// mid-week (its first day is partial), one only yesterday, untagged costs, and one unknown.
+    #[test]
+    fn bills_are_monthly_rates_over_full_days() {
+        let window = Window::before_day(20794, 7);
+        assert_eq!((window.start(), window.end()), ("2026-11-30", "2026-12-07"));
+        assert_eq!(window.days[6], "2026-12-06");
+        let day = |d: &str, groups: Vec<Value>| json!({"TimePeriod": {"Start": d}, "Groups": groups, "Estimated": true});
+        let mut days: Vec<Value> = window
+            .days
+            .iter()
+            .map(|d| day(d, vec![
+                group("old", "Amazon Simple Storage Service", "0.24"),
+                group("old", "AWS Key Management Service", "0.03"),
+                json!({"Keys": ["RequestId$", "Amazon Simple Storage Service"], "Metrics": {"UnblendedCost": {"Amount": "9.99"}}}),
+            ]))
+            .collect();
+        for (i, d) in days.iter_mut().enumerate().skip(3) {
+            let amount = if i == 3 { "0.10" } else { "1.20" };
+            d["Groups"].as_array_mut().unwrap().push(group("mid", "Amazon Elastic Compute Cloud - Compute", amount));
+        }
+        days[6]["Groups"].as_array_mut().unwrap().push(group("new", "Amazon Simple Storage Service", "0.01"));
+        // Two pages: the answer is read across them.
+        let pages = vec![json!({"ResultsByTime": days[..4]}), json!({"ResultsByTime": days[4..]})];
+        let bills = bills_by_request(&pages, &window).unwrap();
+        assert_eq!(
+            bills["old"],
+            Billed::Measured {
+                days: 7,
+                from: "2026-11-30".into(),
+                // 0.24 a day is 7.30 a 730-hour month; 0.03 a day is 0.9125
+                monthly_by_service: BTreeMap::from([
+                    ("AWS Key Management Service".into(), 0.91),
+                    ("Amazon Simple Storage Service".into(), 7.3),
+                ]),
+            }
+        );
+        assert_eq!(
+            bills["mid"],
+            Billed::Measured {
+                days: 3,
+                from: "2026-12-04".into(),
+                monthly_by_service: BTreeMap::from([("Amazon Elastic Compute Cloud - Compute".into(), 36.5)]),
+            },
+            "the first, partial day (0.10) is left out: 3.60 over 3 days"
+        );
+        assert_eq!(bills["new"], Billed::TooNew { first_day: "2026-12-06".into() });
+        assert_eq!(bills.len(), 3, "the untagged rest is nobody's: {bills:?}");
+
+        let bad = vec![json!({"ResultsByTime": [{"TimePeriod": {"Start": "2026-12-01"}, "Groups": [{"Keys": ["RequestId$x"]}]}]})];
+        assert!(bills_by_request(&bad, &window).unwrap_err().contains("not [tag, service]"));
+        assert_eq!(bills_by_request(&[json!({})], &window).unwrap_err(), "the answer has no ResultsByTime");
     }
 }

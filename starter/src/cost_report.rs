@@ -131,10 +131,7 @@ fn check_json(c: &CostCheck) -> Value {
         "diverged": c.diverged,
         "source": c.source,
         "module_source": c.module_source,
-        "lines": c.lines.iter().map(|l| json!({
-            "address": l.address, "estimate_monthly": l.estimate_monthly, "actual_monthly": l.actual_monthly,
-            "usage": l.usage, "fix": l.fix,
-        })).collect::<Vec<_>>(),
+        "lines": c.lines.iter().map(tollgate_client::render::actual_line_json).collect::<Vec<_>>(),
     })
 }
 

@@ -144,6 +144,7 @@ pub fn build_activities(config: &Config, client: Option<Client>) -> anyhow::Resu
         infracost: build_infracost(config)?,
         cost_policy: config.cost_policy.clone(),
         cost_explorer: build_cost_explorer(config)?,
+        actuals: config.cost_check.actuals,
         ai: build_ai_reviewer(config)?,
         task_queue: config.task_queue.clone(),
     })
@@ -174,17 +175,22 @@ fn secret_from_env(key: &str, var: &str, what: &str) -> anyhow::Result<String> {
         .ok_or_else(|| anyhow::anyhow!("{key} names {var}, which is not set; set it to {what}"))
 }
 
-/// The Cost Explorer client, with the standard AWS credential variables.
+/// The Cost Explorer client, with the standard AWS credential variables, when the baseline
+/// or the cost check's bills come from it.
 fn build_cost_explorer(config: &Config) -> anyhow::Result<Option<tollgate_cost::cost_explorer::CostExplorer>> {
-    use tollgate_config::BaselineSource;
+    use tollgate_config::{Actuals, BaselineSource};
     use tollgate_cost::cost_explorer::{CostExplorer, Credentials};
-    let BaselineSource::AwsCostExplorer(ce) = &config.cost_policy.baseline else { return Ok(None) };
+    let needed_by = match (&config.cost_policy.baseline, config.cost_check.actuals) {
+        (BaselineSource::AwsCostExplorer(_), _) => "baseline_source = \"aws-cost-explorer\"",
+        (_, Actuals::AwsCostExplorer) => "cost_check.actuals = \"aws-cost-explorer\"",
+        _ => return Ok(None),
+    };
     let credentials = Credentials::from_env().ok_or_else(|| {
         anyhow::anyhow!(
-            "baseline_source = \"aws-cost-explorer\" needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary credentials) with ce:GetCostAndUsage"
+            "{needed_by} needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary credentials) with ce:GetCostAndUsage"
         )
     })?;
-    Ok(Some(CostExplorer::new(ce.clone(), credentials)))
+    Ok(Some(CostExplorer::new(config.cost_explorer.clone(), credentials)))
 }
 
 /// Infracost, with its key from the environment variable the configuration names.

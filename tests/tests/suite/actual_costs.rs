@@ -134,3 +134,118 @@ async fn bills_are_checked_against_their_estimates_and_misses_reported_by_team()
     assert!(text.contains("team platform: 1 request billed $11.50/month"), "the last marks stand: {text}");
     env.shutdown().await;
 }
+
+/// The same check with the bills from AWS Cost Explorer (moto's server speaking its protocol,
+/// answering what is queued through moto's own API): one GetCostAndUsage call for every live
+/// request, daily over the last 7 full days, grouped by the `RequestId` tag and the service.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bills_can_come_from_cost_explorer_by_the_request_tag() {
+    let (moto, options) = crate::common::start_moto("unused").await;
+    let endpoint = options["endpoint"].clone();
+    let port: u16 = endpoint.rsplit(':').next().unwrap().parse().unwrap();
+    let config = CONFIG.replace(
+        "max_ratio = 1.5\n",
+        &format!("max_ratio = 1.5\nactuals = \"aws-cost-explorer\"\n\n[cost_explorer]\nendpoint = \"{endpoint}\"\n"),
+    );
+    let env = TestEnv::start(&config).await;
+    let logs = env.request("s3", "alice", &[("storage_gb", "50")]).await; // $1.15 estimated
+    let fresh = env.request("s3", "alice", &[("storage_gb", "10")]).await;
+    let web = env.request("ec2", "bob", &[]).await; // $9.19: t3.micro $7.59 + its 20 GB root volume $1.60
+    let ghost = env.request("s3", "bob", &[("storage_gb", "10")]).await;
+    for id in [&logs, &fresh, &web, &ghost] {
+        env.wait_for(id, Stage::Active, 60).await;
+    }
+
+    // The last 7 full UTC days, as Cost Explorer names them.
+    let today = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+        / 86_400_000;
+    let day = |back: i64| tollgate_proto::fmt_time_ms((today - back) * 86_400_000)[..10].to_string();
+    let group = |id: &str, service: &str, amount: &str| {
+        serde_json::json!({"Keys": [format!("RequestId${id}"), service], "Metrics": {"UnblendedCost": {"Amount": amount, "Unit": "USD"}}})
+    };
+    let days: Vec<Value> = (1..=7)
+        .rev()
+        .map(|back| {
+            // logs all week at $11.50 a month: 500 GB where 50 were declared.
+            let mut groups = vec![group(&logs, "Amazon Simple Storage Service", "0.3780821918")];
+            // web came up 5 days ago (a partial day), then bills its type's price and its volume.
+            match back {
+                5 => groups.push(group(&web, "Amazon Elastic Compute Cloud - Compute", "0.05")),
+                1..=4 => {
+                    groups.push(group(&web, "Amazon Elastic Compute Cloud - Compute", "0.2496"));
+                    groups.push(group(&web, "EC2 - Other", "0.0526027397"));
+                }
+                _ => {}
+            }
+            if back == 1 {
+                groups.push(group(&fresh, "Amazon Simple Storage Service", "0.01"));
+            }
+            serde_json::json!({"TimePeriod": {"Start": day(back), "End": day(back - 1)}, "Total": {}, "Groups": groups, "Estimated": back == 1})
+        })
+        .collect();
+    let queued = serde_json::json!({"results": [{"ResultsByTime": days, "DimensionValueAttributes": []}]});
+    assert!(
+        crate::common::http_ok(port, "POST", "/moto-api/static/ce/cost-and-usage-results", &queued.to_string()).await
+    );
+
+    let first = report(&env, &["--check"]).await;
+    let platform = team(&first, "platform");
+    assert_eq!(
+        (platform["actual_monthly"].clone(), platform["diverged"][0].clone()),
+        (11.5.into(), logs.clone().into()),
+        "{first}"
+    );
+    assert_eq!(
+        platform["fixes"][0]["fix"],
+        "declare storage_gb = 500 for aws_s3_bucket.this (the request's storage_gb parameter, or usage.toml beside catalog:s3@2)"
+    );
+    let data = team(&first, "data");
+    assert_eq!(
+        (data["actual_monthly"].clone(), data["diverged"].clone()),
+        (9.19.into(), serde_json::json!([])),
+        "the partial first day left out, compute and volume one EC2 line: {first}"
+    );
+    let (_, checked, _) = env.cli(&["cost-report", "--check"]).await;
+    assert!(
+        checked.contains(&format!(
+            "not measured: {fresh}: first billed on {}, not a full day yet (Cost Explorer bills by the day, about a day late)",
+            day(1)
+        )),
+        "{checked}"
+    );
+    assert!(
+        checked.contains(&format!("not measured: {ghost}: Cost Explorer has no cost tagged RequestId={ghost} from {} to {} (activate RequestId as a cost allocation tag", day(7), day(0))),
+        "{checked}"
+    );
+    let told = env.wait_notification(&logs, "cost_diverged", 30).await;
+    assert_eq!(told["recipients"], serde_json::json!(["alice", "carol"]));
+    let (_, status, _) = env.cli(&["status", &web]).await;
+    assert!(
+        status.contains(&format!(
+            "Billed     $9.19/month against $9.19 estimated (1.00x; Cost Explorer, 4 full days from {} by tag RequestId",
+            day(4)
+        )),
+        "{status}"
+    );
+    let (_, json, _) = env.cli(&["status", &web, "-o", "json"]).await;
+    let json: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        json["cost_check"]["lines"],
+        serde_json::json!([{
+            "address": "aws_instance.this", "resource_type": "Amazon EC2", "estimate_monthly": 9.19,
+            "actual_monthly": 9.19, "usage": "billed as Amazon Elastic Compute Cloud - Compute + EC2 - Other", "fix": "",
+        }]),
+        "one EC2 line, the security group (free) left out: {json}"
+    );
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(env.inbox.all(&logs, "cost_diverged").len(), 1, "the second check told nobody again");
+
+    // Cost Explorer gone: nothing measured, each request says why, the marks stand.
+    drop(moto);
+    let (code, text, err) = env.cli(&["cost-report", "--check"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(text.contains("0 requests checked") && text.contains("4 could not be measured"), "{text}");
+    assert!(text.contains(&format!("not measured: {logs}: Cost Explorer could not be reached")), "{text}");
+    assert!(text.contains("team platform: 1 request billed $11.50/month"), "the last marks stand: {text}");
+    env.shutdown().await;
+}
