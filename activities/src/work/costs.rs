@@ -167,6 +167,9 @@ impl TollgateActivities {
             f.actual += monthly;
         }
         let module = if p.module_source.is_empty() { "the module" } else { &p.module_source };
+        // Fixes are named for a bill that misses its estimate, not for each small line.
+        let billed = round2(families.values().map(|f| round2(f.actual)).sum());
+        let (ratio, diverged) = judge(estimated.monthly_total, billed, max_ratio);
         let lines: Vec<ActualLine> = families
             .into_iter()
             // A resource that costs nothing and is billed nothing (a security group) says nothing.
@@ -175,7 +178,7 @@ impl TollgateActivities {
                 let (estimate, actual) = (round2(f.estimate), round2(f.actual));
                 let addresses = f.addresses.join(", ");
                 let billed_as = if f.services.is_empty() { "nothing billed".to_string() } else { f.services.join(" + ") };
-                let fix = if !judge(estimate, actual, max_ratio).1 {
+                let fix = if !diverged || !judge(estimate, actual, max_ratio).1 {
                     String::new()
                 } else if f.addresses.is_empty() {
                     format!(
@@ -200,14 +203,12 @@ impl TollgateActivities {
                 }
             })
             .collect();
-        let actual = round2(lines.iter().map(|l| l.actual_monthly).sum());
-        let (ratio, diverged) = judge(estimated.monthly_total, actual, max_ratio);
         CostCheck {
             request_id: p.request_id.clone(),
             requester: request.requester,
             at: tollgate_proto::at(now_ms()),
             estimate_monthly: estimated.monthly_total,
-            actual_monthly: actual,
+            actual_monthly: billed,
             ratio,
             diverged,
             source: source.into(),
