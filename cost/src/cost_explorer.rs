@@ -220,7 +220,10 @@ impl CostExplorer {
             }
         }
         let bills = bills_by_request(&pages, &window).map_err(CostExplorerError::Unexpected)?;
-        Ok((window, request_ids.iter().map(|id| (id.clone(), bills.get(id).cloned().unwrap_or(Billed::NotFound))).collect()))
+        Ok((
+            window,
+            request_ids.iter().map(|id| (id.clone(), bills.get(id).cloned().unwrap_or(Billed::NotFound))).collect(),
+        ))
     }
 
     /// One signed GetCostAndUsage call.
@@ -231,7 +234,8 @@ impl CostExplorer {
             Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
             None => url.host_str().unwrap_or_default().to_string(),
         };
-        let amz_date: String = tollgate_proto::fmt_time_ms(now_ms()).chars().filter(|c| *c != '-' && *c != ':').collect();
+        let amz_date: String =
+            tollgate_proto::fmt_time_ms(now_ms()).chars().filter(|c| *c != '-' && *c != ':').collect();
         let target = "AWSInsightsIndexService.GetCostAndUsage";
         let content_type = "application/x-amz-json-1.1";
         let auth = sign_v4(
@@ -255,10 +259,31 @@ impl CostExplorer {
         let status = response.status();
         let text = response.text().await.map_err(CostExplorerError::Unreachable)?;
         if !status.is_success() {
-            return Err(CostExplorerError::Refused { status, body: text.chars().take(300).collect() });
+            return Err(CostExplorerError::Refused { status, body: refusal(&text) });
         }
         serde_json::from_str(&text).map_err(CostExplorerError::NotJson)
     }
+}
+
+/// AWS's error in one line ("AccessDeniedException: User ... is not authorized"), or the
+/// start of whatever else answered, its whitespace folded.
+fn refusal(body: &str) -> String {
+    if let Ok(v) = serde_json::from_str::<Value>(body) {
+        let kind = v["__type"].as_str().map(|t| t.rsplit('#').next().unwrap_or(t));
+        let message = v["message"].as_str().or(v["Message"].as_str());
+        match (kind, message) {
+            (Some(k), Some(m)) => return format!("{k}: {m}"),
+            (Some(k), None) => return k.to_string(),
+            (None, Some(m)) => return m.to_string(),
+            (None, None) => {}
+        }
+    }
+    let folded = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut short: String = folded.chars().take(200).collect();
+    if short.len() < folded.len() {
+        short.push_str("...");
+    }
+    short
 }
 
 fn now_ms() -> i64 {
@@ -297,6 +322,11 @@ impl Window {
         &self.days[0]
     }
 
+    /// The last day read.
+    pub fn last(&self) -> &str {
+        &self.days[self.days.len() - 1]
+    }
+
     /// Exclusive, as Cost Explorer's periods are.
     pub fn end(&self) -> &str {
         &self.end
@@ -326,7 +356,8 @@ pub fn bills_by_request(pages: &[Value], window: &Window) -> Result<BTreeMap<Str
             let start = day["TimePeriod"]["Start"].as_str().ok_or("a day has no TimePeriod.Start")?;
             let Some(index) = window.days.iter().position(|d| d == start) else { continue };
             for group in day["Groups"].as_array().map(Vec::as_slice).unwrap_or_default() {
-                let keys: Vec<&str> = group["Keys"].as_array().map(|k| k.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+                let keys: Vec<&str> =
+                    group["Keys"].as_array().map(|k| k.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
                 let [tag, service] = keys[..] else {
                     return Err(format!("a group of {start} has keys {:?}, not [tag, service]", keys));
                 };
@@ -456,7 +487,8 @@ mod tests {
         let window = Window::before_day(20794, 7);
         assert_eq!((window.start(), window.end()), ("2026-11-30", "2026-12-07"));
         assert_eq!(window.days[6], "2026-12-06");
-        let day = |d: &str, groups: Vec<Value>| json!({"TimePeriod": {"Start": d}, "Groups": groups, "Estimated": true});
+        let day =
+            |d: &str, groups: Vec<Value>| json!({"TimePeriod": {"Start": d}, "Groups": groups, "Estimated": true});
         let mut days: Vec<Value> = window
             .days
             .iter()
@@ -498,8 +530,21 @@ mod tests {
         assert_eq!(bills["new"], Billed::TooNew { first_day: "2026-12-06".into() });
         assert_eq!(bills.len(), 3, "the untagged rest is nobody's: {bills:?}");
 
-        let bad = vec![json!({"ResultsByTime": [{"TimePeriod": {"Start": "2026-12-01"}, "Groups": [{"Keys": ["RequestId$x"]}]}]})];
+        let bad = vec![
+            json!({"ResultsByTime": [{"TimePeriod": {"Start": "2026-12-01"}, "Groups": [{"Keys": ["RequestId$x"]}]}]}),
+        ];
         assert!(bills_by_request(&bad, &window).unwrap_err().contains("not [tag, service]"));
         assert_eq!(bills_by_request(&[json!({})], &window).unwrap_err(), "the answer has no ResultsByTime");
+    }
+
+    #[test]
+    fn refusals_read_in_one_line() {
+        let aws = r#"{"__type":"com.amazon.coral.service#AccessDeniedException","Message":"User: arn:aws:iam::1:user/t is not authorized to perform: ce:GetCostAndUsage"}"#;
+        assert_eq!(
+            refusal(aws),
+            "AccessDeniedException: User: arn:aws:iam::1:user/t is not authorized to perform: ce:GetCostAndUsage"
+        );
+        assert_eq!(refusal("<html>\n  <p>Error code: 501</p>\n</html>"), "<html> <p>Error code: 501</p> </html>");
+        assert!(refusal(&"x ".repeat(300)).ends_with("..."));
     }
 }

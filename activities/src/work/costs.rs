@@ -106,7 +106,9 @@ impl TollgateActivities {
     /// call measures nothing and says why for each request; the last marks stand.
     async fn measure_by_cost_explorer(&self, live: &[Progress], max_ratio: f64, result: &mut MeasureCostsResult) {
         let Some(explorer) = &self.cost_explorer else {
-            result.unmeasured.extend(live.iter().map(|p| format!("{}: this worker has no Cost Explorer client", p.request_id)));
+            result
+                .unmeasured
+                .extend(live.iter().map(|p| format!("{}: this worker has no Cost Explorer client", p.request_id)));
             return;
         };
         let ids: Vec<String> = live.iter().map(|p| p.request_id.clone()).collect();
@@ -129,9 +131,10 @@ impl TollgateActivities {
                     "{id}: first billed on {first_day}, not a full day yet (Cost Explorer bills by the day, about a day late)"
                 )),
                 _ => result.unmeasured.push(format!(
-                    "{id}: Cost Explorer has no cost tagged {REQUEST_TAG}={id} from {} to {} (activate {REQUEST_TAG} as a cost allocation tag in the Billing console; new resources show about a day late)",
+                    "{id}: Cost Explorer has no cost tagged {REQUEST_TAG}={id} on the {} days from {} to {} (activate {REQUEST_TAG} as a cost allocation tag in the Billing console; new resources show about a day late)",
+                    window.days.len(),
                     window.start(),
-                    window.end()
+                    window.last()
                 )),
             }
         }
@@ -190,7 +193,7 @@ impl TollgateActivities {
                     )
                 } else {
                     format!(
-                        "{addresses} is billed ${actual:.2}/month against ${estimate:.2}: check the usage declared in usage.toml beside {module} and the sizes it asks for"
+                        "{addresses} is billed ${actual:.2}/month against ${estimate:.2}: compare what {billed_as} bills with what the plan priced (the sizes {module} asks for, the usage declared in usage.toml beside it)"
                     )
                 };
                 ActualLine {

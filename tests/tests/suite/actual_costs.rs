@@ -157,12 +157,10 @@ async fn bills_can_come_from_cost_explorer_by_the_request_tag() {
     }
 
     // The last 7 full UTC days, as Cost Explorer names them.
-    let today = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
-        / 86_400_000;
+    let today =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64 / 86_400_000;
     let day = |back: i64| tollgate_proto::fmt_time_ms((today - back) * 86_400_000)[..10].to_string();
-    let group = |id: &str, service: &str, amount: &str| {
-        serde_json::json!({"Keys": [format!("RequestId${id}"), service], "Metrics": {"UnblendedCost": {"Amount": amount, "Unit": "USD"}}})
-    };
+    let group = |id: &str, service: &str, amount: &str| serde_json::json!({"Keys": [format!("RequestId${id}"), service], "Metrics": {"UnblendedCost": {"Amount": amount, "Unit": "USD"}}});
     let days: Vec<Value> = (1..=7)
         .rev()
         .map(|back| {
@@ -223,7 +221,7 @@ async fn bills_can_come_from_cost_explorer_by_the_request_tag() {
         "{checked}"
     );
     assert!(
-        checked.contains(&format!("not measured: {ghost}: Cost Explorer has no cost tagged RequestId={ghost} from {} to {} (activate RequestId as a cost allocation tag", day(7), day(0))),
+        checked.contains(&format!("not measured: {ghost}: Cost Explorer has no cost tagged RequestId={ghost} on the 7 days from {} to {} (activate RequestId as a cost allocation tag", day(7), day(1))),
         "{checked}"
     );
     let told = env.wait_notification(&logs, "cost_diverged", 30).await;

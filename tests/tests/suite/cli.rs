@@ -149,23 +149,23 @@ async fn cli_commands_their_output_and_their_refusals() {
 /// `show`: the stored artifacts by name, no store layout needed; what a request does not have
 /// is said as such.
 async fn show_reads_the_artifacts_by_name(env: &TestEnv, small: &str, big: &str) {
-    let (code, out, err) = env.cli(&["show", &small, "plan"]).await;
+    let (code, out, err) = env.cli(&["show", small, "plan"]).await;
     assert_eq!(code, 0, "{err}");
     let plan = json(&out);
     assert!(plan["resource_changes"].as_array().is_some_and(|c| c.len() == 4), "{out}");
     assert!(plan.get("tollgate_plan_file").is_none(), "no binary plan on screen");
-    let (code, out, err) = env.cli(&["show", &small, "state", "-o", "json"]).await;
+    let (code, out, err) = env.cli(&["show", small, "state", "-o", "json"]).await;
     assert_eq!(code, 0, "{err}");
     let state = json(&out);
     assert_eq!(state["artifact"], "state");
     assert!(state["digest"].as_str().unwrap().starts_with("sha256:"));
     assert!(state["content"]["resources"].as_array().is_some_and(|r| !r.is_empty()), "{out}");
-    let (code, _, err) = env.cli(&["show", &big, "state"]).await;
+    let (code, _, err) = env.cli(&["show", big, "state"]).await;
     assert_eq!((code, err.trim()), (2, format!("tollgate: request {big} has no state: nothing was applied").as_str()));
-    let (code, _, err) = env.cli(&["show", &small, "transcript"]).await;
+    let (code, _, err) = env.cli(&["show", small, "transcript"]).await;
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("no LLM wrote its module (module source: catalog:s3@2)"), "{err}");
-    let (code, _, err) = env.cli(&["show", &small, "secrets"]).await;
+    let (code, _, err) = env.cli(&["show", small, "secrets"]).await;
     assert_eq!(code, 2, "clap refuses an unknown artifact: {err}");
 }
 
