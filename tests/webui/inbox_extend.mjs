@@ -13,9 +13,14 @@ const browser = await launch();
 try {
   const page = await browser.newPage({ viewport: { width: 1300, height: 900 } });
   await page.goto(`${base}/`, { waitUntil: 'load' });
-  const visible = async (selector) => page.locator(selector).isVisible();
-  const login = async (token) => {
-    if (await visible('#logout')) await page.click('#logout');
+  // Signed in already (the page reads the stored token and asks /me after it loads): wait
+  // for that to show, then sign out, so the form is not hidden under the fill.
+  const login = async (token, signedIn = false) => {
+    if (signedIn) {
+      await page.locator('#logout').waitFor({ timeout: 30000 });
+      await page.click('#logout');
+    }
+    await page.locator('#token').waitFor({ timeout: 30000 });
     await page.fill('#token', token);
     await page.click('#login button[type=submit]');
     await page.locator('#who').waitFor({ timeout: 30000 });
@@ -39,7 +44,7 @@ try {
   await page.screenshot({ path: `${shots}/inbox-extension-asked.png`, fullPage: true });
 
   await page.goto(`${base}/inbox`, { waitUntil: 'load' });
-  say('approver', { text: await login(approver) });
+  say('approver', { text: await login(approver, true) });
   const row = page.locator('#extension-pending tbody tr', { hasText: past });
   await row.waitFor({ timeout: 30000 });
   say('listed', { row: await row.innerText() });
