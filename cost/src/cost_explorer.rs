@@ -197,6 +197,7 @@ impl CostExplorer {
 
     /// What each of `request_ids` was billed over the last `ACTUALS_DAYS` full days (UTC), by
     /// the `RequestId` tag every Tollgate resource carries and by service: one call, paged.
+    /// A request with nothing tagged in the window is not in the answer.
     pub async fn bills(&self, request_ids: &[String]) -> Result<(Window, BTreeMap<String, Billed>), CostExplorerError> {
         let window = Window::before_day(now_ms().div_euclid(DAY_MS), ACTUALS_DAYS);
         if request_ids.is_empty() {
@@ -220,10 +221,7 @@ impl CostExplorer {
             }
         }
         let bills = bills_by_request(&pages, &window).map_err(CostExplorerError::Unexpected)?;
-        Ok((
-            window,
-            request_ids.iter().map(|id| (id.clone(), bills.get(id).cloned().unwrap_or(Billed::NotFound))).collect(),
-        ))
+        Ok((window, bills))
     }
 
     /// One signed GetCostAndUsage call.
@@ -340,8 +338,6 @@ pub enum Billed {
     Measured { days: usize, from: String, monthly_by_service: BTreeMap<String, f64> },
     /// First billed on `first_day`, the window's last: no full day yet.
     TooNew { first_day: String },
-    /// Nothing tagged with the request in the window.
-    NotFound,
 }
 
 /// Each request's bill from the pages of a DAILY answer grouped by (RequestId tag, SERVICE).

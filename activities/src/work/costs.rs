@@ -46,6 +46,39 @@ fn family_of_service(service: &str) -> &str {
     }
 }
 
+/// A request's check, judged (ratio, diverged) against its approved estimate.
+fn marked(
+    p: &Progress,
+    source: &str,
+    actual: f64,
+    (ratio, diverged): (f64, bool),
+    lines: Vec<ActualLine>,
+) -> CostCheck {
+    CostCheck {
+        request_id: p.request_id.clone(),
+        requester: p.request.as_ref().map(|r| r.requester.clone()).unwrap_or_default(),
+        at: tollgate_proto::at(now_ms()),
+        estimate_monthly: p.cost.as_ref().map_or(0.0, |c| c.monthly_total),
+        actual_monthly: actual,
+        ratio,
+        diverged,
+        source: source.into(),
+        lines,
+        module_source: p.module_source.clone(),
+    }
+}
+
+fn module_of(p: &Progress) -> &str {
+    if p.module_source.is_empty() { "the module" } else { &p.module_source }
+}
+
+/// The declaration that prices a bucket at what it stores.
+fn storage_fix(gb: f64, address: &str, module: &str) -> String {
+    format!(
+        "declare storage_gb = {gb} for {address} (the request's storage_gb parameter, or usage.toml beside {module})"
+    )
+}
+
 fn round2(v: f64) -> f64 {
     (v * 100.0).round() / 100.0
 }
@@ -130,7 +163,7 @@ impl TollgateActivities {
                 Some(Billed::TooNew { first_day }) => result.unmeasured.push(format!(
                     "{id}: first billed on {first_day}, not a full day yet (Cost Explorer bills by the day, about a day late)"
                 )),
-                _ => result.unmeasured.push(format!(
+                None => result.unmeasured.push(format!(
                     "{id}: Cost Explorer has no cost tagged {REQUEST_TAG}={id} on the {} days from {} to {} (activate {REQUEST_TAG} as a cost allocation tag in the Billing console; new resources show about a day late)",
                     window.days.len(),
                     window.start(),
@@ -169,7 +202,7 @@ impl TollgateActivities {
             f.services.push(service.clone());
             f.actual += monthly;
         }
-        let module = if p.module_source.is_empty() { "the module" } else { &p.module_source };
+        let module = module_of(p);
         // Fixes are named for a bill that misses its estimate, not for each small line.
         let billed = round2(families.values().map(|f| round2(f.actual)).sum());
         let (ratio, diverged) = judge(estimated.monthly_total, billed, max_ratio);
@@ -188,9 +221,7 @@ impl TollgateActivities {
                         "the estimate has no line for {family}: price what the module makes there (a resource the price book does not know, or usage it does not declare)"
                     )
                 } else if family == S3 && let Some(gb) = self.stored_gb(&request.region, actual) {
-                    format!(
-                        "declare storage_gb = {gb} for {addresses} (the request's storage_gb parameter, or usage.toml beside {module})"
-                    )
+                    storage_fix(gb, &addresses, module)
                 } else {
                     format!(
                         "{addresses} is billed ${actual:.2}/month against ${estimate:.2}: compare what {billed_as} bills with what the plan priced (the sizes {module} asks for, the usage declared in usage.toml beside it)"
@@ -206,21 +237,10 @@ impl TollgateActivities {
                 }
             })
             .collect();
-        CostCheck {
-            request_id: p.request_id.clone(),
-            requester: request.requester,
-            at: tollgate_proto::at(now_ms()),
-            estimate_monthly: estimated.monthly_total,
-            actual_monthly: billed,
-            ratio,
-            diverged,
-            source: source.into(),
-            lines,
-            module_source: p.module_source.clone(),
-        }
+        marked(p, source, billed, (ratio, diverged), lines)
     }
 
-    /// The GB a month's S3 bill stands for at the region's standard price.
+    /// The GB a month of S3 stands for at the region's standard price.
     fn stored_gb(&self, region: &str, monthly: f64) -> Option<f64> {
         let per_gb = self.prices.regions.get(region)?.s3_standard_gb_month;
         (per_gb > 0.0).then(|| (monthly / per_gb).round())
@@ -234,7 +254,8 @@ impl TollgateActivities {
         let lines: Vec<ActualLine> = metered
             .iter()
             .map(|m| {
-                let estimate = estimated.lines.iter().find(|l| l.address == m.address).map(|l| l.monthly).unwrap_or(0.0);
+                let estimate =
+                    estimated.lines.iter().find(|l| l.address == m.address).map(|l| l.monthly).unwrap_or(0.0);
                 let mut line = ActualLine {
                     address: m.address.clone(),
                     resource_type: m.resource_type.clone(),
@@ -247,37 +268,20 @@ impl TollgateActivities {
                     && let Some(actual) = self.priced(m, &request.region, gb)
                 {
                     line.actual_monthly = actual;
-                    let per_gb = self.prices.regions.get(&request.region).map(|r| r.s3_standard_gb_month);
-                    let declared = per_gb.filter(|g| *g > 0.0).map(|g| (estimate / g).round());
-                    line.usage = match declared {
+                    line.usage = match self.stored_gb(&request.region, estimate) {
                         Some(d) => format!("{gb} GB stored; {d} GB declared"),
                         None => format!("{gb} GB stored"),
                     };
                     if judge(estimate, actual, max_ratio).1 {
-                        line.fix = format!(
-                            "declare storage_gb = {gb} for {} (the request's storage_gb parameter, or usage.toml beside {})",
-                            m.address,
-                            if p.module_source.is_empty() { "the module" } else { &p.module_source }
-                        );
+                        line.fix = storage_fix(gb, &m.address, module_of(p));
                     }
                 }
                 line
             })
             .collect();
         let actual = round2(lines.iter().map(|l| l.actual_monthly).sum());
-        let (ratio, diverged) = judge(estimated.monthly_total, actual, max_ratio);
-        CostCheck {
-            request_id: p.request_id.clone(),
-            requester: request.requester,
-            at: tollgate_proto::at(now_ms()),
-            estimate_monthly: estimated.monthly_total,
-            actual_monthly: actual,
-            ratio,
-            diverged,
-            source: SANDBOX_SOURCE.into(),
-            lines,
-            module_source: p.module_source.clone(),
-        }
+        let judged = judge(estimated.monthly_total, actual, max_ratio);
+        marked(p, SANDBOX_SOURCE, actual, judged, lines)
     }
 
     /// `m` a month at `gb` stored, by the price book.
